@@ -1,0 +1,132 @@
+"""Load an inventory through ansible-core's own inventory machinery (plugins, group_vars/host_vars,
+templating), reduce it to plain data and hand it to ``inventory.build_inventory`` for validation.
+
+This is the only module besides the runner adapter that imports ansible: irm sees exactly the groups,
+hosts and variables that ansible-playbook will see.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from orchestrator.errors import InventoryError
+from orchestrator.inventory import Inventory, RawGroup, RawHost, RawInventory, build_inventory
+
+# Host variables irm reads; only these are templated (others may hold vault values or templates that
+# only make sense at task time).
+_HOST_KEYS_PREFIX = "irm_"
+_HOST_KEYS_EXTRA = ("ansible_host",)
+# Group-level keys that describe the group itself (not per-host templates such as irm_host_state_dir).
+_GROUP_KEYS = (
+    "irm_prefix",
+    "irm_gateway",
+    "irm_gateway_address",
+    "irm_critical_flows",
+    "irm_downtime_cost_per_hour",
+    "irm_lab_name",
+    "irm_lab_state_dir",
+    "irm_lab_prefixes",
+    "irm_lab_worm",
+)
+
+
+def plain(value: Any) -> Any:
+    """Strip ansible's tagged types down to builtins so pydantic and json see ordinary data."""
+    if isinstance(value, bool) or value is None:
+        return value
+    if isinstance(value, str):
+        return str(value)
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, float):
+        return float(value)
+    if isinstance(value, dict):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [plain(v) for v in value]
+    return value
+
+
+def load_raw(source: str | Path) -> RawInventory:
+    path = Path(source)
+    if not path.exists():
+        raise InventoryError(f"inventory '{source}' does not exist")
+    os.environ.setdefault("ANSIBLE_INVENTORY_ANY_UNPARSED_IS_FAILED", "True")
+    from ansible import constants as C  # noqa: N812 (ansible's own idiom)
+    from ansible.errors import AnsibleError
+    from ansible.inventory.manager import InventoryManager
+    from ansible.parsing.dataloader import DataLoader
+    from ansible.template import Templar
+    from ansible.vars.manager import VariableManager
+    from ansible.vars.plugins import get_vars_from_inventory_sources
+
+    C.INVENTORY_ANY_UNPARSED_IS_FAILED = True
+    loader = DataLoader()
+    try:
+        inv = InventoryManager(loader=loader, sources=[str(path)])
+        vm = VariableManager(loader=loader, inventory=inv)
+    except AnsibleError as exc:
+        first = str(exc.message if hasattr(exc, "message") else exc).strip().splitlines()[0]
+        raise InventoryError(f"inventory '{source}' cannot be parsed: {first}") from None
+
+    sources = [str(path)]
+
+    def group_vars(group: Any) -> dict[str, Any]:
+        data = dict(group.get_vars())
+        data.update(get_vars_from_inventory_sources(loader, sources, [group], "task"))
+        return data
+
+    all_vars = group_vars(inv.groups["all"])
+    groups: dict[str, RawGroup] = {}
+    problems: list[str] = []
+    for name, group in inv.groups.items():
+        gv = group_vars(group)
+        templar = Templar(loader, variables={**all_vars, **gv})
+        values: dict[str, Any] = {}
+        for key, val in gv.items():
+            if key not in _GROUP_KEYS:
+                values[key] = None  # known to exist; value not needed at group level
+                continue
+            try:
+                values[key] = plain(templar.template(val))
+            except AnsibleError as exc:
+                problems.append(f"{source}: group '{name}', key '{key}': cannot be templated: {_first(exc)}")
+        groups[name] = RawGroup(
+            name=name, vars=values,
+            parents=[p.name for p in group.parent_groups],
+            hosts=[h.name for h in group.hosts],
+        )
+
+    hosts: dict[str, RawHost] = {}
+    for host in inv.get_hosts():
+        hv = vm.get_vars(host=host, include_hostvars=False)
+        own = set(host.vars) | set(get_vars_from_inventory_sources(loader, sources, [host], "task"))
+        templar = Templar(loader, variables=hv)
+        values = {}
+        errors: dict[str, str] = {}
+        for key, val in hv.items():
+            if not (key.startswith(_HOST_KEYS_PREFIX) or key in _HOST_KEYS_EXTRA):
+                continue
+            try:
+                values[key] = plain(templar.template(val))
+            except AnsibleError as exc:
+                errors[key] = f"cannot be templated: {_first(exc)}"
+        hosts[host.name] = RawHost(
+            name=host.name, vars=values, own_keys=own,
+            groups=[g.name for g in host.get_groups()], var_errors=errors,
+        )
+    if problems:
+        raise InventoryError(*problems)
+    return RawInventory(source=str(source), groups=groups, hosts=hosts)
+
+
+def _first(exc: Exception) -> str:
+    text = str(getattr(exc, "message", exc)).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def load_inventory(source: str | Path) -> Inventory:
+    """Load and validate; raises ``InventoryError`` with one line per problem."""
+    return build_inventory(load_raw(source))
