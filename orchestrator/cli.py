@@ -1,0 +1,199 @@
+"""The ``irm`` command: typer options -> one library call -> printing and an exit code.
+
+Operator mistakes (``UserError``) print one line per problem and exit non-zero, never a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.live import Live
+
+from orchestrator import __version__
+from orchestrator.errors import UserError
+from orchestrator.inventory import Inventory
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="irm: worm infection response orchestrator.")
+lab_app = typer.Typer(no_args_is_help=True, help="Build, inspect and tear down the namespace lab.")
+app.add_typer(lab_app, name="lab")
+
+console = Console()
+err_console = Console(stderr=True)
+
+DEFAULT_INVENTORY = "inventories/lab"
+InventoryOpt = Annotated[
+    Path,
+    typer.Option("--inventory", "-i", envvar="IRM_INVENTORY", help="Ansible inventory (file or directory)."),
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
+
+
+def _inventory(path: Path) -> Inventory:
+    from orchestrator.inventory_loader import load_inventory
+
+    return load_inventory(path)
+
+
+@app.callback(invoke_without_command=True)
+def _root(version: Annotated[bool, typer.Option("--version", help="Print the version.")] = False) -> None:
+    if version:
+        console.print(f"irm {__version__}")
+        raise typer.Exit()
+
+
+@app.command("validate")
+def validate(inventory: InventoryOpt = Path(DEFAULT_INVENTORY)) -> None:
+    """Validate an inventory against the irm schema (every problem, one line each)."""
+    inv = _inventory(inventory)
+    console.print(f"{inventory}: valid ({len(inv.areas)} areas, {len(inv.segments)} segments, "
+                  f"{len(inv.managed_hosts)} managed hosts)")
+
+
+@lab_app.command("up")
+def lab_up(inventory: InventoryOpt = Path(DEFAULT_INVENTORY)) -> None:
+    """Build the lab described by the inventory: namespaces, links, nftables, sshd, services."""
+    from orchestrator.lab import builder
+
+    inv = _inventory(inventory)
+    started = time.monotonic()
+    plan = builder.up(inv, step=lambda s: console.print(f"[dim]lab up:[/] {s}"))
+    console.print(f"lab [bold]{plan.lab}[/] is up: {len(plan.namespaces)} hosts in {time.monotonic() - started:.1f}s")
+
+
+@lab_app.command("down")
+def lab_down(inventory: InventoryOpt = Path(DEFAULT_INVENTORY)) -> None:
+    """Remove every namespace, veth, process and file the lab made (also after a crashed 'up')."""
+    from orchestrator.lab import builder
+
+    report = builder.down(_inventory(inventory))
+    for warning in report.warnings:
+        err_console.print(f"[yellow]warning:[/] {warning}")
+    console.print(f"lab down: {len(report.namespaces)} namespaces, {len(report.processes)} processes, "
+                  f"state dir {'removed' if report.state_dir_removed else 'absent'}")
+
+
+@lab_app.command("status")
+def lab_status(inventory: InventoryOpt = Path(DEFAULT_INVENTORY), as_json: JsonOpt = False) -> None:
+    """Show the lab's topology with each host's namespace, sshd, services and infection."""
+    from orchestrator import views
+    from orchestrator.lab import builder
+
+    inv = _inventory(inventory)
+    st = builder.status(inv)
+    if as_json:
+        data = {
+            "lab": st.lab, "up": st.up, "state_dir": st.state_dir,
+            "hosts": {n: {"kind": h.host.kind, "address": str(h.host.address), "segment": h.host.segment,
+                          "namespace": h.namespace, "sshd": h.sshd, "services": h.agent,
+                          "infected_since": h.infection["since"] if h.infection else None}
+                      for n, h in st.hosts.items()},
+        }
+        print(json.dumps(data, indent=1))
+        return
+    console.print(views.topology_tree(inv, st))
+
+
+@lab_app.command("infect")
+def lab_infect(host: Annotated[str, typer.Argument(help="Area host to seed.")],
+               inventory: InventoryOpt = Path(DEFAULT_INVENTORY)) -> None:
+    """Seed the lab worm on one host."""
+    from orchestrator.lab import builder
+
+    rec = builder.infect(_inventory(inventory), host)
+    console.print(f"{host}: infected at {rec['since']} (seed); its worm is spreading")
+
+
+@lab_app.command("infections")
+def lab_infections(inventory: InventoryOpt = Path(DEFAULT_INVENTORY), as_json: JsonOpt = False) -> None:
+    """List infected hosts: since when and from whom."""
+    from orchestrator import views
+    from orchestrator.lab import builder
+
+    found = builder.infections(_inventory(inventory))
+    if as_json:
+        print(json.dumps([i.__dict__ for i in found], indent=1))
+        return
+    console.print(views.infections_table(found))
+
+
+@lab_app.command("watch")
+def lab_watch(
+    seconds: Annotated[float, typer.Option(help="How long to watch.")] = 20.0,
+    until_all: Annotated[bool, typer.Option(help="Stop early once every vulnerable host is infected.")] = True,
+    inventory: InventoryOpt = Path(DEFAULT_INVENTORY),
+) -> None:
+    """Watch the spread live: who infected whom, when."""
+    from orchestrator import views
+    from orchestrator.lab import builder
+
+    inv = _inventory(inventory)
+    builder.require_up(inv)
+    vulnerable = sum(1 for h in inv.hosts.values() if h.kind == "area" and h.vulnerable)
+    found = builder.infections(inv)
+    start = datetime.fromisoformat(found[0].since) if found else datetime.now(UTC)
+    deadline = time.monotonic() + seconds
+    with Live(views.infections_table(found, start), console=console, refresh_per_second=4) as live:
+        while time.monotonic() < deadline:
+            found = builder.infections(inv)
+            live.update(views.infections_table(found, start))
+            if until_all and len(found) >= vulnerable:
+                break
+            time.sleep(0.25)
+
+
+@lab_app.command("matrix")
+def lab_matrix(inventory: InventoryOpt = Path(DEFAULT_INVENTORY), as_json: JsonOpt = False) -> None:
+    """Probe the baseline connectivity matrix with real TCP connections."""
+    from orchestrator import views
+    from orchestrator.lab import builder, traffic
+
+    inv = _inventory(inventory)
+    builder.require_up(inv)
+    results = traffic.run_probes(inv, traffic.baseline_probes(inv))
+    if as_json:
+        print(json.dumps([{**r.probe.model_dump(), "outcome": r.outcome} for r in results], indent=1))
+    else:
+        console.print(views.probe_summary(results))
+    closed = [r for r in results if not r.open]
+    if closed:
+        err_console.print(f"{len(closed)} of {len(results)} baseline paths are closed")
+        raise typer.Exit(1)
+
+
+@lab_app.command("reach")
+def lab_reach(inventory: InventoryOpt = Path(DEFAULT_INVENTORY)) -> None:
+    """Reach every managed host with Ansible over SSH from the SOC (playbooks/lab_reach.yml)."""
+    from orchestrator import runner
+
+    inv = _inventory(inventory)
+    with runner.LiveProgress(console, "lab reach") as progress:
+        result = runner.run_playbook("lab_reach", inventory, observer=progress)
+    missing = sorted({h.name for h in inv.managed_hosts} - set(result.hosts))
+    bad = result.failed_hosts + missing
+    console.print(f"{len(result.hosts) - len(result.failed_hosts)} of {len(inv.managed_hosts)} hosts answered over SSH")
+    if bad:
+        for name in bad:
+            hr = result.hosts.get(name)
+            err_console.print(f"{name}: {'; '.join(hr.failures) if hr else 'no result'}")
+        raise typer.Exit(1)
+
+
+def main() -> None:
+    os.environ.setdefault("ANSIBLE_LOCALHOST_WARNING", "False")
+    try:
+        app()
+    except UserError as exc:
+        for problem in exc.problems:
+            err_console.print(f"irm: error: {problem}", markup=False, highlight=False, soft_wrap=True)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        err_console.print("irm: interrupted")
+        sys.exit(130)

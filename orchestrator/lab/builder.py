@@ -1,0 +1,485 @@
+"""Build, inspect and tear down the namespace lab described by an inventory.
+
+``up`` writes the wiring plan to the lab's state directory before creating anything, so ``down`` can
+remove every namespace, veth, process and file even after ``up`` was killed half-way. Processes are
+found by namespace (``ip netns pids``) and, for the SOC side, by their command line naming the lab's
+state directory, and are stopped by PID.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from orchestrator.errors import LabError, UnknownNameError
+from orchestrator.inventory import Host, Inventory
+from orchestrator.lab.topology import LabPlan, plan_lab
+
+PLAN_FILE = "lab.json"
+MARKER_FILE = ".irm-lab"
+REQUIRED_COMMANDS = ("ip", "nft", "sshd", "ssh-keygen")
+BASELINE_RULESET = """\
+# irm lab baseline: the project's own table, posture "connected" (everything passes).
+table inet irm
+delete table inet irm
+table inet irm {
+    chain input { type filter hook input priority filter; policy accept; }
+    chain forward { type filter hook forward priority filter; policy accept; }
+    chain output { type filter hook output priority filter; policy accept; }
+}
+"""
+
+Step = Callable[[str], None]
+
+
+def _noop(_: str) -> None:
+    return None
+
+
+def run(cmd: list[str], *, check: bool = True, input_text: str | None = None) -> subprocess.CompletedProcess[str]:
+    proc = subprocess.run(cmd, capture_output=True, text=True, input=input_text, check=False)
+    if check and proc.returncode != 0:
+        detail = (proc.stderr or proc.stdout).strip().splitlines()
+        raise LabError(f"command failed: {' '.join(cmd)}: {detail[-1] if detail else f'exit {proc.returncode}'}")
+    return proc
+
+
+def ns_exec(ns: str, cmd: list[str], **kwargs: Any) -> subprocess.CompletedProcess[str]:
+    return run(["ip", "netns", "exec", ns, *cmd], **kwargs)
+
+
+def _lab_dir(host: Host) -> Path:
+    """Where the lab keeps a host's own plumbing (sshd, agent); the host state dir is the role's."""
+    return Path(host.state_dir) / "lab"
+
+
+def _require_lab(inv: Inventory) -> Any:
+    if inv.lab is None:
+        raise LabError(f"{inv.source}: group 'all' has no irm_lab_name: this inventory does not describe a lab")
+    return inv.lab
+
+
+def preflight() -> None:
+    if os.geteuid() != 0:
+        raise LabError("the lab needs root (network namespaces, veth pairs, nftables): run as root")
+    missing = [c for c in REQUIRED_COMMANDS if shutil.which(c) is None and not Path(f"/usr/sbin/{c}").exists()]
+    if missing:
+        raise LabError(f"missing command(s) {', '.join(missing)}: run 'make setup' to install the lab's packages")
+
+
+def existing_namespaces(lab: str) -> list[str]:
+    proc = run(["ip", "netns", "list"], check=False)
+    found = [line.split()[0] for line in proc.stdout.splitlines() if line.strip()]
+    return [n for n in found if n.startswith(f"{lab}-")]
+
+
+def _iface_exists(name: str) -> bool:
+    return run(["ip", "link", "show", "dev", name], check=False).returncode == 0
+
+
+# ------------------------------------------------------------------------------------------------
+# up
+
+
+def up(inv: Inventory, step: Step = _noop) -> LabPlan:
+    preflight()
+    lab = _require_lab(inv)
+    plan = plan_lab(inv)
+    state = Path(plan.state_dir)
+    present = existing_namespaces(plan.lab)
+    if (state / PLAN_FILE).exists() or present or any(_iface_exists(i) for i in plan.root_ifaces):
+        raise LabError(
+            f"lab '{plan.lab}' is already up ({len(present)} namespaces, state in {state}); "
+            f"run 'irm lab down --inventory {inv.source}' first"
+        )
+    if state.exists() and any(state.iterdir()) and not (state / MARKER_FILE).exists():
+        raise LabError(f"{state} exists and is not a lab state directory: refusing to use it (irm_lab_state_dir)")
+    state.mkdir(parents=True, exist_ok=True)
+    (state / MARKER_FILE).write_text(f"irm lab {plan.lab}\n")
+    created_run_sshd = not Path("/run/sshd").exists()
+    record = {"plan": json.loads(plan.model_dump_json()), "created_run_sshd": created_run_sshd,
+              "hosts": {h.name: str(h.state_dir) for h in inv.managed_hosts}}
+    (state / PLAN_FILE).write_text(json.dumps(record, indent=1))
+    try:
+        _build(inv, plan, lab, step)
+    except BaseException:
+        step("lab up failed: tearing down what was built")
+        if not os.environ.get("IRM_LAB_KEEP_FAILED"):
+            down(inv)
+        raise
+    return plan
+
+
+def _build(inv: Inventory, plan: LabPlan, lab: Any, step: Step) -> None:
+    state = Path(plan.state_dir)
+    ssh_dir = state / "ssh"
+    ssh_dir.mkdir(mode=0o700, exist_ok=True)
+    step("lab key")
+    run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", f"irm-lab-{plan.lab}", "-f", str(ssh_dir / "id_ed25519")])
+    shutil.copy(ssh_dir / "id_ed25519.pub", ssh_dir / "authorized_keys")
+
+    step(f"{len(plan.namespaces)} namespaces")
+    for ns in plan.namespaces:
+        run(["ip", "netns", "add", ns.name])
+        run(["ip", "-n", ns.name, "link", "set", "lo", "up"])
+        ns_exec(ns.name, ["sysctl", "-q", "-w", "net.ipv6.conf.all.disable_ipv6=1",
+                          "net.ipv6.conf.default.disable_ipv6=1",
+                          f"net.ipv4.ip_forward={1 if ns.router else 0}"])
+
+    step(f"{len(plan.bridges)} segments, {len(plan.links)} links")
+    for br in plan.bridges:
+        run(["ip", "-n", br.ns, "link", "add", br.name, "type", "bridge"])
+        run(["ip", "-n", br.ns, "addr", "add", str(br.address), "dev", br.name])
+        run(["ip", "-n", br.ns, "link", "set", br.name, "up"])
+    for link in plan.links:
+        a_side = ["netns", link.a_ns] if link.a_ns else []
+        run(["ip", "link", "add", link.a_if, *a_side, "type", "veth", "peer", "name", link.b_if, "netns", link.b_ns])
+        a = ["ip", "-n", link.a_ns] if link.a_ns else ["ip"]
+        if link.a_ns is None:
+            run(["sysctl", "-q", "-w", f"net.ipv6.conf.{link.a_if}.disable_ipv6=1"])
+        if link.a_address:
+            run([*a, "addr", "add", str(link.a_address), "dev", link.a_if])
+        if link.a_bridge:
+            run([*a, "link", "set", link.a_if, "master", link.a_bridge])
+        run([*a, "link", "set", link.a_if, "up"])
+        run(["ip", "-n", link.b_ns, "addr", "add", str(link.b_address), "dev", link.b_if])
+        run(["ip", "-n", link.b_ns, "link", "set", link.b_if, "up"])
+    for route in plan.routes:
+        r = ["ip", "-n", route.ns] if route.ns else ["ip"]
+        run([*r, "route", "add", str(route.prefix), "via", str(route.via)])
+
+    step("nftables baseline")
+    for ns in plan.namespaces:
+        ns_exec(ns.name, ["nft", "-f", "-"], input_text=BASELINE_RULESET)
+
+    step("sshd and lab services")
+    Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)
+    known_hosts: list[str] = []
+    targets = [{"host": h.name, "address": str(h.address)} for h in inv.hosts.values() if h.kind == "area"]
+    for host in inv.managed_hosts:
+        ns = plan.ns_of(host.name)
+        Path(host.state_dir).mkdir(parents=True, exist_ok=True)
+        labdir = _lab_dir(host)
+        labdir.mkdir(exist_ok=True)
+        key = labdir / "ssh_host_ed25519_key"
+        run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", host.name, "-f", str(key)])
+        key_type, key_body = key.with_suffix(".pub").read_text().split()[:2]
+        known_hosts.append(f"{host.address} {key_type} {key_body}")
+        (labdir / "sshd_config").write_text(_sshd_config(host, labdir, ssh_dir))
+        ns_exec(ns, ["/usr/sbin/sshd", "-f", str(labdir / "sshd_config"), "-E", str(labdir / "sshd.log")])
+        if host.services or (host.vulnerable and host.kind == "area"):
+            config = _agent_config(inv, plan, lab, host, targets)
+            cfg_path = labdir / "agent.json"
+            config["config_path"] = str(cfg_path)
+            cfg_path.write_text(json.dumps(config, indent=1))
+            out = open(labdir / "agent.log", "ab")  # noqa: SIM115 (handed to the child)
+            proc = subprocess.Popen(
+                ["ip", "netns", "exec", ns, sys.executable, "-m", "orchestrator.lab.agent", "run",
+                 "--config", str(cfg_path)],
+                stdin=subprocess.DEVNULL, stdout=out, stderr=out, cwd="/", start_new_session=True,
+            )
+            out.close()
+            (labdir / "agent.pid").write_text(f"{proc.pid}\n")
+    (ssh_dir / "known_hosts").write_text("\n".join(known_hosts) + "\n")
+
+    step("waiting for every host's sshd and services")
+    _wait_ready(inv)
+
+
+def _sshd_config(host: Host, labdir: Path, ssh_dir: Path) -> str:
+    return f"""\
+# sshd of lab host {host.name}: written by irm lab up; never the machine's own sshd config.
+ListenAddress 0.0.0.0
+Port 22
+HostKey {labdir / 'ssh_host_ed25519_key'}
+PidFile {labdir / 'sshd.pid'}
+AuthorizedKeysFile {ssh_dir / 'authorized_keys'}
+PermitRootLogin prohibit-password
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+UsePAM no
+StrictModes no
+UseDNS no
+PrintMotd no
+PrintLastLog no
+MaxStartups 64:30:128
+LogLevel ERROR
+Subsystem sftp internal-sftp
+"""
+
+
+def _agent_config(inv: Inventory, plan: LabPlan, lab: Any, host: Host, targets: list[dict[str, str]]) -> dict[str, Any]:
+    return {
+        "lab": plan.lab,
+        "host": host.name,
+        "address": str(host.address),
+        "netns": plan.ns_of(host.name),
+        "state_dir": host.state_dir,
+        "lab_dir": str(_lab_dir(host)),
+        "av_log": host.av_log or str(Path(host.state_dir) / "av.log"),
+        "prefixes": [str(p) for p in plan.prefixes],
+        "vulnerable": host.vulnerable and host.kind == "area",
+        "services": [s.model_dump() for s in host.services],
+        "worm": lab.worm.model_dump(),
+        "targets": targets,
+        "python": sys.executable,
+    }
+
+
+def tcp_open(address: str, port: int, timeout: float = 0.5) -> bool:
+    try:
+        with socket.create_connection((address, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def _wait_ready(inv: Inventory, deadline_s: float = 20.0) -> None:
+    checks: list[tuple[str, int]] = []
+    for host in inv.managed_hosts:
+        checks.append((str(host.address), 22))
+        checks += [(str(host.address), s.port) for s in host.services]
+    deadline = time.monotonic() + deadline_s
+    pending = checks
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        while pending and time.monotonic() < deadline:
+            results = list(pool.map(lambda c: tcp_open(*c), pending))
+            pending = [c for c, ok in zip(pending, results, strict=True) if not ok]
+            if pending:
+                time.sleep(0.1)
+    if pending:
+        names = ", ".join(f"{a}:{p}" for a, p in pending[:6])
+        raise LabError(f"lab hosts did not answer from the SOC within {deadline_s:.0f}s: {names}")
+
+
+# ------------------------------------------------------------------------------------------------
+# down
+
+
+@dataclass
+class DownReport:
+    namespaces: list[str] = field(default_factory=list)
+    processes: list[int] = field(default_factory=list)
+    interfaces: list[str] = field(default_factory=list)
+    state_dir_removed: str | None = None
+    warnings: list[str] = field(default_factory=list)
+
+
+def _kill(pids: Iterable[int]) -> list[int]:
+    pids = [p for p in pids if p != os.getpid()]
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+    deadline = time.monotonic() + 2.0
+    alive = list(pids)
+    while alive and time.monotonic() < deadline:
+        time.sleep(0.05)
+        alive = [p for p in alive if _alive(p)]
+    for pid in alive:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    return pids
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as fh:
+            return fh.read().split(") ")[-1][:1] != "Z"
+    except OSError:
+        return False
+
+
+def processes_mentioning(text: str) -> list[int]:
+    """PIDs whose command line names ``text`` (the lab state dir): ssh masters, stray agents."""
+    found = []
+    needle = text.encode()
+    spared = _ancestors()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) in spared:
+            continue
+        try:
+            if needle in (entry / "cmdline").read_bytes():
+                found.append(int(entry.name))
+        except OSError:
+            continue
+    return found
+
+
+def _ancestors() -> set[int]:
+    """This process and its parents: never killed, whatever their command line says."""
+    pids, pid = set(), os.getpid()
+    while pid > 1:
+        pids.add(pid)
+        try:
+            pid = int(Path(f"/proc/{pid}/stat").read_text().split(") ")[-1].split()[1])
+        except (OSError, ValueError, IndexError):
+            break
+    return pids
+
+
+def down(inv: Inventory) -> DownReport:
+    preflight()
+    lab = _require_lab(inv)
+    report = DownReport()
+    state = Path(lab.state_dir)
+    namespaces: set[str] = set(existing_namespaces(lab.name))
+    root_ifaces: set[str] = {f"{lab.name}-soc"}
+    record: dict[str, Any] = {}
+    if (state / PLAN_FILE).exists():
+        try:
+            record = json.loads((state / PLAN_FILE).read_text())
+        except ValueError:
+            report.warnings.append(f"{state / PLAN_FILE} is unreadable; tearing down from the inventory")
+    recorded_ns = [n["name"] for n in record.get("plan", {}).get("namespaces", [])]
+    recorded_if = [lk["a_if"] for lk in record.get("plan", {}).get("links", []) if lk.get("a_ns") is None]
+    try:
+        plan = plan_lab(inv)
+        planned_ns = [n.name for n in plan.namespaces]
+        root_ifaces.update(plan.root_ifaces)
+    except LabError:
+        planned_ns = []
+    namespaces.update(n for n in [*recorded_ns, *planned_ns] if n in existing_namespaces(lab.name))
+    root_ifaces.update(recorded_if)
+
+    for ns in sorted(namespaces):
+        pids = [int(p) for p in run(["ip", "netns", "pids", ns], check=False).stdout.split()]
+        report.processes += _kill(pids)
+    report.processes += _kill(processes_mentioning(str(state)))
+    for ns in sorted(namespaces):
+        if run(["ip", "netns", "delete", ns], check=False).returncode == 0:
+            report.namespaces.append(ns)
+        else:
+            report.warnings.append(f"namespace {ns} could not be deleted")
+    for iface in sorted(root_ifaces):
+        if _iface_exists(iface):
+            run(["ip", "link", "delete", iface], check=False)
+            report.interfaces.append(iface)
+    if record.get("created_run_sshd") and Path("/run/sshd").is_dir() and not _system_sshd_running():
+        shutil.rmtree("/run/sshd", ignore_errors=True)
+    if state.exists():
+        if (state / MARKER_FILE).exists():
+            shutil.rmtree(state)
+            report.state_dir_removed = str(state)
+        else:
+            report.warnings.append(f"{state} has no {MARKER_FILE} marker: left in place")
+    return report
+
+
+def _system_sshd_running() -> bool:
+    return Path("/run/sshd.pid").exists()
+
+
+# ------------------------------------------------------------------------------------------------
+# status, infection
+
+
+@dataclass
+class HostState:
+    host: Host
+    namespace: bool
+    sshd: bool
+    agent: bool | None
+    infection: dict[str, Any] | None
+
+
+@dataclass
+class LabStatus:
+    lab: str
+    state_dir: str
+    up: bool
+    hosts: dict[str, HostState]
+
+
+def _pid_alive_from(path: Path) -> bool:
+    try:
+        return _alive(int(path.read_text().split()[0]))
+    except (OSError, ValueError, IndexError):
+        return False
+
+
+def read_infection(host: Host) -> dict[str, Any] | None:
+    try:
+        data: dict[str, Any] = json.loads((Path(host.state_dir) / "infected.json").read_text())
+        return data
+    except (OSError, ValueError):
+        return None
+
+
+def status(inv: Inventory) -> LabStatus:
+    lab = _require_lab(inv)
+    present = set(existing_namespaces(lab.name))
+    hosts: dict[str, HostState] = {}
+    for host in inv.managed_hosts:
+        labdir = _lab_dir(host)
+        has_agent = (labdir / "agent.json").exists()
+        hosts[host.name] = HostState(
+            host=host,
+            namespace=f"{lab.name}-{host.name}" in present,
+            sshd=_pid_alive_from(labdir / "sshd.pid"),
+            agent=_pid_alive_from(labdir / "agent.pid") if has_agent else None,
+            infection=read_infection(host),
+        )
+    up_now = (Path(lab.state_dir) / PLAN_FILE).exists() and bool(present)
+    return LabStatus(lab=lab.name, state_dir=lab.state_dir, up=up_now, hosts=hosts)
+
+
+def require_up(inv: Inventory) -> LabStatus:
+    st = status(inv)
+    if not st.up:
+        raise LabError(f"lab '{st.lab}' is not up: run 'irm lab up --inventory {inv.source}' first")
+    return st
+
+
+def infect(inv: Inventory, host_name: str) -> dict[str, Any]:
+    """Seed an infection on one vulnerable area host; returns its infection record."""
+    host = inv.host(host_name)
+    st = require_up(inv)
+    if host.kind != "area":
+        raise UnknownNameError(f"host '{host_name}' is a {host.kind}, not an area host: the lab worm infects area hosts")
+    if not host.vulnerable:
+        raise LabError(f"host '{host_name}' is not vulnerable (irm_lab_vulnerable is false)")
+    if st.hosts[host_name].infection:
+        raise LabError(f"host '{host_name}' is already infected since {st.hosts[host_name].infection['since']}")
+    cfg = _lab_dir(host) / "agent.json"
+    proc = ns_exec(f"{st.lab}-{host_name}", [sys.executable, "-m", "orchestrator.lab.agent", "seed",
+                                             "--config", str(cfg)], check=False)
+    if proc.returncode != 0:
+        raise LabError(f"seeding {host_name} failed: {(proc.stderr or proc.stdout).strip()}")
+    infection = read_infection(host)
+    assert infection is not None
+    return infection
+
+
+@dataclass
+class Infection:
+    host: str
+    area: str | None
+    segment: str | None
+    since: str
+    source_address: str
+    source_host: str | None
+
+
+def infections(inv: Inventory) -> list[Infection]:
+    found = []
+    for host in inv.managed_hosts:
+        rec = read_infection(host)
+        if rec:
+            found.append(Infection(host=host.name, area=host.area, segment=host.segment, since=rec["since"],
+                                   source_address=rec.get("source_address", "?"), source_host=rec.get("source_host")))
+    return sorted(found, key=lambda i: i.since)

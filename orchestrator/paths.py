@@ -1,0 +1,14 @@
+"""Where the project's Ansible content lives (playbooks/, roles/, ansible.cfg)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+PROJECT_ROOT = Path(os.environ.get("IRM_HOME", Path(__file__).resolve().parent.parent))
+PLAYBOOKS = PROJECT_ROOT / "playbooks"
+ANSIBLE_CFG = PROJECT_ROOT / "ansible.cfg"
+
+
+def playbook(name: str) -> Path:
+    return PLAYBOOKS / (name if name.endswith(".yml") else f"{name}.yml")

@@ -1,0 +1,223 @@
+"""The runner adapter: the one module that imports ``ansible_runner``.
+
+Runs a playbook against an inventory (extra vars, check/diff mode on demand, limit, tags), turns the
+runner's event stream into irm's own per-host results, and feeds an optional observer, which the CLI
+uses for a live rich display. Playbooks always run with the project's ``ansible.cfg`` and with this
+interpreter's ``bin/`` first on PATH, so ``ansible-playbook`` is the one installed beside irm.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import tempfile
+import threading
+from pathlib import Path
+from typing import Any, Protocol
+
+from pydantic import BaseModel, ConfigDict, Field
+from rich.console import Console
+from rich.live import Live
+from rich.table import Table
+
+from orchestrator import paths
+from orchestrator.errors import RunnerError, UserError
+
+
+class HostResult(BaseModel):
+    """What one playbook run did on one host (nornir-style: a result per host)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    host: str
+    ok: int = 0
+    changed: int = 0
+    failed: int = 0
+    unreachable: int = 0
+    skipped: int = 0
+    failures: list[str] = Field(default_factory=list)
+    diffs: list[dict[str, Any]] = Field(default_factory=list)
+
+    @property
+    def status(self) -> str:
+        if self.unreachable:
+            return "unreachable"
+        if self.failed:
+            return "failed"
+        return "changed" if self.changed else "ok"
+
+
+class RunResult(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    playbook: str
+    status: str
+    rc: int | None
+    check: bool
+    hosts: dict[str, HostResult] = Field(default_factory=dict)
+
+    @property
+    def succeeded(self) -> bool:
+        return self.status == "successful" and not any(h.failed or h.unreachable for h in self.hosts.values())
+
+    @property
+    def failed_hosts(self) -> list[str]:
+        return sorted(h.host for h in self.hosts.values() if h.failed or h.unreachable)
+
+
+class RunObserver(Protocol):
+    def on_task(self, play: str, task: str) -> None: ...
+
+    def on_host(self, result: HostResult, event: str) -> None: ...
+
+
+_EVENT_FIELDS = {
+    "runner_on_ok": "ok",
+    "runner_on_failed": "failed",
+    "runner_on_unreachable": "unreachable",
+    "runner_on_skipped": "skipped",
+}
+
+
+def _failure_message(res: dict[str, Any]) -> str:
+    msg = res.get("msg") or res.get("stderr") or res.get("reason") or "failed"
+    return str(msg).strip().splitlines()[0][:300] if str(msg).strip() else "failed"
+
+
+class _Collector:
+    """Turns runner events into ``HostResult``s; runs on ansible-runner's event thread."""
+
+    def __init__(self, observer: RunObserver | None) -> None:
+        self.hosts: dict[str, HostResult] = {}
+        self.observer = observer
+        self.lock = threading.Lock()
+        self.play = ""
+
+    def __call__(self, event: dict[str, Any]) -> bool:
+        kind = event.get("event", "")
+        data = event.get("event_data", {}) or {}
+        if kind == "playbook_on_play_start":
+            self.play = str(data.get("play", ""))
+        elif kind == "playbook_on_task_start" and self.observer:
+            self.observer.on_task(self.play, str(data.get("task", "")))
+        field = _EVENT_FIELDS.get(kind)
+        host = data.get("host")
+        if field and host:
+            res = data.get("res", {}) or {}
+            with self.lock:
+                hr = self.hosts.setdefault(host, HostResult(host=host))
+                if kind == "runner_on_failed" and data.get("ignore_errors"):
+                    field = "ok"
+                setattr(hr, field, getattr(hr, field) + 1)
+                if kind == "runner_on_ok" and res.get("changed"):
+                    hr.changed += 1
+                if field in ("failed", "unreachable"):
+                    hr.failures.append(f"{data.get('task', '?')}: {_failure_message(res)}")
+                diff = res.get("diff")
+                if diff:
+                    hr.diffs.extend(d for d in (diff if isinstance(diff, list) else [diff]) if d)
+            if self.observer:
+                self.observer.on_host(hr, kind)
+        return True  # keep the event in runner's artifacts
+
+
+def runner_env() -> dict[str, str]:
+    bindir = str(Path(sys.executable).parent)
+    return {
+        "ANSIBLE_CONFIG": str(paths.ANSIBLE_CFG),
+        "ANSIBLE_ROLES_PATH": str(paths.PROJECT_ROOT / "roles"),
+        "PATH": os.pathsep.join([bindir, os.environ.get("PATH", "/usr/bin:/bin")]),
+        "ANSIBLE_NOCOLOR": "1",
+    }
+
+
+def run_playbook(
+    playbook: str | Path,
+    inventory: str | Path,
+    *,
+    extravars: dict[str, Any] | None = None,
+    check: bool = False,
+    diff: bool = False,
+    limit: str | None = None,
+    tags: list[str] | None = None,
+    forks: int | None = None,
+    observer: RunObserver | None = None,
+) -> RunResult:
+    """Run one playbook and return per-host results; raises ``RunnerError`` if it could not run at all."""
+    import ansible_runner
+
+    pb = Path(playbook) if Path(playbook).is_absolute() else paths.playbook(str(playbook))
+    if not pb.exists():
+        raise UserError(f"playbook {pb} does not exist")
+    inv = Path(inventory).resolve()
+    cmdline: list[str] = []
+    if check:
+        cmdline.append("--check")
+    if diff or check:
+        cmdline.append("--diff")
+    collector = _Collector(observer)
+    workdir = tempfile.mkdtemp(prefix="irm-run-")
+    try:
+        os.environ.update({k: v for k, v in runner_env().items() if k == "PATH"})
+        r = ansible_runner.run(
+            private_data_dir=workdir,
+            playbook=str(pb),
+            inventory=str(inv),
+            extravars=extravars or {},
+            cmdline=" ".join(cmdline) or None,
+            limit=limit,
+            tags=",".join(tags) if tags else None,
+            forks=forks,
+            envvars=runner_env(),
+            event_handler=collector,
+            quiet=True,
+            suppress_env_files=True,
+        )
+        if r.status in ("error", "timeout", "canceled") and not collector.hosts:
+            tail = (r.stdout.read() if hasattr(r.stdout, "read") else "").strip().splitlines()[-3:]
+            raise RunnerError(f"{pb.name} could not run ({r.status}): {' | '.join(tail) or 'no output'}")
+        return RunResult(playbook=pb.name, status=r.status, rc=r.rc, check=check, hosts=collector.hosts)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+class LiveProgress:
+    """A live rich display of a run: current play and task, hosts ok/changed/failed/unreachable."""
+
+    def __init__(self, console: Console, title: str) -> None:
+        self.console = console
+        self.title = title
+        self.play = ""
+        self.task = ""
+        self.hosts: dict[str, HostResult] = {}
+        self.live = Live(self._render(), console=console, refresh_per_second=8, transient=False)
+
+    def _render(self) -> Table:
+        counts = {"ok": 0, "changed": 0, "failed": 0, "unreachable": 0}
+        for hr in self.hosts.values():
+            counts[hr.status] += 1
+        table = Table.grid(padding=(0, 2))
+        table.add_row(f"[bold]{self.title}[/]", f"play: {self.play}", f"task: {self.task}")
+        table.add_row(
+            f"hosts {len(self.hosts)}", f"[green]ok {counts['ok']}[/]  [yellow]changed {counts['changed']}[/]",
+            f"[red]failed {counts['failed']}  unreachable {counts['unreachable']}[/]",
+        )
+        return table
+
+    def on_task(self, play: str, task: str) -> None:
+        self.play, self.task = play, task
+        self.live.update(self._render())
+
+    def on_host(self, result: HostResult, event: str) -> None:
+        self.hosts[result.host] = result
+        self.live.update(self._render())
+
+    def __enter__(self) -> LiveProgress:
+        self.live.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.live.__exit__(None, None, None)
+        if not self.console.is_terminal:
+            self.console.line()

@@ -1,0 +1,92 @@
+"""Rich renderables for the CLI: the lab topology tree, infection tables, probe summaries."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import datetime
+
+from rich.markup import escape
+from rich.table import Table
+from rich.tree import Tree
+
+from orchestrator.inventory import Host, Inventory
+from orchestrator.lab.builder import Infection, LabStatus
+from orchestrator.lab.traffic import ProbeResult
+
+
+def _host_label(host: Host, st: LabStatus | None) -> str:
+    extras = [f"{s.name}:{s.port}" for s in host.services]
+    label = f"{host.name} {host.address}"
+    if extras:
+        label += escape(f" [{', '.join(extras)}]")
+    if host.vulnerable and host.kind == "area":
+        label += " vulnerable"
+    if st is not None and host.name in st.hosts:
+        hs = st.hosts[host.name]
+        flags = []
+        if not hs.namespace:
+            flags.append("[red]no namespace[/]")
+        elif not hs.sshd:
+            flags.append("[red]sshd down[/]")
+        if hs.agent is False:
+            flags.append("[red]services down[/]")
+        if hs.infection:
+            flags.append(f"[bold red]INFECTED since {hs.infection['since'][11:19]}[/]")
+        if flags:
+            label += " " + " ".join(flags)
+    return label
+
+
+def topology_tree(inv: Inventory, st: LabStatus | None = None) -> Tree:
+    """The lab as irm sees it; the README's topology diagram is this output."""
+    title = f"lab {inv.lab.name}" if inv.lab else f"inventory {inv.source}"
+    if st is not None:
+        title += " (up)" if st.up else " (down)"
+    tree = Tree(title)
+    soc, core, edge = inv.soc, inv.core, inv.edge
+    if soc is None or core is None:
+        return tree
+    top = tree.add(f"SOC {soc.name} {soc.address} (root namespace, runs irm)")
+    core_node = top.add(f"core {_host_label(core, st)}")
+    if edge is not None:
+        edge_node = core_node.add(f"edge {_host_label(edge, st)}")
+        if inv.internet:
+            net = edge_node.add(f"internet {inv.internet.prefix}")
+            for name in inv.internet.hosts:
+                net.add(_host_label(inv.hosts[name], st))
+    for gw in inv.gateways:
+        areas = [a for a in inv.areas.values() if a.gateway == gw.name]
+        gw_node = core_node.add(f"gateway {_host_label(gw, st)} - area {', '.join(a.name for a in areas)}")
+        for area in areas:
+            for seg in area.segments:
+                kind = "sub-area" if seg.kind == "sub_area" else "mobile"
+                seg_node = gw_node.add(f"{kind} {seg.qualified} {seg.prefix}")
+                for name in seg.hosts:
+                    seg_node.add(_host_label(inv.hosts[name], st))
+    return tree
+
+
+def infections_table(found: list[Infection], started: datetime | None = None) -> Table:
+    table = Table(title=f"{len(found)} infected host(s)")
+    for col in ("since", "host", "sub-area", "from"):
+        table.add_column(col)
+    for inf in found:
+        since = inf.since
+        if started is not None:
+            delta = (datetime.fromisoformat(inf.since) - started).total_seconds()
+            since = f"{inf.since[11:23]} (+{delta:5.1f}s)"
+        source = "seeded" if inf.source_address == "seed" else f"{inf.source_host or '?'} ({inf.source_address})"
+        table.add_row(since, inf.host, inf.segment or "-", source)
+    return table
+
+
+def probe_summary(results: list[ProbeResult]) -> Table:
+    table = Table(title="connectivity matrix")
+    for col in ("from", "service", "open", "closed"):
+        table.add_column(col)
+    rows: dict[tuple[str, str], Counter[bool]] = {}
+    for r in results:
+        rows.setdefault((r.probe.source, r.probe.service), Counter())[r.open] += 1
+    for (src, svc), c in sorted(rows.items()):
+        table.add_row(src, svc, str(c[True]), str(c[False]) if c[False] else "")
+    return table
