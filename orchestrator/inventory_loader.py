@@ -7,6 +7,8 @@ hosts and variables that ansible-playbook will see.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 from pathlib import Path
 from typing import Any
@@ -64,12 +66,13 @@ def load_raw(source: str | Path) -> RawInventory:
 
     C.INVENTORY_ANY_UNPARSED_IS_FAILED = True
     loader = DataLoader()
+    chatter = io.StringIO()  # ansible warns once per inventory plugin tried; irm reports one line
     try:
-        inv = InventoryManager(loader=loader, sources=[str(path)])
-        vm = VariableManager(loader=loader, inventory=inv)
+        with contextlib.redirect_stderr(chatter):
+            inv = InventoryManager(loader=loader, sources=[str(path)])
+            vm = VariableManager(loader=loader, inventory=inv)
     except AnsibleError as exc:
-        first = str(exc.message if hasattr(exc, "message") else exc).strip().splitlines()[0]
-        raise InventoryError(f"inventory '{source}' cannot be parsed: {first}") from None
+        raise InventoryError(f"inventory '{source}' cannot be parsed: {_parse_failure(chatter.getvalue(), exc)}") from None
 
     sources = [str(path)]
 
@@ -120,6 +123,16 @@ def load_raw(source: str | Path) -> RawInventory:
     if problems:
         raise InventoryError(*problems)
     return RawInventory(source=str(source), groups=groups, hosts=hosts)
+
+
+def _parse_failure(chatter: str, exc: Exception) -> str:
+    """The most useful line of ansible's parse warnings: the YAML error and where it is."""
+    cause = next((ln.strip() for ln in chatter.splitlines() if ln.strip().startswith("YAML parsing failed")), None)
+    origin = next((ln.strip()[len("Origin: "):] for ln in chatter.splitlines()
+                   if ln.strip().startswith("Origin: /")), None)
+    if cause:
+        return f"{origin}: {cause}" if origin else cause
+    return _first(exc)
 
 
 def _first(exc: Exception) -> str:

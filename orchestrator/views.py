@@ -21,7 +21,7 @@ def _host_label(host: Host, st: LabStatus | None) -> str:
         label += escape(f" [{', '.join(extras)}]")
     if host.vulnerable and host.kind == "area":
         label += " vulnerable"
-    if st is not None and host.name in st.hosts:
+    if st is not None and st.up and host.name in st.hosts:
         hs = st.hosts[host.name]
         flags = []
         if not hs.namespace:

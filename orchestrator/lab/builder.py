@@ -105,10 +105,12 @@ def up(inv: Inventory, step: Step = _noop) -> LabPlan:
         )
     if state.exists() and any(state.iterdir()) and not (state / MARKER_FILE).exists():
         raise LabError(f"{state} exists and is not a lab state directory: refusing to use it (irm_lab_state_dir)")
+    made_parents = [str(d) for d in state.parents if not d.exists()]
     state.mkdir(parents=True, exist_ok=True)
     (state / MARKER_FILE).write_text(f"irm lab {plan.lab}\n")
     created_run_sshd = not Path("/run/sshd").exists()
     record = {"plan": json.loads(plan.model_dump_json()), "created_run_sshd": created_run_sshd,
+              "created_parents": made_parents,
               "hosts": {h.name: str(h.state_dir) for h in inv.managed_hosts}}
     (state / PLAN_FILE).write_text(json.dumps(record, indent=1))
     try:
@@ -375,6 +377,11 @@ def down(inv: Inventory) -> DownReport:
         if (state / MARKER_FILE).exists():
             shutil.rmtree(state)
             report.state_dir_removed = str(state)
+            for parent in record.get("created_parents", []):  # deepest first, only if left empty
+                try:
+                    Path(parent).rmdir()
+                except OSError:
+                    break
         else:
             report.warnings.append(f"{state} has no {MARKER_FILE} marker: left in place")
     return report

@@ -1,0 +1,207 @@
+"""Every schema violation is reported with a one-line message naming the group/host and key at fault,
+through ansible-core's real inventory loading and through the real CLI (exit 2, no traceback)."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from orchestrator.errors import InventoryError, UnknownNameError
+from orchestrator.inventory_loader import load_inventory
+from tests.conftest import LAB_INVENTORY, irm
+
+Mutation = Callable[[dict[str, Any]], None]
+
+
+def _children(data: dict[str, Any]) -> dict[str, Any]:
+    return data["all"]["children"]  # type: ignore[no-any-return]
+
+
+def _area(data: dict[str, Any], group: str) -> dict[str, Any]:
+    return _children(data)[group]  # type: ignore[no-any-return]
+
+
+def _seg(data: dict[str, Any], area: str, seg: str) -> dict[str, Any]:
+    return _area(data, area)["children"][seg]  # type: ignore[no-any-return]
+
+
+def make_inventory(tmp_path: Path, mutate: Mutation) -> Path:
+    inv = tmp_path / "inv"
+    shutil.copytree(LAB_INVENTORY, inv)
+    hosts = inv / "hosts.yml"
+    data = yaml.safe_load(hosts.read_text())
+    mutate(data)
+    hosts.write_text(yaml.safe_dump(data, sort_keys=False))
+    return inv
+
+
+def problems(tmp_path: Path, mutate: Mutation) -> list[str]:
+    with pytest.raises(InventoryError) as exc:
+        load_inventory(make_inventory(tmp_path, mutate))
+    return list(exc.value.problems)
+
+
+def test_shipped_lab_inventory_is_valid() -> None:
+    inv = load_inventory(LAB_INVENTORY)
+    assert set(inv.areas) == {"hq", "subsidiary-x"}
+    x = inv.area("subsidiary-x")
+    assert [s.qualified for s in x.sub_areas] == ["subsidiary-x/office-1", "subsidiary-x/office-2"]
+    assert [s.qualified for s in x.mobile_segments] == ["subsidiary-x/vpn"]
+    assert x.gateway == "gw-x" and inv.hosts["gw-x"].kind == "gateway"
+    assert inv.hosts["hq-erp"].services[0].name == "erp"
+    # every host's state directory is its own, templated by ansible-core from the inventory
+    dirs = {h.state_dir for h in inv.managed_hosts}
+    assert len(dirs) == len(inv.managed_hosts)
+    assert inv.hosts["x-ws11"].state_dir == "/var/lib/irm-lab/irmlab/hosts/x-ws11"
+
+
+def test_unknown_area(tmp_path: Path) -> None:
+    def mutate(d: dict[str, Any]) -> None:
+        _children(d)["subarea_branch_z__floor_1"] = {"vars": {"irm_prefix": "198.18.64.0/24"}}
+
+    assert problems(tmp_path, mutate) == [
+        f"{tmp_path}/inv: group 'subarea_branch_z__floor_1': unknown area 'branch-z' (there is no group 'area_branch_z')"
+    ]
+
+
+def test_unknown_area_typed_by_operator() -> None:
+    inv = load_inventory(LAB_INVENTORY)
+    with pytest.raises(UnknownNameError, match=r"unknown area 'subsidiary-y'.*areas in .*: hq, subsidiary-x"):
+        inv.area("subsidiary-y")
+    with pytest.raises(UnknownNameError, match="that is a group name; the area is 'subsidiary-x'"):
+        inv.area("area_subsidiary_x")
+
+
+def test_host_in_two_areas(tmp_path: Path) -> None:
+    def mutate(d: dict[str, Any]) -> None:
+        _seg(d, "area_hq", "subarea_hq__office")["hosts"]["x-ws11"] = None
+
+    found = problems(tmp_path, mutate)
+    assert f"{tmp_path}/inv: host 'x-ws11': is in two areas, 'hq' and 'subsidiary-x'" in found
+
+
+def test_overlapping_prefixes(tmp_path: Path) -> None:
+    def mutate(d: dict[str, Any]) -> None:
+        _seg(d, "area_subsidiary_x", "subarea_subsidiary_x__office_2")["vars"]["irm_prefix"] = "198.18.32.0/23"
+
+    found = problems(tmp_path, mutate)
+    assert (f"{tmp_path}/inv: group 'subarea_subsidiary_x__office_2': prefix 198.18.32.0/23 overlaps "
+            "198.18.32.0/24 of group 'subarea_subsidiary_x__office_1'") in found
+
+
+def test_address_outside_its_sub_area(tmp_path: Path) -> None:
+    def mutate(d: dict[str, Any]) -> None:
+        _seg(d, "area_subsidiary_x", "subarea_subsidiary_x__office_1")["hosts"]["x-ws12"]["ansible_host"] = "198.18.33.99"
+
+    assert problems(tmp_path, mutate) == [
+        f"{tmp_path}/inv: host 'x-ws12', key 'ansible_host': 198.18.33.99 is outside its sub-area "
+        "'subsidiary-x/office-1' prefix 198.18.32.0/24"
+    ]
+
+
+def test_gateway_missing(tmp_path: Path) -> None:
+    def mutate(d: dict[str, Any]) -> None:
+        del _area(d, "area_hq")["vars"]["irm_gateway"]
+
+    assert problems(tmp_path, mutate) == [
+        f"{tmp_path}/inv: group 'area_hq', key 'irm_gateway': is missing: every area needs the gateway "
+        "(a host of group 'gateways') that separates it"
+    ]
+
+
+def test_gateway_not_a_gateway(tmp_path: Path) -> None:
+    def mutate(d: dict[str, Any]) -> None:
+        _area(d, "area_hq")["vars"]["irm_gateway"] = "edge-fw"
+
+    assert problems(tmp_path, mutate) == [
+        f"{tmp_path}/inv: group 'area_hq', key 'irm_gateway': 'edge-fw' is not a host of group 'gateways'"
+    ]
+
+
+@pytest.mark.parametrize("side", ["sources", "destinations"])
+def test_critical_flow_from_or_to_everything(tmp_path: Path, side: str) -> None:
+    def mutate(d: dict[str, Any]) -> None:
+        _area(d, "area_subsidiary_x")["vars"]["irm_critical_flows"][0][side] = ["0.0.0.0/0"]
+
+    word = side[:-1]
+    assert problems(tmp_path, mutate) == [
+        f"{tmp_path}/inv: group 'area_subsidiary_x', critical flow 'erp-orders': {word} '0.0.0.0/0' is the "
+        "whole address space; name explicit hosts or prefixes"
+    ]
+
+
+def test_critical_flow_field_errors_name_the_flow(tmp_path: Path) -> None:
+    def mutate(d: dict[str, Any]) -> None:
+        flow = _area(d, "area_subsidiary_x")["vars"]["irm_critical_flows"][0]
+        flow["protocol"] = "icmp"
+        flow["color"] = "red"
+
+    found = problems(tmp_path, mutate)
+    assert any("key 'irm_critical_flows[erp-orders].protocol'" in p and "'tcp' or 'udp'" in p for p in found)
+    assert any("key 'irm_critical_flows[erp-orders].color': Extra inputs are not permitted" in p for p in found)
+
+
+def test_misspelt_irm_key(tmp_path: Path) -> None:
+    def mutate(d: dict[str, Any]) -> None:
+        _seg(d, "area_hq", "subarea_hq__office")["vars"]["irm_prefx"] = "198.18.17.0/24"
+
+    found = problems(tmp_path, mutate)
+    assert f"{tmp_path}/inv: group 'subarea_hq__office', key 'irm_prefx': unknown irm key (misspelt?)" in found
+
+
+def test_bad_group_name_and_orphan_sub_area(tmp_path: Path) -> None:
+    def mutate(d: dict[str, Any]) -> None:
+        _children(d)["area_Bad__name"] = {"hosts": {}}
+        seg = _area(d, "area_hq")["children"].pop("subarea_hq__office")
+        _children(d)["subarea_hq__office"] = seg
+
+    found = problems(tmp_path, mutate)
+    assert any(p.endswith("group 'area_Bad__name': not a valid irm group name (expected area_<area>, "
+                          "subarea_<area>__<name> or mobile_<area>__<name>, names in lowercase words joined "
+                          "by '_')") for p in found)
+    assert f"{tmp_path}/inv: group 'subarea_hq__office': must be a child of its area group 'area_hq'" in found
+
+
+def test_several_problems_reported_together(tmp_path: Path) -> None:
+    def mutate(d: dict[str, Any]) -> None:
+        del _area(d, "area_hq")["vars"]["irm_gateway"]
+        _seg(d, "area_hq", "subarea_hq__office")["hosts"]["hq-ws1"]["ansible_host"] = "not-an-ip"
+
+    found = problems(tmp_path, mutate)
+    assert len(found) == 2
+    assert any("host 'hq-ws1', key 'ansible_host': 'not-an-ip' is not an IPv4 address" in p for p in found)
+
+
+def test_cli_prints_one_line_per_problem_and_no_traceback(tmp_path: Path) -> None:
+    def mutate(d: dict[str, Any]) -> None:
+        del _area(d, "area_hq")["vars"]["irm_gateway"]
+        _area(d, "area_subsidiary_x")["vars"]["irm_critical_flows"][0]["sources"] = ["0.0.0.0/0"]
+
+    inv = make_inventory(tmp_path, mutate)
+    proc = irm("validate", "-i", str(inv))
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 2, proc.stderr
+    assert all(line.startswith("irm: error: ") for line in lines)
+    assert "Traceback" not in proc.stderr + proc.stdout
+
+
+def test_cli_missing_inventory() -> None:
+    proc = irm("validate", "-i", "/nonexistent/inventory")
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == "irm: error: inventory '/nonexistent/inventory' does not exist"
+
+
+def test_cli_unparsable_inventory(tmp_path: Path) -> None:
+    inv = tmp_path / "inv"
+    inv.mkdir()
+    (inv / "hosts.yml").write_text("all:\n  children: [unclosed\n")
+    proc = irm("validate", "-i", str(inv))
+    assert proc.returncode == 2
+    assert proc.stderr.startswith(f"irm: error: inventory '{inv}' cannot be parsed")
+    assert "Traceback" not in proc.stderr
