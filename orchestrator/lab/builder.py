@@ -278,8 +278,10 @@ class DownReport:
     warnings: list[str] = field(default_factory=list)
 
 
-def _kill(pids: Iterable[int]) -> list[int]:
-    pids = [p for p in pids if p != os.getpid()]
+def _kill(candidates: Iterable[int]) -> list[int]:
+    """SIGTERM, then SIGKILL whatever still runs after two seconds; all PIDs at once."""
+    spared = _ancestors()
+    pids = [p for p in candidates if p not in spared]
     for pid in pids:
         try:
             os.kill(pid, signal.SIGTERM)
@@ -358,10 +360,10 @@ def down(inv: Inventory) -> DownReport:
     namespaces.update(n for n in [*recorded_ns, *planned_ns] if n in existing_namespaces(lab.name))
     root_ifaces.update(recorded_if)
 
+    pids: set[int] = set(processes_mentioning(str(state)))
     for ns in sorted(namespaces):
-        pids = [int(p) for p in run(["ip", "netns", "pids", ns], check=False).stdout.split()]
-        report.processes += _kill(pids)
-    report.processes += _kill(processes_mentioning(str(state)))
+        pids.update(int(p) for p in run(["ip", "netns", "pids", ns], check=False).stdout.split())
+    report.processes = _kill(sorted(pids))
     for ns in sorted(namespaces):
         if run(["ip", "netns", "delete", ns], check=False).returncode == 0:
             report.namespaces.append(ns)

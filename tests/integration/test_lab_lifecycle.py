@@ -1,0 +1,85 @@
+"""lab up / down: everything is built, and nothing is left behind, even after a killed ``up``."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from orchestrator.inventory_loader import load_inventory
+from tests.conftest import BIN, LAB_INVENTORY, ROOT, irm
+from tests.integration.helpers import recorded_pids, traces
+
+pytestmark = pytest.mark.lab
+
+
+def test_up_builds_everything_and_down_leaves_nothing() -> None:
+    inv = load_inventory(LAB_INVENTORY)
+    assert inv.lab is not None
+    irm("lab", "down")
+    assert traces(inv).empty
+    parent_existed = Path(inv.lab.state_dir).parent.exists()
+    try:
+        up = irm("lab", "up", check=True)
+        assert "is up: 15 hosts" in up.stdout
+        built = traces(inv)
+        assert len(built.namespaces) == 15
+        assert built.links == ["irmlab-soc"]
+        pids = recorded_pids(inv)
+        assert len(pids) == 15 + 11  # sshd everywhere; services on inet-web and the 10 vulnerable hosts
+        assert all(os.path.exists(f"/proc/{p}") for p in pids)
+        # every namespace has its own nftables ruleset holding the project's table
+        out = subprocess.run(["ip", "netns", "exec", "irmlab-gw-x", "nft", "list", "tables"],
+                             capture_output=True, text=True, check=True).stdout
+        assert "table inet irm" in out
+        # the lab key is the lab's own, never the machine's
+        assert Path(inv.lab.state_dir, "ssh", "id_ed25519").exists()
+        # namespaces have no route leaving the lab
+        routes = subprocess.run(["ip", "-n", "irmlab-x-ws11", "route", "show"], capture_output=True,
+                                text=True, check=True).stdout
+        assert "default" not in routes
+    finally:
+        down = irm("lab", "down")
+    assert down.returncode == 0, down.stderr
+    left = traces(inv, pids)
+    assert left.empty, left
+    if not parent_existed:
+        assert not Path(inv.lab.state_dir).parent.exists()
+
+
+def test_up_on_an_existing_lab_says_so(lab: Path) -> None:
+    inv = load_inventory(lab)
+    before = traces(inv)
+    again = irm("lab", "up")
+    assert again.returncode == 3
+    assert again.stderr.startswith("irm: error: lab 'irmlab' is already up (15 namespaces")
+    assert traces(inv).namespaces == before.namespaces
+    assert "Traceback" not in again.stderr
+
+
+def test_down_after_killed_up_leaves_nothing() -> None:
+    inv = load_inventory(LAB_INVENTORY)
+    irm("lab", "down")
+    proc = subprocess.Popen([str(BIN / "irm"), "lab", "up"], cwd=ROOT, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+    hosts = Path(inv.lab.state_dir if inv.lab else "", "hosts")
+    try:
+        deadline = time.monotonic() + 30
+        # kill it once some hosts run their sshd but before the lab is complete
+        while time.monotonic() < deadline and len(list(hosts.glob("*/lab/sshd.pid"))) < 3:
+            time.sleep(0.005)
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        half = traces(inv)
+        assert half.namespaces and half.processes, "the lab was not half-built when killed"
+        pids = recorded_pids(inv)
+        assert len(pids) < 26, "the lab was already complete when killed"
+    finally:
+        down = irm("lab", "down")
+    assert down.returncode == 0, down.stderr
+    left = traces(inv, pids)
+    assert left.empty, left

@@ -1,0 +1,113 @@
+"""Ansible reaches every lab host over real SSH; the baseline connectivity matrix passes real TCP."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from orchestrator import runner
+from orchestrator.inventory_loader import load_inventory
+from orchestrator.lab import traffic
+from tests.conftest import irm
+
+pytestmark = pytest.mark.lab
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.tasks: list[str] = []
+        self.events: list[tuple[str, str]] = []
+
+    def on_task(self, play: str, task: str) -> None:
+        self.tasks.append(task)
+
+    def on_host(self, result: runner.HostResult, event: str) -> None:
+        self.events.append((result.host, event))
+
+
+def test_runner_adapter_reaches_every_host_over_ssh(lab: Path) -> None:
+    inv = load_inventory(lab)
+    rec = Recorder()
+    result = runner.run_playbook("lab_reach", lab, observer=rec)
+    assert result.succeeded, result
+    assert set(result.hosts) == {h.name for h in inv.managed_hosts}
+    assert all(h.ok == 1 and h.status == "ok" for h in result.hosts.values())
+    assert rec.tasks == ["Check that the host answers over SSH with a working Python"]
+    assert sorted(h for h, _ in rec.events) == sorted(h.name for h in inv.managed_hosts)
+
+
+def test_runner_adapter_reports_an_unreachable_host(lab: Path) -> None:
+    """The same check fails when a host's sshd is gone: the reach test above can fail."""
+    inv = load_inventory(lab)
+    labdir = Path(inv.hosts["x-ws22"].state_dir) / "lab"
+    # stop the listener and every session it serves (Ansible may hold a persistent master connection)
+    for pid in subprocess.run(["ip", "netns", "pids", "irmlab-x-ws22"], capture_output=True, text=True,
+                              check=True).stdout.split():
+        if Path(f"/proc/{pid}/comm").read_text().startswith("sshd"):
+            os.kill(int(pid), signal.SIGTERM)
+    try:
+        result = runner.run_playbook("lab_reach", lab, limit="x-ws22,x-ws21")
+        assert not result.succeeded
+        assert result.failed_hosts == ["x-ws22"]
+        assert result.hosts["x-ws22"].status == "unreachable"
+        assert result.hosts["x-ws21"].status == "ok"
+        cli = irm("lab", "reach")
+        assert cli.returncode == 1
+        assert "14 of 15 hosts answered over SSH" in cli.stdout
+        assert cli.stderr.startswith("x-ws22: ")
+    finally:
+        subprocess.run(["ip", "netns", "exec", "irmlab-x-ws22", "/usr/sbin/sshd", "-f", str(labdir / "sshd_config"),
+                        "-E", str(labdir / "sshd.log")], check=True)
+
+
+def test_check_mode_runs_through_the_adapter(lab: Path) -> None:
+    result = runner.run_playbook("lab_reach", lab, check=True, limit="core-rtr")
+    assert result.check and result.succeeded and list(result.hosts) == ["core-rtr"]
+
+
+def test_baseline_connectivity_matrix(lab: Path) -> None:
+    inv = load_inventory(lab)
+    probes = traffic.baseline_probes(inv)
+    kinds = {(inv.hosts[p.source].kind, inv.hosts[p.target].kind, p.service) for p in probes}
+    assert ("soc", "gateway", "ssh") in kinds and ("area", "area", "ssh") in kinds
+    assert ("area", "area", "erp") in kinds and ("area", "internet", "web") in kinds
+    results = traffic.run_probes(inv, probes)
+    closed = [r for r in results if not r.open]
+    assert not closed, closed[:5]
+    # host to host across areas, area to internet, SOC to every SSH, LAN to the ERP
+    assert any(r.probe.source == "x-lt1" and r.probe.target == "hq-ws2" for r in results)
+    assert any(r.probe.source == "x-ws21" and r.probe.target == "inet-web" for r in results)
+    assert sum(1 for r in results if r.probe.source == "soc-console") == 15
+    assert sum(1 for r in results if r.probe.service == "erp") == 9
+
+
+def test_probes_see_closed_ports_and_blocked_paths(lab: Path) -> None:
+    """Negative controls: a probe reports a closed port, and a path dropped by nftables times out."""
+    inv = load_inventory(lab)
+    ws = inv.hosts["x-ws11"]
+    erp = inv.hosts["hq-erp"]
+    probes = [traffic.Probe(source="x-ws11", target="hq-erp", address=str(erp.address), port=9, service="none"),
+              traffic.Probe(source="x-ws11", target="hq-erp", address=str(erp.address), port=8069, service="erp")]
+    first = traffic.run_probes(inv, probes, timeout=0.5)
+    assert [r.outcome for r in first] == ["refused", "open"]
+    # a drop rule on the hq gateway, then the ERP no longer answers x-ws11
+    rule = f"add rule inet irm forward ip saddr {ws.address} ip daddr {erp.address} tcp dport 8069 drop"
+    os.system(f"ip netns exec irmlab-gw-hq nft '{rule}'")
+    try:
+        second = traffic.run_probes(inv, probes[1:], timeout=0.5)
+        assert [r.outcome for r in second] == ["timeout"]
+    finally:
+        os.system("ip netns exec irmlab-gw-hq nft flush chain inet irm forward")
+    assert traffic.run_probes(inv, probes[1:], timeout=0.5)[0].open
+
+
+def test_matrix_cli(lab: Path) -> None:
+    proc = irm("lab", "matrix", "--json")
+    assert proc.returncode == 0, proc.stderr
+    rows = json.loads(proc.stdout)
+    assert rows and all(r["outcome"] == "open" for r in rows)
