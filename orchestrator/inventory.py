@@ -488,7 +488,8 @@ def _check_boundaries(raw: RawInventory, hosts: dict[str, Host], p: _Problems) -
                 p.add(_h(host.name), "ansible_host",
                       f"{host.address} must be the boundary's uplink address {host.uplink.ip} (managed in-band)")
             elif host.uplink.ip == core_side(host.uplink):
-                p.add(_h(host.name), "irm_uplink", f"{host.uplink} takes the core's side of the link ({core_side(host.uplink)})")
+                p.add(_h(host.name), "irm_uplink",
+                      f"{host.uplink} takes the core's side of the link ({core_side(host.uplink)})")
     soc = next((h for h in hosts.values() if h.kind == "soc"), None)
     core = next((h for h in hosts.values() if h.kind == "core"), None)
     if soc and core and soc.uplink and core.address != core_side(soc.uplink):
@@ -516,27 +517,29 @@ def _check_addresses(
     seen: dict[IPv4Address, str] = {}
     for host in hosts.values():
         if host.address in seen:
-            p.add(_h(host.name), "ansible_host", f"{host.address} is already the address of host '{seen[host.address]}'")
+            p.add(_h(host.name), "ansible_host",
+                  f"{host.address} is already the address of host '{seen[host.address]}'")
         seen[host.address] = host.name
     for area in areas.values():
         for seg in area.segments:
             for name in seg.hosts:
-                host = hosts.get(name)
-                if host is None or host.segment != seg.qualified:
+                member = hosts.get(name)
+                if member is None or member.segment != seg.qualified:
                     continue
+                address = member.address
                 kind = "sub-area" if seg.kind == "sub_area" else "mobile segment"
-                if host.address not in seg.prefix:
+                if address not in seg.prefix:
                     p.add(_h(name), "ansible_host",
-                          f"{host.address} is outside its {kind} '{seg.qualified}' prefix {seg.prefix}")
-                elif host.address in (seg.prefix.network_address, seg.prefix.broadcast_address):
-                    p.add(_h(name), "ansible_host", f"{host.address} is the network or broadcast address of {seg.prefix}")
-                elif host.address == seg.gateway_address:
-                    p.add(_h(name), "ansible_host", f"{host.address} is the gateway address of '{seg.qualified}'")
+                          f"{address} is outside its {kind} '{seg.qualified}' prefix {seg.prefix}")
+                elif address in (seg.prefix.network_address, seg.prefix.broadcast_address):
+                    p.add(_h(name), "ansible_host", f"{address} is the network or broadcast address of {seg.prefix}")
+                elif address == seg.gateway_address:
+                    p.add(_h(name), "ansible_host", f"{address} is the gateway address of '{seg.qualified}'")
     if internet:
         for name in internet.hosts:
-            host = hosts.get(name)
-            if host and host.address not in internet.prefix:
-                p.add(_h(name), "ansible_host", f"{host.address} is outside the internet prefix {internet.prefix}")
+            inet_host = hosts.get(name)
+            if inet_host and inet_host.address not in internet.prefix:
+                p.add(_h(name), "ansible_host", f"{inet_host.address} is outside the internet prefix {internet.prefix}")
 
 
 def _check_overlaps(

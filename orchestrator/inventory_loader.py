@@ -56,7 +56,7 @@ def load_raw(source: str | Path) -> RawInventory:
     if not path.exists():
         raise InventoryError(f"inventory '{source}' does not exist")
     os.environ.setdefault("ANSIBLE_INVENTORY_ANY_UNPARSED_IS_FAILED", "True")
-    from ansible import constants as C  # noqa: N812 (ansible's own idiom)
+    from ansible import constants as C
     from ansible.errors import AnsibleError
     from ansible.inventory.manager import InventoryManager
     from ansible.parsing.dataloader import DataLoader
@@ -72,7 +72,8 @@ def load_raw(source: str | Path) -> RawInventory:
             inv = InventoryManager(loader=loader, sources=[str(path)])
             vm = VariableManager(loader=loader, inventory=inv)
     except AnsibleError as exc:
-        raise InventoryError(f"inventory '{source}' cannot be parsed: {_parse_failure(chatter.getvalue(), exc)}") from None
+        why = _parse_failure(chatter.getvalue(), exc)
+        raise InventoryError(f"inventory '{source}' cannot be parsed: {why}") from None
 
     sources = [str(path)]
 

@@ -67,16 +67,16 @@ def topology_tree(inv: Inventory, st: LabStatus | None = None) -> Tree:
 
 
 def infections_table(found: list[Infection], started: datetime | None = None) -> Table:
+    """Who infected whom, when: times relative to the first infection (or ``started``)."""
     table = Table(title=f"{len(found)} infected host(s)")
-    for col in ("since", "host", "sub-area", "from"):
-        table.add_column(col)
+    for col in ("time (UTC)", "+s", "host", "sub-area", "infected by"):
+        table.add_column(col, no_wrap=col != "infected by")
+    origin = started or (datetime.fromisoformat(found[0].since) if found else None)
     for inf in found:
-        since = inf.since
-        if started is not None:
-            delta = (datetime.fromisoformat(inf.since) - started).total_seconds()
-            since = f"{inf.since[11:23]} (+{delta:5.1f}s)"
-        source = "seeded" if inf.source_address == "seed" else f"{inf.source_host or '?'} ({inf.source_address})"
-        table.add_row(since, inf.host, inf.segment or "-", source)
+        when = datetime.fromisoformat(inf.since)
+        delta = f"{(when - origin).total_seconds():.1f}" if origin else ""
+        source = "seed" if inf.source_address == "seed" else f"{inf.source_host or '?'} ({inf.source_address})"
+        table.add_row(when.strftime("%H:%M:%S.%f")[:-3], delta, inf.host, inf.segment or "-", source)
     return table
 
 

@@ -20,6 +20,7 @@ Files, all under the host's state directory:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import ipaddress
 import json
 import os
@@ -132,10 +133,8 @@ class _Server(socketserver.ThreadingTCPServer):
 def _banner_handler(cfg: dict[str, Any], name: str) -> type[socketserver.BaseRequestHandler]:
     class Banner(socketserver.BaseRequestHandler):
         def handle(self) -> None:
-            try:
+            with contextlib.suppress(OSError):
                 self.request.sendall(f"{name} OK {cfg['host']}\n".encode())
-            except OSError:
-                pass
 
     return Banner
 
@@ -162,10 +161,8 @@ def _vulnerable_handler(cfg: dict[str, Any]) -> type[socketserver.BaseRequestHan
                 answer = b"INFECTED\n"
             else:
                 answer = b"ALREADY\n"
-            try:
+            with contextlib.suppress(OSError):
                 self.wfile.write(answer)
-            except OSError:
-                pass
 
     return Vulnerable
 

@@ -8,6 +8,7 @@ state directory, and are stopped by PID.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -132,12 +133,12 @@ def _build(inv: Inventory, plan: LabPlan, lab: Any, step: Step) -> None:
     shutil.copy(ssh_dir / "id_ed25519.pub", ssh_dir / "authorized_keys")
 
     step(f"{len(plan.namespaces)} namespaces")
-    for ns in plan.namespaces:
-        run(["ip", "netns", "add", ns.name])
-        run(["ip", "-n", ns.name, "link", "set", "lo", "up"])
-        ns_exec(ns.name, ["sysctl", "-q", "-w", "net.ipv6.conf.all.disable_ipv6=1",
-                          "net.ipv6.conf.default.disable_ipv6=1",
-                          f"net.ipv4.ip_forward={1 if ns.router else 0}"])
+    for netns in plan.namespaces:
+        run(["ip", "netns", "add", netns.name])
+        run(["ip", "-n", netns.name, "link", "set", "lo", "up"])
+        ns_exec(netns.name, ["sysctl", "-q", "-w", "net.ipv6.conf.all.disable_ipv6=1",
+                             "net.ipv6.conf.default.disable_ipv6=1",
+                             f"net.ipv4.ip_forward={1 if netns.router else 0}"])
 
     step(f"{len(plan.bridges)} segments, {len(plan.links)} links")
     for br in plan.bridges:
@@ -162,8 +163,8 @@ def _build(inv: Inventory, plan: LabPlan, lab: Any, step: Step) -> None:
         run([*r, "route", "add", str(route.prefix), "via", str(route.via)])
 
     step("nftables baseline")
-    for ns in plan.namespaces:
-        ns_exec(ns.name, ["nft", "-f", "-"], input_text=BASELINE_RULESET)
+    for netns in plan.namespaces:
+        ns_exec(netns.name, ["nft", "-f", "-"], input_text=BASELINE_RULESET)
 
     step("sshd and lab services")
     Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)
@@ -283,20 +284,16 @@ def _kill(candidates: Iterable[int]) -> list[int]:
     spared = _ancestors()
     pids = [p for p in candidates if p not in spared]
     for pid in pids:
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
     deadline = time.monotonic() + 2.0
     alive = list(pids)
     while alive and time.monotonic() < deadline:
         time.sleep(0.05)
         alive = [p for p in alive if _alive(p)]
     for pid in alive:
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
     return pids
 
 
@@ -459,11 +456,13 @@ def infect(inv: Inventory, host_name: str) -> dict[str, Any]:
     host = inv.host(host_name)
     st = require_up(inv)
     if host.kind != "area":
-        raise UnknownNameError(f"host '{host_name}' is a {host.kind}, not an area host: the lab worm infects area hosts")
+        raise UnknownNameError(
+            f"host '{host_name}' is a {host.kind}, not an area host: the lab worm infects area hosts")
     if not host.vulnerable:
         raise LabError(f"host '{host_name}' is not vulnerable (irm_lab_vulnerable is false)")
-    if st.hosts[host_name].infection:
-        raise LabError(f"host '{host_name}' is already infected since {st.hosts[host_name].infection['since']}")
+    current = st.hosts[host_name].infection
+    if current:
+        raise LabError(f"host '{host_name}' is already infected since {current['since']}")
     cfg = _lab_dir(host) / "agent.json"
     proc = ns_exec(f"{st.lab}-{host_name}", [sys.executable, "-m", "orchestrator.lab.agent", "seed",
                                              "--config", str(cfg)], check=False)

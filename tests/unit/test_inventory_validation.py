@@ -65,7 +65,8 @@ def test_unknown_area(tmp_path: Path) -> None:
         _children(d)["subarea_branch_z__floor_1"] = {"vars": {"irm_prefix": "198.18.64.0/24"}}
 
     assert problems(tmp_path, mutate) == [
-        f"{tmp_path}/inv: group 'subarea_branch_z__floor_1': unknown area 'branch-z' (there is no group 'area_branch_z')"
+        f"{tmp_path}/inv: group 'subarea_branch_z__floor_1': unknown area 'branch-z' "
+        "(there is no group 'area_branch_z')"
     ]
 
 
@@ -96,7 +97,8 @@ def test_overlapping_prefixes(tmp_path: Path) -> None:
 
 def test_address_outside_its_sub_area(tmp_path: Path) -> None:
     def mutate(d: dict[str, Any]) -> None:
-        _seg(d, "area_subsidiary_x", "subarea_subsidiary_x__office_1")["hosts"]["x-ws12"]["ansible_host"] = "198.18.33.99"
+        office_1 = _seg(d, "area_subsidiary_x", "subarea_subsidiary_x__office_1")
+        office_1["hosts"]["x-ws12"]["ansible_host"] = "198.18.33.99"
 
     assert problems(tmp_path, mutate) == [
         f"{tmp_path}/inv: host 'x-ws12', key 'ansible_host': 198.18.33.99 is outside its sub-area "
