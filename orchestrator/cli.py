@@ -21,7 +21,9 @@ from orchestrator import __version__
 from orchestrator.errors import UserError
 from orchestrator.inventory import Inventory
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help="irm: worm infection response orchestrator.")
+# Tracebacks never show local variables: they may hold inventory secrets.
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_show_locals=False,
+                  help="irm: worm infection response orchestrator.")
 lab_app = typer.Typer(no_args_is_help=True, help="Build, inspect and tear down the namespace lab.")
 app.add_typer(lab_app, name="lab")
 
