@@ -1,0 +1,89 @@
+"""Checks run before anything is applied: critical flows and the operator's management path.
+
+Pure. Each returns a list of one-line problems; an empty list means go.
+"""
+
+from __future__ import annotations
+
+from ipaddress import IPv4Address
+
+from orchestrator.incident import Vector
+from orchestrator.inventory import Area, Host, Inventory, flow_endpoint_is_everything
+from orchestrator.posture import Chain, Packet, Policy, area_prefixes, mgmt_ports, resolve_endpoint
+
+MAX_FLOW_PORTS = 16
+
+
+def check_critical_flows(inv: Inventory, area: Area, vectors: list[Vector]) -> list[str]:
+    """A flow kept open through isolation must be validated, explicit, and no propagation vector."""
+    problems = []
+    for flow in area.critical_flows:
+        where = f"critical flow '{flow.name}' of area '{area.name}'"
+        for vec in vectors:
+            if flow.protocol == vec.protocol and vec.port in flow.ports:
+                problems.append(f"{where}: uses {vec}, a propagation vector of the incident: refused")
+        if not flow.validated_by or not flow.validated_at:
+            problems.append(f"{where}: not validated (validated_by and validated_at are required)")
+        if len(flow.ports) > MAX_FLOW_PORTS:
+            problems.append(f"{where}: {len(flow.ports)} ports is not an explicit service (at most "
+                            f"{MAX_FLOW_PORTS})")
+        for side, endpoints in (("source", flow.sources), ("destination", flow.destinations)):
+            for ep in endpoints:
+                if flow_endpoint_is_everything(ep):
+                    problems.append(f"{where}: {side} '{ep}' is the whole address space")
+                elif ep in inv.areas:
+                    problems.append(f"{where}: {side} '{ep}' is a whole area; name hosts or sub-areas")
+                else:
+                    nets = resolve_endpoint(inv, ep)
+                    for other in inv.areas.values():
+                        prefixes = area_prefixes(other)
+                        if prefixes and all(any(p.subnet_of(n) for n in nets) for p in prefixes):
+                            problems.append(f"{where}: {side} '{ep}' covers the whole area '{other.name}'")
+    return problems
+
+
+def _path(inv: Inventory, target: Host) -> list[tuple[str, Chain]]:
+    """Where a new SOC -> target packet is filtered: the boundaries it crosses, then the target."""
+    core = inv.core
+    hops: list[tuple[str, Chain]] = []
+    if core is not None and target.name != core.name:
+        hops.append((core.name, "forward"))
+    if target.kind == "internet" and inv.edge is not None:
+        hops.append((inv.edge.name, "forward"))
+    if target.kind == "area" and target.area:
+        hops.append((inv.areas[target.area].gateway, "forward"))
+    hops.append((target.name, "input"))
+    return hops
+
+
+def _reply_path(inv: Inventory, target: Host) -> list[tuple[str, Chain]]:
+    forward = [(h, c) for h, c in _path(inv, target) if c == "forward"]
+    return [(target.name, "output"), *reversed(forward)]
+
+
+def check_management(inv: Inventory, planned: dict[str, Policy]) -> list[str]:
+    """Refuse any policy that would drop SSH (or WinRM) from the SOC to a managed host, or its replies."""
+    soc = inv.soc
+    if soc is None:
+        return ["no SOC host in the inventory: the management path cannot be checked"]
+    problems = []
+    for target in inv.managed_hosts:
+        for port in mgmt_ports(target):
+            new = Packet(src=soc.address, dst=target.address, protocol="tcp", dport=port)
+            reply = Packet(src=target.address, dst=soc.address, protocol="tcp", dport=40000, sport=port,
+                           established=True)
+            for pkt, hops, what in ((new, _path(inv, target), "to"), (reply, _reply_path(inv, target), "from")):
+                for host, chain in hops:
+                    policy = planned.get(host)
+                    if policy is None:
+                        continue
+                    verdict, reason = policy.chain(chain).verdict(pkt)
+                    if verdict != "accept":
+                        problems.append(f"would lock the operator out: management {what} {target.name} "
+                                        f"(tcp/{port}) dropped at {host} ({chain}: {reason})")
+                        break
+    return problems
+
+
+def soc_address(inv: Inventory) -> IPv4Address | None:
+    return inv.soc.address if inv.soc else None

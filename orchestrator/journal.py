@@ -1,0 +1,267 @@
+"""The journal: one embedded SQLite file (WAL, synchronous=FULL) holding incidents, stages, per-host
+results, postures, the timeline of events and the area locks.
+
+Every write is its own committed transaction, so a crash or kill never loses what was already
+journaled. The schema evolves by numbered migrations (``PRAGMA user_version``); rows are never
+rewritten except a stage's end and state, a posture's current value and lock ownership.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from orchestrator.errors import UserError
+from orchestrator.incident import IncidentSpec
+
+DEFAULT_PATH = "irm-journal.db"
+
+_MIGRATIONS = [
+    """
+    CREATE TABLE incidents (
+        id INTEGER PRIMARY KEY, worm TEXT NOT NULL, spec TEXT NOT NULL, status TEXT NOT NULL,
+        opened_at TEXT NOT NULL, opened_by TEXT NOT NULL, closed_at TEXT);
+    CREATE TABLE stages (
+        id INTEGER PRIMARY KEY, incident_id INTEGER NOT NULL REFERENCES incidents(id),
+        phase TEXT NOT NULL, area TEXT NOT NULL, name TEXT NOT NULL, target TEXT NOT NULL,
+        state TEXT NOT NULL, check_mode INTEGER NOT NULL, operator TEXT NOT NULL,
+        started_at TEXT NOT NULL, ended_at TEXT, detail TEXT NOT NULL DEFAULT '{}');
+    CREATE TABLE host_results (
+        stage_id INTEGER NOT NULL REFERENCES stages(id), host TEXT NOT NULL, status TEXT NOT NULL,
+        ok INTEGER NOT NULL, changed INTEGER NOT NULL, failed INTEGER NOT NULL, unreachable INTEGER NOT NULL,
+        failures TEXT NOT NULL, PRIMARY KEY (stage_id, host));
+    CREATE TABLE postures (
+        incident_id INTEGER NOT NULL REFERENCES incidents(id), scope TEXT NOT NULL, posture TEXT NOT NULL,
+        updated_at TEXT NOT NULL, PRIMARY KEY (incident_id, scope));
+    CREATE TABLE events (
+        id INTEGER PRIMARY KEY, incident_id INTEGER REFERENCES incidents(id), time TEXT NOT NULL,
+        kind TEXT NOT NULL, area TEXT, operator TEXT, detail TEXT NOT NULL DEFAULT '{}');
+    CREATE TABLE locks (
+        area TEXT PRIMARY KEY, incident_id INTEGER, pid INTEGER NOT NULL, hostname TEXT NOT NULL,
+        operator TEXT NOT NULL, since TEXT NOT NULL);
+    CREATE INDEX events_incident ON events(incident_id, time);
+    CREATE INDEX stages_incident ON stages(incident_id, area);
+    """,
+]
+
+
+def now() -> str:
+    return datetime.now(UTC).isoformat(timespec="microseconds")
+
+
+def default_operator() -> str:
+    return os.environ.get("IRM_OPERATOR") or os.environ.get("SUDO_USER") or os.environ.get("USER") or "root"
+
+
+@dataclass(frozen=True)
+class Incident:
+    id: int
+    spec: IncidentSpec
+    status: str
+    opened_at: str
+    opened_by: str
+
+
+@dataclass(frozen=True)
+class Stage:
+    id: int
+    incident_id: int
+    phase: str
+    area: str
+    name: str
+    target: str
+    state: str
+    check_mode: bool
+    operator: str
+    started_at: str
+    ended_at: str | None
+    detail: dict[str, Any]
+
+
+class Journal:
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        if self.path.parent and not self.path.parent.exists():
+            raise UserError(f"journal {self.path}: directory {self.path.parent} does not exist")
+        fresh = not self.path.exists()
+        try:
+            self.db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        except sqlite3.Error as exc:
+            raise UserError(f"journal {self.path}: cannot be opened ({exc})") from None
+        if fresh:
+            os.chmod(self.path, 0o600)
+        self.db.row_factory = sqlite3.Row
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=FULL")
+        self.db.execute("PRAGMA foreign_keys=ON")
+        self._migrate()
+
+    def close(self) -> None:
+        self.db.close()
+
+    def __enter__(self) -> Journal:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.db
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
+
+    def _migrate(self) -> None:
+        version = int(self.db.execute("PRAGMA user_version").fetchone()[0])
+        if version > len(_MIGRATIONS):
+            raise UserError(f"journal {self.path} was written by a newer irm (schema {version})")
+        for i, script in enumerate(_MIGRATIONS[version:], start=version + 1):
+            with self._tx() as db:
+                for statement in filter(str.strip, script.split(";")):
+                    db.execute(statement)
+                db.execute(f"PRAGMA user_version={i}")
+
+    # -- incidents -------------------------------------------------------------------------------
+
+    def open_incident(self, spec: IncidentSpec, operator: str) -> Incident:
+        at = now()
+        with self._tx() as db:
+            cur = db.execute(
+                "INSERT INTO incidents(worm, spec, status, opened_at, opened_by) VALUES (?,?,?,?,?)",
+                (spec.worm, spec.model_dump_json(), "open", at, operator),
+            )
+            incident_id = int(cur.lastrowid or 0)
+            db.execute("INSERT INTO events(incident_id, time, kind, operator, detail) VALUES (?,?,?,?,?)",
+                       (incident_id, at, "incident_opened", operator, spec.model_dump_json()))
+        return Incident(id=incident_id, spec=spec, status="open", opened_at=at, opened_by=operator)
+
+    def _incident(self, row: sqlite3.Row) -> Incident:
+        return Incident(id=row["id"], spec=IncidentSpec.model_validate_json(row["spec"]), status=row["status"],
+                        opened_at=row["opened_at"], opened_by=row["opened_by"])
+
+    def incidents(self) -> list[Incident]:
+        return [self._incident(r) for r in self.db.execute("SELECT * FROM incidents ORDER BY id")]
+
+    def incident(self, incident_id: int) -> Incident:
+        row = self.db.execute("SELECT * FROM incidents WHERE id=?", (incident_id,)).fetchone()
+        if row is None:
+            raise UserError(f"journal {self.path}: no incident {incident_id}")
+        return self._incident(row)
+
+    def open_incident_for(self, incident_id: int | None) -> Incident:
+        """The incident an action works on: the given one (it must be open) or the only open one."""
+        if incident_id is not None:
+            inc = self.incident(incident_id)
+            if inc.status != "open":
+                raise UserError(f"incident {incident_id} is {inc.status}, not open")
+            return inc
+        open_ = [i for i in self.incidents() if i.status == "open"]
+        if not open_:
+            raise UserError(f"no open incident in journal {self.path}: record the worm first with "
+                            "'irm incident open --worm NAME --vector tcp/PORT'")
+        if len(open_) > 1:
+            ids = ", ".join(str(i.id) for i in open_)
+            raise UserError(f"several open incidents ({ids}) in journal {self.path}: choose one with --incident ID")
+        return open_[0]
+
+    # -- events, stages, host results, postures ----------------------------------------------------
+
+    def event(self, incident_id: int | None, kind: str, operator: str, area: str | None = None,
+              **detail: Any) -> None:
+        with self._tx() as db:
+            db.execute("INSERT INTO events(incident_id, time, kind, area, operator, detail) VALUES (?,?,?,?,?,?)",
+                       (incident_id, now(), kind, area, operator, json.dumps(detail, default=str)))
+
+    def events(self, incident_id: int) -> list[dict[str, Any]]:
+        rows = self.db.execute("SELECT * FROM events WHERE incident_id=? ORDER BY time, id", (incident_id,))
+        return [{**dict(r), "detail": json.loads(r["detail"])} for r in rows]
+
+    def start_stage(self, incident_id: int, phase: str, area: str, name: str, target: str, check_mode: bool,
+                    operator: str, **detail: Any) -> int:
+        with self._tx() as db:
+            cur = db.execute(
+                "INSERT INTO stages(incident_id, phase, area, name, target, state, check_mode, operator, started_at,"
+                " detail) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                (incident_id, phase, area, name, target, "running", int(check_mode), operator, now(),
+                 json.dumps(detail, default=str)),
+            )
+            return int(cur.lastrowid or 0)
+
+    def end_stage(self, stage_id: int, state: str, **detail: Any) -> None:
+        with self._tx() as db:
+            row = db.execute("SELECT detail FROM stages WHERE id=?", (stage_id,)).fetchone()
+            merged = {**json.loads(row["detail"]), **detail}
+            db.execute("UPDATE stages SET state=?, ended_at=?, detail=? WHERE id=?",
+                       (state, now(), json.dumps(merged, default=str), stage_id))
+
+    def host_results(self, stage_id: int, results: list[dict[str, Any]]) -> None:
+        with self._tx() as db:
+            db.executemany(
+                "INSERT OR REPLACE INTO host_results(stage_id, host, status, ok, changed, failed, unreachable,"
+                " failures) VALUES (:stage_id, :host, :status, :ok, :changed, :failed, :unreachable, :failures)",
+                [{**r, "stage_id": stage_id, "failures": json.dumps(r.get("failures", []))} for r in results],
+            )
+
+    def stages(self, incident_id: int, area: str | None = None) -> list[Stage]:
+        sql = "SELECT * FROM stages WHERE incident_id=?" + (" AND area=?" if area else "") + " ORDER BY id"
+        args: tuple[Any, ...] = (incident_id, area) if area else (incident_id,)
+        return [Stage(id=r["id"], incident_id=r["incident_id"], phase=r["phase"], area=r["area"], name=r["name"],
+                      target=r["target"], state=r["state"], check_mode=bool(r["check_mode"]), operator=r["operator"],
+                      started_at=r["started_at"], ended_at=r["ended_at"], detail=json.loads(r["detail"]))
+                for r in self.db.execute(sql, args)]
+
+    def stage_hosts(self, stage_id: int) -> list[dict[str, Any]]:
+        rows = self.db.execute("SELECT * FROM host_results WHERE stage_id=? ORDER BY host", (stage_id,))
+        return [{**dict(r), "failures": json.loads(r["failures"])} for r in rows]
+
+    def set_posture(self, incident_id: int, scope: str, posture: str) -> None:
+        with self._tx() as db:
+            db.execute("INSERT INTO postures(incident_id, scope, posture, updated_at) VALUES (?,?,?,?) "
+                       "ON CONFLICT(incident_id, scope) DO UPDATE SET posture=excluded.posture, "
+                       "updated_at=excluded.updated_at", (incident_id, scope, posture, now()))
+
+    def postures(self, incident_id: int) -> dict[str, str]:
+        rows = self.db.execute("SELECT scope, posture FROM postures WHERE incident_id=?", (incident_id,))
+        return {r["scope"]: r["posture"] for r in rows}
+
+    # -- locks -------------------------------------------------------------------------------------
+
+    def acquire_lock(self, area: str, incident_id: int, operator: str) -> None:
+        """One running action per area. A lock whose process is gone (crash, kill) is taken over."""
+        me = (os.getpid(), socket.gethostname())
+        with self._tx() as db:
+            row = db.execute("SELECT * FROM locks WHERE area=?", (area,)).fetchone()
+            if row is not None:
+                alive = row["hostname"] == me[1] and _pid_alive(int(row["pid"]))
+                if alive and int(row["pid"]) != me[0]:
+                    raise UserError(f"area '{area}' is locked by a running irm (pid {row['pid']}, operator "
+                                    f"{row['operator']}, since {row['since'][:19]}): wait for it or stop it")
+                db.execute("DELETE FROM locks WHERE area=?", (area,))
+            db.execute("INSERT INTO locks(area, incident_id, pid, hostname, operator, since) VALUES (?,?,?,?,?,?)",
+                       (area, incident_id, me[0], me[1], operator, now()))
+
+    def release_lock(self, area: str) -> None:
+        with self._tx() as db:
+            db.execute("DELETE FROM locks WHERE area=? AND pid=?", (area, os.getpid()))
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

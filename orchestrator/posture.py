@@ -1,0 +1,261 @@
+"""Postures and the policies they imply, independent of the kind of boundary that enforces them.
+
+An area moves ``connected -> internet_cut -> isolated``; within it, area hosts get ``vectors_blocked``,
+the mobile segments ``blocked`` and each sub-area may become ``quarantined``. ``policies`` turns the
+whole containment state into one ``Policy`` per boundary or host: ordered first-match rules per chain
+(input, forward, output). A kind (nftables in the lab, later Cisco IOS or Windows Firewall) only renders
+and applies a policy. Pure: no I/O.
+
+Rule order at an area gateway (forward chain), first match wins:
+  1. management: SOC -> managed host on its management port, and the replies
+  2. validated critical flows, and their replies
+  3. mobile segments blocked, quarantined sub-areas cut from the rest of the area
+  4. isolated area: traffic inside the area passes, anything entering or leaving it is dropped
+  5. established connections, then the default (accept)
+Drops come before the generic "established" accept, so isolation also cuts connections already open.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from ipaddress import IPv4Address, IPv4Network
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from orchestrator.incident import Vector
+from orchestrator.inventory import Area, CriticalFlow, Host, Inventory
+
+AreaPosture = Literal["connected", "internet_cut", "isolated"]
+AREA_ORDER: tuple[AreaPosture, ...] = ("connected", "internet_cut", "isolated")
+MGMT_PORTS = {"linux": (22,), "windows": (5985, 5986)}
+Chain = Literal["input", "forward", "output"]
+CHAINS: tuple[Chain, ...] = ("input", "forward", "output")
+
+
+class Rule(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    action: Literal["accept", "drop"]
+    src: list[IPv4Network] = Field(default_factory=list)  # empty: any
+    dst: list[IPv4Network] = Field(default_factory=list)
+    protocol: Literal["tcp", "udp"] | None = None
+    dports: list[int] = Field(default_factory=list)
+    sports: list[int] = Field(default_factory=list)
+    established: bool = False  # only packets of established or related connections
+    comment: str
+
+    def matches(self, pkt: Packet) -> bool:
+        if self.src and not any(pkt.src in n for n in self.src):
+            return False
+        if self.dst and not any(pkt.dst in n for n in self.dst):
+            return False
+        if self.protocol and self.protocol != pkt.protocol:
+            return False
+        if self.dports and pkt.dport not in self.dports:
+            return False
+        if self.sports and pkt.sport not in self.sports:
+            return False
+        return not (self.established and not pkt.established)
+
+
+class ChainPolicy(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    rules: list[Rule] = Field(default_factory=list)
+    default: Literal["accept", "drop"] = "accept"
+
+    def verdict(self, pkt: Packet) -> tuple[str, str]:
+        for rule in self.rules:
+            if rule.matches(pkt):
+                return rule.action, rule.comment
+        return self.default, "default policy"
+
+
+class Policy(BaseModel):
+    """Everything one boundary or host enforces, for the whole containment state."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    host: str
+    label: str  # human summary of the posture, e.g. "isolated: subsidiary-x"
+    input: ChainPolicy = Field(default_factory=ChainPolicy)
+    forward: ChainPolicy = Field(default_factory=ChainPolicy)
+    output: ChainPolicy = Field(default_factory=ChainPolicy)
+
+    def chain(self, name: Chain) -> ChainPolicy:
+        chain: ChainPolicy = getattr(self, name)
+        return chain
+
+
+@dataclass(frozen=True)
+class Packet:
+    src: IPv4Address
+    dst: IPv4Address
+    protocol: Literal["tcp", "udp"]
+    dport: int
+    sport: int = 40000
+    established: bool = False
+
+
+@dataclass
+class AreaState:
+    posture: AreaPosture = "connected"
+    vectors_blocked: bool = False
+    mobile_blocked: bool = False
+    quarantined: set[str] = field(default_factory=set)  # qualified sub-area names
+
+    def scopes(self, area: str) -> dict[str, str]:
+        """The journal's view: scope -> posture."""
+        out = {area: self.posture, f"{area}:hosts": "vectors_blocked" if self.vectors_blocked else "open"}
+        out[f"{area}:mobile"] = "blocked" if self.mobile_blocked else "connected"
+        for seg in sorted(self.quarantined):
+            out[seg] = "quarantined"
+        return out
+
+    @classmethod
+    def from_scopes(cls, area: str, scopes: dict[str, str]) -> AreaState:
+        return cls(
+            posture=scopes.get(area, "connected"),  # type: ignore[arg-type]
+            vectors_blocked=scopes.get(f"{area}:hosts") == "vectors_blocked",
+            mobile_blocked=scopes.get(f"{area}:mobile") == "blocked",
+            quarantined={s for s, p in scopes.items() if p == "quarantined" and s.startswith(f"{area}/")},
+        )
+
+
+def _net(address: IPv4Address) -> IPv4Network:
+    return IPv4Network(f"{address}/32")
+
+
+def area_prefixes(area: Area) -> list[IPv4Network]:
+    return [s.prefix for s in area.segments]
+
+
+def mgmt_ports(host: Host) -> tuple[int, ...]:
+    return MGMT_PORTS[host.os]
+
+
+def resolve_endpoint(inv: Inventory, endpoint: str) -> list[IPv4Network]:
+    if endpoint in inv.hosts:
+        return [_net(inv.hosts[endpoint].address)]
+    for seg in inv.segments:
+        if seg.qualified == endpoint:
+            return [seg.prefix]
+    if endpoint in inv.areas:
+        return area_prefixes(inv.areas[endpoint])
+    return [IPv4Network(endpoint, strict=True)]
+
+
+def _mgmt_rules(inv: Inventory, targets: list[Host]) -> list[Rule]:
+    soc = inv.soc
+    if soc is None or not targets:
+        return []
+    rules = []
+    for os_name in ("linux", "windows"):
+        hosts = [h for h in targets if h.os == os_name]
+        if not hosts:
+            continue
+        ports = list(MGMT_PORTS[os_name])
+        dst = [_net(h.address) for h in hosts]
+        rules.append(Rule(action="accept", src=[_net(soc.address)], dst=dst, protocol="tcp", dports=ports,
+                          comment=f"management: SOC to {os_name} hosts"))
+        rules.append(Rule(action="accept", src=dst, dst=[_net(soc.address)], protocol="tcp", sports=ports,
+                          established=True, comment=f"management: replies from {os_name} hosts to the SOC"))
+    return rules
+
+
+def _flow_rules(inv: Inventory, flow: CriticalFlow) -> list[Rule]:
+    src = [n for e in flow.sources for n in resolve_endpoint(inv, e)]
+    dst = [n for e in flow.destinations for n in resolve_endpoint(inv, e)]
+    return [
+        Rule(action="accept", src=src, dst=dst, protocol=flow.protocol, dports=list(flow.ports),
+             comment=f"critical flow {flow.name} (owner {flow.owner}, validated by {flow.validated_by})"),
+        Rule(action="accept", src=dst, dst=src, protocol=flow.protocol, sports=list(flow.ports), established=True,
+             comment=f"critical flow {flow.name}: replies"),
+    ]
+
+
+def _established() -> Rule:
+    return Rule(action="accept", established=True, comment="established connections")
+
+
+def gateway_policy(inv: Inventory, gateway: Host, states: dict[str, AreaState]) -> Policy:
+    areas = [a for a in inv.areas.values() if a.gateway == gateway.name]
+    rules: list[Rule] = []
+    labels = []
+    for area in areas:
+        st = states.get(area.name, AreaState())
+        if st.posture != "isolated" and not st.mobile_blocked and not st.quarantined:
+            continue
+        hosts = [inv.hosts[h] for h in area.hosts]
+        rules += _mgmt_rules(inv, hosts)
+        if st.posture == "isolated":
+            for flow in area.critical_flows:
+                rules += _flow_rules(inv, flow)
+        if st.mobile_blocked:
+            for seg in area.mobile_segments:
+                rules.append(Rule(action="drop", src=[seg.prefix], comment=f"mobile segment {seg.qualified} blocked"))
+                rules.append(Rule(action="drop", dst=[seg.prefix], comment=f"mobile segment {seg.qualified} blocked"))
+            labels.append(f"mobile blocked: {area.name}")
+        for seg in area.segments:
+            if seg.qualified in st.quarantined:
+                rules.append(Rule(action="drop", src=[seg.prefix], comment=f"sub-area {seg.qualified} quarantined"))
+                rules.append(Rule(action="drop", dst=[seg.prefix], comment=f"sub-area {seg.qualified} quarantined"))
+                labels.append(f"quarantined: {seg.qualified}")
+        if st.posture == "isolated":
+            prefixes = area_prefixes(area)
+            rules.append(Rule(action="accept", src=prefixes, dst=prefixes, comment=f"inside area {area.name}"))
+            rules.append(Rule(action="drop", src=prefixes, comment=f"area {area.name} isolated: leaving"))
+            rules.append(Rule(action="drop", dst=prefixes, comment=f"area {area.name} isolated: entering"))
+            labels.insert(0, f"isolated: {area.name}")
+    if rules:
+        rules.append(_established())
+    return Policy(host=gateway.name, label="; ".join(labels) or "connected", forward=ChainPolicy(rules=rules))
+
+
+def edge_policy(inv: Inventory, edge: Host, states: dict[str, AreaState]) -> Policy:
+    rules: list[Rule] = []
+    cut = []
+    for area in inv.areas.values():
+        st = states.get(area.name, AreaState())
+        if AREA_ORDER.index(st.posture) >= AREA_ORDER.index("internet_cut"):
+            prefixes = area_prefixes(area)
+            rules.append(Rule(action="drop", src=prefixes, comment=f"area {area.name} cut from the Internet"))
+            rules.append(Rule(action="drop", dst=prefixes, comment=f"area {area.name} cut from the Internet"))
+            cut.append(area.name)
+    if rules:
+        rules.append(_established())
+    return Policy(host=edge.name, label=f"internet cut: {', '.join(cut)}" if cut else "connected",
+                  forward=ChainPolicy(rules=rules))
+
+
+def host_policy(inv: Inventory, host: Host, vectors: list[Vector], blocked: bool) -> Policy:
+    if not blocked:
+        return Policy(host=host.name, label="open")
+    mgmt = _mgmt_rules(inv, [host])
+    input_rules = [mgmt[0]] if mgmt else []
+    output_rules = [mgmt[1]] if mgmt else []
+    for proto in ("tcp", "udp"):
+        ports = sorted({v.port for v in vectors if v.protocol == proto})
+        if ports:
+            label = ", ".join(f"{proto}/{p}" for p in ports)
+            input_rules.append(Rule(action="drop", protocol=proto, dports=ports, comment=f"vector {label} inbound"))
+            output_rules.append(Rule(action="drop", protocol=proto, dports=ports, comment=f"vector {label} outbound"))
+    return Policy(host=host.name, label="vectors blocked", input=ChainPolicy(rules=input_rules),
+                  output=ChainPolicy(rules=output_rules))
+
+
+def policies(inv: Inventory, vectors: list[Vector], states: dict[str, AreaState]) -> dict[str, Policy]:
+    """The policy of every boundary and area host for a containment state."""
+    out: dict[str, Policy] = {}
+    if inv.edge is not None:
+        out[inv.edge.name] = edge_policy(inv, inv.edge, states)
+    for gw in inv.gateways:
+        out[gw.name] = gateway_policy(inv, gw, states)
+    if inv.core is not None:
+        out[inv.core.name] = Policy(host=inv.core.name, label="connected")
+    for area in inv.areas.values():
+        blocked = states.get(area.name, AreaState()).vectors_blocked
+        for name in area.hosts:
+            out[name] = host_policy(inv, inv.hosts[name], vectors, blocked)
+    return out
