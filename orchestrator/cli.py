@@ -172,12 +172,12 @@ def lab_matrix(inventory: InventoryOpt = Path(DEFAULT_INVENTORY), as_json: JsonO
 
 @lab_app.command("reach")
 def lab_reach(inventory: InventoryOpt = Path(DEFAULT_INVENTORY)) -> None:
-    """Reach every managed host with Ansible over SSH from the SOC (playbooks/lab_reach.yml)."""
+    """Reach every managed host with Ansible over SSH from the SOC (playbooks/reach.yml)."""
     from orchestrator import runner
 
     inv = _inventory(inventory)
     with runner.LiveProgress(console, "lab reach") as progress:
-        result = runner.run_playbook("lab_reach", inventory, observer=progress)
+        result = runner.run_playbook("reach", inventory, observer=progress)
     missing = sorted({h.name for h in inv.managed_hosts} - set(result.hosts))
     bad = result.failed_hosts + missing
     console.print(f"{len(result.hosts) - len(result.failed_hosts)} of {len(inv.managed_hosts)} hosts answered over SSH")
@@ -199,3 +199,6 @@ def main() -> None:
     except KeyboardInterrupt:
         err_console.print("irm: interrupted")
         sys.exit(130)
+
+
+from orchestrator import cli_incident  # noqa: E402, F401  (registers incident, contain, status)

@@ -33,7 +33,7 @@ class Vector(BaseModel):
         m = _VECTOR_RE.match(text.strip().lower())
         if not m:
             raise ValueError(f"'{text}' is not a vector (expected tcp/PORT or udp/PORT, e.g. tcp/445)")
-        return cls(protocol=m.group(1), port=int(m.group(2)))  # type: ignore[arg-type]
+        return cls(protocol=m.group(1), port=int(m.group(2)))
 
 
 class IncidentSpec(BaseModel):
@@ -75,7 +75,7 @@ def spec_from_flags(worm: str | None, vectors: list[str], signatures: list[str],
     if not vectors:
         raise UserError("incident: at least one --vector (tcp/PORT or udp/PORT) is required")
     try:
-        return IncidentSpec(worm=worm, vectors=vectors, signatures=signatures, references=references)  # type: ignore[arg-type]
+        return IncidentSpec(worm=worm, vectors=vectors, signatures=signatures, references=references)
     except ValidationError as exc:
         raise _errors(exc, "incident flags") from None
 

@@ -24,7 +24,7 @@ def test_mini_lab_builds_from_its_inventory(mini_lab: Path) -> None:
     assert status["up"] and set(status["hosts"]) == {"spine", "border", "plant-gw", "cloud", "hmi-1", "hmi-2"}
     assert all(h["namespace"] and h["sshd"] for h in status["hosts"].values())
 
-    result = runner.run_playbook("lab_reach", mini_lab)
+    result = runner.run_playbook("reach", mini_lab)
     assert result.succeeded and set(result.hosts) == {h.name for h in inv.managed_hosts}
 
     results = traffic.run_probes(inv, traffic.baseline_probes(inv))

@@ -1,0 +1,163 @@
+"""irm incident / contain / status: the IRM phases an operator drives (registered on cli.app)."""
+
+from __future__ import annotations
+
+import difflib
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from orchestrator.cli import DEFAULT_INVENTORY, InventoryOpt, JsonOpt, _inventory, app, console, err_console
+from orchestrator.errors import UserError
+from orchestrator.journal import DEFAULT_PATH, Journal, default_operator
+
+incident_app = typer.Typer(no_args_is_help=True, help="Record and inspect incidents (the worm, its vectors).")
+app.add_typer(incident_app, name="incident")
+
+JournalOpt = Annotated[Path, typer.Option("--journal", envvar="IRM_JOURNAL", help="The journal (SQLite file).")]
+OperatorOpt = Annotated[str | None, typer.Option("--operator", envvar="IRM_OPERATOR",
+                                                 help="Who runs this (journaled); default: the login name.")]
+IncidentOpt = Annotated[int | None, typer.Option("--incident", help="Incident id (default: the only open one).")]
+
+
+@incident_app.command("open")
+def incident_open(
+    worm: Annotated[str | None, typer.Option(help="Worm name.")] = None,
+    vector: Annotated[list[str] | None, typer.Option(help="Propagation vector, tcp/PORT or udp/PORT (repeat).")] = None,
+    signature: Annotated[list[str] | None, typer.Option(help="Known AV/IDS signature (repeat).")] = None,
+    reference: Annotated[list[str] | None, typer.Option(help="CVE/KB/bulletin id or URL (repeat).")] = None,
+    file: Annotated[Path | None, typer.Option("--file", help="YAML file with worm, vectors, signatures, "
+                                              "references.")] = None,
+    journal: JournalOpt = Path(DEFAULT_PATH),
+    operator: OperatorOpt = None,
+) -> None:
+    """Open an incident: record the worm and its propagation vectors."""
+    from orchestrator import incident
+
+    if file is not None and (worm or vector or signature or reference):
+        raise UserError("incident open: give either --file or the --worm/--vector/... flags, not both")
+    spec = incident.spec_from_file(file) if file else incident.spec_from_flags(
+        worm, vector or [], signature or [], reference or [])
+    with Journal(journal) as j:
+        inc = j.open_incident(spec, operator or default_operator())
+    console.print(f"incident {inc.id} opened: {spec.worm}, vectors {', '.join(map(str, spec.vectors))} "
+                  f"(journal {journal})")
+
+
+@incident_app.command("list")
+def incident_list(journal: JournalOpt = Path(DEFAULT_PATH), as_json: JsonOpt = False) -> None:
+    """List incidents."""
+    with Journal(journal) as j:
+        incidents = j.incidents()
+    if as_json:
+        print(json.dumps([{"id": i.id, "status": i.status, "opened_at": i.opened_at, "opened_by": i.opened_by,
+                           **i.spec.model_dump(mode="json")} for i in incidents], indent=1))
+        return
+    table = Table(title=f"incidents in {journal}")
+    for col in ("id", "status", "worm", "vectors", "opened", "by"):
+        table.add_column(col)
+    for i in incidents:
+        table.add_row(str(i.id), i.status, i.spec.worm, ", ".join(map(str, i.spec.vectors)), i.opened_at[:19],
+                      i.opened_by)
+    console.print(table)
+
+
+def _diffs(report: Any) -> None:
+    for stage in report.stages:
+        for host, hr in sorted(stage.result.hosts.items()):
+            for d in hr.diffs:
+                before, after = d.get("before", ""), d.get("after", "")
+                if not isinstance(before, str) or not isinstance(after, str) or before == after:
+                    continue
+                lines = difflib.unified_diff(before.splitlines(), after.splitlines(),
+                                             f"{host}:{d.get('before_header', 'live')}",
+                                             f"{host}:{d.get('after_header', 'planned')}", lineterm="")
+                console.print(f"[bold]{stage.name} - {host}[/]")
+                console.print("\n".join(lines), markup=False, highlight=False)
+
+
+@app.command("contain")
+def contain(
+    area: Annotated[str, typer.Option("--area", help="Area to contain, as people say it (subsidiary-x).")],
+    inventory: InventoryOpt = Path(DEFAULT_INVENTORY),
+    journal: JournalOpt = Path(DEFAULT_PATH),
+    incident_id: IncidentOpt = None,
+    operator: OperatorOpt = None,
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Check mode with diffs: show, change nothing.")] = False,
+    quiet_window: Annotated[float, typer.Option(help="Seconds without a new detection that mean the spread "
+                                                "stopped.")] = 30.0,
+    max_wait: Annotated[float, typer.Option(help="Give up waiting for the spread to stop after this many "
+                                            "seconds.")] = 900.0,
+    confirm_timeout: Annotated[int, typer.Option(help="Dead-man timer: seconds before an unconfirmed "
+                                                 "change is rolled back.", min=5, max=3600)] = 60,
+    no_loop: Annotated[bool, typer.Option("--no-loop", help="Skip the sub-area monitoring loop.")] = False,
+    unsafe_skip_lockout_check: Annotated[bool, typer.Option(hidden=True)] = False,
+) -> None:
+    """Contain an area: Internet cut, isolation, vectors, mobile, removable media, then the sub-area loop."""
+    from orchestrator.containment import Containment, ContainRequest
+    from orchestrator.detection import AvLogSource
+    from orchestrator.live import ContainLive
+
+    inv = _inventory(inventory)
+    inv.area(area)
+    req = ContainRequest(inventory=inventory, area=area, operator=operator or default_operator(),
+                         incident_id=incident_id, dry_run=dry_run, confirm_timeout=confirm_timeout,
+                         quiet_window=quiet_window, max_wait=max_wait, loop=not no_loop,
+                         lockout_check=not unsafe_skip_lockout_check)
+    with Journal(journal) as j:
+        job = Containment(req, inv, j, AvLogSource(inv, area))
+        job.preflight()
+        a = job.area
+        console.print(f"[bold]containment plan[/] for area [bold]{a.name}[/] (incident {job.incident.id}: "
+                      f"{job.incident.spec.worm}){' [yellow]DRY RUN[/]' if dry_run else ''}")
+        console.print(f"  hosts: {len(a.hosts)} ({', '.join(a.hosts)})")
+        for i, s in enumerate(job.stages(), 1):
+            console.print(f"  {i}. {s.name}: {s.summary}")
+        console.print(f"  {len(job.stages()) + 1}. subarea: quarantine every sub-area that shows detections, "
+                      f"until none for {quiet_window:.0f}s")
+        for flow in a.critical_flows:
+            console.print(f"  kept open: {flow.name} {','.join(flow.sources)} -> {','.join(flow.destinations)} "
+                          f"{flow.protocol}/{','.join(map(str, flow.ports))} (owner {flow.owner}, validated by "
+                          f"{flow.validated_by})")
+        if not yes and not dry_run and not typer.confirm(f"Apply containment to {a.name}?", default=False):
+            console.print("nothing applied")
+            raise typer.Exit(1)
+        with ContainLive(console, f"containment of {a.name}") as live:
+            job.ui = live
+            report = job.run()
+    if dry_run:
+        _diffs(report)
+        console.print(f"dry run: {len(report.changed_hosts)} host(s) would change; nothing was applied")
+        return
+    changed = sorted(report.changed_hosts)
+    console.print(f"first cut after {report.first_cut_seconds or 0:.1f}s; containment {report.total_seconds:.1f}s; "
+                  f"{'no change' if not changed else f'{len(changed)} host(s) changed'}; "
+                  f"quarantined: {', '.join(report.quarantined) or 'none'}")
+    if report.spread_stopped is False:
+        err_console.print(f"the spread has NOT stopped within {max_wait:.0f}s: detections keep coming")
+        raise typer.Exit(5)
+    if report.spread_stopped:
+        console.print("[bold green]the spread has stopped[/]")
+
+
+@app.command("status")
+def status(
+    inventory: InventoryOpt = Path(DEFAULT_INVENTORY),
+    journal: JournalOpt = Path(DEFAULT_PATH),
+    incident_id: IncidentOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Per-area and per-sub-area posture, each stage's state, host failures and infections."""
+    from orchestrator.status import gather, render
+
+    inv = _inventory(inventory)
+    with Journal(journal) as j:
+        data = gather(inv, j, incident_id)
+    if as_json:
+        print(json.dumps(data, indent=1, default=str))
+    else:
+        render(console, data)

@@ -1,0 +1,350 @@
+"""Containment of one area, in the IRM #1 order, every step journaled.
+
+1. Internet cut at the edge; 2. isolation at the area gateway (critical flows kept open); 3. the
+propagation vectors blocked on every area host; 4. the mobile segments blocked at the gateway;
+5. removable storage blocked on area hosts; 6. the sub-area loop: every sub-area that shows
+infections is quarantined, until no new detection appears for a quiet window.
+
+Chokepoints come first, so the time to the first cut does not grow with the area. Before each stage
+the whole planned policy set is checked against the operator's management path; each stage applies
+commit-confirmed (a dead-man timer restores the previous ruleset unless irm reconnects and confirms).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any, Protocol
+
+from orchestrator import checks, runner
+from orchestrator.detection import Detection, DetectionSource
+from orchestrator.errors import UserError
+from orchestrator.incident import Vector
+from orchestrator.inventory import Inventory
+from orchestrator.journal import Incident, Journal
+from orchestrator.posture import AreaState, ChainPolicy, Policy, Rule, policies
+
+# Test-only: JSON {host: {chain: [rule, ...]}} prepended to the planned policies, so a test can plan a
+# ruleset that would cut management and prove the lockout check and the dead-man timer.
+TEST_EXTRA_RULES_ENV = "IRM_TEST_EXTRA_RULES"
+
+
+class ContainmentFailed(UserError):
+    """A stage failed on some host; the message says what happened and what was restored."""
+
+    exit_code = 4
+
+
+@dataclass
+class ContainRequest:
+    inventory: Path
+    area: str
+    operator: str
+    incident_id: int | None = None
+    dry_run: bool = False
+    confirm_timeout: int = 60
+    quiet_window: float = 30.0
+    max_wait: float = 900.0
+    poll: float = 1.0
+    lookback: timedelta = timedelta(hours=24)
+    loop: bool = True
+    lockout_check: bool = True  # only a test turns this off
+
+
+@dataclass
+class StageSpec:
+    name: str
+    playbook: str
+    targets: list[str]
+    summary: str
+
+
+@dataclass
+class StageOutcome:
+    name: str
+    targets: list[str]
+    result: runner.RunResult
+
+    @property
+    def changed(self) -> list[str]:
+        return sorted(h.host for h in self.result.hosts.values() if h.changed)
+
+
+@dataclass
+class ContainReport:
+    area: str
+    incident_id: int
+    dry_run: bool
+    stages: list[StageOutcome] = field(default_factory=list)
+    quarantined: list[str] = field(default_factory=list)
+    spread_stopped: bool | None = None
+    first_cut_seconds: float | None = None
+    total_seconds: float = 0.0
+    detections: int = 0
+
+    @property
+    def changed_hosts(self) -> set[str]:
+        return {h for s in self.stages for h in s.changed}
+
+
+class ContainObserver(runner.RunObserver, Protocol):
+    def stage(self, name: str, state: str, targets: list[str], detail: str = "") -> None: ...
+
+    def infections(self, by_segment: dict[str, int]) -> None: ...
+
+    def message(self, text: str) -> None: ...
+
+
+class _Quiet:
+    def on_task(self, play: str, task: str) -> None:
+        return None
+
+    def on_host(self, result: runner.HostResult, event: str) -> None:
+        return None
+
+    def stage(self, name: str, state: str, targets: list[str], detail: str = "") -> None:
+        return None
+
+    def infections(self, by_segment: dict[str, int]) -> None:
+        return None
+
+    def message(self, text: str) -> None:
+        return None
+
+
+def _test_extra_rules() -> dict[str, dict[str, list[Rule]]]:
+    raw = os.environ.get(TEST_EXTRA_RULES_ENV)
+    if not raw:
+        return {}
+    data = json.loads(raw)
+    return {host: {chain: [Rule.model_validate(r) for r in rules] for chain, rules in chains.items()}
+            for host, chains in data.items()}
+
+
+def _with_extra(planned: dict[str, Policy], extra: dict[str, dict[str, list[Rule]]]) -> dict[str, Policy]:
+    out = dict(planned)
+    for host, chains in extra.items():
+        if host not in out:
+            continue
+        update: dict[str, Any] = {}
+        for chain, rules in chains.items():
+            current: ChainPolicy = getattr(out[host], chain)
+            update[chain] = ChainPolicy(rules=[*rules, *current.rules], default=current.default)
+        out[host] = out[host].model_copy(update=update)
+    return out
+
+
+class Containment:
+    def __init__(self, req: ContainRequest, inv: Inventory, journal: Journal, source: DetectionSource,
+                 observer: ContainObserver | None = None) -> None:
+        self.req = req
+        self.inv = inv
+        self.journal = journal
+        self.source = source
+        self.ui: ContainObserver = observer or _Quiet()
+        self.area = inv.area(req.area)
+        self.incident: Incident = journal.open_incident_for(req.incident_id)
+        self.vectors: list[Vector] = list(self.incident.spec.vectors)
+        self.state = AreaState.from_scopes(self.area.name, journal.postures(self.incident.id))
+        self.extra = _test_extra_rules()
+        self._dry_states: dict[str, AreaState] = {}
+
+    # -- planning ----------------------------------------------------------------------------------
+
+    def preflight(self) -> None:
+        """Everything that must hold before the first change; raises with every problem found."""
+        problems = checks.check_critical_flows(self.inv, self.area, self.vectors)
+        missing = [h for h in self.area.hosts if self.inv.hosts[h].kind != "area"]
+        problems += [f"host '{h}' of area '{self.area.name}' is not an area host" for h in missing]
+        if self.inv.edge is None:
+            problems.append("the inventory has no edge: the Internet cut has nowhere to go")
+        if problems:
+            raise UserError(*problems)
+        final = AreaState(posture="isolated", vectors_blocked=True, mobile_blocked=True,
+                          quarantined={s.qualified for s in self.area.sub_areas})
+        self._check_lockout(self._planned({**self._states(), self.area.name: final}))
+
+    def stages(self) -> list[StageSpec]:
+        gw = self.area.gateway
+        hosts = list(self.area.hosts)
+        edge = self.inv.edge.name if self.inv.edge else ""
+        return [
+            StageSpec("internet_cut", "contain_internet_cut", [edge],
+                      f"cut {self.area.name} from the Internet at {edge}"),
+            StageSpec("isolate", "contain_isolate", [gw], f"isolate {self.area.name} at {gw}, keeping "
+                      f"{len(self.area.critical_flows)} validated critical flow(s) and management open"),
+            StageSpec("vectors", "contain_vectors", hosts,
+                      f"block {', '.join(map(str, self.vectors))} on {len(hosts)} area hosts"),
+            StageSpec("mobile", "contain_mobile", [gw],
+                      f"block mobile segments {', '.join(s.qualified for s in self.area.mobile_segments) or '(none)'}"),
+            StageSpec("removable_media", "contain_removable_media", hosts,
+                      f"block removable storage on {len(hosts)} area hosts"),
+        ]
+
+    def _states(self) -> dict[str, AreaState]:
+        scopes = self.journal.postures(self.incident.id)
+        return {a: AreaState.from_scopes(a, scopes) for a in self.inv.areas}
+
+    def _planned(self, states: dict[str, AreaState]) -> dict[str, Policy]:
+        return _with_extra(policies(self.inv, self.vectors, states), self.extra)
+
+    def _check_lockout(self, planned: dict[str, Policy]) -> None:
+        if not self.req.lockout_check:
+            return
+        problems = checks.check_management(self.inv, planned)
+        if problems:
+            raise UserError(*problems, "nothing was applied")
+
+    # -- applying ----------------------------------------------------------------------------------
+
+    def _next_state(self, stage: str, quarantine: set[str] | None = None) -> AreaState:
+        st = AreaState(posture=self.state.posture, vectors_blocked=self.state.vectors_blocked,
+                       mobile_blocked=self.state.mobile_blocked, quarantined=set(self.state.quarantined))
+        if stage == "internet_cut" and st.posture == "connected":
+            st.posture = "internet_cut"
+        elif stage == "isolate":
+            st.posture = "isolated"
+        elif stage == "vectors":
+            st.vectors_blocked = True
+        elif stage == "mobile":
+            st.mobile_blocked = True
+        elif stage == "subarea" and quarantine:
+            st.quarantined |= quarantine
+        return st
+
+    def _apply(self, spec: StageSpec, new_state: AreaState) -> StageOutcome:
+        states = {**self._states(), self.area.name: new_state} if not self.req.dry_run else {
+            **self._dry_states, self.area.name: new_state}
+        planned = self._planned(states)
+        self._check_lockout(planned)
+        extravars: dict[str, Any] = {"irm_targets": ",".join(spec.targets)}
+        if spec.playbook != "contain_removable_media":
+            extravars["irm_policies"] = {h: planned[h].model_dump(mode="json") for h in spec.targets}
+            extravars["firewall_policy_confirm_timeout"] = self.req.confirm_timeout
+        self.ui.stage(spec.name, "running", spec.targets, spec.summary)
+        stage_id = self.journal.start_stage(self.incident.id, "containment", self.area.name, spec.name,
+                                            ",".join(spec.targets), self.req.dry_run, self.req.operator,
+                                            summary=spec.summary)
+        result = runner.run_playbook(spec.playbook, self.req.inventory, extravars=extravars,
+                                     check=self.req.dry_run, diff=self.req.dry_run, observer=self.ui)
+        self.journal.host_results(stage_id, [
+            {"host": h.host, "status": h.status, "ok": h.ok, "changed": h.changed, "failed": h.failed,
+             "unreachable": h.unreachable, "failures": h.failures} for h in result.hosts.values()])
+        outcome = StageOutcome(spec.name, spec.targets, result)
+        missing = sorted(set(spec.targets) - set(result.hosts))
+        failed = sorted(set(result.failed_hosts) | set(missing))
+        if failed:
+            detail = self._after_failure(spec, failed, result)
+            self.journal.end_stage(stage_id, "failed", failed=failed, reason=detail)
+            self.ui.stage(spec.name, "failed", spec.targets, detail)
+            raise ContainmentFailed(f"stage {spec.name} failed on {', '.join(failed)}: {detail}")
+        self.journal.end_stage(stage_id, "done", changed=outcome.changed)
+        self.ui.stage(spec.name, "done", spec.targets, f"{len(outcome.changed)} changed")
+        if self.req.dry_run:
+            self._dry_states[self.area.name] = new_state
+        else:
+            for scope, posture in new_state.scopes(self.area.name).items():
+                self.journal.set_posture(self.incident.id, scope, posture)
+        self.state = new_state
+        return outcome
+
+    def _after_failure(self, spec: StageSpec, failed: list[str], result: runner.RunResult) -> str:
+        reasons = "; ".join(f"{h}: {' | '.join(result.hosts[h].failures) if h in result.hosts else 'no result'}"
+                            for h in failed)
+        if self.req.dry_run or spec.playbook == "contain_removable_media":
+            return reasons
+        # The dead-man timer restores the previous ruleset on any host that did not confirm: wait for
+        # it, then prove the management path is back with a fresh SSH connection.
+        self.ui.message(f"waiting {self.req.confirm_timeout}s for the dead-man timer on {', '.join(failed)}")
+        time.sleep(self.req.confirm_timeout + 2)
+        back = runner.run_playbook("reach", self.req.inventory, extravars={"irm_targets": ",".join(failed)})
+        answering = sorted(h for h, r in back.hosts.items() if r.status == "ok")
+        self.journal.event(self.incident.id, "lockout_reverted", self.req.operator, self.area.name,
+                           stage=spec.name, hosts=failed, reachable_again=answering, reasons=reasons)
+        still = sorted(set(failed) - set(answering))
+        tail = (f"the dead-man timer restored the previous ruleset; SSH answers again on {', '.join(answering)}"
+                if not still else f"SSH still fails on {', '.join(still)}: check these hosts by hand")
+        return f"{reasons}; {tail}"
+
+    # -- the whole run ------------------------------------------------------------------------------
+
+    def run(self) -> ContainReport:
+        started = time.monotonic()
+        report = ContainReport(area=self.area.name, incident_id=self.incident.id, dry_run=self.req.dry_run)
+        self._dry_states = self._states()
+        self.journal.acquire_lock(self.area.name, self.incident.id, self.req.operator)
+        try:
+            self.journal.event(self.incident.id, "containment_started", self.req.operator, self.area.name,
+                               dry_run=self.req.dry_run)
+            self.preflight()
+            for spec in self.stages():
+                report.stages.append(self._apply(spec, self._next_state(spec.name)))
+                if spec.name == "internet_cut":
+                    report.first_cut_seconds = time.monotonic() - started
+            if self.req.loop:
+                self._subarea_loop(report)
+            report.quarantined = sorted(self.state.quarantined)
+            report.total_seconds = time.monotonic() - started
+            self.journal.event(self.incident.id, "containment_finished", self.req.operator, self.area.name,
+                               dry_run=self.req.dry_run, spread_stopped=report.spread_stopped,
+                               quarantined=report.quarantined, changed=sorted(report.changed_hosts),
+                               first_cut_seconds=report.first_cut_seconds, total_seconds=report.total_seconds)
+            return report
+        except ContainmentFailed as exc:
+            self.journal.event(self.incident.id, "containment_failed", self.req.operator, self.area.name,
+                               reason=str(exc))
+            raise
+        except UserError as exc:
+            self.journal.event(self.incident.id, "containment_refused", self.req.operator, self.area.name,
+                               reason=str(exc))
+            raise
+        finally:
+            self.journal.release_lock(self.area.name)
+
+    def _area_detections(self, since: datetime) -> list[Detection]:
+        return [d for d in self.source.detections(since) if d.area == self.area.name]
+
+    def _subarea_loop(self, report: ContainReport) -> None:
+        since = datetime.fromisoformat(self.incident.opened_at) - self.req.lookback
+        sub_areas = {s.qualified for s in self.area.sub_areas}
+        loop_start = last_change = time.monotonic()
+        seen = 0
+        while True:
+            dets = self._area_detections(since)
+            report.detections = len(dets)
+            self.ui.infections(dict(Counter(d.segment or "?" for d in dets)))
+            if len(dets) > seen:
+                new_hosts = sorted({d.host for d in dets[seen:]})
+                self.journal.event(self.incident.id, "detections", self.req.operator, self.area.name,
+                                   count=len(dets) - seen, hosts=new_hosts)
+                seen = len(dets)
+                last_change = time.monotonic()
+            infected = {d.segment for d in dets if d.segment in sub_areas}
+            new = infected - self.state.quarantined
+            if new:
+                spec = StageSpec("subarea", "contain_subarea", [self.area.gateway],
+                                 f"quarantine {', '.join(sorted(new))} at {self.area.gateway}")
+                report.stages.append(self._apply(spec, self._next_state("subarea", new)))
+                self.journal.event(self.incident.id, "subarea_quarantined", self.req.operator, self.area.name,
+                                   sub_areas=sorted(new), dry_run=self.req.dry_run)
+                last_change = time.monotonic()
+            if self.req.dry_run:
+                report.spread_stopped = None
+                return
+            if time.monotonic() - last_change >= self.req.quiet_window:
+                report.spread_stopped = True
+                self.journal.event(self.incident.id, "spread_stopped", self.req.operator, self.area.name,
+                                   quiet_window=self.req.quiet_window, detections=len(dets))
+                self.ui.message(f"no new detection for {self.req.quiet_window:.0f}s: the spread has stopped")
+                return
+            if time.monotonic() - loop_start >= self.req.max_wait:
+                report.spread_stopped = False
+                self.journal.event(self.incident.id, "spread_not_stopped", self.req.operator, self.area.name,
+                                   waited=self.req.max_wait, detections=len(dets))
+                return
+            time.sleep(self.req.poll)

@@ -1,0 +1,87 @@
+"""The operator's live view of a containment: stages, hosts done/failed, infections per sub-area."""
+
+from __future__ import annotations
+
+import time
+
+from rich.console import Console, Group
+from rich.live import Live
+from rich.table import Table
+
+from orchestrator.runner import HostResult
+
+_STYLE = {"running": "yellow", "done": "green", "failed": "bold red"}
+
+
+class ContainLive:
+    def __init__(self, console: Console, title: str) -> None:
+        self.console = console
+        self.title = title
+        self.stages: list[list[str]] = []
+        self.hosts: dict[str, HostResult] = {}
+        self.task = ""
+        self.history: dict[str, list[int]] = {}
+        self.started = time.monotonic()
+        self.live = Live(self._render(), console=console, refresh_per_second=4, transient=False)
+
+    def _render(self) -> Group:
+        stages = Table(title=self.title, expand=False)
+        for col in ("stage", "state", "targets", "detail"):
+            stages.add_column(col)
+        for name, state, targets, detail in self.stages:
+            stages.add_row(name, f"[{_STYLE.get(state, '')}]{state}[/]", targets, detail)
+        counts = {"ok": 0, "changed": 0, "failed": 0, "unreachable": 0}
+        for hr in self.hosts.values():
+            counts[hr.status] += 1
+        hosts = (f"task: {self.task}   hosts done {counts['ok'] + counts['changed']} "
+                 f"(changed {counts['changed']})   [red]failed {counts['failed']}  "
+                 f"unreachable {counts['unreachable']}[/]")
+        infections = Table(title="detections per sub-area (last samples, newest right)")
+        infections.add_column("sub-area")
+        infections.add_column("now")
+        infections.add_column("over time")
+        for seg, series in sorted(self.history.items()):
+            infections.add_row(seg, str(series[-1]), " ".join(str(v) for v in series[-12:]))
+        return Group(stages, hosts, infections)
+
+    def _refresh(self) -> None:
+        self.live.update(self._render())
+
+    # runner.RunObserver
+    def on_task(self, play: str, task: str) -> None:
+        self.task = task
+        self._refresh()
+
+    def on_host(self, result: HostResult, event: str) -> None:
+        self.hosts[result.host] = result
+        self._refresh()
+
+    # containment.ContainObserver
+    def stage(self, name: str, state: str, targets: list[str], detail: str = "") -> None:
+        shown = ", ".join(targets) if len(targets) <= 3 else f"{len(targets)} hosts"
+        for row in self.stages:
+            if row[0] == name and row[1] == "running":
+                row[1], row[3] = state, detail or row[3]
+                break
+        else:
+            self.stages.append([name, state, shown, detail])
+        if state == "running":
+            self.hosts = {}
+        self._refresh()
+
+    def infections(self, by_segment: dict[str, int]) -> None:
+        for seg in set(self.history) | set(by_segment):
+            self.history.setdefault(seg, []).append(by_segment.get(seg, 0))
+        self._refresh()
+
+    def message(self, text: str) -> None:
+        self.live.console.print(text)
+
+    def __enter__(self) -> ContainLive:
+        self.live.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.live.__exit__(None, None, None)
+        if not self.console.is_terminal:
+            self.console.line()
