@@ -1,0 +1,98 @@
+"""The journal (SQLite, WAL) and `irm incident` through the real CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from orchestrator.errors import UserError
+from orchestrator.incident import IncidentSpec
+from orchestrator.journal import Journal
+from tests.conftest import irm
+
+
+def test_journal_is_wal_private_and_survives_a_killed_writer(tmp_path: Path) -> None:
+    path = tmp_path / "j.db"
+    code = (f"from orchestrator.journal import Journal\nfrom orchestrator.incident import IncidentSpec\n"
+            f"j = Journal({str(path)!r})\ni = j.open_incident(IncidentSpec(worm='W', vectors=['tcp/1']), 'op')\n"
+            f"j.event(i.id, 'marker', 'op', detail='kept')\nimport os; os._exit(9)\n")
+    proc = subprocess.run([sys.executable, "-c", code], check=False)
+    assert proc.returncode == 9  # died without closing anything
+    assert oct(os.stat(path).st_mode & 0o777) == "0o600"
+    with Journal(path) as j:
+        assert j.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert [e["kind"] for e in j.events(1)] == ["incident_opened", "marker"]
+
+
+def test_open_incident_for(tmp_path: Path) -> None:
+    with Journal(tmp_path / "j.db") as j:
+        with pytest.raises(UserError, match="no open incident in journal"):
+            j.open_incident_for(None)
+        a = j.open_incident(IncidentSpec(worm="A", vectors=["tcp/1"]), "op")  # type: ignore[list-item]
+        assert j.open_incident_for(None).id == a.id
+        j.open_incident(IncidentSpec(worm="B", vectors=["tcp/2"]), "op")  # type: ignore[list-item]
+        with pytest.raises(UserError, match=r"several open incidents \(1, 2\).*--incident ID"):
+            j.open_incident_for(None)
+        with pytest.raises(UserError, match="no incident 7"):
+            j.open_incident_for(7)
+
+
+def test_lock_refuses_a_live_holder_and_takes_over_a_dead_one(tmp_path: Path) -> None:
+    with Journal(tmp_path / "j.db") as j:
+        holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+        try:
+            j.db.execute("INSERT INTO locks VALUES ('x', 1, ?, ?, 'alice', '2026-11-26T00:00:00')",
+                         (holder.pid, os.uname().nodename))
+            with pytest.raises(UserError, match=rf"area 'x' is locked by a running irm \(pid {holder.pid}, operator alice"):
+                j.acquire_lock("x", 1, "bob")
+        finally:
+            holder.kill()
+            holder.wait()
+        j.acquire_lock("x", 1, "bob")  # the holder is gone: taken over
+        assert j.db.execute("SELECT operator FROM locks").fetchone()[0] == "bob"
+        j.release_lock("x")
+        assert j.db.execute("SELECT count(*) FROM locks").fetchone()[0] == 0
+
+
+def test_incident_open_from_flags_and_file(tmp_path: Path) -> None:
+    db = str(tmp_path / "j.db")
+    out = irm("incident", "open", "--worm", "WannaCry", "--vector", "tcp/445", "--vector", "tcp/139",
+              "--signature", "Ransom:Win32/WannaCrypt", "--reference", "MS17-010", "--journal", db, check=True)
+    assert out.stdout.startswith("incident 1 opened: WannaCry, vectors tcp/445, tcp/139")
+    spec = tmp_path / "worm.yml"
+    spec.write_text("worm: Conficker\nvectors: [tcp/445]\nreferences: [KB958644, CVE-2008-4250]\n")
+    irm("incident", "open", "--file", str(spec), "--journal", db, check=True)
+    rows = json.loads(irm("incident", "list", "--json", "--journal", db, check=True).stdout)
+    assert [(r["id"], r["worm"], r["status"]) for r in rows] == [(1, "WannaCry", "open"), (2, "Conficker", "open")]
+    assert rows[0]["vectors"] == [{"protocol": "tcp", "port": 445}, {"protocol": "tcp", "port": 139}]
+    assert sqlite3.connect(db).execute("SELECT count(*) FROM events").fetchone()[0] == 2
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--worm", "W"], "irm: error: incident: at least one --vector (tcp/PORT or udp/PORT) is required"),
+    (["--worm", "W", "--vector", "445"],
+     "irm: error: incident flags: key 'vectors': '445' is not a vector (expected tcp/PORT or udp/PORT, e.g. tcp/445)"),
+    (["--worm", "W", "--vector", "tcp/445", "--reference", "see-website"],
+     "irm: error: incident flags: key 'references': 'see-website' is not a CVE-YYYY-NNNN, KBnnnnnn, MSyy-nnn id "
+     "or an http(s) URL"),
+])
+def test_incident_open_bad_input(tmp_path: Path, args: list[str], message: str) -> None:
+    proc = irm("incident", "open", *args, "--journal", str(tmp_path / "j.db"))
+    assert proc.returncode == 2 and proc.stderr.strip() == message
+
+
+def test_incident_file_errors_name_file_and_key(tmp_path: Path) -> None:
+    spec = tmp_path / "worm.yml"
+    spec.write_text("worm: W\nvectors: [tcp/445]\ncolour: red\n")
+    proc = irm("incident", "open", "--file", str(spec), "--journal", str(tmp_path / "j.db"))
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == f"irm: error: {spec}: key 'colour': Extra inputs are not permitted"
+    spec.write_text("worm: [unclosed\n")
+    proc = irm("incident", "open", "--file", str(spec), "--journal", str(tmp_path / "j.db"))
+    assert proc.returncode == 2 and proc.stderr.startswith(f"irm: error: {spec}:2: not valid YAML")

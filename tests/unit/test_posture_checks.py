@@ -1,0 +1,123 @@
+"""Postures, policies and the pre-apply checks (pure: no lab)."""
+
+from __future__ import annotations
+
+from ipaddress import IPv4Address, IPv4Network
+
+import pytest
+
+from orchestrator import checks
+from orchestrator.incident import IncidentSpec, Vector
+from orchestrator.inventory import CriticalFlow, Inventory
+from orchestrator.inventory_loader import load_inventory
+from orchestrator.posture import AreaState, Packet, Rule, policies
+from tests.conftest import LAB_INVENTORY
+
+SMB = [Vector(protocol="tcp", port=4445)]
+
+
+@pytest.fixture(scope="module")
+def inv() -> Inventory:
+    return load_inventory(LAB_INVENTORY)
+
+
+def full(inv: Inventory) -> AreaState:
+    return AreaState(posture="isolated", vectors_blocked=True, mobile_blocked=True,
+                     quarantined={s.qualified for s in inv.area("subsidiary-x").sub_areas})
+
+
+def verdict(inv: Inventory, states: dict[str, AreaState], host: str, chain: str, pkt: Packet) -> str:
+    return policies(inv, SMB, states)[host].chain(chain).verdict(pkt)[0]  # type: ignore[arg-type]
+
+
+def ip(inv: Inventory, host: str) -> IPv4Address:
+    return inv.hosts[host].address
+
+
+def test_connected_policies_accept_everything(inv: Inventory) -> None:
+    planned = policies(inv, SMB, {})
+    assert all(not p.forward.rules and not p.input.rules for p in planned.values())
+
+
+def test_isolation_semantics(inv: Inventory) -> None:
+    st = {"subsidiary-x": AreaState(posture="isolated")}
+    x11, ws1, erp = ip(inv, "x-ws11"), ip(inv, "hq-ws1"), ip(inv, "hq-erp")
+    assert verdict(inv, st, "gw-x", "forward", Packet(ws1, x11, "tcp", 22)) == "drop"      # LAN -> area
+    assert verdict(inv, st, "gw-x", "forward", Packet(x11, ws1, "tcp", 4445)) == "drop"    # area -> LAN
+    assert verdict(inv, st, "gw-x", "forward", Packet(x11, erp, "tcp", 8069)) == "accept"  # critical flow
+    assert verdict(inv, st, "gw-x", "forward", Packet(erp, x11, "tcp", 40000, 8069, True)) == "accept"
+    assert verdict(inv, st, "gw-x", "forward", Packet(x11, erp, "tcp", 22)) == "drop"      # only the flow's port
+    assert verdict(inv, st, "gw-x", "forward", Packet(x11, ip(inv, "x-ws21"), "tcp", 22)) == "accept"  # inside
+    assert verdict(inv, st, "edge-fw", "forward", Packet(x11, ip(inv, "inet-web"), "tcp", 80)) == "drop"
+    assert verdict(inv, st, "edge-fw", "forward", Packet(ws1, ip(inv, "inet-web"), "tcp", 80)) == "accept"
+
+
+def test_quarantine_and_mobile_block(inv: Inventory) -> None:
+    st = {"subsidiary-x": full(inv)}
+    x11, x21, lt1 = ip(inv, "x-ws11"), ip(inv, "x-ws21"), ip(inv, "x-lt1")
+    assert verdict(inv, st, "gw-x", "forward", Packet(x11, x21, "tcp", 22)) == "drop"
+    assert verdict(inv, st, "gw-x", "forward", Packet(lt1, x11, "tcp", 22)) == "drop"
+    assert verdict(inv, st, "gw-x", "forward", Packet(x11, ip(inv, "hq-erp"), "tcp", 8069)) == "accept"
+    soc = ip(inv, "soc-console")
+    for host in ("x-lt1", "x-ws21"):
+        assert verdict(inv, st, "gw-x", "forward", Packet(soc, ip(inv, host), "tcp", 22)) == "accept"
+    assert verdict(inv, st, "x-ws12", "input", Packet(x11, ip(inv, "x-ws12"), "tcp", 4445)) == "drop"
+    assert verdict(inv, st, "x-ws12", "output", Packet(ip(inv, "x-ws12"), x11, "tcp", 4445)) == "drop"
+    assert verdict(inv, st, "hq-ws1", "input", Packet(x11, ip(inv, "hq-ws1"), "tcp", 4445)) == "accept"
+
+
+def test_full_containment_keeps_management_open(inv: Inventory) -> None:
+    assert checks.check_management(inv, policies(inv, SMB, {"subsidiary-x": full(inv), "hq": AreaState(
+        posture="isolated", vectors_blocked=True, mobile_blocked=True)})) == []
+
+
+def test_an_ssh_worm_is_blocked_without_locking_out_the_soc(inv: Inventory) -> None:
+    ssh_worm = [Vector(protocol="tcp", port=22)]
+    planned = policies(inv, ssh_worm, {"subsidiary-x": full(inv)})
+    assert checks.check_management(inv, planned) == []
+    x12 = inv.hosts["x-ws12"].address
+    assert planned["x-ws12"].input.verdict(Packet(ip(inv, "x-ws11"), x12, "tcp", 22))[0] == "drop"
+
+
+def test_lockout_check_names_host_hop_and_rule(inv: Inventory) -> None:
+    planned = policies(inv, SMB, {"subsidiary-x": full(inv)})
+    gw = planned["gw-x"]
+    cut = Rule(action="drop", src=[IPv4Network("198.18.0.2/32")], comment="careless rule")
+    planned["gw-x"] = gw.model_copy(update={"forward": gw.forward.model_copy(update={"rules": [cut, *gw.forward.rules]})})
+    problems = checks.check_management(inv, planned)
+    assert "would lock the operator out: management to x-ws11 (tcp/22) dropped at gw-x (forward: careless rule)" in problems
+    assert len(problems) == 7  # every area host behind gw-x, and nobody else
+
+
+def _flow(**changes: object) -> CriticalFlow:
+    base = dict(name="f", sources=["x-ws11"], destinations=["hq-erp"], protocol="tcp", ports=[8069],
+                owner="Finance", validated_by="CISO", validated_at="2026-11-01T00:00:00Z")
+    return CriticalFlow.model_validate({**base, **changes})
+
+
+@pytest.mark.parametrize(("changes", "expected"), [
+    ({"ports": [4445]}, "critical flow 'f' of area 'subsidiary-x': uses tcp/4445, a propagation vector of the "
+                        "incident: refused"),
+    ({"validated_by": None}, "critical flow 'f' of area 'subsidiary-x': not validated (validated_by and "
+                             "validated_at are required)"),
+    ({"sources": ["subsidiary-x"]}, "critical flow 'f' of area 'subsidiary-x': source 'subsidiary-x' is a whole "
+                                    "area; name hosts or sub-areas"),
+    ({"destinations": ["198.18.0.0/16"]}, "critical flow 'f' of area 'subsidiary-x': destination '198.18.0.0/16' "
+                                          "covers the whole area 'hq'"),
+    ({"sources": ["0.0.0.0/0"]}, "critical flow 'f' of area 'subsidiary-x': source '0.0.0.0/0' is the whole "
+                                 "address space"),
+])
+def test_critical_flow_refusals(inv: Inventory, changes: dict[str, object], expected: str) -> None:
+    area = inv.area("subsidiary-x").model_copy(update={"critical_flows": (_flow(**changes),)})
+    assert expected in checks.check_critical_flows(inv, area, SMB)
+
+
+def test_the_shipped_flow_is_acceptable(inv: Inventory) -> None:
+    assert checks.check_critical_flows(inv, inv.area("subsidiary-x"), SMB) == []
+
+
+def test_incident_spec_parsing() -> None:
+    spec = IncidentSpec.model_validate({"worm": "W", "vectors": ["tcp/445", "udp/137"], "references": ["CVE-2017-0144"]})
+    assert [str(v) for v in spec.vectors] == ["tcp/445", "udp/137"]
+    with pytest.raises(ValueError, match="is not a vector"):
+        IncidentSpec.model_validate({"worm": "W", "vectors": ["445"]})
