@@ -56,6 +56,12 @@ def _path(inv: Inventory, target: Host) -> list[tuple[str, Chain]]:
     return hops
 
 
+def managed_behind(inv: Inventory, boundary: str) -> list[dict[str, object]]:
+    """Every management endpoint whose path from the SOC crosses ``boundary`` (forward chain)."""
+    return [{"host": h.name, "address": str(h.address), "port": port}
+            for h in inv.managed_hosts if (boundary, "forward") in _path(inv, h) for port in mgmt_ports(h)]
+
+
 def _reply_path(inv: Inventory, target: Host) -> list[tuple[str, Chain]]:
     forward = [(h, c) for h, c in _path(inv, target) if c == "forward"]
     return [(target.name, "output"), *reversed(forward)]

@@ -226,6 +226,7 @@ class Containment:
         if spec.playbook != "contain_removable_media":
             extravars["irm_policies"] = {h: planned[h].model_dump(mode="json") for h in spec.targets}
             extravars["firewall_policy_confirm_timeout"] = self.req.confirm_timeout
+            extravars["irm_managed_behind"] = {h: checks.managed_behind(self.inv, h) for h in spec.targets}
         self.ui.stage(spec.name, "running", spec.targets, spec.summary)
         stage_id = self.journal.start_stage(self.incident.id, "containment", self.area.name, spec.name,
                                             ",".join(spec.targets), self.req.dry_run, self.req.operator,
@@ -262,12 +263,14 @@ class Containment:
         # it, then prove the management path is back with a fresh SSH connection.
         self.ui.message(f"waiting {self.req.confirm_timeout}s for the dead-man timer on {', '.join(failed)}")
         time.sleep(self.req.confirm_timeout + 2)
-        back = runner.run_playbook("reach", self.req.inventory, extravars={"irm_targets": ",".join(failed)})
+        expected = sorted(set(failed) | {str(t["host"]) for h in failed for t in checks.managed_behind(self.inv, h)})
+        back = runner.run_playbook("reach", self.req.inventory, extravars={"irm_targets": ",".join(expected)})
         answering = sorted(h for h, r in back.hosts.items() if r.status == "ok")
         self.journal.event(self.incident.id, "lockout_reverted", self.req.operator, self.area.name,
                            stage=spec.name, hosts=failed, reachable_again=answering, reasons=reasons)
-        still = sorted(set(failed) - set(answering))
-        tail = (f"the dead-man timer restored the previous ruleset; SSH answers again on {', '.join(answering)}"
+        still = sorted(set(expected) - set(answering))
+        tail = (f"the dead-man timer restored the previous ruleset; SSH answers again on {len(answering)} host(s) "
+                f"({', '.join(answering)})"
                 if not still else f"SSH still fails on {', '.join(still)}: check these hosts by hand")
         return f"{reasons}; {tail}"
 

@@ -1,0 +1,75 @@
+#!/usr/bin/python
+"""Open new TCP connections to many hosts at once (Ansible module shipped with irm)."""
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: irm_tcp_reach
+short_description: Prove a management path by opening new TCP connections to many hosts at once
+description:
+  - Connects to every target concurrently from where the module runs (irm delegates it to the SOC,
+    the controller) and fails if any target does not accept a new connection within O(timeout).
+  - Used before confirming a commit-confirmed firewall change, so an unconfirmed change is rolled back
+    by the dead-man timer when it cut the management path to hosts behind the boundary.
+options:
+  targets:
+    description: Hosts to reach, each with C(host), C(address) and C(port).
+    type: list
+    elements: dict
+    required: true
+  timeout:
+    description: Seconds to wait for each connection.
+    type: float
+    default: 5
+author:
+  - irm
+"""
+
+EXAMPLES = r"""
+- name: Reach SSH on every host behind the gateway
+  irm_tcp_reach:
+    targets: [{host: x-ws11, address: 198.18.32.11, port: 22}]
+  delegate_to: localhost
+"""
+
+RETURN = r"""
+unreachable:
+  description: Targets that did not accept a connection.
+  returned: always
+  type: list
+  elements: str
+"""
+
+import socket
+from concurrent.futures import ThreadPoolExecutor
+
+from ansible.module_utils.basic import AnsibleModule
+
+
+def _reach(target, timeout):
+    try:
+        with socket.create_connection((target["address"], int(target["port"])), timeout=timeout):
+            return None
+    except OSError as exc:
+        return f"{target['host']} {target['address']}:{target['port']} ({exc.__class__.__name__})"
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec={"targets": {"type": "list", "elements": "dict", "required": True},
+                       "timeout": {"type": "float", "default": 5}},
+        supports_check_mode=True,
+    )
+    targets = module.params["targets"]
+    if not targets:
+        module.exit_json(changed=False, unreachable=[])
+    with ThreadPoolExecutor(max_workers=min(64, len(targets))) as pool:
+        failed = [r for r in pool.map(lambda t: _reach(t, module.params["timeout"]), targets) if r]
+    if failed:
+        module.fail_json(msg=f"management path cut: {', '.join(failed)}", unreachable=failed)
+    module.exit_json(changed=False, unreachable=[])
+
+
+if __name__ == "__main__":
+    main()
