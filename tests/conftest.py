@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
@@ -50,13 +51,20 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.skip(reason=reason))
 
 
-def _build(inventory: Path) -> Iterator[Path]:
+@contextlib.contextmanager
+def built_lab(inventory: Path = LAB_INVENTORY) -> Iterator[Path]:
+    """A lab built for the caller and always torn down, also when the caller fails."""
     irm("lab", "down", "-i", str(inventory))  # a previous crashed run must not poison this one
     try:
         irm("lab", "up", "-i", str(inventory), check=True)
         yield inventory
     finally:
         irm("lab", "down", "-i", str(inventory))
+
+
+def _build(inventory: Path) -> Iterator[Path]:
+    with built_lab(inventory) as path:
+        yield path
 
 
 @pytest.fixture(scope="module")

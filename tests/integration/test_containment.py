@@ -1,0 +1,145 @@
+"""`irm contain` against the real lab: proven by traffic and by the lab worm's own logs.
+
+One scenario is built once for the module: the worm runs in subsidiary-x/office-1 while hq and
+office-2 are patched (so nothing outside office-1 is infected when containment starts); as soon as
+the chokepoint cuts are confirmed, hq is made vulnerable again, and office-2 after the sub-area
+loop. The worms keep trying (their logs show it): any path left open would infect them.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from orchestrator.inventory import Inventory
+from orchestrator.inventory_loader import load_inventory
+from tests.conftest import BIN, LAB_INVENTORY, ROOT, built_lab, irm
+from tests.integration.lab_tools import (
+    infected, matrix, probe, rulesets, set_patched, stage_states, wait_for, worm_attempts,
+)
+
+pytestmark = pytest.mark.lab
+
+HQ = ["hq-erp", "hq-ws1", "hq-ws2"]
+OFFICE_2 = ["x-ws21", "x-ws22"]
+
+
+@dataclass
+class Scenario:
+    inv: Inventory
+    journal: Path
+    stdout: str
+    hq_open_at: datetime
+    office2_open_at: datetime
+
+
+@pytest.fixture(scope="module")
+def contained(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scenario]:
+    journal = tmp_path_factory.mktemp("contain") / "journal.db"
+    with built_lab(LAB_INVENTORY):
+        inv = load_inventory(LAB_INVENTORY)
+        set_patched(inv, HQ + OFFICE_2, True)
+        irm("incident", "open", "--worm", "Lab.Worm.IRM-A", "--vector", "tcp/4445", "--journal", str(journal),
+            check=True)
+        irm("lab", "infect", "x-ws11", check=True)
+        wait_for(lambda: len(infected(inv)) >= 3, 30, "the worm to spread inside subsidiary-x")
+        proc = subprocess.Popen(
+            [str(BIN / "irm"), "contain", "--area", "subsidiary-x", "--yes", "--journal", str(journal),
+             "--quiet-window", "4", "--confirm-timeout", "30"],
+            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            env={**os.environ, "COLUMNS": "200"})
+        try:
+            wait_for(lambda: stage_states(journal).get("isolate") == "done", 90, "the chokepoint cuts")
+            hq_open_at = datetime.now(UTC)
+            set_patched(inv, HQ, False)
+            stdout, _ = proc.communicate(timeout=240)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+        assert proc.returncode == 0, stdout
+        office2_open_at = datetime.now(UTC)
+        set_patched(inv, OFFICE_2, False)
+        time.sleep(6)  # the worms keep trying against the now vulnerable hosts
+        yield Scenario(inv, journal, stdout, hq_open_at, office2_open_at)
+
+
+def test_spread_stopped_and_reported(contained: Scenario) -> None:
+    assert "the spread has stopped" in contained.stdout
+    assert "quarantined: subsidiary-x/office-1" in contained.stdout
+    states = stage_states(contained.journal)
+    assert states == {"internet_cut": "done", "isolate": "done", "vectors": "done", "mobile": "done",
+                      "removable_media": "done", "subarea": "done"}
+
+
+def test_no_host_outside_the_area_is_infected_after_the_cut(contained: Scenario) -> None:
+    inv = contained.inv
+    found = infected(inv)
+    assert not set(HQ) & set(found), {h: found[h] for h in set(HQ) & set(found)}
+    tries = worm_attempts(inv, contained.hq_open_at, set(HQ))
+    assert tries, "the worms made no attempt at hq: the test proves nothing"
+    assert {t["result"] for t in tries} == {"timeout"}  # dropped on the way, never answered
+
+
+def test_the_worm_does_not_reach_the_other_sub_area(contained: Scenario) -> None:
+    inv = contained.inv
+    assert not set(OFFICE_2) & set(infected(inv))
+    tries = worm_attempts(inv, contained.office2_open_at, set(OFFICE_2))
+    assert tries and {t["result"] for t in tries} == {"timeout"}
+
+
+def test_traffic_after_containment(contained: Scenario) -> None:
+    inv = contained.inv
+    checks = {
+        # the Internet and the area cannot reach each other
+        ("inet-web", "x-ws11", 22): "closed", ("x-ws11", "inet-web", 80): "closed",
+        ("x-lt1", "inet-web", 80): "closed",
+        # the LAN cannot reach the area, the area cannot reach the LAN...
+        ("hq-ws1", "x-ws11", 22): "closed", ("hq-erp", "x-ws21", 22): "closed", ("x-ws11", "hq-ws1", 22): "closed",
+        # ...except the validated critical flow, which still passes
+        ("x-ws11", "hq-erp", 8069): "open", ("x-ws21", "hq-erp", 8069): "open",
+        ("x-ws11", "hq-erp", 22): "closed", ("x-lt1", "hq-erp", 8069): "closed",
+        # sub-areas are cut from each other, the vector is blocked inside a sub-area
+        ("x-ws12", "x-ws21", 22): "closed", ("x-ws12", "x-ws13", 4445): "closed",
+        # the rest of the network is untouched
+        ("hq-ws1", "inet-web", 80): "open", ("hq-ws1", "hq-erp", 8069): "open",
+    }
+    probes = [probe(inv, s, t, p) for s, t, p in checks]
+    probes += [probe(inv, "soc-console", h.name, 22) for h in inv.managed_hosts]
+    seen = matrix(inv, probes)
+    got = {k: ("open" if v == "open" else "closed") for k, v in seen.items() if k in checks}
+    assert got == checks
+    mgmt = {k: v for k, v in seen.items() if k[0] == "soc-console"}
+    assert len(mgmt) == len(inv.managed_hosts) and set(mgmt.values()) == {"open"}
+
+
+def test_status_shows_postures_and_stages(contained: Scenario) -> None:
+    import json
+
+    data = json.loads(irm("status", "--journal", str(contained.journal), "--json", check=True).stdout)
+    x = data["areas"]["subsidiary-x"]
+    assert (x["posture"], x["vectors_blocked"], x["mobile_blocked"]) == ("isolated", True, True)
+    segs = x["segments"]
+    assert segs["subsidiary-x/office-1"]["posture"] == "quarantined"
+    assert segs["subsidiary-x/office-2"]["posture"] == "connected"
+    assert segs["subsidiary-x/vpn"]["posture"] == "blocked"
+    assert segs["subsidiary-x/office-1"]["detections"] >= 3
+    assert [s["state"] for s in x["stages"]] == ["done"] * 6
+    assert data["areas"]["hq"]["posture"] == "connected"
+
+
+def test_rerun_changes_nothing(contained: Scenario) -> None:
+    inv = contained.inv
+    before_rules, before_matrix = rulesets(inv), matrix(inv)
+    again = irm("contain", "--area", "subsidiary-x", "--yes", "--journal", str(contained.journal),
+                "--quiet-window", "2", timeout=300)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "no change" in again.stdout
+    assert rulesets(inv) == before_rules
+    assert matrix(inv) == before_matrix
