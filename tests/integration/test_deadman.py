@@ -1,0 +1,47 @@
+"""With the lockout check forced off, a change that cuts management is rolled back by the dead-man
+timer, and SSH works again within the timer."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from orchestrator import runner
+from orchestrator.inventory_loader import load_inventory
+from tests.conftest import irm
+from tests.integration.lab_tools import rulesets
+from tests.integration.test_containment_safety import CUT_SOC, incident
+
+pytestmark = pytest.mark.lab
+
+
+def test_dead_man_timer_restores_the_previous_ruleset(fresh_lab: Path, tmp_path: Path) -> None:
+    inv = load_inventory(fresh_lab)
+    journal = incident(tmp_path)
+    before = rulesets(inv)
+    proc = irm("contain", "--area", "subsidiary-x", "--yes", "--journal", str(journal), "--confirm-timeout", "8",
+               "--unsafe-skip-lockout-check", env={"IRM_TEST_EXTRA_RULES": CUT_SOC}, timeout=300)
+    assert proc.returncode == 4, proc.stdout + proc.stderr
+    err = proc.stderr.strip()
+    assert err.startswith("irm: error: stage isolate failed on gw-x: gw-x: Reach every host managed through this "
+                          "boundary with new connections from the SOC: management path cut: x-ws11 198.18.32.11:22")
+    assert err.endswith("the dead-man timer restored the previous ruleset; SSH answers again on 8 host(s) (gw-x, "
+                        "x-lt1, x-lt2, x-ws11, x-ws12, x-ws13, x-ws21, x-ws22)")
+    # gw-x is back to its previous ruleset, read from the host; the edge keeps its confirmed cut
+    after = rulesets(inv)
+    assert after["gw-x"] == before["gw-x"]
+    assert after["edge-fw"] != before["edge-fw"]
+    # SSH really works again through gw-x, with a new connection
+    result = runner.run_playbook("reach", fresh_lab, extravars={"irm_targets": "x-ws11,x-lt2"})
+    assert result.succeeded and set(result.hosts) == {"x-ws11", "x-lt2"}
+    assert (Path(inv.hosts["gw-x"].state_dir) / "firewall" / "deadman.state").read_text().startswith("reverted")
+    # journaled: the failed stage and the revert
+    db = sqlite3.connect(journal)
+    kinds = [k for (k,) in db.execute("SELECT kind FROM events ORDER BY id")]
+    assert "lockout_reverted" in kinds and kinds[-1] == "containment_failed"
+    (detail,) = db.execute("SELECT detail FROM events WHERE kind='lockout_reverted'").fetchone()
+    assert json.loads(detail)["hosts"] == ["gw-x"]
+    assert db.execute("SELECT state FROM stages WHERE name='isolate'").fetchone()[0] == "failed"
