@@ -22,7 +22,14 @@ from orchestrator.inventory import Inventory
 from orchestrator.inventory_loader import load_inventory
 from tests.conftest import BIN, LAB_INVENTORY, ROOT, built_lab, irm
 from tests.integration.lab_tools import (
-    infected, matrix, probe, rulesets, set_patched, stage_states, wait_for, worm_attempts,
+    infected,
+    matrix,
+    probe,
+    rulesets,
+    set_patched,
+    stage_states,
+    wait_for,
+    worm_attempts,
 )
 
 pytestmark = pytest.mark.lab

@@ -49,7 +49,8 @@ def test_lock_refuses_a_live_holder_and_takes_over_a_dead_one(tmp_path: Path) ->
         try:
             j.db.execute("INSERT INTO locks VALUES ('x', 1, ?, ?, 'alice', '2026-11-26T00:00:00')",
                          (holder.pid, os.uname().nodename))
-            with pytest.raises(UserError, match=rf"area 'x' is locked by a running irm \(pid {holder.pid}, operator alice"):
+            expected = rf"area 'x' is locked by a running irm \(pid {holder.pid}, operator alice"
+            with pytest.raises(UserError, match=expected):
                 j.acquire_lock("x", 1, "bob")
         finally:
             holder.kill()

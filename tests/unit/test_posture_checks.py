@@ -83,9 +83,11 @@ def test_lockout_check_names_host_hop_and_rule(inv: Inventory) -> None:
     planned = policies(inv, SMB, {"subsidiary-x": full(inv)})
     gw = planned["gw-x"]
     cut = Rule(action="drop", src=[IPv4Network("198.18.0.2/32")], comment="careless rule")
-    planned["gw-x"] = gw.model_copy(update={"forward": gw.forward.model_copy(update={"rules": [cut, *gw.forward.rules]})})
+    forward = gw.forward.model_copy(update={"rules": [cut, *gw.forward.rules]})
+    planned["gw-x"] = gw.model_copy(update={"forward": forward})
     problems = checks.check_management(inv, planned)
-    assert "would lock the operator out: management to x-ws11 (tcp/22) dropped at gw-x (forward: careless rule)" in problems
+    expected = "would lock the operator out: management to x-ws11 (tcp/22) dropped at gw-x (forward: careless rule)"
+    assert expected in problems
     assert len(problems) == 7  # every area host behind gw-x, and nobody else
 
 
@@ -117,7 +119,8 @@ def test_the_shipped_flow_is_acceptable(inv: Inventory) -> None:
 
 
 def test_incident_spec_parsing() -> None:
-    spec = IncidentSpec.model_validate({"worm": "W", "vectors": ["tcp/445", "udp/137"], "references": ["CVE-2017-0144"]})
+    spec = IncidentSpec.model_validate(
+        {"worm": "W", "vectors": ["tcp/445", "udp/137"], "references": ["CVE-2017-0144"]})
     assert [str(v) for v in spec.vectors] == ["tcp/445", "udp/137"]
     with pytest.raises(ValueError, match="is not a vector"):
         IncidentSpec.model_validate({"worm": "W", "vectors": ["445"]})
