@@ -83,12 +83,23 @@ def check_management(inv: Inventory, planned: dict[str, Policy]) -> list[str]:
                     policy = planned.get(host)
                     if policy is None:
                         continue
-                    verdict, reason = policy.chain(chain).verdict(pkt)
+                    windows = host == target.name and target.os == "windows"
+                    verdict, reason = _verdict(policy, chain, pkt, windows)
                     if verdict != "accept":
                         problems.append(f"would lock the operator out: management {what} {target.name} "
                                         f"(tcp/{port}) dropped at {host} ({chain}: {reason})")
                         break
     return problems
+
+
+def _verdict(policy: Policy, chain: Chain, pkt: Packet, windows: bool) -> tuple[str, str]:
+    """First match wins in nftables; Windows Firewall applies any matching block rule before allows."""
+    rules = policy.chain(chain)
+    if windows:
+        for rule in rules.rules:
+            if rule.action == "drop" and rule.matches(pkt):
+                return "drop", f"{rule.comment} (Windows Firewall: block rules win)"
+    return rules.verdict(pkt)
 
 
 def soc_address(inv: Inventory) -> IPv4Address | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ipaddress import IPv4Address, IPv4Network
+from pathlib import Path
 
 import pytest
 
@@ -124,3 +125,23 @@ def test_incident_spec_parsing() -> None:
     assert [str(v) for v in spec.vectors] == ["tcp/445", "udp/137"]
     with pytest.raises(ValueError, match="is not a vector"):
         IncidentSpec.model_validate({"worm": "W", "vectors": ["445"]})
+
+
+def test_windows_block_rules_win_so_a_winrm_vector_is_refused(tmp_path: Path) -> None:
+    import shutil
+
+    import yaml
+
+    inv_dir = tmp_path / "inv"
+    shutil.copytree(LAB_INVENTORY, inv_dir)
+    data = yaml.safe_load((inv_dir / "hosts.yml").read_text())
+    office = data["all"]["children"]["area_subsidiary_x"]["children"]["subarea_subsidiary_x__office_2"]
+    office["hosts"]["x-ws22"]["irm_os"] = "windows"
+    (inv_dir / "hosts.yml").write_text(yaml.safe_dump(data, sort_keys=False))
+    winv = load_inventory(inv_dir)
+    st = {"subsidiary-x": AreaState(posture="isolated", vectors_blocked=True)}
+    assert checks.check_management(winv, policies(winv, SMB, st)) == []
+    winrm_worm = [Vector(protocol="tcp", port=5985)]
+    problems = checks.check_management(winv, policies(winv, winrm_worm, st))
+    assert problems == ["would lock the operator out: management to x-ws22 (tcp/5985) dropped at x-ws22 (input: "
+                        "vector tcp/5985 inbound (Windows Firewall: block rules win))"]

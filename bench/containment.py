@@ -1,0 +1,156 @@
+"""Benchmark: time to first cut and to full containment against two baselines measured in the same run.
+
+    .venv/bin/python bench/containment.py [N ...]        (default: 10 50 110; needs root, builds labs)
+
+For each area size N (hosts in area `bench-x`, from bench/make_inventory.py):
+  irm        `irm contain --area bench-x --yes --no-loop`; first cut and full containment read from the
+             journal (stage ends relative to the containment_started event).
+  (a) manual the same rendered rulesets (read back from irm's run) applied by a plain ansible-playbook
+             with Ansible's default settings (forks 5, no pipelining, facts gathered): copy, then nft -f,
+             host by host, as an operator would by hand.
+  (b) limit  the physical limit for the first cut: a bare parallel `ssh HOST nft -f -` of the same
+             rendered rules on the chokepoints (edge and gateway) only.
+Each baseline runs on a freshly built lab. Prints ratios; asserts nothing (see README for targets).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from make_inventory import inventory  # noqa: E402
+
+from orchestrator.inventory_loader import load_inventory  # noqa: E402
+
+ENV = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}", "COLUMNS": "200"}
+
+
+def irm(*args: str) -> subprocess.CompletedProcess[str]:
+    proc = subprocess.run([str(BIN / "irm"), *args], capture_output=True, text=True, env=ENV, cwd=ROOT, check=False)
+    if proc.returncode != 0:
+        raise SystemExit(f"irm {' '.join(args)} failed:\n{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
+def fresh_lab(inv_dir: Path) -> float:
+    subprocess.run([str(BIN / "irm"), "lab", "down", "-i", str(inv_dir)], capture_output=True, env=ENV, check=False)
+    started = time.monotonic()
+    irm("lab", "up", "-i", str(inv_dir))
+    return time.monotonic() - started
+
+
+def run_irm(inv_dir: Path, work: Path) -> tuple[float, float]:
+    journal = work / "journal.db"
+    irm("incident", "open", "--worm", "Bench.Worm", "--vector", "tcp/4445", "--journal", str(journal))
+    irm("contain", "--area", "bench-x", "--yes", "--no-loop", "--confirm-timeout", "300", "--journal",
+        str(journal), "-i", str(inv_dir))
+    db = sqlite3.connect(journal)
+    (start,) = db.execute("SELECT time FROM events WHERE kind='containment_started'").fetchone()
+    (first,) = db.execute("SELECT ended_at FROM stages WHERE name='internet_cut'").fetchone()
+    (end,) = db.execute("SELECT time FROM events WHERE kind='containment_finished'").fetchone()
+    t0 = datetime.fromisoformat(start)
+    return ((datetime.fromisoformat(first) - t0).total_seconds(), (datetime.fromisoformat(end) - t0).total_seconds())
+
+
+def keep_rendered(inv_dir: Path, dest: Path) -> list[str]:
+    inv = load_inventory(inv_dir)
+    hosts = []
+    for host in inv.managed_hosts:
+        src = Path(host.state_dir) / "firewall" / "desired.nft"
+        if src.exists():
+            shutil.copy(src, dest / f"{host.name}.nft")
+            hosts.append(host.name)
+    return hosts
+
+
+def run_manual(inv_dir: Path, rules: Path, hosts: list[str], work: Path) -> float:
+    playbook = work / "manual.yml"
+    playbook.write_text(
+        "- name: Apply the containment rulesets by hand\n"
+        f"  hosts: {':'.join(hosts)}\n"
+        "  tasks:\n"
+        "    - name: Copy the ruleset\n"
+        f"      ansible.builtin.copy: {{src: '{rules}/{{{{ inventory_hostname }}}}.nft', "
+        "dest: '{{ irm_host_state_dir }}/manual.nft', mode: '0600'}\n"
+        "    - name: Apply it\n"
+        "      ansible.builtin.command: nft -f {{ irm_host_state_dir }}/manual.nft\n")
+    empty = work / "ansible.cfg"
+    empty.write_text("[defaults]\n")
+    started = time.monotonic()
+    proc = subprocess.run([str(BIN / "ansible-playbook"), "-i", str(inv_dir), str(playbook)], capture_output=True,
+                          text=True, env={**ENV, "ANSIBLE_CONFIG": str(empty)}, check=False)
+    elapsed = time.monotonic() - started
+    if proc.returncode != 0:
+        raise SystemExit(f"manual baseline failed:\n{proc.stdout[-3000:]}")
+    return elapsed
+
+
+def run_limit(inv_dir: Path, rules: Path) -> float:
+    inv = load_inventory(inv_dir)
+    assert inv.lab is not None and inv.edge is not None
+    ssh_dir = Path(inv.lab.state_dir) / "ssh"
+    chokepoints = [inv.edge, inv.hosts[inv.area("bench-x").gateway]]
+    started = time.monotonic()
+    procs = [subprocess.Popen(
+        ["ssh", "-i", str(ssh_dir / "id_ed25519"), "-o", f"UserKnownHostsFile={ssh_dir / 'known_hosts'}",
+         "-o", "StrictHostKeyChecking=yes", "-o", "IdentitiesOnly=yes", "-o", "ControlMaster=no",
+         f"root@{h.address}", "nft", "-f", "-"], stdin=open(rules / f"{h.name}.nft", "rb"))  # noqa: SIM115
+        for h in chokepoints]
+    if any(p.wait() != 0 for p in procs):
+        raise SystemExit("bare ssh baseline failed")
+    return time.monotonic() - started
+
+
+def main() -> None:
+    sizes = [int(a) for a in sys.argv[1:]] or [10, 50, 110]
+    rows = []
+    for n in sizes:
+        work = Path(tempfile.mkdtemp(prefix=f"irm-bench-{n}-"))
+        inv_dir, rules = work / "inv", work / "rules"
+        inv_dir.mkdir()
+        rules.mkdir()
+        import yaml
+
+        (inv_dir / "hosts.yml").write_text(yaml.safe_dump(inventory(n), sort_keys=False))
+        try:
+            lab_up = fresh_lab(inv_dir)
+            first_cut, full = run_irm(inv_dir, work)
+            hosts = keep_rendered(inv_dir, rules)
+            fresh_lab(inv_dir)
+            limit = run_limit(inv_dir, rules)
+            fresh_lab(inv_dir)
+            manual = run_manual(inv_dir, rules, hosts, work)
+        finally:
+            subprocess.run([str(BIN / "irm"), "lab", "down", "-i", str(inv_dir)], capture_output=True, env=ENV,
+                           check=False)
+        row = {"hosts": n, "lab_up_s": round(lab_up, 2), "irm_first_cut_s": round(first_cut, 2),
+               "irm_full_s": round(full, 2), "limit_chokepoints_s": round(limit, 2), "manual_s": round(manual, 2),
+               "first_cut_vs_limit": round(first_cut / limit, 2), "manual_vs_irm_full": round(manual / full, 2)}
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+        shutil.rmtree(work, ignore_errors=True)
+    base = rows[0]["irm_first_cut_s"]
+    print("\n| hosts in area | irm first cut | (b) bare ssh on chokepoints | first cut / (b) | first cut / "
+          f"first cut at {rows[0]['hosts']} | irm full containment | (a) plain ansible-playbook | (a) / irm full |")
+    print("|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        print(f"| {r['hosts']} | {r['irm_first_cut_s']}s | {r['limit_chokepoints_s']}s | {r['first_cut_vs_limit']}x "
+              f"| {r['irm_first_cut_s'] / base:.2f}x | {r['irm_full_s']}s | {r['manual_s']}s | "
+              f"{r['manual_vs_irm_full']}x |")
+
+
+if __name__ == "__main__":
+    main()
