@@ -159,8 +159,10 @@ def _mgmt_rules(inv: Inventory, targets: list[Host]) -> list[Rule]:
         dst = [_net(h.address) for h in hosts]
         rules.append(Rule(action="accept", src=[_net(soc.address)], dst=dst, protocol="tcp", dports=ports,
                           comment=f"management: SOC to {os_name} hosts"))
+        # Stateless on purpose: a management session opened before the change (an operator's shell, an
+        # Ansible control master) is first seen mid-stream by conntrack as "new"; it must survive.
         rules.append(Rule(action="accept", src=dst, dst=[_net(soc.address)], protocol="tcp", sports=ports,
-                          established=True, comment=f"management: replies from {os_name} hosts to the SOC"))
+                          comment=f"management: replies from {os_name} hosts to the SOC"))
     return rules
 
 

@@ -45,6 +45,7 @@ class Scenario:
     stdout: str
     hq_open_at: datetime
     office2_open_at: datetime
+    session_output: str
 
 
 @pytest.fixture(scope="module")
@@ -57,6 +58,15 @@ def contained(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scenario]:
             check=True)
         irm("lab", "infect", "x-ws11", check=True)
         wait_for(lambda: len(infected(inv)) >= 3, 30, "the worm to spread inside subsidiary-x")
+        # An operator's SSH session opened before containment, silent while the rules change, then
+        # speaking first (no keepalives): it must survive isolation of its host's area.
+        assert inv.lab is not None
+        ssh_dir = Path(inv.lab.state_dir) / "ssh"
+        session = subprocess.Popen(
+            ["ssh", "-i", str(ssh_dir / "id_ed25519"), "-o", f"UserKnownHostsFile={ssh_dir / 'known_hosts'}",
+             "-o", "IdentitiesOnly=yes", "-o", "ControlMaster=no", "-o", "ServerAliveInterval=0",
+             f"root@{inv.hosts['x-ws12'].address}", "sleep 20; echo session-still-alive"],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         proc = subprocess.Popen(
             [str(BIN / "irm"), "contain", "--area", "subsidiary-x", "--yes", "--journal", str(journal),
              "--quiet-window", "4", "--confirm-timeout", "30"],
@@ -71,10 +81,15 @@ def contained(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scenario]:
             if proc.poll() is None:
                 proc.kill()
         assert proc.returncode == 0, stdout
+        try:
+            session_output, _ = session.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            session.kill()
+            session_output = "the session hung"
         office2_open_at = datetime.now(UTC)
         set_patched(inv, OFFICE_2, False)
         time.sleep(6)  # the worms keep trying against the now vulnerable hosts
-        yield Scenario(inv, journal, stdout, hq_open_at, office2_open_at)
+        yield Scenario(inv, journal, stdout, hq_open_at, office2_open_at, session_output)
 
 
 def test_spread_stopped_and_reported(contained: Scenario) -> None:
@@ -83,6 +98,10 @@ def test_spread_stopped_and_reported(contained: Scenario) -> None:
     states = stage_states(contained.journal)
     assert states == {"internet_cut": "done", "isolate": "done", "vectors": "done", "mobile": "done",
                       "removable_media": "done", "subarea": "done"}
+
+
+def test_an_ssh_session_opened_before_containment_survives_it(contained: Scenario) -> None:
+    assert contained.session_output.strip() == "session-still-alive"
 
 
 def test_no_host_outside_the_area_is_infected_after_the_cut(contained: Scenario) -> None:
