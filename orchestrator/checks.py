@@ -58,8 +58,16 @@ def _path(inv: Inventory, target: Host) -> list[tuple[str, Chain]]:
 
 def managed_behind(inv: Inventory, boundary: str) -> list[dict[str, object]]:
     """Every management endpoint whose path from the SOC crosses ``boundary`` (forward chain)."""
-    return [{"host": h.name, "address": str(h.address), "port": port}
+    return [{"host": h.name, "address": str(h.address), "port": port, "via": boundary}
             for h in inv.managed_hosts if (boundary, "forward") in _path(inv, h) for port in mgmt_ports(h)]
+
+
+def reach_targets(inv: Inventory, hosts: list[str]) -> list[dict[str, object]]:
+    """What must answer a new connection from the SOC before changes on ``hosts`` are confirmed:
+    each host's own management port(s) and every host managed through it."""
+    own = [{"host": name, "address": str(inv.hosts[name].address), "port": port, "via": name}
+           for name in hosts for port in mgmt_ports(inv.hosts[name])]
+    return own + [t for name in hosts for t in managed_behind(inv, name)]
 
 
 def _reply_path(inv: Inventory, target: Host) -> list[tuple[str, Chain]]:

@@ -97,7 +97,7 @@ def test_spread_stopped_and_reported(contained: Scenario) -> None:
     assert "quarantined: subsidiary-x/office-1" in contained.stdout
     states = stage_states(contained.journal)
     assert states == {"internet_cut": "done", "isolate": "done", "vectors": "done", "mobile": "done",
-                      "removable_media": "done", "subarea": "done"}
+                      "subarea": "done"}
 
 
 def test_an_ssh_session_opened_before_containment_survives_it(contained: Scenario) -> None:
@@ -156,7 +156,7 @@ def test_status_shows_postures_and_stages(contained: Scenario) -> None:
     assert segs["subsidiary-x/office-2"]["posture"] == "connected"
     assert segs["subsidiary-x/vpn"]["posture"] == "blocked"
     assert segs["subsidiary-x/office-1"]["detections"] >= 3
-    assert [s["state"] for s in x["stages"]] == ["done"] * 6
+    assert [s["state"] for s in x["stages"]] == ["done"] * 5
     assert data["areas"]["hq"]["posture"] == "connected"
 
 

@@ -14,7 +14,9 @@ description:
     by the dead-man timer when it cut the management path to hosts behind the boundary.
 options:
   targets:
-    description: Hosts to reach, each with C(host), C(address) and C(port).
+    description: >-
+      Hosts to reach, each with C(host), C(address), C(port) and optionally C(via), the play host
+      whose change the endpoint depends on.
     type: list
     elements: dict
     required: true
@@ -34,8 +36,13 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
-unreachable:
+unanswered:
   description: Targets that did not accept a connection.
+  returned: always
+  type: list
+  elements: str
+unanswered_via:
+  description: The C(via) hosts of the unreachable targets.
   returned: always
   type: list
   elements: str
@@ -52,7 +59,7 @@ def _reach(target, timeout):
         with socket.create_connection((target["address"], int(target["port"])), timeout=timeout):
             return None
     except OSError as exc:
-        return f"{target['host']} {target['address']}:{target['port']} ({exc.__class__.__name__})"
+        return target, f"{target['host']} {target['address']}:{target['port']} ({exc.__class__.__name__})"
 
 
 def main():
@@ -63,12 +70,15 @@ def main():
     )
     targets = module.params["targets"]
     if not targets:
-        module.exit_json(changed=False, unreachable=[])
+        module.exit_json(changed=False, unanswered=[], unanswered_via=[])
     with ThreadPoolExecutor(max_workers=min(64, len(targets))) as pool:
         failed = [r for r in pool.map(lambda t: _reach(t, module.params["timeout"]), targets) if r]
+    unanswered = [text for _, text in failed]
+    via = sorted({t.get("via") or t["host"] for t, _ in failed})
     if failed:
-        module.fail_json(msg=f"management path cut: {', '.join(failed)}", unreachable=failed)
-    module.exit_json(changed=False, unreachable=[])
+        module.fail_json(msg=f"management path cut: {', '.join(unanswered)}", unanswered=unanswered,
+                         unanswered_via=via)
+    module.exit_json(changed=False, unanswered=[], unanswered_via=[])
 
 
 if __name__ == "__main__":
