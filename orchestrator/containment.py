@@ -62,7 +62,6 @@ class StageSpec:
     playbook: str
     targets: list[str]  # hosts whose firewall policy this stage applies, commit-confirmed
     summary: str
-    media_targets: list[str] = field(default_factory=list)  # hosts whose removable storage it blocks
 
 
 @dataclass
@@ -180,10 +179,10 @@ class Containment:
             StageSpec("isolate", "contain_isolate", [gw], f"isolate {self.area.name} at {gw}, keeping "
                       f"{len(self.area.critical_flows)} validated critical flow(s) and management open"),
             StageSpec("vectors", "contain_vectors", hosts,
-                      f"block {', '.join(map(str, self.vectors))} on {len(hosts)} area hosts"),
+                      f"block {', '.join(map(str, self.vectors))} and removable storage on {len(hosts)} area hosts"),
             StageSpec("mobile", "contain_mobile", [gw],
                       f"block mobile segments {', '.join(s.qualified for s in self.area.mobile_segments) or '(none)'}"
-                      f" at {gw} and removable storage on {len(hosts)} area hosts", media_targets=hosts),
+                      f" at {gw}"),
         ]
 
     def _states(self) -> dict[str, AreaState]:
@@ -228,8 +227,6 @@ class Containment:
             "firewall_policy_confirm_timeout": self.req.confirm_timeout,
             "irm_reach": checks.reach_targets(self.inv, spec.targets),
         }
-        if spec.media_targets:
-            extravars["irm_media_targets"] = ",".join(spec.media_targets)
         self.ui.stage(spec.name, "running", spec.targets, spec.summary)
         stage_id = self.journal.start_stage(self.incident.id, "containment", self.area.name, spec.name,
                                             ",".join(spec.targets), self.req.dry_run, self.req.operator,
@@ -240,7 +237,7 @@ class Containment:
             {"host": h.host, "status": h.status, "ok": h.ok, "changed": h.changed, "failed": h.failed,
              "unreachable": h.unreachable, "failures": h.failures} for h in result.hosts.values()])
         outcome = StageOutcome(spec.name, spec.targets, result)
-        missing = sorted(set(spec.targets + spec.media_targets) - set(result.hosts))
+        missing = sorted(set(spec.targets) - set(result.hosts))
         failed = sorted(set(result.failed_hosts) | set(missing))
         if failed:
             detail = self._after_failure(spec, failed, result)
@@ -260,8 +257,7 @@ class Containment:
     def _after_failure(self, spec: StageSpec, failed: list[str], result: runner.RunResult) -> str:
         reasons = "; ".join(f"{h}: {' | '.join(result.hosts[h].failures) if h in result.hosts else 'no result'}"
                             for h in failed)
-        failed = [h for h in failed if h in spec.targets]  # only firewall changes have a dead-man timer
-        if self.req.dry_run or not failed:
+        if self.req.dry_run:
             return reasons
         # The dead-man timer restores the previous ruleset on any host that did not confirm: wait for
         # it, then prove the management path is back with a fresh SSH connection.
