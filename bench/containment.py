@@ -3,8 +3,9 @@
     .venv/bin/python bench/containment.py [N ...]        (default: 10 50 110; needs root, builds labs)
 
 For each area size N (hosts in area `bench-x`, from bench/make_inventory.py):
-  irm        `irm contain --area bench-x --yes --no-loop`; first cut and full containment read from the
-             journal (stage ends relative to the containment_started event).
+  irm        `irm contain --area bench-x --yes --no-loop`, timed from the journal: first cut = when the
+             edge's new ruleset took effect (returned by the irm_nft module), full containment = the
+             containment_finished event, both from the moment containment started.
   (a) manual the same rendered rulesets (read back from irm's run) applied by a plain ansible-playbook
              with Ansible's default settings (forks 5, no pipelining, facts gathered): copy, then nft -f,
              host by host, as an operator would by hand.
@@ -58,11 +59,12 @@ def run_irm(inv_dir: Path, work: Path) -> tuple[float, float]:
     irm("contain", "--area", "bench-x", "--yes", "--no-loop", "--confirm-timeout", "300", "--journal",
         str(journal), "-i", str(inv_dir))
     db = sqlite3.connect(journal)
-    (start,) = db.execute("SELECT time FROM events WHERE kind='containment_started'").fetchone()
-    (first,) = db.execute("SELECT ended_at FROM stages WHERE name='internet_cut'").fetchone()
+    (start,) = db.execute("SELECT detail FROM events WHERE kind='containment_started'").fetchone()
+    (detail,) = db.execute("SELECT detail FROM stages WHERE name='internet_cut'").fetchone()
     (end,) = db.execute("SELECT time FROM events WHERE kind='containment_finished'").fetchone()
-    t0 = datetime.fromisoformat(start)
-    return ((datetime.fromisoformat(first) - t0).total_seconds(), (datetime.fromisoformat(end) - t0).total_seconds())
+    t0 = datetime.fromisoformat(json.loads(start)["started_at"])
+    cut = datetime.fromisoformat(json.loads(detail)["first_applied_at"])  # when the edge's rules took effect
+    return (cut - t0).total_seconds(), (datetime.fromisoformat(end) - t0).total_seconds()
 
 
 def keep_rendered(inv_dir: Path, dest: Path) -> list[str]:

@@ -17,7 +17,7 @@ import os
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -69,6 +69,7 @@ class StageOutcome:
     name: str
     targets: list[str]
     result: runner.RunResult
+    first_applied_at: str | None = None  # when the first host's new ruleset took effect
 
     @property
     def changed(self) -> list[str]:
@@ -244,7 +245,10 @@ class Containment:
             self.journal.end_stage(stage_id, "failed", failed=failed, reason=detail)
             self.ui.stage(spec.name, "failed", spec.targets, detail)
             raise ContainmentFailed(f"stage {spec.name} failed on {', '.join(failed)}: {detail}")
-        self.journal.end_stage(stage_id, "done", changed=outcome.changed)
+        applied = sorted(str(h.facts["irm_applied_at"]) for h in result.hosts.values() if "irm_applied_at" in h.facts)
+        self.journal.end_stage(stage_id, "done", changed=outcome.changed, first_applied_at=applied[0] if applied
+                               else None, last_applied_at=applied[-1] if applied else None)
+        outcome.first_applied_at = applied[0] if applied else None
         self.ui.stage(spec.name, "done", spec.targets, f"{len(outcome.changed)} changed")
         if self.req.dry_run:
             self._dry_states[self.area.name] = new_state
@@ -278,17 +282,22 @@ class Containment:
 
     def run(self) -> ContainReport:
         started = time.monotonic()
+        started_at = datetime.now(UTC)
         report = ContainReport(area=self.area.name, incident_id=self.incident.id, dry_run=self.req.dry_run)
         self._dry_states = self._states()
         self.journal.acquire_lock(self.area.name, self.incident.id, self.req.operator)
         try:
             self.journal.event(self.incident.id, "containment_started", self.req.operator, self.area.name,
-                               dry_run=self.req.dry_run)
+                               dry_run=self.req.dry_run, started_at=started_at.isoformat())
             self.preflight()
             for spec in self.stages():
-                report.stages.append(self._apply(spec, self._next_state(spec.name)))
+                outcome = self._apply(spec, self._next_state(spec.name))
+                report.stages.append(outcome)
                 if spec.name == "internet_cut":
-                    report.first_cut_seconds = time.monotonic() - started
+                    # the first cut is when the edge's new ruleset took effect (or the stage, if unchanged)
+                    cut = (datetime.fromisoformat(outcome.first_applied_at) - started_at).total_seconds() \
+                        if outcome.first_applied_at else time.monotonic() - started
+                    report.first_cut_seconds = cut
             if self.req.loop:
                 self._subarea_loop(report)
             report.quarantined = sorted(self.state.quarantined)

@@ -70,8 +70,13 @@ deadman:
   description: The timer's state after this call (armed, confirmed, none).
   returned: always
   type: str
+irm_applied_at:
+  description: When the new table took effect (UTC, ISO 8601), the moment traffic changed.
+  returned: when applied
+  type: str
 """
 
+import datetime
 import os
 import signal
 import subprocess
@@ -173,11 +178,12 @@ def main():
     if p["deadman"]:
         _arm(state_dir, previous, p["confirm_timeout"])
     rc, _, err = module.run_command([nft, "-f", desired_path])
+    applied_at = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="microseconds")
     if rc != 0:
         _stop_timer(pidfile)
         module.fail_json(msg=f"nft -f failed, nothing changed: {err.strip()}", diff=diff)
     module.exit_json(changed=True, live_fingerprint_matched=False, diff=diff,
-                     deadman="armed" if p["deadman"] else "none")
+                     deadman="armed" if p["deadman"] else "none", irm_applied_at=applied_at)
 
 
 def _fingerprint_of(text):
