@@ -47,10 +47,17 @@ def incident_open(
                   f"(journal {journal})")
 
 
+def _existing(journal: Path) -> Path:
+    """Read-only commands never create a journal: a missing one is an operator mistake."""
+    if not journal.exists():
+        raise UserError(f"no journal at {journal} (open an incident first, or pass --journal / IRM_JOURNAL)")
+    return journal
+
+
 @incident_app.command("list")
 def incident_list(journal: JournalOpt = Path(DEFAULT_PATH), as_json: JsonOpt = False) -> None:
     """List incidents."""
-    with Journal(journal) as j:
+    with Journal(_existing(journal)) as j:
         incidents = j.incidents()
     if as_json:
         print(json.dumps([{"id": i.id, "status": i.status, "opened_at": i.opened_at, "opened_by": i.opened_by,
@@ -155,7 +162,7 @@ def status(
     from orchestrator.status import gather, render
 
     inv = _inventory(inventory)
-    with Journal(journal) as j:
+    with Journal(_existing(journal)) as j:
         data = gather(inv, j, incident_id)
     if as_json:
         print(json.dumps(data, indent=1, default=str))

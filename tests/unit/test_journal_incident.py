@@ -97,3 +97,13 @@ def test_incident_file_errors_name_file_and_key(tmp_path: Path) -> None:
     spec.write_text("worm: [unclosed\n")
     proc = irm("incident", "open", "--file", str(spec), "--journal", str(tmp_path / "j.db"))
     assert proc.returncode == 2 and proc.stderr.startswith(f"irm: error: {spec}:2: not valid YAML")
+
+
+def test_read_only_commands_never_create_a_journal(tmp_path: Path) -> None:
+    journal = tmp_path / "nothing-here.db"
+    for args in (["status"], ["incident", "list"]):
+        proc = irm(*args, "--journal", str(journal))
+        assert proc.returncode == 2
+        assert proc.stderr.strip() == (f"irm: error: no journal at {journal} (open an incident first, or pass "
+                                       "--journal / IRM_JOURNAL)")
+    assert not journal.exists()
