@@ -174,9 +174,10 @@ def lab_matrix(inventory: InventoryOpt = Path(DEFAULT_INVENTORY), as_json: JsonO
 def lab_reach(inventory: InventoryOpt = Path(DEFAULT_INVENTORY)) -> None:
     """Reach every managed host with Ansible over SSH from the SOC (playbooks/reach.yml)."""
     from orchestrator import runner
+    from orchestrator.live import LiveProgress
 
     inv = _inventory(inventory)
-    with runner.LiveProgress(console, "lab reach") as progress:
+    with LiveProgress(console, "lab reach") as progress:
         result = runner.run_playbook("reach", inventory, observer=progress)
     missing = sorted({h.name for h in inv.managed_hosts} - set(result.hosts))
     bad = result.failed_hosts + missing

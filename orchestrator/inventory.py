@@ -22,26 +22,15 @@ from orchestrator.errors import InventoryError, UnknownNameError
 HostKind = Literal["soc", "core", "edge", "gateway", "internet", "area", "other"]
 LAB_SPACE = IPv4Network("198.18.0.0/15")
 
-# Every irm_* key the schema knows. A misspelt key is an error, not a silent default.
-KNOWN_KEYS = frozenset(
-    {
-        "irm_os",
-        "irm_host_state_dir",
-        "irm_av_log",
-        "irm_uplink",
-        "irm_prefix",
-        "irm_gateway",
-        "irm_gateway_address",
-        "irm_critical_flows",
-        "irm_downtime_cost_per_hour",
-        "irm_lab_name",
-        "irm_lab_state_dir",
-        "irm_lab_prefixes",
-        "irm_lab_worm",
-        "irm_lab_vulnerable",
-        "irm_lab_services",
-    }
-)
+# Keys that describe a group itself (templated at group level), then every irm_* key the schema
+# knows: a misspelt key is an error, not a silent default.
+GROUP_KEYS = frozenset({
+    "irm_prefix", "irm_gateway", "irm_gateway_address", "irm_critical_flows", "irm_downtime_cost_per_hour",
+    "irm_lab_name", "irm_lab_state_dir", "irm_lab_prefixes", "irm_lab_worm",
+})
+KNOWN_KEYS = GROUP_KEYS | {
+    "irm_os", "irm_host_state_dir", "irm_av_log", "irm_uplink", "irm_lab_vulnerable", "irm_lab_services",
+}
 
 
 class _Model(BaseModel):

@@ -14,26 +14,12 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator.errors import InventoryError
-from orchestrator.inventory import Inventory, RawGroup, RawHost, RawInventory, build_inventory
+from orchestrator.inventory import GROUP_KEYS, Inventory, RawGroup, RawHost, RawInventory, build_inventory
 
 # Host variables irm reads; only these are templated (others may hold vault values or templates that
 # only make sense at task time).
 _HOST_KEYS_PREFIX = "irm_"
 _HOST_KEYS_EXTRA = ("ansible_host",)
-# Group-level keys that describe the group itself (not per-host templates such as irm_host_state_dir).
-_GROUP_KEYS = (
-    "irm_prefix",
-    "irm_gateway",
-    "irm_gateway_address",
-    "irm_critical_flows",
-    "irm_downtime_cost_per_hour",
-    "irm_lab_name",
-    "irm_lab_state_dir",
-    "irm_lab_prefixes",
-    "irm_lab_worm",
-)
-
-
 def plain(value: Any) -> Any:
     """Strip ansible's tagged types down to builtins so pydantic and json see ordinary data."""
     if isinstance(value, bool) or value is None:
@@ -90,7 +76,7 @@ def load_raw(source: str | Path) -> RawInventory:
         templar = Templar(loader, variables={**all_vars, **gv})
         values: dict[str, Any] = {}
         for key, val in gv.items():
-            if key not in _GROUP_KEYS:
+            if key not in GROUP_KEYS:
                 values[key] = None  # known to exist; value not needed at group level
                 continue
             try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import Self
 
 from rich.console import Console, Group
 from rich.live import Live
@@ -13,7 +14,55 @@ from orchestrator.runner import HostResult
 _STYLE = {"running": "yellow", "done": "green", "failed": "bold red"}
 
 
-class ContainLive:
+class _LiveView:
+    """A rich Live view that also ends with a newline when the output is not a terminal."""
+
+    console: Console
+    live: Live
+
+    def __enter__(self) -> Self:
+        self.live.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.live.__exit__(None, None, None)
+        if not self.console.is_terminal:
+            self.console.line()
+
+
+class LiveProgress(_LiveView):
+    """A playbook run: current play and task, hosts ok/changed/failed/unreachable."""
+
+    def __init__(self, console: Console, title: str) -> None:
+        self.console = console
+        self.title = title
+        self.play = ""
+        self.task = ""
+        self.hosts: dict[str, HostResult] = {}
+        self.live = Live(self._render(), console=console, refresh_per_second=8, transient=False)
+
+    def _render(self) -> Table:
+        counts = {"ok": 0, "changed": 0, "failed": 0, "unreachable": 0}
+        for hr in self.hosts.values():
+            counts[hr.status] += 1
+        table = Table.grid(padding=(0, 2))
+        table.add_row(f"[bold]{self.title}[/]", f"play: {self.play}", f"task: {self.task}")
+        table.add_row(
+            f"hosts {len(self.hosts)}", f"[green]ok {counts['ok']}[/]  [yellow]changed {counts['changed']}[/]",
+            f"[red]failed {counts['failed']}  unreachable {counts['unreachable']}[/]",
+        )
+        return table
+
+    def on_task(self, play: str, task: str) -> None:
+        self.play, self.task = play, task
+        self.live.update(self._render())
+
+    def on_host(self, result: HostResult, event: str) -> None:
+        self.hosts[result.host] = result
+        self.live.update(self._render())
+
+
+class ContainLive(_LiveView):
     def __init__(self, console: Console, title: str) -> None:
         self.console = console
         self.title = title
@@ -76,12 +125,3 @@ class ContainLive:
 
     def message(self, text: str) -> None:
         self.live.console.print(text)
-
-    def __enter__(self) -> ContainLive:
-        self.live.__enter__()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.live.__exit__(None, None, None)
-        if not self.console.is_terminal:
-            self.console.line()

@@ -17,9 +17,6 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
-from rich.console import Console
-from rich.live import Live
-from rich.table import Table
 
 from orchestrator import paths
 from orchestrator.errors import RunnerError, UserError
@@ -182,44 +179,3 @@ def run_playbook(
         return RunResult(playbook=pb.name, status=r.status, rc=r.rc, check=check, hosts=collector.hosts)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
-
-
-class LiveProgress:
-    """A live rich display of a run: current play and task, hosts ok/changed/failed/unreachable."""
-
-    def __init__(self, console: Console, title: str) -> None:
-        self.console = console
-        self.title = title
-        self.play = ""
-        self.task = ""
-        self.hosts: dict[str, HostResult] = {}
-        self.live = Live(self._render(), console=console, refresh_per_second=8, transient=False)
-
-    def _render(self) -> Table:
-        counts = {"ok": 0, "changed": 0, "failed": 0, "unreachable": 0}
-        for hr in self.hosts.values():
-            counts[hr.status] += 1
-        table = Table.grid(padding=(0, 2))
-        table.add_row(f"[bold]{self.title}[/]", f"play: {self.play}", f"task: {self.task}")
-        table.add_row(
-            f"hosts {len(self.hosts)}", f"[green]ok {counts['ok']}[/]  [yellow]changed {counts['changed']}[/]",
-            f"[red]failed {counts['failed']}  unreachable {counts['unreachable']}[/]",
-        )
-        return table
-
-    def on_task(self, play: str, task: str) -> None:
-        self.play, self.task = play, task
-        self.live.update(self._render())
-
-    def on_host(self, result: HostResult, event: str) -> None:
-        self.hosts[result.host] = result
-        self.live.update(self._render())
-
-    def __enter__(self) -> LiveProgress:
-        self.live.__enter__()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.live.__exit__(None, None, None)
-        if not self.console.is_terminal:
-            self.console.line()
