@@ -56,7 +56,9 @@ def test_worm_spreads_to_other_sub_areas_and_to_hq(fresh_lab: Path) -> None:
         source = found[inf.source_host]
         assert source.since < inf.since
         assert inf.source_address == str(inv.hosts[inf.source_host].address)
-    # each worm runs inside its own host's namespace
+    # each worm runs inside its own host's namespace (a host infected a moment ago is still starting it)
+    pidfiles = [Path(inv.hosts[name].state_dir) / "worm.pid" for name in found]
+    wait_for(lambda: all(p.exists() and p.read_text().strip() for p in pidfiles), 10, "every worm's pid file")
     for name in found:
         pid = int((Path(inv.hosts[name].state_dir) / "worm.pid").read_text())
         assert os.stat(f"/proc/{pid}/ns/net").st_ino == os.stat(f"/run/netns/irmlab-{name}").st_ino
