@@ -5,8 +5,6 @@ Pure. Each returns a list of one-line problems; an empty list means go.
 
 from __future__ import annotations
 
-from ipaddress import IPv4Address
-
 from orchestrator.incident import Vector
 from orchestrator.inventory import Area, Host, Inventory, flow_endpoint_is_everything
 from orchestrator.posture import Chain, Packet, Policy, area_prefixes, mgmt_ports, resolve_endpoint
@@ -108,7 +106,3 @@ def _verdict(policy: Policy, chain: Chain, pkt: Packet, windows: bool) -> tuple[
             if rule.action == "drop" and rule.matches(pkt):
                 return "drop", f"{rule.comment} (Windows Firewall: block rules win)"
     return rules.verdict(pkt)
-
-
-def soc_address(inv: Inventory) -> IPv4Address | None:
-    return inv.soc.address if inv.soc else None

@@ -158,7 +158,9 @@ def run_playbook(
     collector = _Collector(observer)
     workdir = tempfile.mkdtemp(prefix="irm-run-")
     try:
-        os.environ.update({k: v for k, v in runner_env().items() if k == "PATH"})
+        bindir = str(Path(sys.executable).parent)
+        if not os.environ.get("PATH", "").startswith(bindir + os.pathsep):
+            os.environ["PATH"] = runner_env()["PATH"]  # ansible-runner looks ansible-playbook up here
         r = ansible_runner.run(
             private_data_dir=workdir,
             playbook=str(pb),

@@ -16,23 +16,9 @@ from orchestrator.inventory import Inventory
 from orchestrator.inventory_loader import load_inventory
 from orchestrator.lab import builder
 from tests.conftest import irm
+from tests.integration.lab_tools import jsonl, wait_for
 
 pytestmark = pytest.mark.lab
-
-
-def wait_for(predicate, timeout: float, what: str) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-
-
-def jsonl(path: Path) -> list[dict[str, object]]:
-    if not path.exists():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
 def infected(inv: Inventory) -> dict[str, builder.Infection]:
