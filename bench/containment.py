@@ -11,6 +11,8 @@ For each area size N (hosts in area `bench-x`, from bench/make_inventory.py):
              host by host, as an operator would by hand.
   (b) limit  the physical limit for the first cut: a bare parallel `ssh HOST nft -f -` of the same
              rendered rules on the chokepoints (edge and gateway) only.
+  (c) floor  for reference: an empty play run by ansible-playbook (its own start-up on this machine), the
+             least any change made through Ansible can take.
 Each baseline runs on a freshly built lab. Prints ratios; asserts nothing (see README for targets).
 """
 
@@ -116,6 +118,18 @@ def run_limit(inv_dir: Path, rules: Path) -> float:
     return time.monotonic() - started
 
 
+def run_floor(work: Path) -> float:
+    playbook = work / "empty.yml"
+    playbook.write_text("- name: Nothing\n  hosts: localhost\n  gather_facts: false\n  tasks: []\n")
+    best = float("inf")
+    for _ in range(3):
+        started = time.monotonic()
+        subprocess.run([str(BIN / "ansible-playbook"), "-i", "localhost,", str(playbook)], capture_output=True,
+                       env=ENV, check=True)
+        best = min(best, time.monotonic() - started)
+    return best
+
+
 def main() -> None:
     sizes = [int(a) for a in sys.argv[1:]] or [10, 50, 110]
     rows = []
@@ -133,25 +147,28 @@ def main() -> None:
             hosts = keep_rendered(inv_dir, rules)
             fresh_lab(inv_dir)
             limit = run_limit(inv_dir, rules)
+            floor = run_floor(work)
             fresh_lab(inv_dir)
             manual = run_manual(inv_dir, rules, hosts, work)
         finally:
             subprocess.run([str(BIN / "irm"), "lab", "down", "-i", str(inv_dir)], capture_output=True, env=ENV,
                            check=False)
         row = {"hosts": n, "lab_up_s": round(lab_up, 2), "irm_first_cut_s": round(first_cut, 2),
-               "irm_full_s": round(full, 2), "limit_chokepoints_s": round(limit, 2), "manual_s": round(manual, 2),
+               "irm_full_s": round(full, 2), "limit_chokepoints_s": round(limit, 2),
+               "ansible_playbook_floor_s": round(floor, 2), "manual_s": round(manual, 2),
                "first_cut_vs_limit": round(first_cut / limit, 2), "manual_vs_irm_full": round(manual / full, 2)}
         rows.append(row)
         print(json.dumps(row), flush=True)
         shutil.rmtree(work, ignore_errors=True)
     base = rows[0]["irm_first_cut_s"]
     print("\n| hosts in area | irm first cut | (b) bare ssh on chokepoints | first cut / (b) | first cut / "
-          f"first cut at {rows[0]['hosts']} | irm full containment | (a) plain ansible-playbook | (a) / irm full |")
-    print("|---|---|---|---|---|---|---|---|")
+          f"first cut at {rows[0]['hosts']} | (c) empty ansible-playbook | irm full containment | "
+          "(a) plain ansible-playbook | (a) / irm full |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         print(f"| {r['hosts']} | {r['irm_first_cut_s']}s | {r['limit_chokepoints_s']}s | {r['first_cut_vs_limit']}x "
-              f"| {r['irm_first_cut_s'] / base:.2f}x | {r['irm_full_s']}s | {r['manual_s']}s | "
-              f"{r['manual_vs_irm_full']}x |")
+              f"| {r['irm_first_cut_s'] / base:.2f}x | {r['ansible_playbook_floor_s']}s | {r['irm_full_s']}s "
+              f"| {r['manual_s']}s | {r['manual_vs_irm_full']}x |")
 
 
 if __name__ == "__main__":

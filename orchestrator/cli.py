@@ -113,6 +113,15 @@ def lab_infect(host: Annotated[str, typer.Argument(help="Area host to seed.")],
     console.print(f"{host}: infected at {rec['since']} (seed); its worm is spreading")
 
 
+@lab_app.command("fix-by-hand")
+def lab_fix_by_hand(host: Annotated[str, typer.Argument(help="Area host a technician fixes at the console.")],
+                    inventory: InventoryOpt = Path(DEFAULT_INVENTORY)) -> None:
+    """Play the technician at one host's console: stop the worm, remove it, install the fix."""
+    from orchestrator.lab import builder
+
+    console.print(f"{host}: {builder.fix_by_hand(_inventory(inventory), host)}")
+
+
 @lab_app.command("infections")
 def lab_infections(inventory: InventoryOpt = Path(DEFAULT_INVENTORY), as_json: JsonOpt = False) -> None:
     """List infected hosts: since when and from whom."""
@@ -202,4 +211,4 @@ def main() -> None:
         sys.exit(130)
 
 
-from orchestrator import cli_incident  # noqa: E402, F401  (registers incident, contain, status)
+from orchestrator import cli_incident, cli_remediate  # noqa: E402, F401  (register incident, contain, status, remediate)

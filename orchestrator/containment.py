@@ -224,6 +224,9 @@ class Containment:
         self._check_lockout(planned)
         extravars: dict[str, Any] = {
             "irm_targets": ",".join(spec.targets),
+            # per OS, so that plays split by OS skip nothing host by host ("all:!all" matches no host)
+            **{f"irm_targets_{os_}": ",".join(h for h in spec.targets if self.inv.hosts[h].os == os_) or "all:!all"
+               for os_ in ("linux", "windows")},
             "irm_policies": {h: planned[h].model_dump(mode="json") for h in spec.targets},
             "firewall_policy_confirm_timeout": self.req.confirm_timeout,
             "irm_reach": checks.reach_targets(self.inv, spec.targets),

@@ -10,13 +10,13 @@ import re
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from orchestrator.errors import UserError
+from orchestrator.yamlfile import load_yaml_mapping, validation_error
 
 _VECTOR_RE = re.compile(r"^(tcp|udp)/(\d{1,5})$")
-_REFERENCE_RE = re.compile(r"^(CVE-\d{4}-\d{4,}|KB\d{6,8}|MS\d{2}-\d{3}|https?://\S+)$")
+REFERENCE_RE = re.compile(r"^(CVE-\d{4}-\d{4,}|KB\d{6,8}|MS\d{2}-\d{3}|https?://\S+)$")
 
 
 class Vector(BaseModel):
@@ -55,18 +55,9 @@ class IncidentSpec(BaseModel):
     @classmethod
     def _references(cls, value: list[str]) -> list[str]:
         for ref in value:
-            if not _REFERENCE_RE.match(ref):
+            if not REFERENCE_RE.match(ref):
                 raise ValueError(f"'{ref}' is not a CVE-YYYY-NNNN, KBnnnnnn, MSyy-nnn id or an http(s) URL")
         return value
-
-
-def _errors(exc: ValidationError, where: str) -> UserError:
-    lines = []
-    for err in exc.errors():
-        loc = ".".join(str(p) for p in err["loc"]) or "(top)"
-        msg = str(err["msg"]).removeprefix("Value error, ")
-        lines.append(f"{where}: key '{loc}': {msg}")
-    return UserError(*lines)
 
 
 def spec_from_flags(worm: str | None, vectors: list[str], signatures: list[str], references: list[str]) -> IncidentSpec:
@@ -77,21 +68,12 @@ def spec_from_flags(worm: str | None, vectors: list[str], signatures: list[str],
     try:
         return IncidentSpec(worm=worm, vectors=vectors, signatures=signatures, references=references)
     except ValidationError as exc:
-        raise _errors(exc, "incident flags") from None
+        raise validation_error(exc, "incident flags") from None
 
 
 def spec_from_file(path: Path) -> IncidentSpec:
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise UserError(f"{path}: cannot be read ({exc.strerror})") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}" if mark else str(path)
-        raise UserError(f"{where}: not valid YAML ({getattr(exc, 'problem', exc)})") from None
-    if not isinstance(data, dict):
-        raise UserError(f"{path}: expected a mapping with worm, vectors, signatures, references")
+    data = load_yaml_mapping(path, "worm, vectors, signatures, references")
     try:
         return IncidentSpec.model_validate(data)
     except ValidationError as exc:
-        raise _errors(exc, str(path)) from None
+        raise validation_error(exc, str(path)) from None

@@ -30,6 +30,7 @@ GROUP_KEYS = frozenset({
 })
 KNOWN_KEYS = GROUP_KEYS | {
     "irm_os", "irm_host_state_dir", "irm_av_log", "irm_uplink", "irm_lab_vulnerable", "irm_lab_services",
+    "irm_lab_worm_blocks", "irm_health_checks",
 }
 
 
@@ -44,8 +45,28 @@ class LabService(_Model):
     port: int = Field(ge=1, le=65535)
 
 
+class LabPackage(_Model):
+    """The package that ships the lab's vulnerable service: the fix is its fixed version."""
+
+    name: str = Field(default="irm-lab-svc", pattern=r"^[a-z0-9][a-z0-9.+-]{0,63}$")
+    installed_version: str = Field(default="1.0", pattern=r"^[0-9][0-9.]{0,31}$")
+    fixed_version: str = Field(default="1.1", pattern=r"^[0-9][0-9.]{0,31}$")
+
+
+class HealthCheck(_Model):
+    """A service that must still answer, from the host, after remediation (IRM #1: without damaging any
+    service). ``host`` is an inventory host (default: the host itself)."""
+
+    name: str = Field(min_length=1)
+    port: int = Field(ge=1, le=65535)
+    host: str | None = None
+
+
 class WormSettings(_Model):
     signature: str = Field(min_length=1)
+    package: LabPackage = LabPackage()
+    signatures_version: str = Field(default="2026.11.1", pattern=r"^[0-9][0-9.]{0,31}$",
+                                    description="the first lab AV signature version that detects the worm")
     ports: list[int] = Field(min_length=1)
     rate: float = Field(gt=0, le=100, description="connection attempts per second per infected host")
     lifetime: float = Field(gt=0, le=3600, description="seconds before a worm process stops by itself")
@@ -130,6 +151,8 @@ class Host(_Model):
     av_log: str | None = None
     vulnerable: bool = False
     services: tuple[LabService, ...] = ()
+    worm_blocks: tuple[Literal["package", "antivirus", "disinfect"], ...] = ()
+    health_checks: tuple[HealthCheck, ...] = ()
 
 
 class InternetSegment(_Model):
@@ -280,6 +303,10 @@ def build_inventory(raw: RawInventory) -> Inventory:
     _check_overlaps(areas, internet, hosts, p)
     for area in areas.values():
         _check_flows(area, areas, hosts, p)
+    for host in hosts.values():
+        for check in host.health_checks:
+            if check.host is not None and check.host not in hosts:
+                p.add(_h(host.name), "irm_health_checks", f"check '{check.name}': '{check.host}' is not a managed host")
     if p.lines:
         raise InventoryError(*(f"{raw.source}: {line}" for line in p.lines))
     return Inventory(source=raw.source, lab=lab, hosts=hosts, areas=areas, internet=internet)
@@ -457,6 +484,8 @@ def _hosts(
             "av_log": v.get("irm_av_log"),
             "vulnerable": v.get("irm_lab_vulnerable", False),
             "services": v.get("irm_lab_services", []) or [],
+            "worm_blocks": v.get("irm_lab_worm_blocks", []) or [],
+            "health_checks": v.get("irm_health_checks", []) or [],
         }
         host = p.validate(Host, data, where, "irm")
         if host is not None:

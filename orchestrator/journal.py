@@ -1,5 +1,6 @@
 """The journal: one embedded SQLite file (WAL, synchronous=FULL) holding incidents, stages, per-host
-results, postures, the timeline of events and the area locks.
+results, postures, remediation plans and per-host remediation states, the timeline of events and the
+area locks.
 
 Every write is its own committed transaction, so a crash or kill never loses what was already
 journaled. The schema evolves by numbered migrations (``PRAGMA user_version``); rows are never
@@ -49,6 +50,16 @@ _MIGRATIONS = [
         operator TEXT NOT NULL, since TEXT NOT NULL);
     CREATE INDEX events_incident ON events(incident_id, time);
     CREATE INDEX stages_incident ON stages(incident_id, area);
+    """,
+    """
+    CREATE TABLE plans (
+        id INTEGER PRIMARY KEY, incident_id INTEGER NOT NULL REFERENCES incidents(id), area TEXT NOT NULL,
+        name TEXT NOT NULL, plan TEXT NOT NULL, source TEXT NOT NULL, stored_at TEXT NOT NULL,
+        stored_by TEXT NOT NULL);
+    CREATE TABLE remediation (
+        incident_id INTEGER NOT NULL REFERENCES incidents(id), area TEXT NOT NULL, host TEXT NOT NULL,
+        state TEXT NOT NULL, method TEXT, detail TEXT NOT NULL DEFAULT '{}', updated_at TEXT NOT NULL,
+        updated_by TEXT NOT NULL, PRIMARY KEY (incident_id, host));
     """,
 ]
 
@@ -235,6 +246,39 @@ class Journal:
     def postures(self, incident_id: int) -> dict[str, str]:
         rows = self.db.execute("SELECT scope, posture FROM postures WHERE incident_id=?", (incident_id,))
         return {r["scope"]: r["posture"] for r in rows}
+
+    # -- remediation -------------------------------------------------------------------------------
+
+    def store_plan(self, incident_id: int, area: str, name: str, plan: dict[str, Any], source: str,
+                   operator: str) -> int:
+        with self._tx() as db:
+            cur = db.execute("INSERT INTO plans(incident_id, area, name, plan, source, stored_at, stored_by) "
+                             "VALUES (?,?,?,?,?,?,?)",
+                             (incident_id, area, name, json.dumps(plan, default=str), source, now(), operator))
+            return int(cur.lastrowid or 0)
+
+    def latest_plan(self, incident_id: int, area: str) -> dict[str, Any] | None:
+        row = self.db.execute("SELECT plan FROM plans WHERE incident_id=? AND area=? ORDER BY id DESC LIMIT 1",
+                              (incident_id, area)).fetchone()
+        return dict(json.loads(row["plan"])) if row else None
+
+    def set_remediation(self, incident_id: int, area: str, host: str, state: str, operator: str,
+                        method: str | None = None, **detail: Any) -> None:
+        """A host's current remediation state; every change is also an event (the history)."""
+        with self._tx() as db:
+            db.execute("INSERT INTO remediation(incident_id, area, host, state, method, detail, updated_at, updated_by)"
+                       " VALUES (?,?,?,?,?,?,?,?) ON CONFLICT(incident_id, host) DO UPDATE SET state=excluded.state,"
+                       " method=COALESCE(excluded.method, remediation.method), detail=excluded.detail,"
+                       " updated_at=excluded.updated_at, updated_by=excluded.updated_by",
+                       (incident_id, area, host, state, method, json.dumps(detail, default=str), now(), operator))
+            db.execute("INSERT INTO events(incident_id, time, kind, area, operator, detail) VALUES (?,?,?,?,?,?)",
+                       (incident_id, now(), "remediation_host", area, operator,
+                        json.dumps({"host": host, "state": state, "method": method, **detail}, default=str)))
+
+    def remediation(self, incident_id: int, area: str | None = None) -> dict[str, dict[str, Any]]:
+        sql = "SELECT * FROM remediation WHERE incident_id=?" + (" AND area=?" if area else "") + " ORDER BY host"
+        args: tuple[Any, ...] = (incident_id, area) if area else (incident_id,)
+        return {r["host"]: {**dict(r), "detail": json.loads(r["detail"])} for r in self.db.execute(sql, args)}
 
     # -- locks -------------------------------------------------------------------------------------
 

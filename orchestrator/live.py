@@ -125,3 +125,40 @@ class ContainLive(_LiveView):
 
     def message(self, text: str) -> None:
         self.live.console.print(text)
+
+
+class RemediationLive(_LiveView):
+    """A remediation: the current step (method or verification) and every host's state."""
+
+    def __init__(self, console: Console, title: str) -> None:
+        self.console = console
+        self.title = title
+        self.step_name = ""
+        self.task = ""
+        self.states: dict[str, str] = {}
+        self.live = Live(self._render(), console=console, refresh_per_second=4, transient=False)
+
+    def _render(self) -> Table:
+        counts: dict[str, int] = {}
+        for state in self.states.values():
+            counts[state] = counts.get(state, 0) + 1
+        table = Table.grid(padding=(0, 2))
+        table.add_row(f"[bold]{self.title}[/]", f"step: {self.step_name}", f"task: {self.task}")
+        table.add_row("hosts " + str(len(self.states)),
+                      "  ".join(f"{state} {n}" for state, n in sorted(counts.items())), "")
+        return table
+
+    def on_task(self, play: str, task: str) -> None:
+        self.task = task
+        self.live.update(self._render())
+
+    def on_host(self, result: HostResult, event: str) -> None:
+        return None
+
+    def step(self, name: str, hosts: list[str]) -> None:
+        self.step_name = f"{name} on {len(hosts)} host(s)"
+        self.live.update(self._render())
+
+    def host_state(self, host: str, state: str, detail: str = "") -> None:
+        self.states[host] = state
+        self.live.update(self._render())

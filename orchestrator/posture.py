@@ -235,8 +235,12 @@ def host_policy(inv: Inventory, host: Host, vectors: list[Vector], blocked: bool
     if not blocked:
         return Policy(host=host.name, label="open")
     mgmt = _mgmt_rules(inv, [host])
-    input_rules = [mgmt[0]] if mgmt else []
-    output_rules = [mgmt[1]] if mgmt else []
+    # The host talking to itself on its own address (local services, a scanner's safe check) is no
+    # propagation; a packet from elsewhere with this source never completes a TCP handshake.
+    itself = Rule(action="accept", src=[_net(host.address)], dst=[_net(host.address)],
+                  comment="the host's own traffic to itself")
+    input_rules = [*([mgmt[0]] if mgmt else []), itself]
+    output_rules = [*([mgmt[1]] if mgmt else []), itself]
     for proto in ("tcp", "udp"):
         ports = sorted({v.port for v in vectors if v.protocol == proto})
         if ports:

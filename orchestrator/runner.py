@@ -35,7 +35,7 @@ class HostResult(BaseModel):
     skipped: int = 0
     failures: list[str] = Field(default_factory=list)
     diffs: list[dict[str, Any]] = Field(default_factory=list)
-    facts: dict[str, Any] = Field(default_factory=dict)  # irm_* values returned by irm's own modules
+    facts: dict[str, Any] = Field(default_factory=dict)  # irm_* values returned by irm's modules or set_fact
 
     @property
     def status(self) -> str:
@@ -113,6 +113,8 @@ class _Collector:
                 if field in ("failed", "unreachable"):
                     hr.failures.append(f"{data.get('task', '?')}: {_failure_message(res)}")
                 hr.facts.update({k: v for k, v in res.items() if k.startswith("irm_")})
+                facts = res.get("ansible_facts") or {}  # irm_* set by set_fact (Windows tasks)
+                hr.facts.update({k: v for k, v in facts.items() if k.startswith("irm_")})
                 diff = res.get("diff")
                 if diff:
                     hr.diffs.extend(d for d in (diff if isinstance(diff, list) else [diff]) if d)

@@ -52,8 +52,12 @@ def gather(inv: Inventory, journal: Journal, incident_id: int | None) -> dict[st
                 "detections": sum(by_host[h] for h in seg.hosts),
                 "detected_hosts": sorted(h for h in seg.hosts if by_host[h]),
             }
+        remediation = {h: {"state": r["state"], "method": r["method"], "updated_at": r["updated_at"],
+                           "updated_by": r["updated_by"], "detail": r["detail"]}
+                       for h, r in journal.remediation(chosen.id, area.name).items()}
         data["areas"][area.name] = {"posture": st.posture, "vectors_blocked": st.vectors_blocked,
-                                    "mobile_blocked": st.mobile_blocked, "segments": segments, "stages": stages}
+                                    "mobile_blocked": st.mobile_blocked, "segments": segments, "stages": stages,
+                                    "remediation": remediation}
     return data
 
 
@@ -82,3 +86,12 @@ def render(console: Console, data: dict[str, Any]) -> None:
                 stages.add_row(f"{s['phase']}/{s['name']}{' (dry run)' if s['dry_run'] else ''}", s["state"],
                                s["started_at"][11:19], (s["ended_at"] or "")[11:19], s["operator"], failed)
             console.print(stages)
+        if area["remediation"]:
+            rem = Table(title=f"remediation of {name}")
+            for col in ("host", "state", "method", "updated", "by", "why"):
+                rem.add_column(col)
+            for host, r in area["remediation"].items():
+                why = r["detail"].get("reasons") or r["detail"].get("tried") or []
+                rem.add_row(host, r["state"], r["method"] or "", r["updated_at"][11:19], r["updated_by"],
+                            " | ".join(map(str, why))[:100])
+            console.print(rem)

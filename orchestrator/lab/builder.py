@@ -11,6 +11,8 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import pwd
+import shlex
 import shutil
 import signal
 import socket
@@ -180,16 +182,18 @@ def _build(inv: Inventory, plan: LabPlan, lab: Any, step: Step) -> None:
         key_type, key_body = key.with_suffix(".pub").read_text().split()[:2]
         known_hosts.append(f"{host.address} {key_type} {key_body}")
         (labdir / "sshd_config").write_text(_sshd_config(host, labdir, ssh_dir))
-        ns_exec(ns, ["/usr/sbin/sshd", "-f", str(labdir / "sshd_config"), "-E", str(labdir / "sshd.log")])
+        ns_exec(ns, ["sh", "-c", _mask_shell_rc(), "sh",
+                     "/usr/sbin/sshd", "-f", str(labdir / "sshd_config"), "-E", str(labdir / "sshd.log")])
         if host.services or (host.vulnerable and host.kind == "area"):
             config = _agent_config(inv, plan, lab, host, targets)
             cfg_path = labdir / "agent.json"
             config["config_path"] = str(cfg_path)
             cfg_path.write_text(json.dumps(config, indent=1))
+            _write_tool(labdir, cfg_path)
             out = open(labdir / "agent.log", "ab")  # noqa: SIM115 (handed to the child)
             proc = subprocess.Popen(
-                ["ip", "netns", "exec", ns, sys.executable, "-m", "orchestrator.lab.agent", "run",
-                 "--config", str(cfg_path)],
+                ["ip", "netns", "exec", ns, sys.executable, "-m", "orchestrator.lab.agent",
+                 "--config", str(cfg_path), "run"],
                 stdin=subprocess.DEVNULL, stdout=out, stderr=out, cwd="/", start_new_session=True,
             )
             out.close()
@@ -198,6 +202,30 @@ def _build(inv: Inventory, plan: LabPlan, lab: Any, step: Step) -> None:
 
     step("waiting for every host's sshd and services")
     _wait_ready(inv)
+
+
+def _write_tool(labdir: Path, cfg_path: Path) -> None:
+    """The host's remediation tool box (lab package manager, antivirus, safe check), for SSH commands."""
+    tool = labdir / "bin" / "irm-lab-tool"
+    tool.parent.mkdir(exist_ok=True)
+    exec_line = f"exec {shlex.quote(sys.executable)} -m orchestrator.lab.agent --config {shlex.quote(str(cfg_path))}"
+    tool.write_text(f"#!/bin/sh\n# irm lab: this host's package manager, antivirus and safe check (agent.py)\n"
+                    f'{exec_line} "$@"\n')
+    tool.chmod(0o755)
+
+
+def _mask_shell_rc() -> str:
+    """A shell prologue that hides the lab user's ~/.bashrc from the lab sshd, then execs "$@".
+
+    Lab hosts share this machine's filesystem, so every SSH command into a lab host would run the
+    controller user's own shell start-up (bash reads ~/.bashrc for commands sent over SSH; on a
+    developer machine it may, say, initialise pyenv, ~0.1 s of CPU per command). No real server runs
+    the operator's shell start-up; the lab masks it with a bind mount in the sshd's own mount
+    namespace (``ip netns exec`` gives each command one), which vanishes with the sshd.
+    """
+    rc = Path(pwd.getpwuid(os.getuid()).pw_dir) / ".bashrc"
+    mask = f"mount --bind /dev/null {shlex.quote(str(rc))} && " if rc.is_file() else ""
+    return f'{mask}exec "$@"'
 
 
 def _sshd_config(host: Host, labdir: Path, ssh_dir: Path) -> str:
@@ -234,6 +262,7 @@ def _agent_config(inv: Inventory, plan: LabPlan, lab: Any, host: Host, targets: 
         "prefixes": [str(p) for p in plan.prefixes],
         "vulnerable": host.vulnerable and host.kind == "area",
         "services": [s.model_dump() for s in host.services],
+        "worm_blocks": list(host.worm_blocks),
         "worm": lab.worm.model_dump(),
         "targets": targets,
         "python": sys.executable,
@@ -464,13 +493,26 @@ def infect(inv: Inventory, host_name: str) -> dict[str, Any]:
     if current:
         raise LabError(f"host '{host_name}' is already infected since {current['since']}")
     cfg = _lab_dir(host) / "agent.json"
-    proc = ns_exec(f"{st.lab}-{host_name}", [sys.executable, "-m", "orchestrator.lab.agent", "seed",
-                                             "--config", str(cfg)], check=False)
+    proc = ns_exec(f"{st.lab}-{host_name}", [sys.executable, "-m", "orchestrator.lab.agent",
+                                             "--config", str(cfg), "seed"], check=False)
     if proc.returncode != 0:
         raise LabError(f"seeding {host_name} failed: {(proc.stderr or proc.stdout).strip()}")
     infection = read_infection(host)
     assert infection is not None
     return infection
+
+
+def fix_by_hand(inv: Inventory, host_name: str) -> str:
+    """What a technician does at one host's console (for manual remediation in the lab): stop the
+    worm and its watchdog, remove the infection marker, install the fixed package."""
+    host = inv.host(host_name)
+    st = require_up(inv)
+    if host.kind != "area":
+        raise LabError(f"host '{host_name}' is a {host.kind}, not an area host")
+    proc = ns_exec(f"{st.lab}-{host_name}", [str(_lab_dir(host) / "bin" / "irm-lab-tool"), "handfix"], check=False)
+    if proc.returncode != 0:
+        raise LabError(f"fixing {host_name} by hand failed: {(proc.stderr or proc.stdout).strip()}")
+    return " ".join(proc.stdout.split())
 
 
 @dataclass

@@ -45,7 +45,7 @@ def recorded_pids(inv: Inventory) -> list[int]:
     """PIDs the lab wrote down (sshd, services, worms) while it was up."""
     pids = []
     for host in inv.managed_hosts:
-        for f in ("lab/sshd.pid", "lab/agent.pid", "worm.pid"):
+        for f in ("lab/sshd.pid", "lab/agent.pid", "worm.pid", "guard.pid"):
             path = Path(host.state_dir) / f
             if path.exists():
                 pids.append(int(path.read_text().split()[0]))

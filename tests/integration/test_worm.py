@@ -104,7 +104,7 @@ def test_worm_and_seed_refuse_to_run_outside_a_lab_namespace(lab: Path) -> None:
     inv = load_inventory(lab)
     cfg = Path(inv.hosts["x-ws12"].state_dir) / "lab" / "agent.json"
     for command in ("worm", "seed", "run"):
-        proc = subprocess.run([sys.executable, "-m", "orchestrator.lab.agent", command, "--config", str(cfg)],
+        proc = subprocess.run([sys.executable, "-m", "orchestrator.lab.agent", "--config", str(cfg), command],
                               capture_output=True, text=True, timeout=20, check=False)
         assert proc.returncode != 0
         assert "refusing to" in proc.stderr and "not inside lab namespace irmlab-x-ws12" in proc.stderr

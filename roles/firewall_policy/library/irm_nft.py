@@ -10,9 +10,10 @@ short_description: Apply one nftables table atomically, commit-confirmed
 description:
   - Compares the live table's fingerprint (carried in the table comment) with the desired one and
     does nothing when they match (idempotent).
-  - Otherwise validates the ruleset with C(nft -c), saves the live table as the previous ruleset,
-    arms a dead-man timer that restores it after O(confirm_timeout) seconds, and applies the ruleset
-    with one C(nft -f) transaction.
+  - Otherwise saves the live table as the previous ruleset, arms a dead-man timer that restores it
+    after O(confirm_timeout) seconds, and applies the ruleset with one C(nft -f) transaction, which
+    changes nothing if the ruleset is rejected (the timer is then stopped).
+  - In check mode, validates the ruleset with C(nft -c) and reports the diff.
   - O(state=confirmed) disarms the timer; run it over a new connection to prove the management path.
   - Supports check mode and diff mode (before is the live or last applied ruleset, after the planned).
 options:
@@ -165,10 +166,11 @@ def main():
     before = last if last and _fingerprint_of(last) and _fingerprint_of(last) in live else live
     diff = {"before": before, "after": ruleset, "before_header": f"{p['table']} (live)",
             "after_header": f"{p['table']} (planned)"}
-    rc, _, err = module.run_command([nft, "-c", "-f", "-"], data=ruleset, binary_data=True)
-    if rc != 0:
-        module.fail_json(msg=f"nft rejected the rendered ruleset: {err.strip()}", diff=diff)
     if module.check_mode:
+        # Validation only here: when applying, nft -f is one transaction that changes nothing on error.
+        rc, _, err = module.run_command([nft, "-c", "-f", "-"], data=ruleset, binary_data=True)
+        if rc != 0:
+            module.fail_json(msg=f"nft rejected the rendered ruleset: {err.strip()}", diff=diff)
         module.exit_json(changed=True, live_fingerprint_matched=False, diff=diff, deadman="none")
 
     os.makedirs(state_dir, mode=0o750, exist_ok=True)

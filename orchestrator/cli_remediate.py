@@ -1,0 +1,108 @@
+"""irm remediate: deploy a validated remediation plan on a contained area, canaries first (registered on cli.app)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from orchestrator.cli import DEFAULT_INVENTORY, InventoryOpt, _inventory, app, console
+from orchestrator.cli_incident import IncidentOpt, JournalOpt, OperatorOpt
+from orchestrator.errors import UserError
+from orchestrator.journal import DEFAULT_PATH, Journal, default_operator
+
+remediate_app = typer.Typer(help="Remediate a contained area with a validated plan (canaries first).")
+app.add_typer(remediate_app, name="remediate")
+
+
+def _table(title: str, states: dict[str, str], reasons: dict[str, list[str]]) -> Table:
+    table = Table(title=title)
+    for col in ("host", "state", "why"):
+        table.add_column(col)
+    for host, state in sorted(states.items()):
+        style = {"verified": "green", "manual-needed": "yellow", "failed": "bold red"}.get(state, "")
+        table.add_row(host, f"[{style}]{state}[/]" if style else state, " | ".join(reasons.get(host, []))[:160])
+    return table
+
+
+@remediate_app.callback(invoke_without_command=True)
+def remediate(
+    ctx: typer.Context,
+    area: Annotated[str | None, typer.Option("--area", help="The contained area to remediate.")] = None,
+    plan: Annotated[Path | None, typer.Option("--plan", help="The remediation plan (YAML); default: the plan "
+                                              "stored by the last run for this area.")] = None,
+    canary: Annotated[str | None, typer.Option("--canary", help="Canary hosts, comma-separated (default: the "
+                                               "first host of each host type).")] = None,
+    inventory: InventoryOpt = Path(DEFAULT_INVENTORY),
+    journal: JournalOpt = Path(DEFAULT_PATH),
+    incident_id: IncidentOpt = None,
+    operator: OperatorOpt = None,
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
+) -> None:
+    """Run the plan on the canaries, verify them, then deploy to the rest of the area and verify."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from orchestrator.live import RemediationLive
+    from orchestrator.remediation import RemediateRequest, Remediation
+
+    if area is None:
+        raise UserError("remediate: --area AREA is required (or a subcommand: mark-manual)")
+    inv = _inventory(inventory)
+    inv.area(area)
+    canaries = [c.strip() for c in canary.split(",") if c.strip()] if canary is not None else None
+    req = RemediateRequest(inventory=inventory, area=area, operator=operator or default_operator(),
+                           plan_path=plan, incident_id=incident_id, canaries=canaries)
+    with Journal(journal) as j:
+        job = Remediation(req, inv, j)
+        chosen = job.preflight()
+        p = job.plan
+        console.print(f"[bold]remediation plan[/] '{p.name}' for area [bold]{job.area.name}[/] (incident "
+                      f"{job.incident.id}: {job.incident.spec.worm}), validated by {p.validated_by} at "
+                      f"{p.validated_at}")
+        for os_name in sorted({h.os for h in job.hosts}):
+            hosts = [h.name for h in job.hosts if h.os == os_name]
+            console.print(f"  {os_name}: {len(hosts)} host(s), methods {' -> '.join(p.methods_for(os_name))}, "
+                          f"needs {', '.join(sorted(p.needs(os_name)))}")
+        console.print(f"  canaries first: {', '.join(chosen)}; the rest only if every canary verifies")
+        if not yes and not typer.confirm(f"Remediate {job.area.name}?", default=False):
+            console.print("nothing applied")
+            raise typer.Exit(1)
+        with RemediationLive(console, f"remediation of {job.area.name}") as live:
+            job.ui = live
+            try:
+                report = job.run()
+            finally:
+                if job.report is not None:
+                    console.print(_table(f"remediation of {job.area.name}", job.report.states, job.report.reasons))
+    console.print(f"[bold green]{len(report.hosts_in('verified'))} host(s) remediated and verified[/]")
+
+
+@remediate_app.command("mark-manual")
+def mark_manual(
+    host: Annotated[str, typer.Argument(help="The host a technician remediated by hand.")],
+    by: Annotated[str, typer.Option("--by", help="Who did the work (journaled).")],
+    area: Annotated[str | None, typer.Option("--area", help="The host's area (default: from the inventory).")] = None,
+    note: Annotated[str, typer.Option("--note", help="What was done.")] = "",
+    inventory: InventoryOpt = Path(DEFAULT_INVENTORY),
+    journal: JournalOpt = Path(DEFAULT_PATH),
+    incident_id: IncidentOpt = None,
+    operator: OperatorOpt = None,
+) -> None:
+    """Record a manual remediation, then verify the host; it counts only once verification passes."""
+    from orchestrator.remediation import RemediateRequest, Remediation
+
+    if not by.strip():
+        raise UserError("mark-manual: --by NAME must name who did the work")
+    inv = _inventory(inventory)
+    if host not in inv.hosts:
+        raise UserError(f"mark-manual: unknown host '{host}' in {inv.source}")
+    area = area or inv.hosts[host].area
+    if area is None:
+        raise UserError(f"mark-manual: host '{host}' is not in any area")
+    req = RemediateRequest(inventory=inventory, area=area, operator=operator or default_operator(),
+                           incident_id=incident_id)
+    with Journal(journal) as j:
+        Remediation(req, inv, j).mark_manual(host, by, note)
+    console.print(f"[bold green]{host} verified[/] after manual remediation by {by}")

@@ -1,0 +1,333 @@
+"""Remediation of one contained area with a validated plan: canaries first, then the rest, every
+method falling through to the next where the worm blocks it, nothing counted remediated unless the
+host itself verifies clean.
+
+Per host the journal keeps one state (pending, canary, fixed, disinfected, verified, manual-needed,
+failed) and every change as an event. A method runs as one playbook over every host that still needs
+what it delivers (``remediation_plan.METHODS``); a host whose methods cannot deliver everything is
+listed as manual-needed. ``mark_manual`` records a technician's work and verifies the host.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from ipaddress import IPv4Network
+from pathlib import Path
+from typing import Any, Protocol
+
+from orchestrator import runner
+from orchestrator.errors import UserError
+from orchestrator.inventory import Host, Inventory
+from orchestrator.journal import Incident, Journal
+from orchestrator.posture import AreaState, resolve_endpoint
+from orchestrator.remediation_plan import METHODS, RemediationPlan, plan_from_file, require_validated
+
+STATES = ("pending", "canary", "fixed", "disinfected", "verified", "manual-needed", "failed")
+
+
+class CanaryFailed(UserError):
+    """A canary did not verify: the deployment stopped before touching any other host."""
+
+    exit_code = 4
+
+
+class RemediationIncomplete(UserError):
+    """The run finished, but some hosts need manual work or failed verification."""
+
+    exit_code = 5
+
+
+@dataclass
+class RemediateRequest:
+    inventory: Path
+    area: str
+    operator: str
+    plan_path: Path | None = None
+    incident_id: int | None = None
+    canaries: list[str] | None = None
+
+
+@dataclass
+class RemediationReport:
+    area: str
+    incident_id: int
+    canaries: list[str]
+    states: dict[str, str] = field(default_factory=dict)
+    reasons: dict[str, list[str]] = field(default_factory=dict)
+
+    def hosts_in(self, *states: str) -> list[str]:
+        return sorted(h for h, s in self.states.items() if s in states)
+
+
+class RemediationObserver(runner.RunObserver, Protocol):
+    def step(self, name: str, hosts: list[str]) -> None: ...
+
+    def host_state(self, host: str, state: str, detail: str = "") -> None: ...
+
+
+class _Quiet:
+    def on_task(self, play: str, task: str) -> None:
+        return None
+
+    def on_host(self, result: runner.HostResult, event: str) -> None:
+        return None
+
+    def step(self, name: str, hosts: list[str]) -> None:
+        return None
+
+    def host_state(self, host: str, state: str, detail: str = "") -> None:
+        return None
+
+
+def health_targets(inv: Inventory, host: Host) -> list[dict[str, Any]]:
+    """What must still answer from ``host`` after remediation: its declared health checks, and every
+    critical flow it is a source of, to each destination that is an inventory host."""
+    out = []
+    for check in host.health_checks:
+        target = inv.hosts[check.host] if check.host else host
+        out.append({"name": check.name, "address": str(target.address), "port": check.port})
+    for area in inv.areas.values():
+        for flow in area.critical_flows:
+            if flow.protocol != "tcp" or not _in_any(host, flow.sources, inv):
+                continue
+            for dest in flow.destinations:
+                if dest in inv.hosts and dest != host.name:
+                    out.extend({"name": flow.name, "address": str(inv.hosts[dest].address), "port": port}
+                               for port in flow.ports)
+    return out
+
+
+def _in_any(host: Host, endpoints: list[str], inv: Inventory) -> bool:
+    nets: list[IPv4Network] = [n for e in endpoints for n in resolve_endpoint(inv, e)]
+    return any(host.address in n for n in nets)
+
+
+class Remediation:
+    def __init__(self, req: RemediateRequest, inv: Inventory, journal: Journal,
+                 observer: RemediationObserver | None = None) -> None:
+        self.req = req
+        self.inv = inv
+        self.journal = journal
+        self.ui: RemediationObserver = observer or _Quiet()
+        self.area = inv.area(req.area)
+        self.incident: Incident = journal.open_incident_for(req.incident_id)
+        self.hosts = [inv.hosts[h] for h in self.area.hosts]
+        self.plan = self._plan()
+        self.report: RemediationReport | None = None  # the last run's, also when it raised
+
+    # -- checks before anything runs -------------------------------------------------------------
+
+    def _plan(self) -> RemediationPlan:
+        if self.req.plan_path is not None:
+            return plan_from_file(self.req.plan_path)
+        stored = self.journal.latest_plan(self.incident.id, self.area.name)
+        if stored is None:
+            raise UserError(f"no remediation plan stored for area '{self.area.name}' in incident "
+                            f"{self.incident.id}: run irm remediate --area {self.area.name} --plan FILE first")
+        return RemediationPlan.model_validate(stored)
+
+    def preflight(self) -> list[str]:
+        """Every problem that refuses the run, before anything is applied; returns the canaries."""
+        problems: list[str] = []
+        where = str(self.req.plan_path) if self.req.plan_path else f"stored plan '{self.plan.name}'"
+        try:
+            require_validated(self.plan, where)
+        except UserError as exc:
+            problems.append(str(exc))
+        state = AreaState.from_scopes(self.area.name, self.journal.postures(self.incident.id))
+        if not (state.posture == "isolated" and state.vectors_blocked and state.mobile_blocked):
+            problems.append(f"area '{self.area.name}' is not contained (posture {state.posture}, vectors "
+                            f"{'blocked' if state.vectors_blocked else 'open'}, mobile "
+                            f"{'blocked' if state.mobile_blocked else 'connected'}): run irm contain --area "
+                            f"{self.area.name} first")
+        for os_name in sorted({h.os for h in self.hosts}):
+            if not self.plan.methods_for(os_name):
+                hosts = ", ".join(h.name for h in self.hosts if h.os == os_name)
+                problems.append(f"{where}: no methods for host type '{os_name}' (hosts {hosts})")
+        canaries = self._canaries(problems)
+        if problems:
+            raise UserError(*problems, "nothing was applied")
+        return canaries
+
+    def _canaries(self, problems: list[str]) -> list[str]:
+        if self.req.canaries is None:  # one per host type, the first by name
+            return sorted({os_name: min(h.name for h in self.hosts if h.os == os_name)
+                           for os_name in {h.os for h in self.hosts}}.values())
+        unknown = [c for c in self.req.canaries if c not in self.area.hosts]
+        if unknown:
+            problems.append(f"--canary: {', '.join(unknown)} not in area '{self.area.name}' "
+                            f"(hosts: {', '.join(self.area.hosts)})")
+        if not self.req.canaries:
+            problems.append("--canary: name at least one host")
+        return sorted(set(self.req.canaries))
+
+    # -- running -----------------------------------------------------------------------------------
+
+    def _set(self, report: RemediationReport, host: str, state: str, method: str | None = None,
+             **detail: Any) -> None:
+        report.states[host] = state
+        self.journal.set_remediation(self.incident.id, self.area.name, host, state, self.req.operator,
+                                     method=method, **detail)
+        self.ui.host_state(host, state, "; ".join(str(v) for v in detail.values() if v))
+
+    def _extravars(self, hosts: list[str], **more: Any) -> dict[str, Any]:
+        return {
+            "irm_plan": self.plan.model_dump(mode="json"),
+            **{f"irm_targets_{os_}": ",".join(h for h in hosts if self.inv.hosts[h].os == os_) or "all:!all"
+               for os_ in ("linux", "windows")},
+            **more,
+        }
+
+    def _run(self, name: str, playbook: str, hosts: list[str], **more: Any) -> runner.RunResult:
+        self.ui.step(name, hosts)
+        stage_id = self.journal.start_stage(self.incident.id, "remediation", self.area.name, name, ",".join(hosts),
+                                            False, self.req.operator)
+        result = runner.run_playbook(playbook, self.req.inventory, extravars=self._extravars(hosts, **more),
+                                     observer=self.ui)
+        self.journal.host_results(stage_id, [
+            {"host": h.host, "status": h.status, "ok": h.ok, "changed": h.changed, "failed": h.failed,
+             "unreachable": h.unreachable, "failures": h.failures} for h in result.hosts.values()])
+        failed = sorted(set(hosts) - {h for h, r in result.hosts.items() if r.status in ("ok", "changed")})
+        self.journal.end_stage(stage_id, "done" if not failed else "failed", failed=failed)
+        return result
+
+    def deploy(self, hosts: list[str], report: RemediationReport) -> list[str]:
+        """Each method in the plan's order on every host still needing what it delivers; returns the
+        hosts whose needs are all met (to verify). The others are manual-needed."""
+        needs = {h: set(self.plan.needs(self.inv.hosts[h].os)) for h in hosts}
+        tried: dict[str, list[str]] = {h: [] for h in hosts}
+        self._methods(hosts, needs, tried, report)
+        # A worm that blocked a method (held the package lock, stopped the update service) may be gone
+        # once its host is disinfected: the methods that failed there get one more try.
+        retry = [h for h in hosts if needs[h] and "disinfect" not in needs[h] and tried[h]]
+        if retry:
+            self.journal.event(self.incident.id, "remediation_retry", self.req.operator, self.area.name,
+                               hosts=retry, reason="disinfected since a method failed there")
+            self._methods(retry, needs, tried, report)
+        ready = []
+        for h in hosts:
+            if needs[h]:
+                reasons = [f"no working method for {', '.join(sorted(needs[h]))}", *tried[h]]
+                report.reasons[h] = reasons
+                self._set(report, h, "manual-needed", needs=sorted(needs[h]), tried=tried[h])
+            else:
+                ready.append(h)
+        return ready
+
+    def _methods(self, hosts: list[str], needs: dict[str, set[str]], tried: dict[str, list[str]],
+                 report: RemediationReport) -> None:
+        for os_name in sorted({self.inv.hosts[h].os for h in hosts}):
+            for method in self.plan.methods_for(os_name):
+                if method == "manual":
+                    continue
+                delivers = METHODS[os_name][method]
+                targets = [h for h in hosts if self.inv.hosts[h].os == os_name and needs[h] & delivers]
+                if not targets:
+                    continue
+                result = self._run(f"method:{method}", f"remediate_{method}", targets)
+                for h in targets:
+                    hr = result.hosts.get(h)
+                    if hr is not None and hr.status in ("ok", "changed"):
+                        needs[h] -= delivers
+                        state = "disinfected" if "disinfect" in delivers else "fixed"
+                        self._set(report, h, state, method=method, delivered=sorted(delivers))
+                    else:
+                        why = "; ".join(hr.failures) if hr is not None and hr.failures else "no result"
+                        tried[h].append(f"{method}: {why}")
+                        self.journal.event(self.incident.id, "remediation_method_failed", self.req.operator,
+                                           self.area.name, host=h, method=method, reason=why)
+
+    def verify(self, hosts: list[str], report: RemediationReport, method: str | None = None) -> list[str]:
+        """Verify on the hosts; returns the verified ones. Unverified hosts are failed, with the reasons."""
+        if not hosts:
+            return []
+        health = {h: health_targets(self.inv, self.inv.hosts[h]) for h in hosts}
+        result = self._run("verify", "remediate_verify", hosts, irm_health=health)
+        verified = []
+        for h in hosts:
+            hr = result.hosts.get(h)
+            found = hr.facts.get("irm_verification") if hr is not None else None
+            if hr is not None and hr.status in ("ok", "changed") and isinstance(found, dict):
+                verified.append(h)
+                self._set(report, h, "verified", method=method, verification=found)
+            else:
+                reasons = _verification_reasons(hr)
+                report.reasons[h] = reasons
+                self._set(report, h, "failed", method=method, reasons=reasons)
+        return verified
+
+    def run(self) -> RemediationReport:
+        canaries = self.preflight()
+        report = self.report = RemediationReport(area=self.area.name, incident_id=self.incident.id,
+                                                 canaries=canaries)
+        self.journal.acquire_lock(self.area.name, self.incident.id, self.req.operator)
+        try:
+            if self.req.plan_path is not None:
+                self.journal.store_plan(self.incident.id, self.area.name, self.plan.name,
+                                        self.plan.model_dump(mode="json"), str(self.req.plan_path), self.req.operator)
+            self.journal.event(self.incident.id, "remediation_started", self.req.operator, self.area.name,
+                               plan=self.plan.name, canaries=canaries, validated_by=self.plan.validated_by)
+            rest = [h.name for h in self.hosts if h.name not in canaries]
+            for h in rest:
+                self._set(report, h, "pending")
+            for h in canaries:
+                self._set(report, h, "canary")
+            ready = self.deploy(canaries, report)
+            verified = self.verify(ready, report)
+            bad = [c for c in canaries if c not in verified]
+            if bad:
+                reasons = "; ".join(f"{c}: {' | '.join(report.reasons.get(c, ['not verified']))}" for c in bad)
+                self.journal.event(self.incident.id, "remediation_canary_failed", self.req.operator, self.area.name,
+                                   canaries=bad, reasons=reasons)
+                raise CanaryFailed(f"canary {', '.join(bad)} failed, the other {len(rest)} host(s) were not touched: "
+                                   f"{reasons}")
+            self.journal.event(self.incident.id, "remediation_canaries_verified", self.req.operator, self.area.name,
+                               canaries=canaries)
+            ready = self.deploy(rest, report)
+            self.verify(ready, report)
+            left = report.hosts_in("manual-needed", "failed")
+            self.journal.event(self.incident.id, "remediation_finished", self.req.operator, self.area.name,
+                               verified=report.hosts_in("verified"), manual_needed=report.hosts_in("manual-needed"),
+                               failed=report.hosts_in("failed"))
+            if left:
+                raise RemediationIncomplete(
+                    f"{len(report.hosts_in('verified'))} host(s) verified; needing manual work: "
+                    + "; ".join(f"{h} ({report.states[h]}: {' | '.join(report.reasons.get(h, []))})" for h in left)
+                    + f". After the work, irm remediate mark-manual HOST --by NAME --area {self.area.name}")
+            return report
+        finally:
+            self.journal.release_lock(self.area.name)
+
+    def mark_manual(self, host: str, by: str, note: str) -> RemediationReport:
+        """Record a technician's manual remediation of ``host``, then verify it on the host."""
+        if host not in self.area.hosts:
+            raise UserError(f"host '{host}' is not in area '{self.area.name}' (hosts: {', '.join(self.area.hosts)})")
+        current = self.journal.remediation(self.incident.id, self.area.name).get(host)
+        if current is None:
+            raise UserError(f"host '{host}' has no remediation state: run irm remediate --area {self.area.name} first")
+        if current["state"] == "verified":
+            raise UserError(f"host '{host}' is already verified ({current['updated_at'][:19]})")
+        report = self.report = RemediationReport(area=self.area.name, incident_id=self.incident.id, canaries=[])
+        self.journal.acquire_lock(self.area.name, self.incident.id, self.req.operator)
+        try:
+            self.journal.event(self.incident.id, "remediation_manual_done", self.req.operator, self.area.name,
+                               host=host, by=by, note=note, previous_state=current["state"])
+            if not self.verify([host], report, method="manual"):
+                self._set(report, host, "manual-needed", method="manual", by=by,
+                          reasons=report.reasons.get(host, []))
+                raise RemediationIncomplete(f"{host}: recorded as done by {by}, but verification on the host "
+                                            f"failed: {' | '.join(report.reasons.get(host, []))}")
+            return report
+        finally:
+            self.journal.release_lock(self.area.name)
+
+
+def _verification_reasons(hr: runner.HostResult | None) -> list[str]:
+    if hr is None:
+        return ["no verification result"]
+    found = hr.facts.get("irm_verification")
+    if isinstance(found, dict):
+        reasons = [str(r) for key in ("infected", "unfixed", "unhealthy") for r in found.get(key, [])]
+        if reasons:
+            return reasons
+    return hr.failures or [f"verification {hr.status}"]

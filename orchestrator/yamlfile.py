@@ -1,0 +1,36 @@
+"""Operator-written YAML files (incident records, remediation plans): one-line errors, never a traceback."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from orchestrator.errors import UserError
+
+
+def load_yaml_mapping(path: Path, expected: str) -> dict[str, Any]:
+    """The file's top-level mapping; ``expected`` names its keys for the error message."""
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise UserError(f"{path}: cannot be read ({exc.strerror})") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark else str(path)
+        raise UserError(f"{where}: not valid YAML ({getattr(exc, 'problem', exc)})") from None
+    if not isinstance(data, dict):
+        raise UserError(f"{path}: expected a mapping with {expected}")
+    return data
+
+
+def validation_error(exc: ValidationError, where: str) -> UserError:
+    """One line per problem: where, which key, what is wrong."""
+    lines = []
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in err["loc"])
+        msg = str(err["msg"]).removeprefix("Value error, ")
+        lines.append(f"{where}: key '{loc}': {msg}" if loc else f"{where}: {msg}")
+    return UserError(*lines)
