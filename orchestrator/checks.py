@@ -7,16 +7,25 @@ from __future__ import annotations
 
 from orchestrator.incident import Vector
 from orchestrator.inventory import Area, Host, Inventory, flow_endpoint_is_everything
-from orchestrator.posture import Chain, Packet, Policy, area_prefixes, mgmt_ports, resolve_endpoint
+from orchestrator.posture import (
+    Chain,
+    Packet,
+    Policy,
+    area_prefixes,
+    flows_through,
+    mgmt_ports,
+    resolve_endpoint,
+)
 
 MAX_FLOW_PORTS = 16
 
 
 def check_critical_flows(inv: Inventory, area: Area, vectors: list[Vector]) -> list[str]:
-    """A flow kept open through isolation must be validated, explicit, and no propagation vector."""
+    """A flow kept open through the area's isolation (its own, or another area's that reaches into it)
+    must be validated, explicit, and no propagation vector."""
     problems = []
-    for flow in area.critical_flows:
-        where = f"critical flow '{flow.name}' of area '{area.name}'"
+    for owner, flow in flows_through(inv, area):
+        where = f"critical flow '{flow.name}' of area '{owner.name}'"
         for vec in vectors:
             if flow.protocol == vec.protocol and vec.port in flow.ports:
                 problems.append(f"{where}: uses {vec}, a propagation vector of the incident: refused")

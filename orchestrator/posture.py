@@ -181,7 +181,29 @@ def _established() -> Rule:
     return Rule(action="accept", established=True, comment="established connections")
 
 
-def gateway_policy(inv: Inventory, gateway: Host, states: dict[str, AreaState]) -> Policy:
+def flows_through(inv: Inventory, area: Area) -> list[tuple[Area, CriticalFlow]]:
+    """The critical flows an isolated area keeps open: its own, and those other areas declare with a
+    source or destination inside it (a flow validated by its owner stays open whichever side is
+    isolated), each with the area that declares it."""
+    prefixes = area_prefixes(area)
+    out = [(area, flow) for flow in area.critical_flows]
+    for owner in inv.areas.values():
+        if owner.name == area.name:
+            continue
+        for flow in owner.critical_flows:
+            ends = [n for e in (*flow.sources, *flow.destinations) for n in resolve_endpoint(inv, e)]
+            if any(n.overlaps(p) for n in ends for p in prefixes):
+                out.append((owner, flow))
+    return out
+
+
+def _keeps_open(flow: CriticalFlow, vectors: list[Vector]) -> bool:
+    validated = bool(flow.validated_by and flow.validated_at)
+    return validated and not any(flow.protocol == v.protocol and v.port in flow.ports for v in vectors)
+
+
+def gateway_policy(inv: Inventory, gateway: Host, states: dict[str, AreaState],
+                   vectors: list[Vector] | None = None) -> Policy:
     areas = [a for a in inv.areas.values() if a.gateway == gateway.name]
     rules: list[Rule] = []
     labels = []
@@ -192,8 +214,9 @@ def gateway_policy(inv: Inventory, gateway: Host, states: dict[str, AreaState]) 
         hosts = [inv.hosts[h] for h in area.hosts]
         rules += _mgmt_rules(inv, hosts)
         if st.posture == "isolated":
-            for flow in area.critical_flows:
-                rules += _flow_rules(inv, flow)
+            for _, flow in flows_through(inv, area):
+                if _keeps_open(flow, vectors or []):
+                    rules += _flow_rules(inv, flow)
         if st.mobile_blocked:
             for seg in area.mobile_segments:
                 rules.append(Rule(action="drop", src=[seg.prefix], comment=f"mobile segment {seg.qualified} blocked"))
@@ -257,7 +280,7 @@ def policies(inv: Inventory, vectors: list[Vector], states: dict[str, AreaState]
     if inv.edge is not None:
         out[inv.edge.name] = edge_policy(inv, inv.edge, states)
     for gw in inv.gateways:
-        out[gw.name] = gateway_policy(inv, gw, states)
+        out[gw.name] = gateway_policy(inv, gw, states, vectors)
     if inv.core is not None:
         out[inv.core.name] = Policy(host=inv.core.name, label="connected")
     for area in inv.areas.values():

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# The main job on the built-in lab: a worm outbreak in subsidiary-x, contained the IRM #1 way.
+# The main job on the built-in lab: a worm outbreak in subsidiary-x, handled the IRM #1 way.
 # Build the lab, prove Ansible reaches every host and the baseline traffic flows, record the incident,
 # seed the lab worm, contain the area (and any other area the worm reached before the cut), watch the
-# spread stop, show where everything stands, and tear the lab down.
+# spread stop, remediate with the validated plan (canary first; a technician for the hosts where the
+# worm blocks every method), show where everything stands, and tear the lab down.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PWD/.venv/bin:$PATH"
@@ -37,6 +38,29 @@ irm contain --area subsidiary-x --yes --quiet-window 8 --confirm-timeout 30 -i "
 if irm lab infections --json -i "$INV" | grep -q '"area": "hq"'; then
   banner "the worm reached hq before the cut: contain hq too"
   irm contain --area hq --yes --quiet-window 8 --confirm-timeout 30 -i "$INV"
+fi
+
+remediate() {  # remediate an area; hosts left for manual work get a technician, then irm verifies them
+  local area=$1 canary=$2 rc=0
+  banner "remediation of $area: plans/lab-worm.yml, canary $canary first, then the rest"
+  irm remediate --area "$area" --plan plans/lab-worm.yml --canary "$canary" --yes -i "$INV" || rc=$?
+  [ "$rc" = 0 ] && return 0
+  [ "$rc" = 5 ] || return "$rc"
+  for host in $(irm status --json -i "$INV" | python3 -c '
+import json, sys
+area = json.load(sys.stdin)["areas"][sys.argv[1]]["remediation"]
+print(" ".join(h for h, r in area.items() if r["state"] in ("manual-needed", "failed")))' "$area"); do
+    banner "the worm blocks every method on $host: a technician cleans it at the console, irm verifies"
+    irm lab fix-by-hand "$host" -i "$INV"
+    irm remediate mark-manual "$host" --by "technician on site" --note "cleaned at the console" -i "$INV"
+  done
+}
+
+remediate subsidiary-x x-ws11
+if irm status --json -i "$INV" | python3 -c '
+import json, sys
+sys.exit(json.load(sys.stdin)["areas"]["hq"]["posture"] != "isolated")'; then
+  remediate hq hq-ws1
 fi
 
 banner "where everything stands"

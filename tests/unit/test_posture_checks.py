@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator import checks
+from orchestrator import checks, posture
 from orchestrator.incident import IncidentSpec, Vector
 from orchestrator.inventory import CriticalFlow, Inventory
 from orchestrator.inventory_loader import load_inventory
@@ -145,3 +145,16 @@ def test_windows_block_rules_win_so_a_winrm_vector_is_refused(tmp_path: Path) ->
     problems = checks.check_management(winv, policies(winv, winrm_worm, st))
     assert problems == ["would lock the operator out: management to x-ws22 (tcp/5985) dropped at x-ws22 (input: "
                         "vector tcp/5985 inbound (Windows Firewall: block rules win))"]
+
+
+def test_an_isolated_area_keeps_open_the_validated_flows_other_areas_declare_into_it(inv: Inventory) -> None:
+    hq_isolated = {"hq": AreaState(posture="isolated")}
+    rules = policies(inv, SMB, hq_isolated)["gw-hq"].forward.rules
+    assert any(r.comment.startswith("critical flow erp-orders") for r in rules)
+    assert [a.name for a, _ in posture.flows_through(inv, inv.area("hq"))] == ["subsidiary-x"]
+    # the same flow on a vector of the incident is not kept open, and the check names it
+    vector = [Vector(protocol="tcp", port=8069)]
+    rules = policies(inv, vector, hq_isolated)["gw-hq"].forward.rules
+    assert not any(r.comment.startswith("critical flow erp-orders") for r in rules)
+    assert ("critical flow 'erp-orders' of area 'subsidiary-x': uses tcp/8069, a propagation vector of the "
+            "incident: refused") in checks.check_critical_flows(inv, inv.area("hq"), vector)
