@@ -100,6 +100,16 @@ def contained(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
         yield Lab(inv=inv, journal=journal, tmp=tmp)
 
 
+def test_answering_no_at_the_prompt_applies_nothing(contained: Lab) -> None:
+    journal = contained.tmp / "journal-prompt.db"
+    shutil.copy(contained.journal, journal)
+    proc = irm("remediate", "--area", "subsidiary-x", "--plan", str(PLAN), "--canary", "x-ws11", "--journal",
+               str(journal), input_text="n\n")
+    assert proc.returncode == 1 and "canaries first: x-ws11" in proc.stdout and "nothing applied" in proc.stdout
+    assert _states(journal) == {}
+    assert set(INFECTED) <= set(infected(contained.inv))
+
+
 def test_a_canary_failing_its_health_check_stops_everything(contained: Lab) -> None:
     inv = contained.inv
     # The same lab, with a health check on x-ws11 that nothing answers (injected failure).

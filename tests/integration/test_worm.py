@@ -103,11 +103,11 @@ def test_disinfected_host_stops_its_worm(fresh_lab: Path) -> None:
 def test_worm_and_seed_refuse_to_run_outside_a_lab_namespace(lab: Path) -> None:
     inv = load_inventory(lab)
     cfg = Path(inv.hosts["x-ws12"].state_dir) / "lab" / "agent.json"
-    for command in ("worm", "seed", "run"):
+    for command in ("worm", "guard", "seed", "run", "pkg", "av", "check", "handfix"):
         proc = subprocess.run([sys.executable, "-m", "orchestrator.lab.agent", "--config", str(cfg), command],
                               capture_output=True, text=True, timeout=20, check=False)
         assert proc.returncode != 0
-        assert "refusing to" in proc.stderr and "not inside lab namespace irmlab-x-ws12" in proc.stderr
+        assert "refusing to" in proc.stderr and "not inside lab namespace irmlab-x-ws12" in proc.stderr, command
     assert not (Path(inv.hosts["x-ws12"].state_dir) / "infected.json").exists()
 
 
