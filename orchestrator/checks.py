@@ -115,3 +115,31 @@ def _verdict(policy: Policy, chain: Chain, pkt: Packet, windows: bool) -> tuple[
             if rule.action == "drop" and rule.matches(pkt):
                 return "drop", f"{rule.comment} (Windows Firewall: block rules win)"
     return rules.verdict(pkt)
+
+
+def _host_path(inv: Inventory, src: Host, dst: Host) -> list[tuple[str, Chain]]:
+    """Where a new src -> dst packet is filtered: src's output, the boundaries between, dst's input."""
+    hops: list[tuple[str, Chain]] = [(src.name, "output")]
+    if src.segment is None or src.segment != dst.segment:
+        if src.kind == "area" and src.area:
+            hops.append((inv.areas[src.area].gateway, "forward"))
+        if src.area != dst.area or src.kind != dst.kind:
+            if inv.core is not None and inv.core.name not in (src.name, dst.name):
+                hops.append((inv.core.name, "forward"))
+            if "internet" in (src.kind, dst.kind) and inv.edge is not None:
+                hops.append((inv.edge.name, "forward"))
+            if dst.kind == "area" and dst.area:
+                hops.append((inv.areas[dst.area].gateway, "forward"))
+    hops.append((dst.name, "input"))
+    return hops
+
+
+def allows(inv: Inventory, planned: dict[str, Policy], source: str, target: str, port: int) -> bool:
+    """Whether the policies let a new TCP connection from ``source`` to ``target``:``port`` through."""
+    src, dst = inv.hosts[source], inv.hosts[target]
+    pkt = Packet(src=src.address, dst=dst.address, protocol="tcp", dport=port)
+    for host, chain in _host_path(inv, src, dst):
+        policy = planned.get(host)
+        if policy is not None and _verdict(policy, chain, pkt, host == dst.name and dst.os == "windows")[0] != "accept":
+            return False
+    return True

@@ -211,4 +211,8 @@ def main() -> None:
         sys.exit(130)
 
 
-from orchestrator import cli_incident, cli_remediate  # noqa: E402, F401  (register incident, contain, status, remediate)
+from orchestrator import (  # noqa: E402, F401  (they register their commands on app)
+    cli_incident,
+    cli_recover,
+    cli_remediate,
+)

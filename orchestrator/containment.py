@@ -62,6 +62,7 @@ class StageSpec:
     playbook: str
     targets: list[str]  # hosts whose firewall policy this stage applies, commit-confirmed
     summary: str
+    extravars: dict[str, Any] = field(default_factory=dict)  # more for the playbook (recovery's mobile step)
 
 
 @dataclass
@@ -141,6 +142,8 @@ def _with_extra(planned: dict[str, Policy], extra: dict[str, dict[str, list[Rule
 
 
 class Containment:
+    phase = "containment"  # the journal's phase for this object's stages
+
     def __init__(self, req: ContainRequest, inv: Inventory, journal: Journal, source: DetectionSource,
                  observer: ContainObserver | None = None) -> None:
         self.req = req
@@ -230,9 +233,10 @@ class Containment:
             "irm_policies": {h: planned[h].model_dump(mode="json") for h in spec.targets},
             "firewall_policy_confirm_timeout": self.req.confirm_timeout,
             "irm_reach": checks.reach_targets(self.inv, spec.targets),
+            **spec.extravars,
         }
         self.ui.stage(spec.name, "running", spec.targets, spec.summary)
-        stage_id = self.journal.start_stage(self.incident.id, "containment", self.area.name, spec.name,
+        stage_id = self.journal.start_stage(self.incident.id, self.phase, self.area.name, spec.name,
                                             ",".join(spec.targets), self.req.dry_run, self.req.operator,
                                             summary=spec.summary)
         result = runner.run_playbook(spec.playbook, self.req.inventory, extravars=extravars,
@@ -258,6 +262,8 @@ class Containment:
         else:
             for scope, posture in new_state.scopes(self.area.name).items():
                 self.journal.set_posture(self.incident.id, scope, posture)
+            for seg in sorted(self.state.quarantined - new_state.quarantined):  # reconnected (recovery)
+                self.journal.set_posture(self.incident.id, seg, "connected")
         self.state = new_state
         return outcome
 

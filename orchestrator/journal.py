@@ -61,6 +61,11 @@ _MIGRATIONS = [
         state TEXT NOT NULL, method TEXT, detail TEXT NOT NULL DEFAULT '{}', updated_at TEXT NOT NULL,
         updated_by TEXT NOT NULL, PRIMARY KEY (incident_id, host));
     """,
+    """
+    CREATE TABLE approvals (
+        id INTEGER PRIMARY KEY, incident_id INTEGER NOT NULL REFERENCES incidents(id), approved_by TEXT NOT NULL,
+        role TEXT NOT NULL, reason TEXT NOT NULL, approved_at TEXT NOT NULL, recorded_by TEXT NOT NULL);
+    """,
 ]
 
 
@@ -279,6 +284,21 @@ class Journal:
         sql = "SELECT * FROM remediation WHERE incident_id=?" + (" AND area=?" if area else "") + " ORDER BY host"
         args: tuple[Any, ...] = (incident_id, area) if area else (incident_id,)
         return {r["host"]: {**dict(r), "detail": json.loads(r["detail"])} for r in self.db.execute(sql, args)}
+
+    # -- approvals ---------------------------------------------------------------------------------
+
+    def approve(self, incident_id: int, approved_by: str, role: str, reason: str, recorded_by: str) -> int:
+        with self._tx() as db:
+            cur = db.execute("INSERT INTO approvals(incident_id, approved_by, role, reason, approved_at, recorded_by)"
+                             " VALUES (?,?,?,?,?,?)", (incident_id, approved_by, role, reason, now(), recorded_by))
+            db.execute("INSERT INTO events(incident_id, time, kind, area, operator, detail) VALUES (?,?,?,?,?,?)",
+                       (incident_id, now(), "approval", None, recorded_by,
+                        json.dumps({"approved_by": approved_by, "role": role, "reason": reason})))
+            return int(cur.lastrowid or 0)
+
+    def approvals(self, incident_id: int) -> list[dict[str, Any]]:
+        rows = self.db.execute("SELECT * FROM approvals WHERE incident_id=? ORDER BY id", (incident_id,))
+        return [dict(r) for r in rows]
 
     # -- locks -------------------------------------------------------------------------------------
 

@@ -55,9 +55,13 @@ def gather(inv: Inventory, journal: Journal, incident_id: int | None) -> dict[st
         remediation = {h: {"state": r["state"], "method": r["method"], "updated_at": r["updated_at"],
                            "updated_by": r["updated_by"], "detail": r["detail"]}
                        for h, r in journal.remediation(chosen.id, area.name).items()}
+        recovery = [{"step": s.name, "number": s.detail.get("number"), "state": s.state, "operator": s.operator,
+                     "started_at": s.started_at, "ended_at": s.ended_at, "soak": s.detail.get("soak"),
+                     "reason": s.detail.get("reason"), "confirmed_by": s.detail.get("confirmed_by")}
+                    for s in journal.stages(chosen.id, area.name) if s.phase == "recovery"]
         data["areas"][area.name] = {"posture": st.posture, "vectors_blocked": st.vectors_blocked,
                                     "mobile_blocked": st.mobile_blocked, "segments": segments, "stages": stages,
-                                    "remediation": remediation}
+                                    "remediation": remediation, "recovery": recovery}
     return data
 
 
@@ -95,3 +99,14 @@ def render(console: Console, data: dict[str, Any]) -> None:
                 rem.add_row(host, r["state"], r["method"] or "", r["updated_at"][11:19], r["updated_by"],
                             " | ".join(map(str, why))[:100])
             console.print(rem)
+        if area["recovery"]:
+            rec = Table(title=f"recovery of {name}")
+            for col in ("step", "state", "started", "ended", "by", "soak / reason"):
+                rec.add_column(col)
+            for r in area["recovery"]:
+                soak = r["soak"] or {}
+                note = r["reason"] or (f"{soak.get('seconds', 0):.0f}s, {len(soak.get('detections', []))} detection(s)"
+                                       if soak else "")
+                rec.add_row(f"{r['number']}. {r['step']}", r["state"], r["started_at"][11:19],
+                            (r["ended_at"] or "")[11:19], r["operator"], note[:100])
+            console.print(rec)

@@ -32,16 +32,6 @@ from orchestrator.lab.topology import LabPlan, plan_lab
 PLAN_FILE = "lab.json"
 MARKER_FILE = ".irm-lab"
 REQUIRED_COMMANDS = ("ip", "nft", "sshd", "ssh-keygen")
-BASELINE_RULESET = """\
-# irm lab baseline: the project's own table, posture "connected" (everything passes).
-table inet irm
-delete table inet irm
-table inet irm {
-    chain input { type filter hook input priority filter; policy accept; }
-    chain forward { type filter hook forward priority filter; policy accept; }
-    chain output { type filter hook output priority filter; policy accept; }
-}
-"""
 
 Step = Callable[[str], None]
 
@@ -164,10 +154,8 @@ def _build(inv: Inventory, plan: LabPlan, lab: Any, step: Step) -> None:
         r = ["ip", "-n", route.ns] if route.ns else ["ip"]
         run([*r, "route", "add", str(route.prefix), "via", str(route.via)])
 
-    step("nftables baseline")
-    for netns in plan.namespaces:
-        ns_exec(netns.name, ["nft", "-f", "-"], input_text=BASELINE_RULESET)
-
+    # No nftables table at all: irm's own table appears with the first containment and goes with the
+    # last recovery step, exactly as on hosts before an incident.
     step("sshd and lab services")
     Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)
     known_hosts: list[str] = []

@@ -44,6 +44,12 @@ options:
     description: Arm the dead-man timer before applying.
     type: bool
     default: true
+  absent:
+    description:
+      - The policy filters nothing; O(ruleset) only deletes the table, which is then in place when
+        the table does not exist (a host back to its state before irm).
+    type: bool
+    default: false
 author:
   - irm
 """
@@ -136,6 +142,7 @@ def main():
             "table": {"type": "str", "default": "irm"},
             "confirm_timeout": {"type": "int", "default": 60},
             "deadman": {"type": "bool", "default": True},
+            "absent": {"type": "bool", "default": False},
         },
         required_if=[("state", "applied", ("ruleset", "fingerprint"))],
         supports_check_mode=True,
@@ -159,7 +166,7 @@ def main():
     desired_path = os.path.join(state_dir, "desired.nft")
     last = _read(desired_path)
     ruleset = p["ruleset"] if p["ruleset"].endswith("\n") else p["ruleset"] + "\n"
-    if p["fingerprint"] in live:
+    if p["fingerprint"] in live or (p["absent"] and not live.strip()):
         module.exit_json(changed=False, live_fingerprint_matched=True, deadman="none")
 
     # Before: the ruleset last applied, if the live table still carries its fingerprint; else live.

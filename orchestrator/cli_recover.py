@@ -1,0 +1,91 @@
+"""irm approve / irm recover: management approval, then reconnection step by step (registered on cli.app)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from orchestrator.cli import DEFAULT_INVENTORY, InventoryOpt, _inventory, app, console
+from orchestrator.cli_incident import IncidentOpt, JournalOpt, OperatorOpt
+from orchestrator.errors import UserError
+from orchestrator.journal import DEFAULT_PATH, Journal, default_operator
+
+
+@app.command("approve")
+def approve(
+    by: Annotated[str, typer.Option("--by", help="Who approves (a manager of the crisis cell).")],
+    role: Annotated[str, typer.Option("--role", help="Their role, e.g. CISO.")],
+    reason: Annotated[str, typer.Option("--reason", help="Why recovery may start.")],
+    journal: JournalOpt = Path(DEFAULT_PATH),
+    incident_id: IncidentOpt = None,
+    operator: OperatorOpt = None,
+) -> None:
+    """Record the management approval that recovery requires (who, when, why)."""
+    for name, value in (("--by", by), ("--role", role), ("--reason", reason)):
+        if not value.strip():
+            raise UserError(f"approve: {name} must not be empty")
+    with Journal(journal) as j:
+        inc = j.open_incident_for(incident_id)
+        j.approve(inc.id, by.strip(), role.strip(), reason.strip(), operator or default_operator())
+    console.print(f"incident {inc.id}: recovery approved by {by} ({role}): {reason}")
+
+
+@app.command("recover")
+def recover(
+    area: Annotated[str, typer.Option("--area", help="The area to reconnect.")],
+    inventory: InventoryOpt = Path(DEFAULT_INVENTORY),
+    journal: JournalOpt = Path(DEFAULT_PATH),
+    incident_id: IncidentOpt = None,
+    operator: OperatorOpt = None,
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask before each step (scripted runs).")] = False,
+    step: Annotated[bool, typer.Option("--step", help="Perform only the next step, then exit.")] = False,
+    only: Annotated[str | None, typer.Option("--only", help="Perform this step only (refused unless it is the "
+                                             "next one): vectors, subareas, mobile, lan, internet or 1-5.")] = None,
+    soak: Annotated[str, typer.Option("--soak", help="Monitoring after each step, e.g. 60s, 2m.")] = "60s",
+    quiet_window: Annotated[str, typer.Option(help="No detection in the area for this long before starting.")]
+    = "60s",
+    allow_self_approval: Annotated[bool, typer.Option("--allow-self-approval",
+                                                      help="Accept an approval by the operator themself.")] = False,
+    confirm_timeout: Annotated[int, typer.Option(help="Dead-man timer: seconds before an unconfirmed change "
+                                                 "is rolled back.", min=5, max=3600)] = 60,
+) -> None:
+    """Reconnect a contained, remediated area in the IRM order, one confirmed and monitored step at a time."""
+    from orchestrator.detection import AvLogSource
+    from orchestrator.live import ContainLive
+    from orchestrator.recovery import RecoverRequest, Recovery, Step, parse_duration
+
+    inv = _inventory(inventory)
+    inv.area(area)
+    req = RecoverRequest(inventory=inventory, area=area, operator=operator or default_operator(),
+                         incident_id=incident_id, soak=parse_duration(soak), quiet_window=parse_duration(quiet_window),
+                         next_only=step, only=only, allow_self_approval=allow_self_approval,
+                         confirm_timeout=confirm_timeout)
+
+    def confirm(s: Step, changes: list[str]) -> bool:
+        live.live.stop()
+        console.print(f"[bold]{s.label}: {s.title}[/]")
+        for line in changes:
+            console.print(f"  {line}", markup=False, highlight=False)
+        ok = yes or typer.confirm(f"Perform {s.label}?", default=False)
+        if ok:
+            live.live.start()
+        return ok
+
+    with Journal(journal) as j:
+        job = Recovery(req, inv, j, AvLogSource(inv), confirm=confirm)
+        left = job.remaining()
+        done = [s.name for s in job.planned_steps() if s not in left]
+        console.print(f"[bold]recovery of {job.area.name}[/] (incident {job.incident.id}): "
+                      f"done {', '.join(done) or 'nothing yet'}; next {left[0].label if left else 'none'}")
+        with ContainLive(console, f"recovery of {job.area.name}") as live:
+            job.ui = live
+            report = job.run()
+    if report.declined:
+        console.print(f"{report.declined} declined: nothing changed; irm recover --area {area} continues from there")
+        raise typer.Exit(1)
+    if report.remaining:
+        console.print(f"done: {', '.join(report.done)}; next: {report.remaining[0]} (irm recover --area {area})")
+    else:
+        console.print(f"[bold green]{area} is reconnected[/]: every step done and soaked")

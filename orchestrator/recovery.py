@@ -1,0 +1,386 @@
+"""Recovery of one contained, remediated area, in the IRM #1 order, one monitored step at a time.
+
+Preconditions are verified, never assumed: containment complete, every area host remediated and
+verified (journal, then a fresh verification on the hosts), no detection in the area for a quiet
+window, and a management approval by someone other than the operator (four-eyes) unless allowed.
+
+Steps, in this order, never skipped or reordered: 1. reopen the propagation traffic on the area
+hosts; 2. reconnect the quarantined sub-areas, one at a time; 3. reconnect the mobile segments (and
+lift the removable-storage block); 4. reconnect the area to the local network; 5. reconnect it to the
+Internet. Each step is shown, confirmed, applied commit-confirmed, then soaked: the detection sources
+are watched and the paths the step opened are probed. A new infection halts the recovery and puts the
+previous posture back. The journal holds each step's row (start, end, operator, confirmation, soak);
+a killed or interrupted recovery resumes at the step it was in, from the journal and the hosts.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from orchestrator import checks, runner
+from orchestrator.containment import Containment, ContainObserver, ContainRequest, StageSpec
+from orchestrator.detection import Detection, DetectionSource
+from orchestrator.errors import UserError
+from orchestrator.inventory import Inventory
+from orchestrator.journal import Journal
+from orchestrator.posture import AreaState, Policy
+from orchestrator.remediation import health_targets
+
+STEPS = ("vectors", "subareas", "mobile", "lan", "internet")
+TITLES = {
+    "vectors": "reopen the propagation traffic on the area hosts",
+    "subareas": "reconnect the sub-areas, one at a time",
+    "mobile": "reconnect the mobile segments and lift the removable-storage block",
+    "lan": "reconnect the area to the local network",
+    "internet": "reconnect the area to the Internet",
+}
+
+
+# The containment play that puts a step's boundary back as it was (the mobile step's rollback restores
+# the gateway's block; removable storage stays allowed until the next containment of the area).
+ROLLBACK = {"recover_vectors": "contain_vectors", "recover_subarea": "contain_subarea",
+            "recover_mobile": "contain_mobile", "recover_lan": "contain_isolate",
+            "recover_internet": "contain_internet_cut"}
+
+
+class RecoveryHalted(UserError):
+    """A step's soak saw a new infection (previous posture restored) or its paths did not answer."""
+
+    exit_code = 4
+
+
+@dataclass
+class RecoverRequest:
+    inventory: Path
+    area: str
+    operator: str
+    incident_id: int | None = None
+    soak: float = 60.0
+    quiet_window: float = 60.0
+    poll: float = 1.0
+    next_only: bool = False  # --step: the next step, then exit
+    only: str | None = None  # --only STEP: refused unless it is the next one
+    allow_self_approval: bool = False
+    confirm_timeout: int = 60
+
+
+@dataclass
+class Step:
+    name: str  # vectors | subarea:<qualified> | subareas | mobile | lan | internet
+    number: int
+    title: str
+
+    @property
+    def label(self) -> str:
+        return f"step {self.number} ({self.name})"
+
+
+@dataclass
+class RecoveryReport:
+    area: str
+    incident_id: int
+    resumed_at: str | None = None
+    done: list[str] = field(default_factory=list)
+    remaining: list[str] = field(default_factory=list)
+    declined: str | None = None
+
+
+def parse_duration(text: str) -> float:
+    """``60``, ``60s``, ``2m``, ``1h`` to seconds."""
+    value = text.strip().lower()
+    scale = {"s": 1, "m": 60, "h": 3600}.get(value[-1:])
+    number = value[:-1] if scale else value
+    try:
+        seconds = float(number) * (scale or 1)
+    except ValueError:
+        raise UserError(f"'{text}' is not a duration (e.g. 60, 60s, 2m)") from None
+    if seconds < 0:
+        raise UserError(f"'{text}' is negative")
+    return seconds
+
+
+class Recovery(Containment):
+    phase = "recovery-apply"  # the rows of the playbook runs; each step has its own "recovery" row
+
+    def __init__(self, req: RecoverRequest, inv: Inventory, journal: Journal, source: DetectionSource,
+                 observer: ContainObserver | None = None,
+                 confirm: Callable[[Step, list[str]], bool] | None = None) -> None:
+        super().__init__(ContainRequest(inventory=req.inventory, area=req.area, operator=req.operator,
+                                        incident_id=req.incident_id, confirm_timeout=req.confirm_timeout,
+                                        loop=False), inv, journal, source, observer)
+        self.rreq = req
+        self.confirm = confirm or (lambda step, changes: True)
+
+    # -- where the recovery stands ------------------------------------------------------------------
+
+    def _started(self) -> dict[str, Any] | None:
+        for event in reversed(self.journal.events(self.incident.id)):
+            if event["kind"] == "recovery_started" and event["area"] == self.area.name:
+                return dict(event["detail"])
+        return None
+
+    def _step_rows(self) -> list[Any]:
+        return [s for s in self.journal.stages(self.incident.id, self.area.name) if s.phase == "recovery"]
+
+    def planned_steps(self) -> list[Step]:
+        started = self._started()
+        if started is not None:
+            names = list(started["steps"])
+        else:
+            quarantined = sorted(self.state.quarantined)
+            names = ["vectors", *([f"subarea:{s}" for s in quarantined] or ["subareas"]), "mobile", "lan", "internet"]
+        return [Step(n, STEPS.index(n.split(":")[0] if not n.startswith("subarea:") else "subareas") + 1,
+                     TITLES["subareas" if n.startswith("subarea") else n]
+                     + (f": {n.split(':', 1)[1]}" if n.startswith("subarea:") else "")) for n in names]
+
+    def remaining(self) -> list[Step]:
+        done = {s.name for s in self._step_rows() if s.state == "done"}
+        return [s for s in self.planned_steps() if s.name not in done]
+
+    # -- preconditions ------------------------------------------------------------------------------
+
+    def preconditions(self) -> list[str]:
+        """Every unmet precondition (empty when recovery may go on)."""
+        unmet = self._approval_problems()
+        resuming = self._started() is not None
+        st = self.state
+        if not resuming:
+            finished = any(e["kind"] == "containment_finished" and e["area"] == self.area.name
+                           and not e["detail"].get("dry_run") for e in self.journal.events(self.incident.id))
+            if not (finished and st.posture == "isolated" and st.vectors_blocked and st.mobile_blocked):
+                unmet.append(f"containment of '{self.area.name}' is not complete (posture {st.posture}, vectors "
+                             f"{'blocked' if st.vectors_blocked else 'open'}, mobile "
+                             f"{'blocked' if st.mobile_blocked else 'connected'})")
+        states = self.journal.remediation(self.incident.id, self.area.name)
+        unverified = [f"{h} ({states[h]['state'] if h in states else 'never remediated'})"
+                      for h in self.area.hosts if states.get(h, {}).get("state") != "verified"]
+        if unverified:
+            unmet.append(f"not remediated and verified: {', '.join(unverified)}")
+        else:
+            unmet += self._fresh_verification()
+        since = datetime.now(UTC) - timedelta(seconds=self.rreq.quiet_window)
+        recent = [d for d in self.source.detections(since) if d.area == self.area.name and d.action == "detected"]
+        if recent:
+            last = recent[-1]
+            unmet.append(f"{len(recent)} detection(s) in '{self.area.name}' in the last "
+                         f"{self.rreq.quiet_window:.0f}s (last: {last.host} at {last.time.isoformat()[:19]})")
+        return unmet
+
+    def _approval_problems(self) -> list[str]:
+        approvals = self.journal.approvals(self.incident.id)
+        how = (f"irm approve --incident {self.incident.id} --by NAME --role ROLE --reason TEXT")
+        if not approvals:
+            return [f"no management approval for incident {self.incident.id}: {how}"]
+        others = [a for a in approvals if a["approved_by"] != self.rreq.operator]
+        if not others and not self.rreq.allow_self_approval:
+            return [f"the only approval is by {self.rreq.operator}, who runs this recovery (four-eyes): another "
+                    f"person must approve ({how}), or pass --allow-self-approval"]
+        return []
+
+    def _fresh_verification(self) -> list[str]:
+        plan = self.journal.latest_plan(self.incident.id, self.area.name)
+        if plan is None:
+            return [f"no remediation plan stored for '{self.area.name}': nothing to verify the hosts against"]
+        hosts = list(self.area.hosts)
+        extravars = {"irm_plan": plan, "irm_health": {h: health_targets(self.inv, self.inv.hosts[h]) for h in hosts},
+                     **{f"irm_targets_{os_}": ",".join(h for h in hosts if self.inv.hosts[h].os == os_) or "all:!all"
+                        for os_ in ("linux", "windows")}}
+        result = runner.run_playbook("remediate_verify", self.req.inventory, extravars=extravars, observer=self.ui)
+        bad = [h for h in hosts if h not in result.hosts or result.hosts[h].status not in ("ok", "changed")]
+        return [f"{h} does not verify on the host now: "
+                + (" | ".join(result.hosts[h].failures) if h in result.hosts else "no result") for h in bad]
+
+    # -- steps --------------------------------------------------------------------------------------
+
+    def _target_state(self, step: Step) -> AreaState:
+        st = AreaState(posture=self.state.posture, vectors_blocked=self.state.vectors_blocked,
+                       mobile_blocked=self.state.mobile_blocked, quarantined=set(self.state.quarantined))
+        if step.name == "vectors":
+            st.vectors_blocked = False
+        elif step.name.startswith("subarea:"):
+            st.quarantined.discard(step.name.split(":", 1)[1])
+        elif step.name == "mobile":
+            st.mobile_blocked = False
+        elif step.name == "lan" and st.posture == "isolated":
+            st.posture = "internet_cut"
+        elif step.name == "internet":
+            st.posture = "connected"
+        return st
+
+    def _spec(self, step: Step) -> StageSpec | None:
+        gw = self.area.gateway
+        hosts = list(self.area.hosts)
+        if step.name == "vectors":
+            return StageSpec(step.name, "recover_vectors", hosts, step.title)
+        if step.name.startswith("subarea:"):
+            return StageSpec(step.name, "recover_subarea", [gw], step.title)
+        if step.name == "mobile":
+            media = {f"irm_media_targets_{os_}": ",".join(h for h in hosts if self.inv.hosts[h].os == os_) or "all:!all"
+                     for os_ in ("linux", "windows")}
+            return StageSpec(step.name, "recover_mobile", [gw], step.title, extravars=media)
+        if step.name == "lan":
+            return StageSpec(step.name, "recover_lan", [gw], step.title)
+        if step.name == "internet":
+            edge = self.inv.edge.name if self.inv.edge else ""
+            return StageSpec(step.name, "recover_internet", [edge], step.title)
+        return None  # "subareas" with none quarantined: nothing to change
+
+    def changes(self, step: Step) -> list[str]:
+        """What the step changes, per boundary or host: the rules it removes and adds."""
+        spec = self._spec(step)
+        if spec is None:
+            return ["nothing to change: no sub-area was quarantined"]
+        before = self._planned(self._states())
+        after = self._planned({**self._states(), self.area.name: self._target_state(step)})
+        lines = []
+        for host in spec.targets:
+            removed, added = _rule_diff(before[host], after[host])
+            lines.append(f"{host}: {before[host].label} -> {after[host].label}")
+            lines += [f"  - {r}" for r in removed] + [f"  + {r}" for r in added]
+        if step.name == "mobile":
+            lines.append(f"area hosts ({len(self.area.hosts)}): removable storage allowed again")
+        return lines
+
+    def _watched_areas(self, step: Step) -> set[str]:
+        return set(self.inv.areas) if step.name == "lan" else {self.area.name}
+
+    def _opened_probes(self, before: dict[str, Policy], after: dict[str, Policy]) -> list[Any]:
+        if self.inv.lab is None:
+            return []
+        from orchestrator.lab import traffic
+
+        return [p for p in traffic.baseline_probes(self.inv)
+                if checks.allows(self.inv, after, p.source, p.target, p.port)
+                and not checks.allows(self.inv, before, p.source, p.target, p.port)]
+
+    def _soak(self, step: Step, applied_at: datetime, opened: list[Any]) -> dict[str, Any]:
+        """Watch the detection sources for the soak window and probe what the step opened."""
+        result: dict[str, Any] = {"seconds": self.rreq.soak, "probes": len(opened), "detections": []}
+        if opened:
+            from orchestrator.lab import traffic
+
+            closed = [r for r in traffic.run_probes(self.inv, opened) if not r.open]
+            result["probes_closed"] = [f"{r.probe.source}->{r.probe.target}:{r.probe.port} {r.outcome}"
+                                       for r in closed]
+            if closed:
+                return result
+        watched = self._watched_areas(step)
+        deadline = time.monotonic() + self.rreq.soak
+        self.ui.message(f"{step.label}: soaking {self.rreq.soak:.0f}s, watching {', '.join(sorted(watched))}")
+        while True:
+            new = [d for d in self.source.detections(applied_at) if d.area in watched and d.action == "detected"]
+            if new:
+                result["detections"] = [_detection(d) for d in new]
+                return result
+            if time.monotonic() >= deadline:
+                return result
+            time.sleep(min(self.rreq.poll, max(0.0, deadline - time.monotonic())))
+
+    def run(self) -> RecoveryReport:  # type: ignore[override]  # a recovery reports steps, not stages
+        report = RecoveryReport(area=self.area.name, incident_id=self.incident.id)
+        unmet = self.preconditions()
+        if unmet:
+            self.journal.event(self.incident.id, "recovery_refused", self.req.operator, self.area.name, unmet=unmet)
+            raise UserError(*unmet, "nothing was changed")
+        steps = self.remaining()
+        self._check_only(steps)
+        self.journal.acquire_lock(self.area.name, self.incident.id, self.req.operator)
+        try:
+            if self._started() is None:
+                self.journal.event(self.incident.id, "recovery_started", self.req.operator, self.area.name,
+                                   steps=[s.name for s in self.planned_steps()])
+            for row in self._step_rows():
+                if row.state == "running":  # killed or interrupted: redone from the start, idempotently
+                    self.journal.end_stage(row.id, "interrupted", resumed_by=self.req.operator)
+                    report.resumed_at = row.name
+                    self.journal.event(self.incident.id, "recovery_resumed", self.req.operator, self.area.name,
+                                       step=row.name, interrupted_at=row.started_at)
+                    self.ui.message(f"resuming at {row.name}: it was interrupted (started {row.started_at[:19]})")
+            report.done = [s.name for s in self.planned_steps() if s not in steps]
+            for step in steps:
+                changes = self.changes(step)
+                if not self.confirm(step, changes):
+                    report.declined = step.name
+                    self.journal.event(self.incident.id, "recovery_declined", self.req.operator, self.area.name,
+                                       step=step.name)
+                    break
+                self._step(step, changes)
+                report.done.append(step.name)
+                if self.rreq.next_only:
+                    break
+            report.remaining = [s.name for s in self.remaining()]
+            if not report.remaining:
+                self.journal.event(self.incident.id, "recovery_finished", self.req.operator, self.area.name)
+            return report
+        finally:
+            self.journal.release_lock(self.area.name)
+
+    def _check_only(self, steps: list[Step]) -> None:
+        if self.rreq.only is None:
+            return
+        if not steps:
+            raise UserError(f"recovery of '{self.area.name}' is complete: there is no step left")
+        wanted = self.rreq.only
+        if wanted not in (steps[0].name, steps[0].name.split(":")[0], str(steps[0].number)):
+            raise UserError(f"{wanted} cannot run now: the next step is {steps[0].label}, {steps[0].title}; "
+                            "recovery goes in the IRM order and never skips a step", "nothing was changed")
+
+    def _step(self, step: Step, changes: list[str]) -> None:
+        spec = self._spec(step)
+        row = self.journal.start_stage(self.incident.id, "recovery", self.area.name, step.name,
+                                       ",".join(spec.targets if spec else []), False, self.req.operator,
+                                       number=step.number, title=step.title, changes=changes,
+                                       confirmed_by=self.req.operator)
+        previous = AreaState(posture=self.state.posture, vectors_blocked=self.state.vectors_blocked,
+                             mobile_blocked=self.state.mobile_blocked, quarantined=set(self.state.quarantined))
+        if spec is None:
+            self.journal.end_stage(row, "done", soak=None, note="nothing to change")
+            return
+        before = self._planned(self._states())
+        target = self._target_state(step)
+        after = self._planned({**self._states(), self.area.name: target})
+        try:
+            outcome = self._apply(spec, target)
+        except UserError as exc:
+            self.journal.end_stage(row, "failed", reason=str(exc))
+            raise
+        applied_at = datetime.fromisoformat(outcome.first_applied_at) if outcome.first_applied_at else datetime.now(UTC)
+        soak = self._soak(step, applied_at - timedelta(seconds=1), self._opened_probes(before, after))
+        if soak["detections"]:
+            hosts = sorted({d["host"] for d in soak["detections"]})
+            self.ui.message(f"{step.label}: new infection on {', '.join(hosts)}: putting the previous posture back")
+            back = StageSpec(f"{step.name}:rollback", ROLLBACK[spec.playbook], spec.targets,
+                             f"halt: previous posture back for {step.name}")
+            self._apply(back, previous)
+            reason = f"new infection during the soak of {step.label}: {', '.join(hosts)}"
+            self.journal.end_stage(row, "halted", soak=soak, reason=reason, restored=True)
+            self.journal.event(self.incident.id, "recovery_halted", self.req.operator, self.area.name,
+                               step=step.name, reason=reason, detections=soak["detections"], restored=True)
+            raise RecoveryHalted(f"recovery halted at {step.label}: {reason}; the previous posture is back "
+                                 "and nothing further was reconnected")
+        if soak.get("probes_closed"):
+            reason = f"paths {step.label} opened do not answer: {'; '.join(soak['probes_closed'][:5])}"
+            self.journal.end_stage(row, "halted", soak=soak, reason=reason, restored=False)
+            self.journal.event(self.incident.id, "recovery_halted", self.req.operator, self.area.name,
+                               step=step.name, reason=reason, restored=False)
+            raise RecoveryHalted(f"recovery halted at {step.label}: {reason}")
+        self.journal.end_stage(row, "done", soak=soak, changed=outcome.changed)
+
+
+def _detection(d: Detection) -> dict[str, Any]:
+    return {"time": d.time.isoformat(), "host": d.host, "area": d.area, "segment": d.segment,
+            "signature": d.signature}
+
+
+def _rule_diff(before: Policy, after: Policy) -> tuple[list[str], list[str]]:
+    def rules(p: Policy) -> list[str]:
+        return [f"{chain}: {r.action} {r.comment}" for chain in ("input", "forward", "output")
+                for r in p.chain(chain).rules]
+
+    old, new = rules(before), rules(after)
+    return [r for r in old if r not in new], [r for r in new if r not in old]
