@@ -61,7 +61,7 @@ def recover(
     req = RecoverRequest(inventory=inventory, area=area, operator=operator or default_operator(),
                          incident_id=incident_id, soak=parse_duration(soak), quiet_window=parse_duration(quiet_window),
                          next_only=step, only=only, allow_self_approval=allow_self_approval,
-                         confirm_timeout=confirm_timeout)
+                         confirm_timeout=confirm_timeout, assume_yes=yes)
 
     def confirm(s: Step, changes: list[str]) -> bool:
         live.live.stop()

@@ -67,6 +67,7 @@ class RecoverRequest:
     only: str | None = None  # --only STEP: refused unless it is the next one
     allow_self_approval: bool = False
     confirm_timeout: int = 60
+    assume_yes: bool = False  # journaled: confirmed by --yes, or by the operator at the prompt
 
 
 @dataclass
@@ -335,7 +336,8 @@ class Recovery(Containment):
         row = self.journal.start_stage(self.incident.id, "recovery", self.area.name, step.name,
                                        ",".join(spec.targets if spec else []), False, self.req.operator,
                                        number=step.number, title=step.title, changes=changes,
-                                       confirmed_by=self.req.operator)
+                                       confirmed_by=self.req.operator,
+                                       confirmation="--yes" if self.rreq.assume_yes else "y at the prompt")
         previous = AreaState(posture=self.state.posture, vectors_blocked=self.state.vectors_blocked,
                              mobile_blocked=self.state.mobile_blocked, quarantined=set(self.state.quarantined))
         if spec is None:

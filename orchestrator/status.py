@@ -57,7 +57,8 @@ def gather(inv: Inventory, journal: Journal, incident_id: int | None) -> dict[st
                        for h, r in journal.remediation(chosen.id, area.name).items()}
         recovery = [{"step": s.name, "number": s.detail.get("number"), "state": s.state, "operator": s.operator,
                      "started_at": s.started_at, "ended_at": s.ended_at, "soak": s.detail.get("soak"),
-                     "reason": s.detail.get("reason"), "confirmed_by": s.detail.get("confirmed_by")}
+                     "reason": s.detail.get("reason"), "confirmed_by": s.detail.get("confirmed_by"),
+                     "confirmation": s.detail.get("confirmation")}
                     for s in journal.stages(chosen.id, area.name) if s.phase == "recovery"]
         data["areas"][area.name] = {"posture": st.posture, "vectors_blocked": st.vectors_blocked,
                                     "mobile_blocked": st.mobile_blocked, "segments": segments, "stages": stages,

@@ -3,7 +3,9 @@
 # Build the lab, prove Ansible reaches every host and the baseline traffic flows, record the incident,
 # seed the lab worm, contain the area (and any other area the worm reached before the cut), watch the
 # spread stop, remediate with the validated plan (canary first; a technician for the hosts where the
-# worm blocks every method), show where everything stands, and tear the lab down.
+# worm blocks every method), record the management approval, recover each area in the IRM order (one
+# soaked step at a time), check the baseline traffic is back, show where everything stood, and tear
+# the lab down.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PWD/.venv/bin:$PATH"
@@ -56,12 +58,26 @@ print(" ".join(h for h, r in area.items() if r["state"] in ("manual-needed", "fa
   done
 }
 
-remediate subsidiary-x x-ws11
+contained=(subsidiary-x)
 if irm status --json -i "$INV" | python3 -c '
 import json, sys
 sys.exit(json.load(sys.stdin)["areas"]["hq"]["posture"] != "isolated")'; then
-  remediate hq hq-ws1
+  contained+=(hq)
 fi
+remediate subsidiary-x x-ws11
+[ "${#contained[@]}" = 2 ] && remediate hq hq-ws1
+
+banner "recovery needs management approval (four-eyes: not the operator)"
+irm approve --by "CISO on duty" --role CISO --reason "remediation verified on every host of the contained areas"
+sleep 6  # the quiet window: no detection in the area for 5s before recovery starts
+
+for area in "${contained[@]}"; do
+  banner "recovery of $area: the five IRM steps in order, each confirmed (--yes) and soaked"
+  irm recover --area "$area" --yes --soak 5s --quiet-window 5s -i "$INV"
+done
+
+banner "after recovery: the baseline connectivity matrix again"
+irm lab matrix -i "$INV"
 
 banner "where everything stands"
 irm status -i "$INV"

@@ -96,13 +96,14 @@ def test_probes_see_closed_ports_and_blocked_paths(lab: Path) -> None:
     first = traffic.run_probes(inv, probes, timeout=0.5)
     assert [r.outcome for r in first] == ["refused", "open"]
     # a drop rule on the hq gateway, then the ERP no longer answers x-ws11
-    rule = f"add rule inet irm forward ip saddr {ws.address} ip daddr {erp.address} tcp dport 8069 drop"
-    os.system(f"ip netns exec irmlab-gw-hq nft '{rule}'")
+    ruleset = ("table inet irmtest {\n chain forward {\n  type filter hook forward priority filter; policy accept;\n"
+               f"  ip saddr {ws.address} ip daddr {erp.address} tcp dport 8069 drop\n }}\n}}\n")
+    subprocess.run(["ip", "netns", "exec", "irmlab-gw-hq", "nft", "-f", "-"], input=ruleset, text=True, check=True)
     try:
         second = traffic.run_probes(inv, probes[1:], timeout=0.5)
         assert [r.outcome for r in second] == ["timeout"]
     finally:
-        os.system("ip netns exec irmlab-gw-hq nft flush chain inet irm forward")
+        subprocess.run(["ip", "netns", "exec", "irmlab-gw-hq", "nft", "delete", "table", "inet", "irmtest"], check=True)
     assert traffic.run_probes(inv, probes[1:], timeout=0.5)[0].open
 
 

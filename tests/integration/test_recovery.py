@@ -212,5 +212,10 @@ def test_killed_mid_step_recovery_resumes_and_restores_the_baseline_exactly(scen
     status = json.loads(_irm(s, "status", "--json").stdout)["areas"]["subsidiary-x"]
     assert status["posture"] == "connected" and not status["vectors_blocked"] and not status["mobile_blocked"]
     assert [r["step"] for r in status["recovery"] if r["state"] == "done"] == done
+    soaks = {r["step"]: r["soak"] for r in status["recovery"] if r["state"] == "done"}
+    assert soaks["lan"]["probes"] > 0 and soaks["internet"]["probes"] > 0  # the paths they opened, probed
+    assert not soaks["lan"].get("probes_closed") and soaks["lan"]["detections"] == []
+    confirmations = {r["step"]: r["confirmation"] for r in status["recovery"] if r["state"] == "done"}
+    assert confirmations["vectors"] == "y at the prompt" and confirmations["internet"] == "--yes"
     again = _recover(s, "--yes", "--only", "internet")
     assert again.returncode == 2 and "recovery of 'subsidiary-x' is complete: there is no step left" in again.stderr
