@@ -16,7 +16,7 @@ from orchestrator.errors import UserError
 from orchestrator.yamlfile import load_yaml_mapping, validation_error
 
 _VECTOR_RE = re.compile(r"^(tcp|udp)/(\d{1,5})$")
-REFERENCE_RE = re.compile(r"^(CVE-\d{4}-\d{4,}|KB\d{6,8}|MS\d{2}-\d{3}|https?://\S+)$")
+_REFERENCE_RE = re.compile(r"^(CVE-\d{4}-\d{4,}|KB\d{6,8}|MS\d{2}-\d{3}|https?://\S+)$")
 
 
 class Vector(BaseModel):
@@ -54,10 +54,15 @@ class IncidentSpec(BaseModel):
     @field_validator("references")
     @classmethod
     def _references(cls, value: list[str]) -> list[str]:
-        for ref in value:
-            if not REFERENCE_RE.match(ref):
-                raise ValueError(f"'{ref}' is not a CVE-YYYY-NNNN, KBnnnnnn, MSyy-nnn id or an http(s) URL")
-        return value
+        return check_references(value)
+
+
+def check_references(value: list[str]) -> list[str]:
+    """CVE, KB or MS bulletin ids, or http(s) URLs (a pydantic field validator's body)."""
+    for ref in value:
+        if not _REFERENCE_RE.match(ref):
+            raise ValueError(f"'{ref}' is not a CVE-YYYY-NNNN, KBnnnnnn, MSyy-nnn id or an http(s) URL")
+    return value
 
 
 def spec_from_flags(worm: str | None, vectors: list[str], signatures: list[str], references: list[str]) -> IncidentSpec:

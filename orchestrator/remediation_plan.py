@@ -17,7 +17,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from orchestrator.errors import UserError
-from orchestrator.incident import REFERENCE_RE
+from orchestrator.incident import check_references
 from orchestrator.yamlfile import load_yaml_mapping, validation_error
 
 HOST_TYPES = ("linux", "windows")
@@ -141,10 +141,7 @@ class RemediationPlan(BaseModel):
     @field_validator("references")
     @classmethod
     def _references(cls, value: list[str]) -> list[str]:
-        for ref in value:
-            if not REFERENCE_RE.match(ref):
-                raise ValueError(f"'{ref}' is not a CVE-YYYY-NNNN, KBnnnnnn, MSyy-nnn id or an http(s) URL")
-        return value
+        return check_references(value)
 
     @model_validator(mode="after")
     def _methods(self) -> RemediationPlan:

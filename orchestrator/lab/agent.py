@@ -121,15 +121,20 @@ def infect_here(cfg: dict[str, Any], source_address: str, source_host: str | Non
     return True
 
 
-def start_worm(cfg: dict[str, Any]) -> int:
+def _spawn(cfg: dict[str, Any], command: str) -> int:
+    """Start this host's agent ``command`` (worm, guard) in its own session; its PID goes to COMMAND.pid."""
     out = open(Path(cfg["lab_dir"]) / "worm.out", "ab")  # noqa: SIM115 (handed to the child)
     proc = subprocess.Popen(
-        [cfg["python"], "-m", "orchestrator.lab.agent", "--config", cfg["config_path"], "worm"],
+        [cfg["python"], "-m", "orchestrator.lab.agent", "--config", cfg["config_path"], command],
         stdin=subprocess.DEVNULL, stdout=out, stderr=out, cwd="/", start_new_session=True, close_fds=True,
     )
     out.close()
-    _state(cfg, "worm.pid").write_text(f"{proc.pid}\n")
+    _state(cfg, f"{command}.pid").write_text(f"{proc.pid}\n")
     return proc.pid
+
+
+def start_worm(cfg: dict[str, Any]) -> int:
+    return _spawn(cfg, "worm")
 
 
 # ------------------------------------------------------------------------------------------------
@@ -314,14 +319,7 @@ def guard_running(cfg: dict[str, Any]) -> int | None:
 
 
 def start_guard(cfg: dict[str, Any]) -> int:
-    out = open(Path(cfg["lab_dir"]) / "worm.out", "ab")  # noqa: SIM115 (handed to the child)
-    proc = subprocess.Popen(
-        [cfg["python"], "-m", "orchestrator.lab.agent", "--config", cfg["config_path"], "guard"],
-        stdin=subprocess.DEVNULL, stdout=out, stderr=out, cwd="/", start_new_session=True, close_fds=True,
-    )
-    out.close()
-    _state(cfg, "guard.pid").write_text(f"{proc.pid}\n")
-    return proc.pid
+    return _spawn(cfg, "guard")
 
 
 def run_guard(cfg: dict[str, Any]) -> None:

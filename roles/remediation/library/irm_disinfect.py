@@ -66,31 +66,7 @@ import signal
 import time
 
 from ansible.module_utils.basic import AnsibleModule
-
-
-def _matching(patterns, same_netns_only):
-    me = os.getpid()
-    try:
-        my_ns = os.stat("/proc/self/ns/net").st_ino
-    except OSError:
-        my_ns = None
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit() or int(entry) in (1, me, os.getppid()):
-            continue
-        try:
-            with open(f"/proc/{entry}/cmdline", "rb") as fh:
-                cmdline = fh.read().replace(b"\0", b" ").decode(errors="replace").strip()
-            ns = os.stat(f"/proc/{entry}/ns/net").st_ino if same_netns_only else my_ns
-        except OSError:
-            continue
-        if not cmdline or "irm_disinfect" in cmdline or "AnsiballZ" in cmdline:
-            continue
-        if same_netns_only and ns != my_ns:
-            continue
-        if any(p in cmdline for p in patterns):
-            found.append((int(entry), cmdline))
-    return found
+from ansible.module_utils.irm_worm import on_host, worm_processes
 
 
 def main():
@@ -107,7 +83,7 @@ def main():
     )
     p = module.params
     done = {"killed": [], "removed": [], "disabled": []}
-    victims = _matching(p["processes"], p["same_netns_only"]) if p["processes"] else []
+    victims = worm_processes(p["processes"], p["same_netns_only"])
     for pid, cmdline in victims:
         done["killed"].append(f"{pid} {cmdline[:120]}")
         if not module.check_mode:
@@ -116,7 +92,7 @@ def main():
             except ProcessLookupError:
                 pass
     for path in p["files"]:
-        real = os.path.join(p["root"], path.lstrip("/")) if p["root"] else path
+        real = on_host(p["root"], path)
         if os.path.lexists(real):
             done["removed"].append(real)
             if not module.check_mode:
@@ -142,9 +118,9 @@ def main():
     if any(done.values()) and not module.check_mode and p["settle"] > 0:
         # A worm with a watchdog comes back: look again after a while before calling the host clean.
         time.sleep(p["settle"])
-        back = [f"process {pid} {cmdline[:80]}" for pid, cmdline in _matching(p["processes"], p["same_netns_only"])]
-        back += [f"file {path}" for path in p["files"]
-                 if os.path.lexists(os.path.join(p["root"], path.lstrip("/")) if p["root"] else path)]
+        back = [f"process {pid} {cmdline[:80]}" for pid, cmdline in worm_processes(p["processes"],
+                                                                                   p["same_netns_only"])]
+        back += [f"file {path}" for path in p["files"] if os.path.lexists(on_host(p["root"], path))]
         if back:
             module.fail_json(msg=f"the worm came back within {p['settle']:g}s ({'; '.join(back)}): a watchdog "
                                  "the plan does not name?", irm_disinfected=done)

@@ -77,25 +77,7 @@ import shlex
 import socket
 
 from ansible.module_utils.basic import AnsibleModule
-
-
-def _processes(patterns, same_netns_only):
-    me, parent = os.getpid(), os.getppid()
-    my_ns = os.stat("/proc/self/ns/net").st_ino
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit() or int(entry) in (1, me, parent):
-            continue
-        try:
-            with open(f"/proc/{entry}/cmdline", "rb") as fh:
-                cmdline = fh.read().replace(b"\0", b" ").decode(errors="replace").strip()
-            ns = os.stat(f"/proc/{entry}/ns/net").st_ino if same_netns_only else my_ns
-        except OSError:
-            continue
-        if not cmdline or "AnsiballZ" in cmdline or (same_netns_only and ns != my_ns):
-            continue
-        found.extend(f"process {entry} matches '{p}'" for p in patterns if p in cmdline)
-    return found
+from ansible.module_utils.irm_worm import on_host, worm_processes
 
 
 def _run(module, command):
@@ -120,10 +102,10 @@ def main():
     )
     p = module.params
     result = {"infected": [], "unfixed": [], "unhealthy": []}
-    result["infected"].extend(_processes(p["processes"], p["same_netns_only"]) if p["processes"] else [])
+    result["infected"].extend(f"process {pid} matches the plan ({cmdline[:80]})"
+                              for pid, cmdline in worm_processes(p["processes"], p["same_netns_only"]))
     for path in p["files"]:
-        real = os.path.join(p["root"], path.lstrip("/")) if p["root"] else path
-        if os.path.lexists(real):
+        if os.path.lexists(on_host(p["root"], path)):
             result["infected"].append(f"file {path} present")
     if p["av_scan_command"]:
         rc, last = _run(module, p["av_scan_command"])
