@@ -215,4 +215,5 @@ from orchestrator import (  # noqa: E402, F401  (they register their commands on
     cli_incident,
     cli_recover,
     cli_remediate,
+    cli_report,
 )

@@ -342,7 +342,10 @@ class Containment:
             if len(dets) > seen:
                 new_hosts = sorted({d.host for d in dets[seen:]})
                 self.journal.event(self.incident.id, "detections", self.req.operator, self.area.name,
-                                   count=len(dets) - seen, hosts=new_hosts)
+                                   count=len(dets) - seen, hosts=new_hosts,
+                                   items=[{"time": d.time.isoformat(), "host": d.host, "segment": d.segment,
+                                           "signature": d.signature, "action": d.action,
+                                           "source_address": d.source_address} for d in dets[seen:]])
                 seen = len(dets)
                 last_change = time.monotonic()
             infected = {d.segment for d in dets if d.segment in sub_areas}

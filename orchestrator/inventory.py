@@ -27,6 +27,8 @@ LAB_SPACE = IPv4Network("198.18.0.0/15")
 GROUP_KEYS = frozenset({
     "irm_prefix", "irm_gateway", "irm_gateway_address", "irm_critical_flows", "irm_downtime_cost_per_hour",
     "irm_lab_name", "irm_lab_state_dir", "irm_lab_prefixes", "irm_lab_worm",
+    "irm_crisis_cell_size", "irm_crisis_cell_hourly_rate", "irm_remediation_cost_per_host",
+    "irm_manual_remediation_cost_per_host", "irm_currency",
 })
 KNOWN_KEYS = GROUP_KEYS | {
     "irm_os", "irm_host_state_dir", "irm_av_log", "irm_uplink", "irm_lab_vulnerable", "irm_lab_services",
@@ -161,8 +163,20 @@ class InternetSegment(_Model):
     hosts: tuple[str, ...]
 
 
+class CostSettings(_Model):
+    """What the crisis report's cost uses besides each area's downtime cost (group 'all'); nothing is
+    invented: an input not declared is shown as such and left out of the total."""
+
+    crisis_cell_size: int | None = Field(default=None, ge=1, le=1000)
+    crisis_cell_hourly_rate: float | None = Field(default=None, ge=0)
+    remediation_cost_per_host: float | None = Field(default=None, ge=0)
+    manual_remediation_cost_per_host: float | None = Field(default=None, ge=0)
+    currency: str = Field(default="EUR", min_length=1, max_length=8)
+
+
 class Inventory(_Model):
     source: str
+    costs: CostSettings = CostSettings()
     lab: LabSettings | None
     hosts: dict[str, Host]
     areas: dict[str, Area]
@@ -307,9 +321,17 @@ def build_inventory(raw: RawInventory) -> Inventory:
         for check in host.health_checks:
             if check.host is not None and check.host not in hosts:
                 p.add(_h(host.name), "irm_health_checks", f"check '{check.name}': '{check.host}' is not a managed host")
+    allvars = raw.groups["all"].vars if "all" in raw.groups else {}
+    costs = p.validate(CostSettings, {k.removeprefix("irm_"): v for k, v in allvars.items() if k in _COST_KEYS},
+                       _g("all"), "irm_costs")
     if p.lines:
         raise InventoryError(*(f"{raw.source}: {line}" for line in p.lines))
-    return Inventory(source=raw.source, lab=lab, hosts=hosts, areas=areas, internet=internet)
+    return Inventory(source=raw.source, costs=costs or CostSettings(), lab=lab, hosts=hosts, areas=areas,
+                     internet=internet)
+
+
+_COST_KEYS = ("irm_crisis_cell_size", "irm_crisis_cell_hourly_rate", "irm_remediation_cost_per_host",
+              "irm_manual_remediation_cost_per_host", "irm_currency")
 
 
 def _check_keys(raw: RawInventory, p: _Problems) -> None:

@@ -130,3 +130,44 @@ def _first(exc: Exception) -> str:
 def load_inventory(source: str | Path) -> Inventory:
     """Load and validate; raises ``InventoryError`` with one line per problem."""
     return build_inventory(load_raw(source))
+
+
+def vault_values(source: str | Path) -> list[str]:
+    """Every vault-encrypted value of the inventory, decrypted with the vault password file Ansible is
+    given (ANSIBLE_VAULT_PASSWORD_FILE), so irm can keep them out of what it writes. Without a password
+    file, nothing can be decrypted: not by Ansible either."""
+    pwfile = os.environ.get("ANSIBLE_VAULT_PASSWORD_FILE")
+    root = Path(source)
+    if not pwfile or not Path(pwfile).is_file():
+        return []
+    import re
+
+    import yaml
+    from ansible.parsing.vault import VaultLib, VaultSecret
+
+    vault = VaultLib([("default", VaultSecret(Path(pwfile).read_bytes().strip()))])
+    block = re.compile(r"!vault\s*\|[-+]?\s*\n((?:[ \t]+\S.*(?:\n|$))+)")
+    found: list[str] = []
+
+    def leaves(value: Any) -> list[str]:
+        if isinstance(value, dict):
+            return [s for v in value.values() for s in leaves(v)]
+        if isinstance(value, list):
+            return [s for v in value for s in leaves(v)]
+        return [str(value)] if value is not None else []
+
+    files = [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.is_file())
+    for path in files:
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            continue
+        try:
+            if text.startswith("$ANSIBLE_VAULT"):
+                found += leaves(yaml.safe_load(vault.decrypt(text.encode()).decode()))
+            for match in block.finditer(text):
+                lines = [line.strip() for line in match.group(1).splitlines() if line.strip()]
+                found.append(vault.decrypt("\n".join(lines).encode()).decode())
+        except Exception as exc:  # any vault or YAML failure: say which file, in one line
+            raise InventoryError(f"{path}: a vault value cannot be decrypted with {pwfile} ({exc})") from None
+    return sorted({s for s in found if len(s) >= 6}, key=len, reverse=True)

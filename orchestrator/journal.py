@@ -66,6 +66,14 @@ _MIGRATIONS = [
         id INTEGER PRIMARY KEY, incident_id INTEGER NOT NULL REFERENCES incidents(id), approved_by TEXT NOT NULL,
         role TEXT NOT NULL, reason TEXT NOT NULL, approved_at TEXT NOT NULL, recorded_by TEXT NOT NULL);
     """,
+    """
+    CREATE TABLE notes (
+        id INTEGER PRIMARY KEY, incident_id INTEGER NOT NULL REFERENCES incidents(id), text TEXT NOT NULL,
+        kind TEXT NOT NULL, by TEXT NOT NULL, at TEXT NOT NULL);
+    CREATE TABLE actions (
+        id INTEGER PRIMARY KEY, incident_id INTEGER NOT NULL REFERENCES incidents(id), text TEXT NOT NULL,
+        owner TEXT NOT NULL, react TEXT, due TEXT, added_by TEXT NOT NULL, added_at TEXT NOT NULL);
+    """,
 ]
 
 
@@ -213,14 +221,24 @@ class Journal:
                 (incident_id, phase, area, name, target, "running", int(check_mode), operator, now(),
                  json.dumps(detail, default=str)),
             )
-            return int(cur.lastrowid or 0)
+            stage_id = int(cur.lastrowid or 0)
+            db.execute("INSERT INTO events(incident_id, time, kind, area, operator, detail) VALUES (?,?,?,?,?,?)",
+                       (incident_id, now(), "stage_started", area, operator,
+                        json.dumps({"stage_id": stage_id, "phase": phase, "name": name, "target": target,
+                                    "dry_run": check_mode})))
+            return stage_id
 
     def end_stage(self, stage_id: int, state: str, **detail: Any) -> None:
         with self._tx() as db:
-            row = db.execute("SELECT detail FROM stages WHERE id=?", (stage_id,)).fetchone()
+            row = db.execute("SELECT * FROM stages WHERE id=?", (stage_id,)).fetchone()
             merged = {**json.loads(row["detail"]), **detail}
+            at = now()
             db.execute("UPDATE stages SET state=?, ended_at=?, detail=? WHERE id=?",
-                       (state, now(), json.dumps(merged, default=str), stage_id))
+                       (state, at, json.dumps(merged, default=str), stage_id))
+            db.execute("INSERT INTO events(incident_id, time, kind, area, operator, detail) VALUES (?,?,?,?,?,?)",
+                       (row["incident_id"], at, "stage_ended", row["area"], row["operator"],
+                        json.dumps({"stage_id": stage_id, "phase": row["phase"], "name": row["name"],
+                                    "state": state, "dry_run": bool(row["check_mode"])})))
 
     def host_results(self, stage_id: int, results: list[dict[str, Any]]) -> None:
         with self._tx() as db:
@@ -299,6 +317,28 @@ class Journal:
     def approvals(self, incident_id: int) -> list[dict[str, Any]]:
         rows = self.db.execute("SELECT * FROM approvals WHERE incident_id=? ORDER BY id", (incident_id,))
         return [dict(r) for r in rows]
+
+    # -- the crisis cell's notes and action items (aftermath) ------------------------------------
+
+    def add_note(self, incident_id: int, text: str, kind: str, by: str) -> int:
+        with self._tx() as db:
+            cur = db.execute("INSERT INTO notes(incident_id, text, kind, by, at) VALUES (?,?,?,?,?)",
+                             (incident_id, text, kind, by, now()))
+            return int(cur.lastrowid or 0)
+
+    def notes(self, incident_id: int) -> list[dict[str, Any]]:
+        return [dict(r) for r in self.db.execute("SELECT * FROM notes WHERE incident_id=? ORDER BY id", (incident_id,))]
+
+    def add_action(self, incident_id: int, text: str, owner: str, react: str | None, due: str | None,
+                   added_by: str) -> int:
+        with self._tx() as db:
+            cur = db.execute("INSERT INTO actions(incident_id, text, owner, react, due, added_by, added_at) "
+                             "VALUES (?,?,?,?,?,?,?)", (incident_id, text, owner, react, due, added_by, now()))
+            return int(cur.lastrowid or 0)
+
+    def actions(self, incident_id: int) -> list[dict[str, Any]]:
+        return [dict(r) for r in self.db.execute("SELECT * FROM actions WHERE incident_id=? ORDER BY id",
+                                                 (incident_id,))]
 
     # -- locks -------------------------------------------------------------------------------------
 

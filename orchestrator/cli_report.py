@@ -1,0 +1,115 @@
+"""irm note / irm action / irm report: the aftermath (registered on cli.app)."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Annotated, Literal
+
+import typer
+from rich.table import Table
+
+from orchestrator.cli import DEFAULT_INVENTORY, InventoryOpt, _inventory, app, console
+from orchestrator.cli_incident import IncidentOpt, JournalOpt, OperatorOpt, _existing
+from orchestrator.errors import UserError
+from orchestrator.journal import DEFAULT_PATH, Journal, default_operator
+
+action_app = typer.Typer(no_args_is_help=True, help="Action items of the crisis report (capitalize).")
+app.add_typer(action_app, name="action")
+
+_REACT_RE = re.compile(r"^RA\d{4}$")
+
+
+def _redacted(text: str, inventory: Path) -> str:
+    """The journal never holds a secret: vault values of the inventory typed into a note are masked."""
+    from orchestrator.inventory_loader import vault_values
+
+    for secret in vault_values(inventory):
+        text = text.replace(secret, "[REDACTED]")
+    return text
+
+
+@app.command("note")
+def note(
+    text: Annotated[str, typer.Argument(help="What the crisis cell wants in the report.")],
+    by: Annotated[str, typer.Option("--by", help="Who says so.")],
+    kind: Annotated[Literal["note", "right", "wrong"], typer.Option(help="What went right, wrong, or a note.")]
+    = "note",
+    inventory: InventoryOpt = Path(DEFAULT_INVENTORY),
+    journal: JournalOpt = Path(DEFAULT_PATH),
+    incident_id: IncidentOpt = None,
+) -> None:
+    """Add a note of the crisis cell to the incident (shown in the report beside the journal's facts)."""
+    if not text.strip() or not by.strip():
+        raise UserError("note: the text and --by must not be empty")
+    with Journal(_existing(journal)) as j:
+        inc = j.open_incident_for(incident_id)
+        j.add_note(inc.id, _redacted(text.strip(), inventory), kind, by.strip())
+    console.print(f"incident {inc.id}: note by {by} recorded")
+
+
+@action_app.command("add")
+def action_add(
+    text: Annotated[str, typer.Argument(help="The action item.")],
+    owner: Annotated[str, typer.Option("--owner", help="Who carries it out.")],
+    react: Annotated[str | None, typer.Option("--react", help="Its RE&CT response action id, e.g. RA6002.")] = None,
+    due: Annotated[str | None, typer.Option("--due", help="Due date, YYYY-MM-DD.")] = None,
+    inventory: InventoryOpt = Path(DEFAULT_INVENTORY),
+    journal: JournalOpt = Path(DEFAULT_PATH),
+    incident_id: IncidentOpt = None,
+    operator: OperatorOpt = None,
+) -> None:
+    """Add an action item to improve the process (shown in the report)."""
+    if not text.strip() or not owner.strip():
+        raise UserError("action add: the text and --owner must not be empty")
+    if react is not None and not _REACT_RE.match(react):
+        raise UserError(f"action add: --react '{react}' is not an RE&CT response action id (RA followed by 4 digits)")
+    if due is not None and not re.match(r"^\d{4}-\d{2}-\d{2}$", due):
+        raise UserError(f"action add: --due '{due}' is not a date (YYYY-MM-DD)")
+    with Journal(_existing(journal)) as j:
+        inc = j.open_incident_for(incident_id)
+        j.add_action(inc.id, _redacted(text.strip(), inventory), owner.strip(), react, due,
+                     operator or default_operator())
+    console.print(f"incident {inc.id}: action added for {owner}")
+
+
+@action_app.command("list")
+def action_list(journal: JournalOpt = Path(DEFAULT_PATH), incident_id: IncidentOpt = None) -> None:
+    """List the action items."""
+    with Journal(_existing(journal)) as j:
+        inc = j.open_incident_for(incident_id)
+        actions = j.actions(inc.id)
+    table = Table(title=f"actions of incident {inc.id}")
+    for col in ("id", "action", "owner", "RE&CT", "due"):
+        table.add_column(col)
+    for a in actions:
+        table.add_row(str(a["id"]), a["text"], a["owner"], a["react"] or "", a["due"] or "")
+    console.print(table)
+
+
+@app.command("report")
+def report(
+    out: Annotated[Path, typer.Option("--out", help="Directory for report.md, report.html and report.json.")]
+    = Path("irm-report"),
+    inventory: InventoryOpt = Path(DEFAULT_INVENTORY),
+    journal: JournalOpt = Path(DEFAULT_PATH),
+    incident_id: IncidentOpt = None,
+) -> None:
+    """Write the crisis report from the journal: Markdown, a self-contained HTML page, JSON."""
+    from orchestrator import report as rep
+    from orchestrator.inventory_loader import vault_values
+
+    inv = _inventory(inventory)
+    with Journal(_existing(journal)) as j:
+        if not j.incidents():
+            raise UserError(f"no incident in journal {journal}: nothing to report")
+        r = rep.Report(inv, j, incident_id, secrets=vault_values(inventory))
+        data = r.data()
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "report.json").write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
+    (out / "report.md").write_text(rep.markdown(data), encoding="utf-8")
+    (out / "report.html").write_text(rep.html_page(data), encoding="utf-8")
+    cost = data["cost"]
+    console.print(f"crisis report of incident {data['incident']['id']} in {out}/ (report.md, report.html, "
+                  f"report.json): {len(data['timeline'])} events, cost {cost['total']:,.2f} {cost['currency']}")

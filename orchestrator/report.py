@@ -1,0 +1,461 @@
+"""The crisis report (IRM #1, aftermath), built from the journal alone, as Markdown, HTML and JSON.
+
+Summary (worm, vectors, perimeter, first detection, patient zero), the timeline (one row per journal
+event, each response action tagged with its RE&CT identifier), durations per phase and area, what
+went right and wrong (facts from the journal beside the crisis cell's notes), the cost (formula and
+every input shown; an input the inventory does not declare is said so and left out) and the action
+items (added by the crisis cell, and suggested from the facts). No secret: the journal holds none,
+and every text is passed through ``redact`` with the secrets the caller knows (vault values).
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from orchestrator.inventory import Inventory
+from orchestrator.journal import Journal
+
+# RE&CT response actions (atc-project/atc-react) for what irm does.
+REACT = {
+    "internet_cut": ("RA3101", "Block external IP address"),
+    "isolate": ("RA3102", "Block internal IP address"),
+    "vectors": ("RA3108", "Block port internal communication"),
+    "mobile": ("RA3102", "Block internal IP address"),
+    "subarea": ("RA3102", "Block internal IP address"),
+    "method:package": ("RA3001", "Patch vulnerability"),
+    "method:wsus": ("RA3001", "Patch vulnerability"),
+    "method:win_updates": ("RA3001", "Patch vulnerability"),
+    "method:gpo": ("RA3001", "Patch vulnerability"),
+    "method:antivirus": ("RA4301", "Remove file"),
+    "method:disinfect": ("RA4301", "Remove file"),
+    "recover:vectors": ("RA5104", "Unblock blocked port"),
+    "recover:other": ("RA5101", "Unblock blocked IP"),
+    "report": ("RA6001", "Develop incident report"),
+    "lessons": ("RA6002", "Conduct lessons learned exercise"),
+}
+
+
+def _t(text: str | None) -> datetime | None:
+    return datetime.fromisoformat(text) if text else None
+
+
+def _hours(a: datetime, b: datetime) -> float:
+    return max(0.0, (b - a).total_seconds() / 3600)
+
+
+def react_for(event: dict[str, Any]) -> tuple[str, str] | None:
+    """The RE&CT response action a journal event records, if it records one."""
+    d = event["detail"]
+    if event["kind"] != "stage_ended" or d.get("state") != "done" or d.get("dry_run"):
+        return None
+    name, phase = str(d.get("name", "")), d.get("phase")
+    if phase == "containment":
+        return REACT.get(name)
+    if phase == "remediation":
+        return REACT.get(name)
+    if phase == "recovery-apply":
+        return REACT["recover:vectors"] if name == "vectors" else REACT["recover:other"]
+    return None
+
+
+def describe(event: dict[str, Any]) -> str:
+    d, kind = event["detail"], event["kind"]
+    texts = {
+        "incident_opened": lambda: f"incident opened: {d.get('worm', '')}",
+        "containment_started": lambda: f"containment started{' (dry run)' if d.get('dry_run') else ''}",
+        "containment_finished": lambda: "containment finished; quarantined: "
+                                        + (", ".join(d.get("quarantined", [])) or "none"),
+        "detections": lambda: f"{d.get('count')} detection(s): {', '.join(d.get('hosts', []))}",
+        "subarea_quarantined": lambda: f"sub-area quarantined: {', '.join(d.get('sub_areas', []))}",
+        "spread_stopped": lambda: f"spread stopped (no detection for {d.get('quiet_window')}s)",
+        "stage_started": lambda: f"{d.get('phase')} {d.get('name')} started on {d.get('target')}",
+        "stage_ended": lambda: f"{d.get('phase')} {d.get('name')} {d.get('state')}",
+        "lockout_reverted": lambda: f"dead-man timer reverted {', '.join(d.get('hosts', []))}",
+        "approval": lambda: f"recovery approved by {d.get('approved_by')} ({d.get('role')}): {d.get('reason')}",
+        "remediation_host": lambda: f"{d.get('host')}: {d.get('state')}"
+                                    + (f" ({d.get('method')})" if d.get("method") else ""),
+        "remediation_method_failed": lambda: f"{d.get('host')}: method {d.get('method')} failed: {d.get('reason')}",
+        "remediation_manual_done": lambda: f"{d.get('host')}: manual remediation recorded, by {d.get('by')}",
+        "recovery_halted": lambda: f"recovery halted at {d.get('step')}: {d.get('reason')}",
+        "recovery_resumed": lambda: f"recovery resumed at {d.get('step')}",
+    }
+    return texts[kind]() if kind in texts else kind.replace("_", " ")
+
+
+class Report:
+    def __init__(self, inv: Inventory, journal: Journal, incident_id: int | None,
+                 now: datetime | None = None, secrets: list[str] | None = None) -> None:
+        self.inv = inv
+        self.journal = journal
+        incidents = journal.incidents()
+        self.incident = journal.incident(incident_id) if incident_id is not None else (
+            journal.open_incident_for(None) if any(i.status == "open" for i in incidents) else incidents[-1])
+        self.now = now or datetime.now(UTC)
+        self.secrets = [s for s in (secrets or []) if s]
+
+    def redact(self, text: str) -> str:
+        for secret in self.secrets:
+            text = text.replace(secret, "[REDACTED]")
+        return text
+
+    def data(self) -> dict[str, Any]:
+        inc = self.incident
+        events = self.journal.events(inc.id)
+        opened = _t(inc.opened_at)
+        assert opened is not None
+        timeline = []
+        for e in events:
+            tag = react_for(e)
+            timeline.append({"id": e["id"], "time": e["time"], "kind": e["kind"], "area": e["area"],
+                             "operator": e["operator"], "text": describe(e),
+                             "react": tag[0] if tag else None, "react_name": tag[1] if tag else None})
+        detections = [item for e in events if e["kind"] == "detections" for item in e["detail"].get("items", [])]
+        detections.sort(key=lambda d: d["time"])
+        addresses = {str(h.address) for h in self.inv.hosts.values()}
+        seeded = [d for d in detections if d.get("source_address") not in addresses]
+        areas = self._areas(events, opened)
+        data = {
+            "incident": {"id": inc.id, "worm": inc.spec.worm, "vectors": [str(v) for v in inc.spec.vectors],
+                         "signatures": inc.spec.signatures, "references": inc.spec.references,
+                         "status": inc.status, "opened_at": inc.opened_at, "opened_by": inc.opened_by},
+            "generated_at": self.now.isoformat(),
+            "first_detection": detections[0] if detections else None,
+            "patient_zero": (seeded[0]["host"] if seeded else detections[0]["host"]) if detections else None,
+            "perimeter": {
+                "areas": sorted(a for a, v in areas.items() if v["contained_at"]),
+                "sub_areas": sorted({s for e in events if e["kind"] == "subarea_quarantined"
+                                     for s in e["detail"].get("sub_areas", [])}),
+                "infected_hosts": sorted({d["host"] for d in detections}),
+            },
+            "areas": areas,
+            "timeline": timeline,
+            "facts": self._facts(events),
+            "notes": self.journal.notes(inc.id),
+            "cost": self._cost(events, areas, opened),
+            "actions": self._actions(events),
+        }
+        redacted: dict[str, Any] = json.loads(self.redact(json.dumps(data, default=str)))
+        return redacted
+
+    def _areas(self, events: list[dict[str, Any]], opened: datetime) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for name, area in self.inv.areas.items():
+            mine = [e for e in events if e["area"] == name]
+
+            def first(kind: str, pred: Any = None, evs: list[dict[str, Any]] = mine) -> str | None:
+                return next((e["time"] for e in evs if e["kind"] == kind and (pred is None or pred(e))), None)
+
+            def last(kind: str, pred: Any = None, evs: list[dict[str, Any]] = mine) -> str | None:
+                return next((e["time"] for e in reversed(evs) if e["kind"] == kind and (pred is None or pred(e))), None)
+
+            real = [e for e in mine if not e["detail"].get("dry_run")]
+            contained_at = first("containment_started", evs=real)
+            stages = self.journal.stages(self.incident.id, name)
+            cut = next((s.detail.get("first_applied_at") or s.ended_at for s in stages
+                        if s.name == "internet_cut" and s.state == "done" and not s.check_mode), None)
+            states: dict[str, str] = {}
+            remediated_at = None
+            for e in mine:
+                if e["kind"] == "remediation_host":
+                    states[e["detail"]["host"]] = e["detail"]["state"]
+                    if set(area.hosts) <= set(states) and all(states[h] == "verified" for h in area.hosts):
+                        remediated_at = remediated_at or e["time"]
+            milestones = {
+                "first_cut": cut,
+                "spread_stopped": first("spread_stopped"),
+                "remediated": remediated_at,
+                "recovered": last("recovery_finished"),
+            }
+            out[name] = {
+                "contained_at": contained_at,
+                "milestones": milestones,
+                "since_opened_s": {k: round((_t(v) - opened).total_seconds(), 1) if v else None  # type: ignore[operator]
+                                   for k, v in milestones.items()},
+                "phases": {
+                    "containment": [contained_at, first("spread_stopped") or last("containment_finished")],
+                    "remediation": [first("remediation_started"), remediated_at],
+                    "recovery": [first("recovery_started"), last("recovery_finished")],
+                },
+                "halts": [e["time"] for e in mine if e["kind"] == "recovery_halted"],
+                "downtime_cost_per_hour": area.downtime_cost_per_hour,
+            }
+        return out
+
+    def _facts(self, events: list[dict[str, Any]]) -> dict[str, list[str]]:
+        wrong, right = [], []
+        manual = sorted({e["detail"]["host"] for e in events if e["kind"] == "remediation_host"
+                         and e["detail"].get("state") == "manual-needed"})
+        for e in events:
+            d, at = e["detail"], e["time"][:19]
+            if e["kind"] == "stage_ended" and d.get("state") in ("failed", "halted") and not d.get("dry_run"):
+                wrong.append(f"{at} {d.get('phase')} {d.get('name')} {d.get('state')} ({e['area']})")
+            elif e["kind"] == "lockout_reverted":
+                wrong.append(f"{at} a change cut management; the dead-man timer reverted "
+                             + ", ".join(d.get("hosts", [])))
+            elif e["kind"] == "recovery_halted":
+                wrong.append(f"{at} reinfection or closed path during recovery of {e['area']}: {d.get('reason')}")
+            elif e["kind"] == "remediation_method_failed":
+                wrong.append(f"{at} {d.get('host')}: {d.get('method')} failed ({str(d.get('reason'))[:120]})")
+            elif e["kind"] in ("containment_refused", "recovery_refused", "remediation_canary_failed"):
+                wrong.append(f"{at} {e['kind'].replace('_', ' ')} ({e['area']})")
+            elif e["kind"] == "spread_not_stopped":
+                wrong.append(f"{at} the spread had not stopped after {d.get('waited')}s ({e['area']})")
+            elif e["kind"] == "spread_stopped":
+                right.append(f"{at} the spread stopped in {e['area']}")
+            elif e["kind"] == "remediation_canaries_verified":
+                right.append(f"{at} canaries {', '.join(d.get('canaries', []))} verified before the rest of "
+                             f"{e['area']}")
+            elif e["kind"] == "recovery_finished":
+                right.append(f"{at} {e['area']} reconnected, every step soaked")
+        if manual:
+            wrong.append(f"hosts that needed manual remediation: {', '.join(manual)}")
+        return {"right": right, "wrong": wrong, "manual_hosts": manual}
+
+    def _cost(self, events: list[dict[str, Any]], areas: dict[str, Any], opened: datetime) -> dict[str, Any]:
+        c = self.inv.costs
+        lines, missing = [], []
+        total = 0.0
+        for name, a in areas.items():
+            start, end = a["milestones"]["first_cut"], a["milestones"]["recovered"]
+            if not start:
+                continue
+            ongoing = end is None
+            hours = _hours(_t(start), _t(end) if end else self.now)  # type: ignore[arg-type]
+            rate = a["downtime_cost_per_hour"]
+            if rate is None:
+                missing.append(f"irm_downtime_cost_per_hour of area {name}")
+                continue
+            amount = hours * rate
+            total += amount
+            lines.append({"item": f"downtime of {name}", "formula": "hours x downtime cost per hour",
+                          "inputs": {"from": start, "to": end or f"{self.now.isoformat()} (not recovered yet)",
+                                     "hours": round(hours, 4), "cost_per_hour": rate},
+                          "amount": round(amount, 2), "ongoing": ongoing})
+        ends = [a["milestones"]["recovered"] for a in areas.values() if a["milestones"]["recovered"]]
+        last_event = _t(events[-1]["time"]) if events else opened
+        end_cell = max([_t(e) for e in ends] or [last_event])  # type: ignore[type-var]
+        if c.crisis_cell_size is None or c.crisis_cell_hourly_rate is None:
+            missing.append("irm_crisis_cell_size and irm_crisis_cell_hourly_rate")
+        else:
+            hours = _hours(opened, end_cell)  # type: ignore[arg-type]
+            amount = hours * c.crisis_cell_size * c.crisis_cell_hourly_rate
+            total += amount
+            lines.append({"item": "crisis cell", "formula": "hours x people x hourly rate",
+                          "inputs": {"from": opened.isoformat(), "to": end_cell.isoformat(),  # type: ignore[union-attr]
+                                     "hours": round(hours, 4), "people": c.crisis_cell_size,
+                                     "hourly_rate": c.crisis_cell_hourly_rate},
+                          "amount": round(amount, 2)})
+        final: dict[str, dict[str, Any]] = {}
+        for e in events:
+            if e["kind"] == "remediation_host":
+                final[e["detail"]["host"]] = e["detail"]
+        verified = [h for h, d in final.items() if d.get("state") == "verified"]
+        manual = [h for h in verified if final[h].get("method") == "manual"]
+        automatic = [h for h in verified if h not in manual]
+        for label, hosts, rate, key in (("automatic remediation", automatic, c.remediation_cost_per_host,
+                                         "irm_remediation_cost_per_host"),
+                                        ("manual remediation", manual, c.manual_remediation_cost_per_host,
+                                         "irm_manual_remediation_cost_per_host")):
+            if not hosts:
+                continue
+            if rate is None:
+                missing.append(key)
+                continue
+            amount = len(hosts) * rate
+            total += amount
+            lines.append({"item": label, "formula": "hosts x cost per host",
+                          "inputs": {"hosts": len(hosts), "host_names": sorted(hosts), "cost_per_host": rate},
+                          "amount": round(amount, 2)})
+        return {"currency": c.currency, "lines": lines, "total": round(total, 2), "not_declared": missing}
+
+    def _actions(self, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        out = [{"text": a["text"], "owner": a["owner"], "react": a["react"], "due": a["due"], "source": "crisis cell",
+                "added_by": a["added_by"], "added_at": a["added_at"]} for a in self.journal.actions(self.incident.id)]
+        facts = self._facts(events)
+        if facts["manual_hosts"]:
+            out.append({"text": f"Make automatic remediation work on {', '.join(facts['manual_hosts'])} (every method "
+                                "failed there; see the facts)", "owner": None, "react": "RA4301", "due": None,
+                        "source": "suggested"})
+        failed_methods = sorted({e["detail"].get("method") for e in events if e["kind"] == "remediation_method_failed"})
+        if failed_methods:
+            out.append({"text": f"Find out why methods {', '.join(failed_methods)} failed on some hosts and prepare "
+                                "a workaround", "owner": None, "react": "RA3001", "due": None, "source": "suggested"})
+        if any(e["kind"] == "containment_refused" for e in events):
+            out.append({"text": "Review the critical flows refused at containment (validation, vectors, width)",
+                        "owner": None, "react": "RA3102", "due": None, "source": "suggested"})
+        if any(e["kind"] == "lockout_reverted" for e in events):
+            out.append({"text": "Review the change that cut the management path", "owner": None, "react": "RA3108",
+                        "due": None, "source": "suggested"})
+        if any(e["kind"] == "recovery_halted" for e in events):
+            out.append({"text": "Find how the worm came back during recovery", "owner": None, "react": "RA5101",
+                        "due": None, "source": "suggested"})
+        out.append({"text": "Hold the lessons-learned meeting with this report", "owner": None, "react": "RA6002",
+                    "due": None, "source": "suggested"})
+        return out
+
+
+# -- rendering ---------------------------------------------------------------------------------------
+
+
+def _fmt(v: float) -> str:
+    return f"{v:,.2f}"
+
+
+def markdown(data: dict[str, Any]) -> str:
+    inc = data["incident"]
+    cur = data["cost"]["currency"]
+    lines = [f"# Crisis report: incident {inc['id']}, {inc['worm']}", "",
+             f"Generated {data['generated_at'][:19]} UTC from the irm journal ({len(data['timeline'])} events). "
+             "Response actions are tagged with their RE&CT identifiers (RA6001: develop incident report).", "",
+             "## Summary", "",
+             f"- Worm: {inc['worm']}; vectors: {', '.join(inc['vectors'])}; signatures: "
+             f"{', '.join(inc['signatures']) or 'none recorded'}; references: {', '.join(inc['references']) or 'none'}",
+             f"- Opened {inc['opened_at'][:19]} by {inc['opened_by']}; status {inc['status']}",
+             "- First detection: " + (f"{data['first_detection']['host']} at {data['first_detection']['time'][:19]}"
+                                      if data["first_detection"] else "none recorded"),
+             f"- Patient zero (from the detection sources): {data['patient_zero'] or 'unknown'}",
+             f"- Perimeter: areas {', '.join(data['perimeter']['areas']) or 'none'}; sub-areas quarantined "
+             f"{', '.join(data['perimeter']['sub_areas']) or 'none'}; infected hosts "
+             f"{', '.join(data['perimeter']['infected_hosts']) or 'none'}", "",
+             "## Durations (from the incident's opening)", "",
+             "| area | first cut | spread stopped | remediated | recovered |", "|---|---|---|---|---|"]
+    for name, a in data["areas"].items():
+        if not a["contained_at"]:
+            continue
+        s = a["since_opened_s"]
+        lines.append(f"| {name} | " + " | ".join(f"{s[k]:.1f}s" if s[k] is not None else "not yet"
+                                                 for k in ("first_cut", "spread_stopped", "remediated", "recovered"))
+                     + " |")
+    lines += ["", "## Timeline", "", "| time (UTC) | area | event | RE&CT | by |", "|---|---|---|---|---|"]
+    for e in data["timeline"]:
+        tag = f"{e['react']} {e['react_name']}" if e["react"] else ""
+        lines.append(f"| {e['time'][:23]} | {e['area'] or ''} | {e['text'].replace('|', '/')} | {tag} | "
+                     f"{e['operator'] or ''} |")
+    lines += ["", "## What went right", ""] + ([f"- {f}" for f in data["facts"]["right"]] or ["- nothing recorded"])
+    lines += ["", "## What went wrong", ""] + ([f"- {f}" for f in data["facts"]["wrong"]] or ["- nothing recorded"])
+    lines += ["", "## Notes of the crisis cell", ""] + ([f"- {n['at'][:19]} {n['by']} ({n['kind']}): {n['text']}"
+                                                       for n in data["notes"]] or ["- none"])
+    lines += ["", "## Cost", "", "| item | formula | inputs | amount |", "|---|---|---|---|"]
+    for c in data["cost"]["lines"]:
+        inputs = ", ".join(f"{k} {v}" for k, v in c["inputs"].items() if k != "host_names")
+        lines.append(f"| {c['item']} | {c['formula']} | {inputs} | {_fmt(c['amount'])} {cur} |")
+    lines.append(f"| **total** | sum of the lines | | **{_fmt(data['cost']['total'])} {cur}** |")
+    if data["cost"]["not_declared"]:
+        lines.append(f"\nNot declared in the inventory, left out: {', '.join(data['cost']['not_declared'])}.")
+    lines += ["", "## Actions (capitalize)", "", "| action | owner | RE&CT | due | from |", "|---|---|---|---|---|"]
+    for a in data["actions"]:
+        lines.append(f"| {a['text']} | {a['owner'] or ''} | {a['react'] or ''} | {a['due'] or ''} | {a['source']} |")
+    return "\n".join(lines) + "\n"
+
+
+_CSS = """
+body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;margin:2rem auto;max-width:72rem;color:#1b1f24;
+padding:0 1rem;line-height:1.4}
+h1{font-size:1.6rem;border-bottom:2px solid #1b1f24}h2{font-size:1.2rem;margin-top:2rem}
+table{border-collapse:collapse;width:100%;font-size:.85rem}th,td{border:1px solid #c9d1d9;padding:.25rem .4rem;
+text-align:left;vertical-align:top}th{background:#eef1f4}
+.tag{font-family:ui-monospace,monospace;background:#eef1f4;padding:0 .25rem;border-radius:3px}
+.wrong li{color:#8a1c1c}.right li{color:#1c5e2a}svg{width:100%;height:auto;border:1px solid #c9d1d9}
+@media print{body{margin:0;max-width:none}h2{page-break-after:avoid}tr{page-break-inside:avoid}}
+"""
+
+_PHASE_COLOURS = {"containment": "#c0392b", "remediation": "#d68910", "recovery": "#1e8449"}
+
+
+def _svg(data: dict[str, Any]) -> str:
+    areas = [(n, a) for n, a in data["areas"].items() if a["contained_at"]]
+    times = [_t(e["time"]) for e in data["timeline"]] or [_t(data["generated_at"])]
+    start, end = min(times), max(times)  # type: ignore[type-var]
+    span = max((end - start).total_seconds(), 1.0)  # type: ignore[operator]
+    width, left, row = 900, 120, 34
+    height = 40 + row * max(len(areas), 1) + 30
+
+    def x(ts: str | None) -> float:
+        return left + (width - left - 20) * ((_t(ts) - start).total_seconds() / span) if ts else left  # type: ignore[operator]
+
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" role="img" '
+             f'aria-label="phases per area">']
+    for i, (name, a) in enumerate(areas):
+        y = 30 + i * row
+        parts.append(f'<text x="4" y="{y + 15}" font-size="12">{html.escape(name)}</text>')
+        for phase, (p0, p1) in a["phases"].items():
+            if not p0:
+                continue
+            x0, x1 = x(p0), x(p1 or data["generated_at"])
+            parts.append(f'<rect x="{x0:.1f}" y="{y}" width="{max(x1 - x0, 2):.1f}" height="20" '
+                         f'fill="{_PHASE_COLOURS[phase]}" opacity="0.85"><title>{phase}: {p0[:19]} to '
+                         f'{(p1 or "not finished")[:19]}</title></rect>')
+        for halt in a["halts"]:
+            parts.append(f'<line x1="{x(halt):.1f}" x2="{x(halt):.1f}" y1="{y - 3}" y2="{y + 23}" stroke="#000" '
+                         f'stroke-width="2"><title>recovery halted {halt[:19]}</title></line>')
+    legend_y = height - 10
+    for i, (phase, colour) in enumerate(_PHASE_COLOURS.items()):
+        parts.append(f'<rect x="{left + i * 140}" y="{legend_y - 10}" width="12" height="12" fill="{colour}"/>'
+                     f'<text x="{left + i * 140 + 16}" y="{legend_y}" font-size="11">{phase}</text>')
+    parts.append(f'<text x="4" y="14" font-size="11">{start.isoformat()[:19]} UTC</text>'  # type: ignore[union-attr]
+                 f'<text x="{width - 4}" y="14" font-size="11" text-anchor="end">{end.isoformat()[:19]} UTC</text>'  # type: ignore[union-attr]
+                 "</svg>")
+    return "".join(parts)
+
+
+def html_page(data: dict[str, Any]) -> str:
+    inc, cur = data["incident"], data["cost"]["currency"]
+    e = html.escape
+
+    def table(headers: list[str], rows: list[list[str]]) -> str:
+        head = "".join(f"<th>{e(h)}</th>" for h in headers)
+        body = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in r) + "</tr>" for r in rows)
+        return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+    durations = [[e(n)] + [f"{a['since_opened_s'][k]:.1f}s" if a["since_opened_s"][k] is not None else "not yet"
+                           for k in ("first_cut", "spread_stopped", "remediated", "recovered")]
+                 for n, a in data["areas"].items() if a["contained_at"]]
+    timeline = [[e(t["time"][:23]), e(t["area"] or ""), e(t["text"]),
+                 f'<span class="tag">{e(t["react"])}</span> {e(t["react_name"])}' if t["react"] else "",
+                 e(t["operator"] or "")] for t in data["timeline"]]
+    cost = [[e(c["item"]), e(c["formula"]),
+             e(", ".join(f"{k} {v}" for k, v in c["inputs"].items() if k != "host_names")),
+             f"{_fmt(c['amount'])} {e(cur)}"] for c in data["cost"]["lines"]]
+    cost.append(["<b>total</b>", "sum of the lines", "", f"<b>{_fmt(data['cost']['total'])} {e(cur)}</b>"])
+    actions = [[e(a["text"]), e(a["owner"] or ""), f'<span class="tag">{e(a["react"] or "")}</span>',
+                e(a["due"] or ""), e(a["source"])] for a in data["actions"]]
+    first = data["first_detection"]
+    first_text = f"{first['host']} at {first['time'][:19]}" if first else "none recorded"
+    perimeter = data["perimeter"]
+
+    def bullets(items: list[str], cls: str = "", empty: str = "nothing recorded") -> str:
+        return f'<ul class="{cls}">' + ("".join(f"<li>{e(i)}</li>" for i in items) or f"<li>{e(empty)}</li>") + "</ul>"
+
+    summary = [f"Worm {inc['worm']}; vectors {', '.join(inc['vectors'])}; signatures "
+               f"{', '.join(inc['signatures']) or 'none recorded'}; references "
+               f"{', '.join(inc['references']) or 'none'}",
+               f"Opened {inc['opened_at'][:19]} by {inc['opened_by']}; status {inc['status']}",
+               f"First detection: {first_text}",
+               f"Patient zero (from the detection sources): {data['patient_zero'] or 'unknown'}",
+               f"Perimeter: areas {', '.join(perimeter['areas']) or 'none'}; sub-areas quarantined "
+               f"{', '.join(perimeter['sub_areas']) or 'none'}; infected hosts "
+               f"{', '.join(perimeter['infected_hosts']) or 'none'}"]
+    notes = [f"{n['at'][:19]} {n['by']} ({n['kind']}): {n['text']}" for n in data["notes"]]
+    missing = data["cost"]["not_declared"]
+    body = "".join([
+        f"<h1>Crisis report: incident {inc['id']}, {e(inc['worm'])}</h1>",
+        f"<p>Generated {e(data['generated_at'][:19])} UTC from the irm journal ({len(data['timeline'])} events). "
+        'Response actions carry their RE&amp;CT identifiers (<span class="tag">RA6001</span> develop incident '
+        "report).</p>",
+        "<h2>Summary</h2>", bullets(summary),
+        "<h2>Phases per area</h2>", _svg(data),
+        "<h2>Durations (from the incident's opening)</h2>",
+        table(["area", "first cut", "spread stopped", "remediated", "recovered"], durations),
+        "<h2>Timeline</h2>", table(["time (UTC)", "area", "event", "RE&CT", "by"], timeline),
+        "<h2>What went right</h2>", bullets(data["facts"]["right"], "right"),
+        "<h2>What went wrong</h2>", bullets(data["facts"]["wrong"], "wrong"),
+        "<h2>Notes of the crisis cell</h2>", bullets(notes, empty="none"),
+        "<h2>Cost</h2>", table(["item", "formula", "inputs", "amount"], cost),
+        f"<p>Not declared in the inventory, left out: {e(', '.join(missing))}.</p>" if missing else "",
+        "<h2>Actions (capitalize)</h2>", table(["action", "owner", "RE&CT", "due", "from"], actions),
+    ])
+    return (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>Crisis report {inc["id"]}</title>'
+            f"<style>{_CSS}</style></head><body>{body}</body></html>\n")
