@@ -4,8 +4,8 @@
 # seed the lab worm, contain the area (and any other area the worm reached before the cut), watch the
 # spread stop, remediate with the validated plan (canary first; a technician for the hosts where the
 # worm blocks every method), record the management approval, recover each area in the IRM order (one
-# soaked step at a time), check the baseline traffic is back, show where everything stood, and tear
-# the lab down.
+# soaked step at a time), check the baseline traffic is back, write the crisis report (irm-report/),
+# show where everything stood, and tear the lab down.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PWD/.venv/bin:$PATH"
@@ -78,6 +78,13 @@ done
 
 banner "after recovery: the baseline connectivity matrix again"
 irm lab matrix -i "$INV"
+
+banner "aftermath: the crisis cell's notes and actions, then the crisis report from the journal"
+irm note "Manual remediation on x-ws13 took a technician on site" --by "crisis lead" --kind wrong
+irm note "The spread stopped before reaching office-2" --by "crisis lead" --kind right
+irm action add "Give the antivirus a tamper-protected update channel" --owner "endpoint team" --react RA4301
+irm report --out irm-report -i "$INV"
+echo "the report: $PWD/irm-report/report.html (also report.md, report.json)"
 
 banner "where everything stands"
 irm status -i "$INV"
