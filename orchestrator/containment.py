@@ -25,7 +25,7 @@ from orchestrator import checks, runner
 from orchestrator.detection import Detection, DetectionSource
 from orchestrator.errors import UserError
 from orchestrator.incident import Vector
-from orchestrator.inventory import Inventory
+from orchestrator.inventory import Inventory, hosts_by_os
 from orchestrator.journal import Incident, Journal
 from orchestrator.posture import AreaState, ChainPolicy, Policy, Rule, policies
 
@@ -227,9 +227,7 @@ class Containment:
         self._check_lockout(planned)
         extravars: dict[str, Any] = {
             "irm_targets": ",".join(spec.targets),
-            # per OS, so that plays split by OS skip nothing host by host ("all:!all" matches no host)
-            **{f"irm_targets_{os_}": ",".join(h for h in spec.targets if self.inv.hosts[h].os == os_) or "all:!all"
-               for os_ in ("linux", "windows")},
+            **hosts_by_os(self.inv, spec.targets),
             "irm_policies": {h: planned[h].model_dump(mode="json") for h in spec.targets},
             "firewall_policy_confirm_timeout": self.req.confirm_timeout,
             "irm_reach": checks.reach_targets(self.inv, spec.targets),
@@ -260,10 +258,8 @@ class Containment:
         if self.req.dry_run:
             self._dry_states[self.area.name] = new_state
         else:
-            for scope, posture in new_state.scopes(self.area.name).items():
+            for scope, posture in new_state.scopes(self.area).items():
                 self.journal.set_posture(self.incident.id, scope, posture)
-            for seg in sorted(self.state.quarantined - new_state.quarantined):  # reconnected (recovery)
-                self.journal.set_posture(self.incident.id, seg, "connected")
         self.state = new_state
         return outcome
 

@@ -174,6 +174,13 @@ class CostSettings(_Model):
     currency: str = Field(default="EUR", min_length=1, max_length=8)
 
 
+def hosts_by_os(inv: Inventory, hosts: list[str], var: str = "irm_targets") -> dict[str, str]:
+    """Extra vars ``<var>_linux`` and ``<var>_windows``: the hosts as a pattern per OS, for playbooks
+    with one play per OS (so no host walks through the other OS's tasks); "all:!all" matches none."""
+    return {f"{var}_{os_}": ",".join(h for h in hosts if inv.hosts[h].os == os_) or "all:!all"
+            for os_ in ("linux", "windows")}
+
+
 class Inventory(_Model):
     source: str
     costs: CostSettings = CostSettings()

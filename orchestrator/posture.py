@@ -105,12 +105,13 @@ class AreaState:
     mobile_blocked: bool = False
     quarantined: set[str] = field(default_factory=set)  # qualified sub-area names
 
-    def scopes(self, area: str) -> dict[str, str]:
-        """The journal's view: scope -> posture."""
-        out = {area: self.posture, f"{area}:hosts": "vectors_blocked" if self.vectors_blocked else "open"}
-        out[f"{area}:mobile"] = "blocked" if self.mobile_blocked else "connected"
-        for seg in sorted(self.quarantined):
-            out[seg] = "quarantined"
+    def scopes(self, area: Area) -> dict[str, str]:
+        """The journal's view: scope -> posture, every sub-area included (a reconnected one is
+        "connected" again)."""
+        out = {area.name: self.posture, f"{area.name}:hosts": "vectors_blocked" if self.vectors_blocked else "open"}
+        out[f"{area.name}:mobile"] = "blocked" if self.mobile_blocked else "connected"
+        for seg in area.sub_areas:
+            out[seg.qualified] = "quarantined" if seg.qualified in self.quarantined else "connected"
         return out
 
     @classmethod

@@ -26,7 +26,7 @@ from orchestrator import checks, runner
 from orchestrator.containment import Containment, ContainObserver, ContainRequest, StageSpec
 from orchestrator.detection import Detection, DetectionSource
 from orchestrator.errors import UserError
-from orchestrator.inventory import Inventory
+from orchestrator.inventory import Inventory, hosts_by_os
 from orchestrator.journal import Journal
 from orchestrator.posture import AreaState, Policy
 from orchestrator.remediation import health_targets
@@ -135,9 +135,12 @@ class Recovery(Containment):
         else:
             quarantined = sorted(self.state.quarantined)
             names = ["vectors", *([f"subarea:{s}" for s in quarantined] or ["subareas"]), "mobile", "lan", "internet"]
-        return [Step(n, STEPS.index(n.split(":")[0] if not n.startswith("subarea:") else "subareas") + 1,
-                     TITLES["subareas" if n.startswith("subarea") else n]
-                     + (f": {n.split(':', 1)[1]}" if n.startswith("subarea:") else "")) for n in names]
+        steps = []
+        for n in names:
+            kind, _, sub_area = n.partition(":")  # "subarea:<qualified>" is one sub-area of step 2
+            kind = "subareas" if kind == "subarea" else kind
+            steps.append(Step(n, STEPS.index(kind) + 1, TITLES[kind] + (f": {sub_area}" if sub_area else "")))
+        return steps
 
     def remaining(self) -> list[Step]:
         done = {s.name for s in self._step_rows() if s.state == "done"}
@@ -189,8 +192,7 @@ class Recovery(Containment):
             return [f"no remediation plan stored for '{self.area.name}': nothing to verify the hosts against"]
         hosts = list(self.area.hosts)
         extravars = {"irm_plan": plan, "irm_health": {h: health_targets(self.inv, self.inv.hosts[h]) for h in hosts},
-                     **{f"irm_targets_{os_}": ",".join(h for h in hosts if self.inv.hosts[h].os == os_) or "all:!all"
-                        for os_ in ("linux", "windows")}}
+                     **hosts_by_os(self.inv, hosts)}
         result = runner.run_playbook("remediate_verify", self.req.inventory, extravars=extravars, observer=self.ui)
         bad = [h for h in hosts if h not in result.hosts or result.hosts[h].status not in ("ok", "changed")]
         return [f"{h} does not verify on the host now: "
@@ -221,8 +223,7 @@ class Recovery(Containment):
         if step.name.startswith("subarea:"):
             return StageSpec(step.name, "recover_subarea", [gw], step.title)
         if step.name == "mobile":
-            media = {f"irm_media_targets_{os_}": ",".join(h for h in hosts if self.inv.hosts[h].os == os_) or "all:!all"
-                     for os_ in ("linux", "windows")}
+            media = hosts_by_os(self.inv, hosts, "irm_media_targets")
             return StageSpec(step.name, "recover_mobile", [gw], step.title, extravars=media)
         if step.name == "lan":
             return StageSpec(step.name, "recover_lan", [gw], step.title)

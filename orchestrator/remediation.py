@@ -17,7 +17,7 @@ from typing import Any, Protocol
 
 from orchestrator import runner
 from orchestrator.errors import UserError
-from orchestrator.inventory import Host, Inventory
+from orchestrator.inventory import Host, Inventory, hosts_by_os
 from orchestrator.journal import Incident, Journal
 from orchestrator.posture import AreaState, resolve_endpoint
 from orchestrator.remediation_plan import METHODS, RemediationPlan, plan_from_file, require_validated
@@ -173,8 +173,7 @@ class Remediation:
     def _extravars(self, hosts: list[str], **more: Any) -> dict[str, Any]:
         return {
             "irm_plan": self.plan.model_dump(mode="json"),
-            **{f"irm_targets_{os_}": ",".join(h for h in hosts if self.inv.hosts[h].os == os_) or "all:!all"
-               for os_ in ("linux", "windows")},
+            **hosts_by_os(self.inv, hosts),
             **more,
         }
 

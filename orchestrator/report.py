@@ -52,9 +52,7 @@ def react_for(event: dict[str, Any]) -> tuple[str, str] | None:
     if event["kind"] != "stage_ended" or d.get("state") != "done" or d.get("dry_run"):
         return None
     name, phase = str(d.get("name", "")), d.get("phase")
-    if phase == "containment":
-        return REACT.get(name)
-    if phase == "remediation":
+    if phase in ("containment", "remediation"):
         return REACT.get(name)
     if phase == "recovery-apply":
         return REACT["recover:vectors"] if name == "vectors" else REACT["recover:other"]
@@ -117,6 +115,7 @@ class Report:
         addresses = {str(h.address) for h in self.inv.hosts.values()}
         seeded = [d for d in detections if d.get("source_address") not in addresses]
         areas = self._areas(events, opened)
+        facts = self._facts(events)
         data = {
             "incident": {"id": inc.id, "worm": inc.spec.worm, "vectors": [str(v) for v in inc.spec.vectors],
                          "signatures": inc.spec.signatures, "references": inc.spec.references,
@@ -132,10 +131,10 @@ class Report:
             },
             "areas": areas,
             "timeline": timeline,
-            "facts": self._facts(events),
+            "facts": facts,
             "notes": self.journal.notes(inc.id),
             "cost": self._cost(events, areas, opened),
-            "actions": self._actions(events),
+            "actions": self._actions(events, facts),
         }
         redacted: dict[str, Any] = json.loads(self.redact(json.dumps(data, default=str)))
         return redacted
@@ -271,10 +270,9 @@ class Report:
                           "amount": round(amount, 2)})
         return {"currency": c.currency, "lines": lines, "total": round(total, 2), "not_declared": missing}
 
-    def _actions(self, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    def _actions(self, events: list[dict[str, Any]], facts: dict[str, list[str]]) -> list[dict[str, Any]]:
         out = [{"text": a["text"], "owner": a["owner"], "react": a["react"], "due": a["due"], "source": "crisis cell",
                 "added_by": a["added_by"], "added_at": a["added_at"]} for a in self.journal.actions(self.incident.id)]
-        facts = self._facts(events)
         if facts["manual_hosts"]:
             out.append({"text": f"Make automatic remediation work on {', '.join(facts['manual_hosts'])} (every method "
                                 "failed there; see the facts)", "owner": None, "react": "RA4301", "due": None,
