@@ -35,6 +35,7 @@ def inventory(n: int) -> dict[str, object]:
             "irm_av_log": "{{ irm_host_state_dir }}/av.log",
             "irm_lab_worm": {"signature": "Bench.Worm", "ports": [4445], "rate": 1, "lifetime": 60},
             "removable_media_modprobe_dir": "{{ irm_host_state_dir }}", "removable_media_unload": False,
+            "firewall_policy_boot_unit": False,
             "ansible_user": "root", "ansible_python_interpreter": "/usr/bin/python3",
             "ansible_ssh_private_key_file": "{{ irm_lab_state_dir }}/ssh/id_ed25519",
             "ansible_ssh_common_args": "-o UserKnownHostsFile={{ irm_lab_state_dir }}/ssh/known_hosts "

@@ -18,7 +18,7 @@ from rich.console import Console
 from rich.live import Live
 
 from orchestrator import __version__
-from orchestrator.errors import UserError
+from orchestrator.errors import IrmError, UserError
 from orchestrator.inventory import Inventory
 
 # Tracebacks never show local variables: they may hold inventory secrets.
@@ -122,6 +122,19 @@ def lab_fix_by_hand(host: Annotated[str, typer.Argument(help="Area host a techni
     console.print(f"{host}: {builder.fix_by_hand(_inventory(inventory), host)}")
 
 
+@lab_app.command("reboot")
+def lab_reboot(host: Annotated[str, typer.Argument(help="Lab host to reboot.")],
+               lose_config: Annotated[bool, typer.Option("--lose-config", help="Boot without the saved irm table "
+                                                         "(a device that lost its saved configuration).")] = False,
+               inventory: InventoryOpt = Path(DEFAULT_INVENTORY)) -> None:
+    """Simulate a reboot: kill the namespace's processes, flush its ruleset, load what a boot loads, restart sshd
+    and services."""
+    from orchestrator.lab import builder
+
+    console.print(f"{host}: {builder.reboot(_inventory(inventory), host, load_saved=not lose_config)}",
+                  markup=False, highlight=False)
+
+
 @lab_app.command("infections")
 def lab_infections(inventory: InventoryOpt = Path(DEFAULT_INVENTORY), as_json: JsonOpt = False) -> None:
     """List infected hosts: since when and from whom."""
@@ -206,6 +219,9 @@ def main() -> None:
         for problem in exc.problems:
             err_console.print(f"irm: error: {problem}", markup=False, highlight=False, soft_wrap=True)
         sys.exit(exc.exit_code)
+    except IrmError as exc:  # ansible could not run at all: the stage was journaled failed
+        err_console.print(f"irm: error: {exc}", markup=False, highlight=False, soft_wrap=True)
+        sys.exit(4)
     except KeyboardInterrupt:
         err_console.print("irm: interrupted")
         sys.exit(130)

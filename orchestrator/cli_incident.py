@@ -143,12 +143,60 @@ def contain(
     changed = sorted(report.changed_hosts)
     console.print(f"first cut after {report.first_cut_seconds or 0:.1f}s; containment {report.total_seconds:.1f}s; "
                   f"{'no change' if not changed else f'{len(changed)} host(s) changed'}; "
-                  f"quarantined: {', '.join(report.quarantined) or 'none'}")
+                  f"quarantined: {', '.join(report.quarantined) or 'none'}", markup=False, highlight=False)
+    for host, why in sorted(report.host_failures.items()):
+        err_console.print(f"{host}: host-level rules NOT in place: {why}", markup=False, highlight=False)
+    if report.unreachable:
+        err_console.print(f"not reached, protected by the boundary only: {', '.join(report.unreachable)} "
+                          "(re-run 'irm contain' once they answer, or 'irm exclude HOST --reason TEXT')",
+                          markup=False, highlight=False)
+    if report.host_failures:
+        raise typer.Exit(4)
     if report.spread_stopped is False:
         err_console.print(f"the spread has NOT stopped within {max_wait:.0f}s: detections keep coming")
         raise typer.Exit(5)
     if report.spread_stopped:
         console.print("[bold green]the spread has stopped[/]")
+    if report.unreachable:
+        raise typer.Exit(6)
+
+
+@app.command("exclude")
+def exclude(
+    host: Annotated[str, typer.Argument(help="Area host that cannot be reached or verified (off, lost, destroyed).")],
+    reason: Annotated[str, typer.Option("--reason", help="Why (journaled, shown in status and the report).")],
+    inventory: InventoryOpt = Path(DEFAULT_INVENTORY),
+    journal: JournalOpt = Path(DEFAULT_PATH),
+    incident_id: IncidentOpt = None,
+    operator: OperatorOpt = None,
+) -> None:
+    """Record an operator decision: this host is left out of recovery's verification (it stays blocked)."""
+    inv = _inventory(inventory)
+    known = inv.hosts.get(host)
+    if known is None or known.kind != "area":
+        raise UserError(f"'{host}' is not an area host of {inventory}")
+    if not reason.strip():
+        raise UserError("exclude: --reason must say why")
+    with Journal(_existing(journal)) as j:
+        inc = j.open_incident_for(incident_id)
+        j.exclude(inc.id, known.area, host, reason.strip(), operator or default_operator())
+    console.print(f"{host} excluded from incident {inc.id}: {reason.strip()}", markup=False, highlight=False)
+
+
+@app.command("unlock")
+def unlock(
+    lock: Annotated[str, typer.Argument(help="An area name, or '*boundaries' for the shared-boundaries lock.")],
+    reason: Annotated[str, typer.Option("--reason", help="Why the holder is known to be gone (journaled).")],
+    journal: JournalOpt = Path(DEFAULT_PATH),
+    operator: OperatorOpt = None,
+) -> None:
+    """Release a lock whose holder is gone for good (e.g. on another machine); journaled."""
+    if not reason.strip():
+        raise UserError("unlock: --reason must say why")
+    with Journal(_existing(journal)) as j:
+        row = j.unlock(lock, reason.strip(), operator or default_operator())
+    console.print(f"released {lock} (was held by pid {row['pid']} on {row['hostname']}, operator {row['operator']})",
+                  markup=False, highlight=False)
 
 
 @app.command("status")
@@ -157,14 +205,24 @@ def status(
     journal: JournalOpt = Path(DEFAULT_PATH),
     incident_id: IncidentOpt = None,
     as_json: JsonOpt = False,
+    verify: Annotated[bool, typer.Option("--verify", help="Read every boundary's and host's live ruleset and "
+                                         "compare it with the journal; exit 1 on drift, 6 if some "
+                                         "could not be read.")] = False,
 ) -> None:
     """Per-area and per-sub-area posture, each stage's state, host failures and infections."""
-    from orchestrator.status import gather, render
+    from orchestrator import status as st
 
     inv = _inventory(inventory)
     with Journal(_existing(journal)) as j:
-        data = gather(inv, j, incident_id)
+        data = st.gather(inv, j, incident_id)
+        checked = st.verify(inv, inventory, j, incident_id) if verify else None
     if as_json:
-        print(json.dumps(data, indent=1, default=str))
+        print(json.dumps({**data, **({"verify": checked} if checked is not None else {})}, indent=1, default=str))
     else:
-        render(console, data)
+        st.render(console, data)
+        if checked is not None:
+            st.render_verify(console, checked)
+    if checked is not None and checked["drift"]:
+        raise typer.Exit(1)
+    if checked is not None and checked["unreachable"]:
+        raise typer.Exit(6)

@@ -12,21 +12,23 @@ commit-confirmed (a dead-man timer restores the previous ruleset unless irm reco
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import time
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
 
-from orchestrator import checks, runner
+from orchestrator import checks, mgmt_probe, runner
 from orchestrator.detection import Detection, DetectionSource
-from orchestrator.errors import UserError
+from orchestrator.errors import RunnerError, UserError
 from orchestrator.incident import Vector
 from orchestrator.inventory import Inventory, hosts_by_os
-from orchestrator.journal import Incident, Journal
+from orchestrator.journal import BOUNDARIES_LOCK, Incident, Journal
 from orchestrator.posture import AreaState, ChainPolicy, Policy, Rule, policies
 
 # Test-only: JSON {host: {chain: [rule, ...]}} prepended to the planned policies, so a test can plan a
@@ -54,6 +56,7 @@ class ContainRequest:
     lookback: timedelta = timedelta(hours=24)
     loop: bool = True
     lockout_check: bool = True  # only a test turns this off
+    lock_wait: float = 600.0  # how long a change to shared boundaries waits for another run's
 
 
 @dataclass
@@ -63,6 +66,7 @@ class StageSpec:
     targets: list[str]  # hosts whose firewall policy this stage applies, commit-confirmed
     summary: str
     extravars: dict[str, Any] = field(default_factory=dict)  # more for the playbook (recovery's mobile step)
+    host_level: bool = False  # targets are area hosts: an unreachable one is skipped, not waited on
 
 
 @dataclass
@@ -71,6 +75,8 @@ class StageOutcome:
     targets: list[str]
     result: runner.RunResult
     first_applied_at: str | None = None  # when the first host's new ruleset took effect
+    skipped: list[str] = field(default_factory=list)  # unreachable before the stage: boundary protection only
+    failed: dict[str, str] = field(default_factory=dict)  # host -> why (host-level stages go on without it)
 
     @property
     def changed(self) -> list[str]:
@@ -88,6 +94,8 @@ class ContainReport:
     first_cut_seconds: float | None = None
     total_seconds: float = 0.0
     detections: int = 0
+    unreachable: list[str] = field(default_factory=list)  # area hosts not reached: protected by the boundary only
+    host_failures: dict[str, str] = field(default_factory=dict)  # area hosts a host-level stage failed on
 
     @property
     def changed_hosts(self) -> set[str]:
@@ -157,6 +165,12 @@ class Containment:
         self.state = AreaState.from_scopes(self.area.name, journal.postures(self.incident.id))
         self.extra = _test_extra_rules()
         self._dry_states: dict[str, AreaState] = {}
+        self.token = "dry-run"  # each run that changes something gets its own (its timers carry it)
+
+    def _reread(self) -> None:
+        """The state again, under the area lock: another operator may have moved it since the plan was
+        shown (the prompt sits in between)."""
+        self.state = AreaState.from_scopes(self.area.name, self.journal.postures(self.incident.id))
 
     # -- planning ----------------------------------------------------------------------------------
 
@@ -183,7 +197,8 @@ class Containment:
             StageSpec("isolate", "contain_isolate", [gw], f"isolate {self.area.name} at {gw}, keeping "
                       f"{len(self.area.critical_flows)} validated critical flow(s) and management open"),
             StageSpec("vectors", "contain_vectors", hosts,
-                      f"block {', '.join(map(str, self.vectors))} and removable storage on {len(hosts)} area hosts"),
+                      f"block {', '.join(map(str, self.vectors))} and removable storage on {len(hosts)} area hosts",
+                      host_level=True),
             StageSpec("mobile", "contain_mobile", [gw],
                       f"block mobile segments {', '.join(s.qualified for s in self.area.mobile_segments) or '(none)'}"
                       f" at {gw}"),
@@ -220,66 +235,140 @@ class Containment:
             st.quarantined |= quarantine
         return st
 
-    def _apply(self, spec: StageSpec, new_state: AreaState) -> StageOutcome:
+    @contextlib.contextmanager
+    def _shared(self, spec: StageSpec) -> Iterator[None]:
+        """Edge, core and gateway policies are built from every area's postures: a change to one is made
+        under the journal-wide lock, held from reading the state to writing the postures."""
+        if spec.host_level or self.req.dry_run:
+            yield
+            return
+        with self.journal.lock(BOUNDARIES_LOCK, self.incident.id, self.req.operator, self.token,
+                               wait=self.req.lock_wait):
+            yield
+
+    def _probe(self, spec: StageSpec) -> tuple[dict[str, list[dict[str, Any]]], set[str]]:
+        """The management endpoints that answer now, per play host (what its confirmation must reach
+        again), and the hosts that do not answer at all."""
+        answered, down = mgmt_probe.probe(checks.reach_targets(self.inv, spec.targets))
+        reach: dict[str, list[dict[str, Any]]] = {}
+        for endpoint in answered:
+            reach.setdefault(str(endpoint["via"]), []).append(endpoint)
+        return reach, down
+
+    def _apply(self, spec: StageSpec, new_state: AreaState, tolerate_host_failures: bool = False) -> StageOutcome:
+        with self._shared(spec):
+            return self._apply_locked(spec, new_state, tolerate_host_failures)
+
+    def _apply_locked(self, spec: StageSpec, new_state: AreaState, tolerate_host_failures: bool) -> StageOutcome:
         states = {**self._states(), self.area.name: new_state} if not self.req.dry_run else {
             **self._dry_states, self.area.name: new_state}
         planned = self._planned(states)
         self._check_lockout(planned)
-        extravars: dict[str, Any] = {
-            "irm_targets": ",".join(spec.targets),
-            **hosts_by_os(self.inv, spec.targets),
-            "irm_policies": {h: planned[h].model_dump(mode="json") for h in spec.targets},
-            "firewall_policy_confirm_timeout": self.req.confirm_timeout,
-            "irm_reach": checks.reach_targets(self.inv, spec.targets),
-            **spec.extravars,
-        }
-        self.ui.stage(spec.name, "running", spec.targets, spec.summary)
+        reach, down = self._probe(spec)
+        targets = [t for t in spec.targets if t not in down] if spec.host_level else list(spec.targets)
+        skipped = sorted(set(spec.targets) - set(targets))
+        behind = sorted(down - set(spec.targets))
+        if not self.req.dry_run:
+            self.journal.set_reach(self.incident.id, self.area.name, skipped + behind, "unreachable", spec.name)
+            self.journal.set_reach(self.incident.id, self.area.name,
+                                   sorted({str(e["host"]) for es in reach.values() for e in es}), "reached", spec.name)
+        if skipped or behind:
+            self.ui.message(f"{spec.name}: not reached before the change: {', '.join(skipped + behind)} "
+                            "(protected by the boundary only; retried at the end)")
+        fingerprints = {h: planned[h].fingerprint for h in targets}
+        self.ui.stage(spec.name, "running", targets, spec.summary)
         stage_id = self.journal.start_stage(self.incident.id, self.phase, self.area.name, spec.name,
-                                            ",".join(spec.targets), self.req.dry_run, self.req.operator,
-                                            summary=spec.summary)
-        result = runner.run_playbook(spec.playbook, self.req.inventory, extravars=extravars,
-                                     check=self.req.dry_run, diff=self.req.dry_run, observer=self.ui)
-        self.journal.host_results(stage_id, [
-            {"host": h.host, "status": h.status, "ok": h.ok, "changed": h.changed, "failed": h.failed,
-             "unreachable": h.unreachable, "failures": h.failures} for h in result.hosts.values()])
-        outcome = StageOutcome(spec.name, spec.targets, result)
-        missing = sorted(set(spec.targets) - set(result.hosts))
+                                            ",".join(targets), self.req.dry_run, self.req.operator,
+                                            summary=spec.summary, planned=fingerprints, token=self.token,
+                                            unreachable=skipped + behind)
+        empty = runner.RunResult(playbook=spec.playbook, status="successful", rc=0, check=self.req.dry_run)
+        outcome = StageOutcome(spec.name, targets, empty, skipped=skipped)
+        unreachable_boundaries = [t for t in spec.targets if t in down and not spec.host_level]
+        if unreachable_boundaries:
+            detail = (f"{', '.join(unreachable_boundaries)} does not answer on its management path: nothing was "
+                      "applied there")
+            self.journal.end_stage(stage_id, "failed", failed=unreachable_boundaries, reason=detail)
+            self.ui.stage(spec.name, "failed", spec.targets, detail)
+            raise ContainmentFailed(f"stage {spec.name} failed: {detail}")
+        if targets:
+            outcome.result = self._run(spec, stage_id, targets, planned, fingerprints, reach)
+        result = outcome.result
+        missing = sorted(set(targets) - set(result.hosts))
         failed = sorted(set(result.failed_hosts) | set(missing))
-        if failed:
-            detail = self._after_failure(spec, failed, result)
-            self.journal.end_stage(stage_id, "failed", failed=failed, reason=detail)
+        live = {h: str(r.facts.get("irm_live_fingerprint", "unknown")) for h, r in result.hosts.items()}
+        if failed and not (spec.host_level and tolerate_host_failures):
+            detail = self._after_failure(spec, failed, result, reach)
+            self.journal.end_stage(stage_id, "failed", failed=failed, reason=detail, live=live)
             self.ui.stage(spec.name, "failed", spec.targets, detail)
             raise ContainmentFailed(f"stage {spec.name} failed on {', '.join(failed)}: {detail}")
+        outcome.failed = {h: " | ".join(result.hosts[h].failures) if h in result.hosts else "no result"
+                          for h in failed}
+        confirmed = {h: fp for h, fp in fingerprints.items() if h not in failed}
         applied = sorted(str(h.facts["irm_applied_at"]) for h in result.hosts.values() if "irm_applied_at" in h.facts)
-        self.journal.end_stage(stage_id, "done", changed=outcome.changed, first_applied_at=applied[0] if applied
-                               else None, last_applied_at=applied[-1] if applied else None)
         outcome.first_applied_at = applied[0] if applied else None
-        self.ui.stage(spec.name, "done", spec.targets, f"{len(outcome.changed)} changed")
+        postures = new_state.scopes(self.area) if not self.req.dry_run else None
+        # what the failed hosts enforce now, as they reported it (their timers restore the confirmed table)
+        actual = {**confirmed, **{h: live.get(h, "unknown") for h in failed}} if not self.req.dry_run else None
+        self.journal.end_stage(stage_id, "failed" if failed else "done", postures=postures, fingerprints=actual,
+                               changed=outcome.changed, failed=failed, reason="; ".join(
+                                   f"{h}: {why}" for h, why in outcome.failed.items()) or None,
+                               first_applied_at=outcome.first_applied_at,
+                               last_applied_at=applied[-1] if applied else None)
+        self.ui.stage(spec.name, "failed" if failed else "done", targets,
+                      f"{len(outcome.changed)} changed" + (f", failed on {', '.join(failed)}" if failed else ""))
         if self.req.dry_run:
             self._dry_states[self.area.name] = new_state
-        else:
-            for scope, posture in new_state.scopes(self.area).items():
-                self.journal.set_posture(self.incident.id, scope, posture)
         self.state = new_state
         return outcome
 
-    def _after_failure(self, spec: StageSpec, failed: list[str], result: runner.RunResult) -> str:
+    def _run(self, spec: StageSpec, stage_id: int, targets: list[str], planned: dict[str, Policy],
+             fingerprints: dict[str, str], reach: dict[str, list[dict[str, Any]]]) -> runner.RunResult:
+        extravars: dict[str, Any] = {
+            "irm_targets": ",".join(targets),
+            **hosts_by_os(self.inv, targets),
+            "irm_policies": {h: planned[h].model_dump(mode="json") for h in targets},
+            "irm_fingerprints": {h: fp for h, fp in fingerprints.items() if fp != "absent"},
+            "irm_token": self.token,
+            "irm_takeover_tokens": self.journal.dead_tokens(),
+            "firewall_policy_confirm_timeout": self.req.confirm_timeout,
+            "irm_reach": reach,
+            **spec.extravars,
+        }
+        try:
+            result = runner.run_playbook(spec.playbook, self.req.inventory, extravars=extravars,
+                                         check=self.req.dry_run, diff=self.req.dry_run, observer=self.ui)
+        except RunnerError as exc:
+            self.journal.end_stage(stage_id, "failed", failed=targets, reason=str(exc))
+            self.ui.stage(spec.name, "failed", targets, str(exc))
+            raise ContainmentFailed(f"stage {spec.name} failed: {exc}; the previous rules stay in place "
+                                    "(any armed timer restores the last confirmed ruleset)") from None
+        self.journal.host_results(stage_id, [
+            {"host": h.host, "status": h.status, "ok": h.ok, "changed": h.changed, "failed": h.failed,
+             "unreachable": h.unreachable, "failures": h.failures} for h in result.hosts.values()])
+        return result
+
+    def _after_failure(self, spec: StageSpec, failed: list[str], result: runner.RunResult,
+                       reach: dict[str, list[dict[str, Any]]]) -> str:
         reasons = "; ".join(f"{h}: {' | '.join(result.hosts[h].failures) if h in result.hosts else 'no result'}"
                             for h in failed)
         if self.req.dry_run:
             return reasons
-        # The dead-man timer restores the previous ruleset on any host that did not confirm: wait for
-        # it, then prove the management path is back with a fresh SSH connection.
+        # The dead-man timer restores the last confirmed ruleset on any host that did not confirm: wait
+        # for it, then prove the management path is back with a fresh SSH connection to every host that
+        # answered before the change.
         self.ui.message(f"waiting {self.req.confirm_timeout}s for the dead-man timer on {', '.join(failed)}")
         time.sleep(self.req.confirm_timeout + 2)
-        expected = sorted(set(failed) | {str(t["host"]) for h in failed for t in checks.managed_behind(self.inv, h)})
-        back = runner.run_playbook("reach", self.req.inventory, extravars={"irm_targets": ",".join(expected)})
+        expected = sorted(set(failed) | {str(e["host"]) for h in failed for e in reach.get(h, [])})
+        try:
+            back = runner.run_playbook("reach", self.req.inventory, extravars={"irm_targets": ",".join(expected)})
+        except RunnerError as exc:
+            return f"{reasons}; SSH could not be checked ({exc}): check {', '.join(expected)} by hand"
         answering = sorted(h for h, r in back.hosts.items() if r.status == "ok")
         self.journal.event(self.incident.id, "lockout_reverted", self.req.operator, self.area.name,
                            stage=spec.name, hosts=failed, reachable_again=answering, reasons=reasons)
         still = sorted(set(expected) - set(answering))
-        tail = (f"the dead-man timer restored the previous ruleset; SSH answers again on {len(answering)} host(s) "
-                f"({', '.join(answering)})"
+        tail = (f"the dead-man timer restored the last confirmed ruleset; SSH answers again on {len(answering)} "
+                f"host(s) ({', '.join(answering)})"
                 if not still else f"SSH still fails on {', '.join(still)}: check these hosts by hand")
         return f"{reasons}; {tail}"
 
@@ -290,13 +379,25 @@ class Containment:
         started_at = datetime.now(UTC)
         report = ContainReport(area=self.area.name, incident_id=self.incident.id, dry_run=self.req.dry_run)
         self._dry_states = self._states()
-        self.journal.acquire_lock(self.area.name, self.incident.id, self.req.operator)
+        if not self.req.dry_run:
+            self.token = self.journal.start_run(self.incident.id, "contain", self.area.name, self.req.operator)
         try:
+            self.journal.acquire_lock(self.area.name, self.incident.id, self.req.operator, self.token)
+        except UserError:
+            self.journal.end_run(self.token) if not self.req.dry_run else None
+            raise
+        try:
+            self._reread()
+            if not self.req.dry_run:
+                stale = self.journal.interrupt_stale(self.incident.id, self.area.name, (self.phase,),
+                                                     self.req.operator)
+                if stale:
+                    self.ui.message(f"a previous run was killed during {', '.join(stale)}: redoing it")
             self.journal.event(self.incident.id, "containment_started", self.req.operator, self.area.name,
-                               dry_run=self.req.dry_run, started_at=started_at.isoformat())
+                               dry_run=self.req.dry_run, started_at=started_at.isoformat(), token=self.token)
             self.preflight()
             for spec in self.stages():
-                outcome = self._apply(spec, self._next_state(spec.name))
+                outcome = self._apply(spec, self._next_state(spec.name), tolerate_host_failures=True)
                 report.stages.append(outcome)
                 if spec.name == "internet_cut":
                     # the first cut is when the edge's new ruleset took effect (or the stage, if unchanged)
@@ -305,12 +406,14 @@ class Containment:
                     report.first_cut_seconds = cut
             if self.req.loop:
                 self._subarea_loop(report)
+            self._retry_unreachable(report)
             report.quarantined = sorted(self.state.quarantined)
             report.total_seconds = time.monotonic() - started
             self.journal.event(self.incident.id, "containment_finished", self.req.operator, self.area.name,
                                dry_run=self.req.dry_run, spread_stopped=report.spread_stopped,
                                quarantined=report.quarantined, changed=sorted(report.changed_hosts),
-                               first_cut_seconds=report.first_cut_seconds, total_seconds=report.total_seconds)
+                               first_cut_seconds=report.first_cut_seconds, total_seconds=report.total_seconds,
+                               unreachable=report.unreachable, host_failures=report.host_failures)
             return report
         except ContainmentFailed as exc:
             self.journal.event(self.incident.id, "containment_failed", self.req.operator, self.area.name,
@@ -322,6 +425,31 @@ class Containment:
             raise
         finally:
             self.journal.release_lock(self.area.name)
+            if not self.req.dry_run:
+                self.journal.end_run(self.token)
+
+    def _retry_unreachable(self, report: ContainReport) -> None:
+        """Hosts skipped by a host-level stage get the area's host policy as soon as they answer: at the
+        end of the run, and at every re-run of ``irm contain``. Those that still do not answer are named."""
+        vectors = next((s for s in self.stages() if s.name == "vectors"), None)
+        if vectors is None or self.req.dry_run:
+            report.unreachable = sorted({h for o in report.stages for h in o.skipped})
+            report.host_failures = {h: why for o in report.stages for h, why in o.failed.items()}
+            return
+        rows = self.journal.host_rows(self.incident.id)
+        pending = [h for h in self.area.hosts if rows.get(h, {}).get("reach") == "unreachable"
+                   or h in {f for o in report.stages if o.name == "vectors" for f in o.failed}]
+        if pending and self.state.vectors_blocked:
+            self.ui.message(f"retrying {len(pending)} host(s) not reached or failed: {', '.join(pending)}")
+            retry = StageSpec("vectors", vectors.playbook, pending, f"retry: {vectors.summary}", host_level=True)
+            report.stages.append(self._apply(retry, self.state, tolerate_host_failures=True))
+        rows = self.journal.host_rows(self.incident.id)
+        report.unreachable = sorted(h for h in self.area.hosts if rows.get(h, {}).get("reach") == "unreachable")
+        planned = self._planned(self._states())
+        report.host_failures = {
+            h: f"enforces {rows[h]['fingerprint']}, not the planned policy" for h in self.area.hosts
+            if rows.get(h, {}).get("fingerprint") and rows[h]["reach"] != "unreachable"
+            and rows[h]["fingerprint"] != planned[h].fingerprint}
 
     def _area_detections(self, since: datetime) -> list[Detection]:
         return [d for d in self.source.detections(since) if d.area == self.area.name]

@@ -13,6 +13,8 @@ import json
 import os
 import socket
 import sqlite3
+import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -23,7 +25,11 @@ from typing import Any
 from orchestrator.errors import UserError
 from orchestrator.incident import IncidentSpec
 
-DEFAULT_PATH = "irm-journal.db"
+# One fixed place per machine, whatever the working directory: two operators on one machine share one
+# journal, hence one set of locks. --journal / IRM_JOURNAL override it.
+DEFAULT_DIR = Path(os.environ.get("IRM_STATE_DIR", "/var/lib/irm"))
+DEFAULT_PATH = str(DEFAULT_DIR / "journal.db")
+BOUNDARIES_LOCK = "*boundaries"  # the journal-wide lock for changes to shared boundaries (edge, core, gateways)
 
 _MIGRATIONS = [
     """
@@ -74,6 +80,18 @@ _MIGRATIONS = [
         id INTEGER PRIMARY KEY, incident_id INTEGER NOT NULL REFERENCES incidents(id), text TEXT NOT NULL,
         owner TEXT NOT NULL, react TEXT, due TEXT, added_by TEXT NOT NULL, added_at TEXT NOT NULL);
     """,
+    """
+    ALTER TABLE locks ADD COLUMN token TEXT;
+    ALTER TABLE locks ADD COLUMN pid_start TEXT;
+    CREATE TABLE runs (
+        token TEXT PRIMARY KEY, incident_id INTEGER, command TEXT NOT NULL, area TEXT, pid INTEGER NOT NULL,
+        pid_start TEXT, hostname TEXT NOT NULL, operator TEXT NOT NULL, started_at TEXT NOT NULL, ended_at TEXT);
+    CREATE TABLE hosts (
+        incident_id INTEGER NOT NULL REFERENCES incidents(id), host TEXT NOT NULL, area TEXT,
+        reach TEXT NOT NULL DEFAULT 'unknown', reach_at TEXT, reach_stage TEXT,
+        fingerprint TEXT, fingerprint_at TEXT, fingerprint_stage TEXT,
+        excluded_reason TEXT, excluded_by TEXT, excluded_at TEXT, PRIMARY KEY (incident_id, host));
+    """,
 ]
 
 
@@ -113,6 +131,8 @@ class Stage:
 class Journal:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
+        if self.path == Path(DEFAULT_PATH) and not self.path.parent.exists():
+            self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         if self.path.parent and not self.path.parent.exists():
             raise UserError(f"journal {self.path}: directory {self.path.parent} does not exist")
         fresh = not self.path.exists()
@@ -228,17 +248,44 @@ class Journal:
                                     "dry_run": check_mode})))
             return stage_id
 
-    def end_stage(self, stage_id: int, state: str, **detail: Any) -> None:
+    def end_stage(self, stage_id: int, state: str, *, postures: dict[str, str] | None = None,
+                  fingerprints: dict[str, str] | None = None, **detail: Any) -> None:
+        """A stage's end, the postures it set and what each of its hosts now enforces: one transaction,
+        so a kill never leaves a stage done without its postures, or postures without their stage."""
         with self._tx() as db:
             row = db.execute("SELECT * FROM stages WHERE id=?", (stage_id,)).fetchone()
-            merged = {**json.loads(row["detail"]), **detail}
             at = now()
+            for scope, posture in (postures or {}).items():
+                db.execute("INSERT INTO postures(incident_id, scope, posture, updated_at) VALUES (?,?,?,?) "
+                           "ON CONFLICT(incident_id, scope) DO UPDATE SET posture=excluded.posture, "
+                           "updated_at=excluded.updated_at", (row["incident_id"], scope, posture, at))
+            for host, fp in (fingerprints or {}).items():
+                db.execute("INSERT INTO hosts(incident_id, host, fingerprint, fingerprint_at, fingerprint_stage) "
+                           "VALUES (?,?,?,?,?) ON CONFLICT(incident_id, host) DO UPDATE SET "
+                           "fingerprint=excluded.fingerprint, fingerprint_at=excluded.fingerprint_at, "
+                           "fingerprint_stage=excluded.fingerprint_stage",
+                           (row["incident_id"], host, fp, at, row["name"]))
+            merged = {**json.loads(row["detail"]), **detail}
             db.execute("UPDATE stages SET state=?, ended_at=?, detail=? WHERE id=?",
                        (state, at, json.dumps(merged, default=str), stage_id))
             db.execute("INSERT INTO events(incident_id, time, kind, area, operator, detail) VALUES (?,?,?,?,?,?)",
                        (row["incident_id"], at, "stage_ended", row["area"], row["operator"],
                         json.dumps({"stage_id": stage_id, "phase": row["phase"], "name": row["name"],
                                     "state": state, "dry_run": bool(row["check_mode"])})))
+
+    def interrupt_stale(self, incident_id: int, area: str, phases: tuple[str, ...], operator: str) -> list[str]:
+        """Rows left ``running`` by a killed run: called under the area lock, when no live run can own them."""
+        marks = ",".join("?" * len(phases))
+        with self._tx() as db:
+            rows = db.execute(f"SELECT id, name FROM stages WHERE incident_id=? AND area=? AND state='running' "
+                              f"AND phase IN ({marks})", (incident_id, area, *phases)).fetchall()
+            at = now()
+            for row in rows:
+                db.execute("UPDATE stages SET state='interrupted', ended_at=? WHERE id=?", (at, row["id"]))
+                db.execute("INSERT INTO events(incident_id, time, kind, area, operator, detail) VALUES (?,?,?,?,?,?)",
+                           (incident_id, at, "stage_interrupted", area, operator,
+                            json.dumps({"stage_id": row["id"], "name": row["name"]})))
+        return [str(r["name"]) for r in rows]
 
     def host_results(self, stage_id: int, results: list[dict[str, Any]]) -> None:
         with self._tx() as db:
@@ -340,32 +387,147 @@ class Journal:
         return [dict(r) for r in self.db.execute("SELECT * FROM actions WHERE incident_id=? ORDER BY id",
                                                  (incident_id,))]
 
-    # -- locks -------------------------------------------------------------------------------------
+    # -- hosts: reachability, what each enforces, operator exclusions ----------------------------
 
-    def acquire_lock(self, area: str, incident_id: int, operator: str) -> None:
-        """One running action per area. A lock whose process is gone (crash, kill) is taken over."""
+    def set_reach(self, incident_id: int, area: str | None, hosts: list[str], reach: str, stage: str) -> None:
+        if not hosts:
+            return
+        at = now()
+        with self._tx() as db:
+            db.executemany("INSERT INTO hosts(incident_id, host, area, reach, reach_at, reach_stage) "
+                           "VALUES (?,?,?,?,?,?) ON CONFLICT(incident_id, host) DO UPDATE SET "
+                           "area=COALESCE(excluded.area, hosts.area), reach=excluded.reach, "
+                           "reach_at=excluded.reach_at, reach_stage=excluded.reach_stage",
+                           [(incident_id, h, area, reach, at, stage) for h in hosts])
+            if reach == "unreachable":
+                db.execute("INSERT INTO events(incident_id, time, kind, area, operator, detail) VALUES (?,?,?,?,?,?)",
+                           (incident_id, at, "hosts_unreachable", area, "irm",
+                            json.dumps({"hosts": sorted(hosts), "stage": stage})))
+
+    def exclude(self, incident_id: int, area: str | None, host: str, reason: str, operator: str) -> None:
+        at = now()
+        with self._tx() as db:
+            db.execute("INSERT INTO hosts(incident_id, host, area, excluded_reason, excluded_by, excluded_at) "
+                       "VALUES (?,?,?,?,?,?) ON CONFLICT(incident_id, host) DO UPDATE SET "
+                       "excluded_reason=excluded.excluded_reason, excluded_by=excluded.excluded_by, "
+                       "excluded_at=excluded.excluded_at", (incident_id, host, area, reason, operator, at))
+            db.execute("INSERT INTO events(incident_id, time, kind, area, operator, detail) VALUES (?,?,?,?,?,?)",
+                       (incident_id, at, "host_excluded", area, operator, json.dumps({"host": host, "reason": reason})))
+
+    def host_rows(self, incident_id: int) -> dict[str, dict[str, Any]]:
+        rows = self.db.execute("SELECT * FROM hosts WHERE incident_id=? ORDER BY host", (incident_id,))
+        return {r["host"]: dict(r) for r in rows}
+
+    # -- runs and locks ----------------------------------------------------------------------------
+
+    def start_run(self, incident_id: int | None, command: str, area: str | None, operator: str) -> str:
+        """A token for this process's changes: its dead-man timers carry it, so another run never
+        confirms them, and a later run may replace them only once this process is known dead."""
+        token = f"run-{uuid.uuid4().hex[:12]}"
+        with self._tx() as db:
+            db.execute("INSERT INTO runs(token, incident_id, command, area, pid, pid_start, hostname, operator, "
+                       "started_at) VALUES (?,?,?,?,?,?,?,?,?)",
+                       (token, incident_id, command, area, os.getpid(), proc_start(os.getpid()),
+                        socket.gethostname(), operator, now()))
+        return token
+
+    def end_run(self, token: str) -> None:
+        with self._tx() as db:
+            db.execute("UPDATE runs SET ended_at=? WHERE token=?", (now(), token))
+
+    def dead_tokens(self) -> list[str]:
+        """Tokens of runs on this machine that never ended and whose process is gone (killed, crashed)."""
+        rows = self.db.execute("SELECT token, pid, pid_start, hostname FROM runs WHERE ended_at IS NULL")
+        return [r["token"] for r in rows
+                if r["hostname"] == socket.gethostname() and not _same_process(int(r["pid"]), r["pid_start"])]
+
+    def acquire_lock(self, area: str, incident_id: int | None, operator: str, token: str = "",
+                     wait: float = 0.0) -> None:
+        """One running action per area (or, for BOUNDARIES_LOCK, per journal). A lock whose process is
+        gone from this machine (crash, kill) is taken over and journaled; a lock held by a live process,
+        or by any process on another machine, is never taken over: ``irm unlock`` does that, journaled.
+        With ``wait``, a held lock is waited for up to that many seconds."""
+        deadline = time.monotonic() + wait
+        while True:
+            holder = self._try_lock(area, incident_id, operator, token)
+            if holder is None:
+                return
+            if time.monotonic() >= deadline:
+                where = "" if holder["hostname"] == socket.gethostname() else f" on {holder['hostname']}"
+                what = "the shared boundaries are" if area == BOUNDARIES_LOCK else f"area '{area}' is"
+                raise UserError(f"{what} locked by a running irm (pid {holder['pid']}{where}, operator "
+                                f"{holder['operator']}, since {holder['since'][:19]}): wait for it, or if that "
+                                f"process is gone for good, 'irm unlock {area} --reason TEXT'")
+            time.sleep(0.25)
+
+    def _try_lock(self, area: str, incident_id: int | None, operator: str, token: str) -> dict[str, Any] | None:
         me = (os.getpid(), socket.gethostname())
         with self._tx() as db:
             row = db.execute("SELECT * FROM locks WHERE area=?", (area,)).fetchone()
             if row is not None:
-                alive = row["hostname"] == me[1] and _pid_alive(int(row["pid"]))
-                if alive and int(row["pid"]) != me[0]:
-                    raise UserError(f"area '{area}' is locked by a running irm (pid {row['pid']}, operator "
-                                    f"{row['operator']}, since {row['since'][:19]}): wait for it or stop it")
+                mine = int(row["pid"]) == me[0] and row["hostname"] == me[1]
+                alive = row["hostname"] != me[1] or _same_process(int(row["pid"]), row["pid_start"])
+                if alive and not mine:
+                    return dict(row)
+                if not mine:
+                    db.execute("INSERT INTO events(incident_id, time, kind, area, operator, detail) "
+                               "VALUES ((SELECT id FROM incidents WHERE id=?),?,?,?,?,?)",
+                               (incident_id, now(), "lock_taken_over", area, operator,
+                                json.dumps({"pid": row["pid"], "token": row["token"], "since": row["since"]})))
                 db.execute("DELETE FROM locks WHERE area=?", (area,))
-            db.execute("INSERT INTO locks(area, incident_id, pid, hostname, operator, since) VALUES (?,?,?,?,?,?)",
-                       (area, incident_id, me[0], me[1], operator, now()))
+            db.execute("INSERT INTO locks(area, incident_id, pid, hostname, operator, since, token, pid_start) "
+                       "VALUES (?,?,?,?,?,?,?,?)",
+                       (area, incident_id, me[0], me[1], operator, now(), token, proc_start(me[0])))
+        return None
 
     def release_lock(self, area: str) -> None:
         with self._tx() as db:
-            db.execute("DELETE FROM locks WHERE area=? AND pid=?", (area, os.getpid()))
+            db.execute("DELETE FROM locks WHERE area=? AND pid=? AND hostname=?",
+                       (area, os.getpid(), socket.gethostname()))
+
+    @contextmanager
+    def lock(self, area: str, incident_id: int | None, operator: str, token: str = "",
+             wait: float = 0.0) -> Iterator[None]:
+        held = self.db.execute("SELECT 1 FROM locks WHERE area=? AND pid=? AND hostname=?",
+                               (area, os.getpid(), socket.gethostname())).fetchone() is not None
+        if held:  # re-entrant within one process
+            yield
+            return
+        self.acquire_lock(area, incident_id, operator, token, wait)
+        try:
+            yield
+        finally:
+            self.release_lock(area)
+
+    def locks(self) -> list[dict[str, Any]]:
+        return [dict(r) for r in self.db.execute("SELECT * FROM locks ORDER BY area")]
+
+    def unlock(self, area: str, reason: str, operator: str) -> dict[str, Any]:
+        with self._tx() as db:
+            row = db.execute("SELECT * FROM locks WHERE area=?", (area,)).fetchone()
+            if row is None:
+                raise UserError(f"'{area}' is not locked in journal {self.path}")
+            db.execute("DELETE FROM locks WHERE area=?", (area,))
+            db.execute("INSERT INTO events(incident_id, time, kind, area, operator, detail) "
+                       "VALUES ((SELECT id FROM incidents WHERE id=?),?,?,?,?,?)",
+                       (row["incident_id"], now(), "lock_released_by_operator", None if area == BOUNDARIES_LOCK
+                        else area, operator, json.dumps({"lock": area, "pid": row["pid"], "hostname": row["hostname"],
+                                                         "held_by": row["operator"], "reason": reason})))
+            return dict(row)
 
 
-def _pid_alive(pid: int) -> bool:
+def proc_start(pid: int) -> str | None:
+    """A process's start time (clock ticks since boot, /proc/PID/stat field 22): with the pid, its identity."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[-1].split()
+    except OSError:
+        return None
+    return fields[19] if len(fields) > 19 and fields[0] != "Z" else None
+
+
+def _same_process(pid: int, start: str | None) -> bool:
+    """Whether ``pid`` is still the process that was recorded (a reused pid after a reboot is not)."""
+    now_start = proc_start(pid)
+    if now_start is None:
         return False
-    except PermissionError:
-        return True
-    return True
+    return start is None or now_start == start

@@ -17,6 +17,8 @@ Drops come before the generic "established" accept, so isolation also cuts conne
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Network
 from typing import Literal
@@ -86,6 +88,20 @@ class Policy(BaseModel):
     def chain(self, name: Chain) -> ChainPolicy:
         chain: ChainPolicy = getattr(self, name)
         return chain
+
+    @property
+    def empty(self) -> bool:
+        """Filters nothing: the host carries no irm table at all, as before the incident."""
+        return all(not self.chain(c).rules and self.chain(c).default == "accept" for c in CHAINS)
+
+    @property
+    def fingerprint(self) -> str:
+        """What the live table carries in its comment when this policy is in place (``absent``: no table).
+        Journaled before every apply, read back by ``irm status --verify``."""
+        if self.empty:
+            return "absent"
+        canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+        return "irm-policy-" + hashlib.sha1(canonical.encode(), usedforsecurity=False).hexdigest()
 
 
 @dataclass(frozen=True)

@@ -161,8 +161,9 @@ class Recovery(Containment):
                              f"{'blocked' if st.vectors_blocked else 'open'}, mobile "
                              f"{'blocked' if st.mobile_blocked else 'connected'})")
         states = self.journal.remediation(self.incident.id, self.area.name)
+        excluded = self._excluded()
         unverified = [f"{h} ({states[h]['state'] if h in states else 'never remediated'})"
-                      for h in self.area.hosts if states.get(h, {}).get("state") != "verified"]
+                      for h in self.area.hosts if states.get(h, {}).get("state") != "verified" and h not in excluded]
         if unverified:
             unmet.append(f"not remediated and verified: {', '.join(unverified)}")
         else:
@@ -190,7 +191,7 @@ class Recovery(Containment):
         plan = self.journal.latest_plan(self.incident.id, self.area.name)
         if plan is None:
             return [f"no remediation plan stored for '{self.area.name}': nothing to verify the hosts against"]
-        hosts = list(self.area.hosts)
+        hosts = [h for h in self.area.hosts if h not in self._excluded()]
         extravars = {"irm_plan": plan, "irm_health": {h: health_targets(self.inv, self.inv.hosts[h]) for h in hosts},
                      **hosts_by_os(self.inv, hosts)}
         result = runner.run_playbook("remediate_verify", self.req.inventory, extravars=extravars, observer=self.ui)
@@ -215,11 +216,16 @@ class Recovery(Containment):
             st.posture = "connected"
         return st
 
+    def _excluded(self) -> set[str]:
+        """Hosts an operator excluded (``irm exclude``): never verified, never reopened; they keep their
+        host-level block, and the report names them."""
+        return {h for h, r in self.journal.host_rows(self.incident.id).items() if r["excluded_reason"]}
+
     def _spec(self, step: Step) -> StageSpec | None:
         gw = self.area.gateway
-        hosts = list(self.area.hosts)
+        hosts = [h for h in self.area.hosts if h not in self._excluded()]
         if step.name == "vectors":
-            return StageSpec(step.name, "recover_vectors", hosts, step.title)
+            return StageSpec(step.name, "recover_vectors", hosts, step.title, host_level=True)
         if step.name.startswith("subarea:"):
             return StageSpec(step.name, "recover_subarea", [gw], step.title)
         if step.name == "mobile":
@@ -291,8 +297,14 @@ class Recovery(Containment):
             raise UserError(*unmet, "nothing was changed")
         steps = self.remaining()
         self._check_only(steps)
-        self.journal.acquire_lock(self.area.name, self.incident.id, self.req.operator)
+        self.token = self.journal.start_run(self.incident.id, "recover", self.area.name, self.req.operator)
         try:
+            self.journal.acquire_lock(self.area.name, self.incident.id, self.req.operator, self.token)
+        except UserError:
+            self.journal.end_run(self.token)
+            raise
+        try:
+            self._reread()
             if self._started() is None:
                 self.journal.event(self.incident.id, "recovery_started", self.req.operator, self.area.name,
                                    steps=[s.name for s in self.planned_steps()])
@@ -321,6 +333,7 @@ class Recovery(Containment):
             return report
         finally:
             self.journal.release_lock(self.area.name)
+            self.journal.end_run(self.token)
 
     def _check_only(self, steps: list[Step]) -> None:
         if self.rreq.only is None:

@@ -15,7 +15,7 @@ from ipaddress import IPv4Network
 from pathlib import Path
 from typing import Any, Protocol
 
-from orchestrator import runner
+from orchestrator import checks, mgmt_probe, runner
 from orchestrator.errors import UserError
 from orchestrator.inventory import Host, Inventory, hosts_by_os
 from orchestrator.journal import Incident, Journal
@@ -255,6 +255,18 @@ class Remediation:
                 self._set(report, h, "failed", method=method, reasons=reasons)
         return verified
 
+    def _unreachable(self, report: RemediationReport) -> set[str]:
+        """Hosts that do not answer on their management path are not waited on: journaled unreachable,
+        named, and left for a re-run (or an operator's 'irm exclude')."""
+        endpoints = [e for e in checks.reach_targets(self.inv, [h.name for h in self.hosts]) if e["via"] == e["host"]]
+        _, down = mgmt_probe.probe(endpoints)
+        self.journal.set_reach(self.incident.id, self.area.name, sorted(down), "unreachable", "remediation")
+        for h in sorted(down):
+            report.reasons[h] = ["does not answer on its management path: re-run irm remediate once it does, or "
+                                 "irm exclude HOST --reason TEXT"]
+            self._set(report, h, "unreachable", reasons=report.reasons[h])
+        return down
+
     def run(self) -> RemediationReport:
         canaries = self.preflight()
         report = self.report = RemediationReport(area=self.area.name, incident_id=self.incident.id,
@@ -266,7 +278,15 @@ class Remediation:
                                         self.plan.model_dump(mode="json"), str(self.req.plan_path), self.req.operator)
             self.journal.event(self.incident.id, "remediation_started", self.req.operator, self.area.name,
                                plan=self.plan.name, canaries=canaries, validated_by=self.plan.validated_by)
-            rest = [h.name for h in self.hosts if h.name not in canaries]
+            down = self._unreachable(report)
+            if down & set(canaries) and self.req.canaries is not None:
+                raise UserError(f"canary {', '.join(sorted(down & set(canaries)))} does not answer on its management "
+                                "path: choose another with --canary", "nothing was applied")
+            if down & set(canaries):  # default canaries: the first host of each type that answers
+                reachable = [h for h in self.hosts if h.name not in down]
+                canaries = report.canaries = sorted(min(h.name for h in reachable if h.os == os_name)
+                                                    for os_name in {h.os for h in reachable})
+            rest = [h.name for h in self.hosts if h.name not in canaries and h.name not in down]
             for h in rest:
                 self._set(report, h, "pending")
             for h in canaries:
@@ -284,7 +304,7 @@ class Remediation:
                                canaries=canaries)
             ready = self.deploy(rest, report)
             self.verify(ready, report)
-            left = report.hosts_in("manual-needed", "failed")
+            left = report.hosts_in("manual-needed", "failed", "unreachable")
             self.journal.event(self.incident.id, "remediation_finished", self.req.operator, self.area.name,
                                verified=report.hosts_in("verified"), manual_needed=report.hosts_in("manual-needed"),
                                failed=report.hosts_in("failed"))

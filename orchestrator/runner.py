@@ -8,6 +8,7 @@ interpreter's ``bin/`` first on PATH, so ``ansible-playbook`` is the one install
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import sys
@@ -158,28 +159,47 @@ def run_playbook(
     if diff or check:
         cmdline.append("--diff")
     collector = _Collector(observer)
-    workdir = tempfile.mkdtemp(prefix="irm-run-")
+    workdir = tempfile.mkdtemp(prefix="irm-run-")  # mode 0700, removed below whatever happens
     try:
+        _write_extravars(Path(workdir), extravars or {})
         bindir = str(Path(sys.executable).parent)
         if not os.environ.get("PATH", "").startswith(bindir + os.pathsep):
             os.environ["PATH"] = runner_env()["PATH"]  # ansible-runner looks ansible-playbook up here
-        r = ansible_runner.run(
-            private_data_dir=workdir,
-            playbook=str(pb),
-            inventory=str(inv),
-            extravars=extravars or {},
-            cmdline=" ".join(cmdline) or None,
-            limit=limit,
-            tags=",".join(tags) if tags else None,
-            forks=forks,
-            envvars=runner_env(),
-            event_handler=collector,
-            quiet=True,
-            suppress_env_files=True,
-        )
+        try:
+            r = _run(ansible_runner, workdir, pb, inv, cmdline, limit, tags, forks, collector)
+        except (OSError, ValueError, RuntimeError) as exc:  # e.g. ansible-playbook missing or not executable
+            raise RunnerError(f"{pb.name} could not start: {exc}") from None
         if r.status in ("error", "timeout", "canceled") and not collector.hosts:
             tail = (r.stdout.read() if hasattr(r.stdout, "read") else "").strip().splitlines()[-3:]
             raise RunnerError(f"{pb.name} could not run ({r.status}): {' | '.join(tail) or 'no output'}")
         return RunResult(playbook=pb.name, status=r.status, rc=r.rc, check=check, hosts=collector.hosts)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _write_extravars(workdir: Path, extravars: dict[str, Any]) -> None:
+    """Extra vars travel in a 0600 file that ansible-runner passes as ``-e @env/extravars``: never on the
+    command line, where Linux caps one argument at 128 KiB (about 95 hosts of policies) and ``ps``
+    shows it to every user."""
+    env = workdir / "env"
+    env.mkdir(mode=0o700)
+    fd = os.open(env / "extravars", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        json.dump(extravars, fh)
+
+
+def _run(ansible_runner: Any, workdir: str, pb: Path, inv: Path, cmdline: list[str], limit: str | None,
+         tags: list[str] | None, forks: int | None, collector: _Collector) -> Any:
+    return ansible_runner.run(
+        private_data_dir=workdir,
+        playbook=str(pb),
+        inventory=str(inv),
+        cmdline=" ".join(cmdline) or None,
+        limit=limit,
+        tags=",".join(tags) if tags else None,
+        forks=forks,
+        envvars=runner_env(),
+        event_handler=collector,
+        quiet=True,
+        suppress_env_files=True,
+    )

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 from collections import Counter
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 
+from orchestrator import checks, mgmt_probe, runner
 from orchestrator.detection import AvLogSource
-from orchestrator.errors import UserError
-from orchestrator.inventory import Inventory
-from orchestrator.journal import Journal
-from orchestrator.posture import AreaState
+from orchestrator.errors import RunnerError, UserError
+from orchestrator.inventory import Inventory, hosts_by_os
+from orchestrator.journal import Incident, Journal
+from orchestrator.posture import AreaState, policies
 
 
 def gather(inv: Inventory, journal: Journal, incident_id: int | None) -> dict[str, Any]:
@@ -29,6 +31,9 @@ def gather(inv: Inventory, journal: Journal, incident_id: int | None) -> dict[st
     data["incident"] = {"id": chosen.id, "status": chosen.status, "opened_at": chosen.opened_at,
                         "opened_by": chosen.opened_by, **chosen.spec.model_dump(mode="json")}
     scopes = journal.postures(chosen.id)
+    rows = journal.host_rows(chosen.id)
+    planned = journaled_policies(inv, journal, chosen)
+    data["locks"] = [{k: lock[k] for k in ("area", "pid", "hostname", "operator", "since")} for lock in journal.locks()]
     since = datetime.fromisoformat(chosen.opened_at) - timedelta(hours=24)
     detections = AvLogSource(inv).detections(since)
     by_host = Counter(d.host for d in detections)
@@ -60,10 +65,60 @@ def gather(inv: Inventory, journal: Journal, incident_id: int | None) -> dict[st
                      "reason": s.detail.get("reason"), "confirmed_by": s.detail.get("confirmed_by"),
                      "confirmation": s.detail.get("confirmation")}
                     for s in journal.stages(chosen.id, area.name) if s.phase == "recovery"]
-        data["areas"][area.name] = {"posture": st.posture, "vectors_blocked": st.vectors_blocked,
-                                    "mobile_blocked": st.mobile_blocked, "segments": segments, "stages": stages,
-                                    "remediation": remediation, "recovery": recovery}
+        mine = {h: rows[h] for h in area.hosts if h in rows}
+        data["areas"][area.name] = {
+            "posture": st.posture, "vectors_blocked": st.vectors_blocked,
+            "mobile_blocked": st.mobile_blocked, "segments": segments, "stages": stages,
+            "remediation": remediation, "recovery": recovery,
+            # not reached by irm: whatever host-level rule they carry, the boundary is what protects them
+            "unreachable_hosts": {h: {"since": r["reach_at"], "stage": r["reach_stage"]}
+                                  for h, r in mine.items() if r["reach"] == "unreachable"},
+            "excluded_hosts": {h: {"reason": r["excluded_reason"], "by": r["excluded_by"], "at": r["excluded_at"]}
+                               for h, r in mine.items() if r["excluded_reason"]},
+            # reached, but what they reported enforcing is not what the area's postures plan for them
+            "host_failures": {h: {"enforces": r["fingerprint"], "planned": planned[h].fingerprint}
+                              for h, r in mine.items() if r["fingerprint"] and r["reach"] != "unreachable"
+                              and r["fingerprint"] != planned[h].fingerprint},
+        }
     return data
+
+
+def journaled_policies(inv: Inventory, journal: Journal, incident: Incident) -> dict[str, Any]:
+    """The policy of every boundary and area host that the journal's postures call for."""
+    scopes = journal.postures(incident.id)
+    states = {a: AreaState.from_scopes(a, scopes) for a in inv.areas}
+    return policies(inv, list(incident.spec.vectors), states)
+
+
+def verify(inv: Inventory, inventory: Path, journal: Journal, incident_id: int | None) -> dict[str, Any]:
+    """Read the live ruleset of every boundary and area host and compare it with what the journal says.
+    Hosts that do not answer are named, never assumed to match."""
+    incidents = journal.incidents()
+    if incident_id is not None:
+        chosen = journal.incident(incident_id)
+    else:
+        open_ = [i for i in incidents if i.status == "open"]
+        if not open_ and not incidents:
+            raise UserError(f"no incident in journal {journal.path}: nothing to verify")
+        chosen = open_[-1] if open_ else incidents[-1]
+    planned = journaled_policies(inv, journal, chosen)
+    excluded = sorted(h for h, r in journal.host_rows(chosen.id).items() if r["excluded_reason"])
+    names = [h for h in planned if h in inv.hosts and h not in excluded]
+    _, down = mgmt_probe.probe([e for e in checks.reach_targets(inv, names) if e["via"] == e["host"]])
+    targets = [h for h in names if h not in down]
+    live: dict[str, str] = {}
+    if targets:
+        try:
+            result = runner.run_playbook("firewall_read", inventory, extravars=hosts_by_os(inv, targets))
+        except RunnerError as exc:
+            raise UserError(f"status --verify: the live rulesets could not be read ({exc})") from None
+        live = {h: str(r.facts.get("irm_live_fingerprint", "unknown")) for h, r in result.hosts.items()
+                if r.status in ("ok", "changed")}
+    unread = sorted(set(names) - set(live))
+    drift = {h: {"live": live[h], "journal": planned[h].fingerprint, "label": planned[h].label}
+             for h in sorted(live) if live[h] != planned[h].fingerprint}
+    return {"incident": chosen.id, "checked": sorted(live), "drift": drift, "unreachable": unread,
+            "excluded": excluded}
 
 
 def render(console: Console, data: dict[str, Any]) -> None:
@@ -82,6 +137,15 @@ def render(console: Console, data: dict[str, Any]) -> None:
         for seg, s in area["segments"].items():
             table.add_row(seg, s["kind"], s["posture"], str(s["detections"]), ", ".join(s["detected_hosts"]))
         console.print(table)
+        for host, u in area["unreachable_hosts"].items():
+            console.print(f"  {host}: not reached since {u['since'][:19]} ({u['stage']}): protected by the boundary "
+                          "only", markup=False, highlight=False)
+        for host, f in area["host_failures"].items():
+            console.print(f"  {host}: enforces {f['enforces']}, not the planned {f['planned']}", markup=False,
+                          highlight=False)
+        for host, e in area["excluded_hosts"].items():
+            console.print(f"  {host}: excluded by {e['by']} at {e['at'][:19]}: {e['reason']}", markup=False,
+                          highlight=False)
         if area["stages"]:
             stages = Table(title=f"stages of {name}")
             for col in ("stage", "state", "started", "ended", "by", "failed hosts"):
@@ -111,3 +175,15 @@ def render(console: Console, data: dict[str, Any]) -> None:
                 rec.add_row(f"{r['number']}. {r['step']}", r["state"], r["started_at"][11:19],
                             (r["ended_at"] or "")[11:19], r["operator"], note[:100])
             console.print(rec)
+
+
+def render_verify(console: Console, result: dict[str, Any]) -> None:
+    console.print(f"verified {len(result['checked'])} live ruleset(s) against the journal (incident "
+                  f"{result['incident']})", markup=False, highlight=False)
+    for host, d in result["drift"].items():
+        console.print(f"DRIFT {host}: live {d['live']}, the journal says {d['journal']} ({d['label']})",
+                      markup=False, highlight=False)
+    if result["unreachable"]:
+        console.print(f"NOT VERIFIED (no answer): {', '.join(result['unreachable'])}", markup=False, highlight=False)
+    if not result["drift"] and not result["unreachable"]:
+        console.print("every live ruleset is the one the journal says")

@@ -170,26 +170,69 @@ def _build(inv: Inventory, plan: LabPlan, lab: Any, step: Step) -> None:
         key_type, key_body = key.with_suffix(".pub").read_text().split()[:2]
         known_hosts.append(f"{host.address} {key_type} {key_body}")
         (labdir / "sshd_config").write_text(_sshd_config(host, labdir, ssh_dir))
-        ns_exec(ns, ["sh", "-c", _mask_shell_rc(), "sh",
-                     "/usr/sbin/sshd", "-f", str(labdir / "sshd_config"), "-E", str(labdir / "sshd.log")])
+        _start_sshd(ns, labdir)
         if host.services or (host.vulnerable and host.kind == "area"):
             config = _agent_config(inv, plan, lab, host, targets)
             cfg_path = labdir / "agent.json"
             config["config_path"] = str(cfg_path)
             cfg_path.write_text(json.dumps(config, indent=1))
             _write_tool(labdir, cfg_path)
-            out = open(labdir / "agent.log", "ab")  # noqa: SIM115 (handed to the child)
-            proc = subprocess.Popen(
-                ["ip", "netns", "exec", ns, sys.executable, "-m", "orchestrator.lab.agent",
-                 "--config", str(cfg_path), "run"],
-                stdin=subprocess.DEVNULL, stdout=out, stderr=out, cwd="/", start_new_session=True,
-            )
-            out.close()
-            (labdir / "agent.pid").write_text(f"{proc.pid}\n")
+            _start_agent(ns, labdir)
     (ssh_dir / "known_hosts").write_text("\n".join(known_hosts) + "\n")
 
     step("waiting for every host's sshd and services")
     _wait_ready(inv)
+
+
+def _start_sshd(ns: str, labdir: Path) -> None:
+    ns_exec(ns, ["sh", "-c", _mask_shell_rc(), "sh",
+                 "/usr/sbin/sshd", "-f", str(labdir / "sshd_config"), "-E", str(labdir / "sshd.log")])
+
+
+def _start_agent(ns: str, labdir: Path) -> None:
+    out = open(labdir / "agent.log", "ab")  # noqa: SIM115 (handed to the child)
+    proc = subprocess.Popen(
+        ["ip", "netns", "exec", ns, sys.executable, "-m", "orchestrator.lab.agent",
+         "--config", str(labdir / "agent.json"), "run"],
+        stdin=subprocess.DEVNULL, stdout=out, stderr=out, cwd="/", start_new_session=True,
+    )
+    out.close()
+    (labdir / "agent.pid").write_text(f"{proc.pid}\n")
+
+
+def reboot(inv: Inventory, host_name: str, load_saved: bool = True) -> str:
+    """Simulate a reboot of one lab host: every process in its namespace dies (sshd, services, worm,
+    dead-man timers, sessions), its ruleset is flushed, then what a real boot loads is loaded: irm's
+    last confirmed table (``firewall/confirmed.nft``, what irm's boot unit loads on a real Linux host)
+    unless ``load_saved`` is false (a device that lost its saved configuration), then sshd and services."""
+    lab = _require_lab(inv)
+    host = inv.hosts.get(host_name)
+    if host is None or host.kind == "soc" or host not in inv.managed_hosts:
+        raise LabError(f"'{host_name}' is not a lab host that can be rebooted")
+    ns = f"{lab.name}-{host_name}"
+    if ns not in existing_namespaces(lab.name):
+        raise LabError(f"lab host '{host_name}' is not up (no namespace {ns})")
+    inside = run(["ip", "netns", "pids", ns]).stdout.split()
+    killed = _kill(int(p) for p in inside)
+    ns_exec(ns, ["nft", "flush", "ruleset"])
+    saved = Path(host.state_dir) / "firewall" / "confirmed.nft"
+    loaded = "nothing (its saved configuration is lost)"
+    if load_saved and saved.exists():
+        ns_exec(ns, ["nft", "-f", str(saved)])
+        loaded = f"irm's confirmed table ({saved})"
+    elif load_saved:
+        loaded = "no irm table (none was ever confirmed)"
+    labdir = _lab_dir(host)
+    _start_sshd(ns, labdir)
+    if (labdir / "agent.json").exists():
+        _start_agent(ns, labdir)
+    checks = [(str(host.address), 22), *((str(host.address), s.port) for s in host.services)]
+    deadline = time.monotonic() + 20
+    while not all(tcp_open(a, p) for a, p in checks):
+        if time.monotonic() > deadline:
+            raise LabError(f"{host_name} did not come back within 20s after its reboot")
+        time.sleep(0.1)
+    return f"rebooted: {len(killed)} process(es) killed, ruleset flushed, loaded {loaded}, sshd and services started"
 
 
 def _write_tool(labdir: Path, cfg_path: Path) -> None:

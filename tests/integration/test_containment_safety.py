@@ -13,6 +13,7 @@ import pytest
 import yaml
 
 from orchestrator.inventory_loader import load_inventory
+from orchestrator.journal import proc_start
 from tests.conftest import LAB_INVENTORY, irm
 from tests.integration.lab_tools import matrix, rulesets, stage_states
 
@@ -121,14 +122,16 @@ def test_bad_input(lab: Path, tmp_path: Path) -> None:
     try:
         import sqlite3
         db = sqlite3.connect(journal)
-        db.execute("INSERT INTO locks VALUES ('subsidiary-x', 1, ?, ?, 'alice', '2026-11-26T04:00:00')",
-                   (holder.pid, os.uname().nodename))
+        db.execute("INSERT INTO locks(area, incident_id, pid, hostname, operator, since, token, pid_start) "
+                   "VALUES ('subsidiary-x', 1, ?, ?, 'alice', '2026-11-26T04:00:00', 'run-x', ?)",
+                   (holder.pid, os.uname().nodename, proc_start(holder.pid)))
         db.commit()
         db.close()
         proc = contain(journal, "--yes")
         assert proc.returncode == 2 and proc.stderr.strip() == (
             f"irm: error: area 'subsidiary-x' is locked by a running irm (pid {holder.pid}, operator alice, since "
-            "2026-11-26T04:00:00): wait for it or stop it")
+            "2026-11-26T04:00:00): wait for it, or if that process is gone for good, 'irm unlock subsidiary-x "
+            "--reason TEXT'")
     finally:
         holder.kill()
         holder.wait()

@@ -29,7 +29,7 @@ def test_dead_man_timer_restores_the_previous_ruleset(fresh_lab: Path, tmp_path:
     assert err.startswith("irm: error: stage isolate failed on gw-x: gw-x: Leave the change unconfirmed where the "
                           "management path is cut (the dead-man timer reverts it): management path cut: x-ws11 "
                           "198.18.32.11:22 (TimeoutError)")
-    assert err.endswith("the dead-man timer restored the previous ruleset; SSH answers again on 8 host(s) (gw-x, "
+    assert err.endswith("the dead-man timer restored the last confirmed ruleset; SSH answers again on 8 host(s) (gw-x, "
                         "x-lt1, x-lt2, x-ws11, x-ws12, x-ws13, x-ws21, x-ws22)")
     # gw-x is back to its previous ruleset, read from the host; the edge keeps its confirmed cut
     after = rulesets(inv)

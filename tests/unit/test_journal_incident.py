@@ -7,13 +7,14 @@ import os
 import sqlite3
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
 
 import pytest
 
 from orchestrator.errors import UserError
 from orchestrator.incident import IncidentSpec
-from orchestrator.journal import Journal
+from orchestrator.journal import Journal, proc_start
 from tests.conftest import irm
 
 
@@ -43,22 +44,67 @@ def test_open_incident_for(tmp_path: Path) -> None:
             j.open_incident_for(7)
 
 
+def _hold(j: Journal, area: str, pid: int, hostname: str, pid_start: str | None) -> None:
+    j.db.execute("INSERT INTO locks(area, incident_id, pid, hostname, operator, since, token, pid_start) "
+                 "VALUES (?, 1, ?, ?, 'alice', '2026-11-26T00:00:00', 'run-a', ?)", (area, pid, hostname, pid_start))
+
+
 def test_lock_refuses_a_live_holder_and_takes_over_a_dead_one(tmp_path: Path) -> None:
     with Journal(tmp_path / "j.db") as j:
         holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
         try:
-            j.db.execute("INSERT INTO locks VALUES ('x', 1, ?, ?, 'alice', '2026-11-26T00:00:00')",
-                         (holder.pid, os.uname().nodename))
+            _hold(j, "x", holder.pid, os.uname().nodename, proc_start(holder.pid))
             expected = rf"area 'x' is locked by a running irm \(pid {holder.pid}, operator alice"
             with pytest.raises(UserError, match=expected):
                 j.acquire_lock("x", 1, "bob")
         finally:
             holder.kill()
             holder.wait()
-        j.acquire_lock("x", 1, "bob")  # the holder is gone: taken over
+        j.acquire_lock("x", 1, "bob")  # the holder is gone: taken over, and journaled
         assert j.db.execute("SELECT operator FROM locks").fetchone()[0] == "bob"
+        assert j.db.execute("SELECT count(*) FROM events WHERE kind='lock_taken_over'").fetchone()[0] == 1
         j.release_lock("x")
         assert j.db.execute("SELECT count(*) FROM locks").fetchone()[0] == 0
+
+
+def test_lock_from_another_machine_or_a_reused_pid(tmp_path: Path) -> None:
+    with Journal(tmp_path / "j.db") as j:
+        # another machine's process cannot be checked from here: never taken over silently
+        _hold(j, "x", 1, "other-host", "42")
+        with pytest.raises(UserError, match=r"pid 1 on other-host.*irm unlock x --reason TEXT"):
+            j.acquire_lock("x", 1, "bob")
+        j.unlock("x", "the other SOC laptop crashed", "bob")
+        j.acquire_lock("x", 1, "bob")
+        (detail,) = j.db.execute("SELECT detail FROM events WHERE kind='lock_released_by_operator'").fetchone()
+        assert json.loads(detail)["reason"] == "the other SOC laptop crashed"
+        # a live pid whose start time differs from the recorded one is another process (pid reused)
+        _hold(j, "y", 1, os.uname().nodename, "1")  # pid 1 is alive, but did not start at tick 1
+        j.acquire_lock("y", 1, "bob")
+        assert j.db.execute("SELECT operator FROM locks WHERE area='y'").fetchone()[0] == "bob"
+
+
+def test_lock_waits_for_its_holder(tmp_path: Path) -> None:
+    db = tmp_path / "j.db"
+    Journal(db).close()
+    holder = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
+        import time
+        from orchestrator.journal import Journal
+        j = Journal({str(db)!r})
+        j.acquire_lock("*boundaries", None, "alice")
+        print("held", flush=True)
+        time.sleep(1.5)
+        j.release_lock("*boundaries")
+        """)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        with Journal(db) as j:
+            with pytest.raises(UserError, match="the shared boundaries are locked by a running irm"):
+                j.acquire_lock("*boundaries", None, "bob")
+            j.acquire_lock("*boundaries", None, "bob", wait=20)  # granted once alice releases it
+            assert j.locks()[0]["operator"] == "bob"
+    finally:
+        holder.kill()
+        holder.wait()
 
 
 def test_incident_open_from_flags_and_file(tmp_path: Path) -> None:

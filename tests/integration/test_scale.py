@@ -1,0 +1,48 @@
+"""An area of 250 hosts is contained without error: extra vars travel in a file, never as one
+command-line argument (Linux caps one at 128 KiB, which about 95 hosts of policies exceed)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from bench.make_inventory import inventory
+from orchestrator.inventory_loader import load_inventory
+from tests.conftest import built_lab, irm
+from tests.integration.lab_tools import matrix, probe
+from tests.integration.test_faults import fingerprint, irm_table
+
+pytestmark = pytest.mark.lab
+
+HOSTS = 250
+
+
+def test_an_area_of_250_hosts_is_contained(tmp_path: Path) -> None:
+    inv_dir = tmp_path / "inv"
+    inv_dir.mkdir()
+    (inv_dir / "hosts.yml").write_text(yaml.safe_dump(inventory(HOSTS), sort_keys=False))
+    journal = tmp_path / "journal.db"
+    with built_lab(inv_dir):
+        inv = load_inventory(inv_dir)
+        area = inv.area("bench-x")
+        assert len(area.hosts) == HOSTS
+        paths = [probe(inv, "erp-b", "b1-000", 22), probe(inv, "erp-b", "bl-000", 22),
+                 probe(inv, "b3-010", "inet-b", 80)]
+        assert set(matrix(inv, paths).values()) == {"open"}
+        irm("incident", "open", "--worm", "W", "--vector", "tcp/4445", "--journal", str(journal), check=True)
+        proc = irm("contain", "-i", str(inv_dir), "--area", "bench-x", "--yes", "--no-loop", "--journal",
+                   str(journal), timeout=1200)
+        assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+        assert "Traceback" not in proc.stderr
+        # every host of the area enforces the one host policy, read back from each namespace
+        prints = {h: fingerprint(irm_table(inv, h)) for h in area.hosts}
+        assert len(set(prints.values())) == 1 and "absent" not in prints.values(), prints
+        assert set(matrix(inv, paths).values()) == {"timeout"}
+        status = json.loads(irm("status", "-i", str(inv_dir), "--json", "--journal",
+                                str(journal), check=True).stdout)
+        stages = status["areas"]["bench-x"]["stages"]
+        assert [(s["name"], s["state"]) for s in stages] == [
+            ("internet_cut", "done"), ("isolate", "done"), ("vectors", "done"), ("mobile", "done")]
