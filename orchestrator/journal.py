@@ -396,8 +396,11 @@ class Journal:
         with self._tx() as db:
             db.executemany("INSERT INTO hosts(incident_id, host, area, reach, reach_at, reach_stage) "
                            "VALUES (?,?,?,?,?,?) ON CONFLICT(incident_id, host) DO UPDATE SET "
-                           "area=COALESCE(excluded.area, hosts.area), reach=excluded.reach, "
-                           "reach_at=excluded.reach_at, reach_stage=excluded.reach_stage",
+                           "area=COALESCE(excluded.area, hosts.area), reach=excluded.reach, "  # since when, first stage
+                           "reach_at=CASE WHEN hosts.reach=excluded.reach THEN hosts.reach_at "
+                           "ELSE excluded.reach_at END, "
+                           "reach_stage=CASE WHEN hosts.reach=excluded.reach THEN hosts.reach_stage "
+                           "ELSE excluded.reach_stage END",
                            [(incident_id, h, area, reach, at, stage) for h in hosts])
             if reach == "unreachable":
                 db.execute("INSERT INTO events(incident_id, time, kind, area, operator, detail) VALUES (?,?,?,?,?,?)",
