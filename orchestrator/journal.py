@@ -273,6 +273,13 @@ class Journal:
                         json.dumps({"stage_id": stage_id, "phase": row["phase"], "name": row["name"],
                                     "state": state, "dry_run": bool(row["check_mode"])})))
 
+    def update_stage(self, stage_id: int, **detail: Any) -> None:
+        """More detail on a running stage (when its change took effect, what its soak has seen so far)."""
+        with self._tx() as db:
+            row = db.execute("SELECT detail FROM stages WHERE id=?", (stage_id,)).fetchone()
+            db.execute("UPDATE stages SET detail=? WHERE id=?",
+                       (json.dumps({**json.loads(row["detail"]), **detail}, default=str), stage_id))
+
     def interrupt_stale(self, incident_id: int, area: str, phases: tuple[str, ...], operator: str) -> list[str]:
         """Rows left ``running`` by a killed run: called under the area lock, when no live run can own them."""
         marks = ",".join("?" * len(phases))

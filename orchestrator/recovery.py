@@ -116,6 +116,7 @@ class Recovery(Containment):
                                         loop=False), inv, journal, source, observer)
         self.rreq = req
         self.confirm = confirm or (lambda step, changes: True)
+        self._resumed: dict[str, dict[str, Any]] = {}  # interrupted step -> when it took effect, what it saw
 
     # -- where the recovery stands ------------------------------------------------------------------
 
@@ -266,9 +267,13 @@ class Recovery(Containment):
                 if checks.allows(self.inv, after, p.source, p.target, p.port)
                 and not checks.allows(self.inv, before, p.source, p.target, p.port)]
 
-    def _soak(self, step: Step, applied_at: datetime, opened: list[Any]) -> dict[str, Any]:
-        """Watch the detection sources for the soak window and probe what the step opened."""
-        result: dict[str, Any] = {"seconds": self.rreq.soak, "probes": len(opened), "detections": []}
+    def _soak(self, step: Step, applied_at: datetime, opened: list[Any], row: int,
+              seen: list[dict[str, Any]]) -> dict[str, Any]:
+        """Watch the detection sources for the soak window and probe what the step opened. What it sees
+        goes on the step's row at once, so a kill loses none of it."""
+        result: dict[str, Any] = {"seconds": self.rreq.soak, "probes": len(opened), "detections": list(seen)}
+        if seen:
+            return result
         if opened:
             from orchestrator.lab import traffic
 
@@ -284,6 +289,7 @@ class Recovery(Containment):
             new = [d for d in self.source.detections(applied_at) if d.area in watched and d.action == "detected"]
             if new:
                 result["detections"] = [_detection(d) for d in new]
+                self.journal.update_stage(row, soak_detections=result["detections"])
                 return result
             if time.monotonic() >= deadline:
                 return result
@@ -308,13 +314,15 @@ class Recovery(Containment):
             if self._started() is None:
                 self.journal.event(self.incident.id, "recovery_started", self.req.operator, self.area.name,
                                    steps=[s.name for s in self.planned_steps()])
+            self.journal.interrupt_stale(self.incident.id, self.area.name, (self.phase,), self.req.operator)
             for row in self._step_rows():
-                if row.state == "running":  # killed or interrupted: redone from the start, idempotently
-                    self.journal.end_stage(row.id, "interrupted", resumed_by=self.req.operator)
+                if row.state == "running":  # killed or interrupted: the posture before it back, then redone
+                    self.ui.message(f"resuming at {row.name}: it was interrupted (started {row.started_at[:19]})")
+                    self._resumed[row.name] = self._resume(row)
                     report.resumed_at = row.name
                     self.journal.event(self.incident.id, "recovery_resumed", self.req.operator, self.area.name,
-                                       step=row.name, interrupted_at=row.started_at)
-                    self.ui.message(f"resuming at {row.name}: it was interrupted (started {row.started_at[:19]})")
+                                       step=row.name, interrupted_at=row.started_at,
+                                       applied_at=row.detail.get("applied_at"))
             report.done = [s.name for s in self.planned_steps() if s not in steps]
             for step in steps:
                 changes = self.changes(step)
@@ -335,6 +343,29 @@ class Recovery(Containment):
             self.journal.release_lock(self.area.name)
             self.journal.end_run(self.token)
 
+    def _resume(self, row: Any) -> dict[str, Any]:
+        """An interrupted step: put back the posture before it (from its row), so the step is redone from
+        there; returns when its change first took effect and the detections its soak had seen."""
+        before = row.detail.get("before")
+        step = next((s for s in self.planned_steps() if s.name == row.name), None)
+        spec = self._spec(step) if step is not None else None
+        restored = False
+        if before is not None and spec is not None:
+            previous = AreaState(posture=before["posture"], vectors_blocked=before["vectors_blocked"],
+                                 mobile_blocked=before["mobile_blocked"], quarantined=set(before["quarantined"]))
+            if previous != self.state:
+                back = StageSpec(f"{row.name}:restore", ROLLBACK[spec.playbook], spec.targets,
+                                 f"resume: the posture before {row.name} back", host_level=spec.host_level)
+                try:
+                    self._apply(back, previous)
+                except UserError as exc:
+                    self.journal.end_stage(row.id, "failed", reason=f"interrupted, and the posture before it could "
+                                           f"not be restored: {exc}")
+                    raise
+                restored = True
+        self.journal.end_stage(row.id, "interrupted", resumed_by=self.req.operator, restored=restored)
+        return {"applied_at": row.detail.get("applied_at"), "detections": row.detail.get("soak_detections", [])}
+
     def _check_only(self, steps: list[Step]) -> None:
         if self.rreq.only is None:
             return
@@ -351,7 +382,11 @@ class Recovery(Containment):
                                        ",".join(spec.targets if spec else []), False, self.req.operator,
                                        number=step.number, title=step.title, changes=changes,
                                        confirmed_by=self.req.operator,
-                                       confirmation="--yes" if self.rreq.assume_yes else "y at the prompt")
+                                       confirmation="--yes" if self.rreq.assume_yes else "y at the prompt",
+                                       before={"posture": self.state.posture,
+                                               "vectors_blocked": self.state.vectors_blocked,
+                                               "mobile_blocked": self.state.mobile_blocked,
+                                               "quarantined": sorted(self.state.quarantined)})
         previous = AreaState(posture=self.state.posture, vectors_blocked=self.state.vectors_blocked,
                              mobile_blocked=self.state.mobile_blocked, quarantined=set(self.state.quarantined))
         if spec is None:
@@ -366,13 +401,25 @@ class Recovery(Containment):
             self.journal.end_stage(row, "failed", reason=str(exc))
             raise
         applied_at = datetime.fromisoformat(outcome.first_applied_at) if outcome.first_applied_at else datetime.now(UTC)
-        soak = self._soak(step, applied_at - timedelta(seconds=1), self._opened_probes(before, after))
+        self.journal.update_stage(row, applied_at=applied_at.isoformat())
+        # A step redone after a kill soaks from when its change first took effect, and keeps what was seen
+        resumed = self._resumed.pop(step.name, None) or {}
+        since = min(applied_at, datetime.fromisoformat(resumed["applied_at"])) if resumed.get("applied_at") \
+            else applied_at
+        soak = self._soak(step, since - timedelta(seconds=1), self._opened_probes(before, after), row,
+                          list(resumed.get("detections", [])))
         if soak["detections"]:
             hosts = sorted({d["host"] for d in soak["detections"]})
             self.ui.message(f"{step.label}: new infection on {', '.join(hosts)}: putting the previous posture back")
             back = StageSpec(f"{step.name}:rollback", ROLLBACK[spec.playbook], spec.targets,
-                             f"halt: previous posture back for {step.name}")
-            self._apply(back, previous)
+                             f"halt: previous posture back for {step.name}", host_level=spec.host_level)
+            try:
+                self._apply(back, previous)
+            except UserError as exc:
+                reason = f"new infection during the soak of {step.label} on {', '.join(hosts)}, and the previous " \
+                         f"posture could not be put back: {exc}"
+                self.journal.end_stage(row, "failed", soak=soak, reason=reason, restored=False)
+                raise
             reason = f"new infection during the soak of {step.label}: {', '.join(hosts)}"
             self.journal.end_stage(row, "halted", soak=soak, reason=reason, restored=True)
             self.journal.event(self.incident.id, "recovery_halted", self.req.operator, self.area.name,

@@ -26,9 +26,9 @@ def test_dead_man_timer_restores_the_previous_ruleset(fresh_lab: Path, tmp_path:
                "--unsafe-skip-lockout-check", env={"IRM_TEST_EXTRA_RULES": CUT_SOC}, timeout=300)
     assert proc.returncode == 4, proc.stdout + proc.stderr
     err = proc.stderr.strip()
-    assert err.startswith("irm: error: stage isolate failed on gw-x: gw-x: Leave the change unconfirmed where the "
-                          "management path is cut (the dead-man timer reverts it): management path cut: x-ws11 "
-                          "198.18.32.11:22 (TimeoutError)")
+    assert err.startswith("irm: error: stage isolate failed on gw-x: gw-x: Apply the whole irm table for the policy, "
+                          "commit-confirmed: management path cut, left unconfirmed (the dead-man timer reverts it): "
+                          "x-ws11 198.18.32.11:22 (TimeoutError)")
     assert err.endswith("the dead-man timer restored the last confirmed ruleset; SSH answers again on 8 host(s) (gw-x, "
                         "x-lt1, x-lt2, x-ws11, x-ws12, x-ws13, x-ws21, x-ws22)")
     # gw-x is back to its previous ruleset, read from the host; the edge keeps its confirmed cut

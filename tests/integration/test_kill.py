@@ -4,6 +4,7 @@ ansible-playbook, its workers), as a crashed SOC machine or a closed terminal wo
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sqlite3
@@ -83,3 +84,57 @@ def test_sigkill_during_a_containment_stage_then_a_rerun_converges(
         db.close()
         assert states[-1] == "done" and "running" not in states
         assert irm("status", "--verify", "--journal", str(journal)).returncode == 0
+
+
+def _step_row(journal: Path) -> tuple[str, str, dict[str, object]] | None:
+    db = sqlite3.connect(journal)
+    try:
+        row = db.execute("SELECT name, state, detail FROM stages WHERE phase='recovery' ORDER BY id DESC").fetchone()
+    finally:
+        db.close()
+    return (row[0], row[1], json.loads(row[2])) if row else None
+
+
+def test_sigkill_during_each_recovery_step_then_a_rerun_converges(tmp_path: Path) -> None:
+    """One recovery killed in every step that changes something, alternately while the step's change
+    is being applied and while it soaks; the last re-run ends where an uninterrupted recovery ends:
+    the baseline matrix and no irm table anywhere (the hosts' rulesets before the incident)."""
+    journal = tmp_path / "journal.db"
+    env = {"IRM_OPERATOR": "op-kill"}
+    with built_lab(LAB_INVENTORY) as lab:
+        inv = load_inventory(lab)
+        before, baseline = _end_state(inv)
+        assert set(before.values()) == {""} and set(baseline.values()) == {"open"}
+        _open_incident(journal)
+        irm("contain", *CONTAIN, "--journal", str(journal), check=True, timeout=600)
+        rem = irm("remediate", "--area", "subsidiary-x", "--plan", str(ROOT / "plans" / "lab-worm.yml"), "--yes",
+                  "--journal", str(journal), timeout=900, env=env)
+        assert rem.returncode == 0, rem.stdout + rem.stderr
+        irm("approve", "--by", "ciso", "--role", "CISO", "--reason", "verified", "--journal", str(journal),
+            check=True)
+        recover = [str(BIN / "irm"), "recover", "--area", "subsidiary-x", "--yes", "--soak", "20s",
+                   "--quiet-window", "1s", "--confirm-timeout", "8", "--journal", str(journal)]
+        for step, when in (("vectors", "soak"), ("mobile", "apply"), ("lan", "soak"), ("internet", "apply")):
+            proc = subprocess.Popen(recover, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                    start_new_session=True, env={**os.environ, **env})
+            try:
+                def reached(step: str = step, when: str = when) -> bool:
+                    row = _step_row(journal)
+                    return row is not None and row[0] == step and row[1] == "running" and (
+                        "applied_at" in row[2]) == (when == "soak")
+                wait_for(reached, 300, f"step {step} ({when})", interval=0.05)
+                if when == "apply":
+                    time.sleep(0.5)
+            finally:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+        last = irm(*recover[1:], timeout=600, env=env)
+        assert last.returncode == 0, last.stdout + last.stderr
+        tables, paths = _end_state(inv)
+        assert tables == before
+        assert paths == baseline
+        db = sqlite3.connect(journal)
+        states = list(db.execute("SELECT name, state FROM stages WHERE phase='recovery' ORDER BY id"))
+        db.close()
+        assert [n for n, s in states if s == "done"] == ["vectors", "subareas", "mobile", "lan", "internet"]
+        assert {s for _, s in states} <= {"done", "interrupted"}

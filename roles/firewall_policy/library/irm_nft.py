@@ -60,6 +60,26 @@ options:
     description: Arm the dead-man timer before applying (without it the apply counts as confirmed).
     type: bool
     default: true
+  reach:
+    description:
+      - Management endpoints (C(host), C(address), C(port)) that must accept a new TCP connection from
+        the controller right after the apply; the action plugin then confirms within the same task.
+        Omitted, the apply stays armed until a separate O(state=confirmed) call.
+    type: list
+    elements: dict
+  reach_timeout:
+    description: Seconds to wait for each O(reach) connection.
+    type: float
+    default: 5
+  boot_unit:
+    description:
+      - On confirm, make sure a systemd unit loads the confirmed ruleset at boot (when systemd runs).
+    type: bool
+    default: false
+  nft_path:
+    description: The nft binary the boot unit runs.
+    type: path
+    default: /usr/sbin/nft
   absent:
     description:
       - The policy filters nothing; O(ruleset) only deletes the table, which is then in place when
@@ -245,6 +265,10 @@ def main():
             "confirm_timeout": {"type": "int", "default": 60},
             "deadman": {"type": "bool", "default": True},
             "absent": {"type": "bool", "default": False},
+            "reach": {"type": "list", "elements": "dict"},  # handled by the action plugin
+            "reach_timeout": {"type": "float", "default": 5},
+            "boot_unit": {"type": "bool", "default": False},
+            "nft_path": {"type": "path", "default": "/usr/sbin/nft"},
         },
         required_if=[("state", "applied", ("ruleset", "fingerprint")), ("state", "confirmed", ("fingerprint",))],
         supports_check_mode=True,
@@ -317,6 +341,26 @@ def _record_confirmed(desired_path, confirmed_path, absent):
     _write(confirmed_path, _read(desired_path) or "")
 
 
+UNIT = "/etc/systemd/system/irm-firewall.service"
+
+
+def _boot_unit(module, nft_path, confirmed_path):
+    """A reboot loads the last confirmed table before the network comes up, never an unconfirmed one."""
+    if not os.path.isdir("/run/systemd/system"):
+        return
+    text = ("[Unit]\nDescription=irm: load the last confirmed irm nftables table\nDefaultDependencies=no\n"
+            "Before=network-pre.target\nWants=network-pre.target\n"
+            f"ConditionPathExists={confirmed_path}\n\n[Service]\nType=oneshot\nRemainAfterExit=yes\n"
+            f"ExecStart={nft_path} -f {confirmed_path}\n\n[Install]\nWantedBy=sysinit.target\n")
+    if _read(UNIT) != text:
+        _write(UNIT, text)
+        os.chmod(UNIT, 0o644)
+        module.run_command(["systemctl", "daemon-reload"])
+    rc, _, err = module.run_command(["systemctl", "enable", "irm-firewall.service"])
+    if rc != 0:
+        module.fail_json(msg=f"confirmed, but the boot unit could not be enabled: {err.strip()}")
+
+
 def _confirm(module, p, pidfile, armed, live, facts, desired_path, confirmed_path):
     live_fp = facts["irm_live_fingerprint"]
     wanted = "absent" if p["absent"] else p["fingerprint"]
@@ -335,6 +379,8 @@ def _confirm(module, p, pidfile, armed, live, facts, desired_path, confirmed_pat
     _stop_timer(module, pidfile)
     _record_confirmed(desired_path, confirmed_path, p["absent"])
     _write(os.path.join(p["state_dir"], "deadman.state"), f"confirmed {_now()} {p['token']}\n")
+    if p["boot_unit"]:
+        _boot_unit(module, p["nft_path"], confirmed_path)
     facts["irm_armed_token"] = ""
     module.exit_json(changed=True, deadman="confirmed", **facts)
 
