@@ -79,6 +79,12 @@ def describe(event: dict[str, Any]) -> str:
         "remediation_manual_done": lambda: f"{d.get('host')}: manual remediation recorded, by {d.get('by')}",
         "recovery_halted": lambda: f"recovery halted at {d.get('step')}: {d.get('reason')}",
         "recovery_resumed": lambda: f"recovery resumed at {d.get('step')}",
+        "hosts_unreachable": lambda: f"not reached ({d.get('stage')}), protected by the boundary only: "
+                                     + ", ".join(d.get("hosts", [])),
+        "host_excluded": lambda: f"{d.get('host')} excluded by the operator: {d.get('reason')}",
+        "lock_taken_over": lambda: f"lock {event['area']} taken over from a dead run (pid {d.get('pid')})",
+        "lock_released_by_operator": lambda: f"lock {d.get('lock')} released by the operator: {d.get('reason')}",
+        "stage_interrupted": lambda: f"{d.get('name')} interrupted (irm was killed); redone",
     }
     return texts[kind]() if kind in texts else kind.replace("_", " ")
 
@@ -200,6 +206,10 @@ class Report:
                 wrong.append(f"{at} {d.get('host')}: {d.get('method')} failed ({str(d.get('reason'))[:120]})")
             elif e["kind"] in ("containment_refused", "recovery_refused", "remediation_canary_failed"):
                 wrong.append(f"{at} {e['kind'].replace('_', ' ')} ({e['area']})")
+            elif e["kind"] == "host_excluded":
+                wrong.append(f"{at} {d.get('host')} excluded from recovery by {e['operator']}: {d.get('reason')}")
+            elif e["kind"] == "hosts_unreachable":
+                wrong.append(f"{at} not reached during {d.get('stage')} ({e['area']}): {', '.join(d.get('hosts', []))}")
             elif e["kind"] == "spread_not_stopped":
                 wrong.append(f"{at} the spread had not stopped after {d.get('waited')}s ({e['area']})")
             elif e["kind"] == "spread_stopped":

@@ -42,6 +42,18 @@ if irm lab infections --json -i "$INV" | grep -q '"area": "hq"'; then
   irm contain --area hq --yes --quiet-window 8 --confirm-timeout 30 -i "$INV"
 fi
 
+banner "a fault: gw-x reboots and comes back without its saved configuration (irm lab reboot --lose-config)"
+irm lab reboot gw-x --lose-config -i "$INV"
+rc=0
+irm status --verify -i "$INV" >/tmp/irm-demo-verify.$$ || rc=$?
+grep -E '^(verified|DRIFT|NOT VERIFIED|every)' /tmp/irm-demo-verify.$$ || true
+rm -f /tmp/irm-demo-verify.$$
+if [ "$rc" = 1 ]; then
+  banner "irm status --verify exited 1 (drift): re-running irm contain puts the confirmed rules back"
+  irm contain --area subsidiary-x --yes --quiet-window 4 --confirm-timeout 30 -i "$INV"
+  irm status --verify -i "$INV" | grep -E '^(verified|DRIFT|NOT VERIFIED|every)'
+fi
+
 remediate() {  # remediate an area; hosts left for manual work get a technician, then irm verifies them
   local area=$1 canary=$2 rc=0
   banner "remediation of $area: plans/lab-worm.yml, canary $canary first, then the rest"

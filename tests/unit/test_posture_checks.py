@@ -158,3 +158,17 @@ def test_an_isolated_area_keeps_open_the_validated_flows_other_areas_declare_int
     assert not any(r.comment.startswith("critical flow erp-orders") for r in rules)
     assert ("critical flow 'erp-orders' of area 'subsidiary-x': uses tcp/8069, a propagation vector of the "
             "incident: refused") in checks.check_critical_flows(inv, inv.area("hq"), vector)
+
+
+def test_fingerprints_name_exactly_one_policy(inv: Inventory) -> None:
+    connected = policies(inv, SMB, {})
+    assert {p.fingerprint for p in connected.values()} == {"absent"}  # no irm table at all
+    contained = policies(inv, SMB, {"subsidiary-x": full(inv)})
+    again = policies(inv, SMB, {"subsidiary-x": full(inv)})
+    prints = {h: p.fingerprint for h, p in contained.items()}
+    assert prints == {h: p.fingerprint for h, p in again.items()}  # deterministic
+    assert prints["gw-x"].startswith("irm-policy-") and len(prints["gw-x"]) == len("irm-policy-") + 40
+    # every host with rules has its own; one more quarantined sub-area changes the gateway's only
+    changed = policies(inv, SMB, {"subsidiary-x": AreaState(posture="isolated", vectors_blocked=True,
+                                                             mobile_blocked=True)})
+    assert {h for h in prints if changed[h].fingerprint != prints[h]} == {"gw-x"}

@@ -1,0 +1,56 @@
+"""The runner adapter: extra vars of any size travel in a 0600 file; a playbook that cannot start is a
+clean RunnerError. Runs a real local playbook (no lab, no network)."""
+
+from __future__ import annotations
+
+import stat
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from orchestrator import runner
+from orchestrator.errors import RunnerError
+
+PLAYBOOK = """\
+- name: Echo the size of what irm passed
+  hosts: localhost
+  gather_facts: false
+  tasks:
+    - name: Count
+      ansible.builtin.set_fact:
+        irm_size: "{{ irm_payload | length }}"
+        irm_marker: "{{ irm_marker_in }}"
+"""
+
+
+def test_extra_vars_far_above_the_argument_limit_arrive_whole(tmp_path: Path) -> None:
+    pb = tmp_path / "size.yml"
+    pb.write_text(PLAYBOOK)
+    inv = tmp_path / "hosts.yml"
+    inv.write_text("all:\n  hosts:\n    localhost:\n      ansible_connection: local\n")
+    payload = "x" * 600_000  # one argument is capped at 128 KiB
+    result = runner.run_playbook(pb, inv, extravars={"irm_payload": payload, "irm_marker_in": "ok"})
+    assert result.succeeded, result
+    assert result.hosts["localhost"].facts == {"irm_size": 600000, "irm_marker": "ok"}
+
+
+def test_the_extra_vars_file_is_private(tmp_path: Path) -> None:
+    runner._write_extravars(tmp_path, {"irm_policies": {"h": {}}})
+    path = tmp_path / "env" / "extravars"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert stat.S_IMODE((tmp_path / "env").stat().st_mode) == 0o700
+    assert path.read_text() == '{"irm_policies": {"h": {}}}'
+
+
+def test_a_playbook_that_cannot_start_is_a_runner_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import ansible_runner
+
+    def broken(**_: Any) -> None:
+        raise OSError(7, "Argument list too long")
+
+    monkeypatch.setattr(ansible_runner, "run", broken)
+    pb = tmp_path / "size.yml"
+    pb.write_text(PLAYBOOK)
+    with pytest.raises(RunnerError, match=r"size.yml could not start: \[Errno 7\] Argument list too long"):
+        runner.run_playbook(pb, tmp_path, extravars={})
