@@ -304,11 +304,12 @@ class Containment:
         outcome.failed = {h: " | ".join(result.hosts[h].failures) if h in result.hosts else "no result"
                           for h in failed}
         confirmed = {h: fp for h, fp in fingerprints.items() if h not in failed}
+        rows = self.journal.host_rows(self.incident.id)
+        actual_failed = {h: self._enforced(h, fingerprints[h], result.hosts.get(h), rows) for h in failed}
         applied = sorted(str(h.facts["irm_applied_at"]) for h in result.hosts.values() if "irm_applied_at" in h.facts)
         outcome.first_applied_at = applied[0] if applied else None
         postures = new_state.scopes(self.area) if not self.req.dry_run else None
-        # what the failed hosts enforce now, as they reported it (their timers restore the confirmed table)
-        actual = {**confirmed, **{h: live.get(h, "unknown") for h in failed}} if not self.req.dry_run else None
+        actual = {**confirmed, **actual_failed} if not self.req.dry_run else None
         self.journal.end_stage(stage_id, "failed" if failed else "done", postures=postures, fingerprints=actual,
                                changed=outcome.changed, failed=failed, reason="; ".join(
                                    f"{h}: {why}" for h, why in outcome.failed.items()) or None,
@@ -320,6 +321,20 @@ class Containment:
             self._dry_states[self.area.name] = new_state
         self.state = new_state
         return outcome
+
+    @staticmethod
+    def _enforced(host: str, planned: str, result: runner.HostResult | None, rows: dict[str, dict[str, Any]]) -> str:
+        """What a host a stage failed on enforces, as far as irm can know: confirmed, it keeps the planned
+        table (a later task failed); applied but unconfirmed, its timer restores the last confirmed one
+        (journaled before); otherwise what it reported live."""
+        if result is None:
+            return "unknown"
+        if result.facts.get("irm_confirmed"):
+            return planned
+        live = str(result.facts.get("irm_live_fingerprint", "unknown"))
+        if live == planned:
+            return str(rows.get(host, {}).get("fingerprint") or "absent")
+        return live
 
     def _run(self, spec: StageSpec, stage_id: int, targets: list[str], planned: dict[str, Policy],
              fingerprints: dict[str, str], reach: dict[str, list[dict[str, Any]]]) -> runner.RunResult:

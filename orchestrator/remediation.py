@@ -273,6 +273,7 @@ class Remediation:
                                                  canaries=canaries)
         self.journal.acquire_lock(self.area.name, self.incident.id, self.req.operator)
         try:
+            self.journal.interrupt_stale(self.incident.id, self.area.name, ("remediation",), self.req.operator)
             if self.req.plan_path is not None:
                 self.journal.store_plan(self.incident.id, self.area.name, self.plan.name,
                                         self.plan.model_dump(mode="json"), str(self.req.plan_path), self.req.operator)

@@ -142,6 +142,8 @@ def test_a_timer_that_fires_before_the_confirm_is_never_reported_as_blocked(fres
     for host in slow:
         _slow(inv, host, "160kbit")
     proc = contain(journal, "--no-loop", "--confirm-timeout", "6")
+    if proc.returncode != 0:
+        time.sleep(8)  # a host left unconfirmed is journaled as what its timer restores: let the timers fire
     # whatever the outcome, the journal and the exit code say exactly what is live on every host
     live = {h: fingerprint(irm_table(inv, h)) for h in AREA_X}
     recorded = dict(journal_rows(journal, "SELECT host, fingerprint FROM hosts WHERE fingerprint IS NOT NULL"))

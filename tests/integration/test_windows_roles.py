@@ -208,7 +208,8 @@ def test_vectors_stage_on_windows_sends_firewall_rules_removable_storage_policy_
                     output=ChainPolicy(rules=[drop_out])).model_dump(mode="json")
     result = runner.run_playbook("contain_vectors", endpoint.inventory, extravars={
         "irm_targets_windows": "win1", "irm_targets_linux": "all:!all", "irm_policies": {"win1": policy},
-        "irm_reach": [{"host": "win1", "address": ADDRESS, "port": 5985}], "irm_host_state_dir": "C:\\irm",
+        "irm_reach": {"win1": [{"host": "win1", "address": ADDRESS, "port": 5985}]},
+        "irm_host_state_dir": "C:\\irm",
         "firewall_policy_confirm_timeout": 60})
     assert result.succeeded, result
     calls = [(m, a) for _, m, a in endpoint.calls()]
@@ -224,6 +225,9 @@ def test_vectors_stage_on_windows_sends_firewall_rules_removable_storage_policy_
     stale = next(a for a in scripts if "Remove-NetFirewallRule" in a["script"])
     assert stale["parameters"]["Keep"] == [r["name"] for r in rules]
     assert "Unregister-ScheduledTask" in scripts[-1]["script"]  # confirmed last, after the reach check
+    assert "throw 'no dead-man timer armed any more" in scripts[-1]["script"]  # a fired timer fails the stage
+    assert scripts[-1]["parameters"]["Path"] == "C:\\irm\\firewall\\fingerprint.txt"
+    assert scripts[-1]["parameters"]["Fingerprint"].startswith("irm-policy-")
     regedit = [(a["path"], a["name"], a["data"]) for m, a in calls if m == "win_regedit"]
     assert regedit == [("HKLM:\\SOFTWARE\\Policies\\Microsoft\\Windows\\RemovableStorageDevices", "Deny_All", 1),
                        ("HKLM:\\SYSTEM\\CurrentControlSet\\Services\\USBSTOR", "Start", 4)]

@@ -54,4 +54,4 @@ class ActionModule(ActionBase):
             return {**confirmed, "changed": applied.get("changed", False),
                     "irm_applied_at": applied.get("irm_applied_at")}
         return {**applied, "deadman": "confirmed", "irm_live_fingerprint": confirmed.get("irm_live_fingerprint"),
-                "irm_armed_token": ""}
+                "irm_armed_token": "", "irm_confirmed": True}

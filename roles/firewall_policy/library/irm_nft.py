@@ -128,6 +128,10 @@ irm_armed_token:
   description: The token of the timer armed on the host, if one is alive.
   returned: always
   type: str
+irm_confirmed:
+  description: The planned ruleset is live and confirmed (nothing left for a timer to undo).
+  returned: when true
+  type: bool
 """
 
 import datetime
@@ -297,7 +301,7 @@ def main():
         module.fail_json(msg=f"another run's dead-man timer (token {armed[1]}, pid {armed[0]}) is armed here: "
                              "wait for it to be confirmed or to expire", **facts)
     if in_place and confirmed_in_place and not armed:
-        module.exit_json(changed=False, live_fingerprint_matched=True, deadman="none", **facts)
+        module.exit_json(changed=False, live_fingerprint_matched=True, deadman="none", irm_confirmed=True, **facts)
 
     before = live
     diff = {"before": before, "after": ruleset, "before_header": f"{p['table']} (live)",
@@ -368,7 +372,7 @@ def _confirm(module, p, pidfile, armed, live, facts, desired_path, confirmed_pat
         module.exit_json(changed=bool(armed), deadman="armed" if armed else "none", **facts)
     if armed is None and live_fp == wanted and _fingerprint_of(_read(confirmed_path)) == (
             None if p["absent"] else wanted):
-        module.exit_json(changed=False, deadman="none", **facts)  # nothing was applied: already confirmed
+        module.exit_json(changed=False, deadman="none", irm_confirmed=True, **facts)  # already confirmed
     if armed is None or armed[1] != p["token"]:
         state = (_read(os.path.join(p["state_dir"], "deadman.state")) or "no timer state").strip()
         module.fail_json(msg=f"no dead-man timer armed for {p['token']} any more ({state}); live table: "
@@ -382,7 +386,7 @@ def _confirm(module, p, pidfile, armed, live, facts, desired_path, confirmed_pat
     if p["boot_unit"]:
         _boot_unit(module, p["nft_path"], confirmed_path)
     facts["irm_armed_token"] = ""
-    module.exit_json(changed=True, deadman="confirmed", **facts)
+    module.exit_json(changed=True, deadman="confirmed", irm_confirmed=True, **facts)
 
 
 if __name__ == "__main__":
