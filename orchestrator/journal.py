@@ -132,7 +132,11 @@ class Journal:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         if self.path == Path(DEFAULT_PATH) and not self.path.parent.exists():
-            self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            try:
+                self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            except OSError as exc:
+                raise UserError(f"journal {self.path}: cannot create {self.path.parent} ({exc.strerror}); "
+                                "pass --journal or set IRM_JOURNAL") from None
         if self.path.parent and not self.path.parent.exists():
             raise UserError(f"journal {self.path}: directory {self.path.parent} does not exist")
         fresh = not self.path.exists()

@@ -128,6 +128,9 @@ def render(console: Console, data: dict[str, Any]) -> None:
     vectors = ", ".join(f"{v['protocol']}/{v['port']}" for v in inc["vectors"])
     console.print(f"incident {inc['id']} ({inc['status']}): {inc['worm']}, vectors {vectors}, opened "
                   f"{inc['opened_at'][:19]} by {inc['opened_by']}")
+    for lock in data.get("locks", []):
+        console.print(f"lock {lock['area']}: held by pid {lock['pid']} on {lock['hostname']} ({lock['operator']}, "
+                      f"since {lock['since'][:19]})", markup=False, highlight=False)
     for name, area in data["areas"].items():
         table = Table(title=f"area {name}: {area['posture']}"
                       f"{', vectors blocked' if area['vectors_blocked'] else ''}"

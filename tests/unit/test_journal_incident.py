@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+import stat
 import subprocess
 import sys
 import textwrap
@@ -153,3 +154,18 @@ def test_read_only_commands_never_create_a_journal(tmp_path: Path) -> None:
         assert proc.stderr.strip() == (f"irm: error: no journal at {journal} (open an incident first, or pass "
                                        "--journal / IRM_JOURNAL)")
     assert not journal.exists()
+
+
+def test_the_default_journal_does_not_depend_on_the_working_directory(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    env = {k: v for k, v in os.environ.items() if k != "IRM_JOURNAL"} | {"IRM_STATE_DIR": str(state)}
+    irm_bin = Path(sys.executable).parent / "irm"
+    for i, where in enumerate(("a", "b")):
+        (tmp_path / where).mkdir()
+        subprocess.run([str(irm_bin), "incident", "open", "--worm", f"W{i}", "--vector", "tcp/445"],
+                       cwd=tmp_path / where, env=env, check=True, capture_output=True)
+    out = subprocess.run([str(irm_bin), "incident", "list", "--json"], cwd=tmp_path, env=env, check=True,
+                         capture_output=True, text=True).stdout
+    assert [r["worm"] for r in json.loads(out)] == ["W0", "W1"]  # one journal for both operators
+    assert stat.S_IMODE(state.stat().st_mode) == 0o700 and (state / "journal.db").exists()
+    assert not list((tmp_path / "a").iterdir()) and not list((tmp_path / "b").iterdir())
