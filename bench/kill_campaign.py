@@ -77,6 +77,7 @@ def sequence(work: Path, kill: tuple[str, float] | None) -> tuple[dict[str, floa
     """The whole IRM loop on a fresh lab; with ``kill``, that command is killed after that many seconds
     and run again. Returns each command's duration, the two end states, and what happened."""
     journal = work / "journal.db"
+    work.mkdir(parents=True, exist_ok=True)
     fresh_lab()
     irm(["incident", "open", "--worm", "Lab.Worm.IRM-A", "--vector", "tcp/4445", "--journal", str(journal)])
     durations: dict[str, float] = {}
@@ -119,7 +120,6 @@ def main() -> None:
                 name = rng.choice(["contain", "remediate", "recover"])
                 at = rng.uniform(0.5, durations[name])
                 work = Path(tmp) / f"run-{i}"
-                work.mkdir()
                 try:
                     _, states, note = sequence(work, (name, at))
                     same = states == reference
