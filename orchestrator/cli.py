@@ -16,6 +16,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.live import Live
+from rich.text import Text
 
 from orchestrator import __version__
 from orchestrator.errors import IrmError, UserError
@@ -27,8 +28,10 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
 lab_app = typer.Typer(no_args_is_help=True, help="Build, inspect and tear down the namespace lab.")
 app.add_typer(lab_app, name="lab")
 
-console = Console()
-err_console = Console(stderr=True)
+# Markup off: worm names, notes, operator names and Ansible messages are printed as the characters they
+# are (a "[/]" in a note must neither crash a command nor vanish); irm's own styling uses Text styles.
+console = Console(markup=False)
+err_console = Console(stderr=True, markup=False)
 
 DEFAULT_INVENTORY = "inventories/lab"
 InventoryOpt = Annotated[
@@ -66,8 +69,9 @@ def lab_up(inventory: InventoryOpt = Path(DEFAULT_INVENTORY)) -> None:
 
     inv = _inventory(inventory)
     started = time.monotonic()
-    plan = builder.up(inv, step=lambda s: console.print(f"[dim]lab up:[/] {s}"))
-    console.print(f"lab [bold]{plan.lab}[/] is up: {len(plan.namespaces)} hosts in {time.monotonic() - started:.1f}s")
+    plan = builder.up(inv, step=lambda s: console.print(Text.assemble(("lab up:", "dim"), f" {s}")))
+    console.print(Text.assemble("lab ", (plan.lab, "bold"),
+                                f" is up: {len(plan.namespaces)} hosts in {time.monotonic() - started:.1f}s"))
 
 
 @lab_app.command("down")
@@ -77,7 +81,7 @@ def lab_down(inventory: InventoryOpt = Path(DEFAULT_INVENTORY)) -> None:
 
     report = builder.down(_inventory(inventory))
     for warning in report.warnings:
-        err_console.print(f"[yellow]warning:[/] {warning}")
+        err_console.print(Text.assemble(("warning:", "yellow"), f" {warning}"))
     console.print(f"lab down: {len(report.namespaces)} namespaces, {len(report.processes)} processes, "
                   f"state dir {'removed' if report.state_dir_removed else 'absent'}")
 

@@ -9,6 +9,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from orchestrator.cli import DEFAULT_INVENTORY, InventoryOpt, JsonOpt, _inventory, app, console, err_console
 from orchestrator.errors import UserError
@@ -82,7 +83,7 @@ def _diffs(report: Any) -> None:
                 lines = difflib.unified_diff(before.splitlines(), after.splitlines(),
                                              f"{host}:{d.get('before_header', 'live')}",
                                              f"{host}:{d.get('after_header', 'planned')}", lineterm="")
-                console.print(f"[bold]{stage.name} - {host}[/]")
+                console.print(f"{stage.name} - {host}", style="bold")
                 console.print("\n".join(lines), markup=False, highlight=False)
 
 
@@ -119,8 +120,9 @@ def contain(
         job = Containment(req, inv, j, AvLogSource(inv, area))
         job.preflight()
         a = job.area
-        console.print(f"[bold]containment plan[/] for area [bold]{a.name}[/] (incident {job.incident.id}: "
-                      f"{job.incident.spec.worm}){' [yellow]DRY RUN[/]' if dry_run else ''}")
+        console.print(Text.assemble(("containment plan", "bold"), " for area ", (a.name, "bold"),
+                                    f" (incident {job.incident.id}: {job.incident.spec.worm})",
+                                    (" DRY RUN" if dry_run else "", "yellow")))
         console.print(f"  hosts: {len(a.hosts)} ({', '.join(a.hosts)})")
         for i, s in enumerate(job.stages(), 1):
             console.print(f"  {i}. {s.name}: {s.summary}")
@@ -156,7 +158,7 @@ def contain(
         err_console.print(f"the spread has NOT stopped within {max_wait:.0f}s: detections keep coming")
         raise typer.Exit(5)
     if report.spread_stopped:
-        console.print("[bold green]the spread has stopped[/]")
+        console.print("the spread has stopped", style="bold green")
     if report.unreachable:
         raise typer.Exit(6)
 

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.text import Text
 
 from orchestrator.cli import DEFAULT_INVENTORY, InventoryOpt, _inventory, app, console
 from orchestrator.cli_incident import IncidentOpt, JournalOpt, OperatorOpt
@@ -65,7 +66,7 @@ def recover(
 
     def confirm(s: Step, changes: list[str]) -> bool:
         live.live.stop()
-        console.print(f"[bold]{s.label}: {s.title}[/]")
+        console.print(f"{s.label}: {s.title}", style="bold")
         for line in changes:
             console.print(f"  {line}", markup=False, highlight=False)
         ok = yes or typer.confirm(f"Perform {s.label}?", default=False)
@@ -77,8 +78,9 @@ def recover(
         job = Recovery(req, inv, j, AvLogSource(inv), confirm=confirm)
         left = job.remaining()
         done = [s.name for s in job.planned_steps() if s not in left]
-        console.print(f"[bold]recovery of {job.area.name}[/] (incident {job.incident.id}): "
-                      f"done {', '.join(done) or 'nothing yet'}; next {left[0].label if left else 'none'}")
+        console.print(Text.assemble((f"recovery of {job.area.name}", "bold"), f" (incident {job.incident.id}): "
+                                    f"done {', '.join(done) or 'nothing yet'}; next "
+                                    f"{left[0].label if left else 'none'}"))
         with ContainLive(console, f"recovery of {job.area.name}") as live:
             job.ui = live
             report = job.run()
@@ -88,4 +90,4 @@ def recover(
     if report.remaining:
         console.print(f"done: {', '.join(report.done)}; next: {report.remaining[0]} (irm recover --area {area})")
     else:
-        console.print(f"[bold green]{area} is reconnected[/]: every step done and soaked")
+        console.print(Text.assemble((f"{area} is reconnected", "bold green"), ": every step done and soaked"))

@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from orchestrator.cli import DEFAULT_INVENTORY, InventoryOpt, _inventory, app, console
 from orchestrator.cli_incident import IncidentOpt, JournalOpt, OperatorOpt
@@ -23,7 +24,7 @@ def _table(title: str, states: dict[str, str], reasons: dict[str, list[str]]) ->
         table.add_column(col)
     for host, state in sorted(states.items()):
         style = {"verified": "green", "manual-needed": "yellow", "failed": "bold red"}.get(state, "")
-        table.add_row(host, f"[{style}]{state}[/]" if style else state, " | ".join(reasons.get(host, []))[:160])
+        table.add_row(host, Text(state, style=style), " | ".join(reasons.get(host, []))[:160])
     return table
 
 
@@ -58,9 +59,9 @@ def remediate(
         job = Remediation(req, inv, j)
         chosen = job.preflight()
         p = job.plan
-        console.print(f"[bold]remediation plan[/] '{p.name}' for area [bold]{job.area.name}[/] (incident "
-                      f"{job.incident.id}: {job.incident.spec.worm}), validated by {p.validated_by} at "
-                      f"{p.validated_at}")
+        console.print(Text.assemble(("remediation plan", "bold"), f" '{p.name}' for area ", (job.area.name, "bold"),
+                                    f" (incident {job.incident.id}: {job.incident.spec.worm}), validated by "
+                                    f"{p.validated_by} at {p.validated_at}"))
         for os_name in sorted({h.os for h in job.hosts}):
             hosts = [h.name for h in job.hosts if h.os == os_name]
             console.print(f"  {os_name}: {len(hosts)} host(s), methods {' -> '.join(p.methods_for(os_name))}, "
@@ -76,7 +77,7 @@ def remediate(
             finally:
                 if job.report is not None:
                     console.print(_table(f"remediation of {job.area.name}", job.report.states, job.report.reasons))
-    console.print(f"[bold green]{len(report.hosts_in('verified'))} host(s) remediated and verified[/]")
+    console.print(f"{len(report.hosts_in('verified'))} host(s) remediated and verified", style="bold green")
 
 
 @remediate_app.command("mark-manual")
@@ -105,4 +106,4 @@ def mark_manual(
                            incident_id=incident_id)
     with Journal(journal) as j:
         Remediation(req, inv, j).mark_manual(host, by, note)
-    console.print(f"[bold green]{host} verified[/] after manual remediation by {by}")
+    console.print(Text.assemble((f"{host} verified", "bold green"), f" after manual remediation by {by}"))

@@ -8,6 +8,7 @@ from typing import Self
 from rich.console import Console, Group
 from rich.live import Live
 from rich.table import Table
+from rich.text import Text
 
 from orchestrator.runner import HostResult
 
@@ -46,10 +47,11 @@ class LiveProgress(_LiveView):
         for hr in self.hosts.values():
             counts[hr.status] += 1
         table = Table.grid(padding=(0, 2))
-        table.add_row(f"[bold]{self.title}[/]", f"play: {self.play}", f"task: {self.task}")
+        table.add_row(Text(self.title, style="bold"), f"play: {self.play}", f"task: {self.task}")
         table.add_row(
-            f"hosts {len(self.hosts)}", f"[green]ok {counts['ok']}[/]  [yellow]changed {counts['changed']}[/]",
-            f"[red]failed {counts['failed']}  unreachable {counts['unreachable']}[/]",
+            f"hosts {len(self.hosts)}",
+            Text.assemble((f"ok {counts['ok']}", "green"), "  ", (f"changed {counts['changed']}", "yellow")),
+            Text(f"failed {counts['failed']}  unreachable {counts['unreachable']}", style="red"),
         )
         return table
 
@@ -78,13 +80,13 @@ class ContainLive(_LiveView):
         for col in ("stage", "state", "targets", "detail"):
             stages.add_column(col)
         for name, state, targets, detail in self.stages:
-            stages.add_row(name, f"[{_STYLE.get(state, '')}]{state}[/]", targets, detail)
+            stages.add_row(name, Text(state, style=_STYLE.get(state, "")), targets, detail)
         counts = {"ok": 0, "changed": 0, "failed": 0, "unreachable": 0}
         for hr in self.hosts.values():
             counts[hr.status] += 1
-        hosts = (f"task: {self.task}   hosts done {counts['ok'] + counts['changed']} "
-                 f"(changed {counts['changed']})   [red]failed {counts['failed']}  "
-                 f"unreachable {counts['unreachable']}[/]")
+        hosts = Text.assemble(f"task: {self.task}   hosts done {counts['ok'] + counts['changed']} "
+                              f"(changed {counts['changed']})   ",
+                              (f"failed {counts['failed']}  unreachable {counts['unreachable']}", "red"))
         infections = Table(title="detections per sub-area (last samples, newest right)")
         infections.add_column("sub-area")
         infections.add_column("now")
@@ -143,7 +145,7 @@ class RemediationLive(_LiveView):
         for state in self.states.values():
             counts[state] = counts.get(state, 0) + 1
         table = Table.grid(padding=(0, 2))
-        table.add_row(f"[bold]{self.title}[/]", f"step: {self.step_name}", f"task: {self.task}")
+        table.add_row(Text(self.title, style="bold"), f"step: {self.step_name}", f"task: {self.task}")
         table.add_row("hosts " + str(len(self.states)),
                       "  ".join(f"{state} {n}" for state, n in sorted(counts.items())), "")
         return table

@@ -17,6 +17,7 @@ import threading
 from pathlib import Path
 from typing import Any, Protocol
 
+import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
 from orchestrator import paths
@@ -177,15 +178,36 @@ def run_playbook(
         shutil.rmtree(workdir, ignore_errors=True)
 
 
+class _UnsafeDumper(yaml.SafeDumper):
+    """Every string value is written ``!unsafe``: Ansible treats it as data, never as a template."""
+
+
+def _unsafe_str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+    return dumper.represent_scalar("!unsafe", value, style='"')
+
+
+def _plain_keys(dumper: yaml.SafeDumper, value: dict[Any, Any]) -> yaml.MappingNode:
+    pairs = [(dumper.represent_scalar("tag:yaml.org,2002:str", str(k)), dumper.represent_data(v))
+             for k, v in value.items()]
+    return yaml.MappingNode("tag:yaml.org,2002:map", pairs, flow_style=True)
+
+
+_UnsafeDumper.add_representer(str, _unsafe_str)
+_UnsafeDumper.add_representer(dict, _plain_keys)
+
+
 def _write_extravars(workdir: Path, extravars: dict[str, Any]) -> None:
     """Extra vars travel in a 0600 file that ansible-runner passes as ``-e @env/extravars``: never on the
     command line, where Linux caps one argument at 128 KiB (about 95 hosts of policies) and ``ps``
-    shows it to every user."""
+    shows it to every user. Ansible templates the strings of such a file; what irm passes is data (plan
+    values from an outside CERT, inventory strings already templated once, operator text), so every
+    string is tagged ``!unsafe``: ``{{ lookup('pipe', ...) }}`` in a plan stays those characters."""
     env = workdir / "env"
     env.mkdir(mode=0o700)
     fd = os.open(env / "extravars", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        json.dump(extravars, fh)
+        yaml.dump(json.loads(json.dumps(extravars, default=str)), fh, Dumper=_UnsafeDumper,
+                  default_flow_style=True, width=1 << 30, allow_unicode=False)
 
 
 def _run(ansible_runner: Any, workdir: str, pb: Path, inv: Path, cmdline: list[str], limit: str | None,

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections import Counter
 from datetime import datetime
 
-from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 from rich.tree import Tree
 
 from orchestrator.inventory import Host, Inventory
@@ -14,26 +14,24 @@ from orchestrator.lab.builder import Infection, LabStatus
 from orchestrator.lab.traffic import ProbeResult
 
 
-def _host_label(host: Host, st: LabStatus | None) -> str:
+def _host_label(host: Host, st: LabStatus | None, prefix: str = "", suffix: str = "") -> Text:
     extras = [f"{s.name}:{s.port}" for s in host.services]
-    label = f"{host.name} {host.address}"
+    label = Text(f"{prefix}{host.name} {host.address}")
     if extras:
-        label += escape(f" [{', '.join(extras)}]")
+        label.append(f" [{', '.join(extras)}]")
     if host.vulnerable and host.kind == "area":
-        label += " vulnerable"
+        label.append(" vulnerable")
     if st is not None and st.up and host.name in st.hosts:
         hs = st.hosts[host.name]
-        flags = []
         if not hs.namespace:
-            flags.append("[red]no namespace[/]")
+            label.append(" no namespace", style="red")
         elif not hs.sshd:
-            flags.append("[red]sshd down[/]")
+            label.append(" sshd down", style="red")
         if hs.agent is False:
-            flags.append("[red]services down[/]")
+            label.append(" services down", style="red")
         if hs.infection:
-            flags.append(f"[bold red]INFECTED since {hs.infection['since'][11:19]}[/]")
-        if flags:
-            label += " " + " ".join(flags)
+            label.append(f" INFECTED since {hs.infection['since'][11:19]}", style="bold red")
+    label.append(suffix)
     return label
 
 
@@ -47,16 +45,16 @@ def topology_tree(inv: Inventory, st: LabStatus | None = None) -> Tree:
     if soc is None or core is None:
         return tree
     top = tree.add(f"SOC {soc.name} {soc.address} (root namespace, runs irm)")
-    core_node = top.add(f"core {_host_label(core, st)}")
+    core_node = top.add(_host_label(core, st, "core "))
     if edge is not None:
-        edge_node = core_node.add(f"edge {_host_label(edge, st)}")
+        edge_node = core_node.add(_host_label(edge, st, "edge "))
         if inv.internet:
             net = edge_node.add(f"internet {inv.internet.prefix}")
             for name in inv.internet.hosts:
                 net.add(_host_label(inv.hosts[name], st))
     for gw in inv.gateways:
         areas = [a for a in inv.areas.values() if a.gateway == gw.name]
-        gw_node = core_node.add(f"gateway {_host_label(gw, st)} - area {', '.join(a.name for a in areas)}")
+        gw_node = core_node.add(_host_label(gw, st, "gateway ", f" - area {', '.join(a.name for a in areas)}"))
         for area in areas:
             for seg in area.segments:
                 kind = "sub-area" if seg.kind == "sub_area" else "mobile"

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 from tests.conftest import ROOT, irm
 
@@ -21,3 +22,24 @@ def test_validate_the_shipped_inventory() -> None:
 def test_unknown_command_is_a_usage_error_not_a_traceback() -> None:
     proc = irm("contain-everything")
     assert proc.returncode == 2 and "Traceback" not in proc.stderr and "No such command" in proc.stderr
+
+
+def test_text_from_operators_prints_as_typed_never_as_markup(tmp_path: Path) -> None:
+    """A worm name, note, action or operator of "[/]" neither crashes a command nor vanishes; balanced
+    tags stay visible."""
+    journal = str(tmp_path / "j.db")
+    worm = "[bold]Wanna[/bold]Cry [/]"
+    opened = irm("incident", "open", "--worm", worm, "--vector", "tcp/445", "--journal", journal,
+                 env={"IRM_OPERATOR": "[red]mallory[/]"})
+    assert opened.returncode == 0, opened.stderr
+    assert f"incident 1 opened: {worm}, vectors tcp/445" in opened.stdout
+    added = irm("action", "add", "[link=http://x]patch[/link] [/]", "--owner", "[/]", "--journal", journal)
+    assert added.returncode == 0, added.stderr
+    for args in (("incident", "list"), ("action", "list"), ("status",)):
+        proc = irm(*args, "--journal", journal)
+        assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr
+    status = irm("status", "--journal", journal).stdout
+    assert worm in status and "[red]mallory[/]" in status
+    actions = irm("action", "list", "--journal", journal).stdout
+    assert "[link=http://x]patch[/link]" in actions.replace("\n", "").replace("│", "").replace(" ", "") or \
+        "[link=http://x]patch[/link]" in actions

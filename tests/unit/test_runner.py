@@ -40,7 +40,7 @@ def test_the_extra_vars_file_is_private(tmp_path: Path) -> None:
     path = tmp_path / "env" / "extravars"
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert stat.S_IMODE((tmp_path / "env").stat().st_mode) == 0o700
-    assert path.read_text() == '{"irm_policies": {"h": {}}}'
+    assert path.read_text() == '{irm_policies: {h: {}}}\n'
 
 
 def test_a_playbook_that_cannot_start_is_a_runner_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -54,3 +54,21 @@ def test_a_playbook_that_cannot_start_is_a_runner_error(tmp_path: Path, monkeypa
     pb.write_text(PLAYBOOK)
     with pytest.raises(RunnerError, match=r"size.yml could not start: \[Errno 7\] Argument list too long"):
         runner.run_playbook(pb, tmp_path, extravars={})
+
+
+def test_template_syntax_in_extra_vars_is_data_never_evaluated(tmp_path: Path) -> None:
+    """A plan value from an outside CERT (or any string irm passes) must not run code on the controller."""
+    canary = tmp_path / "pwned"
+    hostile = "{{ lookup('pipe', 'touch " + str(canary) + "') }}"
+    pb = tmp_path / "echo.yml"
+    pb.write_text(PLAYBOOK.replace("irm_payload | length", "irm_payload"))
+    inv = tmp_path / "hosts.yml"
+    inv.write_text("all:\n  hosts:\n    localhost:\n      ansible_connection: local\n")
+    weird = 'x"\n\t\\ {% raw %} [/] ünï ${HOME} $(id) `id` ; rm -rf /' 
+    result = runner.run_playbook(pb, inv, extravars={"irm_payload": {"name": hostile, "list": [hostile, 3]},
+                                                     "irm_marker_in": weird})
+    assert result.succeeded, result
+    assert not canary.exists()
+    facts = result.hosts["localhost"].facts
+    assert facts["irm_size"] == {"name": hostile, "list": [hostile, 3]}
+    assert facts["irm_marker"] == weird
