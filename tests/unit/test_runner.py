@@ -64,7 +64,7 @@ def test_template_syntax_in_extra_vars_is_data_never_evaluated(tmp_path: Path) -
     pb.write_text(PLAYBOOK.replace("irm_payload | length", "irm_payload"))
     inv = tmp_path / "hosts.yml"
     inv.write_text("all:\n  hosts:\n    localhost:\n      ansible_connection: local\n")
-    weird = 'x"\n\t\\ {% raw %} [/] ünï ${HOME} $(id) `id` ; rm -rf /' 
+    weird = 'x"\n\t\\ {% raw %} [/] ünï ${HOME} $(id) `id` ; rm -rf /'
     result = runner.run_playbook(pb, inv, extravars={"irm_payload": {"name": hostile, "list": [hostile, 3]},
                                                      "irm_marker_in": weird})
     assert result.succeeded, result
