@@ -8,8 +8,8 @@ console, EDR or IDS feed plugs in by implementing ``DetectionSource``.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 import os
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol
