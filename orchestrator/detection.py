@@ -8,8 +8,9 @@ console, EDR or IDS feed plugs in by implementing ``DetectionSource``.
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol
 
@@ -40,16 +41,23 @@ class AvLogSource:
         self.inv = inv
         self.hosts = [h for h in inv.hosts.values() if h.kind == "area" and (area is None or h.area == area)]
         self._offsets: dict[str, int] = {}
+        self._inodes: dict[str, int] = {}
         self._seen: dict[str, list[Detection]] = {}
+        self.skipped: dict[str, int] = {}  # per host: lines that were not a detection (shown to the operator)
 
     def _read(self, host_name: str, path: Path) -> list[Detection]:
-        """Read new lines only (logs grow; never re-parse the whole file on every poll)."""
+        """Read new lines only (logs grow; never re-parse the whole file on every poll). A log that was
+        rotated (another file at that path) or truncated is read again from its start."""
         known = self._seen.setdefault(host_name, [])
         try:
             with path.open("rb") as fh:
+                st = os.fstat(fh.fileno())
+                if self._inodes.get(host_name) != st.st_ino or st.st_size < self._offsets.get(host_name, 0):
+                    self._offsets[host_name] = 0
+                    self._inodes[host_name] = st.st_ino
                 fh.seek(self._offsets.get(host_name, 0))
                 chunk = fh.read()
-        except FileNotFoundError:
+        except (FileNotFoundError, PermissionError, IsADirectoryError):
             return known
         complete = chunk[: chunk.rfind(b"\n") + 1] if b"\n" in chunk else b""
         self._offsets[host_name] = self._offsets.get(host_name, 0) + len(complete)
@@ -57,13 +65,16 @@ class AvLogSource:
         for line in complete.splitlines():
             try:
                 rec = json.loads(line)
+                source = rec.get("source_address")
                 known.append(Detection(
-                    time=datetime.fromisoformat(rec["time"]), host=rec.get("host", host_name),
+                    # the host is whose log this is: an infected host cannot write a detection for another
+                    time=_utc(str(rec["time"])), host=host_name,
                     signature=str(rec.get("signature", "?")), action=str(rec.get("action", "detected")),
-                    source_address=rec.get("source_address"), segment=host.segment, area=host.area,
+                    source_address=str(source) if source is not None else None, segment=host.segment,
+                    area=host.area,
                 ))
-            except (ValueError, KeyError, TypeError):
-                continue  # a torn or foreign line is not a detection
+            except (ValueError, KeyError, TypeError, AttributeError):
+                self.skipped[host_name] = self.skipped.get(host_name, 0) + 1  # torn, foreign or bad line
         return known
 
     def detections(self, since: datetime) -> list[Detection]:
@@ -72,3 +83,9 @@ class AvLogSource:
             if host.av_log:
                 found += [d for d in self._read(host.name, Path(host.av_log)) if d.time >= since]
         return sorted(found, key=lambda d: d.time)
+
+
+def _utc(text: str) -> datetime:
+    """ISO 8601 to an aware UTC time; a time without a zone is taken as UTC (AV consoles log UTC)."""
+    when = datetime.fromisoformat(text)
+    return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)

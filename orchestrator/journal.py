@@ -144,8 +144,12 @@ class Journal:
             self.db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
         except sqlite3.Error as exc:
             raise UserError(f"journal {self.path}: cannot be opened ({exc})") from None
-        if fresh:
-            os.chmod(self.path, 0o600)
+        if fresh or self.path.stat().st_mode & 0o077:
+            try:  # 0600 on every open: the journal holds who did what during a crisis
+                os.chmod(self.path, 0o600)
+            except PermissionError:
+                raise UserError(f"journal {self.path} is readable by others and not ours to fix: chmod 600 it") \
+                    from None
         self.db.row_factory = sqlite3.Row
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=FULL")
@@ -172,14 +176,18 @@ class Journal:
         self.db.execute("COMMIT")
 
     def _migrate(self) -> None:
-        version = int(self.db.execute("PRAGMA user_version").fetchone()[0])
-        if version > len(_MIGRATIONS):
-            raise UserError(f"journal {self.path} was written by a newer irm (schema {version})")
-        for i, script in enumerate(_MIGRATIONS[version:], start=version + 1):
+        """Each migration reads the schema version and applies the next step under the write lock, so
+        processes opening a new journal together never apply one twice (nor lose a row to a failure)."""
+        while True:
             with self._tx() as db:
-                for statement in filter(str.strip, script.split(";")):
+                version = int(db.execute("PRAGMA user_version").fetchone()[0])
+                if version > len(_MIGRATIONS):
+                    raise UserError(f"journal {self.path} was written by a newer irm (schema {version})")
+                if version == len(_MIGRATIONS):
+                    return
+                for statement in filter(str.strip, _MIGRATIONS[version].split(";")):
                     db.execute(statement)
-                db.execute(f"PRAGMA user_version={i}")
+                db.execute(f"PRAGMA user_version={version + 1}")
 
     # -- incidents -------------------------------------------------------------------------------
 

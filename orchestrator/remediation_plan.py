@@ -43,7 +43,7 @@ METHODS: dict[str, dict[str, frozenset[str]]] = {
 _KB_RE = re.compile(r"^KB\d{6,8}$")
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.+_-]{0,127}$")
 _VERSION_RE = re.compile(r"^[A-Za-z0-9.+:~_-]{1,64}$")
-_REGISTRY_RE = re.compile(r"^(HKLM|HKCU|HKCR|HKU):\\[^\r\n]+$")
+_REGISTRY_RE = re.compile(r"^(HKLM|HKCU|HKCR|HKU):\\[^\r\n]+$", re.IGNORECASE)
 
 
 class PackageFix(BaseModel):
@@ -90,6 +90,33 @@ class Gpo(BaseModel):
     settings: list[GpoSetting] = Field(min_length=1)
 
 
+# Directories a plan may never name for deletion (compared case-insensitively, / and \\ alike): the roots,
+# the system's own trees and the top of the user profiles. A worm's files live below them, named.
+_PROTECTED_DIRS = {
+    "", "/bin", "/boot", "/dev", "/etc", "/home", "/lib", "/lib64", "/opt", "/proc", "/root", "/run", "/sbin",
+    "/srv", "/sys", "/tmp", "/usr", "/usr/bin", "/usr/lib", "/usr/local", "/usr/sbin", "/var", "/var/lib",
+    "/var/log", "/var/tmp", "windows", "windows/system32", "windows/syswow64", "windows/temp", "program files",
+    "program files (x86)", "programdata", "users", "users/public", "users/default",
+}
+_PROTECTED_KEYS = {"software", "system", "software/microsoft", "software/microsoft/windows",
+                   "software/microsoft/windows/currentversion", "software/microsoft/windows/currentversion/run",
+                   "software/policies", "system/currentcontrolset", "system/currentcontrolset/services",
+                   "software/wow6432node"}
+
+
+def _protected(path: str) -> bool:
+    norm = re.sub(r"[\\/]+", "/", path).rstrip("/").lower()
+    drive = re.match(r"^[a-z]:", norm)
+    if drive:
+        return norm[2:].strip("/") in _PROTECTED_DIRS
+    return norm in _PROTECTED_DIRS
+
+
+def _protected_key(key: str) -> bool:
+    rest = re.sub(r"[\\/]+", "/", key.split(":", 1)[1] if ":" in key else key).strip("/").lower()
+    return rest in _PROTECTED_KEYS
+
+
 class Disinfection(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -104,8 +131,11 @@ class Disinfection(BaseModel):
         for path in value:
             if not (path.startswith("/") or re.match(r"^[A-Za-z]:\\", path)):
                 raise ValueError(f"'{path}' is not an absolute path")
-            if path.rstrip("/\\") in ("", "C:", "/") or ".." in Path(path).parts:
-                raise ValueError(f"'{path}' is too wide: name the worm's own files")
+            parts = [p for p in re.split(r"[\\/]+", path) if p]
+            if ".." in parts or "." in parts:
+                raise ValueError(f"'{path}' is not a plain path: name the worm's own files")
+            if _protected(path):
+                raise ValueError(f"'{path}' is a root, system or user-profile directory: name the worm's own files")
         return value
 
     @field_validator("registry_keys")
@@ -114,6 +144,8 @@ class Disinfection(BaseModel):
         for key in value:
             if not _REGISTRY_RE.match(key):
                 raise ValueError(rf"'{key}' is not a registry key (HKLM:\..., HKCU:\...)")
+            if _protected_key(key):
+                raise ValueError(f"'{key}' is a hive or a system key: name the worm's own key")
         return value
 
     @field_validator("processes", "services")

@@ -35,7 +35,9 @@ def gather(inv: Inventory, journal: Journal, incident_id: int | None) -> dict[st
     planned = journaled_policies(inv, journal, chosen)
     data["locks"] = [{k: lock[k] for k in ("area", "pid", "hostname", "operator", "since")} for lock in journal.locks()]
     since = datetime.fromisoformat(chosen.opened_at) - timedelta(hours=24)
-    detections = AvLogSource(inv).detections(since)
+    source = AvLogSource(inv)
+    detections = source.detections(since)
+    data["skipped_log_lines"] = dict(source.skipped)  # lines of the detection logs that were not detections
     by_host = Counter(d.host for d in detections)
     for area in inv.areas.values():
         st = AreaState.from_scopes(area.name, scopes)
@@ -128,6 +130,8 @@ def render(console: Console, data: dict[str, Any]) -> None:
     vectors = ", ".join(f"{v['protocol']}/{v['port']}" for v in inc["vectors"])
     console.print(f"incident {inc['id']} ({inc['status']}): {inc['worm']}, vectors {vectors}, opened "
                   f"{inc['opened_at'][:19]} by {inc['opened_by']}")
+    for host, count in sorted(data.get("skipped_log_lines", {}).items()):
+        console.print(f"{host}: {count} line(s) of its detection log skipped (not a detection irm can read)")
     for lock in data.get("locks", []):
         console.print(f"lock {lock['area']}: held by pid {lock['pid']} on {lock['hostname']} ({lock['operator']}, "
                       f"since {lock['since'][:19]})", markup=False, highlight=False)

@@ -169,3 +169,29 @@ def test_the_default_journal_does_not_depend_on_the_working_directory(tmp_path: 
     assert [r["worm"] for r in json.loads(out)] == ["W0", "W1"]  # one journal for both operators
     assert stat.S_IMODE(state.stat().st_mode) == 0o700 and (state / "journal.db").exists()
     assert not list((tmp_path / "a").iterdir()) and not list((tmp_path / "b").iterdir())
+
+
+def test_thirty_first_uses_of_a_new_journal_at_once_lose_nothing(tmp_path: Path) -> None:
+    db = tmp_path / "new.db"
+    script = textwrap.dedent(f"""
+        import sys
+        from orchestrator.incident import IncidentSpec
+        from orchestrator.journal import Journal
+        with Journal({str(db)!r}) as j:
+            j.open_incident(IncidentSpec.model_validate({{"worm": "W" + sys.argv[1], "vectors": ["tcp/445"]}}), "op")
+        """)
+    procs = [subprocess.Popen([sys.executable, "-c", script, str(i)], stderr=subprocess.PIPE, text=True)
+             for i in range(30)]
+    errors = [p.communicate(timeout=120)[1] for p in procs]
+    assert [p.returncode for p in procs] == [0] * 30, [e for e in errors if e][:2]
+    with Journal(db) as j:
+        assert sorted(i.spec.worm for i in j.incidents()) == sorted(f"W{i}" for i in range(30))
+    assert stat.S_IMODE(db.stat().st_mode) == 0o600
+
+
+def test_the_journal_is_made_private_again_on_open(tmp_path: Path) -> None:
+    db = tmp_path / "j.db"
+    Journal(db).close()
+    db.chmod(0o644)
+    Journal(db).close()
+    assert stat.S_IMODE(db.stat().st_mode) == 0o600

@@ -40,7 +40,14 @@ def test_the_shipped_lab_plan_is_valid_and_validated() -> None:
     ({"methods": {"linux": ["package", "package"]}}, "methods.linux: a method is listed twice"),
     ({"antivirus": None}, "methods.linux: 'antivirus' needs the plan's antivirus.signature_version"),
     ({"fixes": {"windows": ["Q123"]}}, "key 'fixes.windows': 'Q123' is not a KB identifier"),
-    ({"disinfection": {"files": ["/"]}}, "key 'disinfection.files': '/' is too wide"),
+    ({"disinfection": {"files": ["/"]}}, "key 'disinfection.files': '/' is a root, system or user-profile"),
+    *[({"disinfection": {"files": [wide]}}, f"key 'disinfection.files': '{wide}' is a root, system or user-profile")
+      for wide in ("/etc", "/ETC/", "/usr//bin", "C:\\", "D:\\", "c:\\windows", "C:\\Windows\\System32\\",
+                   "C:\\Program Files", "C:\\Users")],
+    ({"disinfection": {"files": ["/var/lib/../etc"]}}, "'/var/lib/../etc' is not a plain path"),
+    *[({"disinfection": {"registry_keys": [key]}}, f"key 'disinfection.registry_keys': '{key}' is a hive or a system")
+      for key in ("HKLM:\\SOFTWARE", "hklm:\\software\\", "HKLM:\\SYSTEM\\CurrentControlSet\\Services",
+                  "HKCU:\\Software\\Microsoft\\Windows\\CurrentVersion\\Run")],
     ({"disinfection": {"files": ["tmp/x"]}}, "key 'disinfection.files': 'tmp/x' is not an absolute path"),
     ({"references": ["see the wiki"]}, "key 'references': 'see the wiki' is not a CVE"),
     ({"methodz": {}}, "key 'methodz': Extra inputs are not permitted"),
