@@ -29,7 +29,7 @@ from orchestrator.errors import RunnerError, UserError
 from orchestrator.incident import Vector
 from orchestrator.inventory import Inventory, hosts_by_os
 from orchestrator.journal import BOUNDARIES_LOCK, Incident, Journal
-from orchestrator.posture import AreaState, ChainPolicy, Policy, Rule, policies
+from orchestrator.posture import AreaState, ChainPolicy, Policy, Rule, not_as_planned, policies
 
 # Test-only: JSON {host: {chain: [rule, ...]}} prepended to the planned policies, so a test can plan a
 # ruleset that would cut management and prove the lockout check and the dead-man timer.
@@ -446,8 +446,7 @@ class Containment:
     def _retry_unreachable(self, report: ContainReport) -> None:
         """Hosts skipped by a host-level stage get the area's host policy as soon as they answer: at the
         end of the run, and at every re-run of ``irm contain``. Those that still do not answer are named."""
-        vectors = next((s for s in self.stages() if s.name == "vectors"), None)
-        if vectors is None or self.req.dry_run:
+        if self.req.dry_run:
             report.unreachable = sorted({h for o in report.stages for h in o.skipped})
             report.host_failures = {h: why for o in report.stages for h, why in o.failed.items()}
             return
@@ -456,15 +455,13 @@ class Containment:
                    or h in {f for o in report.stages if o.name == "vectors" for f in o.failed}]
         if pending and self.state.vectors_blocked:
             self.ui.message(f"retrying {len(pending)} host(s) not reached or failed: {', '.join(pending)}")
+            vectors = next(s for s in self.stages() if s.name == "vectors")
             retry = StageSpec("vectors", vectors.playbook, pending, f"retry: {vectors.summary}", host_level=True)
             report.stages.append(self._apply(retry, self.state, tolerate_host_failures=True))
         rows = self.journal.host_rows(self.incident.id)
         report.unreachable = sorted(h for h in self.area.hosts if rows.get(h, {}).get("reach") == "unreachable")
-        planned = self._planned(self._states())
-        report.host_failures = {
-            h: f"enforces {rows[h]['fingerprint']}, not the planned policy" for h in self.area.hosts
-            if rows.get(h, {}).get("fingerprint") and rows[h]["reach"] != "unreachable"
-            and rows[h]["fingerprint"] != planned[h].fingerprint}
+        report.host_failures = {h: f"enforces {fp}, not the planned policy" for h, fp in
+                                not_as_planned(rows, self._planned(self._states()), list(self.area.hosts)).items()}
 
     def _area_detections(self, since: datetime) -> list[Detection]:
         return [d for d in self.source.detections(since) if d.area == self.area.name]

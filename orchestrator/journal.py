@@ -326,12 +326,6 @@ class Journal:
         rows = self.db.execute("SELECT * FROM host_results WHERE stage_id=? ORDER BY host", (stage_id,))
         return [{**dict(r), "failures": json.loads(r["failures"])} for r in rows]
 
-    def set_posture(self, incident_id: int, scope: str, posture: str) -> None:
-        with self._tx() as db:
-            db.execute("INSERT INTO postures(incident_id, scope, posture, updated_at) VALUES (?,?,?,?) "
-                       "ON CONFLICT(incident_id, scope) DO UPDATE SET posture=excluded.posture, "
-                       "updated_at=excluded.updated_at", (incident_id, scope, posture, now()))
-
     def postures(self, incident_id: int) -> dict[str, str]:
         rows = self.db.execute("SELECT scope, posture FROM postures WHERE incident_id=?", (incident_id,))
         return {r["scope"]: r["posture"] for r in rows}

@@ -140,6 +140,15 @@ class AreaState:
         )
 
 
+def not_as_planned(rows: dict[str, dict[str, object]], planned: dict[str, Policy],
+                   hosts: list[str]) -> dict[str, str]:
+    """Hosts whose journaled fingerprint (what they last reported enforcing) is not their planned one:
+    host -> what they enforce. Hosts never applied, or not reached, are not claimed either way."""
+    return {h: str(rows[h]["fingerprint"]) for h in hosts
+            if h in rows and rows[h].get("fingerprint") and rows[h].get("reach") != "unreachable"
+            and rows[h]["fingerprint"] != planned[h].fingerprint}
+
+
 def _net(address: IPv4Address) -> IPv4Network:
     return IPv4Network(f"{address}/32")
 

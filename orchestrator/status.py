@@ -15,16 +15,20 @@ from orchestrator.detection import AvLogSource
 from orchestrator.errors import RunnerError, UserError
 from orchestrator.inventory import Inventory, hosts_by_os
 from orchestrator.journal import Incident, Journal
-from orchestrator.posture import AreaState, policies
+from orchestrator.posture import AreaState, not_as_planned, policies
+
+
+def _chosen(journal: Journal, incident_id: int | None) -> Incident | None:
+    """The given incident, else the newest open one, else the newest."""
+    if incident_id is not None:
+        return journal.incident(incident_id)
+    incidents = journal.incidents()
+    open_ = [i for i in incidents if i.status == "open"]
+    return open_[-1] if open_ else (incidents[-1] if incidents else None)
 
 
 def gather(inv: Inventory, journal: Journal, incident_id: int | None) -> dict[str, Any]:
-    incidents = journal.incidents()
-    if incident_id is None:
-        open_ = [i for i in incidents if i.status == "open"]
-        chosen = open_[-1] if open_ else (incidents[-1] if incidents else None)
-    else:
-        chosen = journal.incident(incident_id)
+    chosen = _chosen(journal, incident_id)
     data: dict[str, Any] = {"journal": str(journal.path), "incident": None, "areas": {}}
     if chosen is None:
         return data
@@ -78,9 +82,8 @@ def gather(inv: Inventory, journal: Journal, incident_id: int | None) -> dict[st
             "excluded_hosts": {h: {"reason": r["excluded_reason"], "by": r["excluded_by"], "at": r["excluded_at"]}
                                for h, r in mine.items() if r["excluded_reason"]},
             # reached, but what they reported enforcing is not what the area's postures plan for them
-            "host_failures": {h: {"enforces": r["fingerprint"], "planned": planned[h].fingerprint}
-                              for h, r in mine.items() if r["fingerprint"] and r["reach"] != "unreachable"
-                              and r["fingerprint"] != planned[h].fingerprint},
+            "host_failures": {h: {"enforces": fp, "planned": planned[h].fingerprint}
+                              for h, fp in not_as_planned(rows, planned, list(area.hosts)).items()},
         }
     return data
 
@@ -95,14 +98,9 @@ def journaled_policies(inv: Inventory, journal: Journal, incident: Incident) -> 
 def verify(inv: Inventory, inventory: Path, journal: Journal, incident_id: int | None) -> dict[str, Any]:
     """Read the live ruleset of every boundary and area host and compare it with what the journal says.
     Hosts that do not answer are named, never assumed to match."""
-    incidents = journal.incidents()
-    if incident_id is not None:
-        chosen = journal.incident(incident_id)
-    else:
-        open_ = [i for i in incidents if i.status == "open"]
-        if not open_ and not incidents:
-            raise UserError(f"no incident in journal {journal.path}: nothing to verify")
-        chosen = open_[-1] if open_ else incidents[-1]
+    chosen = _chosen(journal, incident_id)
+    if chosen is None:
+        raise UserError(f"no incident in journal {journal.path}: nothing to verify")
     planned = journaled_policies(inv, journal, chosen)
     excluded = sorted(h for h, r in journal.host_rows(chosen.id).items() if r["excluded_reason"])
     names = [h for h in planned if h in inv.hosts and h not in excluded]

@@ -49,7 +49,7 @@ irm status --verify -i "$INV" >/tmp/irm-demo-verify.$$ || rc=$?
 grep -E '^(verified|DRIFT|NOT VERIFIED|every)' /tmp/irm-demo-verify.$$ || true
 rm -f /tmp/irm-demo-verify.$$
 if [ "$rc" = 1 ]; then
-  banner "irm status --verify exited 1 (drift): re-running irm contain puts the confirmed rules back"
+  banner "irm status --verify exited 1 (drift): re-running irm contain, then verifying again"
   irm contain --area subsidiary-x --yes --quiet-window 4 --confirm-timeout 30 -i "$INV"
   irm status --verify -i "$INV" | grep -E '^(verified|DRIFT|NOT VERIFIED|every)'
 fi

@@ -10,21 +10,27 @@ the module runs alone (the confirm entry point confirms later).
 
 from __future__ import annotations
 
-import socket
-from concurrent.futures import ThreadPoolExecutor
+import importlib.util
+from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 from ansible.plugins.action import ActionBase
 
 _CONFIRM_ARGS = ("token", "fingerprint", "state_dir", "table", "absent", "boot_unit", "nft_path")
+_reach_module: ModuleType | None = None
 
 
-def _reach(target: dict[str, Any], timeout: float) -> str | None:
-    try:
-        with socket.create_connection((str(target["address"]), int(target["port"])), timeout=timeout):
-            return None
-    except OSError as exc:
-        return f"{target['host']} {target['address']}:{target['port']} ({exc.__class__.__name__})"
+def _unanswered(targets: list[dict[str, Any]], timeout: float) -> list[str]:
+    """The role's irm_tcp_reach module does the connecting (one implementation), run here on the SOC."""
+    global _reach_module
+    if _reach_module is None:
+        path = Path(__file__).resolve().parent.parent / "library" / "irm_tcp_reach.py"
+        spec = importlib.util.spec_from_file_location("irm_firewall_policy_tcp_reach", path)
+        assert spec is not None and spec.loader is not None
+        _reach_module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(_reach_module)
+    return [text for _, text in _reach_module.unanswered(targets, timeout)]
 
 
 class ActionModule(ActionBase):
@@ -39,11 +45,7 @@ class ActionModule(ActionBase):
         if (reach is None or applied.get("failed") or self._task.check_mode
                 or args.get("state", "applied") != "applied" or applied.get("deadman") != "armed"):
             return dict(applied)
-        targets = list(reach)
-        unanswered: list[str] = []
-        if targets:
-            with ThreadPoolExecutor(max_workers=min(32, len(targets))) as pool:
-                unanswered = [r for r in pool.map(lambda t: _reach(t, timeout), targets) if r]
+        unanswered = _unanswered(list(reach), timeout)
         if unanswered:
             return {**applied, "failed": True, "unanswered": unanswered,
                     "msg": f"management path cut, left unconfirmed (the dead-man timer reverts it): "

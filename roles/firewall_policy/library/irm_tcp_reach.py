@@ -56,10 +56,19 @@ from ansible.module_utils.basic import AnsibleModule
 
 def _reach(target, timeout):
     try:
-        with socket.create_connection((target["address"], int(target["port"])), timeout=timeout):
+        with socket.create_connection((str(target["address"]), int(target["port"])), timeout=timeout):
             return None
     except OSError as exc:
         return target, f"{target['host']} {target['address']}:{target['port']} ({exc.__class__.__name__})"
+
+
+def unanswered(targets, timeout):
+    """(target, text) of every target that did not accept a new TCP connection within ``timeout``; the
+    irm_nft action plugin calls this too, on the controller, to confirm inline."""
+    if not targets:
+        return []
+    with ThreadPoolExecutor(max_workers=min(64, len(targets))) as pool:
+        return [r for r in pool.map(lambda t: _reach(t, timeout), targets) if r]
 
 
 def main():
@@ -68,16 +77,11 @@ def main():
                        "timeout": {"type": "float", "default": 5}},
         supports_check_mode=True,
     )
-    targets = module.params["targets"]
-    if not targets:
-        module.exit_json(changed=False, unanswered=[], unanswered_via=[])
-    with ThreadPoolExecutor(max_workers=min(64, len(targets))) as pool:
-        failed = [r for r in pool.map(lambda t: _reach(t, module.params["timeout"]), targets) if r]
-    unanswered = [text for _, text in failed]
+    failed = unanswered(module.params["targets"], module.params["timeout"])
+    texts = [text for _, text in failed]
     via = sorted({t.get("via") or t["host"] for t, _ in failed})
     if failed:
-        module.fail_json(msg=f"management path cut: {', '.join(unanswered)}", unanswered=unanswered,
-                         unanswered_via=via)
+        module.fail_json(msg=f"management path cut: {', '.join(texts)}", unanswered=texts, unanswered_via=via)
     module.exit_json(changed=False, unanswered=[], unanswered_via=[])
 
 
