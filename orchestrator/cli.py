@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import sys
 import time
 from datetime import UTC, datetime
@@ -19,7 +20,7 @@ from rich.live import Live
 from rich.text import Text
 
 from orchestrator import __version__
-from orchestrator.errors import IrmError, UserError
+from orchestrator.errors import INTERNAL_ERROR, IrmError, UserError
 from orchestrator.inventory import Inventory
 
 # Tracebacks never show local variables: they may hold inventory secrets.
@@ -221,14 +222,54 @@ def main() -> None:
         app()
     except UserError as exc:
         for problem in exc.problems:
-            err_console.print(f"irm: error: {problem}", markup=False, highlight=False, soft_wrap=True)
+            _error(f"irm: error: {problem}")
         sys.exit(exc.exit_code)
     except IrmError as exc:  # ansible could not run at all: the stage was journaled failed
-        err_console.print(f"irm: error: {exc}", markup=False, highlight=False, soft_wrap=True)
+        _error(f"irm: error: {exc}")
         sys.exit(4)
+    except sqlite3.Error as exc:  # only the journal speaks SQLite: disk full, file removed, locked for long
+        _error(f"irm: error: the journal cannot be used: {exc}")
+        sys.exit(3)
     except KeyboardInterrupt:
-        err_console.print("irm: interrupted")
+        _error("irm: interrupted")
         sys.exit(130)
+    except Exception as exc:  # a defect in irm: one line here, the traceback in a file for the bug report
+        if os.environ.get("IRM_DEBUG"):
+            raise
+        where = _crash_file(exc)
+        _error(f"irm: internal error (a defect in irm, not in your input): {type(exc).__name__}: "
+               f"{_one_line(str(exc))}; details for the bug report: {where}")
+        sys.exit(INTERNAL_ERROR)
+
+
+def _error(line: str) -> None:
+    err_console.print(line, markup=False, highlight=False, soft_wrap=True)
+
+
+def _one_line(text: str, limit: int = 300) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[:limit] + "..."
+
+
+def _crash_file(exc: BaseException) -> str:
+    """The traceback (no local variables: they may hold secrets) in a 0600 file under the state
+    directory, or the temporary directory when that is not writable."""
+    import tempfile
+    import traceback
+
+    from orchestrator.journal import DEFAULT_DIR
+
+    text = f"irm {__version__}\nargv: {sys.argv!r}\n\n" + "".join(traceback.format_exception(exc))
+    name = f"irm-crash-{datetime.now(UTC).strftime('%Y%m%dT%H%M%S')}-{os.getpid()}.txt"
+    for directory in (DEFAULT_DIR, Path(tempfile.gettempdir())):
+        try:
+            fd = os.open(directory / name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except OSError:
+            continue
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        return str(directory / name)
+    return "(could not be written; run again with IRM_DEBUG=1 for the traceback)"
 
 
 from orchestrator import (  # noqa: E402, F401  (they register their commands on app)

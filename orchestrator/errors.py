@@ -1,7 +1,10 @@
 """The error tree. ``UserError`` is anything an operator can fix: the CLI prints its message (one line
-per problem) and exits non-zero, never with a traceback. Anything else is a defect in irm."""
+per problem) and exits 2 (bad input) or 3 (the environment), never with a traceback. Anything else is
+a defect in irm: exit ``INTERNAL_ERROR`` with where the details were written for a bug report."""
 
 from __future__ import annotations
+
+INTERNAL_ERROR = 70  # EX_SOFTWARE (sysexits.h): a defect in irm, not in its input
 
 
 class IrmError(Exception):
@@ -26,10 +29,18 @@ class UnknownNameError(UserError):
     """An area, sub-area or host name typed by the operator does not exist."""
 
 
-class LabError(UserError):
-    """The lab cannot be built, found or torn down."""
+class EnvironmentProblem(UserError):
+    """Not the operator's input but the machine: the journal unreadable or foreign, the lab missing."""
 
     exit_code = 3
+
+
+class JournalError(EnvironmentProblem):
+    """The journal file cannot be used (not SQLite, truncated, read-only, another application's)."""
+
+
+class LabError(EnvironmentProblem):
+    """The lab cannot be built, found or torn down."""
 
 
 class RunnerError(IrmError):

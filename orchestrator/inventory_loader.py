@@ -38,6 +38,40 @@ def plain(value: Any) -> Any:
 
 
 def load_raw(source: str | Path) -> RawInventory:
+    """Every problem Ansible has with the files (YAML, encoding, permissions) becomes one line naming the
+    file and, where the parser knows it, the line."""
+    from ansible.errors import AnsibleError
+
+    try:
+        return _load_raw(source)
+    except AnsibleError as exc:
+        raise InventoryError(f"inventory '{source}': {_where(exc)}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InventoryError(f"inventory '{source}': {getattr(exc, 'filename', None) or source}: cannot be read "
+                             f"({getattr(exc, 'strerror', None) or exc})") from None
+
+
+def _where(exc: BaseException) -> str:
+    """The file and line an Ansible error points at (its origin tag, through the exception's causes), then
+    the first line of its message."""
+    try:
+        from ansible._internal._datatag._tags import Origin
+    except ImportError:  # another ansible-core: the message alone
+        return _first(exc)
+    seen: BaseException | None = exc
+    while seen is not None:
+        obj = getattr(seen, "obj", None)
+        origin = obj if isinstance(obj, Origin) else Origin.get_tag(obj)
+        if origin is not None and origin.path:
+            line = f":{origin.line_num}" if origin.line_num else ""
+            message = _first(seen).removeprefix("YAML parsing failed: ")
+            return f"{origin.path}{line}: not valid YAML: {message}" if "YAML" in _first(seen) \
+                else f"{origin.path}{line}: {message}"
+        seen = seen.__cause__ or seen.__context__
+    return _first(exc)
+
+
+def _load_raw(source: str | Path) -> RawInventory:
     path = Path(source)
     if not path.exists():
         raise InventoryError(f"inventory '{source}' does not exist")

@@ -22,13 +22,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from orchestrator.errors import UserError
+from orchestrator.errors import JournalError, UserError
 from orchestrator.incident import IncidentSpec
 
 # One fixed place per machine, whatever the working directory: two operators on one machine share one
 # journal, hence one set of locks. --journal / IRM_JOURNAL override it.
 DEFAULT_DIR = Path(os.environ.get("IRM_STATE_DIR", "/var/lib/irm"))
 DEFAULT_PATH = str(DEFAULT_DIR / "journal.db")
+APPLICATION_ID = 0x49524D31  # "IRM1" in the SQLite header: an irm journal, not any SQLite file
 BOUNDARIES_LOCK = "*boundaries"  # the journal-wide lock for changes to shared boundaries (edge, core, gateways)
 
 _MIGRATIONS = [
@@ -135,26 +136,61 @@ class Journal:
             try:
                 self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
             except OSError as exc:
-                raise UserError(f"journal {self.path}: cannot create {self.path.parent} ({exc.strerror}); "
+                raise JournalError(f"journal {self.path}: cannot create {self.path.parent} ({exc.strerror}); "
                                 "pass --journal or set IRM_JOURNAL") from None
         if self.path.parent and not self.path.parent.exists():
             raise UserError(f"journal {self.path}: directory {self.path.parent} does not exist")
         fresh = not self.path.exists()
+        if not fresh and not self.path.is_file():
+            raise JournalError(f"journal {self.path} is not a file")
         try:
             self.db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
         except sqlite3.Error as exc:
-            raise UserError(f"journal {self.path}: cannot be opened ({exc})") from None
+            raise JournalError(f"journal {self.path}: cannot be opened ({exc})") from None
         if fresh or self.path.stat().st_mode & 0o077:
             try:  # 0600 on every open: the journal holds who did what during a crisis
                 os.chmod(self.path, 0o600)
             except PermissionError:
-                raise UserError(f"journal {self.path} is readable by others and not ours to fix: chmod 600 it") \
+                raise JournalError(f"journal {self.path} is readable by others and not ours to fix: chmod 600 it") \
                     from None
         self.db.row_factory = sqlite3.Row
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA synchronous=FULL")
-        self.db.execute("PRAGMA foreign_keys=ON")
-        self._migrate()
+        try:
+            self._check_ours()
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=FULL")
+            self.db.execute("PRAGMA foreign_keys=ON")
+            self._migrate()
+        except sqlite3.DatabaseError as exc:
+            self.db.close()
+            raise JournalError(f"journal {self.path}: {self._why(exc)}") from None
+        except BaseException:
+            self.db.close()
+            raise
+
+    def _why(self, exc: sqlite3.DatabaseError) -> str:
+        text = str(exc)
+        if "not a database" in text or "malformed" in text:
+            return f"not an irm journal, or damaged ({text}); pass another --journal, keep this file for analysis"
+        parent = self.path.parent
+        read_only = bool(os.statvfs(parent).f_flag & os.ST_RDONLY) or not os.access(parent, os.W_OK) \
+            or not os.access(self.path, os.W_OK)
+        if "readonly" in text or "read-only" in text or ("unable to open" in text and read_only):
+            return f"cannot be written ({text}); irm journals every action, so it needs a writable journal"
+        return text
+
+    def _check_ours(self) -> None:
+        """Refuse another application's SQLite file before writing anything into it."""
+        app_id = int(self.db.execute("PRAGMA application_id").fetchone()[0])
+        if app_id == APPLICATION_ID:
+            return
+        if app_id:
+            raise JournalError(f"journal {self.path}: a SQLite file of another application (application_id "
+                               f"{app_id:#x}), not an irm journal")
+        tables = {r[0] for r in self.db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        version = int(self.db.execute("PRAGMA user_version").fetchone()[0])
+        if (tables and not {"incidents", "events", "stages"} <= tables) or (version and not tables):
+            raise JournalError(f"journal {self.path}: a SQLite file that is not an irm journal (tables: "
+                               f"{', '.join(sorted(tables)) or 'none'}); pass another --journal")
 
     def close(self) -> None:
         self.db.close()
@@ -182,8 +218,10 @@ class Journal:
             with self._tx() as db:
                 version = int(db.execute("PRAGMA user_version").fetchone()[0])
                 if version > len(_MIGRATIONS):
-                    raise UserError(f"journal {self.path} was written by a newer irm (schema {version})")
+                    raise JournalError(f"journal {self.path} was written by a newer irm (schema {version})")
                 if version == len(_MIGRATIONS):
+                    if int(db.execute("PRAGMA application_id").fetchone()[0]) != APPLICATION_ID:
+                        db.execute(f"PRAGMA application_id={APPLICATION_ID}")
                     return
                 for statement in filter(str.strip, _MIGRATIONS[version].split(";")):
                     db.execute(statement)
