@@ -156,7 +156,7 @@ def _parse_failure(chatter: str, exc: Exception) -> str:
     return _first(exc)
 
 
-def _first(exc: Exception) -> str:
+def _first(exc: BaseException) -> str:
     text = str(getattr(exc, "message", exc)).strip()
     return text.splitlines()[0] if text else type(exc).__name__
 
