@@ -56,11 +56,45 @@ def _root(version: Annotated[bool, typer.Option("--version", help="Print the ver
 
 
 @app.command("validate")
-def validate(inventory: InventoryOpt = Path(DEFAULT_INVENTORY)) -> None:
-    """Validate an inventory against the irm schema (every problem, one line each)."""
-    inv = _inventory(inventory)
+def validate(
+    inventory: InventoryOpt = Path(DEFAULT_INVENTORY),
+    plan: Annotated[list[Path] | None, typer.Option("--plan", help="A remediation plan to check too (repeat).")] = None,
+    incident_file: Annotated[list[Path] | None, typer.Option(
+        "--incident", help="An incident file to check too, and whose vectors the critical flows are checked "
+        "against (repeat).")] = None,
+    journal: Annotated[Path | None, typer.Option(
+        "--journal", envvar="IRM_JOURNAL", help="Check critical flows against this journal's open incident "
+        "(default: the machine's journal, when it exists).")] = None,
+) -> None:
+    """Check everything a later command would refuse: the schema, the chokepoint groups, the lab's
+    address space, critical flows against the incident's vectors, the management path under every
+    containment, and the plan and incident files given (every problem, one line each)."""
+    from orchestrator import validation
+    from orchestrator.journal import DEFAULT_PATH, Journal
+
+    problems, vectors = validation.file_problems(plan or [], incident_file or [])
+    against = [str(f) for f in incident_file or []]
+    path = journal or Path(DEFAULT_PATH)
+    if journal is not None or path.exists():
+        with Journal(path) as j:
+            open_ = [i for i in j.incidents() if i.status == "open"]
+        for inc in open_:
+            vectors += inc.spec.vectors
+            against.append(f"incident {inc.id} of {path}")
+    try:
+        inv = _inventory(inventory)
+    except UserError as exc:
+        raise UserError(*exc.problems, *problems) from None
+    problems = validation.inventory_problems(inv, list(dict.fromkeys(vectors))) + problems
+    if problems:
+        raise UserError(*problems)
+    vectors_note = f"; critical flows checked against {', '.join(against)}" if against else ""
     console.print(f"{inventory}: valid ({len(inv.areas)} areas, {len(inv.segments)} segments, "
-                  f"{len(inv.managed_hosts)} managed hosts)")
+                  f"{len(inv.managed_hosts)} managed hosts){vectors_note}")
+    for f in plan or []:
+        console.print(f"{f}: valid plan")
+    for f in incident_file or []:
+        console.print(f"{f}: valid incident file")
 
 
 @lab_app.command("up")
