@@ -103,7 +103,6 @@ def contain(
     confirm_timeout: Annotated[int, typer.Option(help="Dead-man timer: seconds before an unconfirmed "
                                                  "change is rolled back.", min=5, max=3600)] = 60,
     no_loop: Annotated[bool, typer.Option("--no-loop", help="Skip the sub-area monitoring loop.")] = False,
-    unsafe_skip_lockout_check: Annotated[bool, typer.Option(hidden=True)] = False,
 ) -> None:
     """Contain an area: Internet cut, isolation, vectors, mobile, removable media, then the sub-area loop."""
     from orchestrator.containment import Containment, ContainRequest
@@ -114,8 +113,7 @@ def contain(
     inv.area(area)
     req = ContainRequest(inventory=inventory, area=area, operator=operator or default_operator(),
                          incident_id=incident_id, dry_run=dry_run, confirm_timeout=confirm_timeout,
-                         quiet_window=quiet_window, max_wait=max_wait, loop=not no_loop,
-                         lockout_check=not unsafe_skip_lockout_check)
+                         quiet_window=quiet_window, max_wait=max_wait, loop=not no_loop)
     with Journal(journal) as j:
         job = Containment(req, inv, j, AvLogSource(inv, area))
         job.preflight()

@@ -13,8 +13,6 @@ commit-confirmed (a dead-man timer restores the previous ruleset unless irm reco
 from __future__ import annotations
 
 import contextlib
-import json
-import os
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -29,11 +27,7 @@ from orchestrator.errors import RunnerError, UserError
 from orchestrator.incident import Vector
 from orchestrator.inventory import Inventory, hosts_by_os
 from orchestrator.journal import BOUNDARIES_LOCK, Incident, Journal
-from orchestrator.posture import AreaState, ChainPolicy, Policy, Rule, not_as_planned, policies
-
-# Test-only: JSON {host: {chain: [rule, ...]}} prepended to the planned policies, so a test can plan a
-# ruleset that would cut management and prove the lockout check and the dead-man timer.
-TEST_EXTRA_RULES_ENV = "IRM_TEST_EXTRA_RULES"
+from orchestrator.posture import AreaState, Policy, not_as_planned, policies
 
 
 class ContainmentFailed(UserError):
@@ -55,7 +49,6 @@ class ContainRequest:
     poll: float = 1.0
     lookback: timedelta = timedelta(hours=24)
     loop: bool = True
-    lockout_check: bool = True  # only a test turns this off
     lock_wait: float = 600.0  # how long a change to shared boundaries waits for another run's
 
 
@@ -127,28 +120,6 @@ class _Quiet:
         return None
 
 
-def _test_extra_rules() -> dict[str, dict[str, list[Rule]]]:
-    raw = os.environ.get(TEST_EXTRA_RULES_ENV)
-    if not raw:
-        return {}
-    data = json.loads(raw)
-    return {host: {chain: [Rule.model_validate(r) for r in rules] for chain, rules in chains.items()}
-            for host, chains in data.items()}
-
-
-def _with_extra(planned: dict[str, Policy], extra: dict[str, dict[str, list[Rule]]]) -> dict[str, Policy]:
-    out = dict(planned)
-    for host, chains in extra.items():
-        if host not in out:
-            continue
-        update: dict[str, Any] = {}
-        for chain, rules in chains.items():
-            current: ChainPolicy = getattr(out[host], chain)
-            update[chain] = ChainPolicy(rules=[*rules, *current.rules], default=current.default)
-        out[host] = out[host].model_copy(update=update)
-    return out
-
-
 class Containment:
     phase = "containment"  # the journal's phase for this object's stages
 
@@ -163,7 +134,6 @@ class Containment:
         self.incident: Incident = journal.open_incident_for(req.incident_id)
         self.vectors: list[Vector] = list(self.incident.spec.vectors)
         self.state = AreaState.from_scopes(self.area.name, journal.postures(self.incident.id))
-        self.extra = _test_extra_rules()
         self._dry_states: dict[str, AreaState] = {}
         self.token = "dry-run"  # each run that changes something gets its own (its timers carry it)
 
@@ -209,11 +179,9 @@ class Containment:
         return {a: AreaState.from_scopes(a, scopes) for a in self.inv.areas}
 
     def _planned(self, states: dict[str, AreaState]) -> dict[str, Policy]:
-        return _with_extra(policies(self.inv, self.vectors, states), self.extra)
+        return policies(self.inv, self.vectors, states)
 
     def _check_lockout(self, planned: dict[str, Policy]) -> None:
-        if not self.req.lockout_check:
-            return
         problems = checks.check_management(self.inv, planned)
         if problems:
             raise UserError(*problems, "nothing was applied")

@@ -20,11 +20,18 @@ os.environ["PATH"] = f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"
 os.environ.setdefault("ANSIBLE_CONFIG", str(ROOT / "ansible.cfg"))
 
 
+FAULTS = ROOT / "tests" / "plugins" / "faults"
+
+
 def irm(*args: str, check: bool = False, timeout: float = 300, input_text: str | None = None,
-        env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    """Run the real ``irm`` console script, as an operator would."""
+        env: dict[str, str] | None = None, faults: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """Run the real ``irm`` console script, as an operator would; ``faults`` loads the test-only fault
+    plugin (tests/plugins/faults) into that process with the given settings."""
+    full = {**os.environ, "COLUMNS": "200", **(env or {})}
+    if faults:
+        full.update(faults, PYTHONPATH=os.pathsep.join(filter(None, [str(FAULTS), full.get("PYTHONPATH")])))
     proc = subprocess.run([str(BIN / "irm"), *args], capture_output=True, text=True, timeout=timeout,
-                          input=input_text, cwd=ROOT, env={**os.environ, "COLUMNS": "200", **(env or {})})
+                          input=input_text, cwd=ROOT, env=full)
     if check and proc.returncode != 0:
         raise AssertionError(f"irm {' '.join(args)} exited {proc.returncode}:\n{proc.stdout}\n{proc.stderr}")
     return proc

@@ -40,9 +40,10 @@ def inventory_with_flow(tmp_path: Path, **changes: object) -> Path:
     return inv
 
 
-def contain(journal: Path, *extra: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def contain(journal: Path, *extra: str, env: dict[str, str] | None = None,
+            faults: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return irm("contain", "--area", "subsidiary-x", "--journal", str(journal), "--quiet-window", "2", *extra,
-               env=env, timeout=300)
+               env=env, faults=faults, timeout=300)
 
 
 def test_dry_run_changes_nothing_and_shows_the_changes(lab: Path, tmp_path: Path) -> None:
@@ -97,7 +98,7 @@ def test_a_ruleset_that_cuts_management_is_refused(lab: Path, tmp_path: Path) ->
     inv = load_inventory(lab)
     journal = incident(tmp_path)
     before = rulesets(inv)
-    proc = contain(journal, "--yes", env={"IRM_TEST_EXTRA_RULES": CUT_SOC})
+    proc = contain(journal, "--yes", faults={"IRM_FAULT_EXTRA_RULES": CUT_SOC})
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
     assert ("irm: error: would lock the operator out: management to x-ws11 (tcp/22) dropped at gw-x (forward: "

@@ -23,7 +23,7 @@ def test_dead_man_timer_restores_the_previous_ruleset(fresh_lab: Path, tmp_path:
     journal = incident(tmp_path)
     before = rulesets(inv)
     proc = irm("contain", "--area", "subsidiary-x", "--yes", "--journal", str(journal), "--confirm-timeout", "8",
-               "--unsafe-skip-lockout-check", env={"IRM_TEST_EXTRA_RULES": CUT_SOC}, timeout=300)
+               faults={"IRM_FAULT_EXTRA_RULES": CUT_SOC, "IRM_FAULT_SKIP_LOCKOUT_CHECK": "1"}, timeout=300)
     assert proc.returncode == 4, proc.stdout + proc.stderr
     err = proc.stderr.strip()
     assert err.startswith("irm: error: stage isolate failed on gw-x: gw-x: Apply the whole irm table for the policy, "

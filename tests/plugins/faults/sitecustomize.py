@@ -1,0 +1,45 @@
+"""Fault injection for tests, loaded only by the ``irm`` processes a test starts with this directory
+on PYTHONPATH (``tests.conftest.irm(..., faults={...})``); nothing of it ships in the product.
+
+- IRM_FAULT_EXTRA_RULES: JSON {host: {chain: [rule, ...]}} prepended to every planned policy, so a test
+  can plan a ruleset that cuts management (a careless rule) and prove the lockout check refuses it.
+- IRM_FAULT_SKIP_LOCKOUT_CHECK=1: the lockout check passes whatever the plan, so a test can prove the
+  dead-man timer on the hosts rolls such a ruleset back.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+
+def _install() -> None:
+    extra_raw = os.environ.get("IRM_FAULT_EXTRA_RULES")
+    skip = os.environ.get("IRM_FAULT_SKIP_LOCKOUT_CHECK") == "1"
+    if not extra_raw and not skip:
+        return
+    from orchestrator import containment
+    from orchestrator.posture import ChainPolicy, Rule
+
+    if extra_raw:
+        extra = {host: {chain: [Rule.model_validate(r) for r in rules] for chain, rules in chains.items()}
+                 for host, chains in json.loads(extra_raw).items()}
+        planned = containment.Containment._planned
+
+        def with_extra(self: Any, states: Any) -> Any:
+            out = dict(planned(self, states))
+            for host, chains in extra.items():
+                if host in out:
+                    update = {chain: ChainPolicy(rules=[*rules, *getattr(out[host], chain).rules],
+                                                 default=getattr(out[host], chain).default)
+                              for chain, rules in chains.items()}
+                    out[host] = out[host].model_copy(update=update)
+            return out
+
+        containment.Containment._planned = with_extra  # type: ignore[method-assign]
+    if skip:
+        containment.Containment._check_lockout = lambda self, planned: None  # type: ignore[method-assign]
+
+
+_install()
