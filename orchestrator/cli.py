@@ -277,7 +277,9 @@ def main() -> None:
 
 
 def _error(line: str) -> None:
-    err_console.print(line, markup=False, highlight=False, soft_wrap=True)
+    from orchestrator.safetext import one_line
+
+    err_console.print(one_line(line), markup=False, highlight=False, soft_wrap=True)
 
 
 def _one_line(text: str, limit: int = 300) -> str:

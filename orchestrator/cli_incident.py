@@ -14,6 +14,7 @@ from rich.text import Text
 from orchestrator.cli import DEFAULT_INVENTORY, InventoryOpt, JsonOpt, _inventory, app, console, err_console
 from orchestrator.errors import UserError
 from orchestrator.journal import DEFAULT_PATH, Journal, default_operator
+from orchestrator.safetext import check_text
 
 incident_app = typer.Typer(no_args_is_help=True, help="Record and inspect incidents (the worm, its vectors).")
 app.add_typer(incident_app, name="incident")
@@ -42,8 +43,9 @@ def incident_open(
         raise UserError("incident open: give either --file or the --worm/--vector/... flags, not both")
     spec = incident.spec_from_file(file) if file else incident.spec_from_flags(
         worm, vector or [], signature or [], reference or [])
+    by = default_operator(operator)
     with Journal(journal) as j:
-        inc = j.open_incident(spec, operator or default_operator())
+        inc = j.open_incident(spec, by)
     console.print(f"incident {inc.id} opened: {spec.worm}, vectors {', '.join(map(str, spec.vectors))} "
                   f"(journal {journal})")
 
@@ -111,7 +113,7 @@ def contain(
 
     inv = _inventory(inventory)
     inv.area(area)
-    req = ContainRequest(inventory=inventory, area=area, operator=operator or default_operator(),
+    req = ContainRequest(inventory=inventory, area=area, operator=default_operator(operator),
                          incident_id=incident_id, dry_run=dry_run, confirm_timeout=confirm_timeout,
                          quiet_window=quiet_window, max_wait=max_wait, loop=not no_loop)
     with Journal(journal) as j:
@@ -175,12 +177,12 @@ def exclude(
     known = inv.hosts.get(host)
     if known is None or known.kind != "area":
         raise UserError(f"'{host}' is not an area host of {inventory}")
-    if not reason.strip():
-        raise UserError("exclude: --reason must say why")
+    why = check_text(reason, "exclude: --reason", limit=2000)
+    by = default_operator(operator)
     with Journal(_existing(journal)) as j:
         inc = j.open_incident_for(incident_id)
-        j.exclude(inc.id, known.area, host, reason.strip(), operator or default_operator())
-    console.print(f"{host} excluded from incident {inc.id}: {reason.strip()}", markup=False, highlight=False)
+        j.exclude(inc.id, known.area, host, why, by)
+    console.print(f"{host} excluded from incident {inc.id}: {why}", markup=False, highlight=False)
 
 
 @app.command("unlock")
@@ -191,10 +193,10 @@ def unlock(
     operator: OperatorOpt = None,
 ) -> None:
     """Release a lock whose holder is gone for good (e.g. on another machine); journaled."""
-    if not reason.strip():
-        raise UserError("unlock: --reason must say why")
+    why = check_text(reason, "unlock: --reason", limit=2000)
+    by = default_operator(operator)
     with Journal(_existing(journal)) as j:
-        row = j.unlock(lock, reason.strip(), operator or default_operator())
+        row = j.unlock(lock, why, by)
     console.print(f"released {lock} (was held by pid {row['pid']} on {row['hostname']}, operator {row['operator']})",
                   markup=False, highlight=False)
 

@@ -29,7 +29,7 @@ def approve(
             raise UserError(f"approve: {name} must not be empty")
     with Journal(journal) as j:
         inc = j.open_incident_for(incident_id)
-        j.approve(inc.id, by.strip(), role.strip(), reason.strip(), operator or default_operator())
+        j.approve(inc.id, by.strip(), role.strip(), reason.strip(), default_operator(operator))
     console.print(f"incident {inc.id}: recovery approved by {by} ({role}): {reason}")
 
 
@@ -59,7 +59,7 @@ def recover(
 
     inv = _inventory(inventory)
     inv.area(area)
-    req = RecoverRequest(inventory=inventory, area=area, operator=operator or default_operator(),
+    req = RecoverRequest(inventory=inventory, area=area, operator=default_operator(operator),
                          incident_id=incident_id, soak=parse_duration(soak), quiet_window=parse_duration(quiet_window),
                          next_only=step, only=only, allow_self_approval=allow_self_approval,
                          confirm_timeout=confirm_timeout, assume_yes=yes)

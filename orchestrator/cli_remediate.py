@@ -13,6 +13,7 @@ from orchestrator.cli import DEFAULT_INVENTORY, InventoryOpt, _inventory, app, c
 from orchestrator.cli_incident import IncidentOpt, JournalOpt, OperatorOpt
 from orchestrator.errors import UserError
 from orchestrator.journal import DEFAULT_PATH, Journal, default_operator
+from orchestrator.safetext import check_text
 
 remediate_app = typer.Typer(help="Remediate a contained area with a validated plan (canaries first).")
 app.add_typer(remediate_app, name="remediate")
@@ -53,7 +54,7 @@ def remediate(
     inv = _inventory(inventory)
     inv.area(area)
     canaries = [c.strip() for c in canary.split(",") if c.strip()] if canary is not None else None
-    req = RemediateRequest(inventory=inventory, area=area, operator=operator or default_operator(),
+    req = RemediateRequest(inventory=inventory, area=area, operator=default_operator(operator),
                            plan_path=plan, incident_id=incident_id, canaries=canaries)
     with Journal(journal) as j:
         job = Remediation(req, inv, j)
@@ -94,15 +95,15 @@ def mark_manual(
     """Record a manual remediation, then verify the host; it counts only once verification passes."""
     from orchestrator.remediation import RemediateRequest, Remediation
 
-    if not by.strip():
-        raise UserError("mark-manual: --by NAME must name who did the work")
+    by = check_text(by, "mark-manual: --by", limit=200)
+    note = check_text(note, "mark-manual: --note", limit=2000, multiline=True) if note.strip() else ""
     inv = _inventory(inventory)
     if host not in inv.hosts:
         raise UserError(f"mark-manual: unknown host '{host}' in {inv.source}")
     area = area or inv.hosts[host].area
     if area is None:
         raise UserError(f"mark-manual: host '{host}' is not in any area")
-    req = RemediateRequest(inventory=inventory, area=area, operator=operator or default_operator(),
+    req = RemediateRequest(inventory=inventory, area=area, operator=default_operator(operator),
                            incident_id=incident_id)
     with Journal(journal) as j:
         Remediation(req, inv, j).mark_manual(host, by, note)

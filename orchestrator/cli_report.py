@@ -14,6 +14,7 @@ from orchestrator.cli import DEFAULT_INVENTORY, InventoryOpt, _inventory, app, c
 from orchestrator.cli_incident import IncidentOpt, JournalOpt, OperatorOpt, _existing
 from orchestrator.errors import UserError
 from orchestrator.journal import DEFAULT_PATH, Journal, default_operator
+from orchestrator.safetext import check_text
 
 action_app = typer.Typer(no_args_is_help=True, help="Action items of the crisis report (capitalize).")
 app.add_typer(action_app, name="action")
@@ -41,11 +42,11 @@ def note(
     incident_id: IncidentOpt = None,
 ) -> None:
     """Add a note of the crisis cell to the incident (shown in the report beside the journal's facts)."""
-    if not text.strip() or not by.strip():
-        raise UserError("note: the text and --by must not be empty")
+    text = check_text(text, "note: the text", limit=4000, multiline=True)
+    by = check_text(by, "note: --by", limit=200)
     with Journal(_existing(journal)) as j:
         inc = j.open_incident_for(incident_id)
-        j.add_note(inc.id, _redacted(text.strip(), inventory), kind, by.strip())
+        j.add_note(inc.id, _redacted(text, inventory), kind, by)
     console.print(f"incident {inc.id}: note by {by} recorded")
 
 
@@ -61,16 +62,16 @@ def action_add(
     operator: OperatorOpt = None,
 ) -> None:
     """Add an action item to improve the process (shown in the report)."""
-    if not text.strip() or not owner.strip():
-        raise UserError("action add: the text and --owner must not be empty")
+    text = check_text(text, "action add: the text", limit=2000, multiline=True)
+    owner = check_text(owner, "action add: --owner", limit=200)
+    by = default_operator(operator)
     if react is not None and not _REACT_RE.match(react):
         raise UserError(f"action add: --react '{react}' is not an RE&CT response action id (RA followed by 4 digits)")
     if due is not None and not re.match(r"^\d{4}-\d{2}-\d{2}$", due):
         raise UserError(f"action add: --due '{due}' is not a date (YYYY-MM-DD)")
     with Journal(_existing(journal)) as j:
         inc = j.open_incident_for(incident_id)
-        j.add_action(inc.id, _redacted(text.strip(), inventory), owner.strip(), react, due,
-                     operator or default_operator())
+        j.add_action(inc.id, _redacted(text, inventory), owner, react, due, by)
     console.print(f"incident {inc.id}: action added for {owner}")
 
 

@@ -13,6 +13,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from orchestrator.errors import UserError
+from orchestrator.safetext import text_problem
 from orchestrator.yamlfile import load_yaml_mapping, validation_error
 
 _VECTOR_RE = re.compile(r"^(tcp|udp)/(\d{1,5})$")
@@ -55,6 +56,15 @@ class IncidentSpec(BaseModel):
     @classmethod
     def _references(cls, value: list[str]) -> list[str]:
         return check_references(value)
+
+    @field_validator("worm", "signatures")
+    @classmethod
+    def _plain(cls, value: Any) -> Any:
+        for text in [value] if isinstance(value, str) else value:
+            problem = text_problem(text, limit=200)
+            if problem:
+                raise ValueError(problem)
+        return value
 
 
 def check_references(value: list[str]) -> list[str]:

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from orchestrator import names
 from orchestrator.errors import InventoryError, UnknownNameError
+from orchestrator.safetext import no_control
 
 HostKind = Literal["soc", "core", "edge", "gateway", "internet", "area", "other"]
 LAB_SPACE = IPv4Network("198.18.0.0/15")
@@ -38,6 +39,11 @@ KNOWN_KEYS = GROUP_KEYS | {
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+    @field_validator("*")
+    @classmethod
+    def _plain_text(cls, value: Any) -> Any:
+        return no_control(value)
 
 
 class LabService(_Model):

@@ -100,8 +100,12 @@ def now() -> str:
     return datetime.now(UTC).isoformat(timespec="microseconds")
 
 
-def default_operator() -> str:
-    return os.environ.get("IRM_OPERATOR") or os.environ.get("SUDO_USER") or os.environ.get("USER") or "root"
+def default_operator(given: str | None = None) -> str:
+    """Who runs this: ``--operator`` / IRM_OPERATOR, else the login name; one plain line of text."""
+    from orchestrator.safetext import check_text
+
+    name = given or os.environ.get("IRM_OPERATOR") or os.environ.get("SUDO_USER") or os.environ.get("USER") or "root"
+    return check_text(name, "--operator (or IRM_OPERATOR)", limit=100)
 
 
 @dataclass(frozen=True)

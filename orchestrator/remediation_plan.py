@@ -12,12 +12,13 @@ from __future__ import annotations
 import re
 from datetime import datetime
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from orchestrator.errors import UserError
 from orchestrator.incident import check_references
+from orchestrator.safetext import no_control
 from orchestrator.yamlfile import load_yaml_mapping, validation_error
 
 HOST_TYPES = ("linux", "windows")
@@ -46,14 +47,23 @@ _VERSION_RE = re.compile(r"^[A-Za-z0-9.+:~_-]{1,64}$")
 _REGISTRY_RE = re.compile(r"^(HKLM|HKCU|HKCR|HKU):\\[^\r\n]+$", re.IGNORECASE)
 
 
-class PackageFix(BaseModel):
+class _Plain(BaseModel):
+    """Plan text is data: no control characters anywhere (names, paths, reasons)."""
+
+    @field_validator("*")
+    @classmethod
+    def _plain_text(cls, value: Any) -> Any:
+        return no_control(value)
+
+
+class PackageFix(_Plain):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     name: str = Field(pattern=_NAME_RE.pattern)
     version: str = Field(pattern=_VERSION_RE.pattern, description="the fixed version (or any later one)")
 
 
-class Fixes(BaseModel):
+class Fixes(_Plain):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     windows: list[str] = Field(default_factory=list, description="KB identifiers")
@@ -68,13 +78,13 @@ class Fixes(BaseModel):
         return value
 
 
-class Antivirus(BaseModel):
+class Antivirus(_Plain):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     signature_version: str = Field(pattern=_VERSION_RE.pattern)
 
 
-class GpoSetting(BaseModel):
+class GpoSetting(_Plain):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     key: str = Field(pattern=_REGISTRY_RE.pattern, description=r"registry key, e.g. HKLM\SYSTEM\...")
@@ -83,7 +93,7 @@ class GpoSetting(BaseModel):
     value: str | int
 
 
-class Gpo(BaseModel):
+class Gpo(_Plain):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     name: str = Field(min_length=1, max_length=200)
@@ -117,7 +127,7 @@ def _protected_key(key: str) -> bool:
     return rest in _PROTECTED_KEYS
 
 
-class Disinfection(BaseModel):
+class Disinfection(_Plain):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     processes: list[str] = Field(default_factory=list, description="process names (or command-line patterns)")
@@ -157,7 +167,7 @@ class Disinfection(BaseModel):
         return value
 
 
-class RemediationPlan(BaseModel):
+class RemediationPlan(_Plain):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     name: str = Field(min_length=1, max_length=200)

@@ -17,6 +17,7 @@ from typing import Any
 
 from orchestrator.inventory import Inventory
 from orchestrator.journal import Journal
+from orchestrator.safetext import md_tree, redact
 
 # RE&CT response actions (atc-project/atc-react) for what irm does.
 REACT = {
@@ -100,11 +101,6 @@ class Report:
         self.now = now or datetime.now(UTC)
         self.secrets = [s for s in (secrets or []) if s]
 
-    def redact(self, text: str) -> str:
-        for secret in self.secrets:
-            text = text.replace(secret, "[REDACTED]")
-        return text
-
     def data(self) -> dict[str, Any]:
         inc = self.incident
         events = self.journal.events(inc.id)
@@ -122,6 +118,10 @@ class Report:
         seeded = [d for d in detections if d.get("source_address") not in addresses]
         areas = self._areas(events, opened)
         facts = self._facts(events)
+        notes = self.journal.notes(inc.id)
+        for n in notes:  # the crisis cell's own verdicts stand beside the journal's facts
+            if n["kind"] in ("right", "wrong"):
+                facts[n["kind"]].append(f"{n['at'][:19]} {n['text']} (note by {n['by']})")
         data = {
             "incident": {"id": inc.id, "worm": inc.spec.worm, "vectors": [str(v) for v in inc.spec.vectors],
                          "signatures": inc.spec.signatures, "references": inc.spec.references,
@@ -138,11 +138,11 @@ class Report:
             "areas": areas,
             "timeline": timeline,
             "facts": facts,
-            "notes": self.journal.notes(inc.id),
+            "notes": notes,
             "cost": self._cost(events, areas, opened),
             "actions": self._actions(events, facts),
         }
-        redacted: dict[str, Any] = json.loads(self.redact(json.dumps(data, default=str)))
+        redacted: dict[str, Any] = redact(json.loads(json.dumps(data, default=str)), self.secrets)
         return redacted
 
     def _areas(self, events: list[dict[str, Any]], opened: datetime) -> dict[str, Any]:
@@ -313,6 +313,9 @@ def _fmt(v: float) -> str:
 
 
 def markdown(data: dict[str, Any]) -> str:
+    """Every value from the journal, the inventory or an operator is escaped (``safetext.md``): it shows
+    as the characters it is, and cannot open HTML, a link, a heading or a table cell."""
+    data = md_tree(data)
     inc = data["incident"]
     cur = data["cost"]["currency"]
     lines = [f"# Crisis report: incident {inc['id']}, {inc['worm']}", "",
@@ -340,7 +343,7 @@ def markdown(data: dict[str, Any]) -> str:
     lines += ["", "## Timeline", "", "| time (UTC) | area | event | RE&CT | by |", "|---|---|---|---|---|"]
     for e in data["timeline"]:
         tag = f"{e['react']} {e['react_name']}" if e["react"] else ""
-        lines.append(f"| {e['time'][:23]} | {e['area'] or ''} | {e['text'].replace('|', '/')} | {tag} | "
+        lines.append(f"| {e['time'][:23]} | {e['area'] or ''} | {e['text']} | {tag} | "
                      f"{e['operator'] or ''} |")
     lines += ["", "## What went right", ""] + ([f"- {f}" for f in data["facts"]["right"]] or ["- nothing recorded"])
     lines += ["", "## What went wrong", ""] + ([f"- {f}" for f in data["facts"]["wrong"]] or ["- nothing recorded"])

@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from orchestrator import paths
 from orchestrator.errors import RunnerError, UserError
+from orchestrator.safetext import redact, scrub_failure
 
 
 class HostResult(BaseModel):
@@ -82,7 +83,7 @@ _EVENT_FIELDS = {
 
 def _failure_message(res: dict[str, Any]) -> str:
     msg = res.get("msg") or res.get("stderr") or res.get("reason") or "failed"
-    return str(msg).strip().splitlines()[0][:300] if str(msg).strip() else "failed"
+    return scrub_failure(str(msg))
 
 
 class _Collector:
@@ -173,9 +174,26 @@ def run_playbook(
         if r.status in ("error", "timeout", "canceled") and not collector.hosts:
             tail = (r.stdout.read() if hasattr(r.stdout, "read") else "").strip().splitlines()[-3:]
             raise RunnerError(f"{pb.name} could not run ({r.status}): {' | '.join(tail) or 'no output'}")
+        _redact_failures(collector.hosts, inventory)
         return RunResult(playbook=pb.name, status=r.status, rc=r.rc, check=check, hosts=collector.hosts)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _redact_failures(hosts: dict[str, HostResult], inventory: str | Path) -> None:
+    """Failure messages go to the journal: the inventory's vault values are masked in them (read only
+    when something failed)."""
+    failing = [hr for hr in hosts.values() if hr.failures]
+    if not failing:
+        return
+    from orchestrator.inventory_loader import vault_values
+
+    try:
+        secrets = vault_values(inventory)
+    except UserError:
+        secrets = []
+    for hr in failing:
+        hr.failures = redact(hr.failures, secrets)
 
 
 class _UnsafeDumper(yaml.SafeDumper):
