@@ -38,12 +38,20 @@ ENV = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}", "
 AREA = "subsidiary-x"
 
 
+def _approver_key() -> Path:
+    ciso = next(a for a in load_inventory(INVENTORY).approvers if a.name == "ciso")
+    return Path(str(ciso.key_file)).with_suffix("")  # made by `irm lab up` beside the listed public key
+
+
+APPROVER_KEY = _approver_key()
+
+
 def commands(journal: Path) -> list[tuple[str, list[str]]]:
     j = ["--journal", str(journal)]
     return [
         ("contain", ["contain", "--area", AREA, "--yes", "--no-loop", "--confirm-timeout", "8", *j]),
         ("remediate", ["remediate", "--area", AREA, "--plan", str(ROOT / "plans" / "lab-worm.yml"), "--yes", *j]),
-        ("approve", ["approve", "--by", "ciso", "--role", "CISO", "--reason", "campaign", *j]),
+        ("approve", ["approve", "--area", AREA, "--key", str(APPROVER_KEY), "--reason", "campaign", *j]),
         ("recover", ["recover", "--area", AREA, "--yes", "--soak", "3s", "--quiet-window", "1s",
                      "--confirm-timeout", "8", *j]),
     ]

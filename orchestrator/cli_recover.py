@@ -9,28 +9,36 @@ import typer
 from rich.text import Text
 
 from orchestrator.cli import DEFAULT_INVENTORY, InventoryOpt, _inventory, app, console
-from orchestrator.cli_incident import IncidentOpt, JournalOpt, OperatorOpt
-from orchestrator.errors import UserError
+from orchestrator.cli_incident import IncidentOpt, JournalOpt, OperatorOpt, _existing
 from orchestrator.journal import DEFAULT_PATH, Journal, default_operator
+from orchestrator.safetext import check_text
 
 
 @app.command("approve")
 def approve(
-    by: Annotated[str, typer.Option("--by", help="Who approves (a manager of the crisis cell).")],
-    role: Annotated[str, typer.Option("--role", help="Their role, e.g. CISO.")],
+    area: Annotated[str, typer.Option("--area", help="The remediated area whose recovery is approved.")],
+    key: Annotated[Path, typer.Option("--key", help="The approver's SSH private key (its public key is listed "
+                                      "in the inventory's irm_approvers).")],
     reason: Annotated[str, typer.Option("--reason", help="Why recovery may start.")],
+    inventory: InventoryOpt = Path(DEFAULT_INVENTORY),
     journal: JournalOpt = Path(DEFAULT_PATH),
     incident_id: IncidentOpt = None,
     operator: OperatorOpt = None,
 ) -> None:
-    """Record the management approval that recovery requires (who, when, why)."""
-    for name, value in (("--by", by), ("--role", role), ("--reason", reason)):
-        if not value.strip():
-            raise UserError(f"approve: {name} must not be empty")
-    with Journal(journal) as j:
+    """Sign the management approval that recovery requires: the incident, the area, its remediation
+    state as journaled, the time and the reason, signed with the approver's SSH key (ssh-keygen -Y)."""
+    from orchestrator import approval
+
+    why = check_text(reason, "approve: --reason", limit=500)
+    by = default_operator(operator)
+    inv = _inventory(inventory)
+    inv.area(area)
+    with Journal(_existing(journal)) as j:
         inc = j.open_incident_for(incident_id)
-        j.approve(inc.id, by.strip(), role.strip(), reason.strip(), default_operator(operator))
-    console.print(f"incident {inc.id}: recovery approved by {by} ({role}): {reason}")
+        signed = approval.approve(inv, j, inc, area, key, why, by)
+    console.print(f"incident {inc.id}: recovery of {area} approved by {signed['approver']} ({signed['role']}), "
+                  f"signed with {signed['fingerprint']} over remediation state {signed['remediation'][:19]}...: {why}",
+                  markup=False, highlight=False)
 
 
 @app.command("recover")
@@ -47,8 +55,6 @@ def recover(
     soak: Annotated[str, typer.Option("--soak", help="Monitoring after each step, e.g. 60s, 2m.")] = "60s",
     quiet_window: Annotated[str, typer.Option(help="No detection in the area for this long before starting.")]
     = "60s",
-    allow_self_approval: Annotated[bool, typer.Option("--allow-self-approval",
-                                                      help="Accept an approval by the operator themself.")] = False,
     confirm_timeout: Annotated[int, typer.Option(help="Dead-man timer: seconds before an unconfirmed change "
                                                  "is rolled back.", min=5, max=3600)] = 60,
 ) -> None:
@@ -61,7 +67,7 @@ def recover(
     inv.area(area)
     req = RecoverRequest(inventory=inventory, area=area, operator=default_operator(operator),
                          incident_id=incident_id, soak=parse_duration(soak), quiet_window=parse_duration(quiet_window),
-                         next_only=step, only=only, allow_self_approval=allow_self_approval,
+                         next_only=step, only=only,
                          confirm_timeout=confirm_timeout, assume_yes=yes)
 
     def confirm(s: Step, changes: list[str]) -> bool:

@@ -14,7 +14,7 @@ from datetime import datetime
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 from typing import Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from orchestrator import names
 from orchestrator.errors import InventoryError, UnknownNameError
@@ -29,7 +29,7 @@ GROUP_KEYS = frozenset({
     "irm_prefix", "irm_gateway", "irm_gateway_address", "irm_critical_flows", "irm_downtime_cost_per_hour",
     "irm_lab_name", "irm_lab_state_dir", "irm_lab_prefixes", "irm_lab_worm",
     "irm_crisis_cell_size", "irm_crisis_cell_hourly_rate", "irm_remediation_cost_per_host",
-    "irm_manual_remediation_cost_per_host", "irm_currency",
+    "irm_manual_remediation_cost_per_host", "irm_currency", "irm_approvers",
 })
 KNOWN_KEYS = GROUP_KEYS | {
     "irm_os", "irm_host_state_dir", "irm_av_log", "irm_uplink", "irm_lab_vulnerable", "irm_lab_services",
@@ -187,9 +187,26 @@ def hosts_by_os(inv: Inventory, hosts: list[str], var: str = "irm_targets") -> d
             for os_ in ("linux", "windows")}
 
 
+class Approver(_Model):
+    """A manager whose signed approval lets recovery start (``irm approve --key``): their SSH public key
+    inline (``key``) or in a file (``key_file``, relative to the inventory's directory)."""
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9._-]{0,63}$")
+    role: str = Field(min_length=1, max_length=100)
+    key: str | None = Field(default=None, pattern=r"^(ssh-ed25519|ecdsa-sha2-nistp\d+|ssh-rsa) [A-Za-z0-9+/=]+( .*)?$")
+    key_file: str | None = None
+
+    @model_validator(mode="after")
+    def _one_key(self) -> Approver:
+        if (self.key is None) == (self.key_file is None):
+            raise ValueError("give exactly one of key (the public key) or key_file (its file)")
+        return self
+
+
 class Inventory(_Model):
     source: str
     costs: CostSettings = CostSettings()
+    approvers: tuple[Approver, ...] = ()
     lab: LabSettings | None
     hosts: dict[str, Host]
     areas: dict[str, Area]
@@ -337,10 +354,27 @@ def build_inventory(raw: RawInventory) -> Inventory:
     allvars = raw.groups["all"].vars if "all" in raw.groups else {}
     costs = p.validate(CostSettings, {k.removeprefix("irm_"): v for k, v in allvars.items() if k in _COST_KEYS},
                        _g("all"), "irm_costs")
+    approvers = _approvers(allvars.get("irm_approvers"), p)
     if p.lines:
         raise InventoryError(*(f"{raw.source}: {line}" for line in p.lines))
     return Inventory(source=raw.source, costs=costs or CostSettings(), lab=lab, hosts=hosts, areas=areas,
-                     internet=internet)
+                     internet=internet, approvers=approvers)
+
+
+def _approvers(value: Any, p: _Problems) -> tuple[Approver, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        p.add(_g("all"), "irm_approvers", "must be a list of {name, role, key or key_file}")
+        return ()
+    out: list[Approver] = []
+    for i, item in enumerate(value):
+        approver = p.validate(Approver, item, _g("all"), f"irm_approvers.{i}")
+        if approver is not None:
+            if any(a.name == approver.name for a in out):
+                p.add(_g("all"), f"irm_approvers.{i}.name", f"'{approver.name}' is listed twice")
+            out.append(approver)
+    return tuple(out)
 
 
 _COST_KEYS = ("irm_crisis_cell_size", "irm_crisis_cell_hourly_rate", "irm_remediation_cost_per_host",

@@ -93,6 +93,12 @@ _MIGRATIONS = [
         fingerprint TEXT, fingerprint_at TEXT, fingerprint_stage TEXT,
         excluded_reason TEXT, excluded_by TEXT, excluded_at TEXT, PRIMARY KEY (incident_id, host));
     """,
+    """
+    ALTER TABLE approvals ADD COLUMN area TEXT;
+    ALTER TABLE approvals ADD COLUMN statement TEXT;
+    ALTER TABLE approvals ADD COLUMN signature TEXT;
+    ALTER TABLE approvals ADD COLUMN key_fingerprint TEXT;
+    """,
 ]
 
 
@@ -407,13 +413,19 @@ class Journal:
 
     # -- approvals ---------------------------------------------------------------------------------
 
-    def approve(self, incident_id: int, approved_by: str, role: str, reason: str, recorded_by: str) -> int:
+    def approve(self, incident_id: int, area: str, approved_by: str, role: str, reason: str, approved_at: str,
+                statement: str, signature: str, key_fingerprint: str, recorded_by: str) -> int:
+        """A signed approval: the statement exactly as signed, its SSH signature and the key's fingerprint."""
         with self._tx() as db:
-            cur = db.execute("INSERT INTO approvals(incident_id, approved_by, role, reason, approved_at, recorded_by)"
-                             " VALUES (?,?,?,?,?,?)", (incident_id, approved_by, role, reason, now(), recorded_by))
+            cur = db.execute(
+                "INSERT INTO approvals(incident_id, area, approved_by, role, reason, approved_at, recorded_by,"
+                " statement, signature, key_fingerprint) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                (incident_id, area, approved_by, role, reason, approved_at, recorded_by, statement, signature,
+                 key_fingerprint))
             db.execute("INSERT INTO events(incident_id, time, kind, area, operator, detail) VALUES (?,?,?,?,?,?)",
-                       (incident_id, now(), "approval", None, recorded_by,
-                        json.dumps({"approved_by": approved_by, "role": role, "reason": reason})))
+                       (incident_id, now(), "approval", area, recorded_by,
+                        json.dumps({"approved_by": approved_by, "role": role, "reason": reason,
+                                    "key_fingerprint": key_fingerprint, "signed": True})))
             return int(cur.lastrowid or 0)
 
     def approvals(self, incident_id: int) -> list[dict[str, Any]]:

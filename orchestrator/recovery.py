@@ -2,7 +2,8 @@
 
 Preconditions are verified, never assumed: containment complete, every area host remediated and
 verified (journal, then a fresh verification on the hosts), no detection in the area for a quiet
-window, and a management approval by someone other than the operator (four-eyes) unless allowed.
+window, and a signed management approval by a listed approver other than the operator (four-eyes), made
+after the area's last remediation (``approval``).
 
 Steps, in this order, never skipped or reordered: 1. reopen the propagation traffic on the area
 hosts; 2. reconnect the quarantined sub-areas, one at a time; 3. reconnect the mobile segments (and
@@ -65,7 +66,6 @@ class RecoverRequest:
     poll: float = 1.0
     next_only: bool = False  # --step: the next step, then exit
     only: str | None = None  # --only STEP: refused unless it is the next one
-    allow_self_approval: bool = False
     confirm_timeout: int = 60
     assume_yes: bool = False  # journaled: confirmed by --yes, or by the operator at the prompt
 
@@ -178,15 +178,9 @@ class Recovery(Containment):
         return unmet
 
     def _approval_problems(self) -> list[str]:
-        approvals = self.journal.approvals(self.incident.id)
-        how = (f"irm approve --incident {self.incident.id} --by NAME --role ROLE --reason TEXT")
-        if not approvals:
-            return [f"no management approval for incident {self.incident.id}: {how}"]
-        others = [a for a in approvals if a["approved_by"] != self.rreq.operator]
-        if not others and not self.rreq.allow_self_approval:
-            return [f"the only approval is by {self.rreq.operator}, who runs this recovery (four-eyes): another "
-                    f"person must approve ({how}), or pass --allow-self-approval"]
-        return []
+        from orchestrator.approval import approval_problems
+
+        return approval_problems(self.inv, self.journal, self.incident, self.area.name, self.rreq.operator)
 
     def _fresh_verification(self) -> list[str]:
         plan = self.journal.latest_plan(self.incident.id, self.area.name)

@@ -114,6 +114,38 @@ _PROTECTED_KEYS = {"software", "system", "software/microsoft", "software/microso
                    "software/wow6432node"}
 
 
+# Process names a plan may not name bare: the system's own, the management path's and the interpreters
+# irm's own work runs in. A worm that hides under one of them is named by its executable path.
+_ESSENTIAL_PROCESSES = {
+    "init", "systemd", "kthreadd", "sshd", "ssh", "sh", "bash", "dash", "sudo", "su", "login", "dbus-daemon",
+    "journald", "systemd-journald", "systemd-logind", "python", "python3", "ansible", "ansible-playbook",
+    "nft", "iptables", "cron", "crond", "agetty", "system", "idle", "smss.exe", "csrss.exe", "wininit.exe",
+    "winlogon.exe", "services.exe", "lsass.exe", "svchost.exe", "explorer.exe", "dwm.exe", "spoolsv.exe",
+    "wsmprovhost.exe", "winrshost.exe", "powershell.exe", "pwsh.exe", "cmd.exe", "conhost.exe", "msmpeng.exe",
+    "taskhostw.exe", "sihost.exe", "fontdrvhost.exe", "lsaiso.exe", "registry", "memory compression",
+}
+_PROCESS_NAME_RE = re.compile(r"^[^\\/*?<>|\"]{1,255}$")
+
+
+def _process_problem(entry: str) -> str | None:
+    """What is wrong with a plan's process entry: an exact name, or an absolute executable path."""
+    if entry != entry.strip() or not entry:
+        return f"'{entry}' has surrounding spaces or is empty: an exact process name or an executable path"
+    if entry.startswith("/") or re.match(r"^[A-Za-z]:\\", entry):
+        parts = [p for p in re.split(r"[\\/]+", entry) if p]
+        if ".." in parts or "." in parts or entry.endswith(("/", "\\")) or _protected(entry):
+            return f"'{entry}' is not an executable's path"
+        return None
+    if not _PROCESS_NAME_RE.match(entry):
+        return (f"'{entry}' is neither an exact process name (no path separators or wildcards) nor an absolute "
+                "executable path")
+    base = re.sub(r"(\.exe|[0-9.]+)$", "", entry.lower())
+    if entry.lower() in _ESSENTIAL_PROCESSES or base in _ESSENTIAL_PROCESSES:
+        return (f"'{entry}' is an essential process of the system or of the management path: name the worm's own "
+                "executable by its path")
+    return None
+
+
 def _protected(path: str) -> bool:
     norm = re.sub(r"[\\/]+", "/", path).rstrip("/").lower()
     drive = re.match(r"^[a-z]:", norm)
@@ -130,7 +162,7 @@ def _protected_key(key: str) -> bool:
 class Disinfection(_Plain):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    processes: list[str] = Field(default_factory=list, description="process names (or command-line patterns)")
+    processes: list[str] = Field(default_factory=list, description="exact process names or absolute executable paths")
     files: list[str] = Field(default_factory=list, description="absolute paths of the worm's files")
     services: list[str] = Field(default_factory=list, description="services the worm installed")
     registry_keys: list[str] = Field(default_factory=list, description="Windows registry keys the worm added")
@@ -158,7 +190,16 @@ class Disinfection(_Plain):
                 raise ValueError(f"'{key}' is a hive or a system key: name the worm's own key")
         return value
 
-    @field_validator("processes", "services")
+    @field_validator("processes")
+    @classmethod
+    def _processes(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            problem = _process_problem(entry)
+            if problem:
+                raise ValueError(problem)
+        return value
+
+    @field_validator("services")
     @classmethod
     def _names(cls, value: list[str]) -> list[str]:
         for name in value:

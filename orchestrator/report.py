@@ -73,7 +73,10 @@ def describe(event: dict[str, Any]) -> str:
         "stage_started": lambda: f"{d.get('phase')} {d.get('name')} started on {d.get('target')}",
         "stage_ended": lambda: f"{d.get('phase')} {d.get('name')} {d.get('state')}",
         "lockout_reverted": lambda: f"dead-man timer reverted {', '.join(d.get('hosts', []))}",
-        "approval": lambda: f"recovery approved by {d.get('approved_by')} ({d.get('role')}): {d.get('reason')}",
+        "approval": lambda: (f"recovery of {event['area']} approved by {d.get('approved_by')} ({d.get('role')}), "
+                             f"signed with {d.get('key_fingerprint')}: {d.get('reason')}" if d.get("signed") else
+                             f"recovery approved by {d.get('approved_by')} ({d.get('role')}), unsigned: "
+                             f"{d.get('reason')}"),
         "remediation_host": lambda: f"{d.get('host')}: {d.get('state')}"
                                     + (f" ({d.get('method')})" if d.get("method") else ""),
         "remediation_method_failed": lambda: f"{d.get('host')}: method {d.get('method')} failed: {d.get('reason')}",
@@ -139,6 +142,9 @@ class Report:
             "timeline": timeline,
             "facts": facts,
             "notes": notes,
+            "approvals": [{k: a.get(k) for k in ("area", "approved_by", "role", "reason", "approved_at",
+                                                 "recorded_by", "key_fingerprint", "statement", "signature")}
+                          for a in self.journal.approvals(inc.id)],
             "cost": self._cost(events, areas, opened),
             "actions": self._actions(events, facts),
         }
@@ -315,6 +321,7 @@ def _fmt(v: float) -> str:
 def markdown(data: dict[str, Any]) -> str:
     """Every value from the journal, the inventory or an operator is escaped (``safetext.md``): it shows
     as the characters it is, and cannot open HTML, a link, a heading or a table cell."""
+    signed = [a for a in data.get("approvals", []) if a.get("signature")]
     data = md_tree(data)
     inc = data["incident"]
     cur = data["cost"]["currency"]
@@ -349,6 +356,11 @@ def markdown(data: dict[str, Any]) -> str:
     lines += ["", "## What went wrong", ""] + ([f"- {f}" for f in data["facts"]["wrong"]] or ["- nothing recorded"])
     lines += ["", "## Notes of the crisis cell", ""] + ([f"- {n['at'][:19]} {n['by']} ({n['kind']}): {n['text']}"
                                                        for n in data["notes"]] or ["- none"])
+    lines += ["", "## Approvals", ""] + ([f"- {a['approved_at'][:19]} {a['approved_by']} ({a['role']}) approved the "
+                                         f"recovery of {a['area']}, signed with {a['key_fingerprint']}: {a['reason']}"
+                                         for a in data.get("approvals", [])] or ["- none"])
+    for a in signed:  # irm's own statement (one line per field, no fence inside) and the SSH signature
+        lines += ["", "```text", a["statement"].rstrip("\n"), a["signature"].rstrip("\n"), "```"]
     lines += ["", "## Cost", "", "| item | formula | inputs | amount |", "|---|---|---|---|"]
     for c in data["cost"]["lines"]:
         inputs = ", ".join(f"{k} {v}" for k, v in c["inputs"].items() if k != "host_names")
@@ -450,6 +462,8 @@ def html_page(data: dict[str, Any]) -> str:
                f"{', '.join(perimeter['sub_areas']) or 'none'}; infected hosts "
                f"{', '.join(perimeter['infected_hosts']) or 'none'}"]
     notes = [f"{n['at'][:19]} {n['by']} ({n['kind']}): {n['text']}" for n in data["notes"]]
+    approvals = [f"{a['approved_at'][:19]} {a['approved_by']} ({a['role']}) approved the recovery of {a['area']}, "
+                 f"signed with {a['key_fingerprint']}: {a['reason']}" for a in data.get("approvals", [])]
     missing = data["cost"]["not_declared"]
     body = "".join([
         f"<h1>Crisis report: incident {inc['id']}, {e(inc['worm'])}</h1>",
@@ -464,6 +478,7 @@ def html_page(data: dict[str, Any]) -> str:
         "<h2>What went right</h2>", bullets(data["facts"]["right"], "right"),
         "<h2>What went wrong</h2>", bullets(data["facts"]["wrong"], "wrong"),
         "<h2>Notes of the crisis cell</h2>", bullets(notes, empty="none"),
+        "<h2>Approvals</h2>", bullets(approvals, empty="none"),
         "<h2>Cost</h2>", table(["item", "formula", "inputs", "amount"], cost),
         f"<p>Not declared in the inventory, left out: {e(', '.join(missing))}.</p>" if missing else "",
         "<h2>Actions (capitalize)</h2>", table(["action", "owner", "RE&CT", "due", "from"], actions),

@@ -3,13 +3,16 @@
 # Build the lab, prove Ansible reaches every host and the baseline traffic flows, record the incident,
 # seed the lab worm, contain the area (and any other area the worm reached before the cut), watch the
 # spread stop, remediate with the validated plan (canary first; a technician for the hosts where the
-# worm blocks every method), record the management approval, recover each area in the IRM order (one
+# worm blocks every method), sign the management approval, recover each area in the IRM order (one
 # soaked step at a time), check the baseline traffic is back, write the crisis report (irm-report/),
 # show where everything stood, and tear the lab down.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PWD/.venv/bin:$PATH"
 INV=inventories/lab
+LAB_STATE=$(python3 -c 'import sys
+from orchestrator.inventory_loader import load_inventory
+print(load_inventory(sys.argv[1]).lab.state_dir)' "$INV")
 JOURNAL=$(mktemp -d)/irm-journal.db
 export IRM_JOURNAL=$JOURNAL IRM_OPERATOR=${IRM_OPERATOR:-demo-operator}
 banner() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
@@ -67,9 +70,11 @@ print(" ".join(h for h, r in area.items() if r["state"] in ("manual-needed", "fa
     banner "the worm blocks every method on $host: a technician cleans it at the console, irm verifies"
     irm lab fix-by-hand "$host" -i "$INV"
     irm remediate mark-manual "$host" --by "technician on site" --note "cleaned at the console" -i "$INV"
+    manual+=("$host")
   done
 }
 
+manual=()
 contained=(subsidiary-x)
 if irm status --json -i "$INV" | python3 -c '
 import json, sys
@@ -79,8 +84,11 @@ fi
 remediate subsidiary-x x-ws11
 [ "${#contained[@]}" = 2 ] && remediate hq hq-ws1
 
-banner "recovery needs management approval (four-eyes: not the operator)"
-irm approve --by "CISO on duty" --role CISO --reason "remediation verified on every host of the contained areas"
+banner "recovery needs a signed management approval per area (the CISO's SSH key, four-eyes: not the operator)"
+for area in "${contained[@]}"; do
+  irm approve --area "$area" --key "$LAB_STATE/approvers/ciso" --reason "remediation verified on every host of $area" \
+    -i "$INV"
+done
 sleep 6  # the quiet window: no detection in the area for 5s before recovery starts
 
 for area in "${contained[@]}"; do
@@ -92,8 +100,11 @@ banner "after recovery: the baseline connectivity matrix again"
 irm lab matrix -i "$INV"
 
 banner "aftermath: the crisis cell's notes and actions, then the crisis report from the journal"
-irm note "Manual remediation on x-ws13 took a technician on site" --by "crisis lead" --kind wrong
-irm note "The spread stopped before reaching office-2" --by "crisis lead" --kind right
+if [ "${#manual[@]}" -gt 0 ]; then
+  irm note "Manual remediation of ${manual[*]} took a technician on site" --by "crisis lead" --kind wrong
+fi
+irm note "Recovery of ${contained[*]} went through the five IRM steps after a signed approval" --by "crisis lead" \
+  --kind right
 irm action add "Give the antivirus a tamper-protected update channel" --owner "endpoint team" --react RA4301
 irm report --out irm-report -i "$INV"
 echo "the report: $PWD/irm-report/report.html (also report.md, report.json)"

@@ -121,6 +121,10 @@ def infect_here(cfg: dict[str, Any], source_address: str, source_host: str | Non
     return True
 
 
+WORM_PROCESS = "irm-lab-worm"  # the worm's process name, as a disinfection plan names it
+GUARD_PROCESS = "lab-svc-helper"  # its watchdog's: nothing in it names the worm
+
+
 def _spawn(cfg: dict[str, Any], command: str) -> int:
     """Start this host's agent ``command`` (worm, guard) in its own session; its PID goes to COMMAND.pid."""
     out = open(Path(cfg["lab_dir"]) / "worm.out", "ab")  # noqa: SIM115 (handed to the child)
@@ -259,9 +263,19 @@ def attempt(cfg: dict[str, Any], address: str, port: int, timeout: float) -> str
     return "no-answer"
 
 
+def _set_process_name(name: str) -> None:
+    """The kernel's name of this process (``/proc/PID/comm``, what ``ps`` and disinfection plans see),
+    as a real worm's executable has its own name rather than an interpreter's."""
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(15, name.encode()[:15], 0, 0, 0)  # PR_SET_NAME
+
+
 def run_worm(cfg: dict[str, Any]) -> None:
     if not in_lab_namespace(cfg):
         sys.exit(f"refusing to start: not inside lab namespace {cfg['netns']}")
+    _set_process_name(WORM_PROCESS)
     marker = _state(cfg, "infected.json")
     if not marker.exists():
         sys.exit("refusing to start: this host is not infected")
@@ -325,10 +339,11 @@ def start_guard(cfg: dict[str, Any]) -> int:
 def run_guard(cfg: dict[str, Any]) -> None:
     """The worm's watchdog, on hosts where it resists disinfection (``irm_lab_worm_blocks: [disinfect]``):
     it puts the infection marker back and restarts the worm whenever they disappear, until its lifetime
-    ends or it is killed (a technician, or ``irm lab fix-by-hand``). Its command line does not name the
+    ends or it is killed (a technician, or ``irm lab fix-by-hand``). Its process name does not name the
     worm, so a plan that only kills the worm's process misses it, as plans miss real worms' helpers."""
     if not in_lab_namespace(cfg):
         sys.exit(f"refusing to start: not inside lab namespace {cfg['netns']}")
+    _set_process_name(GUARD_PROCESS)
     marker = _state(cfg, "infected.json")
     if not marker.exists():
         sys.exit("refusing to start: this host is not infected")

@@ -116,6 +116,24 @@ def up(inv: Inventory, step: Step = _noop) -> LabPlan:
     return plan
 
 
+def _approver_keys(inv: Inventory, state: Path, step: Step) -> None:
+    """The lab's approvers sign with keys the lab makes: each approver whose key_file lies in the lab's
+    state directory gets a fresh keypair there (private key beside it, without the .pub suffix)."""
+    made = []
+    for approver in inv.approvers:
+        if approver.key_file and approver.key_file.endswith(".pub") and Path(approver.key_file).is_absolute() \
+                and Path(approver.key_file).is_relative_to(state):
+            private = Path(approver.key_file).with_suffix("")
+            private.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            private.unlink(missing_ok=True)
+            Path(approver.key_file).unlink(missing_ok=True)
+            run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", f"irm-lab approver {approver.name}",
+                 "-f", str(private)])
+            made.append(approver.name)
+    if made:
+        step(f"approver keys: {', '.join(made)}")
+
+
 def _build(inv: Inventory, plan: LabPlan, lab: Any, step: Step) -> None:
     state = Path(plan.state_dir)
     ssh_dir = state / "ssh"
@@ -123,6 +141,7 @@ def _build(inv: Inventory, plan: LabPlan, lab: Any, step: Step) -> None:
     step("lab key")
     run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", f"irm-lab-{plan.lab}", "-f", str(ssh_dir / "id_ed25519")])
     shutil.copy(ssh_dir / "id_ed25519.pub", ssh_dir / "authorized_keys")
+    _approver_keys(inv, state, step)
 
     step(f"{len(plan.namespaces)} namespaces")
     for netns in plan.namespaces:

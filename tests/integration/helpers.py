@@ -73,3 +73,16 @@ def traces(inv: Inventory, watched_pids: list[int] | None = None) -> Traces:
         processes=sorted(procs),
         state_dir=Path(inv.lab.state_dir).exists(),
     )
+
+
+def approver_key(inv: Inventory, name: str = "ciso") -> Path:
+    """The private key `irm lab up` made for a lab approver (beside the public key the inventory names)."""
+    approver = next(a for a in inv.approvers if a.name == name)
+    assert approver.key_file
+    return Path(approver.key_file).with_suffix("")
+
+
+def approve_args(inv: Inventory, area: str = "subsidiary-x", name: str = "ciso",
+                 reason: str = "remediation verified") -> list[str]:
+    """`irm approve` arguments signing an approval with a lab approver's key."""
+    return ["approve", "--area", area, "--key", str(approver_key(inv, name)), "--reason", reason]

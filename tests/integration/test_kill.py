@@ -17,6 +17,7 @@ import pytest
 from orchestrator.inventory import Inventory
 from orchestrator.inventory_loader import load_inventory
 from tests.conftest import BIN, LAB_INVENTORY, ROOT, built_lab, irm
+from tests.integration.helpers import approve_args
 from tests.integration.lab_tools import matrix, wait_for
 from tests.integration.test_faults import irm_table
 
@@ -110,8 +111,7 @@ def test_sigkill_during_each_recovery_step_then_a_rerun_converges(tmp_path: Path
         rem = irm("remediate", "--area", "subsidiary-x", "--plan", str(ROOT / "plans" / "lab-worm.yml"), "--yes",
                   "--journal", str(journal), timeout=900, env=env)
         assert rem.returncode == 0, rem.stdout + rem.stderr
-        irm("approve", "--by", "ciso", "--role", "CISO", "--reason", "verified", "--journal", str(journal),
-            check=True)
+        irm(*approve_args(inv), "--journal", str(journal), check=True)
         recover = [str(BIN / "irm"), "recover", "--area", "subsidiary-x", "--yes", "--soak", "20s",
                    "--quiet-window", "1s", "--confirm-timeout", "8", "--journal", str(journal)]
         for step, when in (("vectors", "soak"), ("mobile", "apply"), ("lan", "soak"), ("internet", "apply")):

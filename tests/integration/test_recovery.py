@@ -25,6 +25,7 @@ import pytest
 from orchestrator.inventory import Inventory
 from orchestrator.inventory_loader import load_inventory
 from tests.conftest import BIN, LAB_INVENTORY, ROOT, built_lab, irm
+from tests.integration.helpers import approve_args
 from tests.integration.lab_tools import infected, jsonl, matrix, probe, rulesets, set_patched, wait_for
 
 pytestmark = pytest.mark.lab
@@ -41,13 +42,16 @@ class Scenario:
     rules_before: dict[str, str]
 
 
-def _irm(s: Scenario, *args: str, input_text: str | None = None) -> subprocess.CompletedProcess[str]:
+def _irm(s: Scenario, *args: str, input_text: str | None = None,
+         env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return irm(*args, "--journal", str(s.journal), input_text=input_text, timeout=600,
-               env={"IRM_OPERATOR": OPERATOR})
+               env={"IRM_OPERATOR": OPERATOR, **(env or {})})
 
 
-def _recover(s: Scenario, *args: str, input_text: str | None = None) -> subprocess.CompletedProcess[str]:
-    return _irm(s, "recover", "--area", "subsidiary-x", "--quiet-window", "2s", *args, input_text=input_text)
+def _recover(s: Scenario, *args: str, input_text: str | None = None,
+             env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return _irm(s, "recover", "--area", "subsidiary-x", "--quiet-window", "2s", *args, input_text=input_text,
+                env=env)
 
 
 def _rows(journal: Path) -> list[tuple[str, str]]:
@@ -101,12 +105,21 @@ def test_recovery_is_refused_without_approval_with_self_approval_or_a_host_not_r
     before = rulesets(s.inv)
     no_approval = _recover(s, "--yes")
     assert no_approval.returncode == 2
-    assert "no management approval for incident 1: irm approve --incident 1" in no_approval.stderr
+    assert "no management approval for 'subsidiary-x' in incident 1: an approver signs with 'irm approve --area " \
+        "subsidiary-x --key FILE --reason TEXT'" in no_approval.stderr
 
-    _irm(s, "approve", "--by", OPERATOR, "--role", "SOC lead", "--reason", "looks clean")
-    self_approved = _recover(s, "--yes")
+    # an approval signed with a key the inventory does not list is refused before anything is journaled
+    stranger = s.journal.parent / "stranger"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(stranger)], check=True)
+    refused = _irm(s, "approve", "--area", "subsidiary-x", "--key", str(stranger), "--reason", "trust me")
+    assert refused.returncode == 2 and "is not the key of an approver listed in" in refused.stderr
+
+    # the approver running the recovery themself: four-eyes
+    assert _irm(s, *approve_args(s.inv, reason="looks clean")).returncode == 0
+    self_approved = _recover(s, "--yes", env={"IRM_OPERATOR": "ciso"})
     assert self_approved.returncode == 2
-    assert f"the only approval is by {OPERATOR}, who runs this recovery (four-eyes)" in self_approved.stderr
+    assert "approval 1 by ciso does not count: ciso runs this recovery: another person must approve (four-eyes)" \
+        in self_approved.stderr
 
     # One host no longer remediated on the host itself (its fix rolled back), though the journal says so.
     state = Path(s.inv.hosts["x-ws22"].state_dir)
@@ -114,8 +127,6 @@ def test_recovery_is_refused_without_approval_with_self_approval_or_a_host_not_r
     (state / "patched").unlink()
     (state / "packages.json").unlink()
     try:
-        approved = _irm(s, "approve", "--by", "ciso-jane", "--role", "CISO", "--reason", "remediation verified")
-        assert approved.returncode == 0
         unremediated = _recover(s, "--yes")
         assert unremediated.returncode == 2
         assert "x-ws22 does not verify on the host now" in unremediated.stderr

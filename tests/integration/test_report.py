@@ -24,6 +24,7 @@ import pytest
 
 from orchestrator.inventory_loader import load_inventory
 from tests.conftest import BIN, LAB_INVENTORY, ROOT, built_lab, irm
+from tests.integration.helpers import approve_args
 from tests.integration.lab_tools import set_patched
 
 pytestmark = pytest.mark.lab
@@ -89,7 +90,7 @@ def exercise(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Exercise]:
             if r["state"] != "verified":
                 irm("lab", "fix-by-hand", host, check=True)
                 assert run("remediate", "mark-manual", host, "--by", "technician").returncode == 0
-        assert run("approve", "--by", "ciso", "--role", "CISO", "--reason", "verified").returncode == 0
+        assert run(*approve_args(load_inventory(LAB_INVENTORY))).returncode == 0
         rec = run("recover", "--area", "subsidiary-x", "--yes", "--soak", "1s", "--quiet-window", "3s")
         if rec.returncode == 2 and "detection(s)" in rec.stderr:  # a last detection inside the quiet window
             rec = run("recover", "--area", "subsidiary-x", "--yes", "--soak", "1s", "--quiet-window", "3s")

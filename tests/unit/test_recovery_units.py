@@ -54,7 +54,10 @@ def test_recover_and_approve_refuse_bad_input_in_one_line(tmp_path: Path) -> Non
     for args, message in (
         (["recover", "--area", "subsidiary-x", "--soak", "soon"], "'soon' is not a duration (e.g. 60, 60s, 2m)"),
         (["recover", "--area", "nowhere"], "unknown area 'nowhere'"),
-        (["approve", "--by", " ", "--role", "CISO", "--reason", "ok"], "approve: --by must not be empty"),
+        (["approve", "--area", "subsidiary-x", "--key", "/nonexistent", "--reason", " "],
+         "approve: --reason must not be empty"),
+        (["approve", "--area", "subsidiary-x", "--key", "/nonexistent", "--reason", "ok"],
+         "--key /nonexistent: cannot be read (No such file or directory)"),
     ):
         proc = irm(*args, "--journal", journal)
         assert proc.returncode == 2 and message in proc.stderr and "Traceback" not in proc.stderr, proc.stderr

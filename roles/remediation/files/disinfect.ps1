@@ -2,9 +2,19 @@
 param([string[]]$Processes, [string[]]$Files, [string[]]$Services, [string[]]$RegistryKeys)
 $ErrorActionPreference = 'Stop'
 $done = @{ killed = @(); disabled = @(); removed = @() }
+# Exact names or executable paths (case-insensitive, as Windows compares them), never a command-line
+# substring; this script's own process and its ancestors (WinRM's host, the shell) are never touched.
+$all = @(Get-CimInstance Win32_Process)
+$lineage = @{}
+$cur = $PID
+while ($cur -and -not $lineage.ContainsKey($cur)) {
+    $lineage[$cur] = $true
+    $cur = ($all | Where-Object { $_.ProcessId -eq $cur } | Select-Object -First 1).ParentProcessId
+}
 foreach ($p in $Processes) {
-    Get-CimInstance Win32_Process | Where-Object { $_.Name -eq $p -or $_.CommandLine -like "*$p*" } |
-        Where-Object { $_.ProcessId -ne $PID } | ForEach-Object {
+    $isPath = $p -match '^[A-Za-z]:\\'
+    $all | Where-Object { if ($isPath) { $_.ExecutablePath -eq $p } else { $_.Name -eq $p } } |
+        Where-Object { -not $lineage.ContainsKey([int]$_.ProcessId) -and $_.ProcessId -gt 4 } | ForEach-Object {
             Stop-Process -Id $_.ProcessId -Force
             $done.killed += "$($_.ProcessId) $($_.Name)"
         }

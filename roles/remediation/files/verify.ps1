@@ -4,7 +4,9 @@ $ErrorActionPreference = 'Stop'
 $r = @{ infected = @(); unfixed = @(); unhealthy = @() }
 $running = Get-CimInstance Win32_Process
 foreach ($p in $Processes) {
-    if ($running | Where-Object { $_.Name -eq $p -or $_.CommandLine -like "*$p*" } | Where-Object { $_.ProcessId -ne $PID }) {
+    $isPath = $p -match '^[A-Za-z]:\\'
+    if ($running | Where-Object { if ($isPath) { $_.ExecutablePath -eq $p } else { $_.Name -eq $p } } |
+            Where-Object { $_.ProcessId -ne $PID }) {
         $r.infected += "process matches '$p'"
     }
 }

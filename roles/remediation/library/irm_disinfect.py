@@ -8,15 +8,18 @@ DOCUMENTATION = r"""
 module: irm_disinfect
 short_description: Kill a worm's processes, remove its files, stop and disable its services (Linux)
 description:
-  - Processes match on their whole command line (a substring); with O(same_netns_only) only the
-    processes in this host's network namespace are touched (lab hosts share one PID space).
+  - Processes match by exact name or executable path, never by a substring of their command line;
+    with O(same_netns_only) only the processes in this host's network namespace are touched (lab hosts
+    share one PID space).
   - Files are the plan's absolute paths, resolved under O(root) when it is set (lab hosts share one
     filesystem, each keeps its own files under its state directory).
   - Services are stopped and disabled with systemctl when the host has it.
   - Supports check mode (reports what it would do).
 options:
   processes:
-    description: Command-line substrings of the worm's processes.
+    description:
+      - Exact process names (C(mssecsvc.exe), C(worm)) or absolute executable paths of the worm's processes.
+      - This module's own process and its ancestors (Ansible, the shell, the SSH session) are never matched.
     type: list
     elements: str
     default: []

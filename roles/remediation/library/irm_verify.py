@@ -8,7 +8,7 @@ DOCUMENTATION = r"""
 module: irm_verify
 short_description: Verify a remediated Linux host (infection gone, fix in place, services answering)
 description:
-  - Infection gone - no process matches the plan's patterns, none of the plan's files exists, and the
+  - Infection gone - no process has a name or executable path of the plan, none of the plan's files exists, and the
     antivirus scan command exits 0.
   - Fix in place - every package check command exits 0 and the vulnerability check command, if any,
     exits 0 (the host no longer accepts the worm's payload).
@@ -16,7 +16,9 @@ description:
   - Changes nothing; fails, with the reasons in C(irm_verification), when any check fails.
 options:
   processes:
-    description: Command-line substrings of the worm's processes.
+    description:
+      - Exact process names (C(mssecsvc.exe), C(worm)) or absolute executable paths of the worm's processes.
+      - This module's own process and its ancestors (Ansible, the shell, the SSH session) are never matched.
     type: list
     elements: str
     default: []

@@ -1,0 +1,210 @@
+"""Management approval by identity: an SSH signature, not a typed name.
+
+The inventory lists the approvers and their SSH public keys (``irm_approvers``). ``irm approve --area
+X --key FILE`` writes a statement (incident, area, the journal's remediation state of the area, time,
+approver, reason) and signs it with ``ssh-keygen -Y sign``; ``irm recover`` verifies it with
+``ssh-keygen -Y verify`` against the approvers listed *now*, requires the approver to differ from the
+operator and the approval to postdate the area's last remediation (the state it names must still be
+the journal's). The statement and signature are journaled as signed and shown in the report.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from orchestrator.errors import UserError
+from orchestrator.inventory import Approver, Inventory
+from orchestrator.journal import Incident, Journal, now
+
+NAMESPACE = "irm-approval"  # ssh-keygen -Y namespace: a signature made for anything else never verifies here
+HEADER = "irm recovery approval v1"
+
+
+@dataclass(frozen=True)
+class RemediationState:
+    digest: str
+    hosts: int
+    last_change: str | None
+
+
+def remediation_state(journal: Journal, incident_id: int, area: str) -> RemediationState:
+    """A digest of the area's remediation rows (host, state, method, when): any remediation after an
+    approval changes it."""
+    rows = journal.remediation(incident_id, area)
+    canon = json.dumps([[h, r["state"], r.get("method"), r["updated_at"]] for h, r in sorted(rows.items())])
+    last = max((r["updated_at"] for r in rows.values()), default=None)
+    return RemediationState("sha256:" + hashlib.sha256(canon.encode()).hexdigest(), len(rows), last)
+
+
+def statement(incident: Incident, area: str, state: RemediationState, approver: Approver, at: str,
+              reason: str) -> str:
+    return "\n".join([
+        HEADER,
+        f"incident: {incident.id} ({incident.spec.worm})",
+        f"area: {area}",
+        f"remediation: {state.digest} ({state.hosts} hosts, last change {state.last_change})",
+        f"approver: {approver.name} ({approver.role})",
+        f"time: {at}",
+        f"reason: {reason}",
+    ]) + "\n"
+
+
+def parse_statement(text: str) -> dict[str, str]:
+    lines = text.splitlines()
+    if not lines or lines[0] != HEADER:
+        return {}
+    out = {}
+    for line in lines[1:]:
+        key, _, value = line.partition(": ")
+        out[key] = value
+    return out
+
+
+def _key_blob(pubkey: str) -> tuple[str, str]:
+    parts = pubkey.split()
+    if len(parts) < 2:
+        raise UserError(f"'{pubkey[:40]}' is not an SSH public key")
+    return parts[0], parts[1]
+
+
+def fingerprint(pubkey: str) -> str:
+    """The key's SHA256 fingerprint, as ``ssh-keygen -l`` prints it."""
+    _, blob = _key_blob(pubkey)
+    digest = hashlib.sha256(base64.b64decode(blob)).digest()
+    return "SHA256:" + base64.b64encode(digest).decode().rstrip("=")
+
+
+def approver_key(inv: Inventory, approver: Approver) -> str:
+    if approver.key:
+        return approver.key
+    assert approver.key_file
+    base = Path(inv.source) if Path(inv.source).is_dir() else Path(inv.source).parent
+    path = Path(approver.key_file) if Path(approver.key_file).is_absolute() else base / approver.key_file
+    try:
+        return path.read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UserError(f"approver '{approver.name}': key_file {path} cannot be read "
+                        f"({getattr(exc, 'strerror', None) or exc})") from None
+
+
+def _ssh_keygen(args: list[str], data: str, what: str) -> subprocess.CompletedProcess[str]:
+    try:
+        return subprocess.run(["ssh-keygen", *args], input=data, capture_output=True, text=True, timeout=60)
+    except FileNotFoundError:
+        raise UserError(f"{what}: ssh-keygen is not installed (apt install openssh-client)") from None
+
+
+def public_key_of(keyfile: Path) -> str:
+    """The public key of a private key file (or of a .pub file itself)."""
+    try:
+        head = keyfile.read_text(encoding="utf-8", errors="replace")[:64]
+    except OSError as exc:
+        raise UserError(f"--key {keyfile}: cannot be read ({exc.strerror})") from None
+    if head.startswith(("ssh-", "ecdsa-")):
+        raise UserError(f"--key {keyfile}: a public key; give the approver's private key (it signs)")
+    proc = _ssh_keygen(["-y", "-P", "", "-f", str(keyfile)], "", f"--key {keyfile}")
+    if proc.returncode != 0:
+        why = (proc.stderr.strip().splitlines() or ["not an SSH private key"])[-1]
+        raise UserError(f"--key {keyfile}: cannot be used ({why}); a passphrase-protected key must be unlocked "
+                        "first (e.g. a decrypted copy on removable media)")
+    return proc.stdout.strip()
+
+
+def approver_for_key(inv: Inventory, pubkey: str) -> Approver:
+    blob = _key_blob(pubkey)
+    for approver in inv.approvers:
+        if _key_blob(approver_key(inv, approver)) == blob:
+            return approver
+    listed = ", ".join(a.name for a in inv.approvers) or "none"
+    raise UserError(f"--key: the key {fingerprint(pubkey)} is not the key of an approver listed in {inv.source} "
+                    f"(irm_approvers: {listed})")
+
+
+def sign(text: str, keyfile: Path) -> str:
+    proc = _ssh_keygen(["-Y", "sign", "-q", "-f", str(keyfile), "-n", NAMESPACE], text, f"--key {keyfile}")
+    if proc.returncode != 0 or "BEGIN SSH SIGNATURE" not in proc.stdout:
+        why = (proc.stderr.strip().splitlines() or ["no signature"])[-1]
+        raise UserError(f"--key {keyfile}: signing failed ({why})")
+    return proc.stdout
+
+
+def verify(text: str, signature: str, principal: str, pubkey: str) -> bool:
+    """``ssh-keygen -Y verify`` of ``text`` against one allowed signer (``principal`` with ``pubkey``)."""
+    with tempfile.TemporaryDirectory(prefix="irm-approval-") as tmp:
+        allowed, sig = Path(tmp) / "allowed_signers", Path(tmp) / "statement.sig"
+        kind, blob = _key_blob(pubkey)
+        allowed.write_text(f'{principal} namespaces="{NAMESPACE}" {kind} {blob}\n', encoding="utf-8")
+        sig.write_text(signature, encoding="utf-8")
+        proc = _ssh_keygen(["-Y", "verify", "-f", str(allowed), "-I", principal, "-n", NAMESPACE, "-s", str(sig)],
+                           text, "approval")
+    return proc.returncode == 0
+
+
+def approve(inv: Inventory, journal: Journal, incident: Incident, area: str, keyfile: Path, reason: str,
+            recorded_by: str) -> dict[str, Any]:
+    """Sign and journal an approval for ``area``; refuses before the area's remediation is recorded."""
+    approver = approver_for_key(inv, public_key_of(keyfile))
+    state = remediation_state(journal, incident.id, area)
+    if state.hosts == 0:
+        raise UserError(f"approve: no remediation recorded for '{area}' in incident {incident.id}: approval "
+                        "certifies a remediation state, remediate first (irm remediate --area ...)")
+    at = now()
+    text = statement(incident, area, state, approver, at, reason)
+    signature = sign(text, keyfile)
+    fp = fingerprint(approver_key(inv, approver))
+    journal.approve(incident.id, area, approver.name, approver.role, reason, at, text, signature, fp, recorded_by)
+    return {"approver": approver.name, "role": approver.role, "fingerprint": fp, "remediation": state.digest}
+
+
+def approval_problems(inv: Inventory, journal: Journal, incident: Incident, area: str, operator: str) -> list[str]:
+    """Empty when one journaled approval for ``area`` verifies; else why none does, one line each."""
+    how = f"an approver signs with 'irm approve --area {area} --key FILE --reason TEXT'"
+    rows = [a for a in journal.approvals(incident.id) if a.get("area") == area]
+    if not inv.approvers:
+        return [f"no approvers listed in {inv.source} (irm_approvers: name, role, key): nobody can approve recovery"]
+    if not rows:
+        return [f"no management approval for '{area}' in incident {incident.id}: {how}"]
+    state = remediation_state(journal, incident.id, area)
+    problems = []
+    for row in rows:
+        label = f"approval {row['id']} by {row['approved_by']}"
+        why = _rejected(inv, incident, area, state, operator, row)
+        if why is None:
+            return []
+        problems.append(f"{label} does not count: {why}")
+    return [*problems, how]
+
+
+def _rejected(inv: Inventory, incident: Incident, area: str, state: RemediationState, operator: str,
+              row: dict[str, Any]) -> str | None:
+    if not row.get("signature") or not row.get("statement"):
+        return "it is not signed (recorded by an older irm with a typed name)"
+    approver = next((a for a in inv.approvers if a.name == row["approved_by"]), None)
+    if approver is None:
+        return f"'{row['approved_by']}' is no longer a listed approver"
+    if not verify(row["statement"], row["signature"], approver.name, approver_key(inv, approver)):
+        return f"the signature does not verify with {approver.name}'s key listed now"
+    fields = parse_statement(row["statement"])
+    if fields.get("incident", "").split(" ")[0] != str(incident.id) or fields.get("area") != area:
+        return "it was signed for another incident or area"
+    if approver.name == operator:
+        return f"{approver.name} runs this recovery: another person must approve (four-eyes)"
+    if not fields.get("remediation", "").startswith(state.digest + " "):
+        return (f"the area's remediation changed after it was signed (last change {state.last_change}): the "
+                "approval must postdate the last remediation")
+    signed_at = fields.get("time", "")
+    if state.last_change and (not signed_at or _t(signed_at) < _t(state.last_change)):
+        return "it predates the area's last remediation"
+    return None
+
+
+def _t(text: str) -> datetime:
+    return datetime.fromisoformat(text)

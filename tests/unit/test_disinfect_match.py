@@ -1,0 +1,86 @@
+"""Disinfection names processes exactly, and never touches its own lineage (real processes)."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from orchestrator.errors import UserError
+from orchestrator.remediation_plan import RemediationPlan
+
+ROOT = Path(__file__).resolve().parents[2]
+_spec = importlib.util.spec_from_file_location("irm_worm", ROOT / "roles/remediation/module_utils/irm_worm.py")
+assert _spec and _spec.loader
+irm_worm = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(irm_worm)
+
+
+@pytest.fixture()
+def sleeper():
+    exe = shutil.which("sleep")
+    assert exe
+    proc = subprocess.Popen([exe, "300"])
+    try:
+        yield proc, os.path.realpath(exe)
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def pids(entries: list[str]) -> set[int]:
+    return {pid for pid, _ in irm_worm.worm_processes(entries, False)}
+
+
+def test_exact_name_and_executable_path_match(sleeper) -> None:
+    proc, exe = sleeper
+    assert proc.pid in pids(["sleep"])
+    assert proc.pid in pids([exe])
+
+
+def test_substrings_and_command_line_words_do_not_match(sleeper) -> None:
+    proc, exe = sleeper
+    for entry in ("s", "slee", "leep", "300", "sleep 300", exe[:-1], "/sleep"):
+        assert proc.pid not in pids([entry]), entry
+
+
+def test_own_lineage_is_never_matched() -> None:
+    lineage = irm_worm.own_lineage()
+    assert os.getpid() in lineage and os.getppid() in lineage and 1 in lineage
+    me = os.path.basename(os.path.realpath(sys.executable))
+    assert not lineage & pids([me, os.path.realpath(sys.executable)])
+
+
+def test_a_hidden_worm_is_found_whatever_its_command_line_says(tmp_path: Path) -> None:
+    # the old matcher skipped any command line holding "AnsiballZ": a worm could hide that way
+    exe = tmp_path / "worm"
+    shutil.copy(shutil.which("sleep") or "/bin/sleep", exe)
+    proc = subprocess.Popen([str(exe), "300"], env={"X": "AnsiballZ"})
+    try:
+        assert proc.pid in pids(["worm"]) and proc.pid in pids([str(exe)])
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def plan(processes: list[str]) -> RemediationPlan:
+    return RemediationPlan.model_validate({"name": "p", "disinfection": {"processes": processes},
+                                           "methods": {"linux": ["disinfect"]}})
+
+
+@pytest.mark.parametrize("entry", ["sshd", "svchost.exe", "SVCHOST.EXE", "python3.11", "systemd", "bash", "*worm*",
+                                   "wo?m", "/usr/bin/", "C:\\Windows\\", "/tmp/../bin/sh", " worm", ""])
+def test_plan_refuses_essential_vague_or_unpathlike_process_entries(entry: str) -> None:
+    with pytest.raises((ValueError, UserError)):
+        plan([entry])
+
+
+@pytest.mark.parametrize("entry", ["irm-lab-worm", "mssecsvc.exe", "tasksche.exe", "C:\\Windows\\Temp\\svchost.exe",
+                                   "/tmp/.x/sshd"])
+def test_plan_accepts_exact_names_and_executable_paths(entry: str) -> None:
+    assert plan([entry]).disinfection.processes == [entry]
