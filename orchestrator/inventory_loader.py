@@ -86,6 +86,7 @@ def _load_raw(source: str | Path) -> RawInventory:
 
     C.INVENTORY_ANY_UNPARSED_IS_FAILED = True
     loader = DataLoader()
+    _vault_secrets(loader)
     chatter = io.StringIO()  # ansible warns once per inventory plugin tried; irm reports one line
     try:
         with contextlib.redirect_stderr(chatter):
@@ -144,6 +145,26 @@ def _load_raw(source: str | Path) -> RawInventory:
     if problems:
         raise InventoryError(*problems)
     return RawInventory(source=str(source), groups=groups, hosts=hosts)
+
+
+def _vault_secrets(loader: Any) -> None:
+    """The vault password files Ansible is configured with (ANSIBLE_VAULT_PASSWORD_FILE, vault ids,
+    ansible.cfg), loaded as ansible-playbook loads them, so vault-encrypted irm_* values decrypt here
+    exactly as they do in the plays. Never prompts."""
+    from ansible import constants as C
+    from ansible.cli import CLI
+    from ansible.parsing.vault import VaultSecretsContext
+
+    files = [C.DEFAULT_VAULT_PASSWORD_FILE] if C.DEFAULT_VAULT_PASSWORD_FILE else []
+    if not files and not C.DEFAULT_VAULT_IDENTITY_LIST:
+        return
+    active = VaultSecretsContext.current(optional=True)
+    with contextlib.redirect_stderr(io.StringIO()):
+        secrets = CLI.setup_vault_secrets(loader, vault_ids=list(C.DEFAULT_VAULT_IDENTITY_LIST),
+                                          vault_password_files=files, auto_prompt=False,
+                                          initialize_context=active is None)
+    if active is not None:
+        active.secrets = secrets
 
 
 def _parse_failure(chatter: str, exc: Exception) -> str:

@@ -3,7 +3,11 @@ through ansible-core's real inventory loading and through the real CLI (exit 2, 
 
 from __future__ import annotations
 
+import os
+import re
 import shutil
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -13,7 +17,7 @@ import yaml
 
 from orchestrator.errors import InventoryError, UnknownNameError
 from orchestrator.inventory_loader import load_inventory
-from tests.conftest import LAB_INVENTORY, irm
+from tests.conftest import BIN, LAB_INVENTORY, irm
 
 Mutation = Callable[[dict[str, Any]], None]
 
@@ -207,3 +211,25 @@ def test_cli_unparsable_inventory(tmp_path: Path) -> None:
     assert proc.returncode == 2
     assert proc.stderr.startswith(f"irm: error: inventory '{inv}' cannot be parsed")
     assert "Traceback" not in proc.stderr
+
+
+def test_a_vault_encrypted_irm_key_decrypts_with_the_password_file(tmp_path: Path) -> None:
+    inv = tmp_path / "inv"
+    shutil.copytree(LAB_INVENTORY, inv)
+    password = tmp_path / "vault-pass"
+    password.write_text("irm-test-vault-password\n")
+    enc = subprocess.run([str(BIN / "ansible-vault"), "encrypt_string", "--vault-password-file", str(password), "CHF",
+                          "--name", "irm_currency"], capture_output=True, text=True, check=True).stdout
+    all_yml = inv / "group_vars" / "all.yml"
+    all_yml.write_text(re.sub(r"^irm_currency: EUR.*$", lambda _: enc.rstrip("\n"), all_yml.read_text(), flags=re.M))
+    code = ("import sys; from orchestrator.inventory_loader import load_inventory; "
+            "print(load_inventory(sys.argv[1]).costs.currency)")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ANSIBLE_VAULT")}
+    ok = subprocess.run([sys.executable, "-c", code, str(inv)], capture_output=True, text=True,
+                        env={**env, "ANSIBLE_VAULT_PASSWORD_FILE": str(password)})
+    assert ok.returncode == 0 and ok.stdout.strip() == "CHF", ok.stderr
+    wrong = tmp_path / "wrong"
+    wrong.write_text("not-it\n")
+    proc = irm("validate", "-i", str(inv), env={"ANSIBLE_VAULT_PASSWORD_FILE": str(wrong)})
+    assert proc.returncode == 2 and "key 'irm_currency'" in proc.stderr and "Decryption failed" in proc.stderr
+    assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1

@@ -1,0 +1,96 @@
+"""Signed approvals: real ssh-keygen signatures, verified against the inventory's keys (no lab)."""
+
+from __future__ import annotations
+
+import sqlite3
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from orchestrator import approval
+from orchestrator.errors import UserError
+from orchestrator.incident import IncidentSpec
+from orchestrator.inventory import Approver, Inventory
+from orchestrator.inventory_loader import load_inventory
+from orchestrator.journal import Journal
+from tests.conftest import LAB_INVENTORY
+
+AREA = "subsidiary-x"
+
+
+def keypair(tmp: Path, name: str) -> Path:
+    key = tmp / name
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", name, "-f", str(key)], check=True)
+    return key
+
+
+@pytest.fixture()
+def setup(tmp_path: Path) -> tuple[Inventory, Journal, Path, Path]:
+    ciso, cio = keypair(tmp_path, "ciso"), keypair(tmp_path, "cio")
+    inv = load_inventory(LAB_INVENTORY).model_copy(update={"approvers": (
+        Approver(name="ciso", role="CISO", key=(tmp_path / "ciso.pub").read_text().strip()),
+        Approver(name="cio", role="CIO", key_file=str(tmp_path / "cio.pub")))})
+    j = Journal(tmp_path / "j.db")
+    inc = j.open_incident(IncidentSpec(worm="W", vectors=["tcp/445"]), "op")
+    for host in ("x-ws11", "x-ws12"):
+        j.set_remediation(inc.id, AREA, host, "verified", "op", method="package")
+    return inv, j, ciso, cio
+
+
+def problems(inv: Inventory, j: Journal, operator: str = "op") -> list[str]:
+    return approval.approval_problems(inv, j, j.incidents()[0], AREA, operator)
+
+
+def test_a_signed_approval_verifies_and_names_its_key(setup) -> None:
+    inv, j, ciso, _ = setup
+    assert "no management approval" in problems(inv, j)[0]
+    signed = approval.approve(inv, j, j.incidents()[0], AREA, ciso, "verified", "op")
+    assert signed["approver"] == "ciso" and signed["fingerprint"].startswith("SHA256:")
+    assert problems(inv, j) == []
+    (row,) = j.approvals(1)
+    assert "BEGIN SSH SIGNATURE" in row["signature"] and f"area: {AREA}" in row["statement"]
+
+
+def test_the_approver_cannot_run_the_recovery(setup) -> None:
+    inv, j, ciso, cio = setup
+    approval.approve(inv, j, j.incidents()[0], AREA, ciso, "verified", "op")
+    assert "ciso runs this recovery" in problems(inv, j, operator="ciso")[0]
+    approval.approve(inv, j, j.incidents()[0], AREA, cio, "verified", "op")
+    assert problems(inv, j, operator="ciso") == []  # the CIO's approval counts for the CISO
+
+
+def test_a_remediation_after_the_approval_voids_it(setup) -> None:
+    inv, j, ciso, _ = setup
+    approval.approve(inv, j, j.incidents()[0], AREA, ciso, "verified", "op")
+    j.set_remediation(1, AREA, "x-ws12", "verified", "op", method="manual")
+    assert "must postdate the last remediation" in problems(inv, j)[0]
+
+
+def test_a_tampered_statement_or_a_removed_approver_does_not_verify(setup) -> None:
+    inv, j, ciso, _ = setup
+    approval.approve(inv, j, j.incidents()[0], AREA, ciso, "verified", "op")
+    db = sqlite3.connect(j.path)
+    db.execute("UPDATE approvals SET statement=replace(statement, 'reason: verified', 'reason: forged')")
+    db.commit()
+    db.close()
+    assert "the signature does not verify" in problems(inv, j)[0]
+    gone = inv.model_copy(update={"approvers": inv.approvers[1:]})
+    assert "is no longer a listed approver" in problems(gone, j)[0]
+
+
+def test_a_key_that_is_not_listed_or_not_private_is_refused(setup, tmp_path: Path) -> None:
+    inv, j, _, _ = setup
+    stranger = keypair(tmp_path, "stranger")
+    with pytest.raises(UserError, match="is not the key of an approver listed"):
+        approval.approve(inv, j, j.incidents()[0], AREA, stranger, "trust me", "op")
+    with pytest.raises(UserError, match="a public key; give the approver's private key"):
+        approval.approve(inv, j, j.incidents()[0], AREA, tmp_path / "ciso.pub", "x", "op")
+    assert j.approvals(1) == []
+
+
+def test_an_unsigned_legacy_approval_does_not_count(setup) -> None:
+    inv, j, _, _ = setup
+    j.db.execute("INSERT INTO approvals(incident_id, area, approved_by, role, reason, approved_at, recorded_by) "
+                 "VALUES (1, ?, 'ciso', 'CISO', 'typed', '2030-01-01T00:00:00+00:00', 'op')", (AREA,))
+    assert "it is not signed" in problems(inv, j)[0]
