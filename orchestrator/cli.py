@@ -253,7 +253,10 @@ def lab_reach(inventory: InventoryOpt = Path(DEFAULT_INVENTORY)) -> None:
 def main() -> None:
     os.environ.setdefault("ANSIBLE_LOCALHOST_WARNING", "False")
     try:
-        app()
+        code = app(standalone_mode=False)
+    except typer.Abort:  # Ctrl-C or end of input at a prompt: declined, nothing done
+        _error("irm: aborted at the prompt: nothing was done")
+        sys.exit(1)
     except UserError as exc:
         for problem in exc.problems:
             _error(f"irm: error: {problem}")
@@ -268,12 +271,27 @@ def main() -> None:
         _error("irm: interrupted")
         sys.exit(130)
     except Exception as exc:  # a defect in irm: one line here, the traceback in a file for the bug report
+        if _is_usage_error(exc):  # the command line itself: one line, like every other refusal
+            ctx = getattr(exc, "ctx", None)
+            where = ctx.command_path if ctx is not None else "irm"
+            if type(exc).__name__ == "NoArgsIsHelpError" and ctx is not None:
+                console.print(ctx.get_help(), markup=False, highlight=False)
+                sys.exit(2)
+            message = exc.format_message().replace("Value error, ", "")  # type: ignore[attr-defined]
+            _error(f"irm: error: {where}: {message} (see '{where} --help')")
+            sys.exit(2)
         if os.environ.get("IRM_DEBUG"):
             raise
         where = _crash_file(exc)
         _error(f"irm: internal error (a defect in irm, not in your input): {type(exc).__name__}: "
                f"{_one_line(str(exc))}; details for the bug report: {where}")
         sys.exit(INTERNAL_ERROR)
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+def _is_usage_error(exc: Exception) -> bool:
+    """Click's UsageError (typer vendors its own click, so matched by class name and module)."""
+    return any(c.__name__ == "UsageError" and c.__module__.endswith("click.exceptions") for c in type(exc).__mro__)
 
 
 def _error(line: str) -> None:
