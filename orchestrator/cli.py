@@ -75,7 +75,9 @@ def validate(
     problems, vectors = validation.file_problems(plan or [], incident_file or [])
     against = [str(f) for f in incident_file or []]
     path = journal or Path(DEFAULT_PATH)
-    if journal is not None or path.exists():
+    if journal is not None and not journal.exists():
+        raise UserError(f"no journal at {journal} (validate reads it, never creates it)")
+    if path.exists():
         with Journal(path) as j:
             open_ = [i for i in j.incidents() if i.status == "open"]
         for inc in open_:

@@ -308,13 +308,19 @@ class _Problems:
     def add(self, where: str, key: str | None, message: str) -> None:
         self.lines.append(f"{where}, key '{key}': {message}" if key else f"{where}: {message}")
 
-    def validate(self, model: type[M], data: Any, where: str, key: str) -> M | None:
+    def validate(self, model: type[M], data: Any, where: str, key: str,
+                 keys: dict[str, str] | None = None) -> M | None:
+        """``keys`` maps a model field to the inventory key it came from, for the message."""
         try:
             return model.model_validate(data)
         except ValidationError as exc:
             for err in exc.errors():
-                loc = ".".join(str(p) for p in err["loc"])
-                self.add(where, f"{key}.{loc}" if loc else key, err["msg"])
+                loc = [str(p) for p in err["loc"]]
+                if keys and loc and loc[0] in keys:
+                    self.add(where, ".".join([keys[loc[0]], *loc[1:]]), err["msg"])
+                    continue
+                joined = ".".join(loc)
+                self.add(where, f"{key}.{joined}" if joined else key, err["msg"])
             return None
 
     def parse(self, parser: Callable[[Any], Any], value: Any, where: str, key: str, what: str) -> Any:
@@ -359,6 +365,11 @@ def build_inventory(raw: RawInventory) -> Inventory:
         raise InventoryError(*(f"{raw.source}: {line}" for line in p.lines))
     return Inventory(source=raw.source, costs=costs or CostSettings(), lab=lab, hosts=hosts, areas=areas,
                      internet=internet, approvers=approvers)
+
+
+_HOST_KEYS = {"os": "irm_os", "address": "ansible_host", "uplink": "irm_uplink", "state_dir": "irm_host_state_dir",
+              "av_log": "irm_av_log", "vulnerable": "irm_lab_vulnerable", "services": "irm_lab_services",
+              "worm_blocks": "irm_lab_worm_blocks", "health_checks": "irm_health_checks"}
 
 
 def _approvers(value: Any, p: _Problems) -> tuple[Approver, ...]:
@@ -556,7 +567,7 @@ def _hosts(
             "worm_blocks": v.get("irm_lab_worm_blocks", []) or [],
             "health_checks": v.get("irm_health_checks", []) or [],
         }
-        host = p.validate(Host, data, where, "irm")
+        host = p.validate(Host, data, where, "irm", keys=_HOST_KEYS)
         if host is not None:
             hosts[rh.name] = host
     return hosts

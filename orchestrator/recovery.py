@@ -291,6 +291,10 @@ class Recovery(Containment):
 
     def run(self) -> RecoveryReport:  # type: ignore[override]  # a recovery reports steps, not stages
         report = RecoveryReport(area=self.area.name, incident_id=self.incident.id)
+        known = {*STEPS, *(str(i) for i in range(1, len(STEPS) + 1)), *(s.name for s in self.planned_steps())}
+        if self.rreq.only is not None and self.rreq.only not in known:
+            raise UserError(f"--only '{self.rreq.only}' is no recovery step (vectors, subareas, mobile, lan, internet "
+                            "or 1-5)")
         unmet = self.preconditions()
         if unmet:
             self.journal.event(self.incident.id, "recovery_refused", self.req.operator, self.area.name, unmet=unmet)

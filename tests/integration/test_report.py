@@ -190,7 +190,9 @@ def test_the_html_page_renders_in_headless_chromium_without_console_errors(exerc
 def test_the_vault_canary_appears_nowhere(exercise: Exercise) -> None:
     for path in (exercise.out / "report.md", exercise.out / "report.html", exercise.out / "report.json"):
         assert CANARY not in path.read_text(), path
-    assert "[REDACTED]" in (exercise.out / "report.md").read_text()  # the note that quoted it
+    # the note that quoted it (Markdown escapes the brackets: they show as typed)
+    assert "\\[REDACTED\\]" in (exercise.out / "report.md").read_text()
+    assert "[REDACTED]" in (exercise.out / "report.json").read_text()
     for path in exercise.journal.parent.glob("journal.db*"):
         assert CANARY.encode() not in path.read_bytes(), path
     # Ansible could decrypt it (the exercise ran with the vault password): the canary was live

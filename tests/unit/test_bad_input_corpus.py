@@ -1,0 +1,587 @@
+"""The bad-input corpus: inventories, plans, incident files, journals, command lines and hostile text in
+every free-text field, each handed to the real ``irm`` entry point (``orchestrator.cli.main``, in this
+process for speed; a sample runs as a subprocess at the end).
+
+Every refused case asserts: the exit code (2 bad input, 3 environment, never 70 or a traceback), every
+error line is one ``irm: error:`` line and one of them names the culprit, and the journal is intact
+(same SQL dump before and after). Every hostile-but-legitimate case asserts the text is stored and
+shown verbatim and that nothing in it was evaluated (no file a template or shell snippet would create).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import ansible.utils.display  # noqa: F401  (initialised here, not under the harness's redirected streams)
+import pytest
+import yaml
+
+from orchestrator import cli
+from tests.conftest import BIN, LAB_INVENTORY, ROOT
+
+PLAN = ROOT / "plans" / "lab-worm.yml"
+BIG = "A" * 100_000
+
+
+# -- the corpus's files -----------------------------------------------------------------------------------
+
+
+@dataclass
+class Corpus:
+    root: Path
+    journal: Path
+    canary: Path  # a file every template or shell payload below tries to create
+
+    def p(self, name: str) -> str:
+        return str(self.root / name)
+
+
+def _inventory(root: Path, name: str, mutate: Callable[[dict[str, Any]], None] | None = None,
+               files: dict[str, str | bytes] | None = None) -> None:
+    dest = root / name
+    shutil.copytree(LAB_INVENTORY, dest)
+    if mutate:
+        data = yaml.safe_load((dest / "hosts.yml").read_text())
+        mutate(data)
+        (dest / "hosts.yml").write_text(yaml.safe_dump(data, sort_keys=False))
+    for rel, content in (files or {}).items():
+        path = dest / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(content, bytes):
+            path.write_bytes(content)
+        else:
+            path.write_text(content)
+
+
+def _children(d: dict[str, Any]) -> dict[str, Any]:
+    return d["all"]["children"]
+
+
+def _flow(d: dict[str, Any]) -> dict[str, Any]:
+    return _children(d)["area_subsidiary_x"]["vars"]["irm_critical_flows"][0]
+
+
+def _set_flow(**changes: Any) -> Callable[[dict[str, Any]], None]:
+    def mutate(d: dict[str, Any]) -> None:
+        flow = _flow(d)
+        for k, v in changes.items():
+            if v is None:
+                flow.pop(k, None)
+            else:
+                flow[k] = v
+    return mutate
+
+
+def _del_group(*path: str) -> Callable[[dict[str, Any]], None]:
+    def mutate(d: dict[str, Any]) -> None:
+        node = _children(d)
+        for key in path[:-1]:
+            node = node[key]["children"]
+        del node[path[-1]]
+    return mutate
+
+
+def _host_var(group_path: list[str], host: str, key: str, value: Any) -> Callable[[dict[str, Any]], None]:
+    def mutate(d: dict[str, Any]) -> None:
+        node = _children(d)
+        for key_ in group_path[:-1]:
+            node = node[key_]["children"]
+        node[group_path[-1]]["hosts"][host][key] = value
+    return mutate
+
+
+def _approvers(value: Any) -> dict[str, str | bytes]:
+    """group_vars/all.yml with its irm_approvers replaced (group_vars override the inventory file)."""
+    text = (LAB_INVENTORY / "group_vars" / "all.yml").read_text()
+    head, rest = text.split("irm_approvers:", 1)
+    tail = rest[rest.index("\n\n"):]
+    return {"group_vars/all.yml": head + yaml.safe_dump({"irm_approvers": value}) + tail}
+
+
+def _group_var(group: str, key: str, value: Any) -> Callable[[dict[str, Any]], None]:
+    def mutate(d: dict[str, Any]) -> None:
+        _children(d)[group].setdefault("vars", {})[key] = value
+    return mutate
+
+
+PLAN_OK = yaml.safe_load(PLAN.read_text())
+
+
+def _plan(root: Path, name: str, change: Callable[[dict[str, Any]], None] | None = None,
+          raw: str | bytes | None = None) -> None:
+    path = root / name
+    if raw is not None:
+        path.write_bytes(raw if isinstance(raw, bytes) else raw.encode())
+        return
+    data = yaml.safe_load(PLAN.read_text())
+    if change:
+        change(data)
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+
+
+def _disinfect(key: str, value: Any) -> Callable[[dict[str, Any]], None]:
+    def change(d: dict[str, Any]) -> None:
+        d["disinfection"][key] = value
+    return change
+
+
+def _top(key: str, value: Any) -> Callable[[dict[str, Any]], None]:
+    def change(d: dict[str, Any]) -> None:
+        if value is None:
+            d.pop(key, None)
+        else:
+            d[key] = value
+    return change
+
+
+def _sqlite(path: Path, *statements: str) -> None:
+    db = sqlite3.connect(path)
+    for s in statements:
+        db.execute(s)
+    db.commit()
+    db.close()
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory: pytest.TempPathFactory) -> Corpus:
+    root = tmp_path_factory.mktemp("corpus")
+    c = Corpus(root=root, journal=root / "journal.db", canary=root / "EVALUATED")
+    opened = _main(["incident", "open", "--worm", "Lab.Worm", "--vector", "tcp/4445", "--journal", str(c.journal)])
+    assert opened[0] == 0, opened
+    # inventories
+    inv = {
+        "inv-no-soc": dict(mutate=_del_group("soc")),
+        "inv-no-edge": dict(mutate=_del_group("boundaries", "edge")),
+        "inv-no-core": dict(mutate=_del_group("boundaries", "core")),
+        "inv-tab-group-vars": dict(files={"group_vars/all.yml": "irm_os: linux\n\tbad: tab\n"}),
+        "inv-colon-group-vars": dict(files={"group_vars/soc.yml": "irm_x: [\n  a: : b\n"}),
+        "inv-bad-host-vars": dict(files={"host_vars/x-ws11.yml": "irm_os: [unclosed\n"}),
+        "inv-unknown-key": dict(mutate=_group_var("area_hq", "irm_gatway", "gw-hq")),
+        "inv-prefix-outside-lab": dict(mutate=lambda d: _children(d)["internet"]["vars"].update(
+            irm_prefix="10.0.0.0/24", irm_gateway_address="10.0.0.1")),
+        "inv-bad-prefix": dict(mutate=_group_var("internet", "irm_prefix", "198.19.0.0/33")),
+        "inv-bad-address": dict(mutate=_host_var(["internet"], "inet-web", "ansible_host", "300.1.1.1")),
+        "inv-dup-address": dict(mutate=_host_var(["internet"], "inet-web", "ansible_host", "198.18.0.6")),
+        "inv-flow-whole-area": dict(mutate=_set_flow(sources=["subsidiary-x"])),
+        "inv-flow-any": dict(mutate=_set_flow(sources=["0.0.0.0/0"])),
+        "inv-flow-40-ports": dict(mutate=_set_flow(ports=list(range(8000, 8040)))),
+        "inv-flow-unvalidated": dict(mutate=_set_flow(validated_by=None)),
+        "inv-flow-worm-port": dict(mutate=_set_flow(ports=[4445])),
+        "inv-flow-port-0": dict(mutate=_set_flow(ports=[0])),
+        "inv-flow-unknown-endpoint": dict(mutate=_set_flow(destinations=["nowhere"])),
+        "inv-flow-bad-protocol": dict(mutate=_set_flow(protocol="icmp")),
+        "inv-flow-name-escape": dict(mutate=_set_flow(name="erp\x1b[2J")),
+        "inv-flow-owner-bidi": dict(mutate=_set_flow(owner="Finance\u202eecnaniF")),
+        "inv-approver-bad-key": dict(files=_approvers([{"name": "ciso", "role": "CISO", "key": "not-a-key"}])),
+        "inv-approvers-not-list": dict(files=_approvers("ciso")),
+        "inv-approver-two-keys": dict(files=_approvers([{"name": "ciso", "role": "CISO", "key": "ssh-ed25519 AAAA",
+                                                         "key_file": "k.pub"}])),
+        "inv-approver-bad-name": dict(files=_approvers([{"name": "Robert'); DROP TABLE", "role": "CISO",
+                                                         "key": "ssh-ed25519 AAAA"}])),
+        "inv-approver-not-a-key": dict(files=_approvers([{"name": "ciso", "role": "CISO",
+                                                          "key": "-----BEGIN OPENSSH PRIVATE KEY-----"}])),
+        "inv-gateway-missing": dict(mutate=_group_var("area_hq", "irm_gateway", "gw-nowhere")),
+        "inv-cost-negative": dict(mutate=_group_var("area_hq", "irm_downtime_cost_per_hour", -5)),
+        "inv-bad-os": dict(mutate=_host_var(["area_hq", "subarea_hq__office"], "hq-ws1", "irm_os", "beos")),
+        "inv-bad-area-group": dict(mutate=lambda d: _children(d).update(area_Bad_Name={"hosts": {}})),
+        "inv-health-unknown-host": dict(mutate=_host_var(["area_hq", "subarea_hq__office"], "hq-ws1",
+                                                         "irm_health_checks",
+                                                         [{"name": "erp", "host": "ghost", "port": 8069}])),
+        "inv-binary-hosts": dict(files={"hosts.yml": b"\x00\x01\x02\xff\xfe binary"}),
+        "inv-empty-hosts": dict(files={"hosts.yml": ""}),
+        "inv-list-hosts": dict(files={"hosts.yml": "- a\n- b\n"}),
+        "inv-worm-blocks-bad": dict(mutate=_host_var(["area_hq", "subarea_hq__office"], "hq-ws1",
+                                                     "irm_lab_worm_blocks", ["everything"])),
+        "inv-uplink-bad": dict(mutate=_host_var(["boundaries", "gateways"], "gw-x", "irm_uplink", "nonsense")),
+    }
+    for name, spec in inv.items():
+        _inventory(root, name, **spec)
+    (root / "empty.yml").write_text("")
+    # plans
+    plans: dict[str, dict[str, Any]] = {
+        "plan-binary.yml": dict(raw=b"\x89PNG\r\n\x1a\n\x00\x00"),
+        "plan-empty.yml": dict(raw=""),
+        "plan-list.yml": dict(raw="- a\n"),
+        "plan-yaml-error.yml": dict(raw="name: [x\n"),
+        "plan-unknown-key.yml": dict(change=_top("disinfections", {})),
+        "plan-proc-sshd.yml": dict(change=_disinfect("processes", ["sshd"])),
+        "plan-proc-svchost.yml": dict(change=_disinfect("processes", ["svchost.exe"])),
+        "plan-proc-wildcard.yml": dict(change=_disinfect("processes", ["*worm*"])),
+        "plan-proc-python.yml": dict(change=_disinfect("processes", ["python3"])),
+        "plan-proc-empty.yml": dict(change=_disinfect("processes", [""])),
+        "plan-proc-escape.yml": dict(change=_disinfect("processes", ["worm\x1b]0;pwned\x07"])),
+        "plan-file-root.yml": dict(change=_disinfect("files", ["/"])),
+        "plan-file-etc.yml": dict(change=_disinfect("files", ["/etc"])),
+        "plan-file-c.yml": dict(change=_disinfect("files", ["C:\\"])),
+        "plan-file-d.yml": dict(change=_disinfect("files", ["d:/"])),
+        "plan-file-windows.yml": dict(change=_disinfect("files", ["C:\\WINDOWS"])),
+        "plan-file-dotdot.yml": dict(change=_disinfect("files", ["/tmp/x/../../etc/passwd"])),
+        "plan-file-relative.yml": dict(change=_disinfect("files", ["worm.bin"])),
+        "plan-file-users.yml": dict(change=_disinfect("files", ["c:\\users\\"])),
+        "plan-key-hive.yml": dict(change=_disinfect("registry_keys", ["HKLM:\\SOFTWARE"])),
+        "plan-key-run.yml": dict(change=_disinfect("registry_keys",
+                                                   ["hklm:\\software\\microsoft\\windows\\currentversion\\run"])),
+        "plan-key-bad.yml": dict(change=_disinfect("registry_keys", ["not a key"])),
+        "plan-unvalidated.yml": dict(change=_top("validated_by", None)),
+        "plan-bad-method.yml": dict(change=_top("methods", {"linux": ["format-disk"]})),
+        "plan-bad-reference.yml": dict(change=_top("references", ["see attached"])),
+        "plan-name-escape.yml": dict(change=_top("name", "x\x1b[31m")),
+        "plan-name-huge.yml": dict(change=_top("name", BIG)),
+        "plan-bad-version.yml": dict(change=_top("fixes", {"linux": [{"name": "irm-lab-svc", "version": "1.1; rm"}]})),
+        "plan-bad-package.yml": dict(change=_top("fixes", {"linux": [{"name": "pkg; rm -rf /", "version": "1"}]})),
+        "plan-methods-not-map.yml": dict(change=_top("methods", ["package"])),
+    }
+    for name, spec in plans.items():
+        _plan(root, name, **spec)
+    # incident files
+    incidents = {
+        "inc-binary.yml": b"\xff\xfe\x00\x00",
+        "inc-empty.yml": b"",
+        "inc-no-vectors.yml": b"worm: W\n",
+        "inc-vector-zero.yml": b"worm: W\nvectors: [tcp/0]\n",
+        "inc-vector-icmp.yml": b"worm: W\nvectors: [icmp/1]\n",
+        "inc-vector-huge.yml": b"worm: W\nvectors: [tcp/99999]\n",
+        "inc-worm-escape.yml": b"worm: \"W\\e[2J\"\nvectors: [tcp/445]\n",
+        "inc-worm-newline.yml": b"worm: \"W\\nX\"\nvectors: [tcp/445]\n",
+        "inc-worm-huge.yml": f"worm: {BIG}\nvectors: [tcp/445]\n".encode(),
+        "inc-unknown-key.yml": b"worm: W\nvectors: [tcp/445]\nseverity: high\n",
+        "inc-bad-reference.yml": b"worm: W\nvectors: [tcp/445]\nreferences: [javascript:alert(1)]\n",
+        "inc-yaml-error.yml": b"worm: W\nvectors: [tcp/445\n",
+        "inc-list.yml": b"- worm\n",
+        "inc-signature-bidi.yml": "worm: W\nvectors: [tcp/445]\nsignatures: [\"Trojan\u202eexe.\"]\n".encode(),
+        "inc-vectors-string.yml": b"worm: W\nvectors: tcp/445\n",
+    }
+    for name, content in incidents.items():
+        (root / name).write_bytes(content)
+    # journals
+    (root / "j-text.db").write_text("not a database\n")
+    shutil.copy(c.journal, root / "j-truncated.db")
+    with open(root / "j-truncated.db", "r+b") as fh:
+        fh.truncate(4096)
+    _sqlite(root / "j-foreign.db", "CREATE TABLE users(id INTEGER, name TEXT)")
+    _sqlite(root / "j-app.db", "PRAGMA application_id=1234", "CREATE TABLE incidents(x)")
+    _sqlite(root / "j-newer.db", "PRAGMA user_version=999", "CREATE TABLE incidents(x)", "CREATE TABLE events(x)",
+            "CREATE TABLE stages(x)")
+    (root / "j-dir.db").mkdir()
+    return c
+
+
+# -- the harness ----------------------------------------------------------------------------------------------
+
+
+def _main(argv: list[str], env: dict[str, str] | None = None) -> tuple[int, str, str]:
+    """Run irm's entry point in this process: (exit code, stdout, stderr). An exception that escapes
+    main() is a traceback an operator would see: it fails the test."""
+    import io
+    from contextlib import redirect_stderr, redirect_stdout
+
+    out, err = io.StringIO(), io.StringIO()
+    saved_argv, saved_env = sys.argv, dict(os.environ)
+    sys.argv = ["irm", *argv]
+    os.environ.update({"COLUMNS": "250", **(env or {})})
+    code: int | str | None = 0
+    try:
+        with redirect_stdout(out), redirect_stderr(err):
+            cli.main()
+    except SystemExit as exc:
+        code = exc.code
+    finally:
+        sys.argv = saved_argv
+        os.environ.clear()
+        os.environ.update(saved_env)
+    return int(code or 0), out.getvalue(), err.getvalue()
+
+
+def _dump(path: Path) -> list[str]:
+    db = sqlite3.connect(path)
+    try:
+        return list(db.iterdump())
+    finally:
+        db.close()
+
+
+@dataclass(frozen=True)
+class Bad:
+    argv: tuple[str, ...]
+    code: int
+    culprit: str
+
+    def __str__(self) -> str:
+        return " ".join(self.argv)[:80]
+
+
+def _bad(code: int, culprit: str, *argv: str) -> Bad:
+    return Bad(tuple(argv), code, culprit)
+
+
+J = "{journal}"
+INV = "{inventory}"
+
+
+def _cases() -> list[Any]:
+    cases: list[Any] = []
+
+    def add(case_id: str, case: Bad) -> None:
+        cases.append(pytest.param(case, id=case_id))
+
+    # inventories: `irm validate`, and commands that load them
+    inv_culprits = {
+        "inv-no-soc": "group 'soc' needs one host",
+        "inv-no-edge": "group 'edge' needs one host",
+        "inv-no-core": "group 'core' needs one host",
+        "inv-tab-group-vars": "group_vars/all.yml:2: not valid YAML",
+        "inv-colon-group-vars": "group_vars/soc.yml:2: not valid YAML",
+        "inv-bad-host-vars": "host_vars/x-ws11.yml",
+        "inv-unknown-key": "irm_gatway",
+        "inv-prefix-outside-lab": "10.0.0.0/24",
+        "inv-bad-prefix": "198.19.0.0/33",
+        "inv-bad-address": "300.1.1.1",
+        "inv-dup-address": "198.18.0.6 is already the address",
+        "inv-flow-whole-area": "source 'subsidiary-x' is a whole area",
+        "inv-flow-any": "source '0.0.0.0/0' is the whole address space",
+        "inv-flow-40-ports": "40 ports is not an explicit service",
+        "inv-flow-unvalidated": "not validated",
+        "inv-flow-port-0": "port 0 is not between 1 and 65535",
+        "inv-flow-unknown-endpoint": "destination 'nowhere' is no known host",
+        "inv-flow-bad-protocol": "protocol",
+        "inv-flow-name-escape": "U+001B",
+        "inv-flow-owner-bidi": "U+202E",
+        "inv-approver-bad-key": "irm_approvers.0.key",
+        "inv-approvers-not-list": "irm_approvers",
+        "inv-approver-two-keys": "give exactly one of key",
+        "inv-approver-bad-name": "irm_approvers.0.name",
+        "inv-approver-not-a-key": "irm_approvers.0.key",
+        "inv-gateway-missing": "'gw-nowhere' is not a host of group 'gateways'",
+        "inv-cost-negative": "irm_downtime_cost_per_hour",
+        "inv-bad-os": "irm_os",
+        "inv-bad-area-group": "area_Bad_Name",
+        "inv-health-unknown-host": "'ghost' is not a managed host",
+        "inv-binary-hosts": "inv-binary-hosts",
+        "inv-empty-hosts": "group 'soc' needs one host",
+        "inv-list-hosts": "inv-list-hosts",
+        "inv-worm-blocks-bad": "irm_lab_worm_blocks",
+        "inv-uplink-bad": "irm_uplink",
+    }
+    for name, culprit in inv_culprits.items():
+        add(f"validate-{name}", _bad(2, culprit, "validate", "-i", f"{{root}}/{name}"))
+    add("validate-inv-flow-worm-port-with-incident", _bad(
+        2, "uses tcp/4445, a propagation vector", "validate", "-i", "{root}/inv-flow-worm-port", "--journal", J))
+    for name in ("inv-no-edge", "inv-flow-whole-area", "inv-tab-group-vars", "inv-binary-hosts"):
+        culprit = "has no edge" if name == "inv-no-edge" else inv_culprits[name]
+        add(f"contain-{name}", _bad(2, culprit, "contain", "--area", "subsidiary-x", "--yes", "-i",
+                                    f"{{root}}/{name}", "--journal", J))
+    for name in ("inv-bad-host-vars", "inv-unknown-key"):
+        add(f"status-{name}", _bad(2, inv_culprits[name], "status", "-i", f"{{root}}/{name}", "--journal", J))
+        add(f"report-{name}", _bad(2, inv_culprits[name], "report", "--out", "{root}/out-" + name, "-i",
+                                   f"{{root}}/{name}", "--journal", J))
+    add("validate-missing-inventory", _bad(2, "/nonexistent/inv", "validate", "-i", "/nonexistent/inv"))
+    add("validate-empty-file", _bad(2, "group 'soc' needs one host", "validate", "-i", "{root}/empty.yml"))
+
+    # plans: `irm validate --plan` and `irm remediate --plan`
+    plan_culprits = {
+        "plan-binary.yml": "not UTF-8 text", "plan-empty.yml": "expected a mapping", "plan-list.yml":
+        "expected a mapping", "plan-yaml-error.yml": "plan-yaml-error.yml:2: not valid YAML",
+        "plan-unknown-key.yml": "disinfections", "plan-proc-sshd.yml": "'sshd' is an essential process",
+        "plan-proc-svchost.yml": "'svchost.exe' is an essential process",
+        "plan-proc-wildcard.yml": "'*worm*' is neither an exact process name",
+        "plan-proc-python.yml": "'python3' is an essential process", "plan-proc-empty.yml": "disinfection.processes",
+        "plan-proc-escape.yml": "U+001B", "plan-file-root.yml": "'/' is a root, system",
+        "plan-file-etc.yml": "'/etc' is a root, system", "plan-file-c.yml": "is a root, system",
+        "plan-file-d.yml": "'d:/' is not an absolute path", "plan-file-windows.yml": "is a root, system",
+        "plan-file-dotdot.yml": "is not a plain path", "plan-file-relative.yml": "'worm.bin' is not an absolute path",
+        "plan-file-users.yml": "is a root, system", "plan-key-hive.yml": "is a hive or a system key",
+        "plan-key-run.yml": "is a hive or a system key", "plan-key-bad.yml": "'not a key' is not a registry key",
+        "plan-unvalidated.yml": "not validated", "plan-bad-method.yml": "format-disk",
+        "plan-bad-reference.yml": "'see attached' is not a CVE", "plan-name-escape.yml": "U+001B",
+        "plan-name-huge.yml": "name", "plan-bad-version.yml": "fixes.linux.0.version",
+        "plan-bad-package.yml": "fixes.linux.0.name", "plan-methods-not-map.yml": "methods",
+    }
+    for name, culprit in plan_culprits.items():
+        add(f"validate-{name}", _bad(2, culprit, "validate", "--plan", f"{{root}}/{name}"))
+    for name in ("plan-binary.yml", "plan-proc-sshd.yml", "plan-file-c.yml", "plan-unvalidated.yml"):
+        add(f"remediate-{name}", _bad(2, plan_culprits[name], "remediate", "--area", "subsidiary-x", "--yes",
+                                      "--plan", f"{{root}}/{name}", "--journal", J))
+    add("validate-plan-missing", _bad(2, "cannot be read", "validate", "--plan", "/nonexistent/plan.yml"))
+    add("validate-plan-directory", _bad(2, "cannot be read", "validate", "--plan", "{root}"))
+
+    # incident files: `irm incident open --file` and `irm validate --incident`
+    inc_culprits = {
+        "inc-binary.yml": "not UTF-8 text", "inc-empty.yml": "expected a mapping", "inc-no-vectors.yml": "vectors",
+        "inc-vector-zero.yml": "vectors", "inc-vector-icmp.yml": "'icmp/1' is not a vector",
+        "inc-vector-huge.yml": "vectors", "inc-worm-escape.yml": "U+001B", "inc-worm-newline.yml": "U+000A",
+        "inc-worm-huge.yml": "worm", "inc-unknown-key.yml": "severity",
+        "inc-bad-reference.yml": "'javascript:alert(1)' is not a CVE", "inc-yaml-error.yml": "not valid YAML",
+        "inc-list.yml": "expected a mapping", "inc-signature-bidi.yml": "U+202E", "inc-vectors-string.yml": "vectors",
+    }
+    for name, culprit in inc_culprits.items():
+        add(f"incident-open-{name}", _bad(2, culprit, "incident", "open", "--file", f"{{root}}/{name}",
+                                          "--journal", J))
+        add(f"validate-{name}", _bad(2, culprit, "validate", "--incident", f"{{root}}/{name}"))
+    add("incident-open-file-and-flags", _bad(2, "either --file or the --worm", "incident", "open", "--file",
+                                             "{root}/inc-empty.yml", "--worm", "W", "--journal", J))
+
+    # journals that cannot be used: exit 3, the journal named
+    for name, culprit in (("j-text.db", "not an irm journal, or damaged"), ("j-truncated.db", "damaged"),
+                          ("j-foreign.db", "tables: users"), ("j-app.db", "another application"),
+                          ("j-newer.db", "newer irm"), ("j-dir.db", "is not a file")):
+        for argv in (["incident", "list"], ["status"], ["note", "x", "--by", "y"], ["action", "list"]):
+            add(f"{argv[0]}-{name}", _bad(3, culprit, *argv, "--journal", f"{{root}}/{name}"))
+    add("validate-journal-missing", _bad(2, "no journal at", "validate", "--journal", "{root}/none.db"))
+    add("status-journal-missing", _bad(2, "no journal at", "status", "--journal", "{root}/none.db"))
+    add("incident-open-journal-dir-missing", _bad(2, "does not exist", "incident", "open", "--worm", "W",
+                                                  "--vector", "tcp/1", "--journal", "{root}/nodir/j.db"))
+
+    # command lines
+    for case_id, culprit, argv in (
+        ("unknown-command", "No such command 'frobnicate'", ["frobnicate"]),
+        ("contain-no-area", "--area", ["contain", "--journal", J]),
+        ("contain-unknown-area", "unknown area 'atlantis'", ["contain", "--area", "atlantis", "--journal", J]),
+        ("contain-timeout-too-small", "--confirm-timeout", ["contain", "--area", "hq", "--confirm-timeout", "1"]),
+        ("contain-timeout-not-int", "--confirm-timeout", ["contain", "--area", "hq", "--confirm-timeout", "soon"]),
+        ("contain-incident-99", "no incident 99", ["contain", "--area", "hq", "--incident", "99", "--journal", J]),
+        ("recover-bad-soak", "'soon' is not a duration", ["recover", "--area", "hq", "--soak", "soon", "--journal",
+                                                          J]),
+        ("recover-bad-only", "--only 'lunch' is no recovery step",
+         ["recover", "--area", "subsidiary-x", "--only", "lunch", "--journal", J]),
+        ("recover-unknown-area", "unknown area 'nowhere'", ["recover", "--area", "nowhere", "--journal", J]),
+        ("incident-open-no-worm", "--worm NAME", ["incident", "open", "--vector", "tcp/1", "--journal", J]),
+        ("incident-open-no-vector", "--vector", ["incident", "open", "--worm", "W", "--journal", J]),
+        ("incident-open-bad-vector", "'smb' is not a vector", ["incident", "open", "--worm", "W", "--vector", "smb",
+                                                              "--journal", J]),
+        ("incident-open-port-0", "vectors", ["incident", "open", "--worm", "W", "--vector", "tcp/0", "--journal", J]),
+        ("incident-open-bad-ref", "is not a CVE", ["incident", "open", "--worm", "W", "--vector", "tcp/1",
+                                                  "--reference", "<script>", "--journal", J]),
+        ("note-bad-kind", "--kind", ["note", "x", "--by", "y", "--kind", "meh", "--journal", J]),
+        ("note-no-by", "--by", ["note", "x", "--journal", J]),
+        ("action-bad-react", "--react 'RA1'", ["action", "add", "x", "--owner", "o", "--react", "RA1", "--journal",
+                                               J]),
+        ("action-bad-due", "--due 'tomorrow'", ["action", "add", "x", "--owner", "o", "--due", "tomorrow",
+                                                "--journal", J]),
+        ("exclude-not-area-host", "'edge-fw' is not an area host", ["exclude", "edge-fw", "--reason", "r",
+                                                                    "--journal", J]),
+        ("approve-unknown-area", "unknown area 'nowhere'", ["approve", "--area", "nowhere", "--key", "/dev/null",
+                                                            "--reason", "r", "--journal", J]),
+        ("approve-key-missing", "--key /nonexistent/key", ["approve", "--area", "hq", "--key", "/nonexistent/key",
+                                                           "--reason", "r", "--journal", J]),
+        ("approve-key-not-ssh", "--key", ["approve", "--area", "hq", "--key", str(PLAN), "--reason", "r",
+                                          "--journal", J]),
+        ("mark-manual-no-by", "--by", ["remediate", "mark-manual", "x-ws11", "--journal", J]),
+        ("mark-manual-unknown-host", "ghost", ["remediate", "mark-manual", "ghost", "--by", "t", "--journal", J]),
+        ("unlock-no-reason", "--reason", ["unlock", "subsidiary-x", "--journal", J]),
+        ("incident-subcommand-unknown", "No such command 'close'", ["incident", "close", "--journal", J]),
+        ("report-incident-99", "no incident 99", ["report", "--incident", "99", "--out", "{root}/r99",
+                                                  "--journal", J]),
+    ):
+        add(f"cli-{case_id}", _bad(2, culprit, *argv))
+
+    # hostile text refused in one-line fields: control characters, bidi, 100 KB, empty
+    hostile_refused = {"escape": ("W\x1b[2J", "U+001B"), "bell": ("W\x07", "U+0007"), "newline": ("a\nb", "U+000A"),
+                       "bidi": ("a\u202eb", "U+202E"), "huge": (BIG, "at most"),
+                       "blank": ("   ", "must not be empty"), "cr": ("a\rb", "U+000D"),
+                       "linesep": ("a\u2028b", "U+2028")}
+    for kind, (value, culprit) in hostile_refused.items():
+        add(f"operator-{kind}", _bad(2, culprit, "incident", "open", "--worm", "W", "--vector", "tcp/1",
+                                     "--operator", value, "--journal", J))
+        add(f"worm-{kind}", _bad(2, culprit, "incident", "open", "--worm", value, "--vector", "tcp/1", "--journal", J))
+        add(f"note-by-{kind}", _bad(2, culprit, "note", "ok", "--by", value, "--journal", J))
+        add(f"exclude-reason-{kind}", _bad(2, culprit, "exclude", "x-ws11", "--reason", value, "--journal", J))
+        add(f"unlock-reason-{kind}", _bad(2, culprit, "unlock", "subsidiary-x", "--reason", value, "--journal", J))
+        add(f"action-owner-{kind}", _bad(2, culprit, "action", "add", "fix it", "--owner", value, "--journal", J))
+        add(f"approve-reason-{kind}", _bad(2, culprit, "approve", "--area", "hq", "--key", "/dev/null", "--reason",
+                                           value, "--journal", J))
+        if kind not in ("newline",):  # multi-line fields accept newlines
+            add(f"note-text-{kind}", _bad(2, culprit, "note", value, "--by", "lead", "--journal", J))
+    return cases
+
+
+CASES = _cases()
+
+
+def test_the_corpus_has_at_least_150_cases() -> None:
+    assert len(CASES) >= 150, len(CASES)
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_bad_input_is_refused_in_one_line_with_nothing_applied(case: Bad, corpus: Corpus) -> None:
+    argv = [a.format(root=corpus.root, journal=corpus.journal) for a in case.argv]
+    before = _dump(corpus.journal)
+    files_before = sorted(p.name for p in corpus.root.iterdir())
+    code, out, err = _main(argv)
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    assert code == case.code, f"exit {code}, expected {case.code}: {err or out}"
+    assert "Traceback" not in err + out
+    assert lines and all(ln.startswith("irm: error: ") for ln in lines), err
+    assert any(case.culprit in ln for ln in lines), f"no line names {case.culprit!r}: {err}"
+    assert all(len(ln) < 2000 for ln in lines), "an error line echoes a huge value"
+    assert _dump(corpus.journal) == before, "the journal changed"
+    assert sorted(p.name for p in corpus.root.iterdir()) == files_before, "a file appeared"
+
+
+# -- hostile but legitimate text: stored and shown verbatim, never evaluated ------------------------------
+
+
+def _payloads(canary: Path) -> dict[str, str]:
+    return {
+        "markup": "[bold]Wanna[/bold]Cry [/] [link=http://x]y[/link]",
+        "jinja": "{{ lookup('pipe', 'touch " + str(canary) + "') }}",
+        "jinja-block": "{% for x in range(3) %}{{ x }}{% endfor %} {# c #}",
+        "shell": f"$(touch {canary}) `id`; touch {canary.name} | tee && echo",
+        "html": "<script>alert(1)</script><img src=x onerror=alert(2)>",
+        "markdown": "# heading | cell | [link](http://evil) ![i](x) **b** _i_ `code`",
+        "format": "%s %d {0} {worm} ${HOME} %(x)s",
+        "unicode": "Ωmega wörm — 蠕虫 🐛 عدودة",
+        "sql": "'); DROP TABLE incidents; --",
+    }
+
+
+@pytest.mark.parametrize("kind", list(_payloads(Path("/x"))))
+def test_hostile_but_legitimate_text_is_kept_verbatim_and_never_evaluated(kind: str, tmp_path: Path) -> None:
+    canary = tmp_path / "EVALUATED"
+    value = _payloads(canary)[kind]
+    journal = str(tmp_path / "j.db")
+    code, out, err = _main(["incident", "open", "--worm", value, "--vector", "tcp/4445", "--signature", value,
+                            "--journal", journal], env={"IRM_OPERATOR": value[:100]})
+    assert code == 0, err
+    assert _main(["note", value, "--by", value[:200], "--kind", "wrong", "--journal", journal])[0] == 0
+    assert _main(["action", "add", value, "--owner", value[:200], "--journal", journal])[0] == 0
+    for argv in (["incident", "list"], ["action", "list"], ["status"]):
+        code, out, err = _main([*argv, "--journal", journal])
+        assert code == 0 and "Traceback" not in err, err
+    code, out, _ = _main(["incident", "list", "--json", "--journal", journal])
+    assert code == 0 and json.loads(out)[0]["worm"] == value
+    db = sqlite3.connect(journal)
+    (worm,) = db.execute("SELECT worm FROM incidents").fetchone()
+    (note,) = db.execute("SELECT text FROM notes").fetchone()
+    db.close()
+    assert worm == value and note == value
+    out_dir = tmp_path / "report"
+    code, _, err = _main(["report", "--out", str(out_dir), "--journal", journal])
+    assert code == 0, err
+    md = (out_dir / "report.md").read_text()
+    html = (out_dir / "report.html").read_text()
+    assert "<script>" not in md and "<script>" not in html
+    assert not any(line.startswith("# heading") for line in md.splitlines())
+    wrong = md.split("## What went wrong", 1)[1].split("##", 1)[0]
+    assert "note by" in wrong  # the --kind wrong note is among what went wrong
+    assert not canary.exists(), "a payload was evaluated"
+
+
+def test_a_sample_as_subprocesses_no_traceback(corpus: Corpus) -> None:
+    """The console script itself (not only main()): a few cases from each family."""
+    for argv, code in ((["validate", "-i", corpus.p("inv-tab-group-vars")], 2),
+                       (["validate", "--plan", corpus.p("plan-binary.yml")], 2),
+                       (["incident", "list", "--journal", corpus.p("j-text.db")], 3),
+                       (["frobnicate"], 2),
+                       (["note", "x\x1b[2J", "--by", "a", "--journal", str(corpus.journal)], 2)):
+        proc = subprocess.run([str(BIN / "irm"), *argv], capture_output=True, text=True, cwd=ROOT, timeout=120)
+        assert proc.returncode == code and "Traceback" not in proc.stderr, proc.stderr
+        assert len(proc.stderr.strip().splitlines()) == 1 and proc.stderr.startswith("irm: error: ")
