@@ -118,18 +118,29 @@ def _verdict(policy: Policy, chain: Chain, pkt: Packet, windows: bool) -> tuple[
 
 
 def _host_path(inv: Inventory, src: Host, dst: Host) -> list[tuple[str, Chain]]:
-    """Where a new src -> dst packet is filtered: src's output, the boundaries between, dst's input."""
+    """Where a new src -> dst packet is filtered: src's output, the boundaries it is forwarded through,
+    dst's input. A boundary that is itself the destination (its own address) receives the packet on its
+    input chain and forwards nothing."""
     hops: list[tuple[str, Chain]] = [(src.name, "output")]
-    if src.segment is None or src.segment != dst.segment:
-        if src.kind == "area" and src.area:
-            hops.append((inv.areas[src.area].gateway, "forward"))
-        if src.area != dst.area or src.kind != dst.kind:
-            if inv.core is not None and inv.core.name not in (src.name, dst.name):
-                hops.append((inv.core.name, "forward"))
-            if "internet" in (src.kind, dst.kind) and inv.edge is not None:
-                hops.append((inv.edge.name, "forward"))
-            if dst.kind == "area" and dst.area:
-                hops.append((inv.areas[dst.area].gateway, "forward"))
+    if src.segment is not None and src.segment == dst.segment:
+        return [*hops, (dst.name, "input")]
+
+    def side(host: Host) -> list[str]:  # the boundary between a host and the core
+        if host.kind == "area" and host.area:
+            return [inv.areas[host.area].gateway]
+        if host.kind == "internet" and inv.edge is not None:
+            return [inv.edge.name]
+        return []
+
+    if src.kind == dst.kind == "area" and src.area == dst.area:
+        between = side(src)  # two segments of one area: through its gateway only
+    else:
+        between = [*side(src), *([inv.core.name] if inv.core is not None else []), *reversed(side(dst))]
+    for boundary in between:
+        if boundary == dst.name:
+            break
+        if boundary != src.name:
+            hops.append((boundary, "forward"))
     hops.append((dst.name, "input"))
     return hops
 

@@ -156,6 +156,12 @@ def _build(inv: Inventory, plan: LabPlan, lab: Any, step: Step) -> None:
         run(["ip", "-n", br.ns, "link", "add", br.name, "type", "bridge"])
         run(["ip", "-n", br.ns, "addr", "add", str(br.address), "dev", br.name])
         run(["ip", "-n", br.ns, "link", "set", br.name, "up"])
+    # A segment is a switch: traffic between two hosts of one segment never meets the gateway's
+    # firewall. With br_netfilter loaded, bridged frames would go through the namespace's forward chain
+    # and a quarantine would also cut a sub-area's hosts from each other, which no real gateway does.
+    for ns in sorted({br.ns for br in plan.bridges}):
+        ns_exec(ns, ["sysctl", "-e", "-q", "-w", "net.bridge.bridge-nf-call-iptables=0",
+                     "net.bridge.bridge-nf-call-ip6tables=0", "net.bridge.bridge-nf-call-arptables=0"])
     for link in plan.links:
         a_side = ["netns", link.a_ns] if link.a_ns else []
         run(["ip", "link", "add", link.a_if, *a_side, "type", "veth", "peer", "name", link.b_if, "netns", link.b_ns])
