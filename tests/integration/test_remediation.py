@@ -199,3 +199,35 @@ def test_remediation_falls_through_lists_manual_work_and_verifies_on_the_hosts(c
     wait_for(lambda: any(r.get("target") == "x-ws11" and r.get("result") == "rejected" for r in jsonl(log)), 60,
              "the re-seeded worm's attempt at x-ws11")
     assert "x-ws11" not in infected(inv)
+
+
+def test_a_hostile_plan_is_data_nothing_in_it_is_evaluated(contained: Lab) -> None:
+    """A plan from outside holding Jinja and shell in every free-text value: remediation runs with it on
+    the real hosts, no template or command in it ever runs (on the controller or a host), and the
+    journal keeps it verbatim."""
+    tag = f"irm-canary-{time.time_ns()}"
+    canaries = [contained.tmp / f"{tag}-{i}" for i in range(4)]
+    home = Path.home() / tag  # the slash-free payloads (process names) would write here
+    plan = yaml.safe_load(PLAN.read_text())
+    plan["name"] = f"{{{{ lookup('pipe', 'touch {canaries[0]}') }}}} $(touch {canaries[1]})"
+    plan["validated_by"] = f"{{% set x = lookup('pipe', 'touch {canaries[2]}') %}}CERT `touch {canaries[3]}`"
+    plan["disinfection"]["processes"] = ["irm-lab-worm", f"{{{{ lookup('pipe', 'cd; touch {tag}') }}}}"]
+    plan["disinfection"]["files"] = ["/infected.json", f"/tmp/{{{{ lookup('pipe', 'cd; touch {tag}') }}}}/x"]
+    hostile = contained.tmp / "hostile-plan.yml"
+    hostile.write_text(yaml.safe_dump(plan))
+    journal = contained.tmp / "journal-hostile.db"
+    shutil.copy(contained.journal, journal)
+
+    proc = irm("remediate", "--area", "subsidiary-x", "--plan", str(hostile), "--canary", "x-ws11", "--yes",
+               "--journal", str(journal), timeout=600)
+
+    assert proc.returncode in (0, 5), proc.stdout + proc.stderr  # x-ws13's watchdog may still need a technician
+    assert "Traceback" not in proc.stderr
+    assert not [c for c in [*canaries, home] if c.exists()], "a template or shell payload of the plan was evaluated"
+    db = sqlite3.connect(journal)
+    (stored,) = db.execute("SELECT plan FROM plans ORDER BY id DESC LIMIT 1").fetchone()
+    db.close()
+    stored_plan = json.loads(stored)
+    assert stored_plan["name"] == plan["name"] and stored_plan["validated_by"] == plan["validated_by"]
+    assert stored_plan["disinfection"]["processes"] == plan["disinfection"]["processes"]
+    assert _states(journal)["x-ws11"] == "verified"  # the plan did its real work on the canary
