@@ -22,7 +22,7 @@ lint: setup
 	ansible-lint --offline playbooks roles
 
 unit: setup
-	pytest -q tests/unit
+	pytest -q tests/unit tests/property
 
 lab-down: setup
 	irm lab down --inventory inventories/lab
