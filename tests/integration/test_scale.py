@@ -1,5 +1,6 @@
-"""An area of 250 hosts is contained without error: extra vars travel in a file, never as one
-command-line argument (Linux caps one at 128 KiB, which about 95 hosts of policies exceed)."""
+"""An area of 120 hosts is contained without error: extra vars travel in a file, never as one
+command-line argument (Linux caps one at 128 KiB, which about 95 hosts of policies exceed). Bigger
+areas are measured by bench/containment.py."""
 
 from __future__ import annotations
 
@@ -19,10 +20,10 @@ from tests.integration.test_faults import fingerprint, irm_table
 
 pytestmark = pytest.mark.lab
 
-HOSTS = 250
+HOSTS = 120
 
 
-def test_an_area_of_250_hosts_is_contained(tmp_path: Path) -> None:
+def test_an_area_beyond_the_argument_limit_is_contained(tmp_path: Path) -> None:
     inv_dir = tmp_path / "inv"
     inv_dir.mkdir()
     (inv_dir / "hosts.yml").write_text(yaml.safe_dump(inventory(HOSTS), sort_keys=False))
