@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -88,7 +87,9 @@ def contained(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scenario]:
             session_output = "the session hung"
         office2_open_at = datetime.now(UTC)
         set_patched(inv, OFFICE_2, False)
-        time.sleep(6)  # the worms keep trying against the now vulnerable hosts
+        # the worms keep trying against the now vulnerable hosts
+        wait_for(lambda: len(worm_attempts(inv, office2_open_at, set(OFFICE_2))) >= 10, 60,
+                 "ten attempts at office-2 since it became vulnerable")
         yield Scenario(inv, journal, stdout, hq_open_at, office2_open_at, session_output)
 
 

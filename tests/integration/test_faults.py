@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
@@ -15,7 +14,7 @@ from orchestrator.inventory import Inventory
 from orchestrator.inventory_loader import load_inventory
 from orchestrator.lab.builder import tcp_open
 from tests.conftest import BIN, ROOT, irm
-from tests.integration.lab_tools import infected, matrix, probe, wait_for
+from tests.integration.lab_tools import infected, jsonl, matrix, probe, wait_for
 from tests.integration.test_containment_safety import incident
 
 pytestmark = pytest.mark.lab
@@ -94,7 +93,9 @@ def test_an_offline_laptop_never_holds_the_boundaries_back(fresh_lab: Path, tmp_
     assert set(cut.values()) == {"timeout"}, cut
     # the worm, seeded inside the area after containment, reaches no one
     irm("lab", "infect", "x-ws11", check=True)
-    time.sleep(4)
+    worm_log = Path(inv.hosts["x-ws11"].state_dir) / "worm.log"
+    wait_for(lambda: sum(e.get("event") == "attempt" for e in jsonl(worm_log)) >= 8, 30,
+             "the seeded worm's attempts")
     assert set(infected(inv)) == {"x-ws11"}
     # journaled and shown: when, which stage; status names it per area
     status = json.loads(irm("status", "--json", "--journal", str(journal), check=True).stdout)
@@ -143,8 +144,10 @@ def test_a_timer_that_fires_before_the_confirm_is_never_reported_as_blocked(fres
     for host in slow:
         _slow(inv, host, "160kbit")
     proc = contain(journal, "--no-loop", "--confirm-timeout", "6")
-    if proc.returncode != 0:
-        time.sleep(8)  # a host left unconfirmed is journaled as what its timer restores: let the timers fire
+    # a host left unconfirmed is journaled as what its timer restores: wait for every timer to be
+    # confirmed or to fire
+    wait_for(lambda: not any((Path(inv.hosts[h].state_dir) / "firewall" / "deadman.pid").exists()
+                             for h in AREA_X), 30, "every dead-man timer confirmed or fired")
     # whatever the outcome, the journal and the exit code say exactly what is live on every host
     live = {h: fingerprint(irm_table(inv, h)) for h in AREA_X}
     recorded = dict(journal_rows(journal, "SELECT host, fingerprint FROM hosts WHERE fingerprint IS NOT NULL"))

@@ -5,8 +5,8 @@ misses everything."""
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -14,6 +14,7 @@ from orchestrator import runner
 from orchestrator.inventory_loader import load_inventory
 from orchestrator.lab import traffic
 from tests.conftest import irm
+from tests.integration.lab_tools import jsonl, wait_for
 
 pytestmark = pytest.mark.lab
 
@@ -34,14 +35,17 @@ def test_mini_lab_builds_from_its_inventory(mini_lab: Path) -> None:
     irm("lab", "infect", "hmi-1", "-i", str(mini_lab), check=True)
     hmi1 = Path(inv.hosts["hmi-1"].state_dir)
     hmi2 = Path(inv.hosts["hmi-2"].state_dir)
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline and not (hmi2 / "infected.json").exists():
-        time.sleep(0.1)
+    wait_for(lambda: (hmi2 / "infected.json").exists(), 15, "hmi-2 infected by hmi-1")
     assert json.loads((hmi2 / "infected.json").read_text())["source_host"] == "hmi-1"
+
     # lifetime 3 s: both worms stop by themselves
-    time.sleep(4.5)
+    def worm_log(state: Path) -> list[dict[str, Any]]:
+        return jsonl(state / "worm.log")
+
+    wait_for(lambda: all(worm_log(s) and worm_log(s)[-1]["event"] == "stop" for s in (hmi1, hmi2)), 15,
+             "both worms to stop at the end of their lifetime")
     for state in (hmi1, hmi2):
-        log = [json.loads(x) for x in (state / "worm.log").read_text().splitlines()]
+        log = worm_log(state)
         assert log[-1]["event"] == "stop" and log[-1]["reason"] == "lifetime"
         assert {e["port"] for e in log if e["event"] == "attempt"} <= {7001, 7002}
     # miss rate 1.0: the AV reported nothing

@@ -14,7 +14,6 @@ import os
 import signal
 import sqlite3
 import subprocess
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -52,6 +51,13 @@ def _recover(s: Scenario, *args: str, input_text: str | None = None,
              env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return _irm(s, "recover", "--area", "subsidiary-x", "--quiet-window", "2s", *args, input_text=input_text,
                 env=env)
+
+
+def _quiet_for(inv: Inventory, area: str, seconds: float) -> bool:
+    """No detection in the area's AV logs for ``seconds`` (the recovery's quiet window, with margin)."""
+    times = [datetime.fromisoformat(str(e["time"])) for h in inv.area(area).hosts
+             for e in jsonl(Path(inv.hosts[h].av_log or "/nonexistent"))]
+    return not times or (datetime.now(UTC) - max(times)).total_seconds() > seconds
 
 
 def _rows(journal: Path) -> list[tuple[str, str]]:
@@ -198,7 +204,7 @@ def test_a_worm_reintroduced_during_a_subarea_soak_halts_and_requarantines(scena
 
 def test_killed_mid_step_recovery_resumes_and_restores_the_baseline_exactly(scenario: Scenario) -> None:
     s = scenario
-    time.sleep(3)  # the quiet window after the last detection
+    wait_for(lambda: _quiet_for(s.inv, "subsidiary-x", 2.5), 30, "the area quiet for the quiet window")
     proc = subprocess.Popen([str(BIN / "irm"), "recover", "--area", "subsidiary-x", "--yes", "--soak", "30s",
                              "--quiet-window", "2s", "--journal", str(s.journal)], cwd=ROOT, text=True,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,

@@ -165,10 +165,6 @@ def test_remediation_falls_through_lists_manual_work_and_verifies_on_the_hosts(c
         assert _tool(inv, host, "check").returncode == 0, host
     assert _worm_pid(inv, "x-ws13") is not None
     assert _tool(inv, "x-ws13", "check").returncode == 1
-    logs = {h: Path(inv.hosts[h].state_dir) / "worm.log" for h in ("x-ws11", "x-ws12", "x-ws21")}
-    sizes = {h: log.stat().st_size for h, log in logs.items()}
-    time.sleep(2)  # a running worm logs two attempts a second: these logs have stopped growing
-    assert {h: log.stat().st_size for h, log in logs.items()} == sizes
     status = json.loads(irm("status", "--json", "--journal", str(journal), check=True).stdout)
     assert status["areas"]["subsidiary-x"]["remediation"]["x-ws13"]["state"] == "manual-needed"
 
