@@ -23,17 +23,11 @@ from typing import Any, Protocol
 
 from orchestrator import checks, mgmt_probe, runner
 from orchestrator.detection import Detection, DetectionSource
-from orchestrator.errors import RunnerError, UserError
+from orchestrator.errors import ContainmentFailed, RunnerError, UserError
 from orchestrator.incident import Vector
 from orchestrator.inventory import Inventory, hosts_by_os
 from orchestrator.journal import BOUNDARIES_LOCK, Incident, Journal
 from orchestrator.posture import AreaState, Policy, not_as_planned, policies
-
-
-class ContainmentFailed(UserError):
-    """A stage failed on some host; the message says what happened and what was restored."""
-
-    exit_code = 4
 
 
 @dataclass

@@ -26,7 +26,7 @@ from typing import Any
 from orchestrator import checks, runner
 from orchestrator.containment import Containment, ContainObserver, ContainRequest, StageSpec
 from orchestrator.detection import Detection, DetectionSource
-from orchestrator.errors import UserError
+from orchestrator.errors import RecoveryHalted, UserError
 from orchestrator.inventory import Inventory, hosts_by_os
 from orchestrator.journal import Journal
 from orchestrator.posture import AreaState, Policy
@@ -47,12 +47,6 @@ TITLES = {
 ROLLBACK = {"recover_vectors": "contain_vectors", "recover_subarea": "contain_subarea",
             "recover_mobile": "contain_mobile", "recover_lan": "contain_isolate",
             "recover_internet": "contain_internet_cut"}
-
-
-class RecoveryHalted(UserError):
-    """A step's soak saw a new infection (previous posture restored) or its paths did not answer."""
-
-    exit_code = 4
 
 
 @dataclass

@@ -16,25 +16,13 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from orchestrator import checks, mgmt_probe, runner
-from orchestrator.errors import UserError
+from orchestrator.errors import CanaryFailed, RemediationIncomplete, UserError
 from orchestrator.inventory import Host, Inventory, hosts_by_os
 from orchestrator.journal import Incident, Journal
 from orchestrator.posture import AreaState, resolve_endpoint
 from orchestrator.remediation_plan import METHODS, RemediationPlan, plan_from_file, require_validated
 
 STATES = ("pending", "canary", "fixed", "disinfected", "verified", "manual-needed", "failed")
-
-
-class CanaryFailed(UserError):
-    """A canary did not verify: the deployment stopped before touching any other host."""
-
-    exit_code = 4
-
-
-class RemediationIncomplete(UserError):
-    """The run finished, but some hosts need manual work or failed verification."""
-
-    exit_code = 5
 
 
 @dataclass

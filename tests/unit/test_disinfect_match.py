@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -21,11 +22,24 @@ irm_worm = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(irm_worm)
 
 
+def _started(proc: subprocess.Popen[bytes], exe: str) -> None:
+    """Until the child has exec'd (before that, /proc shows the forked Python)."""
+    for _ in range(500):
+        try:
+            if os.readlink(f"/proc/{proc.pid}/exe") == exe:
+                return
+        except OSError:
+            pass
+        time.sleep(0.01)
+    raise AssertionError(f"{exe} did not start")
+
+
 @pytest.fixture()
 def sleeper():
     exe = shutil.which("sleep")
     assert exe
     proc = subprocess.Popen([exe, "300"])
+    _started(proc, os.path.realpath(exe))
     try:
         yield proc, os.path.realpath(exe)
     finally:
@@ -61,6 +75,7 @@ def test_a_hidden_worm_is_found_whatever_its_command_line_says(tmp_path: Path) -
     exe = tmp_path / "worm"
     shutil.copy(shutil.which("sleep") or "/bin/sleep", exe)
     proc = subprocess.Popen([str(exe), "300"], env={"X": "AnsiballZ"})
+    _started(proc, str(exe))
     try:
         assert proc.pid in pids(["worm"]) and proc.pid in pids([str(exe)])
     finally:

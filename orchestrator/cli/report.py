@@ -1,4 +1,4 @@
-"""irm note / irm action / irm report: the aftermath (registered on cli.app)."""
+"""irm note, action, report: the aftermath (the crisis cell's notes and actions, the report)."""
 
 from __future__ import annotations
 
@@ -10,14 +10,19 @@ from typing import Annotated, Literal
 import typer
 from rich.table import Table
 
-from orchestrator.cli import DEFAULT_INVENTORY, InventoryOpt, _inventory, app, console
-from orchestrator.cli_incident import IncidentOpt, JournalOpt, OperatorOpt, _existing
+from orchestrator.cli.app import action_app, app, console
+from orchestrator.cli.options import (
+    DEFAULT_INVENTORY,
+    IncidentOpt,
+    InventoryOpt,
+    JournalOpt,
+    OperatorOpt,
+    existing_journal,
+    load,
+)
 from orchestrator.errors import UserError
 from orchestrator.journal import DEFAULT_PATH, Journal, default_operator
 from orchestrator.safetext import check_text
-
-action_app = typer.Typer(no_args_is_help=True, help="Action items of the crisis report (capitalize).")
-app.add_typer(action_app, name="action")
 
 _REACT_RE = re.compile(r"^RA\d{4}$")
 
@@ -44,7 +49,7 @@ def note(
     """Add a note of the crisis cell to the incident (shown in the report beside the journal's facts)."""
     text = check_text(text, "note: the text", limit=4000, multiline=True)
     by = check_text(by, "note: --by", limit=200)
-    with Journal(_existing(journal)) as j:
+    with Journal(existing_journal(journal)) as j:
         inc = j.open_incident_for(incident_id)
         j.add_note(inc.id, _redacted(text, inventory), kind, by)
     console.print(f"incident {inc.id}: note by {by} recorded")
@@ -69,7 +74,7 @@ def action_add(
         raise UserError(f"action add: --react '{react}' is not an RE&CT response action id (RA followed by 4 digits)")
     if due is not None and not re.match(r"^\d{4}-\d{2}-\d{2}$", due):
         raise UserError(f"action add: --due '{due}' is not a date (YYYY-MM-DD)")
-    with Journal(_existing(journal)) as j:
+    with Journal(existing_journal(journal)) as j:
         inc = j.open_incident_for(incident_id)
         j.add_action(inc.id, _redacted(text, inventory), owner, react, due, by)
     console.print(f"incident {inc.id}: action added for {owner}")
@@ -78,7 +83,7 @@ def action_add(
 @action_app.command("list")
 def action_list(journal: JournalOpt = Path(DEFAULT_PATH), incident_id: IncidentOpt = None) -> None:
     """List the action items."""
-    with Journal(_existing(journal)) as j:
+    with Journal(existing_journal(journal)) as j:
         inc = j.open_incident_for(incident_id)
         actions = j.actions(inc.id)
     table = Table(title=f"actions of incident {inc.id}")
@@ -101,8 +106,8 @@ def report(
     from orchestrator import report as rep
     from orchestrator.inventory_loader import vault_values
 
-    inv = _inventory(inventory)
-    with Journal(_existing(journal)) as j:
+    inv = load(inventory)
+    with Journal(existing_journal(journal)) as j:
         if not j.incidents():
             raise UserError(f"no incident in journal {journal}: nothing to report")
         r = rep.Report(inv, j, incident_id, secrets=vault_values(inventory))

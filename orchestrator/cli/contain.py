@@ -1,78 +1,27 @@
-"""irm incident / contain / status: the IRM phases an operator drives (registered on cli.app)."""
+"""irm contain, exclude, unlock: containment of an area and the operator's decisions around it."""
 
 from __future__ import annotations
 
 import difflib
-import json
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.table import Table
 from rich.text import Text
 
-from orchestrator.cli import DEFAULT_INVENTORY, InventoryOpt, JsonOpt, _inventory, app, console, err_console
-from orchestrator.errors import UserError
+from orchestrator.cli.app import app, console, err_console
+from orchestrator.cli.options import (
+    DEFAULT_INVENTORY,
+    IncidentOpt,
+    InventoryOpt,
+    JournalOpt,
+    OperatorOpt,
+    existing_journal,
+    load,
+)
+from orchestrator.errors import Declined, HostFailures, HostsUnreached, SpreadNotStopped, UserError
 from orchestrator.journal import DEFAULT_PATH, Journal, default_operator
 from orchestrator.safetext import check_text
-
-incident_app = typer.Typer(no_args_is_help=True, help="Record and inspect incidents (the worm, its vectors).")
-app.add_typer(incident_app, name="incident")
-
-JournalOpt = Annotated[Path, typer.Option("--journal", envvar="IRM_JOURNAL", help="The journal (SQLite file).")]
-OperatorOpt = Annotated[str | None, typer.Option("--operator", envvar="IRM_OPERATOR",
-                                                 help="Who runs this (journaled); default: the login name.")]
-IncidentOpt = Annotated[int | None, typer.Option("--incident", help="Incident id (default: the only open one).")]
-
-
-@incident_app.command("open")
-def incident_open(
-    worm: Annotated[str | None, typer.Option(help="Worm name.")] = None,
-    vector: Annotated[list[str] | None, typer.Option(help="Propagation vector, tcp/PORT or udp/PORT (repeat).")] = None,
-    signature: Annotated[list[str] | None, typer.Option(help="Known AV/IDS signature (repeat).")] = None,
-    reference: Annotated[list[str] | None, typer.Option(help="CVE/KB/bulletin id or URL (repeat).")] = None,
-    file: Annotated[Path | None, typer.Option("--file", help="YAML file with worm, vectors, signatures, "
-                                              "references.")] = None,
-    journal: JournalOpt = Path(DEFAULT_PATH),
-    operator: OperatorOpt = None,
-) -> None:
-    """Open an incident: record the worm and its propagation vectors."""
-    from orchestrator import incident
-
-    if file is not None and (worm or vector or signature or reference):
-        raise UserError("incident open: give either --file or the --worm/--vector/... flags, not both")
-    spec = incident.spec_from_file(file) if file else incident.spec_from_flags(
-        worm, vector or [], signature or [], reference or [])
-    by = default_operator(operator)
-    with Journal(journal) as j:
-        inc = j.open_incident(spec, by)
-    console.print(f"incident {inc.id} opened: {spec.worm}, vectors {', '.join(map(str, spec.vectors))} "
-                  f"(journal {journal})")
-
-
-def _existing(journal: Path) -> Path:
-    """Read-only commands never create a journal: a missing one is an operator mistake."""
-    if not journal.exists():
-        raise UserError(f"no journal at {journal} (open an incident first, or pass --journal / IRM_JOURNAL)")
-    return journal
-
-
-@incident_app.command("list")
-def incident_list(journal: JournalOpt = Path(DEFAULT_PATH), as_json: JsonOpt = False) -> None:
-    """List incidents."""
-    with Journal(_existing(journal)) as j:
-        incidents = j.incidents()
-    if as_json:
-        print(json.dumps([{"id": i.id, "status": i.status, "opened_at": i.opened_at, "opened_by": i.opened_by,
-                           **i.spec.model_dump(mode="json")} for i in incidents], indent=1))
-        return
-    table = Table(title=f"incidents in {journal}")
-    for col in ("id", "status", "worm", "vectors", "opened", "by"):
-        table.add_column(col)
-    for i in incidents:
-        table.add_row(str(i.id), i.status, i.spec.worm, ", ".join(map(str, i.spec.vectors)), i.opened_at[:19],
-                      i.opened_by)
-    console.print(table)
 
 
 def _diffs(report: Any) -> None:
@@ -111,7 +60,7 @@ def contain(
     from orchestrator.detection import AvLogSource
     from orchestrator.live import ContainLive
 
-    inv = _inventory(inventory)
+    inv = load(inventory)
     inv.area(area)
     req = ContainRequest(inventory=inventory, area=area, operator=default_operator(operator),
                          incident_id=incident_id, dry_run=dry_run, confirm_timeout=confirm_timeout,
@@ -134,7 +83,7 @@ def contain(
                           f"{flow.validated_by})")
         if not yes and not dry_run and not typer.confirm(f"Apply containment to {a.name}?", default=False):
             console.print("nothing applied")
-            raise typer.Exit(1)
+            raise Declined()
         with ContainLive(console, f"containment of {a.name}") as live:
             job.ui = live
             report = job.run()
@@ -153,14 +102,14 @@ def contain(
                           "(re-run 'irm contain' once they answer, or 'irm exclude HOST --reason TEXT')",
                           markup=False, highlight=False)
     if report.host_failures:
-        raise typer.Exit(4)
+        raise HostFailures()
     if report.spread_stopped is False:
         err_console.print(f"the spread has NOT stopped within {max_wait:.0f}s: detections keep coming")
-        raise typer.Exit(5)
+        raise SpreadNotStopped()
     if report.spread_stopped:
         console.print("the spread has stopped", style="bold green")
     if report.unreachable:
-        raise typer.Exit(6)
+        raise HostsUnreached()
 
 
 @app.command("exclude")
@@ -173,13 +122,13 @@ def exclude(
     operator: OperatorOpt = None,
 ) -> None:
     """Record an operator decision: this host is left out of recovery's verification (it stays blocked)."""
-    inv = _inventory(inventory)
+    inv = load(inventory)
     known = inv.hosts.get(host)
     if known is None or known.kind != "area":
         raise UserError(f"'{host}' is not an area host of {inventory}")
     why = check_text(reason, "exclude: --reason", limit=2000)
     by = default_operator(operator)
-    with Journal(_existing(journal)) as j:
+    with Journal(existing_journal(journal)) as j:
         inc = j.open_incident_for(incident_id)
         j.exclude(inc.id, known.area, host, why, by)
     console.print(f"{host} excluded from incident {inc.id}: {why}", markup=False, highlight=False)
@@ -195,36 +144,7 @@ def unlock(
     """Release a lock whose holder is gone for good (e.g. on another machine); journaled."""
     why = check_text(reason, "unlock: --reason", limit=2000)
     by = default_operator(operator)
-    with Journal(_existing(journal)) as j:
+    with Journal(existing_journal(journal)) as j:
         row = j.unlock(lock, why, by)
     console.print(f"released {lock} (was held by pid {row['pid']} on {row['hostname']}, operator {row['operator']})",
                   markup=False, highlight=False)
-
-
-@app.command("status")
-def status(
-    inventory: InventoryOpt = Path(DEFAULT_INVENTORY),
-    journal: JournalOpt = Path(DEFAULT_PATH),
-    incident_id: IncidentOpt = None,
-    as_json: JsonOpt = False,
-    verify: Annotated[bool, typer.Option("--verify", help="Read every boundary's and host's live ruleset and "
-                                         "compare it with the journal; exit 1 on drift, 6 if some "
-                                         "could not be read.")] = False,
-) -> None:
-    """Per-area and per-sub-area posture, each stage's state, host failures and infections."""
-    from orchestrator import status as st
-
-    inv = _inventory(inventory)
-    with Journal(_existing(journal)) as j:
-        data = st.gather(inv, j, incident_id)
-        checked = st.verify(inv, inventory, j, incident_id) if verify else None
-    if as_json:
-        print(json.dumps({**data, **({"verify": checked} if checked is not None else {})}, indent=1, default=str))
-    else:
-        st.render(console, data)
-        if checked is not None:
-            st.render_verify(console, checked)
-    if checked is not None and checked["drift"]:
-        raise typer.Exit(1)
-    if checked is not None and checked["unreachable"]:
-        raise typer.Exit(6)

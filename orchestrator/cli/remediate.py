@@ -1,4 +1,4 @@
-"""irm remediate: deploy a validated remediation plan on a contained area, canaries first (registered on cli.app)."""
+"""irm remediate [mark-manual]: remediation of a contained area, canaries first."""
 
 from __future__ import annotations
 
@@ -9,14 +9,18 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from orchestrator.cli import DEFAULT_INVENTORY, InventoryOpt, _inventory, app, console
-from orchestrator.cli_incident import IncidentOpt, JournalOpt, OperatorOpt
-from orchestrator.errors import UserError
+from orchestrator.cli.app import console, remediate_app
+from orchestrator.cli.options import (
+    DEFAULT_INVENTORY,
+    IncidentOpt,
+    InventoryOpt,
+    JournalOpt,
+    OperatorOpt,
+    load,
+)
+from orchestrator.errors import Declined, UserError
 from orchestrator.journal import DEFAULT_PATH, Journal, default_operator
 from orchestrator.safetext import check_text
-
-remediate_app = typer.Typer(help="Remediate a contained area with a validated plan (canaries first).")
-app.add_typer(remediate_app, name="remediate")
 
 
 def _table(title: str, states: dict[str, str], reasons: dict[str, list[str]]) -> Table:
@@ -51,7 +55,7 @@ def remediate(
 
     if area is None:
         raise UserError("remediate: --area AREA is required (or a subcommand: mark-manual)")
-    inv = _inventory(inventory)
+    inv = load(inventory)
     inv.area(area)
     canaries = [c.strip() for c in canary.split(",") if c.strip()] if canary is not None else None
     req = RemediateRequest(inventory=inventory, area=area, operator=default_operator(operator),
@@ -70,7 +74,7 @@ def remediate(
         console.print(f"  canaries first: {', '.join(chosen)}; the rest only if every canary verifies")
         if not yes and not typer.confirm(f"Remediate {job.area.name}?", default=False):
             console.print("nothing applied")
-            raise typer.Exit(1)
+            raise Declined()
         with RemediationLive(console, f"remediation of {job.area.name}") as live:
             job.ui = live
             try:
@@ -97,7 +101,7 @@ def mark_manual(
 
     by = check_text(by, "mark-manual: --by", limit=200)
     note = check_text(note, "mark-manual: --note", limit=2000, multiline=True) if note.strip() else ""
-    inv = _inventory(inventory)
+    inv = load(inventory)
     if host not in inv.hosts:
         raise UserError(f"mark-manual: unknown host '{host}' in {inv.source}")
     area = area or inv.hosts[host].area

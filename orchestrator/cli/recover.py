@@ -1,4 +1,4 @@
-"""irm approve / irm recover: management approval, then reconnection step by step (registered on cli.app)."""
+"""irm approve / irm recover: the signed management approval, then reconnection step by step."""
 
 from __future__ import annotations
 
@@ -8,8 +8,17 @@ from typing import Annotated
 import typer
 from rich.text import Text
 
-from orchestrator.cli import DEFAULT_INVENTORY, InventoryOpt, _inventory, app, console
-from orchestrator.cli_incident import IncidentOpt, JournalOpt, OperatorOpt, _existing
+from orchestrator.cli.app import app, console
+from orchestrator.cli.options import (
+    DEFAULT_INVENTORY,
+    IncidentOpt,
+    InventoryOpt,
+    JournalOpt,
+    OperatorOpt,
+    existing_journal,
+    load,
+)
+from orchestrator.errors import Declined
 from orchestrator.journal import DEFAULT_PATH, Journal, default_operator
 from orchestrator.safetext import check_text
 
@@ -31,9 +40,9 @@ def approve(
 
     why = check_text(reason, "approve: --reason", limit=500)
     by = default_operator(operator)
-    inv = _inventory(inventory)
+    inv = load(inventory)
     inv.area(area)
-    with Journal(_existing(journal)) as j:
+    with Journal(existing_journal(journal)) as j:
         inc = j.open_incident_for(incident_id)
         signed = approval.approve(inv, j, inc, area, key, why, by)
     console.print(f"incident {inc.id}: recovery of {area} approved by {signed['approver']} ({signed['role']}), "
@@ -63,7 +72,7 @@ def recover(
     from orchestrator.live import ContainLive
     from orchestrator.recovery import RecoverRequest, Recovery, Step, parse_duration
 
-    inv = _inventory(inventory)
+    inv = load(inventory)
     inv.area(area)
     req = RecoverRequest(inventory=inventory, area=area, operator=default_operator(operator),
                          incident_id=incident_id, soak=parse_duration(soak), quiet_window=parse_duration(quiet_window),
@@ -92,7 +101,7 @@ def recover(
             report = job.run()
     if report.declined:
         console.print(f"{report.declined} declined: nothing changed; irm recover --area {area} continues from there")
-        raise typer.Exit(1)
+        raise Declined()
     if report.remaining:
         console.print(f"done: {', '.join(report.done)}; next: {report.remaining[0]} (irm recover --area {area})")
     else:

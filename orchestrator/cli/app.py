@@ -1,0 +1,32 @@
+"""The typer application, its sub-applications and the consoles; command modules register on them."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from orchestrator import __version__
+
+# Tracebacks never show local variables: they may hold inventory secrets.
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_show_locals=False,
+                  help="irm: worm infection response orchestrator.")
+lab_app = typer.Typer(no_args_is_help=True, help="Build, inspect and tear down the namespace lab.")
+incident_app = typer.Typer(no_args_is_help=True, help="Record and inspect incidents (the worm, its vectors).")
+remediate_app = typer.Typer(help="Remediate a contained area with a validated plan (canaries first).")
+action_app = typer.Typer(no_args_is_help=True, help="Action items of the crisis report (capitalize).")
+for sub, name in ((lab_app, "lab"), (incident_app, "incident"), (remediate_app, "remediate"), (action_app, "action")):
+    app.add_typer(sub, name=name)
+
+# Markup off: worm names, notes, operator names and Ansible messages are printed as the characters they
+# are (a "[/]" in a note must neither crash a command nor vanish); irm's own styling uses Text styles.
+console = Console(markup=False)
+err_console = Console(stderr=True, markup=False)
+
+
+@app.callback(invoke_without_command=True)
+def _root(version: Annotated[bool, typer.Option("--version", help="Print the version.")] = False) -> None:
+    if version:
+        console.print(f"irm {__version__}")
+        raise typer.Exit()

@@ -1,0 +1,63 @@
+"""irm incident open / list: the worm and its vectors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from orchestrator.cli.app import console, incident_app
+from orchestrator.cli.options import (
+    JournalOpt,
+    JsonOpt,
+    OperatorOpt,
+    existing_journal,
+)
+from orchestrator.errors import UserError
+from orchestrator.journal import DEFAULT_PATH, Journal, default_operator
+
+
+@incident_app.command("open")
+def incident_open(
+    worm: Annotated[str | None, typer.Option(help="Worm name.")] = None,
+    vector: Annotated[list[str] | None, typer.Option(help="Propagation vector, tcp/PORT or udp/PORT (repeat).")] = None,
+    signature: Annotated[list[str] | None, typer.Option(help="Known AV/IDS signature (repeat).")] = None,
+    reference: Annotated[list[str] | None, typer.Option(help="CVE/KB/bulletin id or URL (repeat).")] = None,
+    file: Annotated[Path | None, typer.Option("--file", help="YAML file with worm, vectors, signatures, "
+                                              "references.")] = None,
+    journal: JournalOpt = Path(DEFAULT_PATH),
+    operator: OperatorOpt = None,
+) -> None:
+    """Open an incident: record the worm and its propagation vectors."""
+    from orchestrator import incident
+
+    if file is not None and (worm or vector or signature or reference):
+        raise UserError("incident open: give either --file or the --worm/--vector/... flags, not both")
+    spec = incident.spec_from_file(file) if file else incident.spec_from_flags(
+        worm, vector or [], signature or [], reference or [])
+    by = default_operator(operator)
+    with Journal(journal) as j:
+        inc = j.open_incident(spec, by)
+    console.print(f"incident {inc.id} opened: {spec.worm}, vectors {', '.join(map(str, spec.vectors))} "
+                  f"(journal {journal})")
+
+
+@incident_app.command("list")
+def incident_list(journal: JournalOpt = Path(DEFAULT_PATH), as_json: JsonOpt = False) -> None:
+    """List incidents."""
+    with Journal(existing_journal(journal)) as j:
+        incidents = j.incidents()
+    if as_json:
+        print(json.dumps([{"id": i.id, "status": i.status, "opened_at": i.opened_at, "opened_by": i.opened_by,
+                           **i.spec.model_dump(mode="json")} for i in incidents], indent=1))
+        return
+    table = Table(title=f"incidents in {journal}")
+    for col in ("id", "status", "worm", "vectors", "opened", "by"):
+        table.add_column(col)
+    for i in incidents:
+        table.add_row(str(i.id), i.status, i.spec.worm, ", ".join(map(str, i.spec.vectors)), i.opened_at[:19],
+                      i.opened_by)
+    console.print(table)

@@ -1,0 +1,38 @@
+"""Options shared by several commands, and the two loaders every command uses."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from orchestrator.errors import UserError
+
+if TYPE_CHECKING:
+    from orchestrator.inventory import Inventory
+
+DEFAULT_INVENTORY = "inventories/lab"
+InventoryOpt = Annotated[
+    Path,
+    typer.Option("--inventory", "-i", envvar="IRM_INVENTORY", help="Ansible inventory (file or directory)."),
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
+JournalOpt = Annotated[Path, typer.Option("--journal", envvar="IRM_JOURNAL", help="The journal (SQLite file).")]
+OperatorOpt = Annotated[str | None, typer.Option("--operator", envvar="IRM_OPERATOR",
+                                                 help="Who runs this (journaled); default: the login name.")]
+IncidentOpt = Annotated[int | None, typer.Option("--incident", help="Incident id (default: the only open one).")]
+
+
+def load(path: Path) -> Inventory:
+    """The inventory, loaded through Ansible and validated (``InventoryError`` otherwise)."""
+    from orchestrator.inventory_loader import load_inventory
+
+    return load_inventory(path)
+
+
+def existing_journal(journal: Path) -> Path:
+    """Read-only commands never create a journal: a missing one is an operator mistake."""
+    if not journal.exists():
+        raise UserError(f"no journal at {journal} (open an incident first, or pass --journal / IRM_JOURNAL)")
+    return journal

@@ -1,0 +1,60 @@
+"""irm validate: everything a later command would refuse, checked before any crisis."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from orchestrator.cli.app import app, console
+from orchestrator.cli.options import (
+    DEFAULT_INVENTORY,
+    InventoryOpt,
+    load,
+)
+from orchestrator.errors import UserError
+from orchestrator.journal import DEFAULT_PATH, Journal
+
+
+@app.command("validate")
+def validate(
+    inventory: InventoryOpt = Path(DEFAULT_INVENTORY),
+    plan: Annotated[list[Path] | None, typer.Option("--plan", help="A remediation plan to check too (repeat).")] = None,
+    incident_file: Annotated[list[Path] | None, typer.Option(
+        "--incident", help="An incident file to check too, and whose vectors the critical flows are checked "
+        "against (repeat).")] = None,
+    journal: Annotated[Path | None, typer.Option(
+        "--journal", envvar="IRM_JOURNAL", help="Check critical flows against this journal's open incident "
+        "(default: the machine's journal, when it exists).")] = None,
+) -> None:
+    """Check everything a later command would refuse: the schema, the chokepoint groups, the lab's
+    address space, critical flows against the incident's vectors, the management path under every
+    containment, and the plan and incident files given (every problem, one line each)."""
+    from orchestrator import validation
+
+    problems, vectors = validation.file_problems(plan or [], incident_file or [])
+    against = [str(f) for f in incident_file or []]
+    path = journal or Path(DEFAULT_PATH)
+    if journal is not None and not journal.exists():
+        raise UserError(f"no journal at {journal} (validate reads it, never creates it)")
+    if path.exists():
+        with Journal(path) as j:
+            open_ = [i for i in j.incidents() if i.status == "open"]
+        for inc in open_:
+            vectors += inc.spec.vectors
+            against.append(f"incident {inc.id} of {path}")
+    try:
+        inv = load(inventory)
+    except UserError as exc:
+        raise UserError(*exc.problems, *problems) from None
+    problems = validation.inventory_problems(inv, list(dict.fromkeys(vectors))) + problems
+    if problems:
+        raise UserError(*problems)
+    vectors_note = f"; critical flows checked against {', '.join(against)}" if against else ""
+    console.print(f"{inventory}: valid ({len(inv.areas)} areas, {len(inv.segments)} segments, "
+                  f"{len(inv.managed_hosts)} managed hosts){vectors_note}")
+    for f in plan or []:
+        console.print(f"{f}: valid plan")
+    for f in incident_file or []:
+        console.print(f"{f}: valid incident file")
