@@ -118,8 +118,11 @@ class Containment:
     phase = "containment"  # the journal's phase for this object's stages
 
     def __init__(self, req: ContainRequest, inv: Inventory, journal: Journal, source: DetectionSource,
-                 observer: ContainObserver | None = None) -> None:
+                 observer: ContainObserver | None = None, *, run: runner.PlaybookRunner = runner.run_playbook,
+                 probe: runner.ManagementProber = mgmt_probe.probe) -> None:
         self.req = req
+        self.run_playbook = run
+        self.probe_management = probe
         self.inv = inv
         self.journal = journal
         self.source = source
@@ -211,7 +214,7 @@ class Containment:
     def _probe(self, spec: StageSpec) -> tuple[dict[str, list[dict[str, Any]]], set[str]]:
         """The management endpoints that answer now, per play host (what its confirmation must reach
         again), and the hosts that do not answer at all."""
-        answered, down = mgmt_probe.probe(checks.reach_targets(self.inv, spec.targets))
+        answered, down = self.probe_management(checks.reach_targets(self.inv, spec.targets))
         reach: dict[str, list[dict[str, Any]]] = {}
         for endpoint in answered:
             reach.setdefault(str(endpoint["via"]), []).append(endpoint)
@@ -312,7 +315,7 @@ class Containment:
             **spec.extravars,
         }
         try:
-            result = runner.run_playbook(spec.playbook, self.req.inventory, extravars=extravars,
+            result = self.run_playbook(spec.playbook, self.req.inventory, extravars=extravars,
                                          check=self.req.dry_run, diff=self.req.dry_run, observer=self.ui)
         except RunnerError as exc:
             self.journal.end_stage(stage_id, "failed", failed=targets, reason=str(exc))
@@ -337,7 +340,7 @@ class Containment:
         time.sleep(self.req.confirm_timeout + 2)
         expected = sorted(set(failed) | {str(e["host"]) for h in failed for e in reach.get(h, [])})
         try:
-            back = runner.run_playbook("reach", self.req.inventory, extravars={"irm_targets": ",".join(expected)})
+            back = self.run_playbook("reach", self.req.inventory, extravars={"irm_targets": ",".join(expected)})
         except RunnerError as exc:
             return f"{reasons}; SSH could not be checked ({exc}): check {', '.join(expected)} by hand"
         answering = sorted(h for h, r in back.hosts.items() if r.status == "ok")

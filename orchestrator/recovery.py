@@ -23,7 +23,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from orchestrator import checks, runner
+from orchestrator import checks, mgmt_probe, runner
 from orchestrator.containment import Containment, ContainObserver, ContainRequest, StageSpec
 from orchestrator.detection import Detection, DetectionSource
 from orchestrator.errors import RecoveryHalted, UserError
@@ -104,10 +104,12 @@ class Recovery(Containment):
 
     def __init__(self, req: RecoverRequest, inv: Inventory, journal: Journal, source: DetectionSource,
                  observer: ContainObserver | None = None,
-                 confirm: Callable[[Step, list[str]], bool] | None = None) -> None:
+                 confirm: Callable[[Step, list[str]], bool] | None = None, *,
+                 run: runner.PlaybookRunner = runner.run_playbook,
+                 probe: runner.ManagementProber = mgmt_probe.probe) -> None:
         super().__init__(ContainRequest(inventory=req.inventory, area=req.area, operator=req.operator,
                                         incident_id=req.incident_id, confirm_timeout=req.confirm_timeout,
-                                        loop=False), inv, journal, source, observer)
+                                        loop=False), inv, journal, source, observer, run=run, probe=probe)
         self.rreq = req
         self.confirm = confirm or (lambda step, changes: True)
         self._resumed: dict[str, dict[str, Any]] = {}  # interrupted step -> when it took effect, what it saw
@@ -183,7 +185,7 @@ class Recovery(Containment):
         hosts = [h for h in self.area.hosts if h not in self._excluded()]
         extravars = {"irm_plan": plan, "irm_health": {h: health_targets(self.inv, self.inv.hosts[h]) for h in hosts},
                      **hosts_by_os(self.inv, hosts)}
-        result = runner.run_playbook("remediate_verify", self.req.inventory, extravars=extravars, observer=self.ui)
+        result = self.run_playbook("remediate_verify", self.req.inventory, extravars=extravars, observer=self.ui)
         bad = [h for h in hosts if h not in result.hosts or result.hosts[h].status not in ("ok", "changed")]
         return [f"{h} does not verify on the host now: "
                 + (" | ".join(result.hosts[h].failures) if h in result.hosts else "no result") for h in bad]

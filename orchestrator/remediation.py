@@ -92,8 +92,11 @@ def _in_any(host: Host, endpoints: list[str], inv: Inventory) -> bool:
 
 class Remediation:
     def __init__(self, req: RemediateRequest, inv: Inventory, journal: Journal,
-                 observer: RemediationObserver | None = None) -> None:
+                 observer: RemediationObserver | None = None, *, run: runner.PlaybookRunner = runner.run_playbook,
+                 probe: runner.ManagementProber = mgmt_probe.probe) -> None:
         self.req = req
+        self.run_playbook = run
+        self.probe_management = probe
         self.inv = inv
         self.journal = journal
         self.ui: RemediationObserver = observer or _Quiet()
@@ -169,7 +172,7 @@ class Remediation:
         self.ui.step(name, hosts)
         stage_id = self.journal.start_stage(self.incident.id, "remediation", self.area.name, name, ",".join(hosts),
                                             False, self.req.operator)
-        result = runner.run_playbook(playbook, self.req.inventory, extravars=self._extravars(hosts, **more),
+        result = self.run_playbook(playbook, self.req.inventory, extravars=self._extravars(hosts, **more),
                                      observer=self.ui)
         self.journal.host_results(stage_id, [
             {"host": h.host, "status": h.status, "ok": h.ok, "changed": h.changed, "failed": h.failed,
@@ -247,7 +250,7 @@ class Remediation:
         """Hosts that do not answer on their management path are not waited on: journaled unreachable,
         named, and left for a re-run (or an operator's 'irm exclude')."""
         endpoints = [e for e in checks.reach_targets(self.inv, [h.name for h in self.hosts]) if e["via"] == e["host"]]
-        _, down = mgmt_probe.probe(endpoints)
+        _, down = self.probe_management(endpoints)
         self.journal.set_reach(self.incident.id, self.area.name, sorted(down), "unreachable", "remediation")
         for h in sorted(down):
             report.reasons[h] = ["does not answer on its management path: re-run irm remediate once it does, or "

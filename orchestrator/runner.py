@@ -73,6 +73,22 @@ class RunObserver(Protocol):
     def on_host(self, result: HostResult, event: str) -> None: ...
 
 
+class PlaybookRunner(Protocol):
+    """What the phases need to run a play: ``run_playbook``'s signature. The phases receive one (the
+    real runner by default), so tests can hand them a fake that records what would run."""
+
+    def __call__(self, playbook: str | Path, inventory: str | Path, *, extravars: dict[str, Any] | None = None,
+                 check: bool = False, diff: bool = False, limit: str | None = None, tags: list[str] | None = None,
+                 forks: int | None = None, observer: RunObserver | None = None) -> RunResult: ...
+
+
+class ManagementProber(Protocol):
+    """``mgmt_probe.probe``: (the endpoints that answered, the hosts none of whose endpoints answered)."""
+
+    def __call__(self, endpoints: list[dict[str, Any]],
+                 timeout: float = 3.0) -> tuple[list[dict[str, Any]], set[str]]: ...
+
+
 _EVENT_FIELDS = {
     "runner_on_ok": "ok",
     "runner_on_failed": "failed",

@@ -1,0 +1,105 @@
+"""Containment's orchestration with a fake runner and prober (no root, no lab): stage order, what each
+stage targets, the journal, host failures and unreachable hosts. The lab tests prove the same on real
+hosts; these prove the decisions."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from orchestrator.containment import Containment, ContainRequest
+from orchestrator.errors import ContainmentFailed
+from orchestrator.incident import IncidentSpec
+from orchestrator.inventory_loader import load_inventory
+from orchestrator.journal import Journal
+from tests.conftest import LAB_INVENTORY
+from tests.fakes.runner import FakeProber, FakeRunner, NoDetections
+
+INV = load_inventory(LAB_INVENTORY)
+AREA = "subsidiary-x"
+AREA_HOSTS = list(INV.area(AREA).hosts)
+
+
+def _journal(tmp_path: Path) -> Journal:
+    j = Journal(tmp_path / "j.db")
+    j.open_incident(IncidentSpec(worm="W", vectors=["tcp/4445"]), "op")
+    return j
+
+
+def _contain(j: Journal, run: FakeRunner, probe: FakeProber | None = None, **req: object) -> Containment:
+    request = ContainRequest(inventory=LAB_INVENTORY, area=AREA, operator="op", loop=False, **req)  # type: ignore[arg-type]
+    return Containment(request, INV, j, NoDetections(), run=run, probe=probe or FakeProber())
+
+
+def _stages(j: Journal) -> list[tuple[str, str]]:
+    return [(s.name, s.state) for s in j.stages(1, AREA)]
+
+
+def test_stages_run_in_the_irm_order_each_on_its_chokepoint(tmp_path: Path) -> None:
+    j, run = _journal(tmp_path), FakeRunner()
+    report = _contain(j, run).run()
+    assert run.playbooks() == ["contain_internet_cut", "contain_isolate", "contain_vectors", "contain_mobile"]
+    assert [c.targets for c in run.calls] == [["edge-fw"], ["gw-x"], AREA_HOSTS, ["gw-x"]]
+    assert _stages(j) == [("internet_cut", "done"), ("isolate", "done"), ("vectors", "done"), ("mobile", "done")]
+    assert j.postures(1)[AREA] == "isolated" and j.postures(1)[f"{AREA}:mobile"] == "blocked"
+    assert report.unreachable == [] and report.host_failures == {}
+    # every host's journaled fingerprint is what it reported live
+    rows = j.host_rows(1)
+    assert {h: rows[h]["fingerprint"] for h in AREA_HOSTS} == {h: run.live[h] for h in AREA_HOSTS}
+    # the policies handed to the hosts are the planned ones, keyed by host, with the run's token
+    vectors = run.calls[2].extravars
+    assert set(vectors["irm_policies"]) == set(AREA_HOSTS) and vectors["irm_token"] == j.events(1)[-1]["detail"].get(
+        "token", vectors["irm_token"])
+
+
+def test_a_rerun_changes_nothing_new(tmp_path: Path) -> None:
+    j, run = _journal(tmp_path), FakeRunner()
+    _contain(j, run).run()
+    first = dict(run.live)
+    _contain(j, run).run()
+    assert run.live == first  # the same planned fingerprints, applied again idempotently
+
+
+def test_dry_run_journals_no_posture(tmp_path: Path) -> None:
+    j, run = _journal(tmp_path), FakeRunner()
+    _contain(j, run, dry_run=True).run()
+    assert all(c.check for c in run.calls)
+    assert j.postures(1) == {} and run.live == {}
+
+
+def test_an_unreachable_area_host_is_skipped_journaled_and_named(tmp_path: Path) -> None:
+    j, run = _journal(tmp_path), FakeRunner()
+    report = _contain(j, run, FakeProber(down={"x-lt1"})).run()
+    assert "x-lt1" not in run.calls[2].targets  # the vectors stage skips it
+    assert report.unreachable == ["x-lt1"]
+    assert j.host_rows(1)["x-lt1"]["reach"] == "unreachable"
+    assert ("mobile", "done") in _stages(j)  # the boundaries did not wait on it
+
+
+def test_an_unreachable_boundary_fails_its_stage_with_nothing_applied_there(tmp_path: Path) -> None:
+    j, run = _journal(tmp_path), FakeRunner()
+    with pytest.raises(ContainmentFailed, match="gw-x does not answer on its management path"):
+        _contain(j, run, FakeProber(down={"gw-x"})).run()
+    assert run.playbooks() == ["contain_internet_cut"]
+    assert _stages(j) == [("internet_cut", "done"), ("isolate", "failed")]
+
+
+def test_a_host_failure_in_the_vectors_stage_lets_the_boundaries_finish_and_is_named(tmp_path: Path) -> None:
+    j, run = _journal(tmp_path), FakeRunner(fail={("contain_vectors", "x-ws12"): "nft: syntax error"})
+    report = _contain(j, run).run()
+    assert run.playbooks()[:4] == ["contain_internet_cut", "contain_isolate", "contain_vectors", "contain_mobile"]
+    assert run.calls[4].playbook == "contain_vectors" and run.calls[4].targets == ["x-ws12"]  # retried at the end
+    assert "x-ws12" in report.host_failures
+    assert j.host_rows(1)["x-ws12"]["fingerprint"] == "absent"  # what it really enforces, not the plan
+
+
+def test_a_boundary_failure_stops_the_run_and_journals_what_is_live(tmp_path: Path) -> None:
+    j, run = _journal(tmp_path), FakeRunner(fail={("contain_isolate", "gw-x"): "management path cut"})
+    with pytest.raises(ContainmentFailed, match=r"stage isolate failed on gw-x.*SSH answers again"):
+        _contain(j, run, confirm_timeout=0).run()  # the dead-man wait: 0 + 2 s here
+    assert _stages(j) == [("internet_cut", "done"), ("isolate", "failed")]
+    # after the timer, irm proves SSH is back on the boundary and every host behind it
+    assert run.calls[-1].playbook == "reach" and {"gw-x", *AREA_HOSTS} <= set(run.calls[-1].targets)
+    assert j.postures(1).get(AREA) != "isolated"
+    assert [e["kind"] for e in j.events(1)][-1] == "containment_failed"
