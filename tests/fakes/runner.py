@@ -26,6 +26,8 @@ class Call:
 class FakeRunner:
     fail: dict[tuple[str, str], str] = field(default_factory=dict)  # (playbook, host) -> failure message
     facts: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)  # extra facts per (playbook, host)
+    fail_once: dict[tuple[str, str], str] = field(default_factory=dict)  # as ``fail``, the first time only
+    playbook_facts: dict[str, dict[str, Any]] = field(default_factory=dict)  # playbook -> facts on every host
     calls: list[Call] = field(default_factory=list)
     live: dict[str, str] = field(default_factory=dict)  # host -> fingerprint of its live table
 
@@ -41,7 +43,7 @@ class FakeRunner:
         planned = ev.get("irm_fingerprints", {})
         hosts: dict[str, HostResult] = {}
         for host in targets:
-            why = self.fail.get((name, host))
+            why = self.fail.get((name, host)) or self.fail_once.pop((name, host), None)
             if why is not None:
                 hosts[host] = HostResult(host=host, ok=1, failed=1, failures=[f"task: {why}"],
                                          facts={"irm_live_fingerprint": self.live.get(host, "absent")})
@@ -51,7 +53,8 @@ class FakeRunner:
                 applies = not check and "irm_policies" in ev  # a read or reach play changes nothing
                 hosts[host] = HostResult(host=host, ok=3, changed=1 if applies else 0, facts={
                     "irm_live_fingerprint": self.live.get(host, "absent"), "irm_confirmed": not check,
-                    "irm_applied_at": datetime.now(UTC).isoformat(), **self.facts.get((name, host), {})})
+                    "irm_applied_at": datetime.now(UTC).isoformat(), **self.playbook_facts.get(name, {}),
+                    **self.facts.get((name, host), {})})
             if observer is not None:
                 observer.on_host(hosts[host], "runner_on_failed" if why else "runner_on_ok")
         failed = any(h.failed for h in hosts.values())
