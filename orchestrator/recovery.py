@@ -106,11 +106,13 @@ class Recovery(Containment):
                  observer: ContainObserver | None = None,
                  confirm: Callable[[Step, list[str]], bool] | None = None, *,
                  run: runner.PlaybookRunner = runner.run_playbook,
-                 probe: runner.ManagementProber = mgmt_probe.probe) -> None:
+                 probe: runner.ManagementProber = mgmt_probe.probe,
+                 probe_paths: Callable[[Inventory, list[Any]], list[Any]] | None = None) -> None:
         super().__init__(ContainRequest(inventory=req.inventory, area=req.area, operator=req.operator,
                                         incident_id=req.incident_id, confirm_timeout=req.confirm_timeout,
                                         loop=False), inv, journal, source, observer, run=run, probe=probe)
         self.rreq = req
+        self.probe_paths = probe_paths or _lab_paths
         self.confirm = confirm or (lambda step, changes: True)
         self._resumed: dict[str, dict[str, Any]] = {}  # interrupted step -> when it took effect, what it saw
 
@@ -265,9 +267,7 @@ class Recovery(Containment):
         if seen:
             return result
         if opened:
-            from orchestrator.lab import traffic
-
-            closed = [r for r in traffic.run_probes(self.inv, opened) if not r.open]
+            closed = [r for r in self.probe_paths(self.inv, opened) if not r.open]
             result["probes_closed"] = [f"{r.probe.source}->{r.probe.target}:{r.probe.port} {r.outcome}"
                                        for r in closed]
             if closed:
@@ -441,3 +441,10 @@ def _rule_diff(before: Policy, after: Policy) -> tuple[list[str], list[str]]:
 
     old, new = rules(before), rules(after)
     return [r for r in old if r not in new], [r for r in new if r not in old]
+
+
+def _lab_paths(inv: Inventory, probes: list[Any]) -> list[Any]:
+    """Real TCP through the lab for the paths a step opened (only lab inventories have any)."""
+    from orchestrator.lab import traffic
+
+    return traffic.run_probes(inv, probes)

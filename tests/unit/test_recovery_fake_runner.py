@@ -1,0 +1,150 @@
+"""Recovery's decisions with a fake runner, prober and path prober (no root, no lab): the IRM order,
+one step at a time, the halt and rollback on a new infection, the resume after a kill, declining at a
+prompt, and the final state with no irm table anywhere."""
+
+from __future__ import annotations
+
+import subprocess
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from orchestrator import approval
+from orchestrator.containment import Containment, ContainRequest
+from orchestrator.detection import Detection
+from orchestrator.errors import RecoveryHalted
+from orchestrator.incident import IncidentSpec
+from orchestrator.inventory import Approver, Inventory
+from orchestrator.inventory_loader import load_inventory
+from orchestrator.journal import Journal
+from orchestrator.recovery import RecoverRequest, Recovery
+from orchestrator.remediation import RemediateRequest, Remediation
+from tests.conftest import LAB_INVENTORY, ROOT
+from tests.fakes.runner import FakeProber, FakeRunner, NoDetections
+
+AREA = "subsidiary-x"
+PLAN = ROOT / "plans" / "lab-worm.yml"
+VERIFIED = {"remediate_verify": {"irm_verification": {"infected": [], "fixed": True, "health": []}}}
+
+
+@dataclass
+class Detections:
+    """A detection source whose detections a test adds while the recovery runs."""
+
+    found: list[Detection] = field(default_factory=list)
+
+    def detections(self, since: datetime) -> list[Detection]:
+        return [d for d in self.found if d.time >= since]
+
+
+def _all_open(inv: Inventory, probes: list[Any]) -> list[Any]:
+    from orchestrator.lab.traffic import ProbeResult
+
+    return [ProbeResult(probe=p, outcome="open") for p in probes]
+
+
+@dataclass
+class Setup:
+    inv: Inventory
+    journal: Journal
+    run: FakeRunner
+
+
+@pytest.fixture()
+def setup(tmp_path: Path) -> Setup:
+    key = tmp_path / "ciso"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
+    inv = load_inventory(LAB_INVENTORY).model_copy(update={"approvers": (
+        Approver(name="ciso", role="CISO", key=(tmp_path / "ciso.pub").read_text().strip()),)})
+    j = Journal(tmp_path / "j.db")
+    j.open_incident(IncidentSpec(worm="W", vectors=["tcp/4445"]), "op")
+    run = FakeRunner(playbook_facts=VERIFIED)
+    Containment(ContainRequest(inventory=LAB_INVENTORY, area=AREA, operator="op", loop=False), inv, j,
+                NoDetections(), run=run, probe=FakeProber()).run()
+    Remediation(RemediateRequest(inventory=LAB_INVENTORY, area=AREA, operator="op", plan_path=PLAN), inv, j,
+                run=run, probe=FakeProber()).run()
+    approval.approve(inv, j, j.incidents()[0], AREA, key, "verified", "op")
+    run.calls.clear()
+    return Setup(inv, j, run)
+
+
+def _recovery(s: Setup, source: Any = None, **req: Any) -> Recovery:
+    request = RecoverRequest(**{"inventory": LAB_INVENTORY, "area": AREA, "operator": "op", "soak": 0.0,
+                                "quiet_window": 0.0, "poll": 0.01, "assume_yes": True, **req})
+    return Recovery(request, s.inv, s.journal, source or NoDetections(), run=s.run, probe=FakeProber(),
+                    probe_paths=_all_open)
+
+
+def _steps(j: Journal) -> list[tuple[str, str]]:
+    return [(st.name, st.state) for st in j.stages(1, AREA) if st.phase == "recovery"]
+
+
+def test_the_five_steps_in_the_irm_order_leave_no_irm_table(setup: Setup) -> None:
+    report = _recovery(setup).run()
+    # no sub-area was quarantined (containment ran without the loop): step 2 is one step
+    assert [n for n, _ in _steps(setup.journal)] == ["vectors", "subareas", "mobile", "lan", "internet"]
+    assert {state for _, state in _steps(setup.journal)} == {"done"}
+    assert report.remaining == []
+    assert set(setup.run.live.values()) == {"absent"}  # every host and boundary as before the incident
+    assert [e["kind"] for e in setup.journal.events(1)][-1] == "recovery_finished"
+
+
+def test_step_mode_does_one_step_and_only_refuses_to_skip(setup: Setup) -> None:
+    one = _recovery(setup, next_only=True).run()
+    assert one.done == ["vectors"] and one.remaining == ["subareas", "mobile", "lan", "internet"]
+    with pytest.raises(Exception, match="internet cannot run now: the next step is step 2"):
+        _recovery(setup, only="internet").run()
+
+
+def test_a_declined_step_changes_nothing(setup: Setup) -> None:
+    rec = _recovery(setup)
+    rec.confirm = lambda step, changes: False
+    report = rec.run()
+    assert report.declined == "vectors" and _steps(setup.journal) == [] and setup.run.calls[-1].playbook == \
+        "remediate_verify"  # only the fresh verification ran
+
+
+def test_a_new_infection_during_a_soak_halts_and_puts_the_previous_posture_back(setup: Setup) -> None:
+    source = Detections()
+    rec = _recovery(setup, source=source, soak=1.0)
+    applied = rec._apply  # the detection appears once the mobile segments are reconnected
+
+    def apply(spec: Any, target: Any, **kw: Any) -> Any:
+        outcome = applied(spec, target, **kw)
+        if spec.name == "mobile":
+            source.found.append(Detection(time=datetime.now(UTC), host="x-ws21", signature="Lab.Worm.IRM-A",
+                                          action="detected", source_address=None,
+                                          segment="subsidiary-x/office-2", area=AREA))
+        return outcome
+
+    rec._apply = apply  # type: ignore[method-assign]
+    with pytest.raises(RecoveryHalted, match="new infection during the soak of step 3"):
+        rec.run()
+    assert _steps(setup.journal) == [("vectors", "done"), ("subareas", "done"), ("mobile", "halted")]
+    assert setup.journal.postures(1)[f"{AREA}:mobile"] == "blocked"  # the previous posture, put back
+    mobile_calls = [c for c in setup.run.calls if "gw-x" in c.targets]
+    assert len(mobile_calls) >= 2  # applied, then rolled back on the gateway
+
+
+def test_a_killed_step_is_resumed_from_the_posture_before_it(setup: Setup) -> None:
+    class Killed(BaseException):
+        pass
+
+    rec = _recovery(setup)
+    applied = rec._apply
+
+    def killed_after_apply(spec: Any, target: Any, **kw: Any) -> Any:
+        applied(spec, target, **kw)
+        raise Killed  # the process dies after the hosts took the change, before the journal says done
+
+    rec._apply = killed_after_apply  # type: ignore[method-assign]
+    with pytest.raises(Killed):
+        rec.run()
+    assert _steps(setup.journal) == [("vectors", "running")]
+    report = _recovery(setup).run()
+    assert report.resumed_at == "vectors"
+    steps = _steps(setup.journal)
+    assert steps[0] == ("vectors", "interrupted") and ("vectors", "done") in steps and report.remaining == []
