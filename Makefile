@@ -17,7 +17,7 @@ test: setup
 	@./scripts/test.sh $(PYTEST_ARGS)
 
 lint: setup
-	ruff check orchestrator tests
+	ruff check .
 	mypy
 	ansible-lint --offline playbooks roles
 

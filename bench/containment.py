@@ -32,10 +32,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "bench"))
 
-from make_inventory import inventory  # noqa: E402
-
+from bench.make_inventory import inventory  # noqa: E402
 from orchestrator.inventory_loader import load_inventory  # noqa: E402
 
 ENV = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}", "COLUMNS": "200"}

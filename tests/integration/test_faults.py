@@ -150,7 +150,8 @@ def test_a_timer_that_fires_before_the_confirm_is_never_reported_as_blocked(fres
                              for h in AREA_X), 30, "every dead-man timer confirmed or fired")
     # whatever the outcome, the journal and the exit code say exactly what is live on every host
     live = {h: fingerprint(irm_table(inv, h)) for h in AREA_X}
-    recorded = dict(journal_rows(journal, "SELECT host, fingerprint FROM hosts WHERE fingerprint IS NOT NULL"))
+    recorded = {str(h): str(fp) for h, fp in
+                journal_rows(journal, "SELECT host, fingerprint FROM hosts WHERE fingerprint IS NOT NULL")}
     for host in AREA_X:
         assert recorded[host] == live[host], (host, proc.stdout, proc.stderr)
     blocked = {h for h, fp in live.items() if fp != "absent"}

@@ -36,7 +36,7 @@ FILES = ROOT / "roles" / "remediation" / "files"
 NS = f"irmwin{os.getpid() % 10000}"
 HOST_IF, NS_IF = f"{NS}h", f"{NS}n"
 ADDRESS = "198.19.32.2"  # lab addresses only, in a namespace of the test's own
-VERIFIED = {"infected": [], "unfixed": [], "unhealthy": []}
+VERIFIED: dict[str, list[str]] = {"infected": [], "unfixed": [], "unhealthy": []}
 
 
 @dataclass

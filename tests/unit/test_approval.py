@@ -17,6 +17,7 @@ from orchestrator.journal import Journal
 from tests.conftest import LAB_INVENTORY
 
 AREA = "subsidiary-x"
+Setup = tuple[Inventory, Journal, Path, Path]
 
 
 def keypair(tmp: Path, name: str) -> Path:
@@ -42,7 +43,7 @@ def problems(inv: Inventory, j: Journal, operator: str = "op") -> list[str]:
     return approval.approval_problems(inv, j, j.incidents()[0], AREA, operator)
 
 
-def test_a_signed_approval_verifies_and_names_its_key(setup) -> None:
+def test_a_signed_approval_verifies_and_names_its_key(setup: Setup) -> None:
     inv, j, ciso, _ = setup
     assert "no management approval" in problems(inv, j)[0]
     signed = approval.approve(inv, j, j.incidents()[0], AREA, ciso, "verified", "op")
@@ -52,7 +53,7 @@ def test_a_signed_approval_verifies_and_names_its_key(setup) -> None:
     assert "BEGIN SSH SIGNATURE" in row["signature"] and f"area: {AREA}" in row["statement"]
 
 
-def test_the_approver_cannot_run_the_recovery(setup) -> None:
+def test_the_approver_cannot_run_the_recovery(setup: Setup) -> None:
     inv, j, ciso, cio = setup
     approval.approve(inv, j, j.incidents()[0], AREA, ciso, "verified", "op")
     assert "ciso runs this recovery" in problems(inv, j, operator="ciso")[0]
@@ -60,14 +61,14 @@ def test_the_approver_cannot_run_the_recovery(setup) -> None:
     assert problems(inv, j, operator="ciso") == []  # the CIO's approval counts for the CISO
 
 
-def test_a_remediation_after_the_approval_voids_it(setup) -> None:
+def test_a_remediation_after_the_approval_voids_it(setup: Setup) -> None:
     inv, j, ciso, _ = setup
     approval.approve(inv, j, j.incidents()[0], AREA, ciso, "verified", "op")
     j.set_remediation(1, AREA, "x-ws12", "verified", "op", method="manual")
     assert "must postdate the last remediation" in problems(inv, j)[0]
 
 
-def test_a_tampered_statement_or_a_removed_approver_does_not_verify(setup) -> None:
+def test_a_tampered_statement_or_a_removed_approver_does_not_verify(setup: Setup) -> None:
     inv, j, ciso, _ = setup
     approval.approve(inv, j, j.incidents()[0], AREA, ciso, "verified", "op")
     db = sqlite3.connect(j.path)
@@ -79,7 +80,7 @@ def test_a_tampered_statement_or_a_removed_approver_does_not_verify(setup) -> No
     assert "is no longer a listed approver" in problems(gone, j)[0]
 
 
-def test_a_key_that_is_not_listed_or_not_private_is_refused(setup, tmp_path: Path) -> None:
+def test_a_key_that_is_not_listed_or_not_private_is_refused(setup: Setup, tmp_path: Path) -> None:
     inv, j, _, _ = setup
     stranger = keypair(tmp_path, "stranger")
     with pytest.raises(UserError, match="is not the key of an approver listed"):
@@ -89,7 +90,7 @@ def test_a_key_that_is_not_listed_or_not_private_is_refused(setup, tmp_path: Pat
     assert j.approvals(1) == []
 
 
-def test_an_unsigned_legacy_approval_does_not_count(setup) -> None:
+def test_an_unsigned_legacy_approval_does_not_count(setup: Setup) -> None:
     inv, j, _, _ = setup
     j.db.execute("INSERT INTO approvals(incident_id, area, approved_by, role, reason, approved_at, recorded_by) "
                  "VALUES (1, ?, 'ciso', 'CISO', 'typed', '2030-01-01T00:00:00+00:00', 'op')", (AREA,))

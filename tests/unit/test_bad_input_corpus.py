@@ -63,11 +63,13 @@ def _inventory(root: Path, name: str, mutate: Callable[[dict[str, Any]], None] |
 
 
 def _children(d: dict[str, Any]) -> dict[str, Any]:
-    return d["all"]["children"]
+    children: dict[str, Any] = d["all"]["children"]
+    return children
 
 
 def _flow(d: dict[str, Any]) -> dict[str, Any]:
-    return _children(d)["area_subsidiary_x"]["vars"]["irm_critical_flows"][0]
+    flow: dict[str, Any] = _children(d)["area_subsidiary_x"]["vars"]["irm_critical_flows"][0]
+    return flow
 
 
 def _set_flow(**changes: Any) -> Callable[[dict[str, Any]], None]:
@@ -158,7 +160,7 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> Corpus:
     opened = _main(["incident", "open", "--worm", "Lab.Worm", "--vector", "tcp/4445", "--journal", str(c.journal)])
     assert opened[0] == 0, opened
     # inventories
-    inv = {
+    inv: dict[str, dict[str, Any]] = {
         "inv-no-soc": dict(mutate=_del_group("soc")),
         "inv-no-edge": dict(mutate=_del_group("boundaries", "edge")),
         "inv-no-core": dict(mutate=_del_group("boundaries", "core")),

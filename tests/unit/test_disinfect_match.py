@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -35,7 +36,7 @@ def _started(proc: subprocess.Popen[bytes], exe: str) -> None:
 
 
 @pytest.fixture()
-def sleeper():
+def sleeper() -> Iterator[tuple[subprocess.Popen[bytes], str]]:
     exe = shutil.which("sleep")
     assert exe
     proc = subprocess.Popen([exe, "300"])
@@ -51,13 +52,13 @@ def pids(entries: list[str]) -> set[int]:
     return {pid for pid, _ in irm_worm.worm_processes(entries, False)}
 
 
-def test_exact_name_and_executable_path_match(sleeper) -> None:
+def test_exact_name_and_executable_path_match(sleeper: tuple[subprocess.Popen[bytes], str]) -> None:
     proc, exe = sleeper
     assert proc.pid in pids(["sleep"])
     assert proc.pid in pids([exe])
 
 
-def test_substrings_and_command_line_words_do_not_match(sleeper) -> None:
+def test_substrings_and_command_line_words_do_not_match(sleeper: tuple[subprocess.Popen[bytes], str]) -> None:
     proc, exe = sleeper
     for entry in ("s", "slee", "leep", "300", "sleep 300", exe[:-1], "/sleep"):
         assert proc.pid not in pids([entry]), entry

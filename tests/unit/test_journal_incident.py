@@ -36,9 +36,9 @@ def test_open_incident_for(tmp_path: Path) -> None:
     with Journal(tmp_path / "j.db") as j:
         with pytest.raises(UserError, match="no open incident in journal"):
             j.open_incident_for(None)
-        a = j.open_incident(IncidentSpec(worm="A", vectors=["tcp/1"]), "op")  # type: ignore[list-item]
+        a = j.open_incident(IncidentSpec(worm="A", vectors=["tcp/1"]), "op")
         assert j.open_incident_for(None).id == a.id
-        j.open_incident(IncidentSpec(worm="B", vectors=["tcp/2"]), "op")  # type: ignore[list-item]
+        j.open_incident(IncidentSpec(worm="B", vectors=["tcp/2"]), "op")
         with pytest.raises(UserError, match=r"several open incidents \(1, 2\).*--incident ID"):
             j.open_incident_for(None)
         with pytest.raises(UserError, match="no incident 7"):

@@ -120,7 +120,7 @@ def test_a_new_infection_during_a_soak_halts_and_puts_the_previous_posture_back(
                                           segment="subsidiary-x/office-2", area=AREA))
         return outcome
 
-    rec._apply = apply  # type: ignore[method-assign]
+    rec._apply = apply  # type: ignore[method-assign, assignment]
     with pytest.raises(RecoveryHalted, match="new infection during the soak of step 3"):
         rec.run()
     assert _steps(setup.journal) == [("vectors", "done"), ("subareas", "done"), ("mobile", "halted")]
@@ -140,7 +140,7 @@ def test_a_killed_step_is_resumed_from_the_posture_before_it(setup: Setup) -> No
         applied(spec, target, **kw)
         raise Killed  # the process dies after the hosts took the change, before the journal says done
 
-    rec._apply = killed_after_apply  # type: ignore[method-assign]
+    rec._apply = killed_after_apply  # type: ignore[method-assign, assignment]
     with pytest.raises(Killed):
         rec.run()
     assert _steps(setup.journal) == [("vectors", "running")]

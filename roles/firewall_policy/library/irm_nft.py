@@ -137,7 +137,6 @@ irm_confirmed:
 import datetime
 import os
 import signal
-import subprocess
 import time
 
 from ansible.module_utils.basic import AnsibleModule
@@ -191,7 +190,7 @@ def _stop_timer(module, pidfile):
     Returns the token it was armed for, or None when nothing was armed. A kill that fails fails."""
     armed = _timer(pidfile)
     if armed is not None:
-        pid, token = armed
+        pid = armed[0]
         try:
             os.killpg(pid, signal.SIGTERM)
         except ProcessLookupError:

@@ -64,6 +64,7 @@ irm_disinfected:
   type: dict
 """
 
+import contextlib
 import os
 import signal
 import time
@@ -90,10 +91,8 @@ def main():
     for pid, cmdline in victims:
         done["killed"].append(f"{pid} {cmdline[:120]}")
         if not module.check_mode:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
     for path in p["files"]:
         real = on_host(p["root"], path)
         if os.path.lexists(real):
@@ -110,7 +109,7 @@ def main():
         if systemctl is None:
             module.fail_json(msg=f"cannot disable service {service}: no systemctl on this host",
                              irm_disinfected=done)
-        rc, out, _ = module.run_command([systemctl, "is-enabled", service])
+        rc, _, _ = module.run_command([systemctl, "is-enabled", service])
         active = module.run_command([systemctl, "is-active", service])[0] == 0
         if rc == 0 or active:
             done["disabled"].append(service)
