@@ -24,6 +24,7 @@ from typing import Any, Protocol
 from orchestrator import checks, mgmt_probe, runner
 from orchestrator.detection import Detection, DetectionSource
 from orchestrator.errors import ContainmentFailed, RunnerError, UserError
+from orchestrator.events import EventKind
 from orchestrator.incident import Vector
 from orchestrator.inventory import Inventory, hosts_by_os
 from orchestrator.journal import BOUNDARIES_LOCK, Incident, Journal
@@ -344,7 +345,7 @@ class Containment:
         except RunnerError as exc:
             return f"{reasons}; SSH could not be checked ({exc}): check {', '.join(expected)} by hand"
         answering = sorted(h for h, r in back.hosts.items() if r.status == "ok")
-        self.journal.event(self.incident.id, "lockout_reverted", self.req.operator, self.area.name,
+        self.journal.event(self.incident.id, EventKind.LOCKOUT_REVERTED, self.req.operator, self.area.name,
                            stage=spec.name, hosts=failed, reachable_again=answering, reasons=reasons)
         still = sorted(set(expected) - set(answering))
         tail = (f"the dead-man timer restored the last confirmed ruleset; SSH answers again on {len(answering)} "
@@ -373,7 +374,7 @@ class Containment:
                                                      self.req.operator)
                 if stale:
                     self.ui.message(f"a previous run was killed during {', '.join(stale)}: redoing it")
-            self.journal.event(self.incident.id, "containment_started", self.req.operator, self.area.name,
+            self.journal.event(self.incident.id, EventKind.CONTAINMENT_STARTED, self.req.operator, self.area.name,
                                dry_run=self.req.dry_run, started_at=started_at.isoformat(), token=self.token)
             self.preflight()
             for spec in self.stages():
@@ -389,18 +390,18 @@ class Containment:
             self._retry_unreachable(report)
             report.quarantined = sorted(self.state.quarantined)
             report.total_seconds = time.monotonic() - started
-            self.journal.event(self.incident.id, "containment_finished", self.req.operator, self.area.name,
+            self.journal.event(self.incident.id, EventKind.CONTAINMENT_FINISHED, self.req.operator, self.area.name,
                                dry_run=self.req.dry_run, spread_stopped=report.spread_stopped,
                                quarantined=report.quarantined, changed=sorted(report.changed_hosts),
                                first_cut_seconds=report.first_cut_seconds, total_seconds=report.total_seconds,
                                unreachable=report.unreachable, host_failures=report.host_failures)
             return report
         except ContainmentFailed as exc:
-            self.journal.event(self.incident.id, "containment_failed", self.req.operator, self.area.name,
+            self.journal.event(self.incident.id, EventKind.CONTAINMENT_FAILED, self.req.operator, self.area.name,
                                reason=str(exc))
             raise
         except UserError as exc:
-            self.journal.event(self.incident.id, "containment_refused", self.req.operator, self.area.name,
+            self.journal.event(self.incident.id, EventKind.CONTAINMENT_REFUSED, self.req.operator, self.area.name,
                                reason=str(exc))
             raise
         finally:
@@ -442,7 +443,7 @@ class Containment:
             self.ui.infections(dict(Counter(d.segment or "?" for d in dets)))
             if len(dets) > seen:
                 new_hosts = sorted({d.host for d in dets[seen:]})
-                self.journal.event(self.incident.id, "detections", self.req.operator, self.area.name,
+                self.journal.event(self.incident.id, EventKind.DETECTIONS, self.req.operator, self.area.name,
                                    count=len(dets) - seen, hosts=new_hosts,
                                    items=[{"time": d.time.isoformat(), "host": d.host, "segment": d.segment,
                                            "signature": d.signature, "action": d.action,
@@ -455,7 +456,7 @@ class Containment:
                 spec = StageSpec("subarea", "contain_subarea", [self.area.gateway],
                                  f"quarantine {', '.join(sorted(new))} at {self.area.gateway}")
                 report.stages.append(self._apply(spec, self._next_state("subarea", new)))
-                self.journal.event(self.incident.id, "subarea_quarantined", self.req.operator, self.area.name,
+                self.journal.event(self.incident.id, EventKind.SUBAREA_QUARANTINED, self.req.operator, self.area.name,
                                    sub_areas=sorted(new), dry_run=self.req.dry_run)
                 last_change = time.monotonic()
             if self.req.dry_run:
@@ -463,13 +464,13 @@ class Containment:
                 return
             if time.monotonic() - last_change >= self.req.quiet_window:
                 report.spread_stopped = True
-                self.journal.event(self.incident.id, "spread_stopped", self.req.operator, self.area.name,
+                self.journal.event(self.incident.id, EventKind.SPREAD_STOPPED, self.req.operator, self.area.name,
                                    quiet_window=self.req.quiet_window, detections=len(dets))
                 self.ui.message(f"no new detection for {self.req.quiet_window:.0f}s: the spread has stopped")
                 return
             if time.monotonic() - loop_start >= self.req.max_wait:
                 report.spread_stopped = False
-                self.journal.event(self.incident.id, "spread_not_stopped", self.req.operator, self.area.name,
+                self.journal.event(self.incident.id, EventKind.SPREAD_NOT_STOPPED, self.req.operator, self.area.name,
                                    waited=self.req.max_wait, detections=len(dets))
                 return
             time.sleep(self.req.poll)

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator.errors import JournalError, UserError
+from orchestrator.events import EventKind
 from orchestrator.incident import IncidentSpec
 
 # One fixed place per machine, whatever the working directory: two operators on one machine share one
@@ -248,7 +249,7 @@ class Journal:
             )
             incident_id = int(cur.lastrowid or 0)
             db.execute("INSERT INTO events(incident_id, time, kind, operator, detail) VALUES (?,?,?,?,?)",
-                       (incident_id, at, "incident_opened", operator, spec.model_dump_json()))
+                       (incident_id, at, EventKind.INCIDENT_OPENED, operator, spec.model_dump_json()))
         return Incident(id=incident_id, spec=spec, status="open", opened_at=at, opened_by=operator)
 
     def _incident(self, row: sqlite3.Row) -> Incident:
@@ -282,7 +283,7 @@ class Journal:
 
     # -- events, stages, host results, postures ----------------------------------------------------
 
-    def event(self, incident_id: int | None, kind: str, operator: str, area: str | None = None,
+    def event(self, incident_id: int | None, kind: EventKind, operator: str, area: str | None = None,
               **detail: Any) -> None:
         with self._tx() as db:
             db.execute("INSERT INTO events(incident_id, time, kind, area, operator, detail) VALUES (?,?,?,?,?,?)",
@@ -303,7 +304,7 @@ class Journal:
             )
             stage_id = int(cur.lastrowid or 0)
             db.execute("INSERT INTO events(incident_id, time, kind, area, operator, detail) VALUES (?,?,?,?,?,?)",
-                       (incident_id, now(), "stage_started", area, operator,
+                       (incident_id, now(), EventKind.STAGE_STARTED, area, operator,
                         json.dumps({"stage_id": stage_id, "phase": phase, "name": name, "target": target,
                                     "dry_run": check_mode})))
             return stage_id
@@ -329,7 +330,7 @@ class Journal:
             db.execute("UPDATE stages SET state=?, ended_at=?, detail=? WHERE id=?",
                        (state, at, json.dumps(merged, default=str), stage_id))
             db.execute("INSERT INTO events(incident_id, time, kind, area, operator, detail) VALUES (?,?,?,?,?,?)",
-                       (row["incident_id"], at, "stage_ended", row["area"], row["operator"],
+                       (row["incident_id"], at, EventKind.STAGE_ENDED, row["area"], row["operator"],
                         json.dumps({"stage_id": stage_id, "phase": row["phase"], "name": row["name"],
                                     "state": state, "dry_run": bool(row["check_mode"])})))
 
@@ -350,7 +351,7 @@ class Journal:
             for row in rows:
                 db.execute("UPDATE stages SET state='interrupted', ended_at=? WHERE id=?", (at, row["id"]))
                 db.execute("INSERT INTO events(incident_id, time, kind, area, operator, detail) VALUES (?,?,?,?,?,?)",
-                           (incident_id, at, "stage_interrupted", area, operator,
+                           (incident_id, at, EventKind.STAGE_INTERRUPTED, area, operator,
                             json.dumps({"stage_id": row["id"], "name": row["name"]})))
         return [str(r["name"]) for r in rows]
 
@@ -403,7 +404,7 @@ class Journal:
                        " updated_at=excluded.updated_at, updated_by=excluded.updated_by",
                        (incident_id, area, host, state, method, json.dumps(detail, default=str), now(), operator))
             db.execute("INSERT INTO events(incident_id, time, kind, area, operator, detail) VALUES (?,?,?,?,?,?)",
-                       (incident_id, now(), "remediation_host", area, operator,
+                       (incident_id, now(), EventKind.REMEDIATION_HOST, area, operator,
                         json.dumps({"host": host, "state": state, "method": method, **detail}, default=str)))
 
     def remediation(self, incident_id: int, area: str | None = None) -> dict[str, dict[str, Any]]:
@@ -423,7 +424,7 @@ class Journal:
                 (incident_id, area, approved_by, role, reason, approved_at, recorded_by, statement, signature,
                  key_fingerprint))
             db.execute("INSERT INTO events(incident_id, time, kind, area, operator, detail) VALUES (?,?,?,?,?,?)",
-                       (incident_id, now(), "approval", area, recorded_by,
+                       (incident_id, now(), EventKind.APPROVAL, area, recorded_by,
                         json.dumps({"approved_by": approved_by, "role": role, "reason": reason,
                                     "key_fingerprint": key_fingerprint, "signed": True})))
             return int(cur.lastrowid or 0)
@@ -471,7 +472,7 @@ class Journal:
                            [(incident_id, h, area, reach, at, stage) for h in hosts])
             if reach == "unreachable":
                 db.execute("INSERT INTO events(incident_id, time, kind, area, operator, detail) VALUES (?,?,?,?,?,?)",
-                           (incident_id, at, "hosts_unreachable", area, "irm",
+                           (incident_id, at, EventKind.HOSTS_UNREACHABLE, area, "irm",
                             json.dumps({"hosts": sorted(hosts), "stage": stage})))
 
     def exclude(self, incident_id: int, area: str | None, host: str, reason: str, operator: str) -> None:
@@ -482,7 +483,8 @@ class Journal:
                        "excluded_reason=excluded.excluded_reason, excluded_by=excluded.excluded_by, "
                        "excluded_at=excluded.excluded_at", (incident_id, host, area, reason, operator, at))
             db.execute("INSERT INTO events(incident_id, time, kind, area, operator, detail) VALUES (?,?,?,?,?,?)",
-                       (incident_id, at, "host_excluded", area, operator, json.dumps({"host": host, "reason": reason})))
+                       (incident_id, at, EventKind.HOST_EXCLUDED, area, operator,
+                        json.dumps({"host": host, "reason": reason})))
 
     def host_rows(self, incident_id: int) -> dict[str, dict[str, Any]]:
         rows = self.db.execute("SELECT * FROM hosts WHERE incident_id=? ORDER BY host", (incident_id,))
@@ -542,7 +544,7 @@ class Journal:
                 if not mine:
                     db.execute("INSERT INTO events(incident_id, time, kind, area, operator, detail) "
                                "VALUES ((SELECT id FROM incidents WHERE id=?),?,?,?,?,?)",
-                               (incident_id, now(), "lock_taken_over", area, operator,
+                               (incident_id, now(), EventKind.LOCK_TAKEN_OVER, area, operator,
                                 json.dumps({"pid": row["pid"], "token": row["token"], "since": row["since"]})))
                 db.execute("DELETE FROM locks WHERE area=?", (area,))
             db.execute("INSERT INTO locks(area, incident_id, pid, hostname, operator, since, token, pid_start) "
@@ -580,7 +582,7 @@ class Journal:
             db.execute("DELETE FROM locks WHERE area=?", (area,))
             db.execute("INSERT INTO events(incident_id, time, kind, area, operator, detail) "
                        "VALUES ((SELECT id FROM incidents WHERE id=?),?,?,?,?,?)",
-                       (row["incident_id"], now(), "lock_released_by_operator", None if area == BOUNDARIES_LOCK
+                       (row["incident_id"], now(), EventKind.LOCK_RELEASED_BY_OPERATOR, None if area == BOUNDARIES_LOCK
                         else area, operator, json.dumps({"lock": area, "pid": row["pid"], "hostname": row["hostname"],
                                                          "held_by": row["operator"], "reason": reason})))
             return dict(row)

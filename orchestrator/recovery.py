@@ -27,6 +27,7 @@ from orchestrator import checks, mgmt_probe, runner
 from orchestrator.containment import Containment, ContainObserver, ContainRequest, StageSpec
 from orchestrator.detection import Detection, DetectionSource
 from orchestrator.errors import RecoveryHalted, UserError
+from orchestrator.events import EventKind
 from orchestrator.inventory import Inventory, hosts_by_os
 from orchestrator.journal import Journal
 from orchestrator.posture import AreaState, Policy
@@ -120,7 +121,7 @@ class Recovery(Containment):
 
     def _started(self) -> dict[str, Any] | None:
         for event in reversed(self.journal.events(self.incident.id)):
-            if event["kind"] == "recovery_started" and event["area"] == self.area.name:
+            if event["kind"] == EventKind.RECOVERY_STARTED and event["area"] == self.area.name:
                 return dict(event["detail"])
         return None
 
@@ -153,7 +154,7 @@ class Recovery(Containment):
         resuming = self._started() is not None
         st = self.state
         if not resuming:
-            finished = any(e["kind"] == "containment_finished" and e["area"] == self.area.name
+            finished = any(e["kind"] == EventKind.CONTAINMENT_FINISHED and e["area"] == self.area.name
                            and not e["detail"].get("dry_run") for e in self.journal.events(self.incident.id))
             if not (finished and st.posture == "isolated" and st.vectors_blocked and st.mobile_blocked):
                 unmet.append(f"containment of '{self.area.name}' is not complete (posture {st.posture}, vectors "
@@ -293,7 +294,8 @@ class Recovery(Containment):
                             "or 1-5)")
         unmet = self.preconditions()
         if unmet:
-            self.journal.event(self.incident.id, "recovery_refused", self.req.operator, self.area.name, unmet=unmet)
+            self.journal.event(self.incident.id, EventKind.RECOVERY_REFUSED, self.req.operator, self.area.name,
+                               unmet=unmet)
             raise UserError(*unmet, "nothing was changed")
         steps = self.remaining()
         self._check_only(steps)
@@ -306,7 +308,7 @@ class Recovery(Containment):
         try:
             self._reread()
             if self._started() is None:
-                self.journal.event(self.incident.id, "recovery_started", self.req.operator, self.area.name,
+                self.journal.event(self.incident.id, EventKind.RECOVERY_STARTED, self.req.operator, self.area.name,
                                    steps=[s.name for s in self.planned_steps()])
             self.journal.interrupt_stale(self.incident.id, self.area.name, (self.phase,), self.req.operator)
             for row in self._step_rows():
@@ -314,7 +316,7 @@ class Recovery(Containment):
                     self.ui.message(f"resuming at {row.name}: it was interrupted (started {row.started_at[:19]})")
                     self._resumed[row.name] = self._resume(row)
                     report.resumed_at = row.name
-                    self.journal.event(self.incident.id, "recovery_resumed", self.req.operator, self.area.name,
+                    self.journal.event(self.incident.id, EventKind.RECOVERY_RESUMED, self.req.operator, self.area.name,
                                        step=row.name, interrupted_at=row.started_at,
                                        applied_at=row.detail.get("applied_at"))
             report.done = [s.name for s in self.planned_steps() if s not in steps]
@@ -322,7 +324,7 @@ class Recovery(Containment):
                 changes = self.changes(step)
                 if not self.confirm(step, changes):
                     report.declined = step.name
-                    self.journal.event(self.incident.id, "recovery_declined", self.req.operator, self.area.name,
+                    self.journal.event(self.incident.id, EventKind.RECOVERY_DECLINED, self.req.operator, self.area.name,
                                        step=step.name)
                     break
                 self._step(step, changes)
@@ -331,7 +333,7 @@ class Recovery(Containment):
                     break
             report.remaining = [s.name for s in self.remaining()]
             if not report.remaining:
-                self.journal.event(self.incident.id, "recovery_finished", self.req.operator, self.area.name)
+                self.journal.event(self.incident.id, EventKind.RECOVERY_FINISHED, self.req.operator, self.area.name)
             return report
         finally:
             self.journal.release_lock(self.area.name)
@@ -416,14 +418,14 @@ class Recovery(Containment):
                 raise
             reason = f"new infection during the soak of {step.label}: {', '.join(hosts)}"
             self.journal.end_stage(row, "halted", soak=soak, reason=reason, restored=True)
-            self.journal.event(self.incident.id, "recovery_halted", self.req.operator, self.area.name,
+            self.journal.event(self.incident.id, EventKind.RECOVERY_HALTED, self.req.operator, self.area.name,
                                step=step.name, reason=reason, detections=soak["detections"], restored=True)
             raise RecoveryHalted(f"recovery halted at {step.label}: {reason}; the previous posture is back "
                                  "and nothing further was reconnected")
         if soak.get("probes_closed"):
             reason = f"paths {step.label} opened do not answer: {'; '.join(soak['probes_closed'][:5])}"
             self.journal.end_stage(row, "halted", soak=soak, reason=reason, restored=False)
-            self.journal.event(self.incident.id, "recovery_halted", self.req.operator, self.area.name,
+            self.journal.event(self.incident.id, EventKind.RECOVERY_HALTED, self.req.operator, self.area.name,
                                step=step.name, reason=reason, restored=False)
             raise RecoveryHalted(f"recovery halted at {step.label}: {reason}")
         self.journal.end_stage(row, "done", soak=soak, changed=outcome.changed)

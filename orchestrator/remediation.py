@@ -17,6 +17,7 @@ from typing import Any, Protocol
 
 from orchestrator import checks, mgmt_probe, runner
 from orchestrator.errors import CanaryFailed, RemediationIncomplete, UserError
+from orchestrator.events import EventKind
 from orchestrator.inventory import Host, Inventory, hosts_by_os
 from orchestrator.journal import Incident, Journal
 from orchestrator.posture import AreaState, resolve_endpoint
@@ -191,7 +192,7 @@ class Remediation:
         # once its host is disinfected: the methods that failed there get one more try.
         retry = [h for h in hosts if needs[h] and "disinfect" not in needs[h] and tried[h]]
         if retry:
-            self.journal.event(self.incident.id, "remediation_retry", self.req.operator, self.area.name,
+            self.journal.event(self.incident.id, EventKind.REMEDIATION_RETRY, self.req.operator, self.area.name,
                                hosts=retry, reason="disinfected since a method failed there")
             self._methods(retry, needs, tried, report)
         ready = []
@@ -224,7 +225,7 @@ class Remediation:
                     else:
                         why = "; ".join(hr.failures) if hr is not None and hr.failures else "no result"
                         tried[h].append(f"{method}: {why}")
-                        self.journal.event(self.incident.id, "remediation_method_failed", self.req.operator,
+                        self.journal.event(self.incident.id, EventKind.REMEDIATION_METHOD_FAILED, self.req.operator,
                                            self.area.name, host=h, method=method, reason=why)
 
     def verify(self, hosts: list[str], report: RemediationReport, method: str | None = None) -> list[str]:
@@ -268,7 +269,7 @@ class Remediation:
             if self.req.plan_path is not None:
                 self.journal.store_plan(self.incident.id, self.area.name, self.plan.name,
                                         self.plan.model_dump(mode="json"), str(self.req.plan_path), self.req.operator)
-            self.journal.event(self.incident.id, "remediation_started", self.req.operator, self.area.name,
+            self.journal.event(self.incident.id, EventKind.REMEDIATION_STARTED, self.req.operator, self.area.name,
                                plan=self.plan.name, canaries=canaries, validated_by=self.plan.validated_by)
             down = self._unreachable(report)
             if down & set(canaries) and self.req.canaries is not None:
@@ -288,16 +289,16 @@ class Remediation:
             bad = [c for c in canaries if c not in verified]
             if bad:
                 reasons = "; ".join(f"{c}: {' | '.join(report.reasons.get(c, ['not verified']))}" for c in bad)
-                self.journal.event(self.incident.id, "remediation_canary_failed", self.req.operator, self.area.name,
-                                   canaries=bad, reasons=reasons)
+                self.journal.event(self.incident.id, EventKind.REMEDIATION_CANARY_FAILED, self.req.operator,
+                                   self.area.name, canaries=bad, reasons=reasons)
                 raise CanaryFailed(f"canary {', '.join(bad)} failed, the other {len(rest)} host(s) were not touched: "
                                    f"{reasons}")
-            self.journal.event(self.incident.id, "remediation_canaries_verified", self.req.operator, self.area.name,
-                               canaries=canaries)
+            self.journal.event(self.incident.id, EventKind.REMEDIATION_CANARIES_VERIFIED, self.req.operator,
+                               self.area.name, canaries=canaries)
             ready = self.deploy(rest, report)
             self.verify(ready, report)
             left = report.hosts_in("manual-needed", "failed", "unreachable")
-            self.journal.event(self.incident.id, "remediation_finished", self.req.operator, self.area.name,
+            self.journal.event(self.incident.id, EventKind.REMEDIATION_FINISHED, self.req.operator, self.area.name,
                                verified=report.hosts_in("verified"), manual_needed=report.hosts_in("manual-needed"),
                                failed=report.hosts_in("failed"))
             if left:
@@ -321,7 +322,7 @@ class Remediation:
         report = self.report = RemediationReport(area=self.area.name, incident_id=self.incident.id, canaries=[])
         self.journal.acquire_lock(self.area.name, self.incident.id, self.req.operator)
         try:
-            self.journal.event(self.incident.id, "remediation_manual_done", self.req.operator, self.area.name,
+            self.journal.event(self.incident.id, EventKind.REMEDIATION_MANUAL_DONE, self.req.operator, self.area.name,
                                host=host, by=by, note=note, previous_state=current["state"])
             if not self.verify([host], report, method="manual"):
                 self._set(report, host, "manual-needed", method="manual", by=by,

@@ -15,6 +15,7 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
+from orchestrator.events import EventKind
 from orchestrator.inventory import Inventory
 from orchestrator.journal import Journal
 from orchestrator.safetext import md_tree, redact
@@ -50,7 +51,7 @@ def _hours(a: datetime, b: datetime) -> float:
 def react_for(event: dict[str, Any]) -> tuple[str, str] | None:
     """The RE&CT response action a journal event records, if it records one."""
     d = event["detail"]
-    if event["kind"] != "stage_ended" or d.get("state") != "done" or d.get("dry_run"):
+    if event["kind"] != EventKind.STAGE_ENDED or d.get("state") != "done" or d.get("dry_run"):
         return None
     name, phase = str(d.get("name", "")), d.get("phase")
     if phase in ("containment", "remediation"):
@@ -63,32 +64,34 @@ def react_for(event: dict[str, Any]) -> tuple[str, str] | None:
 def describe(event: dict[str, Any]) -> str:
     d, kind = event["detail"], event["kind"]
     texts = {
-        "incident_opened": lambda: f"incident opened: {d.get('worm', '')}",
-        "containment_started": lambda: f"containment started{' (dry run)' if d.get('dry_run') else ''}",
-        "containment_finished": lambda: "containment finished; quarantined: "
+        EventKind.INCIDENT_OPENED: lambda: f"incident opened: {d.get('worm', '')}",
+        EventKind.CONTAINMENT_STARTED: lambda: f"containment started{' (dry run)' if d.get('dry_run') else ''}",
+        EventKind.CONTAINMENT_FINISHED: lambda: "containment finished; quarantined: "
                                         + (", ".join(d.get("quarantined", [])) or "none"),
-        "detections": lambda: f"{d.get('count')} detection(s): {', '.join(d.get('hosts', []))}",
-        "subarea_quarantined": lambda: f"sub-area quarantined: {', '.join(d.get('sub_areas', []))}",
-        "spread_stopped": lambda: f"spread stopped (no detection for {d.get('quiet_window')}s)",
-        "stage_started": lambda: f"{d.get('phase')} {d.get('name')} started on {d.get('target')}",
-        "stage_ended": lambda: f"{d.get('phase')} {d.get('name')} {d.get('state')}",
-        "lockout_reverted": lambda: f"dead-man timer reverted {', '.join(d.get('hosts', []))}",
-        "approval": lambda: (f"recovery of {event['area']} approved by {d.get('approved_by')} ({d.get('role')}), "
-                             f"signed with {d.get('key_fingerprint')}: {d.get('reason')}" if d.get("signed") else
-                             f"recovery approved by {d.get('approved_by')} ({d.get('role')}), unsigned: "
-                             f"{d.get('reason')}"),
-        "remediation_host": lambda: f"{d.get('host')}: {d.get('state')}"
+        EventKind.DETECTIONS: lambda: f"{d.get('count')} detection(s): {', '.join(d.get('hosts', []))}",
+        EventKind.SUBAREA_QUARANTINED: lambda: f"sub-area quarantined: {', '.join(d.get('sub_areas', []))}",
+        EventKind.SPREAD_STOPPED: lambda: f"spread stopped (no detection for {d.get('quiet_window')}s)",
+        EventKind.STAGE_STARTED: lambda: f"{d.get('phase')} {d.get('name')} started on {d.get('target')}",
+        EventKind.STAGE_ENDED: lambda: f"{d.get('phase')} {d.get('name')} {d.get('state')}",
+        EventKind.LOCKOUT_REVERTED: lambda: f"dead-man timer reverted {', '.join(d.get('hosts', []))}",
+        EventKind.APPROVAL: lambda: (
+            f"recovery of {event['area']} approved by {d.get('approved_by')} ({d.get('role')}), signed with "
+            f"{d.get('key_fingerprint')}: {d.get('reason')}" if d.get("signed") else
+            f"recovery approved by {d.get('approved_by')} ({d.get('role')}), unsigned: {d.get('reason')}"),
+        EventKind.REMEDIATION_HOST: lambda: f"{d.get('host')}: {d.get('state')}"
                                     + (f" ({d.get('method')})" if d.get("method") else ""),
-        "remediation_method_failed": lambda: f"{d.get('host')}: method {d.get('method')} failed: {d.get('reason')}",
-        "remediation_manual_done": lambda: f"{d.get('host')}: manual remediation recorded, by {d.get('by')}",
-        "recovery_halted": lambda: f"recovery halted at {d.get('step')}: {d.get('reason')}",
-        "recovery_resumed": lambda: f"recovery resumed at {d.get('step')}",
-        "hosts_unreachable": lambda: f"not reached ({d.get('stage')}), protected by the boundary only: "
+        EventKind.REMEDIATION_METHOD_FAILED: lambda: f"{d.get('host')}: method {d.get('method')} failed: "
+                                             f"{d.get('reason')}",
+        EventKind.REMEDIATION_MANUAL_DONE: lambda: f"{d.get('host')}: manual remediation recorded, by {d.get('by')}",
+        EventKind.RECOVERY_HALTED: lambda: f"recovery halted at {d.get('step')}: {d.get('reason')}",
+        EventKind.RECOVERY_RESUMED: lambda: f"recovery resumed at {d.get('step')}",
+        EventKind.HOSTS_UNREACHABLE: lambda: f"not reached ({d.get('stage')}), protected by the boundary only: "
                                      + ", ".join(d.get("hosts", [])),
-        "host_excluded": lambda: f"{d.get('host')} excluded by the operator: {d.get('reason')}",
-        "lock_taken_over": lambda: f"lock {event['area']} taken over from a dead run (pid {d.get('pid')})",
-        "lock_released_by_operator": lambda: f"lock {d.get('lock')} released by the operator: {d.get('reason')}",
-        "stage_interrupted": lambda: f"{d.get('name')} interrupted (irm was killed); redone",
+        EventKind.HOST_EXCLUDED: lambda: f"{d.get('host')} excluded by the operator: {d.get('reason')}",
+        EventKind.LOCK_TAKEN_OVER: lambda: f"lock {event['area']} taken over from a dead run (pid {d.get('pid')})",
+        EventKind.LOCK_RELEASED_BY_OPERATOR: lambda: f"lock {d.get('lock')} released by the operator: "
+                                             f"{d.get('reason')}",
+        EventKind.STAGE_INTERRUPTED: lambda: f"{d.get('name')} interrupted (irm was killed); redone",
     }
     return texts[kind]() if kind in texts else kind.replace("_", " ")
 
@@ -115,7 +118,8 @@ class Report:
             timeline.append({"id": e["id"], "time": e["time"], "kind": e["kind"], "area": e["area"],
                              "operator": e["operator"], "text": describe(e),
                              "react": tag[0] if tag else None, "react_name": tag[1] if tag else None})
-        detections = [item for e in events if e["kind"] == "detections" for item in e["detail"].get("items", [])]
+        detections = [item for e in events if e["kind"] == EventKind.DETECTIONS
+                      for item in e["detail"].get("items", [])]
         detections.sort(key=lambda d: d["time"])
         addresses = {str(h.address) for h in self.inv.hosts.values()}
         seeded = [d for d in detections if d.get("source_address") not in addresses]
@@ -134,7 +138,7 @@ class Report:
             "patient_zero": (seeded[0]["host"] if seeded else detections[0]["host"]) if detections else None,
             "perimeter": {
                 "areas": sorted(a for a, v in areas.items() if v["contained_at"]),
-                "sub_areas": sorted({s for e in events if e["kind"] == "subarea_quarantined"
+                "sub_areas": sorted({s for e in events if e["kind"] == EventKind.SUBAREA_QUARANTINED
                                      for s in e["detail"].get("sub_areas", [])}),
                 "infected_hosts": sorted({d["host"] for d in detections}),
             },
@@ -170,7 +174,7 @@ class Report:
             states: dict[str, str] = {}
             remediated_at = None
             for e in mine:
-                if e["kind"] == "remediation_host":
+                if e["kind"] == EventKind.REMEDIATION_HOST:
                     states[e["detail"]["host"]] = e["detail"]["state"]
                     if set(area.hosts) <= set(states) and all(states[h] == "verified" for h in area.hosts):
                         remediated_at = remediated_at or e["time"]
@@ -190,40 +194,41 @@ class Report:
                     "remediation": [first("remediation_started"), remediated_at],
                     "recovery": [first("recovery_started"), last("recovery_finished")],
                 },
-                "halts": [e["time"] for e in mine if e["kind"] == "recovery_halted"],
+                "halts": [e["time"] for e in mine if e["kind"] == EventKind.RECOVERY_HALTED],
                 "downtime_cost_per_hour": area.downtime_cost_per_hour,
             }
         return out
 
     def _facts(self, events: list[dict[str, Any]]) -> dict[str, list[str]]:
         wrong, right = [], []
-        manual = sorted({e["detail"]["host"] for e in events if e["kind"] == "remediation_host"
+        manual = sorted({e["detail"]["host"] for e in events if e["kind"] == EventKind.REMEDIATION_HOST
                          and e["detail"].get("state") == "manual-needed"})
         for e in events:
             d, at = e["detail"], e["time"][:19]
-            if e["kind"] == "stage_ended" and d.get("state") in ("failed", "halted") and not d.get("dry_run"):
+            if e["kind"] == EventKind.STAGE_ENDED and d.get("state") in ("failed", "halted") and not d.get("dry_run"):
                 wrong.append(f"{at} {d.get('phase')} {d.get('name')} {d.get('state')} ({e['area']})")
-            elif e["kind"] == "lockout_reverted":
+            elif e["kind"] == EventKind.LOCKOUT_REVERTED:
                 wrong.append(f"{at} a change cut management; the dead-man timer reverted "
                              + ", ".join(d.get("hosts", [])))
-            elif e["kind"] == "recovery_halted":
+            elif e["kind"] == EventKind.RECOVERY_HALTED:
                 wrong.append(f"{at} reinfection or closed path during recovery of {e['area']}: {d.get('reason')}")
-            elif e["kind"] == "remediation_method_failed":
+            elif e["kind"] == EventKind.REMEDIATION_METHOD_FAILED:
                 wrong.append(f"{at} {d.get('host')}: {d.get('method')} failed ({str(d.get('reason'))[:120]})")
-            elif e["kind"] in ("containment_refused", "recovery_refused", "remediation_canary_failed"):
+            elif e["kind"] in (EventKind.CONTAINMENT_REFUSED, EventKind.RECOVERY_REFUSED,
+                               EventKind.REMEDIATION_CANARY_FAILED):
                 wrong.append(f"{at} {e['kind'].replace('_', ' ')} ({e['area']})")
-            elif e["kind"] == "host_excluded":
+            elif e["kind"] == EventKind.HOST_EXCLUDED:
                 wrong.append(f"{at} {d.get('host')} excluded from recovery by {e['operator']}: {d.get('reason')}")
-            elif e["kind"] == "hosts_unreachable":
+            elif e["kind"] == EventKind.HOSTS_UNREACHABLE:
                 wrong.append(f"{at} not reached during {d.get('stage')} ({e['area']}): {', '.join(d.get('hosts', []))}")
-            elif e["kind"] == "spread_not_stopped":
+            elif e["kind"] == EventKind.SPREAD_NOT_STOPPED:
                 wrong.append(f"{at} the spread had not stopped after {d.get('waited')}s ({e['area']})")
-            elif e["kind"] == "spread_stopped":
+            elif e["kind"] == EventKind.SPREAD_STOPPED:
                 right.append(f"{at} the spread stopped in {e['area']}")
-            elif e["kind"] == "remediation_canaries_verified":
+            elif e["kind"] == EventKind.REMEDIATION_CANARIES_VERIFIED:
                 right.append(f"{at} canaries {', '.join(d.get('canaries', []))} verified before the rest of "
                              f"{e['area']}")
-            elif e["kind"] == "recovery_finished":
+            elif e["kind"] == EventKind.RECOVERY_FINISHED:
                 right.append(f"{at} {e['area']} reconnected, every step soaked")
         if manual:
             wrong.append(f"hosts that needed manual remediation: {', '.join(manual)}")
@@ -265,7 +270,7 @@ class Report:
                           "amount": round(amount, 2)})
         final: dict[str, dict[str, Any]] = {}
         for e in events:
-            if e["kind"] == "remediation_host":
+            if e["kind"] == EventKind.REMEDIATION_HOST:
                 final[e["detail"]["host"]] = e["detail"]
         verified = [h for h, d in final.items() if d.get("state") == "verified"]
         manual = [h for h in verified if final[h].get("method") == "manual"]
@@ -293,17 +298,18 @@ class Report:
             out.append({"text": f"Make automatic remediation work on {', '.join(facts['manual_hosts'])} (every method "
                                 "failed there; see the facts)", "owner": None, "react": "RA4301", "due": None,
                         "source": "suggested"})
-        failed_methods = sorted({e["detail"].get("method") for e in events if e["kind"] == "remediation_method_failed"})
+        failed_methods = sorted({e["detail"].get("method") for e in events
+                                 if e["kind"] == EventKind.REMEDIATION_METHOD_FAILED})
         if failed_methods:
             out.append({"text": f"Find out why methods {', '.join(failed_methods)} failed on some hosts and prepare "
                                 "a workaround", "owner": None, "react": "RA3001", "due": None, "source": "suggested"})
-        if any(e["kind"] == "containment_refused" for e in events):
+        if any(e["kind"] == EventKind.CONTAINMENT_REFUSED for e in events):
             out.append({"text": "Review the critical flows refused at containment (validation, vectors, width)",
                         "owner": None, "react": "RA3102", "due": None, "source": "suggested"})
-        if any(e["kind"] == "lockout_reverted" for e in events):
+        if any(e["kind"] == EventKind.LOCKOUT_REVERTED for e in events):
             out.append({"text": "Review the change that cut the management path", "owner": None, "react": "RA3108",
                         "due": None, "source": "suggested"})
-        if any(e["kind"] == "recovery_halted" for e in events):
+        if any(e["kind"] == EventKind.RECOVERY_HALTED for e in events):
             out.append({"text": "Find how the worm came back during recovery", "owner": None, "react": "RA5101",
                         "due": None, "source": "suggested"})
         out.append({"text": "Hold the lessons-learned meeting with this report", "owner": None, "react": "RA6002",

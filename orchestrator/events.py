@@ -1,0 +1,46 @@
+"""Every kind of event the journal's timeline holds. The values are what the journal stores (a
+``StrEnum``: journals written before it read the same), each with what it records."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class EventKind(StrEnum):
+    # identification
+    INCIDENT_OPENED = "incident_opened"  # the worm, its vectors, signatures and references
+    DETECTIONS = "detections"  # detections the sub-area loop saw (items: time, host, signature, source)
+    # the stages every phase runs (containment, recovery's applies, remediation's methods)
+    STAGE_STARTED = "stage_started"
+    STAGE_ENDED = "stage_ended"
+    STAGE_INTERRUPTED = "stage_interrupted"  # a stage left running by a killed run
+    HOSTS_UNREACHABLE = "hosts_unreachable"  # hosts that did not answer on their management path
+    HOST_EXCLUDED = "host_excluded"  # an operator's decision: recovery no longer waits for the host
+    LOCK_TAKEN_OVER = "lock_taken_over"  # from a run whose process is gone
+    LOCK_RELEASED_BY_OPERATOR = "lock_released_by_operator"
+    # containment
+    CONTAINMENT_STARTED = "containment_started"
+    CONTAINMENT_FINISHED = "containment_finished"
+    CONTAINMENT_FAILED = "containment_failed"
+    CONTAINMENT_REFUSED = "containment_refused"  # a precondition or the lockout check refused it
+    LOCKOUT_REVERTED = "lockout_reverted"  # a change cut management; the dead-man timer restored the ruleset
+    SUBAREA_QUARANTINED = "subarea_quarantined"
+    SPREAD_STOPPED = "spread_stopped"
+    SPREAD_NOT_STOPPED = "spread_not_stopped"
+    # remediation
+    REMEDIATION_STARTED = "remediation_started"
+    REMEDIATION_HOST = "remediation_host"  # a host's remediation state changed
+    REMEDIATION_METHOD_FAILED = "remediation_method_failed"
+    REMEDIATION_RETRY = "remediation_retry"  # methods retried on hosts disinfected since they failed
+    REMEDIATION_CANARY_FAILED = "remediation_canary_failed"
+    REMEDIATION_CANARIES_VERIFIED = "remediation_canaries_verified"
+    REMEDIATION_MANUAL_DONE = "remediation_manual_done"
+    REMEDIATION_FINISHED = "remediation_finished"
+    # recovery
+    APPROVAL = "approval"  # a signed management approval for an area
+    RECOVERY_STARTED = "recovery_started"
+    RECOVERY_REFUSED = "recovery_refused"
+    RECOVERY_DECLINED = "recovery_declined"
+    RECOVERY_RESUMED = "recovery_resumed"
+    RECOVERY_HALTED = "recovery_halted"  # a new infection during a soak: the previous posture put back
+    RECOVERY_FINISHED = "recovery_finished"
