@@ -143,6 +143,7 @@ class Stage:
 class Journal:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
+        self.readonly = False
         if self.path == Path(DEFAULT_PATH) and not self.path.parent.exists():
             try:
                 self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -202,6 +203,27 @@ class Journal:
         if (tables and not {"incidents", "events", "stages"} <= tables) or (version and not tables):
             raise JournalError(f"journal {self.path}: a SQLite file that is not an irm journal (tables: "
                                f"{', '.join(sorted(tables)) or 'none'}); pass another --journal")
+
+    @classmethod
+    def reader(cls, path: str | Path) -> Journal:
+        """An existing journal opened read-only: no migration, no write lock, nothing changed (for
+        views and for tests that read while irm runs). It must already be at this irm's schema."""
+        self = cls.__new__(cls)
+        self.path, self.readonly = Path(path), True
+        if not self.path.is_file():
+            raise UserError(f"no journal at {self.path}")
+        try:
+            self.db = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=30, isolation_level=None)
+            self.db.row_factory = sqlite3.Row
+            self._check_ours()
+            version = int(self.db.execute("PRAGMA user_version").fetchone()[0])
+        except sqlite3.DatabaseError as exc:
+            raise JournalError(f"journal {self.path}: {exc}") from None
+        if version != len(_MIGRATIONS):
+            self.db.close()
+            raise JournalError(f"journal {self.path} is at schema {version}, this irm reads {len(_MIGRATIONS)}: open "
+                               "it once with a command that writes (it migrates), or use the irm that wrote it")
+        return self
 
     def close(self) -> None:
         self.db.close()

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 import subprocess
 import time
 from collections.abc import Callable
+from contextlib import closing
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from orchestrator.errors import UserError
 from orchestrator.inventory import Inventory
+from orchestrator.journal import Journal, Stage
 from orchestrator.lab import traffic
 
 
@@ -69,16 +71,27 @@ def set_patched(inv: Inventory, hosts: list[str], patched: bool) -> None:
             marker.unlink(missing_ok=True)
 
 
-def stage_states(journal: Path) -> dict[str, str]:
-    if not journal.exists():
-        return {}
-    db = sqlite3.connect(journal)
+def stages(journal: Path, phase: str | None = None) -> list[Stage]:
+    """Every stage row of the journal (all incidents, in order), read through the journal's API
+    (read-only: safe while an irm process writes it). None yet: []."""
     try:
-        return {name: state for name, state in db.execute("SELECT name, state FROM stages WHERE check_mode=0")}
-    except sqlite3.OperationalError:
-        return {}
+        j = Journal.reader(journal)
+    except UserError:  # not created yet, or not migrated yet by the irm being started
+        return []
+    try:
+        return [st for inc in j.incidents() for st in j.stages(inc.id) if phase is None or st.phase == phase]
     finally:
-        db.close()
+        j.close()
+
+
+def events(journal: Path, kind: str | None = None) -> list[dict[str, Any]]:
+    """Every event of the journal (all incidents, in time order), or those of one kind."""
+    with closing(Journal.reader(journal)) as j:
+        return [e for inc in j.incidents() for e in j.events(inc.id) if kind is None or e["kind"] == kind]
+
+
+def stage_states(journal: Path) -> dict[str, str]:
+    return {st.name: st.state for st in stages(journal) if not st.check_mode}
 
 
 def matrix(inv: Inventory, probes: list[traffic.Probe] | None = None) -> dict[tuple[str, str, int], str]:

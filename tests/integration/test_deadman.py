@@ -3,8 +3,6 @@ timer, and SSH works again within the timer."""
 
 from __future__ import annotations
 
-import json
-import sqlite3
 from pathlib import Path
 
 import pytest
@@ -12,7 +10,7 @@ import pytest
 from orchestrator import runner
 from orchestrator.inventory_loader import load_inventory
 from tests.conftest import irm
-from tests.integration.lab_tools import rulesets
+from tests.integration.lab_tools import events, rulesets, stages
 from tests.integration.test_containment_safety import CUT_SOC, incident
 
 pytestmark = pytest.mark.lab
@@ -40,9 +38,8 @@ def test_dead_man_timer_restores_the_previous_ruleset(fresh_lab: Path, tmp_path:
     assert result.succeeded and set(result.hosts) == {"x-ws11", "x-lt2"}
     assert (Path(inv.hosts["gw-x"].state_dir) / "firewall" / "deadman.state").read_text().startswith("reverted")
     # journaled: the failed stage and the revert
-    db = sqlite3.connect(journal)
-    kinds = [k for (k,) in db.execute("SELECT kind FROM events ORDER BY id")]
+    kinds = [e["kind"] for e in events(journal)]
     assert "lockout_reverted" in kinds and kinds[-1] == "containment_failed"
-    (detail,) = db.execute("SELECT detail FROM events WHERE kind='lockout_reverted'").fetchone()
-    assert json.loads(detail)["hosts"] == ["gw-x"]
-    assert db.execute("SELECT state FROM stages WHERE name='isolate'").fetchone()[0] == "failed"
+    (reverted,) = events(journal, "lockout_reverted")
+    assert reverted["detail"]["hosts"] == ["gw-x"]
+    assert [st.state for st in stages(journal) if st.name == "isolate"] == ["failed"]

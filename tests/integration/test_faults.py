@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import json
 import subprocess
+from contextlib import closing
 from pathlib import Path
 
 import pytest
 
 from orchestrator.inventory import Inventory
 from orchestrator.inventory_loader import load_inventory
+from orchestrator.journal import Journal
 from orchestrator.lab.builder import tcp_open
 from tests.conftest import BIN, ROOT, irm
 from tests.integration.lab_tools import infected, jsonl, matrix, probe, wait_for
@@ -59,14 +61,9 @@ def set_links(inv: Inventory, host: str, state: str) -> None:
     subprocess.run(["ip", "-n", gw, "link", "set", peer, state], check=True)
 
 
-def journal_rows(journal: Path, sql: str) -> list[tuple[object, ...]]:
-    import sqlite3
-
-    db = sqlite3.connect(journal)
-    try:
-        return list(db.execute(sql))
-    finally:
-        db.close()
+def journaled_fingerprints(journal: Path) -> dict[str, str]:
+    with closing(Journal.reader(journal)) as j:
+        return {h: str(r["fingerprint"]) for h, r in j.host_rows(1).items() if r["fingerprint"] is not None}
 
 
 def contain(journal: Path, *extra: str, area: str = "subsidiary-x", inventory: Path | None = None,
@@ -150,8 +147,7 @@ def test_a_timer_that_fires_before_the_confirm_is_never_reported_as_blocked(fres
                              for h in AREA_X), 30, "every dead-man timer confirmed or fired")
     # whatever the outcome, the journal and the exit code say exactly what is live on every host
     live = {h: fingerprint(irm_table(inv, h)) for h in AREA_X}
-    recorded = {str(h): str(fp) for h, fp in
-                journal_rows(journal, "SELECT host, fingerprint FROM hosts WHERE fingerprint IS NOT NULL")}
+    recorded = journaled_fingerprints(journal)
     for host in AREA_X:
         assert recorded[host] == live[host], (host, proc.stdout, proc.stderr)
     blocked = {h for h, fp in live.items() if fp != "absent"}
@@ -215,4 +211,5 @@ def test_two_operators_containing_two_areas_at_once_both_cuts_stay(fresh_lab: Pa
                        probe(inv, "hq-ws1", "x-ws11", 22)])
     assert set(cut.values()) == {"timeout"}, cut
     assert irm("status", "--verify", "--journal", str(journal)).returncode == 0
-    assert journal_rows(journal, "SELECT count(*) FROM locks") == [(0,)]
+    with closing(Journal.reader(journal)) as j:
+        assert j.locks() == []

@@ -4,10 +4,8 @@ ansible-playbook, its workers), as a crashed SOC machine or a closed terminal wo
 
 from __future__ import annotations
 
-import json
 import os
 import signal
-import sqlite3
 import subprocess
 import time
 from pathlib import Path
@@ -18,7 +16,7 @@ from orchestrator.inventory import Inventory
 from orchestrator.inventory_loader import load_inventory
 from tests.conftest import BIN, LAB_INVENTORY, ROOT, built_lab, irm
 from tests.integration.helpers import approve_args
-from tests.integration.lab_tools import matrix, wait_for
+from tests.integration.lab_tools import matrix, stages, wait_for
 from tests.integration.test_faults import irm_table
 
 pytestmark = pytest.mark.lab
@@ -37,15 +35,7 @@ def _end_state(inv: Inventory) -> tuple[dict[str, str], dict[tuple[str, str, int
 
 
 def _running(journal: Path, stage: str) -> bool:
-    if not journal.exists():
-        return False
-    db = sqlite3.connect(journal)
-    try:
-        return db.execute("SELECT 1 FROM stages WHERE name=? AND state='running'", (stage,)).fetchone() is not None
-    except sqlite3.OperationalError:
-        return False
-    finally:
-        db.close()
+    return any(st.name == stage and st.state == "running" for st in stages(journal))
 
 
 @pytest.fixture(scope="module")
@@ -80,20 +70,14 @@ def test_sigkill_during_a_containment_stage_then_a_rerun_converges(
         assert tables == ref_tables
         assert paths == ref_paths
         # the interrupted stage is not left running, and the journal agrees with every live ruleset
-        db = sqlite3.connect(journal)
-        states = [s for (s,) in db.execute("SELECT state FROM stages WHERE name=? ORDER BY id", (stage,))]
-        db.close()
+        states = [st.state for st in stages(journal) if st.name == stage]
         assert states[-1] == "done" and "running" not in states
         assert irm("status", "--verify", "--journal", str(journal)).returncode == 0
 
 
 def _step_row(journal: Path) -> tuple[str, str, dict[str, object]] | None:
-    db = sqlite3.connect(journal)
-    try:
-        row = db.execute("SELECT name, state, detail FROM stages WHERE phase='recovery' ORDER BY id DESC").fetchone()
-    finally:
-        db.close()
-    return (row[0], row[1], json.loads(row[2])) if row else None
+    rows = stages(journal, "recovery")
+    return (rows[-1].name, rows[-1].state, rows[-1].detail) if rows else None
 
 
 def test_sigkill_during_each_recovery_step_then_a_rerun_converges(tmp_path: Path) -> None:
@@ -133,8 +117,6 @@ def test_sigkill_during_each_recovery_step_then_a_rerun_converges(tmp_path: Path
         tables, paths = _end_state(inv)
         assert tables == before
         assert paths == baseline
-        db = sqlite3.connect(journal)
-        states = list(db.execute("SELECT name, state FROM stages WHERE phase='recovery' ORDER BY id"))
-        db.close()
+        states = [(st.name, st.state) for st in stages(journal, "recovery")]
         assert [n for n, s in states if s == "done"] == ["vectors", "subareas", "mobile", "lan", "internet"]
         assert {s for _, s in states} <= {"done", "interrupted"}

@@ -12,9 +12,9 @@ from __future__ import annotations
 import json
 import os
 import signal
-import sqlite3
 import subprocess
 from collections.abc import Iterator
+from contextlib import closing
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,9 +23,10 @@ import pytest
 
 from orchestrator.inventory import Inventory
 from orchestrator.inventory_loader import load_inventory
+from orchestrator.journal import Journal
 from tests.conftest import BIN, LAB_INVENTORY, ROOT, built_lab, irm
 from tests.integration.helpers import approve_args
-from tests.integration.lab_tools import infected, jsonl, matrix, probe, rulesets, set_patched, wait_for
+from tests.integration.lab_tools import infected, jsonl, matrix, probe, rulesets, set_patched, stages, wait_for
 
 pytestmark = pytest.mark.lab
 
@@ -61,20 +62,12 @@ def _quiet_for(inv: Inventory, area: str, seconds: float) -> bool:
 
 
 def _rows(journal: Path) -> list[tuple[str, str]]:
-    db = sqlite3.connect(journal)
-    try:
-        return list(db.execute("SELECT name, state FROM stages WHERE phase='recovery' ORDER BY id"))
-    finally:
-        db.close()
+    return [(st.name, st.state) for st in stages(journal, "recovery")]
 
 
 def _posture(journal: Path, scope: str) -> str | None:
-    db = sqlite3.connect(journal)
-    try:
-        row = db.execute("SELECT posture FROM postures WHERE scope=?", (scope,)).fetchone()
-        return row[0] if row else None
-    finally:
-        db.close()
+    with closing(Journal.reader(journal)) as j:
+        return j.postures(1).get(scope)
 
 
 @pytest.fixture(scope="module")

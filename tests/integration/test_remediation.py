@@ -11,20 +11,22 @@ from __future__ import annotations
 
 import json
 import shutil
-import sqlite3
 import subprocess
 import time
 from collections.abc import Iterator
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
 
 from orchestrator.inventory import Inventory
 from orchestrator.inventory_loader import load_inventory
+from orchestrator.journal import Journal
 from tests.conftest import LAB_INVENTORY, ROOT, built_lab, irm
-from tests.integration.lab_tools import infected, jsonl, set_patched, wait_for
+from tests.integration.lab_tools import events, infected, jsonl, set_patched, wait_for
 
 pytestmark = pytest.mark.lab
 
@@ -61,19 +63,12 @@ def _tool(inv: Inventory, host: str, *args: str) -> subprocess.CompletedProcess[
 
 
 def _states(journal: Path) -> dict[str, str]:
-    db = sqlite3.connect(journal)
-    try:
-        return dict(db.execute("SELECT host, state FROM remediation"))
-    finally:
-        db.close()
+    with closing(Journal.reader(journal)) as j:
+        return {h: r["state"] for inc in j.incidents() for h, r in j.remediation(inc.id).items()}
 
 
-def _events(journal: Path, kind: str) -> list[dict[str, object]]:
-    db = sqlite3.connect(journal)
-    try:
-        return [json.loads(d) for (d,) in db.execute("SELECT detail FROM events WHERE kind=? ORDER BY id", (kind,))]
-    finally:
-        db.close()
+def _events(journal: Path, kind: str) -> list[dict[str, Any]]:
+    return [e["detail"] for e in events(journal, kind)]
 
 
 def _remediate(*args: str, journal: Path, inventory: Path = LAB_INVENTORY) -> subprocess.CompletedProcess[str]:
@@ -220,10 +215,9 @@ def test_a_hostile_plan_is_data_nothing_in_it_is_evaluated(contained: Lab) -> No
     assert proc.returncode in (0, 5), proc.stdout + proc.stderr  # x-ws13's watchdog may still need a technician
     assert "Traceback" not in proc.stderr
     assert not [c for c in [*canaries, home] if c.exists()], "a template or shell payload of the plan was evaluated"
-    db = sqlite3.connect(journal)
-    (stored,) = db.execute("SELECT plan FROM plans ORDER BY id DESC LIMIT 1").fetchone()
-    db.close()
-    stored_plan = json.loads(stored)
+    with closing(Journal.reader(journal)) as j:
+        stored_plan = j.latest_plan(1, "subsidiary-x")
+    assert stored_plan is not None
     assert stored_plan["name"] == plan["name"] and stored_plan["validated_by"] == plan["validated_by"]
     assert stored_plan["disinfection"]["processes"] == plan["disinfection"]["processes"]
     assert _states(journal)["x-ws11"] == "verified"  # the plan did its real work on the canary

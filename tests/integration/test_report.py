@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import json
 import shutil
-import sqlite3
 import subprocess
 import tempfile
 from collections.abc import Iterator
+from contextlib import closing
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -23,9 +23,10 @@ from typing import Any
 import pytest
 
 from orchestrator.inventory_loader import load_inventory
+from orchestrator.journal import Journal
 from tests.conftest import BIN, LAB_INVENTORY, ROOT, built_lab, irm
 from tests.integration.helpers import approve_args
-from tests.integration.lab_tools import set_patched
+from tests.integration.lab_tools import events, set_patched, stages
 
 pytestmark = pytest.mark.lab
 
@@ -43,19 +44,23 @@ class Exercise:
 
 
 def _events(journal: Path) -> list[tuple[int, str, str]]:
-    db = sqlite3.connect(journal)
-    try:
-        return list(db.execute("SELECT id, time, kind FROM events ORDER BY time, id"))
-    finally:
-        db.close()
+    return [(e["id"], e["time"], e["kind"]) for e in events(journal)]
 
 
-def _one(journal: Path, sql: str, *args: object) -> Any:
-    db = sqlite3.connect(journal)
-    try:
-        return db.execute(sql, args).fetchone()
-    finally:
-        db.close()
+def _first_cut(journal: Path) -> datetime:
+    (cut,) = [st.detail["first_applied_at"] for st in stages(journal, "containment")
+              if st.name == "internet_cut" and st.state == "done"]
+    return datetime.fromisoformat(str(cut))
+
+
+def _opened(journal: Path) -> datetime:
+    with closing(Journal.reader(journal)) as j:
+        return datetime.fromisoformat(j.incident(1).opened_at)
+
+
+def _time_of(journal: Path, kind: str) -> datetime:
+    (at,) = [e["time"] for e in events(journal, kind)]
+    return datetime.fromisoformat(at)
 
 
 @pytest.fixture(scope="module")
@@ -121,28 +126,21 @@ def test_the_timeline_is_the_journal_one_for_one(exercise: Exercise) -> None:
 
 def test_durations_agree_with_the_event_times(exercise: Exercise) -> None:
     j = exercise.journal
-    opened = datetime.fromisoformat(_one(j, "SELECT opened_at FROM incidents WHERE id=1")[0])
-    (detail,) = _one(j, "SELECT detail FROM stages WHERE name='internet_cut' AND state='done' AND phase='containment'")
-    cut = datetime.fromisoformat(json.loads(detail)["first_applied_at"])
-    (stopped,) = _one(j, "SELECT time FROM events WHERE kind='spread_stopped'")
-    (recovered,) = _one(j, "SELECT time FROM events WHERE kind='recovery_finished'")
-    (remediated,) = _one(j, "SELECT max(time) FROM events WHERE kind='remediation_host' AND "
-                            "json_extract(detail, '$.state')='verified'")
+    opened, cut = _opened(j), _first_cut(j)
+    remediated = max(datetime.fromisoformat(e["time"]) for e in events(j, "remediation_host")
+                     if e["detail"]["state"] == "verified")
     got = exercise.data["areas"]["subsidiary-x"]["since_opened_s"]
-    for key, at in (("first_cut", cut), ("spread_stopped", datetime.fromisoformat(stopped)),
-                    ("remediated", datetime.fromisoformat(remediated)),
-                    ("recovered", datetime.fromisoformat(recovered))):
+    for key, at in (("first_cut", cut), ("spread_stopped", _time_of(j, "spread_stopped")),
+                    ("remediated", remediated), ("recovered", _time_of(j, "recovery_finished"))):
         assert got[key] == round((at - opened).total_seconds(), 1), key
     assert got["first_cut"] < got["spread_stopped"] < got["remediated"] < got["recovered"]
 
 
 def test_the_cost_is_the_formula_applied_by_hand(exercise: Exercise) -> None:
     j = exercise.journal
-    opened = datetime.fromisoformat(_one(j, "SELECT opened_at FROM incidents WHERE id=1")[0])
-    (detail,) = _one(j, "SELECT detail FROM stages WHERE name='internet_cut' AND state='done' AND phase='containment'")
-    cut = datetime.fromisoformat(json.loads(detail)["first_applied_at"])
-    recovered = datetime.fromisoformat(_one(j, "SELECT time FROM events WHERE kind='recovery_finished'")[0])
-    methods = json.loads(_one(j, "SELECT json_group_object(host, method) FROM remediation")[0])
+    opened, cut, recovered = _opened(j), _first_cut(j), _time_of(j, "recovery_finished")
+    with closing(Journal.reader(j)) as journal:
+        methods = {h: r["method"] for h, r in journal.remediation(1).items()}
     manual = sum(1 for m in methods.values() if m == "manual")
     automatic = len(methods) - manual
     # inventories/lab: subsidiary-x 5000/h; crisis cell 6 people at 120/h; 150 and 900 per host

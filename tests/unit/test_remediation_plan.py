@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import sqlite3
+from contextlib import closing
 from pathlib import Path
 
 import pytest
 import yaml
 
 from orchestrator.errors import UserError
+from orchestrator.journal import Journal
 from orchestrator.remediation_plan import RemediationPlan, plan_from_file
 from tests.conftest import ROOT, irm
 
@@ -79,13 +80,10 @@ def journal_with_incident(tmp_path: Path) -> Path:
 
 
 def _nothing_applied(journal: Path) -> None:
-    db = sqlite3.connect(journal)
-    try:
-        assert db.execute("SELECT count(*) FROM stages").fetchone() == (0,)
-        assert db.execute("SELECT count(*) FROM remediation").fetchone() == (0,)
-        assert db.execute("SELECT count(*) FROM plans").fetchone() == (0,)
-    finally:
-        db.close()
+    with closing(Journal.reader(journal)) as j:
+        for inc in j.incidents():
+            assert j.stages(inc.id) == [] and j.remediation(inc.id) == {}
+            assert all(j.latest_plan(inc.id, area) is None for area in ("subsidiary-x", "hq"))
 
 
 def _remediate(journal: Path, plan: Path, *extra: str) -> tuple[int, str]:
