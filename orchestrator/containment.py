@@ -28,6 +28,7 @@ from orchestrator.events import EventKind
 from orchestrator.incident import Vector
 from orchestrator.inventory import Inventory, hosts_by_os
 from orchestrator.journal import BOUNDARIES_LOCK, Incident, Journal
+from orchestrator.phases import CONTAINMENT, Where, containment_stage
 from orchestrator.posture import AreaState, Policy, not_as_planned, policies
 
 
@@ -156,21 +157,21 @@ class Containment:
         self._check_lockout(self._planned({**self._states(), self.area.name: final}))
 
     def stages(self) -> list[StageSpec]:
+        """The stages before the sub-area loop, from the phase table (``phases.CONTAINMENT``)."""
         gw = self.area.gateway
         hosts = list(self.area.hosts)
         edge = self.inv.edge.name if self.inv.edge else ""
-        return [
-            StageSpec("internet_cut", "contain_internet_cut", [edge],
-                      f"cut {self.area.name} from the Internet at {edge}"),
-            StageSpec("isolate", "contain_isolate", [gw], f"isolate {self.area.name} at {gw}, keeping "
-                      f"{len(self.area.critical_flows)} validated critical flow(s) and management open"),
-            StageSpec("vectors", "contain_vectors", hosts,
-                      f"block {', '.join(map(str, self.vectors))} and removable storage on {len(hosts)} area hosts",
-                      host_level=True),
-            StageSpec("mobile", "contain_mobile", [gw],
-                      f"block mobile segments {', '.join(s.qualified for s in self.area.mobile_segments) or '(none)'}"
-                      f" at {gw}"),
-        ]
+        where = {Where.EDGE: [edge], Where.GATEWAY: [gw], Where.AREA_HOSTS: hosts}
+        summary = {
+            "internet_cut": f"cut {self.area.name} from the Internet at {edge}",
+            "isolate": f"isolate {self.area.name} at {gw}, keeping {len(self.area.critical_flows)} validated "
+                       "critical flow(s) and management open",
+            "vectors": f"block {', '.join(map(str, self.vectors))} and removable storage on {len(hosts)} area hosts",
+            "mobile": f"block mobile segments {', '.join(s.qualified for s in self.area.mobile_segments) or '(none)'}"
+                      f" at {gw}",
+        }
+        return [StageSpec(p.name, p.playbook, where[p.where], summary[p.name], host_level=p.where == Where.AREA_HOSTS)
+                for p in CONTAINMENT if p.name in summary]
 
     def _states(self) -> dict[str, AreaState]:
         scopes = self.journal.postures(self.incident.id)
@@ -187,19 +188,14 @@ class Containment:
     # -- applying ----------------------------------------------------------------------------------
 
     def _next_state(self, stage: str, quarantine: set[str] | None = None) -> AreaState:
-        st = AreaState(posture=self.state.posture, vectors_blocked=self.state.vectors_blocked,
-                       mobile_blocked=self.state.mobile_blocked, quarantined=set(self.state.quarantined))
-        if stage == "internet_cut" and st.posture == "connected":
-            st.posture = "internet_cut"
-        elif stage == "isolate":
-            st.posture = "isolated"
-        elif stage == "vectors":
-            st.vectors_blocked = True
-        elif stage == "mobile":
-            st.mobile_blocked = True
-        elif stage == "subarea" and quarantine:
-            st.quarantined |= quarantine
-        return st
+        """The area's state after ``stage``, by the phase table's transition."""
+        phase = containment_stage(stage)
+        if stage == "subarea":
+            st = self.state
+            for sub_area in sorted(quarantine or ()):
+                st = phase.transition(st, sub_area)
+            return phase.transition(st, None) if not quarantine else st
+        return phase.transition(self.state, None)
 
     @contextlib.contextmanager
     def _shared(self, spec: StageSpec) -> Iterator[None]:
@@ -453,7 +449,7 @@ class Containment:
             infected = {d.segment for d in dets if d.segment in sub_areas}
             new = infected - self.state.quarantined
             if new:
-                spec = StageSpec("subarea", "contain_subarea", [self.area.gateway],
+                spec = StageSpec("subarea", containment_stage("subarea").playbook, [self.area.gateway],
                                  f"quarantine {', '.join(sorted(new))} at {self.area.gateway}")
                 report.stages.append(self._apply(spec, self._next_state("subarea", new)))
                 self.journal.event(self.incident.id, EventKind.SUBAREA_QUARANTINED, self.req.operator, self.area.name,

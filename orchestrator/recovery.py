@@ -30,24 +30,16 @@ from orchestrator.errors import RecoveryHalted, UserError
 from orchestrator.events import EventKind
 from orchestrator.inventory import Inventory, hosts_by_os
 from orchestrator.journal import Journal
+from orchestrator.phases import RECOVERY, Where, recovery_step
 from orchestrator.posture import AreaState, Policy
 from orchestrator.remediation import health_targets
 
-STEPS = ("vectors", "subareas", "mobile", "lan", "internet")
-TITLES = {
-    "vectors": "reopen the propagation traffic on the area hosts",
-    "subareas": "reconnect the sub-areas, one at a time",
-    "mobile": "reconnect the mobile segments and lift the removable-storage block",
-    "lan": "reconnect the area to the local network",
-    "internet": "reconnect the area to the Internet",
-}
-
-
-# The containment play that puts a step's boundary back as it was (the mobile step's rollback restores
-# the gateway's block; removable storage stays allowed until the next containment of the area).
-ROLLBACK = {"recover_vectors": "contain_vectors", "recover_subarea": "contain_subarea",
-            "recover_mobile": "contain_mobile", "recover_lan": "contain_isolate",
-            "recover_internet": "contain_internet_cut"}
+# From the phase table (``phases.RECOVERY``): the steps in order, their titles, and the containment play
+# that puts each step's change back (the mobile step's restores the gateway's block; removable storage
+# stays allowed until the next containment of the area).
+STEPS = tuple(p.name for p in RECOVERY)
+TITLES = {p.name: p.title for p in RECOVERY}
+ROLLBACK = {p.playbook: str(p.rollback) for p in RECOVERY}
 
 
 @dataclass
@@ -196,19 +188,9 @@ class Recovery(Containment):
     # -- steps --------------------------------------------------------------------------------------
 
     def _target_state(self, step: Step) -> AreaState:
-        st = AreaState(posture=self.state.posture, vectors_blocked=self.state.vectors_blocked,
-                       mobile_blocked=self.state.mobile_blocked, quarantined=set(self.state.quarantined))
-        if step.name == "vectors":
-            st.vectors_blocked = False
-        elif step.name.startswith("subarea:"):
-            st.quarantined.discard(step.name.split(":", 1)[1])
-        elif step.name == "mobile":
-            st.mobile_blocked = False
-        elif step.name == "lan" and st.posture == "isolated":
-            st.posture = "internet_cut"
-        elif step.name == "internet":
-            st.posture = "connected"
-        return st
+        """The area's state after ``step``, by the phase table's transition."""
+        _, _, sub_area = step.name.partition(":")
+        return recovery_step(step.name).transition(self.state, sub_area or None)
 
     def _excluded(self) -> set[str]:
         """Hosts an operator excluded (``irm exclude``): never verified, never reopened; they keep their
@@ -216,21 +198,15 @@ class Recovery(Containment):
         return {h for h, r in self.journal.host_rows(self.incident.id).items() if r["excluded_reason"]}
 
     def _spec(self, step: Step) -> StageSpec | None:
-        gw = self.area.gateway
+        if step.name == "subareas":
+            return None  # none quarantined: nothing to change
+        phase = recovery_step(step.name)
         hosts = [h for h in self.area.hosts if h not in self._excluded()]
-        if step.name == "vectors":
-            return StageSpec(step.name, "recover_vectors", hosts, step.title, host_level=True)
-        if step.name.startswith("subarea:"):
-            return StageSpec(step.name, "recover_subarea", [gw], step.title)
-        if step.name == "mobile":
-            media = hosts_by_os(self.inv, hosts, "irm_media_targets")
-            return StageSpec(step.name, "recover_mobile", [gw], step.title, extravars=media)
-        if step.name == "lan":
-            return StageSpec(step.name, "recover_lan", [gw], step.title)
-        if step.name == "internet":
-            edge = self.inv.edge.name if self.inv.edge else ""
-            return StageSpec(step.name, "recover_internet", [edge], step.title)
-        return None  # "subareas" with none quarantined: nothing to change
+        edge = self.inv.edge.name if self.inv.edge else ""
+        where = {Where.EDGE: [edge], Where.GATEWAY: [self.area.gateway], Where.AREA_HOSTS: hosts}
+        extravars = hosts_by_os(self.inv, hosts, "irm_media_targets") if step.name == "mobile" else {}
+        return StageSpec(step.name, phase.playbook, where[phase.where], step.title, extravars=extravars,
+                         host_level=phase.where == Where.AREA_HOSTS)
 
     def changes(self, step: Step) -> list[str]:
         """What the step changes, per boundary or host: the rules it removes and adds."""

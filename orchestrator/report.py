@@ -18,23 +18,18 @@ from typing import Any
 from orchestrator.events import EventKind
 from orchestrator.inventory import Inventory
 from orchestrator.journal import Journal
+from orchestrator.phases import CONTAINMENT, recovery_step
 from orchestrator.safetext import md_tree, redact
 
 # RE&CT response actions (atc-project/atc-react) for what irm does.
 REACT = {
-    "internet_cut": ("RA3101", "Block external IP address"),
-    "isolate": ("RA3102", "Block internal IP address"),
-    "vectors": ("RA3108", "Block port internal communication"),
-    "mobile": ("RA3102", "Block internal IP address"),
-    "subarea": ("RA3102", "Block internal IP address"),
+    **{p.name: (p.react.id, p.react.name) for p in CONTAINMENT},
     "method:package": ("RA3001", "Patch vulnerability"),
     "method:wsus": ("RA3001", "Patch vulnerability"),
     "method:win_updates": ("RA3001", "Patch vulnerability"),
     "method:gpo": ("RA3001", "Patch vulnerability"),
     "method:antivirus": ("RA4301", "Remove file"),
     "method:disinfect": ("RA4301", "Remove file"),
-    "recover:vectors": ("RA5104", "Unblock blocked port"),
-    "recover:other": ("RA5101", "Unblock blocked IP"),
     "report": ("RA6001", "Develop incident report"),
     "lessons": ("RA6002", "Conduct lessons learned exercise"),
 }
@@ -57,7 +52,11 @@ def react_for(event: dict[str, Any]) -> tuple[str, str] | None:
     if phase in ("containment", "remediation"):
         return REACT.get(name)
     if phase == "recovery-apply":
-        return REACT["recover:vectors"] if name == "vectors" else REACT["recover:other"]
+        try:
+            react = recovery_step(name).react
+        except KeyError:
+            return None
+        return react.id, react.name
     return None
 
 
