@@ -13,15 +13,21 @@ from __future__ import annotations
 import html
 import json
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
+
+import jinja2
+import markupsafe
 
 from orchestrator.events import EventKind
 from orchestrator.inventory import Inventory
 from orchestrator.journal import Journal
 from orchestrator.phases import CONTAINMENT, recovery_step
-from orchestrator.safetext import md_tree, redact
+from orchestrator.safetext import md, redact
 
 # RE&CT response actions (atc-project/atc-react) for what irm does.
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+
 REACT = {
     **{p.name: (p.react.id, p.react.name) for p in CONTAINMENT},
     "method:package": ("RA3001", "Patch vulnerability"),
@@ -323,60 +329,27 @@ def _fmt(v: float) -> str:
     return f"{v:,.2f}"
 
 
+def _environment(autoescape: bool) -> jinja2.Environment:
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=autoescape,
+                             undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
+    env.filters["md"] = md
+    return env
+
+
+def _context(data: dict[str, Any]) -> dict[str, Any]:
+    """What both templates show, computed once: the cost lines' inputs and amounts as text."""
+    cost = {**data["cost"], "lines": [
+        {**c, "inputs_text": ", ".join(f"{k} {v}" for k, v in c["inputs"].items() if k != "host_names"),
+         "amount_text": _fmt(c["amount"])} for c in data["cost"]["lines"]]}
+    return {"data": {**data, "cost": cost, "approvals": data.get("approvals", [])}, "inc": data["incident"],
+            "cur": data["cost"]["currency"], "total": _fmt(data["cost"]["total"])}
+
+
 def markdown(data: dict[str, Any]) -> str:
-    """Every value from the journal, the inventory or an operator is escaped (``safetext.md``): it shows
-    as the characters it is, and cannot open HTML, a link, a heading or a table cell."""
-    signed = [a for a in data.get("approvals", []) if a.get("signature")]
-    data = md_tree(data)
-    inc = data["incident"]
-    cur = data["cost"]["currency"]
-    lines = [f"# Crisis report: incident {inc['id']}, {inc['worm']}", "",
-             f"Generated {data['generated_at'][:19]} UTC from the irm journal ({len(data['timeline'])} events). "
-             "Response actions are tagged with their RE&CT identifiers (RA6001: develop incident report).", "",
-             "## Summary", "",
-             f"- Worm: {inc['worm']}; vectors: {', '.join(inc['vectors'])}; signatures: "
-             f"{', '.join(inc['signatures']) or 'none recorded'}; references: {', '.join(inc['references']) or 'none'}",
-             f"- Opened {inc['opened_at'][:19]} by {inc['opened_by']}; status {inc['status']}",
-             "- First detection: " + (f"{data['first_detection']['host']} at {data['first_detection']['time'][:19]}"
-                                      if data["first_detection"] else "none recorded"),
-             f"- Patient zero (from the detection sources): {data['patient_zero'] or 'unknown'}",
-             f"- Perimeter: areas {', '.join(data['perimeter']['areas']) or 'none'}; sub-areas quarantined "
-             f"{', '.join(data['perimeter']['sub_areas']) or 'none'}; infected hosts "
-             f"{', '.join(data['perimeter']['infected_hosts']) or 'none'}", "",
-             "## Durations (from the incident's opening)", "",
-             "| area | first cut | spread stopped | remediated | recovered |", "|---|---|---|---|---|"]
-    for name, a in data["areas"].items():
-        if not a["contained_at"]:
-            continue
-        s = a["since_opened_s"]
-        lines.append(f"| {name} | " + " | ".join(f"{s[k]:.1f}s" if s[k] is not None else "not yet"
-                                                 for k in ("first_cut", "spread_stopped", "remediated", "recovered"))
-                     + " |")
-    lines += ["", "## Timeline", "", "| time (UTC) | area | event | RE&CT | by |", "|---|---|---|---|---|"]
-    for e in data["timeline"]:
-        tag = f"{e['react']} {e['react_name']}" if e["react"] else ""
-        lines.append(f"| {e['time'][:23]} | {e['area'] or ''} | {e['text']} | {tag} | "
-                     f"{e['operator'] or ''} |")
-    lines += ["", "## What went right", ""] + ([f"- {f}" for f in data["facts"]["right"]] or ["- nothing recorded"])
-    lines += ["", "## What went wrong", ""] + ([f"- {f}" for f in data["facts"]["wrong"]] or ["- nothing recorded"])
-    lines += ["", "## Notes of the crisis cell", ""] + ([f"- {n['at'][:19]} {n['by']} ({n['kind']}): {n['text']}"
-                                                       for n in data["notes"]] or ["- none"])
-    lines += ["", "## Approvals", ""] + ([f"- {a['approved_at'][:19]} {a['approved_by']} ({a['role']}) approved the "
-                                         f"recovery of {a['area']}, signed with {a['key_fingerprint']}: {a['reason']}"
-                                         for a in data.get("approvals", [])] or ["- none"])
-    for a in signed:  # irm's own statement (one line per field, no fence inside) and the SSH signature
-        lines += ["", "```text", a["statement"].rstrip("\n"), a["signature"].rstrip("\n"), "```"]
-    lines += ["", "## Cost", "", "| item | formula | inputs | amount |", "|---|---|---|---|"]
-    for c in data["cost"]["lines"]:
-        inputs = ", ".join(f"{k} {v}" for k, v in c["inputs"].items() if k != "host_names")
-        lines.append(f"| {c['item']} | {c['formula']} | {inputs} | {_fmt(c['amount'])} {cur} |")
-    lines.append(f"| **total** | sum of the lines | | **{_fmt(data['cost']['total'])} {cur}** |")
-    if data["cost"]["not_declared"]:
-        lines.append(f"\nNot declared in the inventory, left out: {', '.join(data['cost']['not_declared'])}.")
-    lines += ["", "## Actions (capitalize)", "", "| action | owner | RE&CT | due | from |", "|---|---|---|---|---|"]
-    for a in data["actions"]:
-        lines.append(f"| {a['text']} | {a['owner'] or ''} | {a['react'] or ''} | {a['due'] or ''} | {a['source']} |")
-    return "\n".join(lines) + "\n"
+    """Every value from the journal, the inventory or an operator goes through ``safetext.md`` in the
+    template (templates/report.md.j2): it shows as the characters it is, and cannot open HTML, a link,
+    a heading or a table cell."""
+    return _environment(autoescape=False).get_template("report.md.j2").render(**_context(data))
 
 
 _CSS = """
@@ -430,33 +403,11 @@ def _svg(data: dict[str, Any]) -> str:
 
 
 def html_page(data: dict[str, Any]) -> str:
-    inc, cur = data["incident"], data["cost"]["currency"]
-    e = html.escape
-
-    def table(headers: list[str], rows: list[list[str]]) -> str:
-        head = "".join(f"<th>{e(h)}</th>" for h in headers)
-        body = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in r) + "</tr>" for r in rows)
-        return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
-
-    durations = [[e(n)] + [f"{a['since_opened_s'][k]:.1f}s" if a["since_opened_s"][k] is not None else "not yet"
-                           for k in ("first_cut", "spread_stopped", "remediated", "recovered")]
-                 for n, a in data["areas"].items() if a["contained_at"]]
-    timeline = [[e(t["time"][:23]), e(t["area"] or ""), e(t["text"]),
-                 f'<span class="tag">{e(t["react"])}</span> {e(t["react_name"])}' if t["react"] else "",
-                 e(t["operator"] or "")] for t in data["timeline"]]
-    cost = [[e(c["item"]), e(c["formula"]),
-             e(", ".join(f"{k} {v}" for k, v in c["inputs"].items() if k != "host_names")),
-             f"{_fmt(c['amount'])} {e(cur)}"] for c in data["cost"]["lines"]]
-    cost.append(["<b>total</b>", "sum of the lines", "", f"<b>{_fmt(data['cost']['total'])} {e(cur)}</b>"])
-    actions = [[e(a["text"]), e(a["owner"] or ""), f'<span class="tag">{e(a["react"] or "")}</span>',
-                e(a["due"] or ""), e(a["source"])] for a in data["actions"]]
+    """One self-contained page (templates/report.html.j2), autoescaped: only the SVG is markup."""
+    ctx = _context(data)
     first = data["first_detection"]
     first_text = f"{first['host']} at {first['time'][:19]}" if first else "none recorded"
-    perimeter = data["perimeter"]
-
-    def bullets(items: list[str], cls: str = "", empty: str = "nothing recorded") -> str:
-        return f'<ul class="{cls}">' + ("".join(f"<li>{e(i)}</li>" for i in items) or f"<li>{e(empty)}</li>") + "</ul>"
-
+    inc, perimeter = data["incident"], data["perimeter"]
     summary = [f"Worm {inc['worm']}; vectors {', '.join(inc['vectors'])}; signatures "
                f"{', '.join(inc['signatures']) or 'none recorded'}; references "
                f"{', '.join(inc['references']) or 'none'}",
@@ -466,27 +417,12 @@ def html_page(data: dict[str, Any]) -> str:
                f"Perimeter: areas {', '.join(perimeter['areas']) or 'none'}; sub-areas quarantined "
                f"{', '.join(perimeter['sub_areas']) or 'none'}; infected hosts "
                f"{', '.join(perimeter['infected_hosts']) or 'none'}"]
+    durations = [[n] + [f"{a['since_opened_s'][k]:.1f}s" if a["since_opened_s"][k] is not None else "not yet"
+                        for k in ("first_cut", "spread_stopped", "remediated", "recovered")]
+                 for n, a in data["areas"].items() if a["contained_at"]]
     notes = [f"{n['at'][:19]} {n['by']} ({n['kind']}): {n['text']}" for n in data["notes"]]
     approvals = [f"{a['approved_at'][:19]} {a['approved_by']} ({a['role']}) approved the recovery of {a['area']}, "
                  f"signed with {a['key_fingerprint']}: {a['reason']}" for a in data.get("approvals", [])]
-    missing = data["cost"]["not_declared"]
-    body = "".join([
-        f"<h1>Crisis report: incident {inc['id']}, {e(inc['worm'])}</h1>",
-        f"<p>Generated {e(data['generated_at'][:19])} UTC from the irm journal ({len(data['timeline'])} events). "
-        'Response actions carry their RE&amp;CT identifiers (<span class="tag">RA6001</span> develop incident '
-        "report).</p>",
-        "<h2>Summary</h2>", bullets(summary),
-        "<h2>Phases per area</h2>", _svg(data),
-        "<h2>Durations (from the incident's opening)</h2>",
-        table(["area", "first cut", "spread stopped", "remediated", "recovered"], durations),
-        "<h2>Timeline</h2>", table(["time (UTC)", "area", "event", "RE&CT", "by"], timeline),
-        "<h2>What went right</h2>", bullets(data["facts"]["right"], "right"),
-        "<h2>What went wrong</h2>", bullets(data["facts"]["wrong"], "wrong"),
-        "<h2>Notes of the crisis cell</h2>", bullets(notes, empty="none"),
-        "<h2>Approvals</h2>", bullets(approvals, empty="none"),
-        "<h2>Cost</h2>", table(["item", "formula", "inputs", "amount"], cost),
-        f"<p>Not declared in the inventory, left out: {e(', '.join(missing))}.</p>" if missing else "",
-        "<h2>Actions (capitalize)</h2>", table(["action", "owner", "RE&CT", "due", "from"], actions),
-    ])
-    return (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>Crisis report {inc["id"]}</title>'
-            f"<style>{_CSS}</style></head><body>{body}</body></html>\n")
+    return _environment(autoescape=True).get_template("report.html.j2").render(
+        **ctx, css=markupsafe.Markup(_CSS), svg=markupsafe.Markup(_svg(data)), summary=summary,
+        durations=durations, notes=notes, approvals=approvals)

@@ -72,17 +72,6 @@ def md(value: object) -> str:
     return "".join(_MD_ESCAPES.get(ch, ch) for ch in one_line(str(value)))
 
 
-def md_tree(value: Any) -> Any:
-    """Every string of a data tree escaped with ``md`` (numbers and structure unchanged)."""
-    if isinstance(value, str):
-        return md(value)
-    if isinstance(value, dict):
-        return {k: md_tree(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [md_tree(v) for v in value]
-    return value
-
-
 def redact(value: Any, secrets: list[str]) -> Any:
     """The data tree with every occurrence of a secret masked in every string (and key), the longest
     secret first, before any serialisation: quotes, backslashes or non-ASCII letters in a secret
