@@ -202,7 +202,7 @@ def _redact_failures(hosts: dict[str, HostResult], inventory: str | Path) -> Non
     failing = [hr for hr in hosts.values() if hr.failures]
     if not failing:
         return
-    from orchestrator.inventory_loader import vault_values
+    from orchestrator.inventory.load import vault_values
 
     try:
         secrets = vault_values(inventory)

@@ -26,7 +26,7 @@ IncidentOpt = Annotated[int | None, typer.Option("--incident", help="Incident id
 
 def load(path: Path) -> Inventory:
     """The inventory, loaded through Ansible and validated (``InventoryError`` otherwise)."""
-    from orchestrator.inventory_loader import load_inventory
+    from orchestrator.inventory.load import load_inventory
 
     return load_inventory(path)
 

@@ -29,7 +29,7 @@ _REACT_RE = re.compile(r"^RA\d{4}$")
 
 def _redacted(text: str, inventory: Path) -> str:
     """The journal never holds a secret: vault values of the inventory typed into a note are masked."""
-    from orchestrator.inventory_loader import vault_values
+    from orchestrator.inventory.load import vault_values
 
     for secret in vault_values(inventory):
         text = text.replace(secret, "[REDACTED]")
@@ -104,7 +104,7 @@ def report(
 ) -> None:
     """Write the crisis report from the journal: Markdown, a self-contained HTML page, JSON."""
     from orchestrator import report as rep
-    from orchestrator.inventory_loader import vault_values
+    from orchestrator.inventory.load import vault_values
 
     inv = load(inventory)
     with Journal(existing_journal(journal)) as j:

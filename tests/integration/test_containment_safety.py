@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from orchestrator.inventory_loader import load_inventory
+from orchestrator.inventory.load import load_inventory
 from orchestrator.journal import proc_start
 from tests.conftest import LAB_INVENTORY, irm
 from tests.integration.lab_tools import matrix, rulesets, stage_states

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from orchestrator import runner
-from orchestrator.inventory_loader import load_inventory
+from orchestrator.inventory.load import load_inventory
 from tests.conftest import irm
 from tests.integration.lab_tools import events, rulesets, stages
 from tests.integration.test_containment_safety import CUT_SOC, incident

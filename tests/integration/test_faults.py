@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from orchestrator.inventory import Inventory
-from orchestrator.inventory_loader import load_inventory
+from orchestrator.inventory.load import load_inventory
 from orchestrator.journal import Journal
 from orchestrator.lab.builder import tcp_open
 from tests.conftest import BIN, ROOT, irm

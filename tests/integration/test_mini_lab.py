@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from orchestrator import runner
-from orchestrator.inventory_loader import load_inventory
+from orchestrator.inventory.load import load_inventory
 from orchestrator.lab import traffic
 from tests.conftest import irm
 from tests.integration.lab_tools import jsonl, wait_for

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from orchestrator import checks
 from orchestrator.inventory import Inventory
-from orchestrator.inventory_loader import load_inventory
+from orchestrator.inventory.load import load_inventory
 from orchestrator.lab import traffic
 from orchestrator.posture import Policy, policies
 from tests.conftest import ROOT

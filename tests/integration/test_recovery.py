@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from orchestrator.inventory import Inventory
-from orchestrator.inventory_loader import load_inventory
+from orchestrator.inventory.load import load_inventory
 from orchestrator.journal import Journal
 from tests.conftest import BIN, LAB_INVENTORY, ROOT, built_lab, irm
 from tests.integration.helpers import approve_args

@@ -23,7 +23,7 @@ import pytest
 import yaml
 
 from orchestrator.inventory import Inventory
-from orchestrator.inventory_loader import load_inventory
+from orchestrator.inventory.load import load_inventory
 from orchestrator.journal import Journal
 from tests.conftest import LAB_INVENTORY, ROOT, built_lab, irm
 from tests.integration.lab_tools import events, infected, jsonl, set_patched, wait_for

@@ -12,7 +12,7 @@ import yaml
 
 from bench.make_inventory import inventory
 from orchestrator.incident import Vector
-from orchestrator.inventory_loader import load_inventory
+from orchestrator.inventory.load import load_inventory
 from orchestrator.posture import AreaState, policies
 from tests.conftest import built_lab, irm
 from tests.integration.lab_tools import matrix, probe

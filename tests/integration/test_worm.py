@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from orchestrator.inventory import Inventory
-from orchestrator.inventory_loader import load_inventory
+from orchestrator.inventory.load import load_inventory
 from orchestrator.lab import builder
 from tests.conftest import irm
 from tests.integration.lab_tools import jsonl, wait_for

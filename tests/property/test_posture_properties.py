@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 
 from orchestrator import checks
-from orchestrator.inventory_loader import load_inventory
+from orchestrator.inventory.load import load_inventory
 from orchestrator.posture import mgmt_ports, policies
 from tests.conftest import LAB_INVENTORY, MINI_INVENTORY
 from tests.property import strategies

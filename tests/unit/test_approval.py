@@ -12,7 +12,7 @@ from orchestrator import approval
 from orchestrator.errors import UserError
 from orchestrator.incident import IncidentSpec
 from orchestrator.inventory import Approver, Inventory
-from orchestrator.inventory_loader import load_inventory
+from orchestrator.inventory.load import load_inventory
 from orchestrator.journal import Journal
 from tests.conftest import LAB_INVENTORY
 

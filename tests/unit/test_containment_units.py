@@ -11,7 +11,7 @@ import pytest
 from orchestrator.containment import Containment, ContainRequest
 from orchestrator.errors import ContainmentFailed
 from orchestrator.incident import IncidentSpec
-from orchestrator.inventory_loader import load_inventory
+from orchestrator.inventory.load import load_inventory
 from orchestrator.journal import Journal
 from tests.conftest import LAB_INVENTORY
 from tests.fakes.runner import FakeProber, FakeRunner, NoDetections

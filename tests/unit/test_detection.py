@@ -11,7 +11,7 @@ import pytest
 
 from orchestrator.detection import AvLogSource
 from orchestrator.inventory import Inventory
-from orchestrator.inventory_loader import load_inventory
+from orchestrator.inventory.load import load_inventory
 from tests.conftest import LAB_INVENTORY
 
 

@@ -10,7 +10,7 @@ import pytest
 from orchestrator import checks, posture
 from orchestrator.incident import IncidentSpec, Vector
 from orchestrator.inventory import CriticalFlow, Inventory
-from orchestrator.inventory_loader import load_inventory
+from orchestrator.inventory.load import load_inventory
 from orchestrator.posture import AreaState, Packet, Rule, policies
 from tests.conftest import LAB_INVENTORY
 

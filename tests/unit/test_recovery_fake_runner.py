@@ -18,7 +18,7 @@ from orchestrator.detection import Detection
 from orchestrator.errors import RecoveryHalted
 from orchestrator.incident import IncidentSpec
 from orchestrator.inventory import Approver, Inventory
-from orchestrator.inventory_loader import load_inventory
+from orchestrator.inventory.load import load_inventory
 from orchestrator.journal import Journal
 from orchestrator.recovery import RecoverRequest, Recovery
 from orchestrator.remediation import RemediateRequest, Remediation

@@ -9,7 +9,7 @@ import pytest
 from orchestrator import checks
 from orchestrator.errors import UserError
 from orchestrator.incident import Vector
-from orchestrator.inventory_loader import load_inventory
+from orchestrator.inventory.load import load_inventory
 from orchestrator.posture import AreaState, policies
 from orchestrator.recovery import parse_duration
 from tests.conftest import LAB_INVENTORY, irm

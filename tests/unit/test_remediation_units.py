@@ -10,7 +10,7 @@ import pytest
 from orchestrator.containment import Containment, ContainRequest
 from orchestrator.errors import CanaryFailed, RemediationIncomplete
 from orchestrator.incident import IncidentSpec
-from orchestrator.inventory_loader import load_inventory
+from orchestrator.inventory.load import load_inventory
 from orchestrator.journal import Journal
 from orchestrator.remediation import RemediateRequest, Remediation
 from tests.conftest import LAB_INVENTORY, ROOT

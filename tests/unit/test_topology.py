@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from orchestrator.errors import LabError
-from orchestrator.inventory_loader import load_inventory
+from orchestrator.inventory.load import load_inventory
 from orchestrator.lab.topology import plan_lab
 from tests.conftest import LAB_INVENTORY, MINI_INVENTORY
 

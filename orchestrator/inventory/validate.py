@@ -1,277 +1,34 @@
-"""The inventory model: areas, segments (sub-areas and mobile segments), hosts, boundaries and critical
-flows, validated from what ansible-core loaded (see ``inventory_loader``).
-
-Pure: no I/O, no ansible imports. ``build_inventory`` collects every problem it finds, one line each,
-naming the group or host and the key at fault, and raises them together as an ``InventoryError``.
+"""Validation: the irm schema applied to what ansible-core loaded (``RawInventory``), every problem
+found, one line each, naming the group or host and the key at fault, raised together as one
+``InventoryError``. Pure: no I/O, no ansible imports.
 """
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network
-from typing import Any, Literal, TypeVar
+from typing import Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ValidationError
 
 from orchestrator import names
-from orchestrator.errors import InventoryError, UnknownNameError
-from orchestrator.safetext import no_control
-
-HostKind = Literal["soc", "core", "edge", "gateway", "internet", "area", "other"]
-LAB_SPACE = IPv4Network("198.18.0.0/15")
-
-# Keys that describe a group itself (templated at group level), then every irm_* key the schema
-# knows: a misspelt key is an error, not a silent default.
-GROUP_KEYS = frozenset({
-    "irm_prefix", "irm_gateway", "irm_gateway_address", "irm_critical_flows", "irm_downtime_cost_per_hour",
-    "irm_lab_name", "irm_lab_state_dir", "irm_lab_prefixes", "irm_lab_worm",
-    "irm_crisis_cell_size", "irm_crisis_cell_hourly_rate", "irm_remediation_cost_per_host",
-    "irm_manual_remediation_cost_per_host", "irm_currency", "irm_approvers",
-})
-KNOWN_KEYS = GROUP_KEYS | {
-    "irm_os", "irm_host_state_dir", "irm_av_log", "irm_uplink", "irm_lab_vulnerable", "irm_lab_services",
-    "irm_lab_worm_blocks", "irm_health_checks",
-}
-
-
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    @field_validator("*")
-    @classmethod
-    def _plain_text(cls, value: Any) -> Any:
-        return no_control(value)
-
-
-class LabService(_Model):
-    """A plain TCP service the lab runs on a host (the ERP, a web site): something to probe."""
-
-    name: str = Field(min_length=1)
-    port: int = Field(ge=1, le=65535)
-
-
-class LabPackage(_Model):
-    """The package that ships the lab's vulnerable service: the fix is its fixed version."""
-
-    name: str = Field(default="irm-lab-svc", pattern=r"^[a-z0-9][a-z0-9.+-]{0,63}$")
-    installed_version: str = Field(default="1.0", pattern=r"^[0-9][0-9.]{0,31}$")
-    fixed_version: str = Field(default="1.1", pattern=r"^[0-9][0-9.]{0,31}$")
-
-
-class HealthCheck(_Model):
-    """A service that must still answer, from the host, after remediation (IRM #1: without damaging any
-    service). ``host`` is an inventory host (default: the host itself)."""
-
-    name: str = Field(min_length=1)
-    port: int = Field(ge=1, le=65535)
-    host: str | None = None
-
-
-class WormSettings(_Model):
-    signature: str = Field(min_length=1)
-    package: LabPackage = LabPackage()
-    signatures_version: str = Field(default="2026.11.1", pattern=r"^[0-9][0-9.]{0,31}$",
-                                    description="the first lab AV signature version that detects the worm")
-    ports: list[int] = Field(min_length=1)
-    rate: float = Field(gt=0, le=100, description="connection attempts per second per infected host")
-    lifetime: float = Field(gt=0, le=3600, description="seconds before a worm process stops by itself")
-    detection_delay: float = Field(default=1.0, ge=0, le=600)
-    miss_rate: float = Field(default=0.0, ge=0, le=1)
-
-    @field_validator("ports")
-    @classmethod
-    def _ports_in_range(cls, ports: list[int]) -> list[int]:
-        for port in ports:
-            if not 1 <= port <= 65535:
-                raise ValueError(f"port {port} is not between 1 and 65535")
-        return ports
-
-
-class LabSettings(_Model):
-    name: str = Field(pattern=r"^[a-z][a-z0-9]{0,10}$")
-    state_dir: str = Field(min_length=2)
-    prefixes: list[IPv4Network] = Field(min_length=1)
-    worm: WormSettings
-
-
-class CriticalFlow(_Model):
-    """A business flow that stays open while its area is isolated, once validated (IRM #1, 3.3)."""
-
-    name: str = Field(min_length=1)
-    sources: list[str] = Field(min_length=1)
-    destinations: list[str] = Field(min_length=1)
-    protocol: Literal["tcp", "udp"]
-    ports: list[int] = Field(min_length=1)
-    owner: str = Field(min_length=1)
-    validated_by: str | None = None
-    validated_at: datetime | None = None
-
-
-class Segment(_Model):
-    """A sub-area (workstations, servers) or a mobile/VPN segment (laptops) of an area."""
-
-    name: str
-    area: str
-    kind: names.SegmentKind
-    group: str
-    prefix: IPv4Network
-    gateway_address: IPv4Address
-    hosts: tuple[str, ...]
-
-    @property
-    def qualified(self) -> str:
-        return names.qualified_segment(self.area, self.name)
-
-
-class Area(_Model):
-    name: str
-    group: str
-    gateway: str
-    segments: tuple[Segment, ...]
-    critical_flows: tuple[CriticalFlow, ...] = ()
-    downtime_cost_per_hour: float | None = None
-
-    @property
-    def sub_areas(self) -> tuple[Segment, ...]:
-        return tuple(s for s in self.segments if s.kind == "sub_area")
-
-    @property
-    def mobile_segments(self) -> tuple[Segment, ...]:
-        return tuple(s for s in self.segments if s.kind == "mobile")
-
-    @property
-    def hosts(self) -> tuple[str, ...]:
-        return tuple(h for s in self.segments for h in s.hosts)
-
-
-class Host(_Model):
-    name: str
-    kind: HostKind
-    address: IPv4Address
-    os: Literal["linux", "windows"] = "linux"
-    area: str | None = None
-    segment: str | None = None
-    uplink: IPv4Interface | None = None
-    state_dir: str = "/var/lib/irm"
-    av_log: str | None = None
-    vulnerable: bool = False
-    services: tuple[LabService, ...] = ()
-    worm_blocks: tuple[Literal["package", "antivirus", "disinfect"], ...] = ()
-    health_checks: tuple[HealthCheck, ...] = ()
-
-
-class InternetSegment(_Model):
-    prefix: IPv4Network
-    gateway_address: IPv4Address
-    hosts: tuple[str, ...]
-
-
-class CostSettings(_Model):
-    """What the crisis report's cost uses besides each area's downtime cost (group 'all'); nothing is
-    invented: an input not declared is shown as such and left out of the total."""
-
-    crisis_cell_size: int | None = Field(default=None, ge=1, le=1000)
-    crisis_cell_hourly_rate: float | None = Field(default=None, ge=0)
-    remediation_cost_per_host: float | None = Field(default=None, ge=0)
-    manual_remediation_cost_per_host: float | None = Field(default=None, ge=0)
-    currency: str = Field(default="EUR", min_length=1, max_length=8)
-
-
-def hosts_by_os(inv: Inventory, hosts: list[str], var: str = "irm_targets") -> dict[str, str]:
-    """Extra vars ``<var>_linux`` and ``<var>_windows``: the hosts as a pattern per OS, for playbooks
-    with one play per OS (so no host walks through the other OS's tasks); "all:!all" matches none."""
-    return {f"{var}_{os_}": ",".join(h for h in hosts if inv.hosts[h].os == os_) or "all:!all"
-            for os_ in ("linux", "windows")}
-
-
-class Approver(_Model):
-    """A manager whose signed approval lets recovery start (``irm approve --key``): their SSH public key
-    inline (``key``) or in a file (``key_file``, relative to the inventory's directory)."""
-
-    name: str = Field(pattern=r"^[a-z][a-z0-9._-]{0,63}$")
-    role: str = Field(min_length=1, max_length=100)
-    key: str | None = Field(default=None, pattern=r"^(ssh-ed25519|ecdsa-sha2-nistp\d+|ssh-rsa) [A-Za-z0-9+/=]+( .*)?$")
-    key_file: str | None = None
-
-    @model_validator(mode="after")
-    def _one_key(self) -> Approver:
-        if (self.key is None) == (self.key_file is None):
-            raise ValueError("give exactly one of key (the public key) or key_file (its file)")
-        return self
-
-
-class Inventory(_Model):
-    source: str
-    costs: CostSettings = CostSettings()
-    approvers: tuple[Approver, ...] = ()
-    lab: LabSettings | None
-    hosts: dict[str, Host]
-    areas: dict[str, Area]
-    internet: InternetSegment | None = None
-
-    def _one(self, kind: HostKind) -> Host | None:
-        found = [h for h in self.hosts.values() if h.kind == kind]
-        return found[0] if found else None
-
-    @property
-    def soc(self) -> Host | None:
-        return self._one("soc")
-
-    @property
-    def core(self) -> Host | None:
-        return self._one("core")
-
-    @property
-    def edge(self) -> Host | None:
-        return self._one("edge")
-
-    @property
-    def gateways(self) -> list[Host]:
-        return [h for h in self.hosts.values() if h.kind == "gateway"]
-
-    @property
-    def managed_hosts(self) -> list[Host]:
-        """Every host irm reaches over SSH/WinRM from the SOC."""
-        return [h for h in self.hosts.values() if h.kind not in ("soc", "other")]
-
-    @property
-    def segments(self) -> list[Segment]:
-        return [s for a in self.areas.values() for s in a.segments]
-
-    def area(self, name: str) -> Area:
-        if name in self.areas:
-            return self.areas[name]
-        known = ", ".join(sorted(self.areas)) or "none"
-        hint = ""
-        if names.parse_area_group(name):
-            hint = f" (that is a group name; the area is '{names.parse_area_group(name)}')"
-        raise UnknownNameError(f"unknown area '{name}'{hint}; areas in {self.source}: {known}")
-
-    def segment(self, qualified: str) -> Segment:
-        for seg in self.segments:
-            if seg.qualified == qualified:
-                return seg
-        known = ", ".join(s.qualified for s in self.segments) or "none"
-        raise UnknownNameError(f"unknown sub-area '{qualified}'; sub-areas in {self.source}: {known}")
-
-    def host(self, name: str) -> Host:
-        if name in self.hosts:
-            return self.hosts[name]
-        raise UnknownNameError(f"unknown host '{name}' in {self.source}")
-
-    def host_by_address(self, address: IPv4Address | str) -> Host | None:
-        addr = IPv4Address(str(address))
-        for host in self.hosts.values():
-            if host.address == addr:
-                return host
-        return None
-
-
-# --------------------------------------------------------------------------------------------------
-# Building the model from what ansible-core loaded
+from orchestrator.errors import InventoryError
+from orchestrator.inventory.model import (
+    KNOWN_KEYS,
+    Approver,
+    Area,
+    CostSettings,
+    CriticalFlow,
+    Host,
+    HostKind,
+    InternetSegment,
+    Inventory,
+    LabSettings,
+    Segment,
+    core_side,
+    flow_endpoint_is_everything,
+)
 
 
 @dataclass
@@ -595,11 +352,6 @@ def _check_boundaries(raw: RawInventory, hosts: dict[str, Host], p: _Problems) -
               f"{core.address} must be the core's address on the SOC link, {core_side(soc.uplink)}")
 
 
-def core_side(uplink: IPv4Interface) -> IPv4Address:
-    """The core's address on a link: the first usable address of the link's prefix."""
-    return next(uplink.network.hosts(), uplink.network.network_address)
-
-
 def _check_area_gateways(raw: RawInventory, areas: dict[str, Area], hosts: dict[str, Host], p: _Problems) -> None:
     for area in areas.values():
         if not area.gateway:
@@ -651,13 +403,6 @@ def _check_overlaps(
         for where_b, net_b in nets[i + 1:]:
             if net_a.overlaps(net_b):
                 p.add(where_b, None, f"prefix {net_b} overlaps {net_a} of {where_a}")
-
-
-def flow_endpoint_is_everything(endpoint: str) -> bool:
-    try:
-        return ipaddress.ip_network(endpoint, strict=False).prefixlen == 0
-    except ValueError:
-        return endpoint.strip().lower() in ("any", "all", "*")
 
 
 def _check_flows(area: Area, areas: dict[str, Area], hosts: dict[str, Host], p: _Problems) -> None:

@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator.errors import InventoryError
-from orchestrator.inventory import GROUP_KEYS, Inventory, RawGroup, RawHost, RawInventory, build_inventory
+from orchestrator.inventory.model import GROUP_KEYS, Inventory
+from orchestrator.inventory.validate import RawGroup, RawHost, RawInventory, build_inventory
 
 # Host variables irm reads; only these are templated (others may hold vault values or templates that
 # only make sense at task time).
