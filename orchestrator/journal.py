@@ -143,7 +143,6 @@ class Stage:
 class Journal:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        self.readonly = False
         if self.path == Path(DEFAULT_PATH) and not self.path.parent.exists():
             try:
                 self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -209,7 +208,7 @@ class Journal:
         """An existing journal opened read-only: no migration, no write lock, nothing changed (for
         views and for tests that read while irm runs). It must already be at this irm's schema."""
         self = cls.__new__(cls)
-        self.path, self.readonly = Path(path), True
+        self.path = Path(path)
         if not self.path.is_file():
             raise UserError(f"no journal at {self.path}")
         try:

@@ -12,6 +12,7 @@ from rich.text import Text
 from orchestrator.cli.app import app, console, err_console
 from orchestrator.cli.options import (
     DEFAULT_INVENTORY,
+    ConfirmTimeoutOpt,
     IncidentOpt,
     InventoryOpt,
     JournalOpt,
@@ -51,8 +52,7 @@ def contain(
                                                 "stopped.")] = 30.0,
     max_wait: Annotated[float, typer.Option(help="Give up waiting for the spread to stop after this many "
                                             "seconds.")] = 900.0,
-    confirm_timeout: Annotated[int, typer.Option(help="Dead-man timer: seconds before an unconfirmed "
-                                                 "change is rolled back.", min=5, max=3600)] = 60,
+    confirm_timeout: ConfirmTimeoutOpt = 60,
     no_loop: Annotated[bool, typer.Option("--no-loop", help="Skip the sub-area monitoring loop.")] = False,
 ) -> None:
     """Contain an area: Internet cut, isolation, vectors, mobile, removable media, then the sub-area loop."""

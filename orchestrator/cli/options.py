@@ -21,6 +21,8 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output."
 JournalOpt = Annotated[Path, typer.Option("--journal", envvar="IRM_JOURNAL", help="The journal (SQLite file).")]
 OperatorOpt = Annotated[str | None, typer.Option("--operator", envvar="IRM_OPERATOR",
                                                  help="Who runs this (journaled); default: the login name.")]
+ConfirmTimeoutOpt = Annotated[int, typer.Option(help="Dead-man timer: seconds before an unconfirmed change is "
+                                                    "rolled back.", min=5, max=3600)]
 IncidentOpt = Annotated[int | None, typer.Option("--incident", help="Incident id (default: the only open one).")]
 
 

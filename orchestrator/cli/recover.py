@@ -11,6 +11,7 @@ from rich.text import Text
 from orchestrator.cli.app import app, console
 from orchestrator.cli.options import (
     DEFAULT_INVENTORY,
+    ConfirmTimeoutOpt,
     IncidentOpt,
     InventoryOpt,
     JournalOpt,
@@ -64,8 +65,7 @@ def recover(
     soak: Annotated[str, typer.Option("--soak", help="Monitoring after each step, e.g. 60s, 2m.")] = "60s",
     quiet_window: Annotated[str, typer.Option(help="No detection in the area for this long before starting.")]
     = "60s",
-    confirm_timeout: Annotated[int, typer.Option(help="Dead-man timer: seconds before an unconfirmed change "
-                                                 "is rolled back.", min=5, max=3600)] = 60,
+    confirm_timeout: ConfirmTimeoutOpt = 60,
 ) -> None:
     """Reconnect a contained, remediated area in the IRM order, one confirmed and monitored step at a time."""
     from orchestrator.detection import AvLogSource

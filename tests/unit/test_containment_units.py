@@ -49,8 +49,9 @@ def test_stages_run_in_the_irm_order_each_on_its_chokepoint(tmp_path: Path) -> N
     assert {h: rows[h]["fingerprint"] for h in AREA_HOSTS} == {h: run.live[h] for h in AREA_HOSTS}
     # the policies handed to the hosts are the planned ones, keyed by host, with the run's token
     vectors = run.calls[2].extravars
-    assert set(vectors["irm_policies"]) == set(AREA_HOSTS) and vectors["irm_token"] == j.events(1)[-1]["detail"].get(
-        "token", vectors["irm_token"])
+    started = next(e for e in j.events(1) if e["kind"] == "containment_started")
+    assert set(vectors["irm_policies"]) == set(AREA_HOSTS)
+    assert vectors["irm_token"] == started["detail"]["token"] != "dry-run"  # the run's own token, journaled
 
 
 def test_a_rerun_changes_nothing_new(tmp_path: Path) -> None:
