@@ -34,7 +34,7 @@ BIN = Path(sys.executable).parent
 sys.path.insert(0, str(ROOT))
 
 from bench.make_inventory import inventory  # noqa: E402
-from orchestrator.inventory.load import load_inventory  # noqa: E402
+from orchestrator.core.inventory.load import load_inventory  # noqa: E402
 
 ENV = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}", "COLUMNS": "200"}
 

@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 sys.path.insert(0, str(ROOT))
 
-from orchestrator.inventory.load import load_inventory  # noqa: E402
+from orchestrator.core.inventory.load import load_inventory  # noqa: E402
 from orchestrator.lab import traffic  # noqa: E402
 
 INVENTORY = ROOT / "inventories" / "lab"

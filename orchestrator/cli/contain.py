@@ -20,9 +20,9 @@ from orchestrator.cli.options import (
     existing_journal,
     load,
 )
-from orchestrator.errors import Declined, HostFailures, HostsUnreached, SpreadNotStopped, UserError
-from orchestrator.journal import DEFAULT_PATH, Journal, default_operator
-from orchestrator.safetext import check_text
+from orchestrator.core.errors import Declined, HostFailures, HostsUnreached, SpreadNotStopped, UserError
+from orchestrator.core.journal import DEFAULT_PATH, Journal, default_operator
+from orchestrator.core.safetext import check_text
 
 
 def _diffs(report: Any) -> None:
@@ -56,9 +56,9 @@ def contain(
     no_loop: Annotated[bool, typer.Option("--no-loop", help="Skip the sub-area monitoring loop.")] = False,
 ) -> None:
     """Contain an area: Internet cut, isolation, vectors, mobile, removable media, then the sub-area loop."""
-    from orchestrator.containment import Containment, ContainRequest
-    from orchestrator.detection import AvLogSource
-    from orchestrator.live import ContainLive
+    from orchestrator.cli.live import ContainLive
+    from orchestrator.containment.phase import Containment, ContainRequest
+    from orchestrator.core.detection import AvLogSource
 
     inv = load(inventory)
     inv.area(area)

@@ -1,4 +1,4 @@
-"""The one handler: run the command, map the error tree to exit codes (``orchestrator.errors``), and
+"""The one handler: run the command, map the error tree to exit codes (``orchestrator.core.errors``), and
 turn anything else into one line plus a crash file for the bug report. Imports every command module
 top-down, so each registers its commands on the app."""
 
@@ -15,7 +15,7 @@ import typer
 
 from orchestrator import __version__
 from orchestrator.cli.app import app, console, err_console
-from orchestrator.errors import INTERNAL_ERROR, INTERRUPTED, Declined, IrmError, JournalError
+from orchestrator.core.errors import INTERNAL_ERROR, INTERRUPTED, Declined, IrmError, JournalError
 
 # The command modules, in the order `irm --help` lists them (the IRM order); each registers on the app.
 COMMAND_MODULES = ("validate", "incident", "contain", "status", "remediate", "recover", "report", "lab")
@@ -72,7 +72,7 @@ def _is_usage_error(exc: Exception) -> bool:
 
 
 def _error(line: str) -> None:
-    from orchestrator.safetext import one_line
+    from orchestrator.core.safetext import one_line
 
     err_console.print(one_line(line), markup=False, highlight=False, soft_wrap=True)
 
@@ -88,7 +88,7 @@ def _crash_file(exc: BaseException) -> str:
     import tempfile
     import traceback
 
-    from orchestrator.journal import DEFAULT_DIR
+    from orchestrator.core.journal import DEFAULT_DIR
 
     text = f"irm {__version__}\nargv: {sys.argv!r}\n\n" + "".join(traceback.format_exception(exc))
     name = f"irm-crash-{datetime.now(UTC).strftime('%Y%m%dT%H%M%S')}-{os.getpid()}.txt"

@@ -16,8 +16,8 @@ from orchestrator.cli.options import (
     OperatorOpt,
     existing_journal,
 )
-from orchestrator.errors import UserError
-from orchestrator.journal import DEFAULT_PATH, Journal, default_operator
+from orchestrator.core.errors import UserError
+from orchestrator.core.journal import DEFAULT_PATH, Journal, default_operator
 
 
 @incident_app.command("open")
@@ -32,7 +32,7 @@ def incident_open(
     operator: OperatorOpt = None,
 ) -> None:
     """Open an incident: record the worm and its propagation vectors."""
-    from orchestrator import incident
+    from orchestrator.core import incident
 
     if file is not None and (worm or vector or signature or reference):
         raise UserError("incident open: give either --file or the --worm/--vector/... flags, not both")

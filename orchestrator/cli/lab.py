@@ -19,7 +19,7 @@ from orchestrator.cli.options import (
     JsonOpt,
     load,
 )
-from orchestrator.errors import CheckFailed
+from orchestrator.core.errors import CheckFailed
 
 
 @lab_app.command("up")
@@ -49,7 +49,7 @@ def lab_down(inventory: InventoryOpt = Path(DEFAULT_INVENTORY)) -> None:
 @lab_app.command("status")
 def lab_status(inventory: InventoryOpt = Path(DEFAULT_INVENTORY), as_json: JsonOpt = False) -> None:
     """Show the lab's topology with each host's namespace, sshd, services and infection."""
-    from orchestrator import views
+    from orchestrator.cli import views
     from orchestrator.lab import builder
 
     inv = load(inventory)
@@ -102,7 +102,7 @@ def lab_reboot(host: Annotated[str, typer.Argument(help="Lab host to reboot.")],
 @lab_app.command("infections")
 def lab_infections(inventory: InventoryOpt = Path(DEFAULT_INVENTORY), as_json: JsonOpt = False) -> None:
     """List infected hosts: since when and from whom."""
-    from orchestrator import views
+    from orchestrator.cli import views
     from orchestrator.lab import builder
 
     found = builder.infections(load(inventory))
@@ -119,7 +119,7 @@ def lab_watch(
     inventory: InventoryOpt = Path(DEFAULT_INVENTORY),
 ) -> None:
     """Watch the spread live: who infected whom, when."""
-    from orchestrator import views
+    from orchestrator.cli import views
     from orchestrator.lab import builder
 
     inv = load(inventory)
@@ -140,7 +140,7 @@ def lab_watch(
 @lab_app.command("matrix")
 def lab_matrix(inventory: InventoryOpt = Path(DEFAULT_INVENTORY), as_json: JsonOpt = False) -> None:
     """Probe the baseline connectivity matrix with real TCP connections."""
-    from orchestrator import views
+    from orchestrator.cli import views
     from orchestrator.lab import builder, traffic
 
     inv = load(inventory)
@@ -158,8 +158,8 @@ def lab_matrix(inventory: InventoryOpt = Path(DEFAULT_INVENTORY), as_json: JsonO
 @lab_app.command("reach")
 def lab_reach(inventory: InventoryOpt = Path(DEFAULT_INVENTORY)) -> None:
     """Reach every managed host with Ansible over SSH from the SOC (playbooks/reach.yml)."""
-    from orchestrator import runner
-    from orchestrator.live import LiveProgress
+    from orchestrator.cli.live import LiveProgress
+    from orchestrator.core import runner
 
     inv = load(inventory)
     with LiveProgress(console, "lab reach") as progress:

@@ -7,10 +7,10 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from orchestrator.errors import UserError
+from orchestrator.core.errors import UserError
 
 if TYPE_CHECKING:
-    from orchestrator.inventory import Inventory
+    from orchestrator.core.inventory import Inventory
 
 DEFAULT_INVENTORY = "inventories/lab"
 InventoryOpt = Annotated[
@@ -28,7 +28,7 @@ IncidentOpt = Annotated[int | None, typer.Option("--incident", help="Incident id
 
 def load(path: Path) -> Inventory:
     """The inventory, loaded through Ansible and validated (``InventoryError`` otherwise)."""
-    from orchestrator.inventory.load import load_inventory
+    from orchestrator.core.inventory.load import load_inventory
 
     return load_inventory(path)
 

@@ -19,9 +19,9 @@ from orchestrator.cli.options import (
     existing_journal,
     load,
 )
-from orchestrator.errors import Declined
-from orchestrator.journal import DEFAULT_PATH, Journal, default_operator
-from orchestrator.safetext import check_text
+from orchestrator.core.errors import Declined
+from orchestrator.core.journal import DEFAULT_PATH, Journal, default_operator
+from orchestrator.core.safetext import check_text
 
 
 @app.command("approve")
@@ -37,7 +37,7 @@ def approve(
 ) -> None:
     """Sign the management approval that recovery requires: the incident, the area, its remediation
     state as journaled, the time and the reason, signed with the approver's SSH key (ssh-keygen -Y)."""
-    from orchestrator import approval
+    from orchestrator.recovery import approval
 
     why = check_text(reason, "approve: --reason", limit=500)
     by = default_operator(operator)
@@ -68,9 +68,9 @@ def recover(
     confirm_timeout: ConfirmTimeoutOpt = 60,
 ) -> None:
     """Reconnect a contained, remediated area in the IRM order, one confirmed and monitored step at a time."""
-    from orchestrator.detection import AvLogSource
-    from orchestrator.live import ContainLive
-    from orchestrator.recovery import RecoverRequest, Recovery, Step, parse_duration
+    from orchestrator.cli.live import ContainLive
+    from orchestrator.core.detection import AvLogSource
+    from orchestrator.recovery.phase import RecoverRequest, Recovery, Step, parse_duration
 
     inv = load(inventory)
     inv.area(area)
@@ -90,7 +90,12 @@ def recover(
         return ok
 
     with Journal(journal) as j:
-        job = Recovery(req, inv, j, AvLogSource(inv), confirm=confirm)
+        paths = None
+        if inv.lab is not None:
+            from orchestrator.lab.traffic import LabPaths
+
+            paths = LabPaths()
+        job = Recovery(req, inv, j, AvLogSource(inv), confirm=confirm, paths=paths)
         left = job.remaining()
         done = [s.name for s in job.planned_steps() if s not in left]
         console.print(Text.assemble((f"recovery of {job.area.name}", "bold"), f" (incident {job.incident.id}): "

@@ -18,9 +18,9 @@ from orchestrator.cli.options import (
     OperatorOpt,
     load,
 )
-from orchestrator.errors import Declined, UserError
-from orchestrator.journal import DEFAULT_PATH, Journal, default_operator
-from orchestrator.safetext import check_text
+from orchestrator.core.errors import Declined, UserError
+from orchestrator.core.journal import DEFAULT_PATH, Journal, default_operator
+from orchestrator.core.safetext import check_text
 
 
 def _table(title: str, states: dict[str, str], reasons: dict[str, list[str]]) -> Table:
@@ -50,8 +50,8 @@ def remediate(
     """Run the plan on the canaries, verify them, then deploy to the rest of the area and verify."""
     if ctx.invoked_subcommand is not None:
         return
-    from orchestrator.live import RemediationLive
-    from orchestrator.remediation import RemediateRequest, Remediation
+    from orchestrator.cli.live import RemediationLive
+    from orchestrator.remediation.phase import RemediateRequest, Remediation
 
     if area is None:
         raise UserError("remediate: --area AREA is required (or a subcommand: mark-manual)")
@@ -97,7 +97,7 @@ def mark_manual(
     operator: OperatorOpt = None,
 ) -> None:
     """Record a manual remediation, then verify the host; it counts only once verification passes."""
-    from orchestrator.remediation import RemediateRequest, Remediation
+    from orchestrator.remediation.phase import RemediateRequest, Remediation
 
     by = check_text(by, "mark-manual: --by", limit=200)
     note = check_text(note, "mark-manual: --note", limit=2000, multiline=True) if note.strip() else ""

@@ -20,16 +20,16 @@ from orchestrator.cli.options import (
     existing_journal,
     load,
 )
-from orchestrator.errors import UserError
-from orchestrator.journal import DEFAULT_PATH, Journal, default_operator
-from orchestrator.safetext import check_text
+from orchestrator.core.errors import UserError
+from orchestrator.core.journal import DEFAULT_PATH, Journal, default_operator
+from orchestrator.core.safetext import check_text
 
 _REACT_RE = re.compile(r"^RA\d{4}$")
 
 
 def _redacted(text: str, inventory: Path) -> str:
     """The journal never holds a secret: vault values of the inventory typed into a note are masked."""
-    from orchestrator.inventory.load import vault_values
+    from orchestrator.core.inventory.load import vault_values
 
     for secret in vault_values(inventory):
         text = text.replace(secret, "[REDACTED]")
@@ -103,8 +103,8 @@ def report(
     incident_id: IncidentOpt = None,
 ) -> None:
     """Write the crisis report from the journal: Markdown, a self-contained HTML page, JSON."""
-    from orchestrator import report as rep
-    from orchestrator.inventory.load import vault_values
+    from orchestrator.aftermath import report as rep
+    from orchestrator.core.inventory.load import vault_values
 
     inv = load(inventory)
     with Journal(existing_journal(journal)) as j:

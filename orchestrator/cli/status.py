@@ -18,8 +18,8 @@ from orchestrator.cli.options import (
     existing_journal,
     load,
 )
-from orchestrator.errors import Drift, HostsUnreached
-from orchestrator.journal import DEFAULT_PATH, Journal
+from orchestrator.core.errors import Drift, HostsUnreached
+from orchestrator.core.journal import DEFAULT_PATH, Journal
 
 
 @app.command("status")
@@ -33,7 +33,7 @@ def status(
                                          "could not be read.")] = False,
 ) -> None:
     """Per-area and per-sub-area posture, each stage's state, host failures and infections."""
-    from orchestrator import status as st
+    from orchestrator.core import status as st
 
     inv = load(inventory)
     with Journal(existing_journal(journal)) as j:

@@ -13,8 +13,9 @@ from orchestrator.cli.options import (
     InventoryOpt,
     load,
 )
-from orchestrator.errors import UserError
-from orchestrator.journal import DEFAULT_PATH, Journal
+from orchestrator.core.errors import LabError, UserError
+from orchestrator.core.inventory import Inventory
+from orchestrator.core.journal import DEFAULT_PATH, Journal
 
 
 @app.command("validate")
@@ -31,7 +32,7 @@ def validate(
     """Check everything a later command would refuse: the schema, the chokepoint groups, the lab's
     address space, critical flows against the incident's vectors, the management path under every
     containment, and the plan and incident files given (every problem, one line each)."""
-    from orchestrator import validation
+    from orchestrator.preparation import validation
 
     problems, vectors = validation.file_problems(plan or [], incident_file or [])
     against = [str(f) for f in incident_file or []]
@@ -48,7 +49,7 @@ def validate(
         inv = load(inventory)
     except UserError as exc:
         raise UserError(*exc.problems, *problems) from None
-    problems = validation.inventory_problems(inv, list(dict.fromkeys(vectors))) + problems
+    problems = validation.inventory_problems(inv, list(dict.fromkeys(vectors)), _lab_problems) + problems
     if problems:
         raise UserError(*problems)
     vectors_note = f"; critical flows checked against {', '.join(against)}" if against else ""
@@ -58,3 +59,16 @@ def validate(
         console.print(f"{f}: valid plan")
     for f in incident_file or []:
         console.print(f"{f}: valid incident file")
+
+
+def _lab_problems(inv: Inventory) -> list[str]:
+    """The lab's addressing, through the same plan ``lab up`` uses (a lab inventory only)."""
+    if inv.lab is None:
+        return []
+    from orchestrator.lab.topology import plan_lab
+
+    try:
+        plan_lab(inv)
+    except LabError as exc:
+        return list(exc.problems)
+    return []

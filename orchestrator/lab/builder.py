@@ -25,8 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from orchestrator.errors import LabError, UnknownNameError
-from orchestrator.inventory import Host, Inventory
+from orchestrator.core.errors import LabError, UnknownNameError
+from orchestrator.core.inventory import Host, Inventory
 from orchestrator.lab.topology import LabPlan, plan_lab
 
 PLAN_FILE = "lab.json"

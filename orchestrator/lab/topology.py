@@ -16,8 +16,8 @@ from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 
 from pydantic import BaseModel, ConfigDict
 
-from orchestrator.errors import LabError
-from orchestrator.inventory import LAB_SPACE, Host, Inventory, LabSettings, core_side
+from orchestrator.core.errors import LabError
+from orchestrator.core.inventory import LAB_SPACE, Host, Inventory, LabSettings, core_side
 
 
 class _Model(BaseModel):

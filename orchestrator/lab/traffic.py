@@ -13,7 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from pydantic import BaseModel, ConfigDict
 
-from orchestrator.inventory import Inventory
+from orchestrator.core.inventory import Inventory
 from orchestrator.lab import probe as _probe
 
 
@@ -92,3 +92,13 @@ def run_probes(inv: Inventory, probes: list[Probe], timeout: float = 1.0) -> lis
     with ThreadPoolExecutor(max_workers=8) as pool:
         outcomes = dict(zip(sources, pool.map(run_source, sources), strict=True))
     return [ProbeResult(probe=p, outcome=outcomes[p.source][f"{p.address}:{p.port}"]) for p in probes]
+
+
+class LabPaths:
+    """Recovery's path prober for a lab inventory: the lab's baseline paths, probed with real TCP."""
+
+    def candidates(self, inv: Inventory) -> list[Probe]:
+        return baseline_probes(inv)
+
+    def probe(self, inv: Inventory, probes: list[Probe]) -> list[ProbeResult]:
+        return run_probes(inv, probes)

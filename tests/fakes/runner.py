@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from orchestrator.runner import HostResult, RunObserver, RunResult
+from orchestrator.core.runner import HostResult, RunObserver, RunResult
 
 
 @dataclass

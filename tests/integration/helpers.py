@@ -7,7 +7,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from orchestrator.inventory import Inventory
+from orchestrator.core.inventory import Inventory
 
 
 def namespaces(prefix: str) -> list[str]:

@@ -11,9 +11,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from orchestrator.errors import UserError
-from orchestrator.inventory import Inventory
-from orchestrator.journal import Journal, Stage
+from orchestrator.core.errors import UserError
+from orchestrator.core.inventory import Inventory
+from orchestrator.core.journal import Journal, Stage
 from orchestrator.lab import traffic
 
 

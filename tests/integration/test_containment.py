@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.inventory import Inventory
-from orchestrator.inventory.load import load_inventory
+from orchestrator.core.inventory import Inventory
+from orchestrator.core.inventory.load import load_inventory
 from tests.conftest import BIN, LAB_INVENTORY, ROOT, built_lab, irm
 from tests.integration.lab_tools import (
     infected,

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from orchestrator.inventory.load import load_inventory
-from orchestrator.journal import proc_start
+from orchestrator.core.inventory.load import load_inventory
+from orchestrator.core.journal import proc_start
 from tests.conftest import LAB_INVENTORY, irm
 from tests.integration.lab_tools import matrix, rulesets, stage_states
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator import runner
-from orchestrator.inventory.load import load_inventory
+from orchestrator.core import runner
+from orchestrator.core.inventory.load import load_inventory
 from tests.conftest import irm
 from tests.integration.lab_tools import events, rulesets, stages
 from tests.integration.test_containment_safety import CUT_SOC, incident

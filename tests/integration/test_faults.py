@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.inventory import Inventory
-from orchestrator.inventory.load import load_inventory
-from orchestrator.journal import Journal
+from orchestrator.core.inventory import Inventory
+from orchestrator.core.inventory.load import load_inventory
+from orchestrator.core.journal import Journal
 from orchestrator.lab.builder import tcp_open
 from tests.conftest import BIN, ROOT, irm
 from tests.integration.lab_tools import infected, jsonl, matrix, probe, wait_for

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.inventory.load import load_inventory
+from orchestrator.core.inventory.load import load_inventory
 from tests.conftest import BIN, LAB_INVENTORY, ROOT, irm
 from tests.integration.helpers import recorded_pids, traces
 

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from orchestrator import runner
-from orchestrator.inventory.load import load_inventory
+from orchestrator.core import runner
+from orchestrator.core.inventory.load import load_inventory
 from orchestrator.lab import traffic
 from tests.conftest import irm
 from tests.integration.lab_tools import jsonl, wait_for

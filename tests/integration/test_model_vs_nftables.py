@@ -16,11 +16,11 @@ import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
-from orchestrator import checks
-from orchestrator.inventory import Inventory
-from orchestrator.inventory.load import load_inventory
+from orchestrator.core import checks
+from orchestrator.core.inventory import Inventory
+from orchestrator.core.inventory.load import load_inventory
+from orchestrator.core.posture import Policy, policies
 from orchestrator.lab import traffic
-from orchestrator.posture import Policy, policies
 from tests.conftest import ROOT
 from tests.property import strategies
 

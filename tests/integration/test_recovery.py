@@ -21,9 +21,9 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.inventory import Inventory
-from orchestrator.inventory.load import load_inventory
-from orchestrator.journal import Journal
+from orchestrator.core.inventory import Inventory
+from orchestrator.core.inventory.load import load_inventory
+from orchestrator.core.journal import Journal
 from tests.conftest import BIN, LAB_INVENTORY, ROOT, built_lab, irm
 from tests.integration.helpers import approve_args
 from tests.integration.lab_tools import infected, jsonl, matrix, probe, rulesets, set_patched, stages, wait_for

@@ -22,9 +22,9 @@ from typing import Any
 import pytest
 import yaml
 
-from orchestrator.inventory import Inventory
-from orchestrator.inventory.load import load_inventory
-from orchestrator.journal import Journal
+from orchestrator.core.inventory import Inventory
+from orchestrator.core.inventory.load import load_inventory
+from orchestrator.core.journal import Journal
 from tests.conftest import LAB_INVENTORY, ROOT, built_lab, irm
 from tests.integration.lab_tools import events, infected, jsonl, set_patched, wait_for
 

@@ -22,8 +22,8 @@ from typing import Any
 
 import pytest
 
-from orchestrator.inventory.load import load_inventory
-from orchestrator.journal import Journal
+from orchestrator.core.inventory.load import load_inventory
+from orchestrator.core.journal import Journal
 from tests.conftest import BIN, LAB_INVENTORY, ROOT, built_lab, irm
 from tests.integration.helpers import approve_args
 from tests.integration.lab_tools import events, set_patched, stages

@@ -11,9 +11,9 @@ import pytest
 import yaml
 
 from bench.make_inventory import inventory
-from orchestrator.incident import Vector
-from orchestrator.inventory.load import load_inventory
-from orchestrator.posture import AreaState, policies
+from orchestrator.core.incident import Vector
+from orchestrator.core.inventory.load import load_inventory
+from orchestrator.core.posture import AreaState, policies
 from tests.conftest import built_lab, irm
 from tests.integration.lab_tools import matrix, probe
 from tests.integration.test_faults import fingerprint, irm_table

@@ -24,10 +24,10 @@ from typing import Any
 import pytest
 import yaml
 
-from orchestrator import runner
+from orchestrator.core import runner
+from orchestrator.core.posture import ChainPolicy, Policy, Rule
 from orchestrator.lab.builder import tcp_open
-from orchestrator.posture import ChainPolicy, Policy, Rule
-from orchestrator.remediation_plan import plan_from_file
+from orchestrator.remediation.plan import plan_from_file
 from tests.conftest import ROOT
 
 pytestmark = pytest.mark.lab

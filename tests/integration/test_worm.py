@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.inventory import Inventory
-from orchestrator.inventory.load import load_inventory
+from orchestrator.core.inventory import Inventory
+from orchestrator.core.inventory.load import load_inventory
 from orchestrator.lab import builder
 from tests.conftest import irm
 from tests.integration.lab_tools import jsonl, wait_for

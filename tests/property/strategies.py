@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from hypothesis import strategies as st
 
-from orchestrator.incident import Vector
-from orchestrator.inventory import Inventory
-from orchestrator.posture import AREA_ORDER, AreaState
+from orchestrator.core.incident import Vector
+from orchestrator.core.inventory import Inventory
+from orchestrator.core.posture import AREA_ORDER, AreaState
 
 # The worm's vectors: the lab worm's port, business ports, and the management ports themselves (a worm
 # that spreads over SSH or WinRM must not make containment cut the operator out).

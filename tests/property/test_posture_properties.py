@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 from hypothesis import given, settings
 
-from orchestrator import checks
-from orchestrator.inventory.load import load_inventory
-from orchestrator.posture import mgmt_ports, policies
+from orchestrator.core import checks
+from orchestrator.core.inventory.load import load_inventory
+from orchestrator.core.posture import mgmt_ports, policies
 from tests.conftest import LAB_INVENTORY, MINI_INVENTORY
 from tests.property import strategies
 

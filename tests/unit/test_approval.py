@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator import approval
-from orchestrator.errors import UserError
-from orchestrator.incident import IncidentSpec
-from orchestrator.inventory import Approver, Inventory
-from orchestrator.inventory.load import load_inventory
-from orchestrator.journal import Journal
+from orchestrator.core.errors import UserError
+from orchestrator.core.incident import IncidentSpec
+from orchestrator.core.inventory import Approver, Inventory
+from orchestrator.core.inventory.load import load_inventory
+from orchestrator.core.journal import Journal
+from orchestrator.recovery import approval
 from tests.conftest import LAB_INVENTORY
 
 AREA = "subsidiary-x"

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.containment import Containment, ContainRequest
-from orchestrator.errors import ContainmentFailed
-from orchestrator.incident import IncidentSpec
-from orchestrator.inventory.load import load_inventory
-from orchestrator.journal import Journal
+from orchestrator.containment.phase import Containment, ContainRequest
+from orchestrator.core.errors import ContainmentFailed
+from orchestrator.core.incident import IncidentSpec
+from orchestrator.core.inventory.load import load_inventory
+from orchestrator.core.journal import Journal
 from tests.conftest import LAB_INVENTORY
 from tests.fakes.runner import FakeProber, FakeRunner, NoDetections
 

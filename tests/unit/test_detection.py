@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.detection import AvLogSource
-from orchestrator.inventory import Inventory
-from orchestrator.inventory.load import load_inventory
+from orchestrator.core.detection import AvLogSource
+from orchestrator.core.inventory import Inventory
+from orchestrator.core.inventory.load import load_inventory
 from tests.conftest import LAB_INVENTORY
 
 

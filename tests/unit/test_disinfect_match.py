@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.errors import UserError
-from orchestrator.remediation_plan import RemediationPlan
+from orchestrator.core.errors import UserError
+from orchestrator.remediation.plan import RemediationPlan
 
 ROOT = Path(__file__).resolve().parents[2]
 _spec = importlib.util.spec_from_file_location("irm_worm", ROOT / "roles/remediation/module_utils/irm_worm.py")

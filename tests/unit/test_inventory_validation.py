@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 import yaml
 
-from orchestrator.errors import InventoryError, UnknownNameError
-from orchestrator.inventory.load import load_inventory
+from orchestrator.core.errors import InventoryError, UnknownNameError
+from orchestrator.core.inventory.load import load_inventory
 from tests.conftest import BIN, LAB_INVENTORY, irm
 
 Mutation = Callable[[dict[str, Any]], None]
@@ -222,7 +222,7 @@ def test_a_vault_encrypted_irm_key_decrypts_with_the_password_file(tmp_path: Pat
                           "--name", "irm_currency"], capture_output=True, text=True, check=True).stdout
     all_yml = inv / "group_vars" / "all.yml"
     all_yml.write_text(re.sub(r"^irm_currency: EUR.*$", lambda _: enc.rstrip("\n"), all_yml.read_text(), flags=re.M))
-    code = ("import sys; from orchestrator.inventory.load import load_inventory; "
+    code = ("import sys; from orchestrator.core.inventory.load import load_inventory; "
             "print(load_inventory(sys.argv[1]).costs.currency)")
     env = {k: v for k, v in os.environ.items() if not k.startswith("ANSIBLE_VAULT")}
     ok = subprocess.run([sys.executable, "-c", code, str(inv)], capture_output=True, text=True,

@@ -13,15 +13,15 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.errors import UserError
-from orchestrator.incident import IncidentSpec
-from orchestrator.journal import Journal, proc_start
+from orchestrator.core.errors import UserError
+from orchestrator.core.incident import IncidentSpec
+from orchestrator.core.journal import Journal, proc_start
 from tests.conftest import irm
 
 
 def test_journal_is_wal_private_and_survives_a_killed_writer(tmp_path: Path) -> None:
     path = tmp_path / "j.db"
-    code = (f"from orchestrator.journal import Journal\nfrom orchestrator.incident import IncidentSpec\n"
+    code = (f"from orchestrator.core.journal import Journal\nfrom orchestrator.core.incident import IncidentSpec\n"
             f"j = Journal({str(path)!r})\ni = j.open_incident(IncidentSpec(worm='W', vectors=['tcp/1']), 'op')\n"
             f"j.event(i.id, 'marker', 'op', detail='kept')\nimport os; os._exit(9)\n")
     proc = subprocess.run([sys.executable, "-c", code], check=False)
@@ -89,7 +89,7 @@ def test_lock_waits_for_its_holder(tmp_path: Path) -> None:
     Journal(db).close()
     holder = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
         import time
-        from orchestrator.journal import Journal
+        from orchestrator.core.journal import Journal
         j = Journal({str(db)!r})
         j.acquire_lock("*boundaries", None, "alice")
         print("held", flush=True)
@@ -175,8 +175,8 @@ def test_thirty_first_uses_of_a_new_journal_at_once_lose_nothing(tmp_path: Path)
     db = tmp_path / "new.db"
     script = textwrap.dedent(f"""
         import sys
-        from orchestrator.incident import IncidentSpec
-        from orchestrator.journal import Journal
+        from orchestrator.core.incident import IncidentSpec
+        from orchestrator.core.journal import Journal
         with Journal({str(db)!r}) as j:
             j.open_incident(IncidentSpec.model_validate({{"worm": "W" + sys.argv[1], "vectors": ["tcp/445"]}}), "op")
         """)

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import re
 
-from orchestrator.phases import CONTAINMENT, RECOVERY, Phase, containment_stage, recovery_step
-from orchestrator.posture import AreaState
+from orchestrator.containment.table import CONTAINMENT, containment_stage
+from orchestrator.core.phases import Phase
+from orchestrator.core.posture import AreaState
+from orchestrator.recovery.table import RECOVERY, recovery_step
 from tests.conftest import ROOT
 
 README = (ROOT / "README.md").read_text()

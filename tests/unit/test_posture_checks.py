@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator import checks, posture
-from orchestrator.incident import IncidentSpec, Vector
-from orchestrator.inventory import CriticalFlow, Inventory
-from orchestrator.inventory.load import load_inventory
-from orchestrator.posture import AreaState, Packet, Rule, policies
+from orchestrator.core import checks, posture
+from orchestrator.core.incident import IncidentSpec, Vector
+from orchestrator.core.inventory import CriticalFlow, Inventory
+from orchestrator.core.inventory.load import load_inventory
+from orchestrator.core.posture import AreaState, Packet, Rule, policies
 from tests.conftest import LAB_INVENTORY
 
 SMB = [Vector(protocol="tcp", port=4445)]

@@ -12,16 +12,16 @@ from typing import Any
 
 import pytest
 
-from orchestrator import approval
-from orchestrator.containment import Containment, ContainRequest
-from orchestrator.detection import Detection
-from orchestrator.errors import RecoveryHalted
-from orchestrator.incident import IncidentSpec
-from orchestrator.inventory import Approver, Inventory
-from orchestrator.inventory.load import load_inventory
-from orchestrator.journal import Journal
-from orchestrator.recovery import RecoverRequest, Recovery
-from orchestrator.remediation import RemediateRequest, Remediation
+from orchestrator.containment.phase import Containment, ContainRequest
+from orchestrator.core.detection import Detection
+from orchestrator.core.errors import RecoveryHalted
+from orchestrator.core.incident import IncidentSpec
+from orchestrator.core.inventory import Approver, Inventory
+from orchestrator.core.inventory.load import load_inventory
+from orchestrator.core.journal import Journal
+from orchestrator.recovery import approval
+from orchestrator.recovery.phase import RecoverRequest, Recovery
+from orchestrator.remediation.phase import RemediateRequest, Remediation
 from tests.conftest import LAB_INVENTORY, ROOT
 from tests.fakes.runner import FakeProber, FakeRunner, NoDetections
 
@@ -40,10 +40,18 @@ class Detections:
         return [d for d in self.found if d.time >= since]
 
 
-def _all_open(inv: Inventory, probes: list[Any]) -> list[Any]:
-    from orchestrator.lab.traffic import ProbeResult
+class _AllOpen:
+    """The lab's paths, every one answering (no traffic is sent)."""
 
-    return [ProbeResult(probe=p, outcome="open") for p in probes]
+    def candidates(self, inv: Inventory) -> list[Any]:
+        from orchestrator.lab.traffic import baseline_probes
+
+        return list(baseline_probes(inv))
+
+    def probe(self, inv: Inventory, probes: list[Any]) -> list[Any]:
+        from orchestrator.lab.traffic import ProbeResult
+
+        return [ProbeResult(probe=p, outcome="open") for p in probes]
 
 
 @dataclass
@@ -75,7 +83,7 @@ def _recovery(s: Setup, source: Any = None, **req: Any) -> Recovery:
     request = RecoverRequest(**{"inventory": LAB_INVENTORY, "area": AREA, "operator": "op", "soak": 0.0,
                                 "quiet_window": 0.0, "poll": 0.01, "assume_yes": True, **req})
     return Recovery(request, s.inv, s.journal, source or NoDetections(), run=s.run, probe=FakeProber(),
-                    probe_paths=_all_open)
+                    paths=_AllOpen())
 
 
 def _steps(j: Journal) -> list[tuple[str, str]]:

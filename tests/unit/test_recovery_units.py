@@ -6,12 +6,12 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator import checks
-from orchestrator.errors import UserError
-from orchestrator.incident import Vector
-from orchestrator.inventory.load import load_inventory
-from orchestrator.posture import AreaState, policies
-from orchestrator.recovery import parse_duration
+from orchestrator.core import checks
+from orchestrator.core.errors import UserError
+from orchestrator.core.incident import Vector
+from orchestrator.core.inventory.load import load_inventory
+from orchestrator.core.posture import AreaState, policies
+from orchestrator.recovery.phase import parse_duration
 from tests.conftest import LAB_INVENTORY, irm
 
 SMB = [Vector(protocol="tcp", port=4445)]

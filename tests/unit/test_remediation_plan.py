@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from orchestrator.errors import UserError
-from orchestrator.journal import Journal
-from orchestrator.remediation_plan import RemediationPlan, plan_from_file
+from orchestrator.core.errors import UserError
+from orchestrator.core.journal import Journal
+from orchestrator.remediation.plan import RemediationPlan, plan_from_file
 from tests.conftest import ROOT, irm
 
 LAB_PLAN = ROOT / "plans" / "lab-worm.yml"

@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.containment import Containment, ContainRequest
-from orchestrator.errors import CanaryFailed, RemediationIncomplete
-from orchestrator.incident import IncidentSpec
-from orchestrator.inventory.load import load_inventory
-from orchestrator.journal import Journal
-from orchestrator.remediation import RemediateRequest, Remediation
+from orchestrator.containment.phase import Containment, ContainRequest
+from orchestrator.core.errors import CanaryFailed, RemediationIncomplete
+from orchestrator.core.incident import IncidentSpec
+from orchestrator.core.inventory.load import load_inventory
+from orchestrator.core.journal import Journal
+from orchestrator.remediation.phase import RemediateRequest, Remediation
 from tests.conftest import LAB_INVENTORY, ROOT
 from tests.fakes.runner import FakeProber, FakeRunner, NoDetections
 

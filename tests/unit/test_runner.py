@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from orchestrator import runner
-from orchestrator.errors import RunnerError
+from orchestrator.core import runner
+from orchestrator.core.errors import RunnerError
 
 PLAYBOOK = """\
 - name: Echo the size of what irm passed

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from orchestrator.errors import LabError
-from orchestrator.inventory.load import load_inventory
+from orchestrator.core.errors import LabError
+from orchestrator.core.inventory.load import load_inventory
 from orchestrator.lab.topology import plan_lab
 from tests.conftest import LAB_INVENTORY, MINI_INVENTORY
 

@@ -19,13 +19,13 @@ def _install() -> None:
     skip = os.environ.get("IRM_FAULT_SKIP_LOCKOUT_CHECK") == "1"
     if not extra_raw and not skip:
         return
-    from orchestrator import containment
-    from orchestrator.posture import ChainPolicy, Rule
+    from orchestrator.core.applier import StageApplier
+    from orchestrator.core.posture import ChainPolicy, Rule
 
     if extra_raw:
         extra = {host: {chain: [Rule.model_validate(r) for r in rules] for chain, rules in chains.items()}
                  for host, chains in json.loads(extra_raw).items()}
-        planned = containment.Containment._planned
+        planned = StageApplier.planned
 
         def with_extra(self: Any, states: Any) -> Any:
             out = dict(planned(self, states))
@@ -37,9 +37,9 @@ def _install() -> None:
                     out[host] = out[host].model_copy(update=update)
             return out
 
-        containment.Containment._planned = with_extra  # type: ignore[method-assign]
+        StageApplier.planned = with_extra  # type: ignore[method-assign]
     if skip:
-        containment.Containment._check_lockout = lambda self, planned: None  # type: ignore[method-assign]
+        StageApplier.check_lockout = lambda self, planned: None  # type: ignore[method-assign]
 
 
 _install()

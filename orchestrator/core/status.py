@@ -10,12 +10,12 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from orchestrator import checks, mgmt_probe, runner
-from orchestrator.detection import AvLogSource
-from orchestrator.errors import RunnerError, UserError
-from orchestrator.inventory import Inventory, hosts_by_os
-from orchestrator.journal import Incident, Journal
-from orchestrator.posture import AreaState, not_as_planned, policies
+from orchestrator.core import checks, mgmt_probe, runner
+from orchestrator.core.detection import AvLogSource
+from orchestrator.core.errors import RunnerError, UserError
+from orchestrator.core.inventory import Inventory, hosts_by_os
+from orchestrator.core.journal import Incident, Journal
+from orchestrator.core.posture import AreaState, not_as_planned, policies
 
 
 def _chosen(journal: Journal, incident_id: int | None) -> Incident | None:

@@ -16,10 +16,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from orchestrator.errors import UserError
-from orchestrator.incident import check_references
-from orchestrator.safetext import no_control
-from orchestrator.yamlfile import load_yaml_mapping, validation_error
+from orchestrator.core.errors import UserError
+from orchestrator.core.incident import check_references
+from orchestrator.core.safetext import no_control
+from orchestrator.core.yamlfile import load_yaml_mapping, validation_error
 
 HOST_TYPES = ("linux", "windows")
 ALL_NEEDS = frozenset({"fix", "harden", "disinfect"})

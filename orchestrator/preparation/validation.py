@@ -8,15 +8,15 @@ plan and incident files the crisis cell has ready. Pure apart from reading the f
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from orchestrator import checks
-from orchestrator.errors import UserError
-from orchestrator.incident import Vector, spec_from_file
-from orchestrator.inventory import Inventory
-from orchestrator.posture import AreaState, policies
-from orchestrator.remediation_plan import plan_from_file
+from orchestrator.core import checks
+from orchestrator.core.errors import UserError
+from orchestrator.core.incident import Vector, spec_from_file
+from orchestrator.core.inventory import Inventory
+from orchestrator.core.posture import AreaState, policies
+from orchestrator.remediation.plan import plan_from_file
 
 REQUIRED_GROUPS = {
     "soc": "the operator's machine: every management path starts there",
@@ -30,22 +30,17 @@ def _contained(inv: Inventory, area: str) -> AreaState:
                      quarantined={s.qualified for s in inv.areas[area].sub_areas})
 
 
-def inventory_problems(inv: Inventory, vectors: list[Vector]) -> list[str]:
-    """What ``contain`` (for any area) or ``lab up`` would refuse in this inventory."""
+def inventory_problems(inv: Inventory, vectors: list[Vector],
+                       lab_problems: Callable[[Inventory], list[str]] | None = None) -> list[str]:
+    """What ``contain`` (for any area) or ``lab up`` would refuse in this inventory; ``lab_problems`` is
+    the lab's own check of its addressing (the caller passes it for a lab inventory)."""
     problems = [f"{inv.source}: group '{group}' needs one host ({why})"
                 for group, why in REQUIRED_GROUPS.items() if getattr(inv, group) is None]
     if not inv.areas:
         problems.append(f"{inv.source}: no area (a group with irm_area: true and sub-area groups under it)")
     if problems:
         return problems
-    if inv.lab is not None:
-        from orchestrator.errors import LabError
-        from orchestrator.lab.topology import plan_lab
-
-        try:
-            plan_lab(inv)
-        except LabError as exc:
-            problems += exc.problems
+    problems += lab_problems(inv) if lab_problems is not None else []
     for area in inv.areas.values():  # a flow through two areas is named once
         problems += [line for line in (f"{inv.source}: {p}" for p in checks.check_critical_flows(inv, area, vectors))
                      if line not in problems]

@@ -14,9 +14,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from orchestrator import names
-from orchestrator.errors import UnknownNameError
-from orchestrator.safetext import no_control
+from orchestrator.core import names
+from orchestrator.core.errors import UnknownNameError
+from orchestrator.core.safetext import no_control
 
 HostKind = Literal["soc", "core", "edge", "gateway", "internet", "area", "other"]
 LAB_SPACE = IPv4Network("198.18.0.0/15")

@@ -8,7 +8,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from orchestrator.errors import UserError
+from orchestrator.core.errors import UserError
 
 
 def load_yaml_mapping(path: Path, expected: str) -> dict[str, Any]:

@@ -5,9 +5,9 @@ Pure. Each returns a list of one-line problems; an empty list means go.
 
 from __future__ import annotations
 
-from orchestrator.incident import Vector
-from orchestrator.inventory import Area, Host, Inventory, flow_endpoint_is_everything
-from orchestrator.posture import (
+from orchestrator.core.incident import Vector
+from orchestrator.core.inventory import Area, Host, Inventory, flow_endpoint_is_everything
+from orchestrator.core.posture import (
     Chain,
     Packet,
     Policy,

@@ -20,9 +20,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from orchestrator.errors import UserError
-from orchestrator.inventory import Approver, Inventory
-from orchestrator.journal import Incident, Journal, now
+from orchestrator.core.errors import UserError
+from orchestrator.core.inventory import Approver, Inventory
+from orchestrator.core.journal import Incident, Journal, now
 
 NAMESPACE = "irm-approval"  # ssh-keygen -Y namespace: a signature made for anything else never verifies here
 HEADER = "irm recovery approval v1"

@@ -22,9 +22,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from orchestrator.errors import JournalError, UserError
-from orchestrator.events import EventKind
-from orchestrator.incident import IncidentSpec
+from orchestrator.core.errors import JournalError, UserError
+from orchestrator.core.events import EventKind
+from orchestrator.core.incident import IncidentSpec
 
 # One fixed place per machine, whatever the working directory: two operators on one machine share one
 # journal, hence one set of locks. --journal / IRM_JOURNAL override it.
@@ -109,7 +109,7 @@ def now() -> str:
 
 def default_operator(given: str | None = None) -> str:
     """Who runs this: ``--operator`` / IRM_OPERATOR, else the login name; one plain line of text."""
-    from orchestrator.safetext import check_text
+    from orchestrator.core.safetext import check_text
 
     name = given or os.environ.get("IRM_OPERATOR") or os.environ.get("SUDO_USER") or os.environ.get("USER") or "root"
     return check_text(name, "--operator (or IRM_OPERATOR)", limit=100)

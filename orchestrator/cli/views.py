@@ -9,7 +9,7 @@ from rich.table import Table
 from rich.text import Text
 from rich.tree import Tree
 
-from orchestrator.inventory import Host, Inventory
+from orchestrator.core.inventory import Host, Inventory
 from orchestrator.lab.builder import Infection, LabStatus
 from orchestrator.lab.traffic import ProbeResult
 

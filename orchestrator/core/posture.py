@@ -25,8 +25,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from orchestrator.incident import Vector
-from orchestrator.inventory import Area, CriticalFlow, Host, Inventory
+from orchestrator.core.incident import Vector
+from orchestrator.core.inventory import Area, CriticalFlow, Host, Inventory
 
 AreaPosture = Literal["connected", "internet_cut", "isolated"]
 AREA_ORDER: tuple[AreaPosture, ...] = ("connected", "internet_cut", "isolated")

@@ -13,9 +13,9 @@ import os
 from pathlib import Path
 from typing import Any
 
-from orchestrator.errors import InventoryError
-from orchestrator.inventory.model import GROUP_KEYS, Inventory
-from orchestrator.inventory.validate import RawGroup, RawHost, RawInventory, build_inventory
+from orchestrator.core.errors import InventoryError
+from orchestrator.core.inventory.model import GROUP_KEYS, Inventory
+from orchestrator.core.inventory.validate import RawGroup, RawHost, RawInventory, build_inventory
 
 # Host variables irm reads; only these are templated (others may hold vault values or templates that
 # only make sense at task time).

@@ -19,11 +19,12 @@ from typing import Any
 import jinja2
 import markupsafe
 
-from orchestrator.events import EventKind
-from orchestrator.inventory import Inventory
-from orchestrator.journal import Journal
-from orchestrator.phases import CONTAINMENT, recovery_step
-from orchestrator.safetext import md, redact
+from orchestrator.containment.table import CONTAINMENT
+from orchestrator.core.events import EventKind
+from orchestrator.core.inventory import Inventory
+from orchestrator.core.journal import Journal
+from orchestrator.core.safetext import md, redact
+from orchestrator.recovery.table import recovery_step
 
 # RE&CT response actions (atc-project/atc-react) for what irm does.
 TEMPLATES = Path(__file__).resolve().parent / "templates"

@@ -12,9 +12,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from orchestrator.errors import UserError
-from orchestrator.safetext import text_problem
-from orchestrator.yamlfile import load_yaml_mapping, validation_error
+from orchestrator.core.errors import UserError
+from orchestrator.core.safetext import text_problem
+from orchestrator.core.yamlfile import load_yaml_mapping, validation_error
 
 _VECTOR_RE = re.compile(r"^(tcp|udp)/(\d{1,5})$")
 _REFERENCE_RE = re.compile(r"^(CVE-\d{4}-\d{4,}|KB\d{6,8}|MS\d{2}-\d{3}|https?://\S+)$")

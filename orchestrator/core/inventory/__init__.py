@@ -4,7 +4,7 @@ The public names of the model and of validation are re-exported here."""
 
 from __future__ import annotations
 
-from orchestrator.inventory.model import (
+from orchestrator.core.inventory.model import (
     GROUP_KEYS,
     KNOWN_KEYS,
     LAB_SPACE,
@@ -23,7 +23,7 @@ from orchestrator.inventory.model import (
     flow_endpoint_is_everything,
     hosts_by_os,
 )
-from orchestrator.inventory.validate import RawGroup, RawHost, RawInventory, build_inventory
+from orchestrator.core.inventory.validate import RawGroup, RawHost, RawInventory, build_inventory
 
 __all__ = [
     "GROUP_KEYS", "KNOWN_KEYS", "LAB_SPACE", "Approver", "Area", "CostSettings", "CriticalFlow", "HealthCheck",

@@ -20,9 +20,9 @@ from typing import Any, Protocol
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
-from orchestrator import paths
-from orchestrator.errors import RunnerError, UserError
-from orchestrator.safetext import redact, scrub_failure
+from orchestrator.core import paths
+from orchestrator.core.errors import RunnerError, UserError
+from orchestrator.core.safetext import redact, scrub_failure
 
 
 class HostResult(BaseModel):
@@ -202,7 +202,7 @@ def _redact_failures(hosts: dict[str, HostResult], inventory: str | Path) -> Non
     failing = [hr for hr in hosts.values() if hr.failures]
     if not failing:
         return
-    from orchestrator.inventory.load import vault_values
+    from orchestrator.core.inventory.load import vault_values
 
     try:
         secrets = vault_values(inventory)

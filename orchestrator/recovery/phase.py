@@ -21,18 +21,19 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
-from orchestrator import checks, mgmt_probe, runner
-from orchestrator.containment import Containment, ContainObserver, ContainRequest, StageSpec
-from orchestrator.detection import Detection, DetectionSource
-from orchestrator.errors import RecoveryHalted, UserError
-from orchestrator.events import EventKind
-from orchestrator.inventory import Inventory, hosts_by_os
-from orchestrator.journal import Journal
-from orchestrator.phases import RECOVERY, Where, recovery_step
-from orchestrator.posture import AreaState, Policy
-from orchestrator.remediation import health_targets
+from orchestrator.core import checks, mgmt_probe, runner
+from orchestrator.core.applier import Quiet, StageApplier, StageObserver, StageOutcome, StageSpec
+from orchestrator.core.detection import Detection, DetectionSource
+from orchestrator.core.errors import RecoveryHalted, UserError
+from orchestrator.core.events import EventKind
+from orchestrator.core.inventory import Inventory, hosts_by_os
+from orchestrator.core.journal import Incident, Journal
+from orchestrator.core.phases import Where
+from orchestrator.core.posture import AreaState, Policy
+from orchestrator.recovery.table import RECOVERY, recovery_step
+from orchestrator.remediation.phase import health_targets
 
 # From the phase table (``phases.RECOVERY``): the steps in order, their titles, and the containment play
 # that puts each step's change back (the mobile step's restores the gateway's block; removable storage
@@ -40,6 +41,23 @@ from orchestrator.remediation import health_targets
 STEPS = tuple(p.name for p in RECOVERY)
 TITLES = {p.name: p.title for p in RECOVERY}
 ROLLBACK = {p.playbook: str(p.rollback) for p in RECOVERY}
+
+
+class PathProber(Protocol):
+    """The paths a step may open, and real traffic over the ones it opened (the lab's prober sends TCP
+    between its namespaces; an inventory without one has none)."""
+
+    def candidates(self, inv: Inventory) -> list[Any]: ...
+
+    def probe(self, inv: Inventory, probes: list[Any]) -> list[Any]: ...
+
+
+class NoPaths:
+    def candidates(self, inv: Inventory) -> list[Any]:
+        return []
+
+    def probe(self, inv: Inventory, probes: list[Any]) -> list[Any]:
+        return []
 
 
 @dataclass
@@ -92,22 +110,48 @@ def parse_duration(text: str) -> float:
     return seconds
 
 
-class Recovery(Containment):
+class Recovery:
     phase = "recovery-apply"  # the rows of the playbook runs; each step has its own "recovery" row
 
     def __init__(self, req: RecoverRequest, inv: Inventory, journal: Journal, source: DetectionSource,
-                 observer: ContainObserver | None = None,
+                 observer: StageObserver | None = None,
                  confirm: Callable[[Step, list[str]], bool] | None = None, *,
                  run: runner.PlaybookRunner = runner.run_playbook,
                  probe: runner.ManagementProber = mgmt_probe.probe,
-                 probe_paths: Callable[[Inventory, list[Any]], list[Any]] | None = None) -> None:
-        super().__init__(ContainRequest(inventory=req.inventory, area=req.area, operator=req.operator,
-                                        incident_id=req.incident_id, confirm_timeout=req.confirm_timeout,
-                                        loop=False), inv, journal, source, observer, run=run, probe=probe)
-        self.rreq = req
-        self.probe_paths = probe_paths or _lab_paths
+                 paths: PathProber | None = None) -> None:
+        self.req = req
+        self.inv = inv
+        self.journal = journal
+        self.source = source
+        self._ui: StageObserver = observer or Quiet()
+        self.area = inv.area(req.area)
+        self.incident: Incident = journal.open_incident_for(req.incident_id)
+        self.state = AreaState.from_scopes(self.area.name, journal.postures(self.incident.id))
+        self.applier = StageApplier(inv, journal, self.incident, self.area, req.inventory, req.operator, self._ui,
+                                    run, probe, self.phase, list(self.incident.spec.vectors),
+                                    confirm_timeout=req.confirm_timeout)
+        self.paths: PathProber = paths or NoPaths()
         self.confirm = confirm or (lambda step, changes: True)
         self._resumed: dict[str, dict[str, Any]] = {}  # interrupted step -> when it took effect, what it saw
+
+    @property
+    def ui(self) -> StageObserver:
+        return self._ui
+
+    @ui.setter
+    def ui(self, observer: StageObserver) -> None:
+        """The live view, set once it is on screen; the stage applier reports to it too."""
+        self._ui = self.applier.ui = observer
+
+    def _reread(self) -> None:
+        """The state again, under the area lock: another operator may have moved it since the plan was
+        shown (the prompt sits in between)."""
+        self.state = AreaState.from_scopes(self.area.name, self.journal.postures(self.incident.id))
+
+    def _apply(self, spec: StageSpec, new_state: AreaState) -> StageOutcome:
+        outcome = self.applier.apply(spec, new_state)
+        self.state = new_state
+        return outcome
 
     # -- where the recovery stands ------------------------------------------------------------------
 
@@ -160,18 +204,18 @@ class Recovery(Containment):
             unmet.append(f"not remediated and verified: {', '.join(unverified)}")
         else:
             unmet += self._fresh_verification()
-        since = datetime.now(UTC) - timedelta(seconds=self.rreq.quiet_window)
+        since = datetime.now(UTC) - timedelta(seconds=self.req.quiet_window)
         recent = [d for d in self.source.detections(since) if d.area == self.area.name and d.action == "detected"]
         if recent:
             last = recent[-1]
             unmet.append(f"{len(recent)} detection(s) in '{self.area.name}' in the last "
-                         f"{self.rreq.quiet_window:.0f}s (last: {last.host} at {last.time.isoformat()[:19]})")
+                         f"{self.req.quiet_window:.0f}s (last: {last.host} at {last.time.isoformat()[:19]})")
         return unmet
 
     def _approval_problems(self) -> list[str]:
-        from orchestrator.approval import approval_problems
+        from orchestrator.recovery.approval import approval_problems
 
-        return approval_problems(self.inv, self.journal, self.incident, self.area.name, self.rreq.operator)
+        return approval_problems(self.inv, self.journal, self.incident, self.area.name, self.req.operator)
 
     def _fresh_verification(self) -> list[str]:
         plan = self.journal.latest_plan(self.incident.id, self.area.name)
@@ -180,7 +224,8 @@ class Recovery(Containment):
         hosts = [h for h in self.area.hosts if h not in self._excluded()]
         extravars = {"irm_plan": plan, "irm_health": {h: health_targets(self.inv, self.inv.hosts[h]) for h in hosts},
                      **hosts_by_os(self.inv, hosts)}
-        result = self.run_playbook("remediate_verify", self.req.inventory, extravars=extravars, observer=self.ui)
+        result = self.applier.run_playbook("remediate_verify", self.req.inventory, extravars=extravars,
+                                           observer=self.ui)
         bad = [h for h in hosts if h not in result.hosts or result.hosts[h].status not in ("ok", "changed")]
         return [f"{h} does not verify on the host now: "
                 + (" | ".join(result.hosts[h].failures) if h in result.hosts else "no result") for h in bad]
@@ -213,8 +258,8 @@ class Recovery(Containment):
         spec = self._spec(step)
         if spec is None:
             return ["nothing to change: no sub-area was quarantined"]
-        before = self._planned(self._states())
-        after = self._planned({**self._states(), self.area.name: self._target_state(step)})
+        before = self.applier.planned(self.applier.states())
+        after = self.applier.planned_with(self._target_state(step))
         lines = []
         for host in spec.targets:
             removed, added = _rule_diff(before[host], after[host])
@@ -228,11 +273,7 @@ class Recovery(Containment):
         return set(self.inv.areas) if step.name == "lan" else {self.area.name}
 
     def _opened_probes(self, before: dict[str, Policy], after: dict[str, Policy]) -> list[Any]:
-        if self.inv.lab is None:
-            return []
-        from orchestrator.lab import traffic
-
-        return [p for p in traffic.baseline_probes(self.inv)
+        return [p for p in self.paths.candidates(self.inv)
                 if checks.allows(self.inv, after, p.source, p.target, p.port)
                 and not checks.allows(self.inv, before, p.source, p.target, p.port)]
 
@@ -240,18 +281,18 @@ class Recovery(Containment):
               seen: list[dict[str, Any]]) -> dict[str, Any]:
         """Watch the detection sources for the soak window and probe what the step opened. What it sees
         goes on the step's row at once, so a kill loses none of it."""
-        result: dict[str, Any] = {"seconds": self.rreq.soak, "probes": len(opened), "detections": list(seen)}
+        result: dict[str, Any] = {"seconds": self.req.soak, "probes": len(opened), "detections": list(seen)}
         if seen:
             return result
         if opened:
-            closed = [r for r in self.probe_paths(self.inv, opened) if not r.open]
+            closed = [r for r in self.paths.probe(self.inv, opened) if not r.open]
             result["probes_closed"] = [f"{r.probe.source}->{r.probe.target}:{r.probe.port} {r.outcome}"
                                        for r in closed]
             if closed:
                 return result
         watched = self._watched_areas(step)
-        deadline = time.monotonic() + self.rreq.soak
-        self.ui.message(f"{step.label}: soaking {self.rreq.soak:.0f}s, watching {', '.join(sorted(watched))}")
+        deadline = time.monotonic() + self.req.soak
+        self.ui.message(f"{step.label}: soaking {self.req.soak:.0f}s, watching {', '.join(sorted(watched))}")
         while True:
             new = [d for d in self.source.detections(applied_at) if d.area in watched and d.action == "detected"]
             if new:
@@ -260,13 +301,13 @@ class Recovery(Containment):
                 return result
             if time.monotonic() >= deadline:
                 return result
-            time.sleep(min(self.rreq.poll, max(0.0, deadline - time.monotonic())))
+            time.sleep(min(self.req.poll, max(0.0, deadline - time.monotonic())))
 
-    def run(self) -> RecoveryReport:  # type: ignore[override]  # a recovery reports steps, not stages
+    def run(self) -> RecoveryReport:
         report = RecoveryReport(area=self.area.name, incident_id=self.incident.id)
         known = {*STEPS, *(str(i) for i in range(1, len(STEPS) + 1)), *(s.name for s in self.planned_steps())}
-        if self.rreq.only is not None and self.rreq.only not in known:
-            raise UserError(f"--only '{self.rreq.only}' is no recovery step (vectors, subareas, mobile, lan, internet "
+        if self.req.only is not None and self.req.only not in known:
+            raise UserError(f"--only '{self.req.only}' is no recovery step (vectors, subareas, mobile, lan, internet "
                             "or 1-5)")
         unmet = self.preconditions()
         if unmet:
@@ -275,11 +316,11 @@ class Recovery(Containment):
             raise UserError(*unmet, "nothing was changed")
         steps = self.remaining()
         self._check_only(steps)
-        self.token = self.journal.start_run(self.incident.id, "recover", self.area.name, self.req.operator)
+        self.applier.token = self.journal.start_run(self.incident.id, "recover", self.area.name, self.req.operator)
         try:
-            self.journal.acquire_lock(self.area.name, self.incident.id, self.req.operator, self.token)
+            self.journal.acquire_lock(self.area.name, self.incident.id, self.req.operator, self.applier.token)
         except UserError:
-            self.journal.end_run(self.token)
+            self.journal.end_run(self.applier.token)
             raise
         try:
             self._reread()
@@ -305,7 +346,7 @@ class Recovery(Containment):
                     break
                 self._step(step, changes)
                 report.done.append(step.name)
-                if self.rreq.next_only:
+                if self.req.next_only:
                     break
             report.remaining = [s.name for s in self.remaining()]
             if not report.remaining:
@@ -313,7 +354,7 @@ class Recovery(Containment):
             return report
         finally:
             self.journal.release_lock(self.area.name)
-            self.journal.end_run(self.token)
+            self.journal.end_run(self.applier.token)
 
     def _resume(self, row: Any) -> dict[str, Any]:
         """An interrupted step: put back the posture before it (from its row), so the step is redone from
@@ -339,11 +380,11 @@ class Recovery(Containment):
         return {"applied_at": row.detail.get("applied_at"), "detections": row.detail.get("soak_detections", [])}
 
     def _check_only(self, steps: list[Step]) -> None:
-        if self.rreq.only is None:
+        if self.req.only is None:
             return
         if not steps:
             raise UserError(f"recovery of '{self.area.name}' is complete: there is no step left")
-        wanted = self.rreq.only
+        wanted = self.req.only
         if wanted not in (steps[0].name, steps[0].name.split(":")[0], str(steps[0].number)):
             raise UserError(f"{wanted} cannot run now: the next step is {steps[0].label}, {steps[0].title}; "
                             "recovery goes in the IRM order and never skips a step", "nothing was changed")
@@ -354,7 +395,7 @@ class Recovery(Containment):
                                        ",".join(spec.targets if spec else []), False, self.req.operator,
                                        number=step.number, title=step.title, changes=changes,
                                        confirmed_by=self.req.operator,
-                                       confirmation="--yes" if self.rreq.assume_yes else "y at the prompt",
+                                       confirmation="--yes" if self.req.assume_yes else "y at the prompt",
                                        before={"posture": self.state.posture,
                                                "vectors_blocked": self.state.vectors_blocked,
                                                "mobile_blocked": self.state.mobile_blocked,
@@ -364,9 +405,9 @@ class Recovery(Containment):
         if spec is None:
             self.journal.end_stage(row, "done", soak=None, note="nothing to change")
             return
-        before = self._planned(self._states())
+        before = self.applier.planned(self.applier.states())
         target = self._target_state(step)
-        after = self._planned({**self._states(), self.area.name: target})
+        after = self.applier.planned_with(target)
         try:
             outcome = self._apply(spec, target)
         except UserError as exc:
@@ -419,10 +460,3 @@ def _rule_diff(before: Policy, after: Policy) -> tuple[list[str], list[str]]:
 
     old, new = rules(before), rules(after)
     return [r for r in old if r not in new], [r for r in new if r not in old]
-
-
-def _lab_paths(inv: Inventory, probes: list[Any]) -> list[Any]:
-    """Real TCP through the lab for the paths a step opened (only lab inventories have any)."""
-    from orchestrator.lab import traffic
-
-    return traffic.run_probes(inv, probes)

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol
 
-from orchestrator.inventory import Inventory
+from orchestrator.core.inventory import Inventory
 
 
 @dataclass(frozen=True)

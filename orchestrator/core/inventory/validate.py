@@ -12,9 +12,9 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from orchestrator import names
-from orchestrator.errors import InventoryError
-from orchestrator.inventory.model import (
+from orchestrator.core import names
+from orchestrator.core.errors import InventoryError
+from orchestrator.core.inventory.model import (
     KNOWN_KEYS,
     Approver,
     Area,

@@ -14,7 +14,7 @@ import re
 import unicodedata
 from typing import Any
 
-from orchestrator.errors import UserError
+from orchestrator.core.errors import UserError
 
 REDACTED = "[REDACTED]"
 # bidirectional overrides and isolates: they reorder what a reader sees (a filename, a host name)

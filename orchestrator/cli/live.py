@@ -10,7 +10,7 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from orchestrator.runner import HostResult
+from orchestrator.core.runner import HostResult
 
 _STYLE = {"running": "yellow", "done": "green", "failed": "bold red"}
 

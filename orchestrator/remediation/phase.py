@@ -15,13 +15,13 @@ from ipaddress import IPv4Network
 from pathlib import Path
 from typing import Any, Protocol
 
-from orchestrator import checks, mgmt_probe, runner
-from orchestrator.errors import CanaryFailed, RemediationIncomplete, UserError
-from orchestrator.events import EventKind
-from orchestrator.inventory import Host, Inventory, hosts_by_os
-from orchestrator.journal import Incident, Journal
-from orchestrator.posture import AreaState, resolve_endpoint
-from orchestrator.remediation_plan import METHODS, RemediationPlan, plan_from_file, require_validated
+from orchestrator.core import checks, mgmt_probe, runner
+from orchestrator.core.errors import CanaryFailed, RemediationIncomplete, UserError
+from orchestrator.core.events import EventKind
+from orchestrator.core.inventory import Host, Inventory, hosts_by_os
+from orchestrator.core.journal import Incident, Journal
+from orchestrator.core.posture import AreaState, resolve_endpoint
+from orchestrator.remediation.plan import METHODS, RemediationPlan, plan_from_file, require_validated
 
 STATES = ("pending", "canary", "fixed", "disinfected", "verified", "manual-needed", "failed")
 

@@ -1,0 +1,268 @@
+"""The stage applier that containment and recovery share (by composition): for one change to one
+area's posture it checks the whole planned policy set against the operator's management path, probes
+who answers, journals the stage, runs the play commit-confirmed, records per-host results and what
+each host enforces, and, when a boundary fails, waits for the dead-man timer and proves the management
+path is back. Postures change in the journal only for what the hosts confirmed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from orchestrator.core import checks, runner
+from orchestrator.core.errors import ContainmentFailed, RunnerError, UserError
+from orchestrator.core.events import EventKind
+from orchestrator.core.incident import Vector
+from orchestrator.core.inventory import Area, Inventory, hosts_by_os
+from orchestrator.core.journal import BOUNDARIES_LOCK, Incident, Journal
+from orchestrator.core.posture import AreaState, Policy, policies
+
+
+@dataclass
+class StageSpec:
+    name: str
+    playbook: str
+    targets: list[str]  # hosts whose firewall policy this stage applies, commit-confirmed
+    summary: str
+    extravars: dict[str, Any] = field(default_factory=dict)  # more for the playbook (recovery's mobile step)
+    host_level: bool = False  # targets are area hosts: an unreachable one is skipped, not waited on
+
+
+@dataclass
+class StageOutcome:
+    name: str
+    targets: list[str]
+    result: runner.RunResult
+    first_applied_at: str | None = None  # when the first host's new ruleset took effect
+    skipped: list[str] = field(default_factory=list)  # unreachable before the stage: boundary protection only
+    failed: dict[str, str] = field(default_factory=dict)  # host -> why (host-level stages go on without it)
+
+    @property
+    def changed(self) -> list[str]:
+        return sorted(h.host for h in self.result.hosts.values() if h.changed)
+
+
+class StageObserver(runner.RunObserver, Protocol):
+    def stage(self, name: str, state: str, targets: list[str], detail: str = "") -> None: ...
+
+    def message(self, text: str) -> None: ...
+
+
+class Quiet:
+    """An observer that shows nothing (library use, tests)."""
+
+    def on_task(self, play: str, task: str) -> None:
+        return None
+
+    def on_host(self, result: runner.HostResult, event: str) -> None:
+        return None
+
+    def stage(self, name: str, state: str, targets: list[str], detail: str = "") -> None:
+        return None
+
+    def infections(self, by_segment: dict[str, int]) -> None:
+        return None
+
+    def message(self, text: str) -> None:
+        return None
+
+
+@dataclass
+class StageApplier:
+    """Applies stages to one area of one incident. ``phase`` is the journal's phase for its rows;
+    ``token`` is the run's (its timers carry it); a dry run plans against ``dry_states``."""
+
+    inv: Inventory
+    journal: Journal
+    incident: Incident
+    area: Area
+    inventory: Path
+    operator: str
+    ui: StageObserver
+    run_playbook: runner.PlaybookRunner
+    probe_management: runner.ManagementProber
+    phase: str
+    vectors: list[Vector]
+    dry_run: bool = False
+    confirm_timeout: int = 60
+    lock_wait: float = 600.0
+    token: str = "dry-run"
+    dry_states: dict[str, AreaState] = field(default_factory=dict)
+
+    # -- planning ----------------------------------------------------------------------------------
+
+    def states(self) -> dict[str, AreaState]:
+        """Every area's state, as the journal holds it."""
+        scopes = self.journal.postures(self.incident.id)
+        return {a: AreaState.from_scopes(a, scopes) for a in self.inv.areas}
+
+    def planned(self, states: dict[str, AreaState]) -> dict[str, Policy]:
+        return policies(self.inv, self.vectors, states)
+
+    def planned_with(self, new_state: AreaState) -> dict[str, Policy]:
+        """Every policy with this area in ``new_state`` and the others as they are."""
+        return self.planned({**self.states(), self.area.name: new_state})
+
+    def check_lockout(self, planned: dict[str, Policy]) -> None:
+        problems = checks.check_management(self.inv, planned)
+        if problems:
+            raise UserError(*problems, "nothing was applied")
+
+    # -- applying ----------------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _shared(self, spec: StageSpec) -> Iterator[None]:
+        """Edge, core and gateway policies are built from every area's postures: a change to one is made
+        under the journal-wide lock, held from reading the state to writing the postures."""
+        if spec.host_level or self.dry_run:
+            yield
+            return
+        with self.journal.lock(BOUNDARIES_LOCK, self.incident.id, self.operator, self.token, wait=self.lock_wait):
+            yield
+
+    def _probe(self, spec: StageSpec) -> tuple[dict[str, list[dict[str, Any]]], set[str]]:
+        """The management endpoints that answer now, per play host (what its confirmation must reach
+        again), and the hosts that do not answer at all."""
+        answered, down = self.probe_management(checks.reach_targets(self.inv, spec.targets))
+        reach: dict[str, list[dict[str, Any]]] = {}
+        for endpoint in answered:
+            reach.setdefault(str(endpoint["via"]), []).append(endpoint)
+        return reach, down
+
+    def apply(self, spec: StageSpec, new_state: AreaState, tolerate_host_failures: bool = False) -> StageOutcome:
+        """Apply one stage that takes the area to ``new_state``. Raises ContainmentFailed when a boundary
+        (or, unless tolerated, a host) failed, UserError when the plan would cut management."""
+        with self._shared(spec):
+            return self._apply_locked(spec, new_state, tolerate_host_failures)
+
+    def _apply_locked(self, spec: StageSpec, new_state: AreaState, tolerate_host_failures: bool) -> StageOutcome:
+        states = {**self.states(), self.area.name: new_state} if not self.dry_run else {
+            **self.dry_states, self.area.name: new_state}
+        planned = self.planned(states)
+        self.check_lockout(planned)
+        reach, down = self._probe(spec)
+        targets = [t for t in spec.targets if t not in down] if spec.host_level else list(spec.targets)
+        skipped = sorted(set(spec.targets) - set(targets))
+        behind = sorted(down - set(spec.targets))
+        if not self.dry_run:
+            self.journal.set_reach(self.incident.id, self.area.name, skipped + behind, "unreachable", spec.name)
+            self.journal.set_reach(self.incident.id, self.area.name,
+                                   sorted({str(e["host"]) for es in reach.values() for e in es}), "reached", spec.name)
+        if skipped or behind:
+            self.ui.message(f"{spec.name}: not reached before the change: {', '.join(skipped + behind)} "
+                            "(protected by the boundary only; retried at the end)")
+        fingerprints = {h: planned[h].fingerprint for h in targets}
+        self.ui.stage(spec.name, "running", targets, spec.summary)
+        stage_id = self.journal.start_stage(self.incident.id, self.phase, self.area.name, spec.name,
+                                            ",".join(targets), self.dry_run, self.operator,
+                                            summary=spec.summary, planned=fingerprints, token=self.token,
+                                            unreachable=skipped + behind)
+        empty = runner.RunResult(playbook=spec.playbook, status="successful", rc=0, check=self.dry_run)
+        outcome = StageOutcome(spec.name, targets, empty, skipped=skipped)
+        unreachable_boundaries = [t for t in spec.targets if t in down and not spec.host_level]
+        if unreachable_boundaries:
+            detail = (f"{', '.join(unreachable_boundaries)} does not answer on its management path: nothing was "
+                      "applied there")
+            self.journal.end_stage(stage_id, "failed", failed=unreachable_boundaries, reason=detail)
+            self.ui.stage(spec.name, "failed", spec.targets, detail)
+            raise ContainmentFailed(f"stage {spec.name} failed: {detail}")
+        if targets:
+            outcome.result = self._run(spec, stage_id, targets, planned, fingerprints, reach)
+        result = outcome.result
+        missing = sorted(set(targets) - set(result.hosts))
+        failed = sorted(set(result.failed_hosts) | set(missing))
+        live = {h: str(r.facts.get("irm_live_fingerprint", "unknown")) for h, r in result.hosts.items()}
+        if failed and not (spec.host_level and tolerate_host_failures):
+            detail = self._after_failure(spec, failed, result, reach)
+            self.journal.end_stage(stage_id, "failed", failed=failed, reason=detail, live=live)
+            self.ui.stage(spec.name, "failed", spec.targets, detail)
+            raise ContainmentFailed(f"stage {spec.name} failed on {', '.join(failed)}: {detail}")
+        outcome.failed = {h: " | ".join(result.hosts[h].failures) if h in result.hosts else "no result"
+                          for h in failed}
+        confirmed = {h: fp for h, fp in fingerprints.items() if h not in failed}
+        rows = self.journal.host_rows(self.incident.id)
+        actual_failed = {h: _enforced(h, fingerprints[h], result.hosts.get(h), rows) for h in failed}
+        applied = sorted(str(h.facts["irm_applied_at"]) for h in result.hosts.values() if "irm_applied_at" in h.facts)
+        outcome.first_applied_at = applied[0] if applied else None
+        postures = new_state.scopes(self.area) if not self.dry_run else None
+        actual = {**confirmed, **actual_failed} if not self.dry_run else None
+        self.journal.end_stage(stage_id, "failed" if failed else "done", postures=postures, fingerprints=actual,
+                               changed=outcome.changed, failed=failed, reason="; ".join(
+                                   f"{h}: {why}" for h, why in outcome.failed.items()) or None,
+                               first_applied_at=outcome.first_applied_at,
+                               last_applied_at=applied[-1] if applied else None)
+        self.ui.stage(spec.name, "failed" if failed else "done", targets,
+                      f"{len(outcome.changed)} changed" + (f", failed on {', '.join(failed)}" if failed else ""))
+        if self.dry_run:
+            self.dry_states[self.area.name] = new_state
+        return outcome
+
+    def _run(self, spec: StageSpec, stage_id: int, targets: list[str], planned: dict[str, Policy],
+             fingerprints: dict[str, str], reach: dict[str, list[dict[str, Any]]]) -> runner.RunResult:
+        extravars: dict[str, Any] = {
+            "irm_targets": ",".join(targets),
+            **hosts_by_os(self.inv, targets),
+            "irm_policies": {h: planned[h].model_dump(mode="json") for h in targets},
+            "irm_fingerprints": {h: fp for h, fp in fingerprints.items() if fp != "absent"},
+            "irm_token": self.token,
+            "irm_takeover_tokens": self.journal.dead_tokens(),
+            "firewall_policy_confirm_timeout": self.confirm_timeout,
+            "irm_reach": reach,
+            **spec.extravars,
+        }
+        try:
+            result = self.run_playbook(spec.playbook, self.inventory, extravars=extravars,
+                                       check=self.dry_run, diff=self.dry_run, observer=self.ui)
+        except RunnerError as exc:
+            self.journal.end_stage(stage_id, "failed", failed=targets, reason=str(exc))
+            self.ui.stage(spec.name, "failed", targets, str(exc))
+            raise ContainmentFailed(f"stage {spec.name} failed: {exc}; the previous rules stay in place "
+                                    "(any armed timer restores the last confirmed ruleset)") from None
+        self.journal.host_results(stage_id, [
+            {"host": h.host, "status": h.status, "ok": h.ok, "changed": h.changed, "failed": h.failed,
+             "unreachable": h.unreachable, "failures": h.failures} for h in result.hosts.values()])
+        return result
+
+    def _after_failure(self, spec: StageSpec, failed: list[str], result: runner.RunResult,
+                       reach: dict[str, list[dict[str, Any]]]) -> str:
+        reasons = "; ".join(f"{h}: {' | '.join(result.hosts[h].failures) if h in result.hosts else 'no result'}"
+                            for h in failed)
+        if self.dry_run:
+            return reasons
+        # The dead-man timer restores the last confirmed ruleset on any host that did not confirm: wait
+        # for it, then prove the management path is back with a fresh SSH connection to every host that
+        # answered before the change.
+        self.ui.message(f"waiting {self.confirm_timeout}s for the dead-man timer on {', '.join(failed)}")
+        time.sleep(self.confirm_timeout + 2)
+        expected = sorted(set(failed) | {str(e["host"]) for h in failed for e in reach.get(h, [])})
+        try:
+            back = self.run_playbook("reach", self.inventory, extravars={"irm_targets": ",".join(expected)})
+        except RunnerError as exc:
+            return f"{reasons}; SSH could not be checked ({exc}): check {', '.join(expected)} by hand"
+        answering = sorted(h for h, r in back.hosts.items() if r.status == "ok")
+        self.journal.event(self.incident.id, EventKind.LOCKOUT_REVERTED, self.operator, self.area.name,
+                           stage=spec.name, hosts=failed, reachable_again=answering, reasons=reasons)
+        still = sorted(set(expected) - set(answering))
+        tail = (f"the dead-man timer restored the last confirmed ruleset; SSH answers again on {len(answering)} "
+                f"host(s) ({', '.join(answering)})"
+                if not still else f"SSH still fails on {', '.join(still)}: check these hosts by hand")
+        return f"{reasons}; {tail}"
+
+
+def _enforced(host: str, planned: str, result: runner.HostResult | None, rows: dict[str, dict[str, Any]]) -> str:
+    """What a host a stage failed on enforces, as far as irm can know: confirmed, it keeps the planned
+    table (a later task failed); applied but unconfirmed, its timer restores the last confirmed one
+    (journaled before); otherwise what it reported live."""
+    if result is None:
+        return "unknown"
+    if result.facts.get("irm_confirmed"):
+        return planned
+    live = str(result.facts.get("irm_live_fingerprint", "unknown"))
+    if live == planned:
+        return str(rows.get(host, {}).get("fingerprint") or "absent")
+    return live

@@ -1,0 +1,63 @@
+"""Recovery's declarative table: one entry per step, in IRM #1's fixed order (propagation traffic,
+sub-areas, laptops, LAN, Internet). The recovery phase, the playbooks' names, the README, the live view
+and the report read it; each step names the containment play that is its rollback.
+
+Pure: no I/O. A transition changes a copy of an area's state; the sub-area step also takes the
+sub-area it reconnects.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from orchestrator.core.phases import UNBLOCK_IP, UNBLOCK_PORT, Phase, Where
+from orchestrator.core.phases import copy_state as _copy
+from orchestrator.core.posture import AreaState
+
+
+def _reopen_vectors(st: AreaState, _: str | None) -> AreaState:
+    return replace(_copy(st), vectors_blocked=False)
+
+
+def _reconnect_sub_area(st: AreaState, sub_area: str | None) -> AreaState:
+    out = _copy(st)
+    out.quarantined.discard(sub_area or "")
+    return out
+
+
+def _reconnect_mobile(st: AreaState, _: str | None) -> AreaState:
+    return replace(_copy(st), mobile_blocked=False)
+
+
+def _reconnect_lan(st: AreaState, _: str | None) -> AreaState:
+    return replace(_copy(st), posture="internet_cut") if st.posture == "isolated" else _copy(st)
+
+
+def _reconnect_internet(st: AreaState, _: str | None) -> AreaState:
+    return replace(_copy(st), posture="connected")
+
+
+
+RECOVERY: tuple[Phase, ...] = (
+    Phase(1, "vectors", "reopen the propagation traffic on the area hosts", "recover_vectors", Where.AREA_HOSTS,
+          UNBLOCK_PORT, _reopen_vectors, rollback="contain_vectors"),
+    Phase(2, "subareas", "reconnect the sub-areas, one at a time", "recover_subarea", Where.GATEWAY, UNBLOCK_IP,
+          _reconnect_sub_area, rollback="contain_subarea"),
+    Phase(3, "mobile", "reconnect the mobile segments and lift the removable-storage block", "recover_mobile",
+          Where.GATEWAY, UNBLOCK_IP, _reconnect_mobile, rollback="contain_mobile"),
+    Phase(4, "lan", "reconnect the area to the local network", "recover_lan", Where.GATEWAY, UNBLOCK_IP,
+          _reconnect_lan, rollback="contain_isolate"),
+    Phase(5, "internet", "reconnect the area to the Internet", "recover_internet", Where.EDGE, UNBLOCK_IP,
+          _reconnect_internet, rollback="contain_internet_cut"),
+)
+
+
+def recovery_step(name: str) -> Phase:
+    """``subarea:<qualified>`` is one sub-area of step 2, ``subareas``; ``...:rollback`` and
+    ``...:restore`` (a halt's or a resume's play) belong to their step. KeyError for anything else."""
+    kind = name.split(":rollback")[0].split(":restore")[0]
+    kind = "subareas" if kind.startswith("subarea:") else kind
+    for phase in RECOVERY:
+        if phase.name == kind:
+            return phase
+    raise KeyError(f"no recovery step '{name}'")

@@ -1,0 +1,75 @@
+"""The package layering the README's architecture section states: the core imports no phase, no CLI and
+not the lab; a phase imports the core and earlier phases' tables, never the CLI or the lab; the lab
+imports only the core. Read from the source's imports (every one, lazy ones included), and every module
+imports on its own in a fresh interpreter."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parents[2] / "orchestrator"
+PHASES = ("preparation", "containment", "remediation", "recovery", "aftermath")
+# what each top-level package may import (besides itself and the stdlib/third parties)
+ALLOWED = {
+    "core": set(),
+    "preparation": {"core", "remediation"},  # validate loads plan files as remediate does
+    "containment": {"core"},
+    "remediation": {"core"},
+    "recovery": {"core", "remediation"},  # recovery re-verifies the remediated hosts
+    "aftermath": {"core", "containment", "recovery"},  # the report reads both phase tables
+    "lab": {"core"},
+    "cli": {"core", *PHASES, "lab"},
+}
+
+
+def _modules() -> list[Path]:
+    return sorted(p for p in PACKAGE.rglob("*.py") if "__pycache__" not in p.parts)
+
+
+def _imported(path: Path) -> set[str]:
+    """The top-level orchestrator packages a module imports, anywhere in it."""
+    out: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        names: list[str] = []
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
+        elif isinstance(node, ast.Import):
+            names = [a.name for a in node.names]
+        for name in names:
+            parts = name.split(".")
+            if parts[0] == "orchestrator" and len(parts) > 1 and parts[1] in ALLOWED:
+                out.add(parts[1])
+    return out
+
+
+def _package(path: Path) -> str | None:
+    rel = path.relative_to(PACKAGE).parts
+    return rel[0] if len(rel) > 1 and rel[0] in ALLOWED else None
+
+
+@pytest.mark.parametrize("path", _modules(), ids=lambda p: str(p.relative_to(PACKAGE)))
+def test_a_module_imports_only_what_its_layer_may(path: Path) -> None:
+    package = _package(path)
+    if package is None:  # orchestrator/__init__.py, __main__.py: the entry points
+        assert _imported(path) <= {"cli"}
+        return
+    wrong = _imported(path) - ALLOWED[package] - {package}
+    assert not wrong, f"{path.relative_to(PACKAGE)} ({package}) imports {sorted(wrong)}"
+
+
+def test_every_package_of_the_layering_exists() -> None:
+    assert {p.name for p in PACKAGE.iterdir() if (p / "__init__.py").exists()} == set(ALLOWED)
+
+
+def test_every_module_imports_on_its_own() -> None:
+    names = [".".join(("orchestrator", *p.relative_to(PACKAGE).with_suffix("").parts)).removesuffix(".__init__")
+             for p in _modules() if p.name != "__main__.py"]
+    script = "import importlib, sys\nfor n in sys.argv[1:]:\n    importlib.import_module(n)\n"
+    failed = [n for n in names if subprocess.run([sys.executable, "-c", script, n], capture_output=True,
+                                                 cwd=PACKAGE.parent).returncode != 0]
+    assert not failed
