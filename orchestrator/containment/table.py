@@ -39,16 +39,16 @@ def _quarantine(st: AreaState, sub_area: str | None) -> AreaState:
 
 
 CONTAINMENT: tuple[Phase, ...] = (
-    Phase(1, "internet_cut", "cut the area from the Internet", "contain_internet_cut", Where.EDGE,
+    Phase(1, "internet_cut", "cut the area from the Internet", "contain_1_internet_cut", Where.EDGE,
           BLOCK_EXTERNAL, _cut_internet),
     Phase(2, "isolate", "isolate the area, keeping management and the validated critical flows",
-          "contain_isolate", Where.GATEWAY, BLOCK_INTERNAL, _isolate),
+          "contain_2_isolate", Where.GATEWAY, BLOCK_INTERNAL, _isolate),
     Phase(3, "vectors", "block the propagation vectors and removable storage on every area host",
-          "contain_vectors", Where.AREA_HOSTS, BLOCK_PORT, _block_vectors),
-    Phase(4, "mobile", "block the mobile and VPN segments", "contain_mobile", Where.GATEWAY, BLOCK_INTERNAL,
+          "contain_3_vectors", Where.AREA_HOSTS, BLOCK_PORT, _block_vectors),
+    Phase(4, "mobile", "block the mobile and VPN segments", "contain_4_mobile", Where.GATEWAY, BLOCK_INTERNAL,
           _block_mobile),
     Phase(5, "subarea", "quarantine every sub-area that shows detections, until the spread stops",
-          "contain_subarea", Where.GATEWAY, BLOCK_INTERNAL, _quarantine),
+          "contain_5_subarea", Where.GATEWAY, BLOCK_INTERNAL, _quarantine),
 )
 
 def containment_stage(name: str) -> Phase:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-PROJECT_ROOT = Path(os.environ.get("IRM_HOME", Path(__file__).resolve().parent.parent))
+PROJECT_ROOT = Path(os.environ.get("IRM_HOME", Path(__file__).resolve().parents[2]))
 PLAYBOOKS = PROJECT_ROOT / "playbooks"
 ANSIBLE_CFG = PROJECT_ROOT / "ansible.cfg"
 

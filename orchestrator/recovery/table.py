@@ -39,16 +39,16 @@ def _reconnect_internet(st: AreaState, _: str | None) -> AreaState:
 
 
 RECOVERY: tuple[Phase, ...] = (
-    Phase(1, "vectors", "reopen the propagation traffic on the area hosts", "recover_vectors", Where.AREA_HOSTS,
-          UNBLOCK_PORT, _reopen_vectors, rollback="contain_vectors"),
-    Phase(2, "subareas", "reconnect the sub-areas, one at a time", "recover_subarea", Where.GATEWAY, UNBLOCK_IP,
-          _reconnect_sub_area, rollback="contain_subarea"),
-    Phase(3, "mobile", "reconnect the mobile segments and lift the removable-storage block", "recover_mobile",
-          Where.GATEWAY, UNBLOCK_IP, _reconnect_mobile, rollback="contain_mobile"),
-    Phase(4, "lan", "reconnect the area to the local network", "recover_lan", Where.GATEWAY, UNBLOCK_IP,
-          _reconnect_lan, rollback="contain_isolate"),
-    Phase(5, "internet", "reconnect the area to the Internet", "recover_internet", Where.EDGE, UNBLOCK_IP,
-          _reconnect_internet, rollback="contain_internet_cut"),
+    Phase(1, "vectors", "reopen the propagation traffic on the area hosts", "recover_1_vectors", Where.AREA_HOSTS,
+          UNBLOCK_PORT, _reopen_vectors, rollback="contain_3_vectors"),
+    Phase(2, "subareas", "reconnect the sub-areas, one at a time", "recover_2_subareas", Where.GATEWAY, UNBLOCK_IP,
+          _reconnect_sub_area, rollback="contain_5_subarea"),
+    Phase(3, "mobile", "reconnect the mobile segments and lift the removable-storage block", "recover_3_mobile",
+          Where.GATEWAY, UNBLOCK_IP, _reconnect_mobile, rollback="contain_4_mobile"),
+    Phase(4, "lan", "reconnect the area to the local network", "recover_4_lan", Where.GATEWAY, UNBLOCK_IP,
+          _reconnect_lan, rollback="contain_2_isolate"),
+    Phase(5, "internet", "reconnect the area to the Internet", "recover_5_internet", Where.EDGE, UNBLOCK_IP,
+          _reconnect_internet, rollback="contain_1_internet_cut"),
 )
 
 

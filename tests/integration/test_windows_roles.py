@@ -206,7 +206,7 @@ def test_vectors_stage_on_windows_sends_firewall_rules_removable_storage_policy_
     drop_out = Rule(action="drop", protocol="tcp", dports=[4445], comment="vector tcp/4445 outbound")
     policy = Policy(host="win1", label="vectors blocked", input=ChainPolicy(rules=[mgmt, drop_in]),
                     output=ChainPolicy(rules=[drop_out])).model_dump(mode="json")
-    result = runner.run_playbook("contain_vectors", endpoint.inventory, extravars={
+    result = runner.run_playbook("contain_3_vectors", endpoint.inventory, extravars={
         "irm_targets_windows": "win1", "irm_targets_linux": "all:!all", "irm_policies": {"win1": policy},
         "irm_reach": {"win1": [{"host": "win1", "address": ADDRESS, "port": 5985}]},
         "irm_host_state_dir": "C:\\irm",

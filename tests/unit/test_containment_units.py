@@ -39,7 +39,7 @@ def _stages(j: Journal) -> list[tuple[str, str]]:
 def test_stages_run_in_the_irm_order_each_on_its_chokepoint(tmp_path: Path) -> None:
     j, run = _journal(tmp_path), FakeRunner()
     report = _contain(j, run).run()
-    assert run.playbooks() == ["contain_internet_cut", "contain_isolate", "contain_vectors", "contain_mobile"]
+    assert run.playbooks() == ["contain_1_internet_cut", "contain_2_isolate", "contain_3_vectors", "contain_4_mobile"]
     assert [c.targets for c in run.calls] == [["edge-fw"], ["gw-x"], AREA_HOSTS, ["gw-x"]]
     assert _stages(j) == [("internet_cut", "done"), ("isolate", "done"), ("vectors", "done"), ("mobile", "done")]
     assert j.postures(1)[AREA] == "isolated" and j.postures(1)[f"{AREA}:mobile"] == "blocked"
@@ -82,21 +82,22 @@ def test_an_unreachable_boundary_fails_its_stage_with_nothing_applied_there(tmp_
     j, run = _journal(tmp_path), FakeRunner()
     with pytest.raises(ContainmentFailed, match="gw-x does not answer on its management path"):
         _contain(j, run, FakeProber(down={"gw-x"})).run()
-    assert run.playbooks() == ["contain_internet_cut"]
+    assert run.playbooks() == ["contain_1_internet_cut"]
     assert _stages(j) == [("internet_cut", "done"), ("isolate", "failed")]
 
 
 def test_a_host_failure_in_the_vectors_stage_lets_the_boundaries_finish_and_is_named(tmp_path: Path) -> None:
-    j, run = _journal(tmp_path), FakeRunner(fail={("contain_vectors", "x-ws12"): "nft: syntax error"})
+    j, run = _journal(tmp_path), FakeRunner(fail={("contain_3_vectors", "x-ws12"): "nft: syntax error"})
     report = _contain(j, run).run()
-    assert run.playbooks()[:4] == ["contain_internet_cut", "contain_isolate", "contain_vectors", "contain_mobile"]
-    assert run.calls[4].playbook == "contain_vectors" and run.calls[4].targets == ["x-ws12"]  # retried at the end
+    assert run.playbooks()[:4] == ["contain_1_internet_cut", "contain_2_isolate", "contain_3_vectors",
+                                   "contain_4_mobile"]
+    assert run.calls[4].playbook == "contain_3_vectors" and run.calls[4].targets == ["x-ws12"]  # retried at the end
     assert "x-ws12" in report.host_failures
     assert j.host_rows(1)["x-ws12"]["fingerprint"] == "absent"  # what it really enforces, not the plan
 
 
 def test_a_boundary_failure_stops_the_run_and_journals_what_is_live(tmp_path: Path) -> None:
-    j, run = _journal(tmp_path), FakeRunner(fail={("contain_isolate", "gw-x"): "management path cut"})
+    j, run = _journal(tmp_path), FakeRunner(fail={("contain_2_isolate", "gw-x"): "management path cut"})
     with pytest.raises(ContainmentFailed, match=r"stage isolate failed on gw-x.*SSH answers again"):
         _contain(j, run, confirm_timeout=0).run()  # the dead-man wait: 0 + 2 s here
     assert _stages(j) == [("internet_cut", "done"), ("isolate", "failed")]

@@ -73,3 +73,10 @@ def test_every_module_imports_on_its_own() -> None:
     failed = [n for n in names if subprocess.run([sys.executable, "-c", script, n], capture_output=True,
                                                  cwd=PACKAGE.parent).returncode != 0]
     assert not failed
+
+
+def test_the_ansible_content_is_where_the_runner_looks() -> None:
+    from orchestrator.core import paths
+
+    assert paths.PLAYBOOKS.is_dir() and paths.ANSIBLE_CFG.is_file()
+    assert paths.playbook("reach").is_file()

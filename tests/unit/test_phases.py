@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+import yaml
+
 from orchestrator.containment.table import CONTAINMENT, containment_stage
 from orchestrator.core.phases import Phase
 from orchestrator.core.posture import AreaState
@@ -27,6 +29,17 @@ def test_one_numbering_from_1_and_every_playbook_exists() -> None:
             assert re.match(r"^RA\d{4}$", phase.react.id)
     for step in RECOVERY:
         assert step.rollback in {p.playbook for p in CONTAINMENT}, step.name
+
+
+def test_playbook_names_and_play_names_carry_the_table_number() -> None:
+    for kind, table in (("contain", CONTAINMENT), ("recover", RECOVERY)):
+        for phase in table:
+            assert phase.playbook.startswith(f"{kind}_{phase.number}_"), phase.playbook
+            plays = yaml.safe_load((ROOT / "playbooks" / f"{phase.playbook}.yml").read_text())
+            word = "Containment" if kind == "contain" else "Recovery"
+            assert plays and all(p["name"].startswith(f"{word} {phase.number} - ") for p in plays), phase.playbook
+        numbered = sorted(f.stem for f in (ROOT / "playbooks").glob(f"{kind}_[0-9]_*.yml"))
+        assert numbered == sorted(p.playbook for p in table)
 
 
 def test_the_readme_tables_are_the_phase_tables() -> None:
