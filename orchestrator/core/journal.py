@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator.core.errors import JournalError, UserError
-from orchestrator.core.events import EventKind
+from orchestrator.core.events import EventKind, detail_json
 from orchestrator.core.incident import IncidentSpec
 
 # One fixed place per machine, whatever the working directory: two operators on one machine share one
@@ -138,6 +138,13 @@ class Stage:
     started_at: str
     ended_at: str | None
     detail: dict[str, Any]
+
+
+def _event_row(db: sqlite3.Connection, incident_id: int | None, at: str, kind: EventKind, area: str | None,
+               operator: str, detail: dict[str, Any]) -> None:
+    """One event, its detail validated against its kind's model (``events.DETAILS``)."""
+    db.execute("INSERT INTO events(incident_id, time, kind, area, operator, detail) VALUES (?,?,?,?,?,?)",
+               (incident_id, at, kind, area, operator, detail_json(kind, detail)))
 
 
 class Journal:
@@ -307,8 +314,7 @@ class Journal:
     def event(self, incident_id: int | None, kind: EventKind, operator: str, area: str | None = None,
               **detail: Any) -> None:
         with self._tx() as db:
-            db.execute("INSERT INTO events(incident_id, time, kind, area, operator, detail) VALUES (?,?,?,?,?,?)",
-                       (incident_id, now(), kind, area, operator, json.dumps(detail, default=str)))
+            _event_row(db, incident_id, now(), kind, area, operator, detail)
 
     def events(self, incident_id: int) -> list[dict[str, Any]]:
         rows = self.db.execute("SELECT * FROM events WHERE incident_id=? ORDER BY time, id", (incident_id,))
@@ -324,10 +330,9 @@ class Journal:
                  json.dumps(detail, default=str)),
             )
             stage_id = int(cur.lastrowid or 0)
-            db.execute("INSERT INTO events(incident_id, time, kind, area, operator, detail) VALUES (?,?,?,?,?,?)",
-                       (incident_id, now(), EventKind.STAGE_STARTED, area, operator,
-                        json.dumps({"stage_id": stage_id, "phase": phase, "name": name, "target": target,
-                                    "dry_run": check_mode})))
+            _event_row(db, incident_id, now(), EventKind.STAGE_STARTED, area, operator,
+                       {"stage_id": stage_id, "phase": phase, "name": name, "target": target,
+                        "dry_run": check_mode})
             return stage_id
 
     def end_stage(self, stage_id: int, state: str, *, postures: dict[str, str] | None = None,
@@ -350,10 +355,9 @@ class Journal:
             merged = {**json.loads(row["detail"]), **detail}
             db.execute("UPDATE stages SET state=?, ended_at=?, detail=? WHERE id=?",
                        (state, at, json.dumps(merged, default=str), stage_id))
-            db.execute("INSERT INTO events(incident_id, time, kind, area, operator, detail) VALUES (?,?,?,?,?,?)",
-                       (row["incident_id"], at, EventKind.STAGE_ENDED, row["area"], row["operator"],
-                        json.dumps({"stage_id": stage_id, "phase": row["phase"], "name": row["name"],
-                                    "state": state, "dry_run": bool(row["check_mode"])})))
+            _event_row(db, row["incident_id"], at, EventKind.STAGE_ENDED, row["area"], row["operator"],
+                       {"stage_id": stage_id, "phase": row["phase"], "name": row["name"], "state": state,
+                        "dry_run": bool(row["check_mode"])})
 
     def update_stage(self, stage_id: int, **detail: Any) -> None:
         """More detail on a running stage (when its change took effect, what its soak has seen so far)."""
@@ -371,9 +375,8 @@ class Journal:
             at = now()
             for row in rows:
                 db.execute("UPDATE stages SET state='interrupted', ended_at=? WHERE id=?", (at, row["id"]))
-                db.execute("INSERT INTO events(incident_id, time, kind, area, operator, detail) VALUES (?,?,?,?,?,?)",
-                           (incident_id, at, EventKind.STAGE_INTERRUPTED, area, operator,
-                            json.dumps({"stage_id": row["id"], "name": row["name"]})))
+                _event_row(db, incident_id, at, EventKind.STAGE_INTERRUPTED, area, operator,
+                           {"stage_id": row["id"], "name": row["name"]})
         return [str(r["name"]) for r in rows]
 
     def host_results(self, stage_id: int, results: list[dict[str, Any]]) -> None:
@@ -424,9 +427,8 @@ class Journal:
                        " method=COALESCE(excluded.method, remediation.method), detail=excluded.detail,"
                        " updated_at=excluded.updated_at, updated_by=excluded.updated_by",
                        (incident_id, area, host, state, method, json.dumps(detail, default=str), now(), operator))
-            db.execute("INSERT INTO events(incident_id, time, kind, area, operator, detail) VALUES (?,?,?,?,?,?)",
-                       (incident_id, now(), EventKind.REMEDIATION_HOST, area, operator,
-                        json.dumps({"host": host, "state": state, "method": method, **detail}, default=str)))
+            _event_row(db, incident_id, now(), EventKind.REMEDIATION_HOST, area, operator,
+                       {"host": host, "state": state, "method": method, **detail})
 
     def remediation(self, incident_id: int, area: str | None = None) -> dict[str, dict[str, Any]]:
         sql = "SELECT * FROM remediation WHERE incident_id=?" + (" AND area=?" if area else "") + " ORDER BY host"
@@ -444,10 +446,9 @@ class Journal:
                 " statement, signature, key_fingerprint) VALUES (?,?,?,?,?,?,?,?,?,?)",
                 (incident_id, area, approved_by, role, reason, approved_at, recorded_by, statement, signature,
                  key_fingerprint))
-            db.execute("INSERT INTO events(incident_id, time, kind, area, operator, detail) VALUES (?,?,?,?,?,?)",
-                       (incident_id, now(), EventKind.APPROVAL, area, recorded_by,
-                        json.dumps({"approved_by": approved_by, "role": role, "reason": reason,
-                                    "key_fingerprint": key_fingerprint, "signed": True})))
+            _event_row(db, incident_id, now(), EventKind.APPROVAL, area, recorded_by,
+                       {"approved_by": approved_by, "role": role, "reason": reason,
+                        "key_fingerprint": key_fingerprint, "signed": True})
             return int(cur.lastrowid or 0)
 
     def approvals(self, incident_id: int) -> list[dict[str, Any]]:
@@ -492,9 +493,8 @@ class Journal:
                            "ELSE excluded.reach_stage END",
                            [(incident_id, h, area, reach, at, stage) for h in hosts])
             if reach == "unreachable":
-                db.execute("INSERT INTO events(incident_id, time, kind, area, operator, detail) VALUES (?,?,?,?,?,?)",
-                           (incident_id, at, EventKind.HOSTS_UNREACHABLE, area, "irm",
-                            json.dumps({"hosts": sorted(hosts), "stage": stage})))
+                _event_row(db, incident_id, at, EventKind.HOSTS_UNREACHABLE, area, "irm",
+                           {"hosts": sorted(hosts), "stage": stage})
 
     def exclude(self, incident_id: int, area: str | None, host: str, reason: str, operator: str) -> None:
         at = now()
@@ -503,9 +503,8 @@ class Journal:
                        "VALUES (?,?,?,?,?,?) ON CONFLICT(incident_id, host) DO UPDATE SET "
                        "excluded_reason=excluded.excluded_reason, excluded_by=excluded.excluded_by, "
                        "excluded_at=excluded.excluded_at", (incident_id, host, area, reason, operator, at))
-            db.execute("INSERT INTO events(incident_id, time, kind, area, operator, detail) VALUES (?,?,?,?,?,?)",
-                       (incident_id, at, EventKind.HOST_EXCLUDED, area, operator,
-                        json.dumps({"host": host, "reason": reason})))
+            _event_row(db, incident_id, at, EventKind.HOST_EXCLUDED, area, operator,
+                       {"host": host, "reason": reason})
 
     def host_rows(self, incident_id: int) -> dict[str, dict[str, Any]]:
         rows = self.db.execute("SELECT * FROM hosts WHERE incident_id=? ORDER BY host", (incident_id,))
@@ -566,7 +565,8 @@ class Journal:
                     db.execute("INSERT INTO events(incident_id, time, kind, area, operator, detail) "
                                "VALUES ((SELECT id FROM incidents WHERE id=?),?,?,?,?,?)",
                                (incident_id, now(), EventKind.LOCK_TAKEN_OVER, area, operator,
-                                json.dumps({"pid": row["pid"], "token": row["token"], "since": row["since"]})))
+                                detail_json(EventKind.LOCK_TAKEN_OVER,
+                                            {"pid": row["pid"], "token": row["token"], "since": row["since"]})))
                 db.execute("DELETE FROM locks WHERE area=?", (area,))
             db.execute("INSERT INTO locks(area, incident_id, pid, hostname, operator, since, token, pid_start) "
                        "VALUES (?,?,?,?,?,?,?,?)",
@@ -604,8 +604,10 @@ class Journal:
             db.execute("INSERT INTO events(incident_id, time, kind, area, operator, detail) "
                        "VALUES ((SELECT id FROM incidents WHERE id=?),?,?,?,?,?)",
                        (row["incident_id"], now(), EventKind.LOCK_RELEASED_BY_OPERATOR, None if area == BOUNDARIES_LOCK
-                        else area, operator, json.dumps({"lock": area, "pid": row["pid"], "hostname": row["hostname"],
-                                                         "held_by": row["operator"], "reason": reason})))
+                        else area, operator,
+                        detail_json(EventKind.LOCK_RELEASED_BY_OPERATOR,
+                                    {"lock": area, "pid": row["pid"], "hostname": row["hostname"],
+                                     "held_by": row["operator"], "reason": reason})))
             return dict(row)
 
 

@@ -23,13 +23,13 @@ def test_journal_is_wal_private_and_survives_a_killed_writer(tmp_path: Path) -> 
     path = tmp_path / "j.db"
     code = (f"from orchestrator.core.journal import Journal\nfrom orchestrator.core.incident import IncidentSpec\n"
             f"j = Journal({str(path)!r})\ni = j.open_incident(IncidentSpec(worm='W', vectors=['tcp/1']), 'op')\n"
-            f"j.event(i.id, 'marker', 'op', detail='kept')\nimport os; os._exit(9)\n")
+            f"j.event(i.id, 'containment_failed', 'op', reason='kept')\nimport os; os._exit(9)\n")
     proc = subprocess.run([sys.executable, "-c", code], check=False)
     assert proc.returncode == 9  # died without closing anything
     assert oct(os.stat(path).st_mode & 0o777) == "0o600"
     with Journal(path) as j:
         assert j.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-        assert [e["kind"] for e in j.events(1)] == ["incident_opened", "marker"]
+        assert [e["kind"] for e in j.events(1)] == ["incident_opened", "containment_failed"]
 
 
 def test_open_incident_for(tmp_path: Path) -> None:
@@ -195,3 +195,16 @@ def test_the_journal_is_made_private_again_on_open(tmp_path: Path) -> None:
     db.chmod(0o644)
     Journal(db).close()
     assert stat.S_IMODE(db.stat().st_mode) == 0o600
+
+
+def test_every_event_kind_has_a_detail_model_and_a_wrong_field_is_refused(tmp_path: Path) -> None:
+    from orchestrator.core.events import DETAILS, EventKind
+
+    assert set(DETAILS) == set(EventKind) - {EventKind.INCIDENT_OPENED}
+    with Journal(tmp_path / "j.db") as j:
+        i = j.open_incident(IncidentSpec(worm="W", vectors=["tcp/1"]), "op")
+        with pytest.raises(ValueError, match="reasn"):
+            j.event(i.id, EventKind.CONTAINMENT_FAILED, "op", reasn="a typo")
+        with pytest.raises(ValueError, match="detections"):
+            j.event(i.id, EventKind.SPREAD_STOPPED, "op", quiet_window=4.0, detections="many")
+        assert [e["kind"] for e in j.events(i.id)] == ["incident_opened"]  # nothing half-written

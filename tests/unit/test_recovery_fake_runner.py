@@ -15,6 +15,7 @@ import pytest
 from orchestrator.containment.phase import Containment, ContainRequest
 from orchestrator.core.detection import Detection
 from orchestrator.core.errors import RecoveryHalted
+from orchestrator.core.events import parse
 from orchestrator.core.incident import IncidentSpec
 from orchestrator.core.inventory import Approver, Inventory
 from orchestrator.core.inventory.load import load_inventory
@@ -97,7 +98,11 @@ def test_the_five_steps_in_the_irm_order_leave_no_irm_table(setup: Setup) -> Non
     assert {state for _, state in _steps(setup.journal)} == {"done"}
     assert report.remaining == []
     assert set(setup.run.live.values()) == {"absent"}  # every host and boundary as before the incident
-    assert [e["kind"] for e in setup.journal.events(1)][-1] == "recovery_finished"
+    events = setup.journal.events(1)
+    assert [e["kind"] for e in events][-1] == "recovery_finished"
+    # the whole loop's timeline reads back as the event models (incident_opened holds the spec)
+    unread = [e["kind"] for e in events[1:] if parse(e["kind"], e["detail"]) is None]
+    assert unread == [] and len(events) > 20
 
 
 def test_step_mode_does_one_step_and_only_refuses_to_skip(setup: Setup) -> None:
