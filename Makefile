@@ -19,7 +19,7 @@ test: setup
 lint: setup
 	ruff check .
 	mypy
-	ansible-lint --offline playbooks roles
+	ansible-lint --offline playbooks collections
 
 unit: setup
 	pytest -q tests/unit tests/property

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+COLLECTION = ROOT / "collections" / "ansible_collections" / "irm" / "response"  # the roles and modules
 LAB_INVENTORY = ROOT / "inventories" / "lab"
 MINI_INVENTORY = ROOT / "tests" / "fixtures" / "mini"
 BIN = Path(sys.executable).parent

@@ -146,7 +146,7 @@ def runner_env() -> dict[str, str]:
     bindir = str(Path(sys.executable).parent)
     return {
         "ANSIBLE_CONFIG": str(paths.ANSIBLE_CFG),
-        "ANSIBLE_ROLES_PATH": str(paths.PROJECT_ROOT / "roles"),
+        "ANSIBLE_COLLECTIONS_PATH": str(paths.COLLECTIONS),
         "PATH": os.pathsep.join([bindir, os.environ.get("PATH", "/usr/bin:/bin")]),
         "ANSIBLE_NOCOLOR": "1",
     }

@@ -1,6 +1,6 @@
 """Property, in the lab: the posture model's verdict (``checks.allows``) agrees with what the kernel's
 nftables really does. For generated containment states and vectors, every policy is rendered with the
-role's own template (roles/firewall_policy/templates/policy.nft.j2), loaded into the host's namespace
+role's own template (irm.response's roles/firewall_policy/templates/policy.nft.j2), loaded into the host's namespace
 with `nft -f`, and generated TCP connections are really attempted: a connection counts as let through
 when it is accepted or refused by the target (its SYN arrived and the reply came back), blocked when
 it times out."""
@@ -21,12 +21,12 @@ from orchestrator.core.inventory import Inventory
 from orchestrator.core.inventory.load import load_inventory
 from orchestrator.core.posture import Policy, policies
 from orchestrator.lab import traffic
-from tests.conftest import ROOT
+from tests.conftest import COLLECTION
 from tests.property import strategies
 
 pytestmark = pytest.mark.lab
 
-TEMPLATE = ROOT / "roles" / "firewall_policy" / "templates" / "policy.nft.j2"
+TEMPLATE = COLLECTION / "roles" / "firewall_policy" / "templates" / "policy.nft.j2"
 PORTS = [22, 4445, 8069, 80, 9]  # sshd everywhere, the lab's vulnerable service, the ERP, the web, nothing
 
 

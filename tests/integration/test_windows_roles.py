@@ -28,11 +28,11 @@ from orchestrator.core import runner
 from orchestrator.core.posture import ChainPolicy, Policy, Rule
 from orchestrator.lab.builder import tcp_open
 from orchestrator.remediation.plan import plan_from_file
-from tests.conftest import ROOT
+from tests.conftest import COLLECTION, ROOT
 
 pytestmark = pytest.mark.lab
 
-FILES = ROOT / "roles" / "remediation" / "files"
+FILES = COLLECTION / "roles" / "remediation" / "files"
 NS = f"irmwin{os.getpid() % 10000}"
 HOST_IF, NS_IF = f"{NS}h", f"{NS}n"
 ADDRESS = "198.19.32.2"  # lab addresses only, in a namespace of the test's own

@@ -16,8 +16,8 @@ import pytest
 from orchestrator.core.errors import UserError
 from orchestrator.remediation.plan import RemediationPlan
 
-ROOT = Path(__file__).resolve().parents[2]
-_spec = importlib.util.spec_from_file_location("irm_worm", ROOT / "roles/remediation/module_utils/irm_worm.py")
+MODULE_UTILS = Path(__file__).resolve().parents[2] / "collections/ansible_collections/irm/response/plugins/module_utils"
+_spec = importlib.util.spec_from_file_location("irm_worm", MODULE_UTILS / "irm_worm.py")
 assert _spec and _spec.loader
 irm_worm = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(irm_worm)

@@ -30,7 +30,7 @@ author:
 
 EXAMPLES = r"""
 - name: Reach SSH on every host behind the gateway
-  irm_tcp_reach:
+  irm.response.irm_tcp_reach:
     targets: [{host: x-ws11, address: 198.18.32.11, port: 22}]
   delegate_to: localhost
 """

@@ -51,7 +51,7 @@ author:
 
 EXAMPLES = r"""
 - name: Disinfect
-  irm_disinfect:
+  irm.response.irm_disinfect:
     processes: ["/tmp/.x/worm"]
     files: ["/tmp/.x/worm", "/etc/cron.d/worm"]
     services: [worm-updater]
@@ -70,7 +70,7 @@ import signal
 import time
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.irm_worm import on_host, worm_processes
+from ansible_collections.irm.response.plugins.module_utils.irm_worm import on_host, worm_processes
 
 
 def main():

@@ -1,4 +1,4 @@
-"""Finding a worm on a Linux host: shared by irm_disinfect and irm_verify (module_utils of the role)."""
+"""Finding a worm on a Linux host: shared by irm_disinfect and irm_verify (the collection's module_utils)."""
 
 from __future__ import annotations
 

@@ -41,7 +41,7 @@ class ActionModule(ActionBase):
         args = dict(self._task.args)
         reach = args.pop("reach", None)
         timeout = float(args.pop("reach_timeout", 5))
-        applied = self._execute_module(module_name="irm_nft", module_args=args, task_vars=task_vars)
+        applied = self._execute_module(module_name="irm.response.irm_nft", module_args=args, task_vars=task_vars)
         if (reach is None or applied.get("failed") or self._task.check_mode
                 or args.get("state", "applied") != "applied" or applied.get("deadman") != "armed"):
             return dict(applied)
@@ -51,7 +51,7 @@ class ActionModule(ActionBase):
                     "msg": f"management path cut, left unconfirmed (the dead-man timer reverts it): "
                            f"{', '.join(unanswered)}"}
         confirm = {"state": "confirmed", **{k: args[k] for k in _CONFIRM_ARGS if k in args}}
-        confirmed = self._execute_module(module_name="irm_nft", module_args=confirm, task_vars=task_vars)
+        confirmed = self._execute_module(module_name="irm.response.irm_nft", module_args=confirm, task_vars=task_vars)
         if confirmed.get("failed"):
             return {**confirmed, "changed": applied.get("changed", False),
                     "irm_applied_at": applied.get("irm_applied_at")}

@@ -59,7 +59,7 @@ author:
 
 EXAMPLES = r"""
 - name: Verify
-  irm_verify:
+  irm.response.irm_verify:
     processes: ["/tmp/.x/worm"]
     files: ["/tmp/.x/worm"]
     av_scan_command: clamscan --infected --recursive --no-summary /
@@ -79,7 +79,7 @@ import shlex
 import socket
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.irm_worm import on_host, worm_processes
+from ansible_collections.irm.response.plugins.module_utils.irm_worm import on_host, worm_processes
 
 
 def _run(module, command):

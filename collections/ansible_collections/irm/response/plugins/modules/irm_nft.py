@@ -92,7 +92,7 @@ author:
 
 EXAMPLES = r"""
 - name: Apply the policy
-  irm_nft:
+  irm.response.irm_nft:
     ruleset: "{{ lookup('ansible.builtin.template', 'policy.nft.j2') }}"
     fingerprint: irm-policy-0123
     token: run-1f2e3d
@@ -100,7 +100,7 @@ EXAMPLES = r"""
     confirm_timeout: 60
 
 - name: Confirm after a new connection proved the management path
-  irm_nft:
+  irm.response.irm_nft:
     state: confirmed
     token: run-1f2e3d
     fingerprint: irm-policy-0123
