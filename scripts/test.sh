@@ -17,7 +17,7 @@ passed=0
 failed=0
 
 echo "== static checks"
-for check in "ruff check ." "mypy" "ansible-lint -q playbooks roles"; do
+for check in "ruff check ." "mypy" "ansible-lint -q playbooks collections"; do
   if $check; then passed=$((passed + 1)); else echo "FAILED: $check"; failed=$((failed + 1)); fi
 done
 
