@@ -15,8 +15,7 @@ import pytest
 from orchestrator.core.inventory import Inventory
 from orchestrator.core.inventory.load import load_inventory
 from tests.conftest import BIN, LAB_INVENTORY, ROOT, built_lab, irm
-from tests.integration.helpers import approve_args
-from tests.integration.lab_tools import matrix, stages, wait_for
+from tests.integration.lab_tools import approve_args, matrix, stages, wait_for
 from tests.integration.test_faults import irm_table
 
 pytestmark = pytest.mark.lab
@@ -59,7 +58,7 @@ def test_sigkill_during_a_containment_stage_then_a_rerun_converges(
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
         try:
             wait_for(lambda: _running(journal, stage), 180, f"stage {stage} to start")
-            time.sleep(1.0)  # inside the stage's playbook: applied on some hosts, confirmed on none or some
+            time.sleep(1.0)  # the kill point (not a wait): 1 s into the stage's play, applied on some hosts
         finally:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
@@ -108,7 +107,7 @@ def test_sigkill_during_each_recovery_step_then_a_rerun_converges(tmp_path: Path
                         "applied_at" in row[2]) == (when == "soak")
                 wait_for(reached, 300, f"step {step} ({when})", interval=0.05)
                 if when == "apply":
-                    time.sleep(0.5)
+                    time.sleep(0.5)  # the kill point (not a wait): half a second into the step's play
             finally:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()

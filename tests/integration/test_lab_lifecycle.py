@@ -5,14 +5,13 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
 
 from orchestrator.core.inventory.load import load_inventory
 from tests.conftest import BIN, LAB_INVENTORY, ROOT, irm
-from tests.integration.helpers import recorded_pids, traces
+from tests.integration.lab_tools import recorded_pids, traces, wait_for
 
 pytestmark = pytest.mark.lab
 
@@ -69,10 +68,8 @@ def test_down_after_killed_up_leaves_nothing() -> None:
                             stderr=subprocess.DEVNULL, start_new_session=True)
     hosts = Path(inv.lab.state_dir if inv.lab else "", "hosts")
     try:
-        deadline = time.monotonic() + 30
         # kill it once some hosts run their sshd but before the lab is complete
-        while time.monotonic() < deadline and len(list(hosts.glob("*/lab/sshd.pid"))) < 3:
-            time.sleep(0.005)
+        wait_for(lambda: len(list(hosts.glob("*/lab/sshd.pid"))) >= 3, 30, "three hosts' sshd", interval=0.005)
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
         half = traces(inv)

@@ -25,8 +25,17 @@ from orchestrator.core.inventory import Inventory
 from orchestrator.core.inventory.load import load_inventory
 from orchestrator.core.journal import Journal
 from tests.conftest import BIN, LAB_INVENTORY, ROOT, built_lab, irm
-from tests.integration.helpers import approve_args
-from tests.integration.lab_tools import infected, jsonl, matrix, probe, rulesets, set_patched, stages, wait_for
+from tests.integration.lab_tools import (
+    approve_args,
+    infected,
+    jsonl,
+    matrix,
+    probe,
+    rulesets,
+    set_patched,
+    stages,
+    wait_for,
+)
 
 pytestmark = pytest.mark.lab
 

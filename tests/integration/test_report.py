@@ -25,8 +25,7 @@ import pytest
 from orchestrator.core.inventory.load import load_inventory
 from orchestrator.core.journal import Journal
 from tests.conftest import BIN, LAB_INVENTORY, ROOT, built_lab, irm
-from tests.integration.helpers import approve_args
-from tests.integration.lab_tools import events, set_patched, stages
+from tests.integration.lab_tools import approve_args, events, set_patched, stages
 
 pytestmark = pytest.mark.lab
 

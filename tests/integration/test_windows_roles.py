@@ -14,7 +14,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from ipaddress import IPv4Network
@@ -29,6 +28,7 @@ from orchestrator.core.posture import ChainPolicy, Policy, Rule
 from orchestrator.lab.builder import tcp_open
 from orchestrator.remediation.plan import plan_from_file
 from tests.conftest import COLLECTION, ROOT
+from tests.integration.lab_tools import wait_for
 
 pytestmark = pytest.mark.lab
 
@@ -97,9 +97,7 @@ def endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Endpoint]:
              "--record", str(record), "--stdout", json.dumps(canned), "--stdout-for",
              'win_updates={"failed": true, "msg": "test endpoint: Windows Update is not simulated"}'],
             cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 10
-        while not tcp_open(ADDRESS, 5985) and time.monotonic() < deadline:
-            time.sleep(0.1)
+        wait_for(lambda: tcp_open(ADDRESS, 5985), 10, "the recording WinRM endpoint to listen", interval=0.1)
         yield Endpoint(record=record, inventory=inventory)
     finally:
         if proc is not None:
