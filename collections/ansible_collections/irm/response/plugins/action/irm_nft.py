@@ -10,27 +10,17 @@ the module runs alone (the confirm entry point confirms later).
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 from ansible.plugins.action import ActionBase
+from ansible_collections.irm.response.plugins.module_utils.irm_reach import unanswered as tcp_unanswered
 
 _CONFIRM_ARGS = ("token", "fingerprint", "state_dir", "table", "absent", "boot_unit", "nft_path")
-_reach_module: ModuleType | None = None
 
 
 def _unanswered(targets: list[dict[str, Any]], timeout: float) -> list[str]:
-    """The role's irm_tcp_reach module does the connecting (one implementation), run here on the SOC."""
-    global _reach_module
-    if _reach_module is None:
-        path = Path(__file__).resolve().parent.parent / "library" / "irm_tcp_reach.py"
-        spec = importlib.util.spec_from_file_location("irm_firewall_policy_tcp_reach", path)
-        assert spec is not None and spec.loader is not None
-        _reach_module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(_reach_module)
-    return [text for _, text in _reach_module.unanswered(targets, timeout)]
+    """The collection's irm_reach does the connecting (one implementation), run here on the SOC."""
+    return [text for _, text in tcp_unanswered(targets, timeout)]
 
 
 class ActionModule(ActionBase):

@@ -48,27 +48,8 @@ unanswered_via:
   elements: str
 """
 
-import socket
-from concurrent.futures import ThreadPoolExecutor
-
 from ansible.module_utils.basic import AnsibleModule
-
-
-def _reach(target, timeout):
-    try:
-        with socket.create_connection((str(target["address"]), int(target["port"])), timeout=timeout):
-            return None
-    except OSError as exc:
-        return target, f"{target['host']} {target['address']}:{target['port']} ({exc.__class__.__name__})"
-
-
-def unanswered(targets, timeout):
-    """(target, text) of every target that did not accept a new TCP connection within ``timeout``; the
-    irm_nft action plugin calls this too, on the controller, to confirm inline."""
-    if not targets:
-        return []
-    with ThreadPoolExecutor(max_workers=min(64, len(targets))) as pool:
-        return [r for r in pool.map(lambda t: _reach(t, timeout), targets) if r]
+from ansible_collections.irm.response.plugins.module_utils.irm_reach import unanswered
 
 
 def main():
