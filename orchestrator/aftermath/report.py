@@ -19,6 +19,7 @@ from typing import Any
 import jinja2
 import markupsafe
 
+from orchestrator.aftermath.model import MILESTONES, ReportData
 from orchestrator.containment.table import CONTAINMENT
 from orchestrator.core.events import EventKind
 from orchestrator.core.inventory import Inventory
@@ -42,8 +43,8 @@ REACT = {
 }
 
 
-def _t(text: str | None) -> datetime | None:
-    return datetime.fromisoformat(text) if text else None
+def _at(text: str) -> datetime:
+    return datetime.fromisoformat(text)
 
 
 def _hours(a: datetime, b: datetime) -> float:
@@ -113,11 +114,10 @@ class Report:
         self.now = now or datetime.now(UTC)
         self.secrets = [s for s in (secrets or []) if s]
 
-    def data(self) -> dict[str, Any]:
+    def data(self) -> ReportData:
         inc = self.incident
         events = self.journal.events(inc.id)
-        opened = _t(inc.opened_at)
-        assert opened is not None
+        opened = _at(inc.opened_at)
         timeline = []
         for e in events:
             tag = react_for(e)
@@ -158,8 +158,7 @@ class Report:
             "cost": self._cost(events, areas, opened),
             "actions": self._actions(events, facts),
         }
-        redacted: dict[str, Any] = redact(json.loads(json.dumps(data, default=str)), self.secrets)
-        return redacted
+        return ReportData.model_validate(redact(json.loads(json.dumps(data, default=str)), self.secrets))
 
     def _areas(self, events: list[dict[str, Any]], opened: datetime) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -193,7 +192,7 @@ class Report:
             out[name] = {
                 "contained_at": contained_at,
                 "milestones": milestones,
-                "since_opened_s": {k: round((_t(v) - opened).total_seconds(), 1) if v else None  # type: ignore[operator]
+                "since_opened_s": {k: round((_at(v) - opened).total_seconds(), 1) if v else None
                                    for k, v in milestones.items()},
                 "phases": {
                     "containment": [contained_at, first("spread_stopped") or last("containment_finished")],
@@ -249,7 +248,7 @@ class Report:
             if not start:
                 continue
             ongoing = end is None
-            hours = _hours(_t(start), _t(end) if end else self.now)  # type: ignore[arg-type]
+            hours = _hours(_at(start), _at(end) if end else self.now)
             rate = a["downtime_cost_per_hour"]
             if rate is None:
                 missing.append(f"irm_downtime_cost_per_hour of area {name}")
@@ -261,16 +260,16 @@ class Report:
                                      "hours": round(hours, 4), "cost_per_hour": rate},
                           "amount": round(amount, 2), "ongoing": ongoing})
         ends = [a["milestones"]["recovered"] for a in areas.values() if a["milestones"]["recovered"]]
-        last_event = _t(events[-1]["time"]) if events else opened
-        end_cell = max([_t(e) for e in ends] or [last_event])  # type: ignore[type-var]
+        last_event = _at(events[-1]["time"]) if events else opened
+        end_cell = max([_at(e) for e in ends] or [last_event])
         if c.crisis_cell_size is None or c.crisis_cell_hourly_rate is None:
             missing.append("irm_crisis_cell_size and irm_crisis_cell_hourly_rate")
         else:
-            hours = _hours(opened, end_cell)  # type: ignore[arg-type]
+            hours = _hours(opened, end_cell)
             amount = hours * c.crisis_cell_size * c.crisis_cell_hourly_rate
             total += amount
             lines.append({"item": "crisis cell", "formula": "hours x people x hourly rate",
-                          "inputs": {"from": opened.isoformat(), "to": end_cell.isoformat(),  # type: ignore[union-attr]
+                          "inputs": {"from": opened.isoformat(), "to": end_cell.isoformat(),
                                      "hours": round(hours, 4), "people": c.crisis_cell_size,
                                      "hourly_rate": c.crisis_cell_hourly_rate},
                           "amount": round(amount, 2)})
@@ -337,16 +336,17 @@ def _environment(autoescape: bool) -> jinja2.Environment:
     return env
 
 
-def _context(data: dict[str, Any]) -> dict[str, Any]:
+def _context(report: ReportData) -> dict[str, Any]:
     """What both templates show, computed once: the cost lines' inputs and amounts as text."""
+    data = report.model_dump(mode="json")
     cost = {**data["cost"], "lines": [
         {**c, "inputs_text": ", ".join(f"{k} {v}" for k, v in c["inputs"].items() if k != "host_names"),
          "amount_text": _fmt(c["amount"])} for c in data["cost"]["lines"]]}
-    return {"data": {**data, "cost": cost, "approvals": data.get("approvals", [])}, "inc": data["incident"],
-            "cur": data["cost"]["currency"], "total": _fmt(data["cost"]["total"])}
+    return {"data": {**data, "cost": cost}, "inc": data["incident"], "cur": report.cost.currency,
+            "total": _fmt(report.cost.total)}
 
 
-def markdown(data: dict[str, Any]) -> str:
+def markdown(data: ReportData) -> str:
     """Every value from the journal, the inventory or an operator goes through ``safetext.md`` in the
     template (templates/report.md.j2): it shows as the characters it is, and cannot open HTML, a link,
     a heading or a table cell."""
@@ -367,63 +367,62 @@ text-align:left;vertical-align:top}th{background:#eef1f4}
 _PHASE_COLOURS = {"containment": "#c0392b", "remediation": "#d68910", "recovery": "#1e8449"}
 
 
-def _svg(data: dict[str, Any]) -> str:
-    areas = [(n, a) for n, a in data["areas"].items() if a["contained_at"]]
-    times = [_t(e["time"]) for e in data["timeline"]] or [_t(data["generated_at"])]
-    start, end = min(times), max(times)  # type: ignore[type-var]
-    span = max((end - start).total_seconds(), 1.0)  # type: ignore[operator]
+def _svg(data: ReportData) -> str:
+    areas = [(n, a) for n, a in data.areas.items() if a.contained_at]
+    times = [datetime.fromisoformat(e.time) for e in data.timeline] or [datetime.fromisoformat(data.generated_at)]
+    start, end = min(times), max(times)
+    span = max((end - start).total_seconds(), 1.0)
     width, left, row = 900, 120, 34
     height = 40 + row * max(len(areas), 1) + 30
 
     def x(ts: str | None) -> float:
-        return left + (width - left - 20) * ((_t(ts) - start).total_seconds() / span) if ts else left  # type: ignore[operator]
+        return left + (width - left - 20) * ((datetime.fromisoformat(ts) - start).total_seconds() / span) if ts \
+            else left
 
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" role="img" '
              f'aria-label="phases per area">']
     for i, (name, a) in enumerate(areas):
         y = 30 + i * row
         parts.append(f'<text x="4" y="{y + 15}" font-size="12">{html.escape(name)}</text>')
-        for phase, (p0, p1) in a["phases"].items():
+        for phase, (p0, p1) in a.phases.items():
             if not p0:
                 continue
-            x0, x1 = x(p0), x(p1 or data["generated_at"])
+            x0, x1 = x(p0), x(p1 or data.generated_at)
             parts.append(f'<rect x="{x0:.1f}" y="{y}" width="{max(x1 - x0, 2):.1f}" height="20" '
                          f'fill="{_PHASE_COLOURS[phase]}" opacity="0.85"><title>{phase}: {p0[:19]} to '
                          f'{(p1 or "not finished")[:19]}</title></rect>')
-        for halt in a["halts"]:
+        for halt in a.halts:
             parts.append(f'<line x1="{x(halt):.1f}" x2="{x(halt):.1f}" y1="{y - 3}" y2="{y + 23}" stroke="#000" '
                          f'stroke-width="2"><title>recovery halted {halt[:19]}</title></line>')
     legend_y = height - 10
     for i, (phase, colour) in enumerate(_PHASE_COLOURS.items()):
         parts.append(f'<rect x="{left + i * 140}" y="{legend_y - 10}" width="12" height="12" fill="{colour}"/>'
                      f'<text x="{left + i * 140 + 16}" y="{legend_y}" font-size="11">{phase}</text>')
-    parts.append(f'<text x="4" y="14" font-size="11">{start.isoformat()[:19]} UTC</text>'  # type: ignore[union-attr]
-                 f'<text x="{width - 4}" y="14" font-size="11" text-anchor="end">{end.isoformat()[:19]} UTC</text>'  # type: ignore[union-attr]
+    parts.append(f'<text x="4" y="14" font-size="11">{start.isoformat()[:19]} UTC</text>'
+                 f'<text x="{width - 4}" y="14" font-size="11" text-anchor="end">{end.isoformat()[:19]} UTC</text>'
                  "</svg>")
     return "".join(parts)
 
 
-def html_page(data: dict[str, Any]) -> str:
+def html_page(data: ReportData) -> str:
     """One self-contained page (templates/report.html.j2), autoescaped: only the SVG is markup."""
-    ctx = _context(data)
-    first = data["first_detection"]
-    first_text = f"{first['host']} at {first['time'][:19]}" if first else "none recorded"
-    inc, perimeter = data["incident"], data["perimeter"]
-    summary = [f"Worm {inc['worm']}; vectors {', '.join(inc['vectors'])}; signatures "
-               f"{', '.join(inc['signatures']) or 'none recorded'}; references "
-               f"{', '.join(inc['references']) or 'none'}",
-               f"Opened {inc['opened_at'][:19]} by {inc['opened_by']}; status {inc['status']}",
+    first = data.first_detection
+    first_text = f"{first.host} at {first.time[:19]}" if first else "none recorded"
+    inc, perimeter = data.incident, data.perimeter
+    summary = [f"Worm {inc.worm}; vectors {', '.join(inc.vectors)}; signatures "
+               f"{', '.join(inc.signatures) or 'none recorded'}; references "
+               f"{', '.join(inc.references) or 'none'}",
+               f"Opened {inc.opened_at[:19]} by {inc.opened_by}; status {inc.status}",
                f"First detection: {first_text}",
-               f"Patient zero (from the detection sources): {data['patient_zero'] or 'unknown'}",
-               f"Perimeter: areas {', '.join(perimeter['areas']) or 'none'}; sub-areas quarantined "
-               f"{', '.join(perimeter['sub_areas']) or 'none'}; infected hosts "
-               f"{', '.join(perimeter['infected_hosts']) or 'none'}"]
-    durations = [[n] + [f"{a['since_opened_s'][k]:.1f}s" if a["since_opened_s"][k] is not None else "not yet"
-                        for k in ("first_cut", "spread_stopped", "remediated", "recovered")]
-                 for n, a in data["areas"].items() if a["contained_at"]]
-    notes = [f"{n['at'][:19]} {n['by']} ({n['kind']}): {n['text']}" for n in data["notes"]]
-    approvals = [f"{a['approved_at'][:19]} {a['approved_by']} ({a['role']}) approved the recovery of {a['area']}, "
-                 f"signed with {a['key_fingerprint']}: {a['reason']}" for a in data.get("approvals", [])]
+               f"Patient zero (from the detection sources): {data.patient_zero or 'unknown'}",
+               f"Perimeter: areas {', '.join(perimeter.areas) or 'none'}; sub-areas quarantined "
+               f"{', '.join(perimeter.sub_areas) or 'none'}; infected hosts "
+               f"{', '.join(perimeter.infected_hosts) or 'none'}"]
+    durations = [[n] + [f"{s:.1f}s" if (s := a.since_opened_s.get(k)) is not None else "not yet" for k in MILESTONES]
+                 for n, a in data.areas.items() if a.contained_at]
+    notes = [f"{n.at[:19]} {n.by} ({n.kind}): {n.text}" for n in data.notes]
+    approvals = [f"{a.approved_at[:19]} {a.approved_by} ({a.role}) approved the recovery of {a.area}, "
+                 f"signed with {a.key_fingerprint}: {a.reason}" for a in data.approvals]
     return _environment(autoescape=True).get_template("report.html.j2").render(
-        **ctx, css=markupsafe.Markup(_CSS), svg=markupsafe.Markup(_svg(data)), summary=summary,
+        **_context(data), css=markupsafe.Markup(_CSS), svg=markupsafe.Markup(_svg(data)), summary=summary,
         durations=durations, notes=notes, approvals=approvals)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 from typing import Annotated, Literal
@@ -113,9 +112,8 @@ def report(
         r = rep.Report(inv, j, incident_id, secrets=vault_values(inventory))
         data = r.data()
     out.mkdir(parents=True, exist_ok=True)
-    (out / "report.json").write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
+    (out / "report.json").write_text(data.model_dump_json(indent=1) + "\n", encoding="utf-8")
     (out / "report.md").write_text(rep.markdown(data), encoding="utf-8")
     (out / "report.html").write_text(rep.html_page(data), encoding="utf-8")
-    cost = data["cost"]
-    console.print(f"crisis report of incident {data['incident']['id']} in {out}/ (report.md, report.html, "
-                  f"report.json): {len(data['timeline'])} events, cost {cost['total']:,.2f} {cost['currency']}")
+    console.print(f"crisis report of incident {data.incident.id} in {out}/ (report.md, report.html, "
+                  f"report.json): {len(data.timeline)} events, cost {data.cost.total:,.2f} {data.cost.currency}")

@@ -161,3 +161,16 @@ def test_a_killed_step_is_resumed_from_the_posture_before_it(setup: Setup) -> No
     assert report.resumed_at == "vectors"
     steps = _steps(setup.journal)
     assert steps[0] == ("vectors", "interrupted") and ("vectors", "done") in steps and report.remaining == []
+
+
+def test_the_report_of_a_whole_loop_is_typed_and_renders(setup: Setup) -> None:
+    from orchestrator.aftermath import report as rep
+    from orchestrator.aftermath.model import ReportData
+
+    _recovery(setup).run()
+    data = rep.Report(setup.inv, setup.journal, None).data()
+    assert ReportData.model_validate_json(data.model_dump_json()) == data  # report.json reads back as the model
+    assert len(data.timeline) == len(setup.journal.events(1))
+    assert data.areas[AREA].milestones["recovered"] is not None and data.facts.right
+    md, page = rep.markdown(data), rep.html_page(data)
+    assert f"incident {data.incident.id}" in md.lower() and "<svg" in page and AREA in page
