@@ -58,6 +58,7 @@ def contain(
     """Contain an area: Internet cut, isolation, vectors, mobile, removable media, then the sub-area loop."""
     from orchestrator.cli.live import ContainLive
     from orchestrator.containment.phase import Containment, ContainRequest
+    from orchestrator.containment.table import containment_stage
     from orchestrator.core.detection import AvLogSource
 
     inv = load(inventory)
@@ -73,10 +74,10 @@ def contain(
                                     f" (incident {job.incident.id}: {job.incident.spec.worm})",
                                     (" DRY RUN" if dry_run else "", "yellow")))
         console.print(f"  hosts: {len(a.hosts)} ({', '.join(a.hosts)})")
-        for i, s in enumerate(job.stages(), 1):
-            console.print(f"  {i}. {s.name}: {s.summary}")
-        console.print(f"  {len(job.stages()) + 1}. subarea: quarantine every sub-area that shows detections, "
-                      f"until none for {quiet_window:.0f}s")
+        for s in job.stages():
+            console.print(f"  {s.label}: {s.summary}")
+        console.print(f"  {containment_stage('subarea').number}. subarea: quarantine every sub-area that shows "
+                      f"detections, until none for {quiet_window:.0f}s")
         for flow in a.critical_flows:
             console.print(f"  kept open: {flow.name} {','.join(flow.sources)} -> {','.join(flow.destinations)} "
                           f"{flow.protocol}/{','.join(map(str, flow.ports))} (owner {flow.owner}, validated by "

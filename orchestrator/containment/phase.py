@@ -134,8 +134,8 @@ class Containment:
             "mobile": f"block mobile segments {', '.join(s.qualified for s in self.area.mobile_segments) or '(none)'}"
                       f" at {gw}",
         }
-        return [StageSpec(p.name, p.playbook, where[p.where], summary[p.name], host_level=p.where == Where.AREA_HOSTS)
-                for p in CONTAINMENT if p.name in summary]
+        return [StageSpec(p.name, p.playbook, where[p.where], summary[p.name], host_level=p.where == Where.AREA_HOSTS,
+                          number=p.number) for p in CONTAINMENT if p.name in summary]
 
     # -- applying ----------------------------------------------------------------------------------
 
@@ -223,7 +223,8 @@ class Containment:
         if pending and self.state.vectors_blocked:
             self.ui.message(f"retrying {len(pending)} host(s) not reached or failed: {', '.join(pending)}")
             vectors = next(s for s in self.stages() if s.name == "vectors")
-            retry = StageSpec("vectors", vectors.playbook, pending, f"retry: {vectors.summary}", host_level=True)
+            retry = StageSpec("vectors", vectors.playbook, pending, f"retry: {vectors.summary}", host_level=True,
+                              number=vectors.number)
             report.stages.append(self._apply(retry, self.state, tolerate_host_failures=True))
         rows = self.journal.host_rows(self.incident.id)
         report.unreachable = sorted(h for h in self.area.hosts if rows.get(h, {}).get("reach") == "unreachable")
@@ -255,8 +256,9 @@ class Containment:
             infected = {d.segment for d in dets if d.segment in sub_areas}
             new = infected - self.state.quarantined
             if new:
-                spec = StageSpec("subarea", containment_stage("subarea").playbook, [self.area.gateway],
-                                 f"quarantine {', '.join(sorted(new))} at {self.area.gateway}")
+                stage = containment_stage("subarea")
+                spec = StageSpec(stage.name, stage.playbook, [self.area.gateway],
+                                 f"quarantine {', '.join(sorted(new))} at {self.area.gateway}", number=stage.number)
                 report.stages.append(self._apply(spec, self._next_state("subarea", new)))
                 self.journal.event(self.incident.id, EventKind.SUBAREA_QUARANTINED, self.req.operator, self.area.name,
                                    sub_areas=sorted(new), dry_run=self.req.dry_run)

@@ -31,6 +31,12 @@ class StageSpec:
     summary: str
     extravars: dict[str, Any] = field(default_factory=dict)  # more for the playbook (recovery's mobile step)
     host_level: bool = False  # targets are area hosts: an unreachable one is skipped, not waited on
+    number: int | None = None  # the stage's or step's number in its phase table
+
+    @property
+    def label(self) -> str:
+        """What the live view shows: the table's number and the name."""
+        return f"{self.number}. {self.name}" if self.number is not None else self.name
 
 
 @dataclass
@@ -157,7 +163,7 @@ class StageApplier:
             self.ui.message(f"{spec.name}: not reached before the change: {', '.join(skipped + behind)} "
                             "(protected by the boundary only; retried at the end)")
         fingerprints = {h: planned[h].fingerprint for h in targets}
-        self.ui.stage(spec.name, "running", targets, spec.summary)
+        self.ui.stage(spec.label, "running", targets, spec.summary)
         stage_id = self.journal.start_stage(self.incident.id, self.phase, self.area.name, spec.name,
                                             ",".join(targets), self.dry_run, self.operator,
                                             summary=spec.summary, planned=fingerprints, token=self.token,
@@ -169,7 +175,7 @@ class StageApplier:
             detail = (f"{', '.join(unreachable_boundaries)} does not answer on its management path: nothing was "
                       "applied there")
             self.journal.end_stage(stage_id, "failed", failed=unreachable_boundaries, reason=detail)
-            self.ui.stage(spec.name, "failed", spec.targets, detail)
+            self.ui.stage(spec.label, "failed", spec.targets, detail)
             raise ContainmentFailed(f"stage {spec.name} failed: {detail}")
         if targets:
             outcome.result = self._run(spec, stage_id, targets, planned, fingerprints, reach)
@@ -180,7 +186,7 @@ class StageApplier:
         if failed and not (spec.host_level and tolerate_host_failures):
             detail = self._after_failure(spec, failed, result, reach)
             self.journal.end_stage(stage_id, "failed", failed=failed, reason=detail, live=live)
-            self.ui.stage(spec.name, "failed", spec.targets, detail)
+            self.ui.stage(spec.label, "failed", spec.targets, detail)
             raise ContainmentFailed(f"stage {spec.name} failed on {', '.join(failed)}: {detail}")
         outcome.failed = {h: " | ".join(result.hosts[h].failures) if h in result.hosts else "no result"
                           for h in failed}
@@ -196,7 +202,7 @@ class StageApplier:
                                    f"{h}: {why}" for h, why in outcome.failed.items()) or None,
                                first_applied_at=outcome.first_applied_at,
                                last_applied_at=applied[-1] if applied else None)
-        self.ui.stage(spec.name, "failed" if failed else "done", targets,
+        self.ui.stage(spec.label, "failed" if failed else "done", targets,
                       f"{len(outcome.changed)} changed" + (f", failed on {', '.join(failed)}" if failed else ""))
         if self.dry_run:
             self.dry_states[self.area.name] = new_state
@@ -220,7 +226,7 @@ class StageApplier:
                                        check=self.dry_run, diff=self.dry_run, observer=self.ui)
         except RunnerError as exc:
             self.journal.end_stage(stage_id, "failed", failed=targets, reason=str(exc))
-            self.ui.stage(spec.name, "failed", targets, str(exc))
+            self.ui.stage(spec.label, "failed", targets, str(exc))
             raise ContainmentFailed(f"stage {spec.name} failed: {exc}; the previous rules stay in place "
                                     "(any armed timer restores the last confirmed ruleset)") from None
         self.journal.host_results(stage_id, [

@@ -251,7 +251,7 @@ class Recovery:
         where = {Where.EDGE: [edge], Where.GATEWAY: [self.area.gateway], Where.AREA_HOSTS: hosts}
         extravars = hosts_by_os(self.inv, hosts, "irm_media_targets") if step.name == "mobile" else {}
         return StageSpec(step.name, phase.playbook, where[phase.where], step.title, extravars=extravars,
-                         host_level=phase.where == Where.AREA_HOSTS)
+                         host_level=phase.where == Where.AREA_HOSTS, number=step.number)
 
     def changes(self, step: Step) -> list[str]:
         """What the step changes, per boundary or host: the rules it removes and adds."""
