@@ -10,12 +10,13 @@ import sqlite3
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import typer
 
 from orchestrator import __version__
 from orchestrator.cli.app import app, console, err_console
-from orchestrator.core.errors import INTERNAL_ERROR, INTERRUPTED, Declined, IrmError, JournalError
+from orchestrator.core.errors import INTERNAL_ERROR, INTERRUPTED, Declined, IrmError, JournalError, UserError
 
 # The command modules, in the order `irm --help` lists them (the IRM order); each registers on the app.
 COMMAND_MODULES = ("validate", "incident", "contain", "status", "remediate", "recover", "report", "lab")
@@ -26,7 +27,11 @@ for _module in COMMAND_MODULES:
 def main() -> None:
     os.environ.setdefault("ANSIBLE_LOCALHOST_WARNING", "False")
     try:
-        code = app(standalone_mode=False)
+        command = typer.main.get_command(app)
+        repeated = repeated_option(command, sys.argv[1:])
+        if repeated:
+            raise UserError(repeated)
+        code = command.main(args=sys.argv[1:], prog_name="irm", standalone_mode=False)
     except typer.Abort:  # Ctrl-C or end of input at a prompt: declined, nothing done
         code = _fail(Declined("aborted at the prompt: nothing was done"))
     except IrmError as exc:
@@ -39,6 +44,37 @@ def main() -> None:
     except Exception as exc:
         code = _unexpected(exc)
     sys.exit(code if isinstance(code, int) else 0)
+
+
+def repeated_option(command: Any, args: list[str]) -> str | None:
+    """A single-valued option given more than once (click would keep the last value and silently drop
+    the others): the problem, naming the command and the option; None when there is none. Walks the
+    command line as click does: into sub-commands, over each option's value, stopping at ``--``."""
+    path, counts, i = ["irm"], {}, 0
+    while i < len(args):
+        options = {o: p for p in command.params if getattr(p, "opts", None) is not None and p.param_type_name
+                   == "option" for o in (*p.opts, *p.secondary_opts)}
+        token = args[i]
+        if token == "--":
+            return None
+        name, eq, _ = token.partition("=")
+        if name in options:
+            param = options[name]
+            takes_value = not param.is_flag and not param.count
+            if takes_value and not param.multiple:
+                counts[param.name] = counts.get(param.name, 0) + 1
+                if counts[param.name] > 1:
+                    where = " ".join(path)
+                    return (f"{where}: {name} is given more than once, and it takes one value (see "
+                            f"'{where} --help')")
+            i += 2 if takes_value and not eq else 1
+            continue
+        subcommands = getattr(command, "commands", None)
+        if not token.startswith("-") and subcommands and token in subcommands:
+            command, counts = subcommands[token], {}
+            path.append(token)
+        i += 1
+    return None
 
 
 def _fail(exc: IrmError) -> int:

@@ -43,3 +43,22 @@ def test_text_from_operators_prints_as_typed_never_as_markup(tmp_path: Path) -> 
     actions = irm("action", "list", "--journal", journal).stdout
     assert "[link=http://x]patch[/link]" in actions.replace("\n", "").replace("│", "").replace(" ", "") or \
         "[link=http://x]patch[/link]" in actions
+
+
+def test_a_repeated_single_valued_option_is_named_and_repeatable_ones_pass() -> None:
+    import typer
+
+    from orchestrator.cli.app import app
+    from orchestrator.cli.entry import repeated_option
+
+    command = typer.main.get_command(app)
+    assert repeated_option(command, ["contain", "--area", "a", "--area=b"]) == (
+        "irm contain: --area is given more than once, and it takes one value (see 'irm contain --help')")
+    # repeatable options, flags, an option's value that looks like an option, and anything after --
+    assert repeated_option(command, ["incident", "open", "--worm", "W", "--vector", "tcp/1", "--vector", "tcp/2"]) \
+        is None
+    assert repeated_option(command, ["contain", "--area", "a", "--yes", "--yes"]) is None
+    assert repeated_option(command, ["note", "x", "--by", "--by"]) is None  # "--by" is the first --by's value
+    assert repeated_option(command, ["contain", "--area", "a", "--", "--area", "b"]) is None
+    # the same option name on two levels of the command line is counted per command
+    assert repeated_option(command, ["incident", "list", "--journal", "j"]) is None
