@@ -50,7 +50,9 @@ def repeated_option(command: Any, args: list[str]) -> str | None:
     """A single-valued option given more than once (click would keep the last value and silently drop
     the others): the problem, naming the command and the option; None when there is none. Walks the
     command line as click does: into sub-commands, over each option's value, stopping at ``--``."""
-    path, counts, i = ["irm"], {}, 0
+    path: list[str] = ["irm"]
+    counts: dict[str, int] = {}
+    i = 0
     while i < len(args):
         options = {o: p for p in command.params if getattr(p, "opts", None) is not None and p.param_type_name
                    == "option" for o in (*p.opts, *p.secondary_opts)}
