@@ -26,11 +26,13 @@ ConfirmTimeoutOpt = Annotated[int, typer.Option(help="Dead-man timer: seconds be
 IncidentOpt = Annotated[int | None, typer.Option("--incident", help="Incident id (default: the only open one).")]
 
 
-def load(path: Path) -> Inventory:
-    """The inventory, loaded through Ansible and validated (``InventoryError`` otherwise)."""
+def load(path: Path, snapshot: bool = False) -> Inventory:
+    """The inventory, loaded through Ansible and validated (``InventoryError`` otherwise). Views that
+    only read the journal pass ``snapshot``: an unchanged static inventory is then read from its
+    snapshot, without importing Ansible (``inventory.snapshot``)."""
     from orchestrator.core.inventory.load import load_inventory
 
-    return load_inventory(path)
+    return load_inventory(path, snapshot=snapshot)
 
 
 def existing_journal(journal: Path) -> Path:

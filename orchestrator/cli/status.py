@@ -35,7 +35,7 @@ def status(
     """Per-area and per-sub-area posture, each stage's state, host failures and infections."""
     from orchestrator.core import status as st
 
-    inv = load(inventory)
+    inv = load(inventory, snapshot=not verify)
     with Journal(existing_journal(journal)) as j:
         data = st.gather(inv, j, incident_id)
         checked = st.verify(inv, inventory, j, incident_id) if verify else None

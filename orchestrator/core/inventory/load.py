@@ -183,9 +183,20 @@ def _first(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
-def load_inventory(source: str | Path) -> Inventory:
-    """Load and validate; raises ``InventoryError`` with one line per problem."""
-    return build_inventory(load_raw(source))
+def load_inventory(source: str | Path, snapshot: bool = False) -> Inventory:
+    """Load and validate; raises ``InventoryError`` with one line per problem. With ``snapshot``, a
+    static inventory unchanged since its last load is read from its snapshot (``inventory.snapshot``)
+    instead of through Ansible; the result is validated the same way."""
+    if not snapshot:
+        return build_inventory(load_raw(source))
+    from orchestrator.core.inventory import snapshot as snap
+
+    key = snap.key(Path(source))
+    raw = snap.read(Path(source), key)
+    if raw is None:
+        raw = load_raw(source)
+        snap.write(Path(source), key, raw)
+    return build_inventory(raw)
 
 
 def vault_values(source: str | Path) -> list[str]:

@@ -1,0 +1,131 @@
+"""A snapshot of what ansible-core loaded from a static inventory, so the views that only read the
+journal (``irm status``) answer without importing Ansible.
+
+The snapshot holds the raw data ``load.load_raw`` returns (before validation: every load still runs
+``build_inventory``), keyed by everything that could change what Ansible would load: each inventory
+file's path, size and modification time, ansible.cfg's, the Ansible environment variables and irm's
+version. Any change, and the next load goes through Ansible again. Only static inventories are
+snapshotted: YAML, INI or JSON files, none executable, no inventory plugin configuration, no template
+that calls anything (a lookup, ``now()``: their value may change with nothing on disk changing), and
+no vault value (a decrypted secret is never written to disk). Snapshots are 0600 files in a 0700 directory
+(``$IRM_CACHE_DIR``, else ``$XDG_CACHE_HOME/irm``, else ``~/.cache/irm``); an unreadable or damaged one
+is ignored.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import stat
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from orchestrator import __version__
+from orchestrator.core.inventory.validate import RawGroup, RawHost, RawInventory
+
+STATIC_SUFFIXES = {"", ".yml", ".yaml", ".ini", ".json"}
+_CALL = re.compile(r"\{[{%][^}]*\(")  # a template expression that calls a lookup, a function or a filter
+
+
+def cache_dir() -> Path:
+    if os.environ.get("IRM_CACHE_DIR"):
+        return Path(os.environ["IRM_CACHE_DIR"])
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "irm"
+
+
+def _files(source: Path) -> list[Path] | None:
+    """The inventory's files, or None when it is not a static inventory irm may snapshot."""
+    if source.is_file():
+        files = [source]
+    elif source.is_dir():
+        files = sorted(p for p in source.rglob("*") if p.is_file())
+    else:
+        return None
+    for f in files:
+        st = f.stat()
+        if f.suffix not in STATIC_SUFFIXES or st.st_mode & (stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH):
+            return None
+    return files
+
+
+def key(source: Path) -> str | None:
+    """What the snapshot of ``source`` is stored under, or None when it must not be snapshotted."""
+    source = source.resolve()
+    files = _files(source)
+    if files is None:
+        return None
+    parts: list[Any] = [__version__, str(source)]
+    for f in files:
+        st = f.stat()
+        parts.append((str(f), st.st_size, st.st_mtime_ns))
+    cfg = os.environ.get("ANSIBLE_CONFIG")
+    if cfg and Path(cfg).is_file():
+        st = Path(cfg).stat()
+        parts.append((cfg, st.st_size, st.st_mtime_ns))
+    parts.append(sorted((k, v) for k, v in os.environ.items() if k.startswith("ANSIBLE_")))
+    return hashlib.sha256(json.dumps(parts).encode()).hexdigest()
+
+
+def _static_content(source: Path) -> bool:
+    """No vault value and no inventory plugin configuration in any of the files."""
+    for f in _files(source.resolve()) or []:
+        try:
+            text = f.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            return False
+        if "$ANSIBLE_VAULT" in text or _CALL.search(text) or any(
+                line.startswith("plugin:") for line in text.splitlines()):
+            return False
+    return True
+
+
+def _path(source: Path, k: str) -> Path:
+    """One snapshot file per inventory: its source's hash, then the key."""
+    return cache_dir() / f"inventory-{_source_id(source)}-{k[:32]}.json"
+
+
+def _source_id(source: Path) -> str:
+    return hashlib.sha256(str(source.resolve()).encode()).hexdigest()[:16]
+
+
+def read(source: Path, k: str | None) -> RawInventory | None:
+    """The snapshot of ``source`` stored under ``k`` (``key``, taken before loading: loading through
+    Ansible sets variables of its own), if there is one; None otherwise."""
+    if k is None:
+        return None
+    try:
+        data = json.loads(_path(source, k).read_text(encoding="utf-8"))
+        return RawInventory(
+            source=data["source"],
+            groups={n: RawGroup(**g) for n, g in data["groups"].items()},
+            hosts={n: RawHost(**{**h, "own_keys": set(h["own_keys"])}) for n, h in data["hosts"].items()},
+        )
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def write(source: Path, k: str | None, raw: RawInventory) -> None:
+    """Store the snapshot under ``k`` (never for a dynamic or vaulted inventory); a failure only costs
+    speed."""
+    if k is None or not _static_content(source):
+        return
+    data = asdict(raw)
+    for h in data["hosts"].values():
+        h["own_keys"] = sorted(h["own_keys"])
+    final = _path(source, k)
+    try:
+        final.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        for old in final.parent.glob(f"inventory-{_source_id(source)}-*.json"):  # the older snapshots
+            if old != final:
+                old.unlink(missing_ok=True)
+        tmp = final.with_name(f".{final.name}.{os.getpid()}.tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(data, f)
+        os.replace(tmp, final)
+    except OSError:
+        return
