@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from orchestrator.core.events import DetectionItem
+from orchestrator.core.event_details import DetectionItem
 
 
 class Part(BaseModel):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -14,8 +14,10 @@ from orchestrator.cli.options import (
     load,
 )
 from orchestrator.core.errors import LabError, UserError
-from orchestrator.core.inventory import Inventory
 from orchestrator.core.journal import DEFAULT_PATH, Journal
+
+if TYPE_CHECKING:
+    from orchestrator.core.inventory import Inventory
 
 
 @app.command("validate")

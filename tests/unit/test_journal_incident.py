@@ -198,7 +198,8 @@ def test_the_journal_is_made_private_again_on_open(tmp_path: Path) -> None:
 
 
 def test_every_event_kind_has_a_detail_model_and_a_wrong_field_is_refused(tmp_path: Path) -> None:
-    from orchestrator.core.events import DETAILS, EventKind
+    from orchestrator.core.event_details import DETAILS
+    from orchestrator.core.events import EventKind
 
     assert set(DETAILS) == set(EventKind) - {EventKind.INCIDENT_OPENED}
     with Journal(tmp_path / "j.db") as j:

@@ -186,8 +186,9 @@ def _first(exc: BaseException) -> str:
 def load_inventory(source: str | Path, snapshot: bool = False) -> Inventory:
     """Load and validate; raises ``InventoryError`` with one line per problem. With ``snapshot``, a
     static inventory unchanged since its last load is read from its snapshot (``inventory.snapshot``)
-    instead of through Ansible; the result is validated the same way."""
-    if not snapshot:
+    instead of through Ansible; the result is validated the same way. IRM_INVENTORY_SNAPSHOT=0 turns
+    snapshots off."""
+    if not snapshot or os.environ.get("IRM_INVENTORY_SNAPSHOT") == "0":
         return build_inventory(load_raw(source))
     from orchestrator.core.inventory import snapshot as snap
 
