@@ -41,7 +41,10 @@ def _diffs(report: Any) -> None:
 
 @app.command("contain")
 def contain(
-    area: Annotated[str, typer.Option("--area", help="Area to contain, as people say it (subsidiary-x).")],
+    area: Annotated[list[str] | None, typer.Option("--area", help="Area to contain, as people say it "
+                                                   "(subsidiary-x); repeat for several, contained at once.")] = None,
+    detected: Annotated[bool, typer.Option("--detected", help="Contain every area with detections in its "
+                                           "sources since the incident was opened (with any --area).")] = False,
     inventory: InventoryOpt = Path(DEFAULT_INVENTORY),
     journal: JournalOpt = Path(DEFAULT_PATH),
     incident_id: IncidentOpt = None,
@@ -55,62 +58,90 @@ def contain(
     confirm_timeout: ConfirmTimeoutOpt = 60,
     no_loop: Annotated[bool, typer.Option("--no-loop", help="Skip the sub-area monitoring loop.")] = False,
 ) -> None:
-    """Contain an area: Internet cut, isolation, vectors, mobile, removable media, then the sub-area loop."""
+    """Contain one or more areas: Internet cut, isolation, vectors and removable storage, mobile, then the
+    sub-area loop; with several areas, every first cut comes before any other work."""
     from orchestrator.cli.live import ContainLive
     from orchestrator.containment.phase import Containment, ContainRequest
     from orchestrator.containment.table import containment_stage
     from orchestrator.core.detection import AvLogSource
 
+    if not area and not detected:
+        raise UserError("irm contain: give --area AREA (repeat for several) or --detected")
     inv = load(inventory)
-    inv.area(area)
-    req = ContainRequest(inventory=inventory, area=area, operator=default_operator(operator),
-                         incident_id=incident_id, dry_run=dry_run, confirm_timeout=confirm_timeout,
-                         quiet_window=quiet_window, max_wait=max_wait, loop=not no_loop)
+    names = list(dict.fromkeys(area or []))
+    for name in names:
+        inv.area(name)
     with Journal(journal) as j:
-        job = Containment(req, inv, j, AvLogSource(inv, area))
+        if detected:
+            names += [n for n in _detected_areas(inv, j, incident_id) if n not in names]
+            if not names:
+                console.print("no area has detections in its sources: nothing to contain")
+                return
+        req = ContainRequest(inventory=inventory, areas=names, operator=default_operator(operator),
+                             incident_id=incident_id, dry_run=dry_run, confirm_timeout=confirm_timeout,
+                             quiet_window=quiet_window, max_wait=max_wait, loop=not no_loop)
+        job = Containment(req, inv, j, AvLogSource(inv, names))
         job.preflight()
-        a = job.area
-        console.print(Text.assemble(("containment plan", "bold"), " for area ", (a.name, "bold"),
+        console.print(Text.assemble(("containment plan", "bold"), " for ", ("area" if len(names) == 1 else "areas"),
+                                    " ", (", ".join(names), "bold"),
                                     f" (incident {job.incident.id}: {job.incident.spec.worm})",
                                     (" DRY RUN" if dry_run else "", "yellow")))
-        console.print(f"  hosts: {len(a.hosts)} ({', '.join(a.hosts)})")
+        for a in job.areas:
+            console.print(f"  {a.name}: {len(a.hosts)} hosts ({', '.join(a.hosts)})")
         for s in job.stages():
             console.print(f"  {s.label}: {s.summary}")
         console.print(f"  {containment_stage('subarea').number}. subarea: quarantine every sub-area that shows "
                       f"detections, until none for {quiet_window:.0f}s")
-        for flow in a.critical_flows:
-            console.print(f"  kept open: {flow.name} {','.join(flow.sources)} -> {','.join(flow.destinations)} "
-                          f"{flow.protocol}/{','.join(map(str, flow.ports))} (owner {flow.owner}, validated by "
-                          f"{flow.validated_by})")
-        if not yes and not dry_run and not typer.confirm(f"Apply containment to {a.name}?", default=False):
+        for a in job.areas:
+            for flow in a.critical_flows:
+                console.print(f"  kept open ({a.name}): {flow.name} {','.join(flow.sources)} -> "
+                              f"{','.join(flow.destinations)} {flow.protocol}/{','.join(map(str, flow.ports))} "
+                              f"(owner {flow.owner}, validated by {flow.validated_by})")
+        if not yes and not dry_run and not typer.confirm(f"Apply containment to {', '.join(names)}?", default=False):
             console.print("nothing applied")
             raise Declined()
-        with ContainLive(console, f"containment of {a.name}") as live:
+        with ContainLive(console, f"containment of {', '.join(names)}") as live:
             job.ui = live
-            report = job.run()
+            reports = job.run()
     if dry_run:
-        _diffs(report)
-        console.print(f"dry run: {len(report.changed_hosts)} host(s) would change; nothing was applied")
+        for report in reports:
+            _diffs(report)
+        would = {h for r in reports for h in r.changed_hosts}
+        console.print(f"dry run: {len(would)} host(s) would change; nothing was applied")
         return
-    changed = sorted(report.changed_hosts)
-    console.print(f"first cut after {report.first_cut_seconds or 0:.1f}s; containment {report.total_seconds:.1f}s; "
-                  f"{'no change' if not changed else f'{len(changed)} host(s) changed'}; "
-                  f"quarantined: {', '.join(report.quarantined) or 'none'}", markup=False, highlight=False)
-    for host, why in sorted(report.host_failures.items()):
-        err_console.print(f"{host}: host-level rules NOT in place: {why}", markup=False, highlight=False)
-    if report.unreachable:
-        err_console.print(f"not reached, protected by the boundary only: {', '.join(report.unreachable)} "
-                          "(re-run 'irm contain' once they answer, or 'irm exclude HOST --reason TEXT')",
-                          markup=False, highlight=False)
-    if report.host_failures:
+    for r in reports:
+        changed = sorted(r.changed_hosts)
+        console.print(f"{r.area}: first cut after {r.first_cut_seconds or 0:.1f}s; containment "
+                      f"{r.total_seconds:.1f}s; {'no change' if not changed else f'{len(changed)} host(s) changed'}; "
+                      f"quarantined: {', '.join(r.quarantined) or 'none'}", markup=False, highlight=False)
+        for host, why in sorted(r.host_failures.items()):
+            err_console.print(f"{host}: host-level rules NOT in place: {why}", markup=False, highlight=False)
+        if r.unreachable:
+            err_console.print(f"not reached, protected by the boundary only: {', '.join(r.unreachable)} "
+                              "(re-run 'irm contain' once they answer, or 'irm exclude HOST --reason TEXT')",
+                              markup=False, highlight=False)
+    if any(r.host_failures for r in reports):
         raise HostFailures()
-    if report.spread_stopped is False:
+    if any(r.spread_stopped is False for r in reports):
         err_console.print(f"the spread has NOT stopped within {max_wait:.0f}s: detections keep coming")
         raise SpreadNotStopped()
-    if report.spread_stopped:
+    if reports and all(r.spread_stopped for r in reports):
         console.print("the spread has stopped", style="bold green")
-    if report.unreachable:
+    if any(r.unreachable for r in reports):
         raise HostsUnreached()
+
+
+def _detected_areas(inv: Any, journal: Journal, incident_id: int | None) -> list[str]:
+    """Every area with a detection in its sources since a day before the incident was opened (the
+    sub-area loop's own look-back), in the inventory's order."""
+    from datetime import datetime, timedelta
+
+    from orchestrator.core.detection import AvLogSource
+
+    incident = journal.open_incident_for(incident_id)
+    since = datetime.fromisoformat(incident.opened_at) - timedelta(hours=24)
+    seen = {d.area for d in AvLogSource(inv).detections(since)}
+    return [name for name in inv.areas if name in seen]
 
 
 @app.command("exclude")

@@ -1,4 +1,4 @@
-"""Containment of one area, in the IRM #1 order, every step journaled.
+"""Containment of one or more areas, in the IRM #1 order, every step journaled.
 
 The stages are the table's (``containment.table``): 1. Internet cut at the edge; 2. isolation at the
 area gateway (critical flows kept open); 3. the propagation vectors and removable storage blocked on
@@ -27,7 +27,7 @@ from orchestrator.core.detection import Detection, DetectionSource
 from orchestrator.core.errors import ContainmentFailed, UserError
 from orchestrator.core.events import EventKind
 from orchestrator.core.incident import Vector
-from orchestrator.core.inventory import Inventory
+from orchestrator.core.inventory import Area, Inventory
 from orchestrator.core.journal import Incident, Journal
 from orchestrator.core.phases import Where
 from orchestrator.core.posture import AreaState, not_as_planned
@@ -36,8 +36,8 @@ from orchestrator.core.posture import AreaState, not_as_planned
 @dataclass
 class ContainRequest:
     inventory: Path
-    area: str
-    operator: str
+    area: str = ""  # one area, or
+    operator: str = ""
     incident_id: int | None = None
     dry_run: bool = False
     confirm_timeout: int = 60
@@ -47,6 +47,14 @@ class ContainRequest:
     lookback: timedelta = timedelta(hours=24)
     loop: bool = True
     lock_wait: float = 600.0  # how long a change to shared boundaries waits for another run's
+    areas: list[str] = field(default_factory=list)  # several areas, contained at once
+
+    @property
+    def names(self) -> list[str]:
+        names = list(dict.fromkeys(self.areas or [self.area]))
+        if not names or not all(names):
+            raise UserError("no area to contain")
+        return names
 
 
 @dataclass
@@ -73,6 +81,12 @@ class ContainObserver(StageObserver, Protocol):
 
 
 class Containment:
+    """Contains one or more areas of one incident. With several, every stage is one play for all of
+    them: every area's first cut at the edge comes first, then every gateway's isolation, then the
+    host-level work of all their hosts, and one sub-area loop watches them all. Each area is journaled
+    as its own containment (its own stage rows and events), so status, the report, remediation and
+    recovery stay per area."""
+
     phase = "containment"  # the journal's phase for this object's stages
 
     def __init__(self, req: ContainRequest, inv: Inventory, journal: Journal, source: DetectionSource,
@@ -83,13 +97,20 @@ class Containment:
         self.journal = journal
         self.source = source
         self._ui: ContainObserver = observer or Quiet()
-        self.area = inv.area(req.area)
+        self.areas = [inv.area(name) for name in req.names]
+        self.names = [a.name for a in self.areas]
         self.incident: Incident = journal.open_incident_for(req.incident_id)
         self.vectors: list[Vector] = list(self.incident.spec.vectors)
-        self.state = AreaState.from_scopes(self.area.name, journal.postures(self.incident.id))
-        self.applier = StageApplier(inv, journal, self.incident, self.area, req.inventory, req.operator, self._ui,
+        self.state: dict[str, AreaState] = {}
+        self._reread()
+        self.applier = StageApplier(inv, journal, self.incident, req.inventory, req.operator, self._ui,
                                     run, probe, self.phase, self.vectors, dry_run=req.dry_run,
                                     confirm_timeout=req.confirm_timeout, lock_wait=req.lock_wait)
+
+    @property
+    def area(self) -> Area:
+        """The first (or only) area."""
+        return self.areas[0]
 
     @property
     def ui(self) -> ContainObserver:
@@ -101,180 +122,242 @@ class Containment:
         self._ui = self.applier.ui = observer
 
     def _reread(self) -> None:
-        """The state again, under the area lock: another operator may have moved it since the plan was
-        shown (the prompt sits in between)."""
-        self.state = AreaState.from_scopes(self.area.name, self.journal.postures(self.incident.id))
+        """The states again, under the area locks: another operator may have moved them since the plan
+        was shown (the prompt sits in between)."""
+        scopes = self.journal.postures(self.incident.id)
+        self.state = {name: AreaState.from_scopes(name, scopes) for name in self.names}
 
     # -- planning ----------------------------------------------------------------------------------
 
     def preflight(self) -> None:
         """Everything that must hold before the first change; raises with every problem found."""
-        problems = checks.check_critical_flows(self.inv, self.area, self.vectors)
-        missing = [h for h in self.area.hosts if self.inv.hosts[h].kind != "area"]
-        problems += [f"host '{h}' of area '{self.area.name}' is not an area host" for h in missing]
+        problems: list[str] = []
+        for area in self.areas:
+            problems += [p for p in checks.check_critical_flows(self.inv, area, self.vectors) if p not in problems]
+            missing = [h for h in area.hosts if self.inv.hosts[h].kind != "area"]
+            problems += [f"host '{h}' of area '{area.name}' is not an area host" for h in missing]
         if self.inv.edge is None:
             problems.append("the inventory has no edge: the Internet cut has nowhere to go")
         if problems:
             raise UserError(*problems)
-        final = AreaState(posture="isolated", vectors_blocked=True, mobile_blocked=True,
-                          quarantined={s.qualified for s in self.area.sub_areas})
+        final = {a.name: AreaState(posture="isolated", vectors_blocked=True, mobile_blocked=True,
+                                   quarantined={s.qualified for s in a.sub_areas}) for a in self.areas}
         self.applier.check_lockout(self.applier.planned_with(final))
 
     def stages(self) -> list[StageSpec]:
-        """The stages before the sub-area loop, from the phase table (``phases.CONTAINMENT``)."""
-        gw = self.area.gateway
-        hosts = list(self.area.hosts)
+        """The stages before the sub-area loop, from the phase table (``containment.table``), each one
+        play for every area."""
         edge = self.inv.edge.name if self.inv.edge else ""
-        where = {Where.EDGE: [edge], Where.GATEWAY: [gw], Where.AREA_HOSTS: hosts}
+        hosts = {a.name: list(a.hosts) for a in self.areas}
+        where = {Where.EDGE: {a.name: [edge] for a in self.areas},
+                 Where.GATEWAY: {a.name: [a.gateway] for a in self.areas},
+                 Where.AREA_HOSTS: hosts}
+        names = ", ".join(self.names)
+        gateways = ", ".join(dict.fromkeys(a.gateway for a in self.areas))
+        flows = sum(len(a.critical_flows) for a in self.areas)
+        mobile = ", ".join(s.qualified for a in self.areas for s in a.mobile_segments) or "(none)"
         summary = {
-            "internet_cut": f"cut {self.area.name} from the Internet at {edge}",
-            "isolate": f"isolate {self.area.name} at {gw}, keeping {len(self.area.critical_flows)} validated "
-                       "critical flow(s) and management open",
-            "vectors": f"block {', '.join(map(str, self.vectors))} and removable storage on {len(hosts)} area hosts",
-            "mobile": f"block mobile segments {', '.join(s.qualified for s in self.area.mobile_segments) or '(none)'}"
-                      f" at {gw}",
+            "internet_cut": f"cut {names} from the Internet at {edge}",
+            "isolate": f"isolate {names} at {gateways}, keeping {flows} validated critical flow(s) and "
+                       "management open",
+            "vectors": f"block {', '.join(map(str, self.vectors))} and removable storage on "
+                       f"{sum(map(len, hosts.values()))} area hosts",
+            "mobile": f"block mobile segments {mobile} at {gateways}",
         }
-        return [StageSpec(p.name, p.playbook, where[p.where], summary[p.name], host_level=p.where == Where.AREA_HOSTS,
-                          number=p.number) for p in CONTAINMENT if p.name in summary]
+        specs = []
+        for p in CONTAINMENT:
+            if p.name not in summary:
+                continue
+            per_area = where[p.where]
+            targets = list(dict.fromkeys(t for ts in per_area.values() for t in ts))
+            specs.append(StageSpec(p.name, p.playbook, targets, summary[p.name], host_level=p.where == Where.AREA_HOSTS,
+                                   number=p.number, area_targets=per_area))
+        return specs
 
     # -- applying ----------------------------------------------------------------------------------
 
-    def _next_state(self, stage: str, quarantine: set[str] | None = None) -> AreaState:
-        """The area's state after ``stage``, by the phase table's transition."""
+    def _next_state(self, stage: str, quarantine: dict[str, set[str]] | None = None) -> dict[str, AreaState]:
+        """Each area's state after ``stage``, by the phase table's transition (the sub-area stage: only
+        the areas with sub-areas to quarantine)."""
         phase = containment_stage(stage)
         if stage == "subarea":
-            st = self.state
-            for sub_area in sorted(quarantine or ()):
-                st = phase.transition(st, sub_area)
-            return phase.transition(st, None) if not quarantine else st
-        return phase.transition(self.state, None)
+            out = {}
+            for name, subs in (quarantine or {}).items():
+                st = self.state[name]
+                for sub_area in sorted(subs):
+                    st = phase.transition(st, sub_area)
+                out[name] = st
+            return out
+        return {name: phase.transition(st, None) for name, st in self.state.items()}
 
-    def _apply(self, spec: StageSpec, new_state: AreaState, tolerate_host_failures: bool = False) -> StageOutcome:
-        outcome = self.applier.apply(spec, new_state, tolerate_host_failures)
-        self.state = new_state
-        return outcome
+    def _apply(self, spec: StageSpec, new_states: dict[str, AreaState],
+               tolerate_host_failures: bool = False) -> dict[str, StageOutcome]:
+        outcomes = self.applier.apply(spec, new_states, tolerate_host_failures)
+        self.state.update(new_states)
+        return outcomes
 
     # -- the whole run ------------------------------------------------------------------------------
 
-    def run(self) -> ContainReport:
+    def _event(self, kind: EventKind, area: str, **detail: object) -> None:
+        self.journal.event(self.incident.id, kind, self.req.operator, area, **detail)
+
+    def _lock_all(self) -> list[str]:
+        """Every area's lock, or none: a lock held elsewhere releases those taken and raises."""
+        taken: list[str] = []
+        try:
+            for name in self.names:
+                self.journal.acquire_lock(name, self.incident.id, self.req.operator, self.applier.token)
+                taken.append(name)
+        except UserError:
+            for name in taken:
+                self.journal.release_lock(name)
+            raise
+        return taken
+
+    def run(self) -> list[ContainReport]:
+        """Contain every area; one report per area, in the order given."""
         started = time.monotonic()
         started_at = datetime.now(UTC)
-        report = ContainReport(area=self.area.name, incident_id=self.incident.id, dry_run=self.req.dry_run)
+        reports = {n: ContainReport(area=n, incident_id=self.incident.id, dry_run=self.req.dry_run)
+                   for n in self.names}
         self.applier.dry_states = self.applier.states()
         if not self.req.dry_run:
-            self.applier.token = self.journal.start_run(self.incident.id, "contain", self.area.name, self.req.operator)
+            self.applier.token = self.journal.start_run(self.incident.id, "contain", ",".join(self.names),
+                                                        self.req.operator)
         try:
-            self.journal.acquire_lock(self.area.name, self.incident.id, self.req.operator, self.applier.token)
+            taken = self._lock_all()
         except UserError:
             self.journal.end_run(self.applier.token) if not self.req.dry_run else None
             raise
         try:
             self._reread()
-            if not self.req.dry_run:
-                stale = self.journal.interrupt_stale(self.incident.id, self.area.name, (self.phase,),
-                                                     self.req.operator)
-                if stale:
-                    self.ui.message(f"a previous run was killed during {', '.join(stale)}: redoing it")
-            self.journal.event(self.incident.id, EventKind.CONTAINMENT_STARTED, self.req.operator, self.area.name,
-                               dry_run=self.req.dry_run, started_at=started_at.isoformat(), token=self.applier.token)
+            for name in self.names:
+                if not self.req.dry_run:
+                    stale = self.journal.interrupt_stale(self.incident.id, name, (self.phase,), self.req.operator)
+                    if stale:
+                        self.ui.message(f"a previous run was killed during {', '.join(stale)} of {name}: "
+                                        "redoing it")
+                self._event(EventKind.CONTAINMENT_STARTED, name, dry_run=self.req.dry_run,
+                            started_at=started_at.isoformat(), token=self.applier.token)
             self.preflight()
             for spec in self.stages():
-                outcome = self._apply(spec, self._next_state(spec.name), tolerate_host_failures=True)
-                report.stages.append(outcome)
-                if spec.name == "internet_cut":
-                    # the first cut is when the edge's new ruleset took effect (or the stage, if unchanged)
-                    cut = (datetime.fromisoformat(outcome.first_applied_at) - started_at).total_seconds() \
-                        if outcome.first_applied_at else time.monotonic() - started
-                    report.first_cut_seconds = cut
+                outcomes = self._apply(spec, self._next_state(spec.name), tolerate_host_failures=True)
+                for name, outcome in outcomes.items():
+                    reports[name].stages.append(outcome)
+                    if spec.name == "internet_cut":
+                        # the first cut: when the edge's new ruleset took effect (or the stage, if unchanged)
+                        reports[name].first_cut_seconds = (
+                            datetime.fromisoformat(outcome.first_applied_at) - started_at).total_seconds() \
+                            if outcome.first_applied_at else time.monotonic() - started
             if self.req.loop:
-                self._subarea_loop(report)
-            self._retry_unreachable(report)
-            report.quarantined = sorted(self.state.quarantined)
-            report.total_seconds = time.monotonic() - started
-            self.journal.event(self.incident.id, EventKind.CONTAINMENT_FINISHED, self.req.operator, self.area.name,
-                               dry_run=self.req.dry_run, spread_stopped=report.spread_stopped,
-                               quarantined=report.quarantined, changed=sorted(report.changed_hosts),
-                               first_cut_seconds=report.first_cut_seconds, total_seconds=report.total_seconds,
-                               unreachable=report.unreachable, host_failures=report.host_failures)
-            return report
+                self._subarea_loop(reports)
+            self._retry_unreachable(reports)
+            for name, report in reports.items():
+                report.quarantined = sorted(self.state[name].quarantined)
+                report.total_seconds = time.monotonic() - started
+                self._event(EventKind.CONTAINMENT_FINISHED, name, dry_run=self.req.dry_run,
+                            spread_stopped=report.spread_stopped, quarantined=report.quarantined,
+                            changed=sorted(report.changed_hosts), first_cut_seconds=report.first_cut_seconds,
+                            total_seconds=report.total_seconds, unreachable=report.unreachable,
+                            host_failures=report.host_failures)
+            return list(reports.values())
         except ContainmentFailed as exc:
-            self.journal.event(self.incident.id, EventKind.CONTAINMENT_FAILED, self.req.operator, self.area.name,
-                               reason=str(exc))
+            for name in self.names:
+                self._event(EventKind.CONTAINMENT_FAILED, name, reason=str(exc))
             raise
         except UserError as exc:
-            self.journal.event(self.incident.id, EventKind.CONTAINMENT_REFUSED, self.req.operator, self.area.name,
-                               reason=str(exc))
+            for name in self.names:
+                self._event(EventKind.CONTAINMENT_REFUSED, name, reason=str(exc))
             raise
         finally:
-            self.journal.release_lock(self.area.name)
+            for name in taken:
+                self.journal.release_lock(name)
             if not self.req.dry_run:
                 self.journal.end_run(self.applier.token)
 
-    def _retry_unreachable(self, report: ContainReport) -> None:
-        """Hosts skipped by a host-level stage get the area's host policy as soon as they answer: at the
+    def _retry_unreachable(self, reports: dict[str, ContainReport]) -> None:
+        """Hosts skipped by a host-level stage get their area's host policy as soon as they answer: at the
         end of the run, and at every re-run of ``irm contain``. Those that still do not answer are named."""
         if self.req.dry_run:
-            report.unreachable = sorted({h for o in report.stages for h in o.skipped})
-            report.host_failures = {h: why for o in report.stages for h, why in o.failed.items()}
+            for report in reports.values():
+                report.unreachable = sorted({h for o in report.stages for h in o.skipped})
+                report.host_failures = {h: why for o in report.stages for h, why in o.failed.items()}
             return
         rows = self.journal.host_rows(self.incident.id)
-        pending = [h for h in self.area.hosts if rows.get(h, {}).get("reach") == "unreachable"
-                   or h in {f for o in report.stages if o.name == "vectors" for f in o.failed}]
-        if pending and self.state.vectors_blocked:
-            self.ui.message(f"retrying {len(pending)} host(s) not reached or failed: {', '.join(pending)}")
+        pending = {a.name: [h for h in a.hosts if rows.get(h, {}).get("reach") == "unreachable"
+                            or h in {f for o in reports[a.name].stages if o.name == "vectors" for f in o.failed}]
+                   for a in self.areas if self.state[a.name].vectors_blocked}
+        pending = {name: hosts for name, hosts in pending.items() if hosts}
+        if pending:
+            every = [h for hosts in pending.values() for h in hosts]
+            self.ui.message(f"retrying {len(every)} host(s) not reached or failed: {', '.join(every)}")
             vectors = next(s for s in self.stages() if s.name == "vectors")
-            retry = StageSpec("vectors", vectors.playbook, pending, f"retry: {vectors.summary}", host_level=True,
-                              number=vectors.number)
-            report.stages.append(self._apply(retry, self.state, tolerate_host_failures=True))
+            retry = StageSpec("vectors", vectors.playbook, every, f"retry: {vectors.summary}", host_level=True,
+                              number=vectors.number, area_targets=pending)
+            outcomes = self._apply(retry, {name: self.state[name] for name in pending}, tolerate_host_failures=True)
+            for name, outcome in outcomes.items():
+                reports[name].stages.append(outcome)
         rows = self.journal.host_rows(self.incident.id)
-        report.unreachable = sorted(h for h in self.area.hosts if rows.get(h, {}).get("reach") == "unreachable")
         planned = self.applier.planned(self.applier.states())
-        report.host_failures = {h: f"enforces {fp}, not the planned policy"
-                                for h, fp in not_as_planned(rows, planned, list(self.area.hosts)).items()}
+        for area in self.areas:
+            report = reports[area.name]
+            report.unreachable = sorted(h for h in area.hosts if rows.get(h, {}).get("reach") == "unreachable")
+            report.host_failures = {h: f"enforces {fp}, not the planned policy"
+                                    for h, fp in not_as_planned(rows, planned, list(area.hosts)).items()}
 
-    def _area_detections(self, since: datetime) -> list[Detection]:
-        return [d for d in self.source.detections(since) if d.area == self.area.name]
+    def _detections(self, since: datetime) -> list[Detection]:
+        return [d for d in self.source.detections(since) if d.area in self.names]
 
-    def _subarea_loop(self, report: ContainReport) -> None:
+    def _subarea_loop(self, reports: dict[str, ContainReport]) -> None:
         since = datetime.fromisoformat(self.incident.opened_at) - self.req.lookback
-        sub_areas = {s.qualified for s in self.area.sub_areas}
+        sub_areas = {a.name: {s.qualified for s in a.sub_areas} for a in self.areas}
         loop_start = last_change = time.monotonic()
-        seen = 0
+        seen: dict[str, int] = dict.fromkeys(self.names, 0)
         while True:
-            dets = self._area_detections(since)
-            report.detections = len(dets)
+            dets = self._detections(since)
             self.ui.infections(dict(Counter(d.segment or "?" for d in dets)))
-            if len(dets) > seen:
-                new_hosts = sorted({d.host for d in dets[seen:]})
-                self.journal.event(self.incident.id, EventKind.DETECTIONS, self.req.operator, self.area.name,
-                                   count=len(dets) - seen, hosts=new_hosts,
-                                   items=[{"time": d.time.isoformat(), "host": d.host, "segment": d.segment,
-                                           "signature": d.signature, "action": d.action,
-                                           "source_address": d.source_address} for d in dets[seen:]])
-                seen = len(dets)
-                last_change = time.monotonic()
-            infected = {d.segment for d in dets if d.segment in sub_areas}
-            new = infected - self.state.quarantined
+            for name in self.names:
+                mine = [d for d in dets if d.area == name]
+                reports[name].detections = len(mine)
+                if len(mine) > seen[name]:
+                    self._event(EventKind.DETECTIONS, name, count=len(mine) - seen[name],
+                                hosts=sorted({d.host for d in mine[seen[name]:]}),
+                                items=[{"time": d.time.isoformat(), "host": d.host, "segment": d.segment,
+                                        "signature": d.signature, "action": d.action,
+                                        "source_address": d.source_address} for d in mine[seen[name]:]])
+                    seen[name] = len(mine)
+                    last_change = time.monotonic()
+            new = {name: {d.segment for d in dets if d.area == name and d.segment in sub_areas[name]}
+                   - self.state[name].quarantined for name in self.names}
+            new = {name: subs for name, subs in new.items() if subs}
             if new:
                 stage = containment_stage("subarea")
-                spec = StageSpec(stage.name, stage.playbook, [self.area.gateway],
-                                 f"quarantine {', '.join(sorted(new))} at {self.area.gateway}", number=stage.number)
-                report.stages.append(self._apply(spec, self._next_state("subarea", new)))
-                self.journal.event(self.incident.id, EventKind.SUBAREA_QUARANTINED, self.req.operator, self.area.name,
-                                   sub_areas=sorted(new), dry_run=self.req.dry_run)
+                gateways = {name: [self.inv.area(name).gateway] for name in new}
+                spec = StageSpec(stage.name, stage.playbook, list(dict.fromkeys(g for gs in gateways.values()
+                                                                                for g in gs)),
+                                 "quarantine " + ", ".join(sorted(s for subs in new.values() for s in subs)) + " at "
+                                 + ", ".join(dict.fromkeys(g for gs in gateways.values() for g in gs)),
+                                 number=stage.number, area_targets=gateways)
+                for name, outcome in self._apply(spec, self._next_state("subarea", new)).items():
+                    reports[name].stages.append(outcome)
+                    self._event(EventKind.SUBAREA_QUARANTINED, name, sub_areas=sorted(new[name]),
+                                dry_run=self.req.dry_run)
                 last_change = time.monotonic()
             if self.req.dry_run:
-                report.spread_stopped = None
+                for report in reports.values():
+                    report.spread_stopped = None
                 return
             if time.monotonic() - last_change >= self.req.quiet_window:
-                report.spread_stopped = True
-                self.journal.event(self.incident.id, EventKind.SPREAD_STOPPED, self.req.operator, self.area.name,
-                                   quiet_window=self.req.quiet_window, detections=len(dets))
+                for name, report in reports.items():
+                    report.spread_stopped = True
+                    self._event(EventKind.SPREAD_STOPPED, name, quiet_window=self.req.quiet_window,
+                                detections=report.detections)
                 self.ui.message(f"no new detection for {self.req.quiet_window:.0f}s: the spread has stopped")
                 return
             if time.monotonic() - loop_start >= self.req.max_wait:
-                report.spread_stopped = False
-                self.journal.event(self.incident.id, EventKind.SPREAD_NOT_STOPPED, self.req.operator, self.area.name,
-                                   waited=self.req.max_wait, detections=len(dets))
+                for name, report in reports.items():
+                    report.spread_stopped = False
+                    self._event(EventKind.SPREAD_NOT_STOPPED, name, waited=self.req.max_wait,
+                                detections=report.detections)
                 return
             time.sleep(self.req.poll)

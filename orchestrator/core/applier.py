@@ -1,8 +1,10 @@
-"""The stage applier that containment and recovery share (by composition): for one change to one
-area's posture it checks the whole planned policy set against the operator's management path, probes
-who answers, journals the stage, runs the play commit-confirmed, records per-host results and what
-each host enforces, and, when a boundary fails, waits for the dead-man timer and proves the management
-path is back. Postures change in the journal only for what the hosts confirmed.
+"""The stage applier that containment and recovery share (by composition): for one change to the
+posture of one or more areas (one play: several areas' first cuts at the edge are one change of the
+edge's policy) it checks the whole planned policy set against the operator's management path, probes
+who answers, journals the stage (one row per area, so status, the report, remediation and recovery stay
+per area), runs the play commit-confirmed, records per-host results and what each host enforces, and,
+when a boundary fails, waits for the dead-man timer and proves the management path is back. Postures
+change in the journal only for what the hosts confirmed.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from orchestrator.core import checks, runner
 from orchestrator.core.errors import ContainmentFailed, RunnerError, UserError
 from orchestrator.core.events import EventKind
 from orchestrator.core.incident import Vector
-from orchestrator.core.inventory import Area, Inventory, hosts_by_os
+from orchestrator.core.inventory import Inventory, hosts_by_os
 from orchestrator.core.journal import BOUNDARIES_LOCK, Incident, Journal
 from orchestrator.core.posture import AreaState, Policy, policies
 
@@ -32,6 +34,10 @@ class StageSpec:
     extravars: dict[str, Any] = field(default_factory=dict)  # more for the playbook (recovery's mobile step)
     host_level: bool = False  # targets are area hosts: an unreachable one is skipped, not waited on
     number: int | None = None  # the stage's or step's number in its phase table
+    area_targets: dict[str, list[str]] = field(default_factory=dict)  # each area's own targets (default: all)
+
+    def targets_of(self, area: str) -> list[str]:
+        return self.area_targets.get(area, self.targets) if self.area_targets else list(self.targets)
 
     @property
     def label(self) -> str:
@@ -80,13 +86,12 @@ class Quiet:
 
 @dataclass
 class StageApplier:
-    """Applies stages to one area of one incident. ``phase`` is the journal's phase for its rows;
-    ``token`` is the run's (its timers carry it); a dry run plans against ``dry_states``."""
+    """Applies stages to areas of one incident. ``phase`` is the journal's phase for its rows; ``token``
+    is the run's (its timers carry it); a dry run plans against ``dry_states``."""
 
     inv: Inventory
     journal: Journal
     incident: Incident
-    area: Area
     inventory: Path
     operator: str
     ui: StageObserver
@@ -110,9 +115,9 @@ class StageApplier:
     def planned(self, states: dict[str, AreaState]) -> dict[str, Policy]:
         return policies(self.inv, self.vectors, states)
 
-    def planned_with(self, new_state: AreaState) -> dict[str, Policy]:
-        """Every policy with this area in ``new_state`` and the others as they are."""
-        return self.planned({**self.states(), self.area.name: new_state})
+    def planned_with(self, new_states: dict[str, AreaState]) -> dict[str, Policy]:
+        """Every policy with these areas in their new states and the others as they are."""
+        return self.planned({**self.states(), **new_states})
 
     def check_lockout(self, planned: dict[str, Policy]) -> None:
         problems = checks.check_management(self.inv, planned)
@@ -140,15 +145,26 @@ class StageApplier:
             reach.setdefault(str(endpoint["via"]), []).append(endpoint)
         return reach, down
 
-    def apply(self, spec: StageSpec, new_state: AreaState, tolerate_host_failures: bool = False) -> StageOutcome:
-        """Apply one stage that takes the area to ``new_state``. Raises ContainmentFailed when a boundary
-        (or, unless tolerated, a host) failed, UserError when the plan would cut management."""
+    def apply(self, spec: StageSpec, new_states: dict[str, AreaState],
+              tolerate_host_failures: bool = False) -> dict[str, StageOutcome]:
+        """Apply one stage, as one play, that takes each area to its new state; returns each area's
+        outcome (its own targets). Raises ContainmentFailed when a boundary (or, unless tolerated, a
+        host) failed, UserError when the plan would cut management."""
         with self._shared(spec):
-            return self._apply_locked(spec, new_state, tolerate_host_failures)
+            return self._apply_locked(spec, new_states, tolerate_host_failures)
 
-    def _apply_locked(self, spec: StageSpec, new_state: AreaState, tolerate_host_failures: bool) -> StageOutcome:
-        states = {**self.states(), self.area.name: new_state} if not self.dry_run else {
-            **self.dry_states, self.area.name: new_state}
+    def _reach_rows(self, hosts: list[str], reach: str, spec: StageSpec, default: str) -> None:
+        by_area: dict[str, list[str]] = {}
+        for h in hosts:
+            known = self.inv.hosts.get(h)
+            by_area.setdefault(known.area if known is not None and known.area else default, []).append(h)
+        for area, group in by_area.items():
+            self.journal.set_reach(self.incident.id, area, group, reach, spec.name)
+
+    def _apply_locked(self, spec: StageSpec, new_states: dict[str, AreaState],
+                      tolerate_host_failures: bool) -> dict[str, StageOutcome]:
+        names = list(new_states)
+        states = {**(self.states() if not self.dry_run else self.dry_states), **new_states}
         planned = self.planned(states)
         self.check_lockout(planned)
         reach, down = self._probe(spec)
@@ -156,60 +172,76 @@ class StageApplier:
         skipped = sorted(set(spec.targets) - set(targets))
         behind = sorted(down - set(spec.targets))
         if not self.dry_run:
-            self.journal.set_reach(self.incident.id, self.area.name, skipped + behind, "unreachable", spec.name)
-            self.journal.set_reach(self.incident.id, self.area.name,
-                                   sorted({str(e["host"]) for es in reach.values() for e in es}), "reached", spec.name)
+            self._reach_rows(skipped + behind, "unreachable", spec, names[0])
+            self._reach_rows(sorted({str(e["host"]) for es in reach.values() for e in es}), "reached", spec, names[0])
         if skipped or behind:
             self.ui.message(f"{spec.name}: not reached before the change: {', '.join(skipped + behind)} "
                             "(protected by the boundary only; retried at the end)")
         fingerprints = {h: planned[h].fingerprint for h in targets}
         self.ui.stage(spec.label, "running", targets, spec.summary)
-        stage_id = self.journal.start_stage(self.incident.id, self.phase, self.area.name, spec.name,
-                                            ",".join(targets), self.dry_run, self.operator,
-                                            summary=spec.summary, planned=fingerprints, token=self.token,
-                                            unreachable=skipped + behind)
+        mine = {a: [t for t in spec.targets_of(a) if t in targets] for a in names}
+        rows = {a: self.journal.start_stage(
+            self.incident.id, self.phase, a, spec.name, ",".join(mine[a]), self.dry_run, self.operator,
+            summary=spec.summary, planned={h: fingerprints[h] for h in mine[a]}, token=self.token,
+            unreachable=[h for h in skipped + behind
+                         if len(names) == 1 or h in spec.targets_of(a) or self._in_area(h, a)])
+            for a in names}
         empty = runner.RunResult(playbook=spec.playbook, status="successful", rc=0, check=self.dry_run)
-        outcome = StageOutcome(spec.name, targets, empty, skipped=skipped)
+        result = empty
         unreachable_boundaries = [t for t in spec.targets if t in down and not spec.host_level]
         if unreachable_boundaries:
             detail = (f"{', '.join(unreachable_boundaries)} does not answer on its management path: nothing was "
                       "applied there")
-            self.journal.end_stage(stage_id, "failed", failed=unreachable_boundaries, reason=detail)
+            for row in rows.values():
+                self.journal.end_stage(row, "failed", failed=unreachable_boundaries, reason=detail)
             self.ui.stage(spec.label, "failed", spec.targets, detail)
             raise ContainmentFailed(f"stage {spec.name} failed: {detail}")
         if targets:
-            outcome.result = self._run(spec, stage_id, targets, planned, fingerprints, reach)
-        result = outcome.result
+            result = self._run(spec, rows, mine, targets, planned, fingerprints, reach)
         missing = sorted(set(targets) - set(result.hosts))
         failed = sorted(set(result.failed_hosts) | set(missing))
         live = {h: str(r.facts.get("irm_live_fingerprint", "unknown")) for h, r in result.hosts.items()}
         if failed and not (spec.host_level and tolerate_host_failures):
-            detail = self._after_failure(spec, failed, result, reach)
-            self.journal.end_stage(stage_id, "failed", failed=failed, reason=detail, live=live)
+            detail = self._after_failure(spec, names, failed, result, reach)
+            for a, row in rows.items():
+                self.journal.end_stage(row, "failed", failed=[h for h in failed if h in mine[a]] or failed,
+                                       reason=detail, live={h: v for h, v in live.items() if h in mine[a]})
             self.ui.stage(spec.label, "failed", spec.targets, detail)
             raise ContainmentFailed(f"stage {spec.name} failed on {', '.join(failed)}: {detail}")
-        outcome.failed = {h: " | ".join(result.hosts[h].failures) if h in result.hosts else "no result"
-                          for h in failed}
-        confirmed = {h: fp for h, fp in fingerprints.items() if h not in failed}
-        rows = self.journal.host_rows(self.incident.id)
-        actual_failed = {h: _enforced(h, fingerprints[h], result.hosts.get(h), rows) for h in failed}
-        applied = sorted(str(h.facts["irm_applied_at"]) for h in result.hosts.values() if "irm_applied_at" in h.facts)
-        outcome.first_applied_at = applied[0] if applied else None
-        postures = new_state.scopes(self.area) if not self.dry_run else None
-        actual = {**confirmed, **actual_failed} if not self.dry_run else None
-        self.journal.end_stage(stage_id, "failed" if failed else "done", postures=postures, fingerprints=actual,
-                               changed=outcome.changed, failed=failed, reason="; ".join(
-                                   f"{h}: {why}" for h, why in outcome.failed.items()) or None,
-                               first_applied_at=outcome.first_applied_at,
-                               last_applied_at=applied[-1] if applied else None)
+        why = {h: " | ".join(result.hosts[h].failures) if h in result.hosts else "no result" for h in failed}
+        host_rows = self.journal.host_rows(self.incident.id)
+        enforced = {h: fp for h, fp in fingerprints.items() if h not in failed}
+        enforced |= {h: _enforced(h, fingerprints[h], result.hosts.get(h), host_rows) for h in failed}
+        outcomes: dict[str, StageOutcome] = {}
+        for a, row in rows.items():
+            own = runner.RunResult(playbook=result.playbook, status=result.status, rc=result.rc, check=result.check,
+                                   hosts={h: r for h, r in result.hosts.items() if h in mine[a]})
+            applied = sorted(str(r.facts["irm_applied_at"]) for r in own.hosts.values() if "irm_applied_at" in r.facts)
+            out = StageOutcome(spec.name, mine[a], own, first_applied_at=applied[0] if applied else None,
+                               skipped=[h for h in skipped if h in spec.targets_of(a)],
+                               failed={h: w for h, w in why.items() if h in mine[a]})
+            self.journal.end_stage(
+                row, "failed" if out.failed else "done",
+                postures=new_states[a].scopes(self.inv.area(a)) if not self.dry_run else None,
+                fingerprints={h: enforced[h] for h in mine[a]} if not self.dry_run else None,
+                changed=out.changed, failed=sorted(out.failed),
+                reason="; ".join(f"{h}: {w}" for h, w in out.failed.items()) or None,
+                first_applied_at=out.first_applied_at, last_applied_at=applied[-1] if applied else None)
+            outcomes[a] = out
+        changed = sorted({h for o in outcomes.values() for h in o.changed})
         self.ui.stage(spec.label, "failed" if failed else "done", targets,
-                      f"{len(outcome.changed)} changed" + (f", failed on {', '.join(failed)}" if failed else ""))
+                      f"{len(changed)} changed" + (f", failed on {', '.join(failed)}" if failed else ""))
         if self.dry_run:
-            self.dry_states[self.area.name] = new_state
-        return outcome
+            self.dry_states.update(new_states)
+        return outcomes
 
-    def _run(self, spec: StageSpec, stage_id: int, targets: list[str], planned: dict[str, Policy],
-             fingerprints: dict[str, str], reach: dict[str, list[dict[str, Any]]]) -> runner.RunResult:
+    def _in_area(self, host: str, area: str) -> bool:
+        known = self.inv.hosts.get(host)
+        return known is not None and known.area == area
+
+    def _run(self, spec: StageSpec, rows: dict[str, int], mine: dict[str, list[str]], targets: list[str],
+             planned: dict[str, Policy], fingerprints: dict[str, str],
+             reach: dict[str, list[dict[str, Any]]]) -> runner.RunResult:
         extravars: dict[str, Any] = {
             "irm_targets": ",".join(targets),
             **hosts_by_os(self.inv, targets),
@@ -225,16 +257,19 @@ class StageApplier:
             result = self.run_playbook(spec.playbook, self.inventory, extravars=extravars,
                                        check=self.dry_run, diff=self.dry_run, observer=self.ui)
         except RunnerError as exc:
-            self.journal.end_stage(stage_id, "failed", failed=targets, reason=str(exc))
+            for a, row in rows.items():
+                self.journal.end_stage(row, "failed", failed=mine[a], reason=str(exc))
             self.ui.stage(spec.label, "failed", targets, str(exc))
             raise ContainmentFailed(f"stage {spec.name} failed: {exc}; the previous rules stay in place "
                                     "(any armed timer restores the last confirmed ruleset)") from None
-        self.journal.host_results(stage_id, [
-            {"host": h.host, "status": h.status, "ok": h.ok, "changed": h.changed, "failed": h.failed,
-             "unreachable": h.unreachable, "failures": h.failures} for h in result.hosts.values()])
+        for a, row in rows.items():
+            self.journal.host_results(row, [
+                {"host": h.host, "status": h.status, "ok": h.ok, "changed": h.changed, "failed": h.failed,
+                 "unreachable": h.unreachable, "failures": h.failures} for h in result.hosts.values()
+                if h.host in mine[a]])
         return result
 
-    def _after_failure(self, spec: StageSpec, failed: list[str], result: runner.RunResult,
+    def _after_failure(self, spec: StageSpec, areas: list[str], failed: list[str], result: runner.RunResult,
                        reach: dict[str, list[dict[str, Any]]]) -> str:
         reasons = "; ".join(f"{h}: {' | '.join(result.hosts[h].failures) if h in result.hosts else 'no result'}"
                             for h in failed)
@@ -251,8 +286,9 @@ class StageApplier:
         except RunnerError as exc:
             return f"{reasons}; SSH could not be checked ({exc}): check {', '.join(expected)} by hand"
         answering = sorted(h for h, r in back.hosts.items() if r.status == "ok")
-        self.journal.event(self.incident.id, EventKind.LOCKOUT_REVERTED, self.operator, self.area.name,
-                           stage=spec.name, hosts=failed, reachable_again=answering, reasons=reasons)
+        for area in areas:
+            self.journal.event(self.incident.id, EventKind.LOCKOUT_REVERTED, self.operator, area,
+                               stage=spec.name, hosts=failed, reachable_again=answering, reasons=reasons)
         still = sorted(set(expected) - set(answering))
         tail = (f"the dead-man timer restored the last confirmed ruleset; SSH answers again on {len(answering)} "
                 f"host(s) ({', '.join(answering)})"

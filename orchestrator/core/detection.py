@@ -37,9 +37,10 @@ class DetectionSource(Protocol):
 class AvLogSource:
     """Reads every area host's AV log (the lab's simulated AV writes one per host)."""
 
-    def __init__(self, inv: Inventory, area: str | None = None) -> None:
+    def __init__(self, inv: Inventory, area: str | list[str] | None = None) -> None:
         self.inv = inv
-        self.hosts = [h for h in inv.hosts.values() if h.kind == "area" and (area is None or h.area == area)]
+        areas = None if area is None else {area} if isinstance(area, str) else set(area)
+        self.hosts = [h for h in inv.hosts.values() if h.kind == "area" and (areas is None or h.area in areas)]
         self._offsets: dict[str, int] = {}
         self._inodes: dict[str, int] = {}
         self._seen: dict[str, list[Detection]] = {}

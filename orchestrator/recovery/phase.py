@@ -127,7 +127,7 @@ class Recovery:
         self.area = inv.area(req.area)
         self.incident: Incident = journal.open_incident_for(req.incident_id)
         self.state = AreaState.from_scopes(self.area.name, journal.postures(self.incident.id))
-        self.applier = StageApplier(inv, journal, self.incident, self.area, req.inventory, req.operator, self._ui,
+        self.applier = StageApplier(inv, journal, self.incident, req.inventory, req.operator, self._ui,
                                     run, probe, self.phase, list(self.incident.spec.vectors),
                                     confirm_timeout=req.confirm_timeout)
         self.paths: PathProber = paths or NoPaths()
@@ -149,7 +149,7 @@ class Recovery:
         self.state = AreaState.from_scopes(self.area.name, self.journal.postures(self.incident.id))
 
     def _apply(self, spec: StageSpec, new_state: AreaState) -> StageOutcome:
-        outcome = self.applier.apply(spec, new_state)
+        outcome = self.applier.apply(spec, {self.area.name: new_state})[self.area.name]
         self.state = new_state
         return outcome
 
@@ -259,7 +259,7 @@ class Recovery:
         if spec is None:
             return ["nothing to change: no sub-area was quarantined"]
         before = self.applier.planned(self.applier.states())
-        after = self.applier.planned_with(self._target_state(step))
+        after = self.applier.planned_with({self.area.name: self._target_state(step)})
         lines = []
         for host in spec.targets:
             removed, added = _rule_diff(before[host], after[host])
@@ -407,7 +407,7 @@ class Recovery:
             return
         before = self.applier.planned(self.applier.states())
         target = self._target_state(step)
-        after = self.applier.planned_with(target)
+        after = self.applier.planned_with({self.area.name: target})
         try:
             outcome = self._apply(spec, target)
         except UserError as exc:

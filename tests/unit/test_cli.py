@@ -52,8 +52,9 @@ def test_a_repeated_single_valued_option_is_named_and_repeatable_ones_pass() -> 
     from orchestrator.cli.entry import repeated_option
 
     command = typer.main.get_command(app)
-    assert repeated_option(command, ["contain", "--area", "a", "--area=b"]) == (
-        "irm contain: --area is given more than once, and it takes one value (see 'irm contain --help')")
+    assert repeated_option(command, ["remediate", "--area", "a", "--area=b"]) == (
+        "irm remediate: --area is given more than once, and it takes one value (see 'irm remediate --help')")
+    assert repeated_option(command, ["contain", "--area", "a", "--area=b"]) is None  # contain takes several
     # repeatable options, flags, an option's value that looks like an option, and anything after --
     assert repeated_option(command, ["incident", "open", "--worm", "W", "--vector", "tcp/1", "--vector", "tcp/2"]) \
         is None

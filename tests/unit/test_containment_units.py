@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from orchestrator.containment.phase import Containment, ContainRequest
-from orchestrator.core.errors import ContainmentFailed
+from orchestrator.core.errors import ContainmentFailed, UserError
 from orchestrator.core.incident import IncidentSpec
 from orchestrator.core.inventory.load import load_inventory
 from orchestrator.core.journal import Journal
@@ -38,7 +38,7 @@ def _stages(j: Journal) -> list[tuple[str, str]]:
 
 def test_stages_run_in_the_irm_order_each_on_its_chokepoint(tmp_path: Path) -> None:
     j, run = _journal(tmp_path), FakeRunner()
-    report = _contain(j, run).run()
+    (report,) = _contain(j, run).run()
     assert run.playbooks() == ["contain_1_internet_cut", "contain_2_isolate", "contain_3_vectors", "contain_4_mobile"]
     assert [c.targets for c in run.calls] == [["edge-fw"], ["gw-x"], AREA_HOSTS, ["gw-x"]]
     assert _stages(j) == [("internet_cut", "done"), ("isolate", "done"), ("vectors", "done"), ("mobile", "done")]
@@ -71,7 +71,7 @@ def test_dry_run_journals_no_posture(tmp_path: Path) -> None:
 
 def test_an_unreachable_area_host_is_skipped_journaled_and_named(tmp_path: Path) -> None:
     j, run = _journal(tmp_path), FakeRunner()
-    report = _contain(j, run, FakeProber(down={"x-lt1"})).run()
+    (report,) = _contain(j, run, FakeProber(down={"x-lt1"})).run()
     assert "x-lt1" not in run.calls[2].targets  # the vectors stage skips it
     assert report.unreachable == ["x-lt1"]
     assert j.host_rows(1)["x-lt1"]["reach"] == "unreachable"
@@ -88,7 +88,7 @@ def test_an_unreachable_boundary_fails_its_stage_with_nothing_applied_there(tmp_
 
 def test_a_host_failure_in_the_vectors_stage_lets_the_boundaries_finish_and_is_named(tmp_path: Path) -> None:
     j, run = _journal(tmp_path), FakeRunner(fail={("contain_3_vectors", "x-ws12"): "nft: syntax error"})
-    report = _contain(j, run).run()
+    (report,) = _contain(j, run).run()
     assert run.playbooks()[:4] == ["contain_1_internet_cut", "contain_2_isolate", "contain_3_vectors",
                                    "contain_4_mobile"]
     assert run.calls[4].playbook == "contain_3_vectors" and run.calls[4].targets == ["x-ws12"]  # retried at the end
@@ -105,3 +105,36 @@ def test_a_boundary_failure_stops_the_run_and_journals_what_is_live(tmp_path: Pa
     assert run.calls[-1].playbook == "reach" and {"gw-x", *AREA_HOSTS} <= set(run.calls[-1].targets)
     assert j.postures(1).get(AREA) != "isolated"
     assert [e["kind"] for e in j.events(1)][-1] == "containment_failed"
+
+
+def test_several_areas_are_one_play_per_stage_journaled_per_area(tmp_path: Path) -> None:
+    j, run = _journal(tmp_path), FakeRunner()
+    request = ContainRequest(inventory=LAB_INVENTORY, areas=[AREA, "hq"], operator="op", loop=False)
+    reports = Containment(request, INV, j, NoDetections(), run=run, probe=FakeProber()).run()
+    hq_hosts = list(INV.area("hq").hosts)
+    # every first cut is the first play, every gateway's isolation the second, before any host-level work
+    assert run.playbooks() == ["contain_1_internet_cut", "contain_2_isolate", "contain_3_vectors", "contain_4_mobile"]
+    assert [sorted(c.targets) for c in run.calls[:2]] == [["edge-fw"], sorted(["gw-x", "gw-hq"])]
+    assert sorted(run.calls[2].targets) == sorted(AREA_HOSTS + hq_hosts)
+    # each area is its own containment: stage rows, postures, events, report
+    for area, hosts in ((AREA, AREA_HOSTS), ("hq", hq_hosts)):
+        assert [(s.name, s.state, s.target) for s in j.stages(1, area)][:3] == [
+            ("internet_cut", "done", "edge-fw"), ("isolate", "done", INV.area(area).gateway),
+            ("vectors", "done", ",".join(h for h in run.calls[2].targets if h in hosts))]
+        assert j.postures(1)[area] == "isolated"
+        kinds = [e["kind"] for e in j.events(1) if e["area"] == area]
+        assert kinds.count("containment_started") == 1 and kinds[-1] == "containment_finished"
+    assert [r.area for r in reports] == [AREA, "hq"]
+    assert reports[0].first_cut_seconds is not None and reports[1].first_cut_seconds is not None
+    assert set(reports[1].changed_hosts) == {"edge-fw", "gw-hq", *hq_hosts}
+
+
+def test_several_areas_take_every_lock_or_none(tmp_path: Path) -> None:
+    j, run = _journal(tmp_path), FakeRunner()
+    j.acquire_lock("hq", 1, "bob", "other-run")
+    holder = j.locks()[0]
+    j.db.execute("UPDATE locks SET hostname='another-soc' WHERE area='hq'")  # held on another machine
+    request = ContainRequest(inventory=LAB_INVENTORY, areas=[AREA, "hq"], operator="op", loop=False)
+    with pytest.raises(UserError):
+        Containment(request, INV, j, NoDetections(), run=run, probe=FakeProber()).run()
+    assert run.calls == [] and [lock["area"] for lock in j.locks()] == ["hq"] and holder["operator"] == "bob"

@@ -24,10 +24,14 @@ _spec.loader.exec_module(irm_worm)
 
 
 def _started(proc: subprocess.Popen[bytes], exe: str) -> None:
-    """Until the child has exec'd (before that, /proc shows the forked Python)."""
-    for _ in range(500):
+    """Until the child has exec'd (before that, /proc shows the forked Python; during it, an empty
+    command line or the old name)."""
+    deadline = time.monotonic() + 30  # a loaded machine (the lab suite beside) can take seconds
+    while time.monotonic() < deadline:
         try:
-            if os.readlink(f"/proc/{proc.pid}/exe") == exe:
+            # exec done: the new executable, its name and its command line are all in place
+            if os.readlink(f"/proc/{proc.pid}/exe") == exe and Path(f"/proc/{proc.pid}/cmdline").read_bytes() \
+                    and Path(f"/proc/{proc.pid}/comm").read_text().strip() == os.path.basename(exe)[:15]:
                 return
         except OSError:
             pass
