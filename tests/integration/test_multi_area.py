@@ -1,4 +1,4 @@
-"""`irm contain --area A --area B` on the real lab: the worm runs in both areas; one command contains
+"""`irm contain --area A --area B` on the real lab: the worm has crossed into a second area; one command contains
 both, every first cut in one play at the edge, and traffic proves each area is cut from the Internet
 and from the other, while each stays its own containment in the journal."""
 
@@ -24,9 +24,8 @@ def test_two_infected_areas_are_contained_at_once_and_each_is_journaled_as_its_o
         set_patched(inv, ["hq-erp"], True)  # the ERP stays clean: the critical flow's server
         irm("incident", "open", "--worm", "Lab.Worm.IRM-A", "--vector", "tcp/4445", "--journal", str(journal),
             check=True)
-        irm("lab", "infect", "x-ws11", check=True)
-        irm("lab", "infect", "hq-ws1", check=True)
-        wait_for(lambda: {"x-ws11", "hq-ws1"} <= set(infected(inv)), 30, "the worm in both areas")
+        irm("lab", "infect", "x-ws11", check=True)  # the worm crosses into hq on its own, in seconds
+        wait_for(lambda: any(h.startswith("hq-") for h in infected(inv)), 30, "the worm in both areas")
         before = matrix(inv, [probe(inv, "x-ws21", "inet-web", 80), probe(inv, "hq-ws2", "inet-web", 80)])
         assert set(before.values()) == {"open"}
         out = irm("contain", "--area", "subsidiary-x", "--area", "hq", "--yes", "--quiet-window", "4",
@@ -36,7 +35,10 @@ def test_two_infected_areas_are_contained_at_once_and_each_is_journaled_as_its_o
         # traffic: neither area reaches the Internet, nor the other area on the worm's port
         after = matrix(inv, [probe(inv, "x-ws21", "inet-web", 80), probe(inv, "hq-ws2", "inet-web", 80),
                              probe(inv, "x-ws22", "hq-ws2", 4445), probe(inv, "hq-ws2", "x-ws22", 4445)])
-        assert set(after.values()) == {"closed"}, after
+        assert "open" not in after.values(), after  # refused or dropped on the way
+        # management still reaches every boundary and host
+        mgmt = matrix(inv, [probe(inv, "soc-console", h.name, 22) for h in inv.managed_hosts])
+        assert set(mgmt.values()) == {"open"}, mgmt
         # the validated critical flow stays open through both containments
         assert set(matrix(inv, [probe(inv, "x-ws21", "hq-erp", 8069)]).values()) == {"open"}
         with Journal.reader(journal) as j:
