@@ -66,6 +66,18 @@ def test_any_change_to_a_file_loads_through_ansible_again(inventory: Path, tmp_p
     assert _load_in_fresh_process(inventory, cache)["ansible"] is False
 
 
+def test_a_same_size_rewrite_with_the_same_time_loads_through_ansible_again(inventory: Path, tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    _load_in_fresh_process(inventory, cache)
+    hosts = inventory / "hosts.yml"
+    st = hosts.stat()
+    hosts.write_text(hosts.read_text().replace("198.18.16.10", "198.18.16.19"))  # same length
+    os.utime(hosts, ns=(st.st_atime_ns, st.st_mtime_ns))  # and the same modification time
+    assert hosts.stat().st_size == st.st_size and hosts.stat().st_mtime_ns == st.st_mtime_ns
+    changed = _load_in_fresh_process(inventory, cache)
+    assert changed["ansible"] is True and changed["erp"] == "198.18.16.19"
+
+
 @pytest.mark.parametrize("text", [
     "irm_note: !vault |\n  $ANSIBLE_VAULT;1.1;AES256\n  3132\n",
     "irm_site: \"{{ lookup('env', 'SITE') }}\"\n",

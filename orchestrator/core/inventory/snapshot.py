@@ -3,13 +3,13 @@ journal (``irm status``) answer without importing Ansible.
 
 The snapshot holds the raw data ``load.load_raw`` returns (before validation: every load still runs
 ``build_inventory``), keyed by everything that could change what Ansible would load: each inventory
-file's path, size and modification time, ansible.cfg's, the Ansible environment variables and irm's
-version. Any change, and the next load goes through Ansible again. Only static inventories are
-snapshotted: YAML, INI or JSON files, none executable, no inventory plugin configuration, no template
-that calls anything (a lookup, ``now()``: their value may change with nothing on disk changing), and
-no vault value (a decrypted secret is never written to disk). Snapshots are 0600 files in a 0700 directory
-(``$IRM_CACHE_DIR``, else ``$XDG_CACHE_HOME/irm``, else ``~/.cache/irm``); an unreadable or damaged one
-is ignored.
+file's path, size, modification time and content hash, ansible.cfg's, the Ansible environment
+variables and irm's version. Any change, and the next load goes through Ansible again. Only static
+inventories are snapshotted: YAML, INI or JSON files, none executable, no inventory plugin
+configuration, no template that calls anything (a lookup, ``now()``: their value may change with
+nothing on disk changing), and no vault value (a decrypted secret is never written to disk). Snapshots
+are 0600 files in a 0700 directory (``$IRM_CACHE_DIR``, else ``$XDG_CACHE_HOME/irm``, else
+``~/.cache/irm``); an unreadable or damaged one is ignored.
 """
 
 from __future__ import annotations
@@ -59,9 +59,9 @@ def key(source: Path) -> str | None:
     if files is None:
         return None
     parts: list[Any] = [__version__, str(source)]
-    for f in files:
+    for f in files:  # content too: a rewrite within the clock's granularity keeps size and time
         st = f.stat()
-        parts.append((str(f), st.st_size, st.st_mtime_ns))
+        parts.append((str(f), st.st_size, st.st_mtime_ns, hashlib.sha256(f.read_bytes()).hexdigest()))
     cfg = os.environ.get("ANSIBLE_CONFIG")
     if cfg and Path(cfg).is_file():
         st = Path(cfg).stat()
