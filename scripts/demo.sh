@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The main job on the built-in lab: a worm outbreak in subsidiary-x, handled the IRM #1 way.
 # Build the lab, prove Ansible reaches every host and the baseline traffic flows, record the incident,
-# seed the lab worm, contain the area (and any other area the worm reached before the cut), watch the
-# spread stop, remediate with the validated plan (canary first; a technician for the hosts where the
+# seed the lab worm, contain the area and every other area the worm reached (one command,
+# --detected), watch the spread stop, remediate with the validated plan (canary first; a technician for the hosts where the
 # worm blocks every method), sign the management approval, recover each area in the IRM order (one
 # soaked step at a time), check the baseline traffic is back, write the crisis report (irm-report/),
 # show where everything stood, and tear the lab down.
@@ -37,13 +37,8 @@ irm lab watch --seconds 3 --no-until-all -i "$INV"
 banner "identification: the crisis cell records the worm"
 irm incident open --worm Lab.Worm.IRM-A --vector tcp/4445 --signature Lab.Worm.IRM-A --reference CVE-2017-0144
 
-banner "containment: irm contain --area subsidiary-x"
-irm contain --area subsidiary-x --yes --quiet-window 8 --confirm-timeout 30 -i "$INV"
-
-if irm lab infections --json -i "$INV" | grep -q '"area": "hq"'; then
-  banner "the worm reached hq before the cut: contain hq too"
-  irm contain --area hq --yes --quiet-window 8 --confirm-timeout 30 -i "$INV"
-fi
+banner "containment: irm contain --area subsidiary-x --detected (and every other area whose detections show the worm)"
+irm contain --area subsidiary-x --detected --yes --quiet-window 8 --confirm-timeout 30 -i "$INV"
 
 banner "a fault: gw-x reboots and comes back without its saved configuration (irm lab reboot --lose-config)"
 irm lab reboot gw-x --lose-config -i "$INV"
