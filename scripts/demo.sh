@@ -2,10 +2,10 @@
 # The main job on the built-in lab: a worm outbreak in subsidiary-x, handled the IRM #1 way.
 # Build the lab, prove Ansible reaches every host and the baseline traffic flows, record the incident,
 # seed the lab worm, contain the area and every other area the worm reached (one command,
-# --detected), watch the spread stop, remediate with the validated plan (canary first; a technician for the hosts where the
-# worm blocks every method), sign the management approval, recover each area in the IRM order (one
-# soaked step at a time), check the baseline traffic is back, write the crisis report (irm-report/),
-# show where everything stood, and tear the lab down.
+# --detected), watch the spread stop, remediate with the validated plan (canary first; a technician
+# for the hosts where the worm blocks every method), sign the management approval, recover each area
+# in the IRM order (one soaked step at a time), check the baseline traffic is back, write the crisis
+# report (irm-report/), show where everything stood, and tear the lab down.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PWD/.venv/bin:$PATH"
