@@ -70,7 +70,7 @@ def test_without_yes_the_operator_confirms_and_n_changes_nothing(lab: Path, tmp_
     proc = irm("contain", "--area", "subsidiary-x", "--journal", str(journal), input_text="n\n")
     assert proc.returncode == 1
     assert "Apply containment to subsidiary-x? [y/N]" in proc.stdout and "nothing applied" in proc.stdout
-    assert "kept open: erp-orders" in proc.stdout
+    assert "kept open (subsidiary-x): erp-orders" in proc.stdout
     assert rulesets(inv) == before
 
 
