@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 export PATH="$PWD/.venv/bin:$PATH"
 INV=inventories/lab
 LAB_STATE=$(python3 -c 'import sys
-from orchestrator.inventory.load import load_inventory
+from orchestrator.core.inventory.load import load_inventory
 print(load_inventory(sys.argv[1]).lab.state_dir)' "$INV")
 JOURNAL=$(mktemp -d)/irm-journal.db
 export IRM_JOURNAL=$JOURNAL IRM_OPERATOR=${IRM_OPERATOR:-demo-operator}

@@ -80,3 +80,17 @@ def test_the_ansible_content_is_where_the_runner_looks() -> None:
 
     assert paths.PLAYBOOKS.is_dir() and paths.ANSIBLE_CFG.is_file()
     assert paths.playbook("reach").is_file()
+
+
+def test_the_scripts_import_what_exists() -> None:
+    """The shell scripts embed Python (the demo reads the inventory): every name they import exists."""
+    import importlib
+    import re
+
+    found = []
+    for script in sorted((PACKAGE.parent / "scripts").glob("*.sh")):
+        for module, names in re.findall(r"from (orchestrator[\w.]*) import ([\w, ]+)", script.read_text()):
+            found.append(module)
+            imported = importlib.import_module(module)
+            assert all(hasattr(imported, n.strip()) for n in names.split(",")), (script.name, module, names)
+    assert found
