@@ -13,6 +13,9 @@ For each area size N (hosts in area `bench-x`, from bench/make_inventory.py):
              rendered rules on the chokepoints (edge and gateway) only.
   (c) floor  for reference: an empty play run by ansible-playbook (its own start-up on this machine), the
              least any change made through Ansible can take.
+  (d) bare   the floor of a full containment: a bare parallel `ssh HOST nft -f -` of the same rendered
+             rules on every host at once (edge, gateway, every area host), no Ansible, no journal, no
+             dead-man timer.
 Each baseline runs on a freshly built lab. Prints ratios; asserts nothing (see README for targets).
 """
 
@@ -100,11 +103,14 @@ def run_manual(inv_dir: Path, rules: Path, hosts: list[str], work: Path) -> floa
     return elapsed
 
 
-def run_limit(inv_dir: Path, rules: Path) -> float:
+def run_limit(inv_dir: Path, rules: Path, names: list[str] | None = None) -> float:
+    """A bare parallel `ssh HOST nft -f -` of the rendered rulesets: on the chokepoints (the first
+    cut's limit), or on every host named (the floor of a full containment)."""
     inv = load_inventory(inv_dir)
     assert inv.lab is not None and inv.edge is not None
     ssh_dir = Path(inv.lab.state_dir) / "ssh"
-    chokepoints = [inv.edge, inv.hosts[inv.area("bench-x").gateway]]
+    chokepoints = [inv.hosts[n] for n in names] if names is not None else [
+        inv.edge, inv.hosts[inv.area("bench-x").gateway]]
     started = time.monotonic()
     procs = [subprocess.Popen(
         ["ssh", "-i", str(ssh_dir / "id_ed25519"), "-o", f"UserKnownHostsFile={ssh_dir / 'known_hosts'}",
@@ -145,6 +151,8 @@ def main() -> None:
             hosts = keep_rendered(inv_dir, rules)
             fresh_lab(inv_dir)
             limit = run_limit(inv_dir, rules)
+            fresh_lab(inv_dir)
+            every = run_limit(inv_dir, rules, hosts)
             floor = run_floor(work)
             fresh_lab(inv_dir)
             manual = run_manual(inv_dir, rules, hosts, work)
@@ -153,6 +161,7 @@ def main() -> None:
                            check=False)
         row = {"hosts": n, "lab_up_s": round(lab_up, 2), "irm_first_cut_s": round(first_cut, 2),
                "irm_full_s": round(full, 2), "limit_chokepoints_s": round(limit, 2),
+               "bare_ssh_every_host_s": round(every, 2), "irm_full_vs_bare_every": round(full / every, 2),
                "ansible_playbook_floor_s": round(floor, 2), "manual_s": round(manual, 2),
                "first_cut_vs_limit": round(first_cut / limit, 2), "manual_vs_irm_full": round(manual / full, 2)}
         rows.append(row)
@@ -161,12 +170,13 @@ def main() -> None:
     base = rows[0]["irm_first_cut_s"]
     print("\n| hosts in area | irm first cut | (b) bare ssh on chokepoints | first cut / (b) | first cut / "
           f"first cut at {rows[0]['hosts']} | (c) empty ansible-playbook | irm full containment | "
-          "(a) plain ansible-playbook | (a) / irm full |")
-    print("|---|---|---|---|---|---|---|---|---|")
+          "(a) plain ansible-playbook | (a) / irm full | (d) bare ssh, every host | irm full / (d) |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         print(f"| {r['hosts']} | {r['irm_first_cut_s']}s | {r['limit_chokepoints_s']}s | {r['first_cut_vs_limit']}x "
               f"| {r['irm_first_cut_s'] / base:.2f}x | {r['ansible_playbook_floor_s']}s | {r['irm_full_s']}s "
-              f"| {r['manual_s']}s | {r['manual_vs_irm_full']}x |")
+              f"| {r['manual_s']}s | {r['manual_vs_irm_full']}x | {r['bare_ssh_every_host_s']}s "
+              f"| {r['irm_full_vs_bare_every']}x |")
 
 
 if __name__ == "__main__":
