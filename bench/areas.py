@@ -30,13 +30,13 @@ ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 sys.path.insert(0, str(ROOT))
 
+from bench.make_inventory import lab_vars  # noqa: E402
 from orchestrator.core.journal import Journal  # noqa: E402
 
 ENV = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}", "COLUMNS": "200"}
 
 
 def inventory(k: int) -> dict[str, object]:
-    state = "/var/lib/irm-lab/irmareas"
     gateways = {f"gw-a{i}": {"ansible_host": f"198.19.128.{10 + 4 * i}", "irm_uplink": f"198.19.128.{10 + 4 * i}/30"}
                 for i in range(1, k + 1)}
     areas = {}
@@ -48,18 +48,7 @@ def inventory(k: int) -> dict[str, object]:
                           for h in range(1, 3)}}
             for s in (1, 2)}}
     return {"all": {
-        "vars": {
-            "irm_lab_name": "irmareas", "irm_lab_state_dir": state, "irm_lab_prefixes": ["198.19.128.0/17"],
-            "irm_host_state_dir": "{{ irm_lab_state_dir }}/hosts/{{ inventory_hostname }}",
-            "irm_av_log": "{{ irm_host_state_dir }}/av.log",
-            "irm_lab_worm": {"signature": "Bench.Worm", "ports": [4445], "rate": 1, "lifetime": 60},
-            "removable_media_modprobe_dir": "{{ irm_host_state_dir }}", "removable_media_unload": False,
-            "firewall_policy_boot_unit": False,
-            "ansible_user": "root", "ansible_python_interpreter": "/usr/bin/python3",
-            "ansible_ssh_private_key_file": "{{ irm_lab_state_dir }}/ssh/id_ed25519",
-            "ansible_ssh_common_args": "-o UserKnownHostsFile={{ irm_lab_state_dir }}/ssh/known_hosts "
-                                       "-o StrictHostKeyChecking=yes -o IdentitiesOnly=yes",
-        },
+        "vars": lab_vars("irmareas"),
         "children": {
             "soc": {"hosts": {"soc-a": {"ansible_connection": "local", "irm_uplink": "198.19.128.2/30"}}},
             "core": {"hosts": {"core-a": {"ansible_host": "198.19.128.1"}}},

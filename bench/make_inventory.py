@@ -14,6 +14,24 @@ from pathlib import Path
 import yaml
 
 
+def lab_vars(name: str) -> dict[str, object]:
+    """The variables every benchmark lab shares: its name and state directory, the bench address space
+    (198.19.128.0/17), the lab worm, and SSH to the lab's namespaces."""
+    return {
+        "irm_lab_name": name, "irm_lab_state_dir": f"/var/lib/irm-lab/{name}",
+        "irm_lab_prefixes": ["198.19.128.0/17"],
+        "irm_host_state_dir": "{{ irm_lab_state_dir }}/hosts/{{ inventory_hostname }}",
+        "irm_av_log": "{{ irm_host_state_dir }}/av.log",
+        "irm_lab_worm": {"signature": "Bench.Worm", "ports": [4445], "rate": 1, "lifetime": 60},
+        "removable_media_modprobe_dir": "{{ irm_host_state_dir }}", "removable_media_unload": False,
+        "firewall_policy_boot_unit": False,
+        "ansible_user": "root", "ansible_python_interpreter": "/usr/bin/python3",
+        "ansible_ssh_private_key_file": "{{ irm_lab_state_dir }}/ssh/id_ed25519",
+        "ansible_ssh_common_args": "-o UserKnownHostsFile={{ irm_lab_state_dir }}/ssh/known_hosts "
+                                   "-o StrictHostKeyChecking=yes -o IdentitiesOnly=yes",
+    }
+
+
 def inventory(n: int) -> dict[str, object]:
     mobile = max(1, n // 10)
     per_sub = [(n - mobile) // 4 + (1 if i < (n - mobile) % 4 else 0) for i in range(4)]
@@ -27,20 +45,8 @@ def inventory(n: int) -> dict[str, object]:
         "vars": {"irm_prefix": "198.19.170.0/24"},
         "hosts": {f"bl-{k:03d}": {"ansible_host": f"198.19.170.{10 + k}"} for k in range(mobile)},
     }
-    state = "/var/lib/irm-lab/irmbench"
     return {"all": {
-        "vars": {
-            "irm_lab_name": "irmbench", "irm_lab_state_dir": state, "irm_lab_prefixes": ["198.19.128.0/17"],
-            "irm_host_state_dir": "{{ irm_lab_state_dir }}/hosts/{{ inventory_hostname }}",
-            "irm_av_log": "{{ irm_host_state_dir }}/av.log",
-            "irm_lab_worm": {"signature": "Bench.Worm", "ports": [4445], "rate": 1, "lifetime": 60},
-            "removable_media_modprobe_dir": "{{ irm_host_state_dir }}", "removable_media_unload": False,
-            "firewall_policy_boot_unit": False,
-            "ansible_user": "root", "ansible_python_interpreter": "/usr/bin/python3",
-            "ansible_ssh_private_key_file": "{{ irm_lab_state_dir }}/ssh/id_ed25519",
-            "ansible_ssh_common_args": "-o UserKnownHostsFile={{ irm_lab_state_dir }}/ssh/known_hosts "
-                                       "-o StrictHostKeyChecking=yes -o IdentitiesOnly=yes",
-        },
+        "vars": lab_vars("irmbench"),
         "children": {
             "soc": {"hosts": {"soc-b": {"ansible_connection": "local", "irm_uplink": "198.19.128.2/30"}}},
             "core": {"hosts": {"core-b": {"ansible_host": "198.19.128.1"}}},

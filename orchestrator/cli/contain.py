@@ -132,15 +132,12 @@ def contain(
 
 
 def _detected_areas(inv: Any, journal: Journal, incident_id: int | None) -> list[str]:
-    """Every area with a detection in its sources since a day before the incident was opened (the
-    sub-area loop's own look-back), in the inventory's order."""
-    from datetime import datetime, timedelta
-
-    from orchestrator.core.detection import AvLogSource
+    """Every area with a detection in its sources since the sub-area loop's own look-back before the
+    incident was opened, in the inventory's order."""
+    from orchestrator.core.detection import AvLogSource, watch_start
 
     incident = journal.open_incident_for(incident_id)
-    since = datetime.fromisoformat(incident.opened_at) - timedelta(hours=24)
-    seen = {d.area for d in AvLogSource(inv).detections(since)}
+    seen = {d.area for d in AvLogSource(inv).detections(watch_start(incident.opened_at))}
     return [name for name in inv.areas if name in seen]
 
 

@@ -23,7 +23,7 @@ from typing import Protocol
 from orchestrator.containment.table import CONTAINMENT, containment_stage
 from orchestrator.core import checks, mgmt_probe, runner
 from orchestrator.core.applier import Quiet, StageApplier, StageObserver, StageOutcome, StageSpec
-from orchestrator.core.detection import Detection, DetectionSource
+from orchestrator.core.detection import LOOKBACK, Detection, DetectionSource, watch_start
 from orchestrator.core.errors import ContainmentFailed, UserError
 from orchestrator.core.events import EventKind
 from orchestrator.core.incident import Vector
@@ -36,15 +36,15 @@ from orchestrator.core.posture import AreaState, not_as_planned
 @dataclass
 class ContainRequest:
     inventory: Path
-    area: str = ""  # one area, or
-    operator: str = ""
+    operator: str
+    area: str = ""  # one area, or ``areas``
     incident_id: int | None = None
     dry_run: bool = False
     confirm_timeout: int = 60
     quiet_window: float = 30.0
     max_wait: float = 900.0
     poll: float = 1.0
-    lookback: timedelta = timedelta(hours=24)
+    lookback: timedelta = LOOKBACK
     loop: bool = True
     lock_wait: float = 600.0  # how long a change to shared boundaries waits for another run's
     areas: list[str] = field(default_factory=list)  # several areas, contained at once
@@ -309,7 +309,7 @@ class Containment:
         return [d for d in self.source.detections(since) if d.area in self.names]
 
     def _subarea_loop(self, reports: dict[str, ContainReport]) -> None:
-        since = datetime.fromisoformat(self.incident.opened_at) - self.req.lookback
+        since = watch_start(self.incident.opened_at, self.req.lookback)
         sub_areas = {a.name: {s.qualified for s in a.sub_areas} for a in self.areas}
         loop_start = last_change = time.monotonic()
         seen: dict[str, int] = dict.fromkeys(self.names, 0)

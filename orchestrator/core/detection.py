@@ -10,11 +10,20 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Protocol
 
 from orchestrator.core.inventory import Inventory
+
+# Detections count from this long before the incident was opened: the worm was there before anyone
+# opened the incident (the sub-area loop, --detected and status all look back the same way).
+LOOKBACK = timedelta(hours=24)
+
+
+def watch_start(opened_at: str, lookback: timedelta = LOOKBACK) -> datetime:
+    """From when an incident opened at ``opened_at`` takes its detections into account."""
+    return datetime.fromisoformat(opened_at) - lookback
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections import Counter
-from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from orchestrator.core import checks, mgmt_probe, runner
-from orchestrator.core.detection import AvLogSource
+from orchestrator.core.detection import AvLogSource, watch_start
 from orchestrator.core.errors import RunnerError, UserError
 from orchestrator.core.inventory import Inventory, hosts_by_os
 from orchestrator.core.journal import Incident, Journal
@@ -38,7 +37,7 @@ def gather(inv: Inventory, journal: Journal, incident_id: int | None) -> dict[st
     rows = journal.host_rows(chosen.id)
     planned = journaled_policies(inv, journal, chosen)
     data["locks"] = [{k: lock[k] for k in ("area", "pid", "hostname", "operator", "since")} for lock in journal.locks()]
-    since = datetime.fromisoformat(chosen.opened_at) - timedelta(hours=24)
+    since = watch_start(chosen.opened_at)
     source = AvLogSource(inv)
     detections = source.detections(since)
     data["skipped_log_lines"] = dict(source.skipped)  # lines of the detection logs that were not detections

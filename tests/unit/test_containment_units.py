@@ -138,3 +138,29 @@ def test_several_areas_take_every_lock_or_none(tmp_path: Path) -> None:
     with pytest.raises(UserError):
         Containment(request, INV, j, NoDetections(), run=run, probe=FakeProber()).run()
     assert run.calls == [] and [lock["area"] for lock in j.locks()] == ["hq"] and holder["operator"] == "bob"
+
+
+def test_several_areas_a_gateway_failing_stops_both_with_nothing_claimed(tmp_path: Path) -> None:
+    j, run = _journal(tmp_path), FakeRunner(fail={("contain_2_isolate", "gw-hq"): "management path cut"})
+    request = ContainRequest(inventory=LAB_INVENTORY, areas=[AREA, "hq"], operator="op", loop=False,
+                             confirm_timeout=0)
+    with pytest.raises(ContainmentFailed, match=r"stage isolate failed on gw-hq"):
+        Containment(request, INV, j, NoDetections(), run=run, probe=FakeProber()).run()
+    for area in (AREA, "hq"):
+        assert [(s.name, s.state) for s in j.stages(1, area)] == [("internet_cut", "done"), ("isolate", "failed")]
+        assert j.postures(1).get(area) != "isolated"  # the journal never claims an isolation not in place
+        kinds = [e["kind"] for e in j.events(1) if e["area"] == area]
+        assert "lockout_reverted" in kinds and kinds[-1] == "containment_failed"
+    # no host-level work after the failed chokepoint, and SSH proven back behind the failed gateway
+    assert "contain_3_vectors" not in run.playbooks()
+    assert run.calls[-1].playbook == "reach" and {"gw-hq", *INV.area("hq").hosts} <= set(run.calls[-1].targets)
+    assert j.locks() == []
+
+
+def test_several_areas_an_unreachable_host_is_named_in_its_own_area_only(tmp_path: Path) -> None:
+    j, run = _journal(tmp_path), FakeRunner()
+    request = ContainRequest(inventory=LAB_INVENTORY, areas=[AREA, "hq"], operator="op", loop=False)
+    x, hq = Containment(request, INV, j, NoDetections(), run=run, probe=FakeProber(down={"hq-ws2"})).run()
+    assert "hq-ws2" not in run.calls[2].targets
+    assert hq.unreachable == ["hq-ws2"] and x.unreachable == []
+    assert j.host_rows(1)["hq-ws2"]["area"] == "hq"
