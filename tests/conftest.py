@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import os
 import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
@@ -22,6 +24,15 @@ os.environ.setdefault("ANSIBLE_CONFIG", str(ROOT / "ansible.cfg"))
 
 
 FAULTS = ROOT / "tests" / "plugins" / "faults"
+
+
+def module_util(name: str) -> ModuleType:
+    """One of the collection's module_utils (plain Python without Ansible imports), loaded from its file."""
+    spec = importlib.util.spec_from_file_location(name, COLLECTION / "plugins" / "module_utils" / f"{name}.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def irm(*args: str, check: bool = False, timeout: float = 300, input_text: str | None = None,

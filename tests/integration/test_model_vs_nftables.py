@@ -1,6 +1,7 @@
 """Property, in the lab: the posture model's verdict (``checks.allows``) agrees with what the kernel's
 nftables really does. For generated containment states and vectors, every policy is rendered with the
-role's own template (irm.response's roles/firewall_policy/templates/policy.nft.j2), loaded into the host's namespace
+collection's one renderer (irm.response's module_utils/irm_nft_render.py, which the irm_nft action plugin
+runs for every host), loaded into the host's namespace
 with `nft -f`, and generated TCP connections are really attempted: a connection counts as let through
 when it is accepted or refused by the target (its SYN arrived and the reply came back), blocked when
 it times out."""
@@ -11,7 +12,6 @@ import random
 import subprocess
 from pathlib import Path
 
-import jinja2
 import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
@@ -21,21 +21,19 @@ from orchestrator.core.inventory import Inventory
 from orchestrator.core.inventory.load import load_inventory
 from orchestrator.core.posture import Policy, policies
 from orchestrator.lab import traffic
-from tests.conftest import COLLECTION
+from tests.conftest import module_util
 from tests.property import strategies
 
 pytestmark = pytest.mark.lab
 
-TEMPLATE = COLLECTION / "roles" / "firewall_policy" / "templates" / "policy.nft.j2"
+irm_nft_render = module_util("irm_nft_render")
 PORTS = [22, 4445, 8069, 80, 9]  # sshd everywhere, the lab's vulnerable service, the ERP, the web, nothing
 
 
 def _render(host: str, policy: Policy) -> str:
-    env = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
-    return env.from_string(TEMPLATE.read_text()).render(
-        ansible_managed="irm property test", inventory_hostname=host, firewall_policy_table="irm",
-        firewall_policy_rules=policy.model_dump(mode="json"), __firewall_policy_empty=policy.empty,
-        __firewall_policy_fingerprint=policy.fingerprint)
+    text: str = irm_nft_render.render(host, policy.model_dump(mode="json"), table="irm",
+                                      fingerprint=policy.fingerprint, empty=policy.empty)
+    return text
 
 
 def _load(inv: Inventory, planned: dict[str, Policy]) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import shutil
 import subprocess
@@ -15,12 +14,9 @@ import pytest
 
 from orchestrator.core.errors import UserError
 from orchestrator.remediation.plan import RemediationPlan
+from tests.conftest import module_util
 
-MODULE_UTILS = Path(__file__).resolve().parents[2] / "collections/ansible_collections/irm/response/plugins/module_utils"
-_spec = importlib.util.spec_from_file_location("irm_worm", MODULE_UTILS / "irm_worm.py")
-assert _spec and _spec.loader
-irm_worm = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(irm_worm)
+irm_worm = module_util("irm_worm")
 
 
 def _started(proc: subprocess.Popen[bytes], exe: str) -> None:

@@ -32,6 +32,13 @@ options:
   ruleset:
     description: The whole nftables file for the table (create, delete, rebuild).
     type: str
+  policy:
+    description:
+      - Instead of O(ruleset), irm's abstract policy (C(label) and chains C(input), C(forward), C(output),
+        each C(rules) and a C(default)); the action plugin renders it on the controller into O(ruleset)
+        for the table O(table), carrying O(fingerprint). Every network, port, protocol and action is
+        checked first; a value that is not one fails the task before anything reaches the host.
+    type: dict
   fingerprint:
     description: The string the ruleset carries in its table comment.
     type: str
@@ -93,7 +100,13 @@ author:
 EXAMPLES = r"""
 - name: Apply the policy
   irm.response.irm_nft:
-    ruleset: "{{ lookup('ansible.builtin.template', 'policy.nft.j2') }}"
+    policy:
+      label: "isolated: subsidiary-x"
+      input:
+        default: drop
+        rules:
+          - {action: accept, established: true, comment: replies}
+          - {action: accept, src: [198.18.0.10/32], protocol: tcp, dports: [22], comment: SOC management}
     fingerprint: irm-policy-0123
     token: run-1f2e3d
     state_dir: /var/lib/irm/firewall
@@ -269,6 +282,7 @@ def main():
             "deadman": {"type": "bool", "default": True},
             "absent": {"type": "bool", "default": False},
             "reach": {"type": "list", "elements": "dict"},  # handled by the action plugin
+            "policy": {"type": "dict"},  # rendered into ruleset by the action plugin
             "reach_timeout": {"type": "float", "default": 5},
             "boot_unit": {"type": "bool", "default": False},
             "nft_path": {"type": "path", "default": "/usr/sbin/nft"},
