@@ -30,9 +30,15 @@ def _text(value: Any) -> str:
     return str(value).replace('"', "'").replace("\\", "/").replace("\n", " ").replace("\r", " ")
 
 
+def _kind(value: Any) -> str:
+    """The plain type of a value (the controller's tagged strings and containers read as str, dict, ...)."""
+    return next((t.__name__ for t in (bool, int, float, str, dict, list) if isinstance(value, t)),
+                type(value).__name__)
+
+
 def _nets(items: Any, where: str) -> str:
     if not isinstance(items, list):
-        raise PolicyError(f"{where}: expected a list of networks, got {type(items).__name__}")
+        raise PolicyError(f"{where}: expected a list of networks, got {_kind(items)}")
     nets = []
     for item in items:
         try:
@@ -44,7 +50,7 @@ def _nets(items: Any, where: str) -> str:
 
 def _ports(items: Any, where: str) -> str:
     if not isinstance(items, list):
-        raise PolicyError(f"{where}: expected a list of ports, got {type(items).__name__}")
+        raise PolicyError(f"{where}: expected a list of ports, got {_kind(items)}")
     ports = []
     for item in items:
         if isinstance(item, bool) or not isinstance(item, int) or not 0 <= item <= 65535:
@@ -61,7 +67,7 @@ def _one_of(value: Any, allowed: tuple[str, ...], where: str) -> str:
 
 def _rule(rule: Any, where: str) -> str:
     if not isinstance(rule, dict):
-        raise PolicyError(f"{where}: expected a mapping, got {type(rule).__name__}")
+        raise PolicyError(f"{where}: expected a mapping, got {_kind(rule)}")
     unknown = sorted(set(rule) - {"action", "src", "dst", "protocol", "dports", "sports", "established", "comment"})
     if unknown:
         raise PolicyError(f"{where}: unknown field(s) {', '.join(unknown)}")
@@ -100,7 +106,7 @@ def render(host: str, policy: Any, *, table: str, fingerprint: str, empty: bool 
     """The whole nftables file for ``table``: create it if missing, delete it, and rebuild it, as one
     transaction. An empty policy only deletes the table."""
     if not isinstance(policy, dict):
-        raise PolicyError(f"policy for {_text(host)}: expected a mapping, got {type(policy).__name__}")
+        raise PolicyError(f"policy for {_text(host)}: expected a mapping, got {_kind(policy)}")
     unknown = sorted(set(policy) - {"host", "label", *CHAINS})
     if unknown:
         raise PolicyError(f"policy for {_text(host)}: unknown field(s) {', '.join(unknown)}")
@@ -121,11 +127,11 @@ def render(host: str, policy: Any, *, table: str, fingerprint: str, empty: bool 
     for chain in CHAINS:
         spec = policy.get(chain) or {}
         if not isinstance(spec, dict):
-            raise PolicyError(f"{chain}: expected a mapping, got {type(spec).__name__}")
+            raise PolicyError(f"{chain}: expected a mapping, got {_kind(spec)}")
         default = _one_of(spec.get("default", "accept"), _ACTIONS, f"{chain}.default")
         rules = spec.get("rules") or []
         if not isinstance(rules, list):
-            raise PolicyError(f"{chain}.rules: expected a list, got {type(rules).__name__}")
+            raise PolicyError(f"{chain}.rules: expected a list, got {_kind(rules)}")
         lines += ["", f"    chain {chain} {{", f"        type filter hook {chain} priority filter; policy {default};"]
         lines += [f"        {_rule(rule, f'{chain}.rules[{i}]')}" for i, rule in enumerate(rules)]
         lines.append("    }")

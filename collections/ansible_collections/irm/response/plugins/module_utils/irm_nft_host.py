@@ -1,0 +1,357 @@
+"""What irm_nft does on a host: apply one nftables table atomically under a dead-man timer, confirm it,
+or read it. Python standard library only, so the same code runs two ways:
+
+- inside the irm_nft module (AnsiballZ, AnsibleModule), the plain Ansible path;
+- sent whole on the connection's stdin by the irm_nft action plugin and run by the host's interpreter,
+  one ``python3 -I -c`` per call: no AnsiballZ payload and no ``module_utils.basic`` import, which cost
+  about ten times this code's own run on every host of a stage.
+
+``run(params, check_mode)`` returns the result as a dict; a failure is ``failed: True`` with ``msg``.
+"""
+
+import datetime
+import json
+import os
+import shutil
+import signal
+import subprocess
+import time
+
+SPEC = {
+    "state": {"type": "str", "choices": ["applied", "confirmed", "read"], "default": "applied"},
+    "ruleset": {"type": "str"},
+    "fingerprint": {"type": "str"},
+    "token": {"type": "str", "default": "manual"},
+    "takeover_tokens": {"type": "list", "elements": "str", "default": []},
+    "state_dir": {"type": "path", "required": True},
+    "table": {"type": "str", "default": "irm"},
+    "confirm_timeout": {"type": "int", "default": 60},
+    "deadman": {"type": "bool", "default": True},
+    "absent": {"type": "bool", "default": False},
+    "reach": {"type": "list", "elements": "dict"},  # handled by the action plugin
+    "policy": {"type": "dict"},  # rendered into ruleset by the action plugin
+    "reach_timeout": {"type": "float", "default": 5},
+    "boot_unit": {"type": "bool", "default": False},
+    "nft_path": {"type": "path", "default": "/usr/sbin/nft"},
+}
+REQUIRED_IF = [("state", "applied", ("ruleset", "fingerprint")), ("state", "confirmed", ("fingerprint",))]
+UNIT = "/etc/systemd/system/irm-firewall.service"
+_TRUE = ("yes", "on", "1", "true", "y", "t")
+_FALSE = ("no", "off", "0", "false", "n", "f", "")
+
+
+class Failed(Exception):
+    """Ends the call with ``failed: True``: ``msg`` and whatever else the result carries."""
+
+    def __init__(self, msg, **result):
+        super().__init__(msg)
+        self.result = dict(result, failed=True, msg=msg)
+
+
+def _coerce(name, value, spec):
+    kind = spec.get("type", "str")
+    try:
+        if kind in ("str", "path"):
+            value = str(value)
+            return os.path.expandvars(os.path.expanduser(value)) if kind == "path" else value
+        if kind == "int":
+            if isinstance(value, float) and not value.is_integer():
+                raise ValueError(value)
+            return int(value)
+        if kind == "float":
+            return float(value)
+        if kind == "bool":
+            if isinstance(value, bool):
+                return value
+            text = str(value).strip().lower()
+            if text in _TRUE or text in _FALSE:
+                return text in _TRUE
+            raise ValueError(value)
+        if kind == "dict":
+            if not isinstance(value, dict):
+                raise ValueError(value)
+            return value
+        if kind == "list":
+            items = value.split(",") if isinstance(value, str) else list(value)
+            return [str(v) for v in items] if spec.get("elements") == "str" else items
+    except (TypeError, ValueError):
+        pass
+    raise Failed(f"argument '{name}' is of type {_type_name(value)} and cannot be read as {kind}")
+
+
+def _type_name(value):
+    """The plain type of a value (the controller's tagged strings and containers read as str, dict, ...)."""
+    return next((t.__name__ for t in (bool, int, float, str, dict, list) if isinstance(value, t)),
+                type(value).__name__)
+
+
+def normalize(params):
+    """The arguments checked, converted and completed with defaults, as AnsibleModule would."""
+    unknown = sorted(set(params) - set(SPEC))
+    if unknown:
+        raise Failed(f"Unsupported parameters for (irm_nft) module: {', '.join(unknown)}")
+    out = {}
+    for name, spec in SPEC.items():
+        value = params.get(name)
+        if value is None:
+            if spec.get("required"):
+                raise Failed(f"missing required arguments: {name}")
+            default = spec.get("default")
+            out[name] = list(default) if isinstance(default, list) else default
+            continue
+        value = _coerce(name, value, spec)
+        if "choices" in spec and value not in spec["choices"]:
+            raise Failed(f"value of {name} must be one of: {', '.join(spec['choices'])}, got: {value}")
+        out[name] = value
+    for key, when, needed in REQUIRED_IF:
+        missing = [n for n in needed if out.get(key) == when and out.get(n) is None]
+        if missing:
+            raise Failed(f"{key} is {when} but all of the following are missing: {', '.join(missing)}")
+    return out
+
+
+def _cmd(args, data=None):
+    proc = subprocess.run(args, input=data, stdout=subprocess.PIPE, stderr=subprocess.PIPE, check=False,
+                          universal_newlines=True, env=dict(os.environ, LC_ALL="C"))
+    return proc.returncode, proc.stdout, proc.stderr
+
+
+def _bin(name):
+    extra = ["/sbin", "/usr/sbin", "/usr/local/sbin"]
+    found = shutil.which(name, path=os.pathsep.join([os.environ.get("PATH", "/usr/bin:/bin"), *extra]))
+    if not found:
+        raise Failed(f"Failed to find required executable \"{name}\" in paths: {os.environ.get('PATH', '')}")
+    return found
+
+
+def _read(path):
+    try:
+        with open(path, encoding="utf-8") as fh:
+            return fh.read()
+    except OSError:
+        return None
+
+
+def _write(path, text):
+    tmp = f"{path}.tmp"
+    with open(tmp, "w", encoding="utf-8") as fh:
+        fh.write(text)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.chmod(tmp, 0o640)
+    os.replace(tmp, path)
+
+
+def _now():
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+def _start_time(pid):
+    """The process's start time in clock ticks since boot (field 22 of /proc/PID/stat), or None."""
+    text = _read(f"/proc/{pid}/stat")
+    if not text:
+        return None
+    fields = text.rsplit(")", 1)[-1].split()
+    return fields[19] if len(fields) > 19 and fields[0] != "Z" else None
+
+
+def _timer(pidfile):
+    """(pid, token) of the armed timer if that very process is alive, else None."""
+    text = _read(pidfile)
+    if not text:
+        return None
+    parts = text.split()
+    if len(parts) < 3 or not parts[0].isdigit():
+        return None
+    pid, started, token = int(parts[0]), parts[1], parts[2]
+    return (pid, token) if _start_time(pid) == started else None
+
+
+def _stop_timer(pidfile):
+    """Stops the armed timer (only the process the pidfile names, checked by its start time).
+    Returns the token it was armed for, or None when nothing was armed. A kill that fails fails."""
+    armed = _timer(pidfile)
+    if armed is not None:
+        pid = armed[0]
+        try:
+            os.killpg(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+        except OSError as exc:
+            raise Failed(f"cannot stop the dead-man timer (pid {pid}): {exc}") from None
+        for _ in range(50):
+            if _start_time(pid) is None:
+                break
+            time.sleep(0.02)
+        else:
+            raise Failed(f"the dead-man timer (pid {pid}) is still alive after SIGTERM")
+    if os.path.exists(pidfile):
+        os.unlink(pidfile)
+    return armed[1] if armed else None
+
+
+def _arm(state_dir, revert, seconds, token):
+    """Start the timer in its own session; it writes its pidfile (pid, start time, token) before it sleeps."""
+    pidfile = os.path.join(state_dir, "deadman.pid")
+    statefile = os.path.join(state_dir, "deadman.state")
+    script = (f"sleep {int(seconds)}; nft -f '{revert}' && "
+              f"echo \"reverted $(date -u +%Y-%m-%dT%H:%M:%SZ) {token}\" > '{statefile}'; rm -f '{pidfile}'")
+    pid = os.fork()
+    if pid == 0:  # the timer: a new session, no descriptor of the connection that armed it
+        try:
+            os.setsid()
+            null = os.open(os.devnull, os.O_RDWR)
+            for fd in (0, 1, 2):
+                os.dup2(null, fd)
+            os.closerange(3, 65536)
+            me = os.getpid()
+            _write(pidfile, f"{me} {_start_time(me)} {token}\n")
+            os.execvp("sh", ["sh", "-c", script])
+        finally:
+            os._exit(127)
+    os.waitpid(pid, os.WNOHANG)
+    for _ in range(250):
+        if _timer(pidfile) is not None:
+            break
+        time.sleep(0.02)
+    else:
+        return False
+    _write(statefile, f"armed {_now()} {int(seconds)} {token}\n")
+    return True
+
+
+def _live(nft, table):
+    rc, out, _ = _cmd([nft, "list", "table", "inet", table])
+    return out if rc == 0 else ""
+
+
+def _fingerprint_of(text):
+    for line in (text or "").splitlines():
+        line = line.strip()
+        if line.startswith('comment "irm-policy-'):
+            return line.split('"')[1]
+    return None
+
+
+def _live_fingerprint(live):
+    return _fingerprint_of(live) or ("absent" if not live.strip() else "unknown")
+
+
+def run(params, check_mode=False):
+    """One irm_nft call on this host: the result dict (``failed: True`` and ``msg`` when it failed)."""
+    facts = {}
+    try:
+        return _run(normalize(params), check_mode, facts)
+    except Failed as exc:
+        return dict(facts, **exc.result)
+
+
+def _run(p, check_mode, facts):
+    state_dir = p["state_dir"]
+    pidfile = os.path.join(state_dir, "deadman.pid")
+    confirmed_path = os.path.join(state_dir, "confirmed.nft")
+    desired_path = os.path.join(state_dir, "desired.nft")
+    nft = _bin("nft")
+    live = _live(nft, p["table"])
+    armed = _timer(pidfile)
+    facts.update(irm_live_fingerprint=_live_fingerprint(live), irm_armed_token=armed[1] if armed else "")
+
+    if p["state"] == "read":
+        return dict(facts, changed=False, deadman="armed" if armed else "none")
+    if p["state"] == "confirmed":
+        return _confirm(p, check_mode, pidfile, armed, facts, desired_path, confirmed_path)
+
+    ruleset = p["ruleset"] if p["ruleset"].endswith("\n") else p["ruleset"] + "\n"
+    in_place = p["fingerprint"] in live or (p["absent"] and not live.strip())
+    last_confirmed = _read(confirmed_path)
+    confirmed_in_place = (_fingerprint_of(last_confirmed) == p["fingerprint"]) if not p["absent"] \
+        else last_confirmed is None or not _fingerprint_of(last_confirmed)
+    if armed and armed[1] != p["token"] and armed[1] not in p["takeover_tokens"]:
+        raise Failed(f"another run's dead-man timer (token {armed[1]}, pid {armed[0]}) is armed here: "
+                     "wait for it to be confirmed or to expire")
+    if in_place and confirmed_in_place and not armed:
+        return dict(facts, changed=False, live_fingerprint_matched=True, deadman="none", irm_confirmed=True)
+
+    diff = {"before": live, "after": ruleset, "before_header": f"{p['table']} (live)",
+            "after_header": f"{p['table']} (planned)"}
+    if check_mode:
+        # Validation only here: when applying, nft -f is one transaction that changes nothing on error.
+        rc, _, err = _cmd([nft, "-c", "-f", "-"], data=ruleset)
+        if rc != 0:
+            raise Failed(f"nft rejected the rendered ruleset: {err.strip()}", diff=diff)
+        return dict(facts, changed=not in_place, live_fingerprint_matched=in_place, diff=diff, deadman="none")
+
+    os.makedirs(state_dir, mode=0o750, exist_ok=True)
+    if armed:  # a timer of this run (a retry) or of a dead run: replaced by this apply's own
+        _stop_timer(pidfile)
+    revert = os.path.join(state_dir, "revert.nft")
+    # the confirmed file is itself a whole-table ruleset (create, delete, rebuild)
+    _write(revert, last_confirmed or f"table inet {p['table']}\ndelete table inet {p['table']}\n")
+    _write(desired_path, ruleset)
+    if p["deadman"] and not _arm(state_dir, revert, p["confirm_timeout"], p["token"]):
+        raise Failed("the dead-man timer did not start: nothing applied")
+    rc, _, err = _cmd([nft, "-f", desired_path])
+    applied_at = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="microseconds")
+    if rc != 0:
+        _stop_timer(pidfile)
+        raise Failed(f"nft -f failed, nothing changed: {err.strip()}", diff=diff)
+    if not p["deadman"]:
+        _record_confirmed(desired_path, confirmed_path, p["absent"])
+    facts["irm_live_fingerprint"] = _live_fingerprint(_live(nft, p["table"]))
+    return dict(facts, changed=not in_place, live_fingerprint_matched=in_place, diff=diff,
+                deadman="armed" if p["deadman"] else "none", irm_applied_at=applied_at)
+
+
+def _record_confirmed(desired_path, confirmed_path, absent):
+    """The confirmed ruleset is what the timer restores and what a boot loads (none: no irm table)."""
+    if absent:
+        if os.path.exists(confirmed_path):
+            os.unlink(confirmed_path)
+        return
+    _write(confirmed_path, _read(desired_path) or "")
+
+
+def _boot_unit(nft_path, confirmed_path):
+    """A reboot loads the last confirmed table before the network comes up, never an unconfirmed one."""
+    if not os.path.isdir("/run/systemd/system"):
+        return
+    text = ("[Unit]\nDescription=irm: load the last confirmed irm nftables table\nDefaultDependencies=no\n"
+            "Before=network-pre.target\nWants=network-pre.target\n"
+            f"ConditionPathExists={confirmed_path}\n\n[Service]\nType=oneshot\nRemainAfterExit=yes\n"
+            f"ExecStart={nft_path} -f {confirmed_path}\n\n[Install]\nWantedBy=sysinit.target\n")
+    if _read(UNIT) != text:
+        _write(UNIT, text)
+        os.chmod(UNIT, 0o644)
+        _cmd(["systemctl", "daemon-reload"])
+    rc, _, err = _cmd(["systemctl", "enable", "irm-firewall.service"])
+    if rc != 0:
+        raise Failed(f"confirmed, but the boot unit could not be enabled: {err.strip()}")
+
+
+def _confirm(p, check_mode, pidfile, armed, facts, desired_path, confirmed_path):
+    live_fp = facts["irm_live_fingerprint"]
+    wanted = "absent" if p["absent"] else p["fingerprint"]
+    if check_mode:
+        return dict(facts, changed=bool(armed), deadman="armed" if armed else "none")
+    if armed is None and live_fp == wanted and _fingerprint_of(_read(confirmed_path)) == (
+            None if p["absent"] else wanted):
+        return dict(facts, changed=False, deadman="none", irm_confirmed=True)  # already confirmed
+    if armed is None or armed[1] != p["token"]:
+        state = (_read(os.path.join(p["state_dir"], "deadman.state")) or "no timer state").strip()
+        raise Failed(f"no dead-man timer armed for {p['token']} any more ({state}); live table: {live_fp}")
+    if live_fp != wanted:
+        raise Failed(f"the live table is {live_fp}, not the planned {wanted}: not confirmed "
+                     "(the dead-man timer will restore the last confirmed ruleset)")
+    _stop_timer(pidfile)
+    _record_confirmed(desired_path, confirmed_path, p["absent"])
+    _write(os.path.join(p["state_dir"], "deadman.state"), f"confirmed {_now()} {p['token']}\n")
+    if p["boot_unit"]:
+        _boot_unit(p["nft_path"], confirmed_path)
+    facts["irm_armed_token"] = ""
+    return dict(facts, changed=True, deadman="confirmed", irm_confirmed=True)
+
+
+def stdin_main(request):
+    """Entry point when the action plugin runs this file on the host: one JSON line on stdout."""
+    result = run(request["params"], bool(request.get("check_mode")))
+    print(json.dumps(result))
