@@ -14,7 +14,8 @@ Each call runs on the host as module_utils/irm_nft_host.py (standard library onl
 connection's stdin to the host's known Python (``ansible_python_interpreter``, or the one discovered
 earlier) with ``-I -c``: one process and no AnsiballZ payload, whose unpacking and imports cost the host
 about ten times this code's own run. When the interpreter is not known yet, or the connection cannot
-pipeline, the plugin runs the irm_nft module as Ansible always does (same code, same results).
+pipeline, or under Mitogen (whose warm interpreter already runs modules cheaply), the plugin runs the
+irm_nft module as Ansible always does (same code, same results).
 """
 
 from __future__ import annotations
@@ -90,10 +91,17 @@ class ActionModule(ActionBase):
         value = str(self._templar.template(value)).strip()
         return None if not value or value.startswith("auto") else value  # auto*: discovery, left to Ansible
 
+    def _can_run_direct(self) -> bool:
+        """The connection pipelines (stdin reaches the command). Under Mitogen, modules already run in its
+        warm interpreter on the host (and it refuses the pipelining question): the module path it is."""
+        if any(cls.__module__.startswith("ansible_mitogen") for cls in type(self).__mro__):  # its action mixin
+            return False
+        return bool(self._is_pipelining_enabled("new"))
+
     def _irm_nft(self, args: dict[str, Any], task_vars: dict[str, Any] | None) -> dict[str, Any]:
         task_vars = task_vars or {}
         interpreter = self._interpreter(task_vars)
-        if interpreter is None or not self._is_pipelining_enabled("new"):
+        if interpreter is None or not self._can_run_direct():
             return dict(self._execute_module(module_name="irm.response.irm_nft", module_args=args,
                                              task_vars=task_vars))
         request = {"params": args, "check_mode": bool(self._task.check_mode)}
