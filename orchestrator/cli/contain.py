@@ -90,8 +90,10 @@ def contain(
             console.print(f"  {a.name}: {len(a.hosts)} hosts ({', '.join(a.hosts)})")
         for s in job.stages():
             console.print(f"  {s.label}: {s.summary}")
-        console.print(f"  {containment_stage('subarea').number}. subarea: quarantine every sub-area that shows "
-                      f"detections, until none for {quiet_window:.0f}s")
+        loop = containment_stage("subarea")
+        console.print(f"  {loop.number}. subarea: skipped (--no-loop): no sub-area is watched or quarantined"
+                      if no_loop else f"  {loop.number}. subarea: quarantine every sub-area that shows detections, "
+                      f"until none for {quiet_window:.0f}s")
         for a in job.areas:
             for flow in a.critical_flows:
                 console.print(f"  kept open ({a.name}): {flow.name} {','.join(flow.sources)} -> "

@@ -155,14 +155,16 @@ class Containment:
         names = ", ".join(self.names)
         gateways = ", ".join(dict.fromkeys(a.gateway for a in self.areas))
         flows = sum(len(a.critical_flows) for a in self.areas)
-        mobile = ", ".join(s.qualified for a in self.areas for s in a.mobile_segments) or "(none)"
+        mobile = ", ".join(s.qualified for a in self.areas for s in a.mobile_segments)
+        mobile_at = ", ".join(dict.fromkeys(a.gateway for a in self.areas if a.mobile_segments))
         summary = {
             "internet_cut": f"cut {names} from the Internet at {edge}",
             "isolate": f"isolate {names} at {gateways}, keeping {flows} validated critical flow(s) and "
                        "management open",
             "vectors": f"block {', '.join(map(str, self.vectors))} and removable storage on "
                        f"{sum(map(len, hosts.values()))} area hosts",
-            "mobile": f"block mobile segments {mobile} at {gateways}",
+            "mobile": f"block mobile segments {mobile} at {mobile_at}" if mobile_at
+                      else f"no mobile segment to block (the policy of {gateways} is applied again)",
         }
         specs = []
         for p in CONTAINMENT:

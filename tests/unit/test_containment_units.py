@@ -127,6 +127,13 @@ def test_several_areas_are_one_play_per_stage_journaled_per_area(tmp_path: Path)
     assert [r.area for r in reports] == [AREA, "hq"]
     assert reports[0].first_cut_seconds is not None and reports[1].first_cut_seconds is not None
     assert set(reports[1].changed_hosts) == {"edge-fw", "gw-hq", *hq_hosts}
+    # the plan names the gateways that hold a mobile segment, not every gateway of the run
+    assert not INV.area("hq").mobile_segments and INV.area(AREA).mobile_segments
+    (mobile,) = [s for s in Containment(request, INV, j, NoDetections(), run=run).stages() if s.name == "mobile"]
+    assert mobile.summary == "block mobile segments subsidiary-x/vpn at gw-x"
+    (alone,) = [s for s in Containment(ContainRequest(inventory=LAB_INVENTORY, area="hq", operator="op"), INV, j,
+                                       NoDetections(), run=run).stages() if s.name == "mobile"]
+    assert alone.summary == "no mobile segment to block (the policy of gw-hq is applied again)"
 
 
 def test_several_areas_take_every_lock_or_none(tmp_path: Path) -> None:

@@ -96,6 +96,8 @@ class ActionModule(ActionBase):
         warm interpreter on the host (and it refuses the pipelining question): the module path it is."""
         if any(cls.__module__.startswith("ansible_mitogen") for cls in type(self).__mro__):  # its action mixin
             return False
+        if getattr(self._connection._shell, "SHELL_FAMILY", "sh") == "powershell":  # no POSIX shell, no nft
+            return False
         return bool(self._is_pipelining_enabled("new"))
 
     def _irm_nft(self, args: dict[str, Any], task_vars: dict[str, Any] | None) -> dict[str, Any]:
