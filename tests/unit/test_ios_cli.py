@@ -1,0 +1,150 @@
+"""The lab's emulated IOS command line: modes, the access lists and interfaces it keeps, what it refuses
+and how, and the revert timer (with a clock the test drives)."""
+
+from __future__ import annotations
+
+import pytest
+
+from orchestrator.lab.ios_cli import INVALID, NO_PENDING, CliError, Config, Device, Interface, Session, parse_ace
+
+WAN, LAN = "GigabitEthernet0/0", "GigabitEthernet0/1"
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _device(clock: Clock | None = None, archive: bool = True) -> tuple[Device, list[Config]]:
+    seen: list[Config] = []
+    config = Config(hostname="gw-ios", interfaces={WAN: Interface(WAN, "198.18.0.22 255.255.255.252"),
+                                                   LAN: Interface(LAN, "198.18.48.1 255.255.255.0")},
+                    archive_path="flash:archive" if archive else "")
+    return Device(config, on_change=seen.append, clock=clock or Clock(), minute=60), seen
+
+
+def _run(session: Session, *lines: str) -> list[str]:
+    return [session.execute(line) for line in lines]
+
+
+def test_modes_and_prompts_follow_ios() -> None:
+    device, _ = _device()
+    s = device.session()
+    assert s.prompt() == "gw-ios>"
+    _run(s, "enable")
+    assert s.prompt() == "gw-ios#"
+    _run(s, "conf t")  # any unique prefix of each keyword
+    assert s.prompt() == "gw-ios(config)#"
+    _run(s, "ip access-list extended IRM-X-IN")
+    assert s.prompt() == "gw-ios(config-ext-nacl)#"
+    _run(s, "exit", f"int {LAN}")
+    assert s.prompt() == "gw-ios(config-if)#"
+    _run(s, "end")
+    assert s.prompt() == "gw-ios#"
+    assert s.execute("configure terminal") == "Enter configuration commands, one per line.  End with CNTL/Z.\n"
+
+
+def test_an_unknown_word_is_refused_with_the_caret_under_it() -> None:
+    device, seen = _device()
+    s = device.session()
+    _run(s, "enable")
+    assert s.execute("show ip bgp") == " " * len("gw-ios#show ip ") + "^\n" + INVALID + "\n"
+    assert s.execute("show") == "% Incomplete command.\n"
+    assert s.execute("co") == '% Ambiguous command:  "co"\n'  # configure, copy
+    assert s.execute("bogus") == " " * len("gw-ios#") + "^\n" + INVALID + "\n"
+    _run(s, "configure terminal", "ip access-list extended IRM-X-IN")
+    line = "10 permit tcp any host 198.18.48.300 eq 22"
+    assert s.execute(line) == " " * (len("gw-ios(config-ext-nacl)#") + line.index("198.18.48.300")) + "^\n" \
+        + INVALID + "\n"
+    assert s.execute("permit tcp any") == "% Incomplete command.\n"
+    assert device.config.acls == {"IRM-X-IN": []} and seen == []
+
+
+@pytest.mark.parametrize(("words", "text"), [
+    ("permit tcp host 198.18.0.2 any eq 22", "permit tcp host 198.18.0.2 any eq 22"),
+    ("deny tcp any any eq 445 4445", "deny tcp any any eq 445 4445"),
+    ("permit tcp any eq 22 198.18.0.2 0.0.0.0 established", "permit tcp any eq 22 198.18.0.2 0.0.0.0 established"),
+    ("permit udp 198.18.48.0 0.0.0.255 any range 1000 2000", "permit udp 198.18.48.0 0.0.0.255 any range 1000 2000"),
+    ("deny ip any any log", "deny ip any any log"),
+    ("remark irm: vector tcp/4445", "remark irm: vector tcp/4445"),
+])
+def test_entries_are_kept_as_ios_prints_them(words: str, text: str) -> None:
+    assert parse_ace(words.split()) == text
+
+
+@pytest.mark.parametrize(("words", "word"), [
+    ("allow ip any any", 0), ("permit sctp any any", 1), ("permit tcp any any eq 70000", 5),
+    ("permit ip any any eq 22", 4), ("permit udp any any established", 4), ("permit tcp 10.0.0.0 any", 3),
+])
+def test_entries_ios_refuses_name_the_word(words: str, word: int) -> None:
+    with pytest.raises(CliError) as caught:
+        parse_ace(words.split())
+    assert caught.value.message == INVALID and caught.value.word == word
+
+
+def test_access_lists_and_interfaces_show_as_ios_shows_them() -> None:
+    device, seen = _device()
+    s = device.session()
+    _run(s, "enable", "configure terminal", "ip access-list extended IRM-X-IN",
+         "10 permit tcp host 198.18.0.2 198.18.48.0 0.0.0.255 eq 22", "20 deny tcp any any eq 4445",
+         "permit ip any any", "exit", f"interface {LAN}", "ip access-group IRM-X-IN out", "end")
+    assert s.execute("show access-lists") == (
+        "Extended IP access list IRM-X-IN\n"
+        "    10 permit tcp host 198.18.0.2 198.18.48.0 0.0.0.255 eq 22\n"
+        "    20 deny tcp any any eq 4445\n"
+        "    30 permit ip any any\n")
+    assert s.execute("show running-config | section access-list") == (
+        "ip access-list extended IRM-X-IN\n"
+        " 10 permit tcp host 198.18.0.2 198.18.48.0 0.0.0.255 eq 22\n"
+        " 20 deny tcp any any eq 4445\n"
+        " 30 permit ip any any\n")
+    assert s.execute("show running-config | include ^interface|ip access-group") == (
+        f"interface {WAN}\ninterface {LAN}\n ip access-group IRM-X-IN out\n")
+    assert len(seen) == 4 and seen[-1].interfaces[LAN].acl_out == "IRM-X-IN"
+    # the no forms: one entry by number, the binding, the whole list
+    _run(s, "configure terminal", "ip access-list extended IRM-X-IN", "no 20")
+    assert [e.seq for e in device.config.acls["IRM-X-IN"]] == [10, 30]
+    assert s.execute("10 permit ip any any") == "% Duplicate sequence number\n"
+    _run(s, "exit", f"interface {LAN}", "no ip access-group IRM-X-IN out", "exit",
+         "no ip access-list extended IRM-X-IN", "end")
+    assert device.config.acls == {} and device.config.interfaces[LAN].acl_out == ""
+    assert "access" not in s.execute("show running-config")
+
+
+def test_the_revert_timer_restores_the_configuration_unless_confirmed() -> None:
+    clock = Clock()
+    device, seen = _device(clock)
+    s = device.session()
+    before = device.config.running()
+    _run(s, "enable")
+    assert s.execute("show archive config rollback timer") == NO_PENDING + "\n"
+    _run(s, "configure terminal revert timer 2", "ip access-list extended IRM-X-IN", "deny ip any any", "end")
+    assert "Timer value: 2 min" in s.execute("show archive config rollback timer")
+    clock.now += 119
+    assert "IRM-X-IN" in s.execute("show access-lists")
+    clock.now += 2  # past two minutes: the device restores what it had when the timer was armed
+    assert s.execute("show access-lists") == ""
+    assert device.config.running() == before and device.reverted == 1 and seen[-1].acls == {}
+    assert s.execute("show archive config rollback timer") == NO_PENDING + "\n"
+    # confirmed in time: kept
+    _run(s, "configure terminal revert timer 1", "ip access-list extended IRM-X-IN", "deny ip any any", "end",
+         "configure confirm")
+    clock.now += 600
+    assert "IRM-X-IN" in s.execute("show access-lists") and device.reverted == 1
+
+
+def test_a_revert_timer_needs_the_archive_and_no_pending_change() -> None:
+    device, _ = _device(archive=False)
+    s = device.session()
+    _run(s, "enable")
+    assert s.execute("show archive") == "Archive feature not enabled\n"
+    assert s.execute("configure terminal revert timer 1") == "Archive feature not enabled\n"
+    assert s.prompt() == "gw-ios#"
+    _run(s, "configure terminal", "archive", "path flash:archive", "end")
+    assert s.execute("configure terminal revert timer 1").startswith("Enter configuration")
+    _run(s, "end")
+    assert s.execute("configure terminal revert timer 1").startswith("% Rollback Confirmed Change")
+    assert s.execute("configure revert now") == "Rollback Done\n" and device.revert_at is None
