@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 INVALID = "% Invalid input detected at '^' marker."
 INCOMPLETE = "% Incomplete command."
 NO_PENDING = "%No Rollback Confirmed Change pending"
-_PORT_NAMES = {"ftp": 21, "ssh": 22, "telnet": 23, "smtp": 25, "domain": 53, "www": 80, "pop3": 110,
+PORT_NAMES = {"ftp": 21, "ssh": 22, "telnet": 23, "smtp": 25, "domain": 53, "www": 80, "pop3": 110,
                "sunrpc": 111, "ntp": 123, "netbios-ns": 137, "netbios-dgm": 138, "netbios-ss": 139,
                "snmp": 161, "bgp": 179, "https": 443, "syslog": 514}
 
@@ -144,7 +144,7 @@ def _ip(text: str, word: int) -> None:
 def _port(text: str, word: int) -> str:
     if text.isdigit() and 0 <= int(text) <= 65535:
         return text
-    if text in _PORT_NAMES:
+    if text in PORT_NAMES:
         return text
     raise CliError(INVALID, word)
 
@@ -159,7 +159,7 @@ def _ports(words: list[str], i: int) -> tuple[str, int]:
             raise CliError(INCOMPLETE)
         return f"range {_port(words[i + 1], i + 1)} {_port(words[i + 2], i + 2)}", i + 3
     j, ports = i + 1, []
-    while j < len(words) and (words[j].isdigit() or words[j] in _PORT_NAMES):
+    while j < len(words) and (words[j].isdigit() or words[j] in PORT_NAMES):
         ports.append(_port(words[j], j))
         j += 1
         if op != "eq":

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from orchestrator.lab import ios_enforce
 from orchestrator.lab.ios_cli import INVALID, NO_PENDING, CliError, Config, Device, Interface, Session, parse_ace
 
 WAN, LAN = "GigabitEthernet0/0", "GigabitEthernet0/1"
@@ -148,3 +149,39 @@ def test_a_revert_timer_needs_the_archive_and_no_pending_change() -> None:
     _run(s, "end")
     assert s.execute("configure terminal revert timer 1").startswith("% Rollback Confirmed Change")
     assert s.execute("configure revert now") == "Rollback Done\n" and device.revert_at is None
+
+
+@pytest.mark.parametrize(("entry", "nft"), [
+    ("permit tcp host 198.18.0.2 198.18.48.0 0.0.0.255 eq 22",
+     "meta nfproto ipv4 ip saddr 198.18.0.2 ip daddr 198.18.48.0/24 meta l4proto tcp tcp dport 22 return"),
+    ("permit tcp any eq 22 host 198.18.0.2 established",
+     "meta nfproto ipv4 ip daddr 198.18.0.2 meta l4proto tcp tcp sport 22 tcp flags & (ack | rst) != 0 return"),
+    ("deny tcp any any eq 445 4445", "meta nfproto ipv4 meta l4proto tcp tcp dport { 445, 4445 } drop"),
+    ("permit udp 198.18.48.0 0.0.255.0 any range 1000 2000",
+     "meta nfproto ipv4 ip saddr & 255.255.0.255 == 198.18.0.0 meta l4proto udp udp dport 1000-2000 return"),
+    ("deny tcp any gt 1023 any lt www log",
+     "meta nfproto ipv4 meta l4proto tcp tcp sport > 1023 tcp dport < 80 drop"),
+    ("deny ip any any", "meta nfproto ipv4 drop"),
+    ("remark irm: why", ""),
+])
+def test_each_entry_becomes_the_nft_rule_that_matches_the_same_packets(entry: str, nft: str) -> None:
+    assert parse_ace(entry.split()) == entry  # what the CLI keeps is what is translated
+    assert ios_enforce.rule(entry) == nft
+
+
+def test_bound_lists_filter_their_direction_and_end_in_the_implicit_deny() -> None:
+    device, _ = _device()
+    s = device.session()
+    _run(s, "enable", "configure terminal", "ip access-list extended IRM-IN", "deny tcp any any eq 4445",
+         "permit ip any any", "exit", "ip access-list extended IRM-OUT", "permit tcp any any eq 22", "exit",
+         f"interface {LAN}", "ip access-group IRM-IN in", "exit", f"interface {WAN}", "ip access-group IRM-OUT out",
+         "ip access-group UNDEFINED in", "end")
+    text = ios_enforce.ruleset(device.config, {LAN: "lan0", WAN: "wan0"})
+    chains = {c.split("{")[0].strip(): c for c in text.split("chain ")[1:]}
+    tail = [line.strip() for line in chains["acl_IRM-IN"].rstrip().splitlines()[-3:]]
+    assert tail == ["meta nfproto ipv4 return", "drop", "}"]  # the implicit deny after the last entry
+    assert 'iifname "lan0" jump acl_IRM-IN' in chains["input"]
+    assert 'iifname "lan0" jump acl_IRM-IN' in chains["forward"]
+    assert 'oifname "wan0" jump acl_IRM-OUT' in chains["forward"] and "IRM-OUT" not in chains["input"]
+    assert "UNDEFINED" not in text  # bound but not defined: filters nothing, as on IOS
+    assert ios_enforce.ruleset(device.config, {}).count("jump") == 0  # an interface the lab lacks
