@@ -1,0 +1,128 @@
+"""The emulated IOS device over real SSH, in a namespace of its own: netmiko (as irm's verification will)
+logs in, configures an access list and binds it, reads it back; the change is in the namespace's
+nftables at once; a single command over OpenSSH's client works; an unconfirmed change under a revert
+timer is rolled back by the device itself, in its config and its nftables."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from orchestrator.lab.ios_cli import Config, Interface
+from orchestrator.lab.ios_server import load_config, save_config
+from tests.conftest import ROOT
+from tests.integration.lab_tools import wait_for
+
+pytestmark = pytest.mark.lab
+
+PORT = 2222
+CLIENT = r'''
+import json, sys
+from netmiko import ConnectHandler
+c = ConnectHandler(device_type="cisco_ios", host="127.0.0.1", port=int(sys.argv[2]), username="irm",
+                   key_file=sys.argv[1], use_keys=True, allow_agent=False, ssh_strict=False,
+                   system_host_keys=False, fast_cli=False)
+out = {"prompt": c.find_prompt()}
+c.enable()
+out["enabled"] = c.find_prompt()
+out["config"] = c.send_config_set(["ip access-list extended IRM-T-IN", "10 deny tcp any any eq 4445",
+                                   "20 permit ip any any", "exit", "interface GigabitEthernet0/1",
+                                   "ip access-group IRM-T-IN in"])
+out["acls"] = c.send_command("show access-lists")
+out["bad"] = c.send_command("show ip bgp summary")
+c.disconnect()
+print(json.dumps(out))
+'''
+
+
+@pytest.fixture()
+def device(tmp_path: Path) -> Iterator[tuple[str, Path, Path]]:
+    ns = f"irmtest-ios-{os.getpid()}"
+    state = tmp_path / "state"
+    state.mkdir()
+    key = tmp_path / "id_ed25519"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
+    save_config(state / "config.json", Config(hostname="gw-ios", archive_path="flash:archive", interfaces={
+        "GigabitEthernet0/0": Interface("GigabitEthernet0/0"), "GigabitEthernet0/1": Interface("GigabitEthernet0/1")}))
+    subprocess.run(["ip", "netns", "add", ns], check=True)
+    server = None
+    try:
+        subprocess.run(["ip", "-n", ns, "link", "set", "lo", "up"], check=True)
+        server = subprocess.Popen(
+            ["ip", "netns", "exec", ns, sys.executable, "-m", "orchestrator.lab.ios_server", "--state", str(state),
+             "--listen", f"127.0.0.1:{PORT}", "--authorized-key", f"{key}.pub", "--minute", "4",
+             "--interface", "GigabitEthernet0/1=lo"], cwd=ROOT, stderr=subprocess.PIPE, text=True)
+        wait_for(lambda: subprocess.run(["ip", "netns", "exec", ns, "sh", "-c", f"ss -ltn | grep -q :{PORT}"],
+                                        check=False).returncode == 0, 30, "the emulated device listening")
+        yield ns, state, key
+    finally:
+        if server is not None:
+            server.send_signal(signal.SIGTERM)
+            try:
+                server.wait(10)
+            except subprocess.TimeoutExpired:
+                server.kill()
+                server.wait()
+        subprocess.run(["ip", "netns", "del", ns], check=False)
+
+
+def _nft(ns: str) -> str:
+    proc = subprocess.run(["ip", "netns", "exec", ns, "nft", "list", "table", "inet", "ios"], capture_output=True,
+                          text=True, check=False)
+    return proc.stdout
+
+
+def _ssh(ns: str, key: Path, command: str) -> str:
+    return subprocess.run(["ip", "netns", "exec", ns, "ssh", "-p", str(PORT), "-i", str(key), "-o", "BatchMode=yes",
+                           "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o",
+                           "LogLevel=ERROR", "irm@127.0.0.1", command], capture_output=True, text=True, timeout=30,
+                          check=True).stdout
+
+
+def test_netmiko_configures_reads_back_and_the_kernel_enforces(device: tuple[str, Path, Path]) -> None:
+    ns, state, key = device
+    assert _nft(ns).count("jump") == 0  # nothing bound yet
+    proc = subprocess.run(["ip", "netns", "exec", ns, sys.executable, "-c", CLIENT, str(key), str(PORT)],
+                          capture_output=True,
+                          text=True, timeout=120, check=False, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    out = json.loads(proc.stdout)
+    assert out["prompt"] == "gw-ios>" and out["enabled"] == "gw-ios#"
+    assert [x.strip() for x in out["acls"].strip().splitlines()] == [
+        "Extended IP access list IRM-T-IN", "10 deny tcp any any eq 4445", "20 permit ip any any"]
+    assert "% Invalid input detected at '^' marker." in out["bad"]
+    # saved whole, and enforced on the namespace's traffic at once
+    assert load_config(state / "config.json").interfaces["GigabitEthernet0/1"].acl_in == "IRM-T-IN"
+    rules = _nft(ns)
+    assert 'iifname "lo" jump acl_IRM-T-IN' in rules and "tcp dport 4445 drop" in rules
+    # a single command over OpenSSH
+    assert "Cisco IOS Software" in _ssh(ns, key, "show version")
+
+
+def test_an_unconfirmed_change_is_rolled_back_by_the_device(device: tuple[str, Path, Path]) -> None:
+    ns, state, key = device
+    # (the device's GigabitEthernet0/1 is the namespace's loopback, this very session's path: the list
+    # keeps SSH open, as irm's lockout check would insist)
+    script = "\n".join(["enable", "configure terminal revert timer 1", "ip access-list extended IRM-T-IN",
+                        "deny tcp any any eq 4445", "permit ip any any", "exit", "interface GigabitEthernet0/1",
+                        "ip access-group IRM-T-IN in",
+                        "end", "show archive config rollback timer", "exit", ""])
+    proc = subprocess.run(["ip", "netns", "exec", ns, "ssh", "-tt", "-p", str(PORT), "-i", str(key), "-o",
+                           "BatchMode=yes", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+                           "-o", "LogLevel=ERROR", "irm@127.0.0.1"], input=script, capture_output=True, text=True,
+                          timeout=30, check=False)
+    assert "Timer type: Revert timer" in proc.stdout, proc.stdout + proc.stderr
+    assert "jump acl_IRM-T-IN" in _nft(ns)
+    started = time.monotonic()
+    wait_for(lambda: "jump" not in _nft(ns), 15, "the revert timer's rollback in nftables")
+    assert time.monotonic() - started < 15  # one emulated minute is 4 s here
+    assert load_config(state / "config.json").acls == {}
+    assert "%No Rollback Confirmed Change pending" in _ssh(ns, key, "show archive config rollback timer")
