@@ -126,3 +126,53 @@ def test_an_unconfirmed_change_is_rolled_back_by_the_device(device: tuple[str, P
     assert time.monotonic() - started < 15  # one emulated minute is 4 s here
     assert load_config(state / "config.json").acls == {}
     assert "%No Rollback Confirmed Change pending" in _ssh(ns, key, "show archive config rollback timer")
+
+
+PLAYBOOK = """
+- name: An irm access list on the emulated device, commit-confirmed, through cisco.ios over network_cli
+  hosts: gw
+  gather_facts: false
+  tasks:
+    - name: The list, replaced whole
+      cisco.ios.ios_acls:
+        state: replaced
+        config:
+          - afi: ipv4
+            acls:
+              - name: IRM-GW-IN
+                acl_type: extended
+                aces:
+                  - {sequence: 10, grant: deny, protocol: tcp, source: {any: true},
+                     destination: {any: true, port_protocol: {eq: "4445"}}}
+                  - {sequence: 20, grant: permit, protocol: ip, source: {any: true}, destination: {any: true}}
+      vars: {ansible_ios_commit_confirm_timeout: 1}
+      register: acls
+    - name: Pending until confirmed
+      cisco.ios.ios_command: {commands: ["show archive config rollback timer", "configure confirm"]}
+      register: pending
+    - name: Read back by the resource module
+      cisco.ios.ios_acls: {state: gathered}
+      register: gathered
+"""
+
+
+def test_cisco_ios_over_network_cli_drives_the_emulator(device: tuple[str, Path, Path], tmp_path: Path) -> None:
+    ns, state, key = device
+    (tmp_path / "inv.yml").write_text(json.dumps({"all": {"hosts": {"gw": {
+        "ansible_host": "127.0.0.1", "ansible_port": PORT, "ansible_connection": "ansible.netcommon.network_cli",
+        "ansible_network_os": "cisco.ios.ios", "ansible_user": "irm", "ansible_ssh_private_key_file": str(key),
+        "ansible_host_key_checking": False, "ansible_become": True, "ansible_become_method": "enable"}}}}))
+    (tmp_path / "pb.yml").write_text(PLAYBOOK)
+    env = {**os.environ, "ANSIBLE_STDOUT_CALLBACK": "ansible.posix.json", "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg")}
+    proc = subprocess.run(["ip", "netns", "exec", ns, str(Path(sys.executable).parent / "ansible-playbook"), "-i",
+                           str(tmp_path / "inv.yml"), str(tmp_path / "pb.yml")], capture_output=True, text=True,
+                          env=env, timeout=300, check=False)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+    tasks = {t["task"]["name"]: t["hosts"]["gw"] for t in json.loads(proc.stdout)["plays"][0]["tasks"]}
+    assert tasks["The list, replaced whole"]["commands"] == [
+        "ip access-list extended IRM-GW-IN", "10 deny tcp any any eq 4445", "20 permit ip any any"]
+    assert tasks["Pending until confirmed"]["stdout_lines"][0][:2] == ["Timer type: Revert timer", "Timer value: 1 min"]
+    (acl,) = tasks["Read back by the resource module"]["gathered"][0]["acls"]
+    assert acl["name"] == "IRM-GW-IN" and [a["sequence"] for a in acl["aces"]] == [10, 20]
+    assert load_config(state / "config.json").acls["IRM-GW-IN"][0].text == "deny tcp any any eq 4445"
+    assert "%No Rollback Confirmed Change pending" in _ssh(ns, key, "show archive config rollback timer")
