@@ -3,10 +3,13 @@ and how, and the revert timer (with a clock the test drives)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from orchestrator.lab import ios_enforce
 from orchestrator.lab.ios_cli import INVALID, NO_PENDING, CliError, Config, Device, Interface, Session, parse_ace
+from tests.conftest import module_util
 
 WAN, LAN = "GigabitEthernet0/0", "GigabitEthernet0/1"
 
@@ -185,3 +188,73 @@ def test_bound_lists_filter_their_direction_and_end_in_the_implicit_deny() -> No
     assert 'oifname "wan0" jump acl_IRM-OUT' in chains["forward"] and "IRM-OUT" not in chains["input"]
     assert "UNDEFINED" not in text  # bound but not defined: filters nothing, as on IOS
     assert ios_enforce.ruleset(device.config, {}).count("jump") == 0  # an interface the lab lacks
+
+
+# -- irm's IOS renderer, applied to the emulated device ------------------------------------------------
+
+irm_ios_render = module_util("irm_ios_render")
+
+
+def _gateway_policy() -> dict[str, Any]:
+    from orchestrator.core.incident import Vector
+    from orchestrator.core.inventory.load import load_inventory
+    from orchestrator.core.posture import AreaState, policies
+    from tests.conftest import LAB_INVENTORY
+
+    inv = load_inventory(LAB_INVENTORY)
+    state = {"subsidiary-x": AreaState(posture="isolated", mobile_blocked=True)}
+    policy: dict[str, Any] = policies(inv, [Vector(protocol="tcp", port=4445)], state)["gw-x"].model_dump(mode="json")
+    return policy
+
+
+def test_a_gateway_policy_renders_as_one_list_in_the_policys_order() -> None:
+    aces = irm_ios_render.render("gw-x", _gateway_policy())
+    assert aces[-1] == "permit ip any any"  # the policy's default accept
+    assert "deny ip 198.18.40.0 0.0.0.255 any" in aces  # the mobile segment blocked, both ways
+    assert "deny ip any 198.18.40.0 0.0.0.255" in aces
+    assert any(a.startswith("permit tcp host 198.18.0.2 ") and a.endswith(" eq 22") for a in aces)  # management
+    assert "permit tcp any any established" in aces  # stateless: TCP replies only
+    for ace in aces:  # every entry is what the device keeps and prints back, word for word
+        assert parse_ace(ace.split()) == ace
+
+
+def test_the_rendered_lines_put_the_list_in_place_make_before_break_on_the_device() -> None:
+    device, seen = _device()
+    s = device.session()
+    _run(s, "enable", "configure terminal", "ip access-list extended OPS-KEEP", "permit ip any any", "end")
+    aces = irm_ios_render.render("gw-x", _gateway_policy())
+    first = irm_ios_render.lines("gw-x", aces, fingerprint="irm-policy-0123456789ab", interfaces=[WAN, LAN],
+                                 live_acls=list(device.config.acls), live_bindings={})
+    _run(s, "configure terminal", *first, "end")
+    name = "IRM-GW-X-01234567"
+    assert [e.text for e in device.config.acls[name]] == aces
+    assert device.config.interfaces[WAN].acl_in == name == device.config.interfaces[LAN].acl_in
+    # a new policy: the new list first, bound, and only then the old one deleted
+    second = irm_ios_render.lines("gw-x", aces[1:], fingerprint="irm-policy-89abcdef0000", interfaces=[WAN, LAN],
+                                  live_acls=list(device.config.acls),
+                                  live_bindings={WAN: name, LAN: name})
+    assert second[0] == "ip access-list extended IRM-GW-X-89ABCDEF"
+    assert second[-1] == f"no ip access-list extended {name}"
+    _run(s, "configure terminal", *second, "end")
+    assert sorted(device.config.acls) == ["IRM-GW-X-89ABCDEF", "OPS-KEEP"]  # the device's own list untouched
+    # every intermediate configuration the device went through had each interface bound to a whole list
+    for config in seen:
+        for iface in config.interfaces.values():
+            assert not iface.acl_in or iface.acl_in in config.acls
+    # connected again: unbound, irm's lists gone, the device's own kept
+    last = irm_ios_render.lines("gw-x", [], fingerprint="absent", interfaces=[WAN, LAN],
+                                live_acls=list(device.config.acls),
+                                live_bindings={WAN: "IRM-GW-X-89ABCDEF", LAN: "IRM-GW-X-89ABCDEF"})
+    _run(s, "configure terminal", *last, "end")
+    assert list(device.config.acls) == ["OPS-KEEP"] and not device.config.interfaces[WAN].acl_in
+
+
+def test_what_the_ios_renderer_refuses() -> None:
+    with pytest.raises(irm_ios_render.IosPolicyError, match="interface GigabitEthernet0/1 has OPS-KEEP bound in"):
+        irm_ios_render.lines("gw-x", ["permit ip any any"], fingerprint="irm-policy-0123456789ab",
+                             interfaces=[WAN, LAN], live_acls=["OPS-KEEP"], live_bindings={LAN: "OPS-KEEP"})
+    with pytest.raises(irm_ios_render.IosPolicyError, match="input: an IOS boundary filters routed traffic only"):
+        irm_ios_render.render("gw-x", {"input": {"default": "drop", "rules": []}})
+    with pytest.raises(irm_ios_render.IosPolicyError, match=r"forward.rules\[0\].src: '198.18.0.0/33'"):
+        irm_ios_render.render("gw-x", {"forward": {"rules": [{"action": "drop", "src": ["198.18.0.0/33"]}]}})
+    assert irm_ios_render.render("gw-x", {"label": "connected"}) == []
