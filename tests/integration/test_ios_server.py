@@ -16,12 +16,15 @@ from pathlib import Path
 
 import pytest
 
+from orchestrator.core import ios_readback
 from orchestrator.lab.ios_cli import Config, Interface
 from orchestrator.lab.ios_server import load_config, save_config
-from tests.conftest import ROOT
+from tests.conftest import ROOT, module_util
 from tests.integration.lab_tools import wait_for
 
 pytestmark = pytest.mark.lab
+
+irm_ios_render = module_util("irm_ios_render")
 
 PORT = 2222
 CLIENT = r'''
@@ -176,3 +179,50 @@ def test_cisco_ios_over_network_cli_drives_the_emulator(device: tuple[str, Path,
     assert acl["name"] == "IRM-GW-IN" and [a["sequence"] for a in acl["aces"]] == [10, 20]
     assert load_config(state / "config.json").acls["IRM-GW-IN"][0].text == "deny tcp any any eq 4445"
     assert "%No Rollback Confirmed Change pending" in _ssh(ns, key, "show archive config rollback timer")
+
+
+READBACK = r'''
+import json, sys
+from orchestrator.core import ios_readback
+live = ios_readback.read("127.0.0.1", port=int(sys.argv[2]), username="irm", key_file=sys.argv[1])
+print(json.dumps({"acls": live.acls, "bindings": live.bindings}))
+'''
+
+
+def _shell(ns: str, key: Path, *lines: str) -> str:
+    script = "\n".join(["enable", *lines, "exit", ""])
+    return subprocess.run(["ip", "netns", "exec", ns, "ssh", "-tt", "-p", str(PORT), "-i", str(key), "-o",
+                           "BatchMode=yes", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+                           "-o", "LogLevel=ERROR", "irm@127.0.0.1"], input=script, capture_output=True, text=True,
+                          timeout=60, check=True).stdout
+
+
+def _readback(ns: str, key: Path) -> ios_readback.IosLive:
+    proc = subprocess.run(["ip", "netns", "exec", ns, sys.executable, "-c", READBACK, str(key), str(PORT)],
+                          capture_output=True, text=True, timeout=120, check=True, cwd=ROOT)
+    data = json.loads(proc.stdout)
+    return ios_readback.IosLive(acls={n: [(s, t) for s, t in e] for n, e in data["acls"].items()},
+                                bindings=data["bindings"])
+
+
+def test_netmiko_reads_back_what_was_written_and_names_every_difference(device: tuple[str, Path, Path]) -> None:
+    ns, _, key = device
+    aces = ["permit tcp host 198.18.0.2 198.18.48.0 0.0.0.255 eq 22", "permit tcp any any established",
+            "deny tcp any any eq 4445", "permit ip any any"]
+    name, iface = "IRM-GW-IOS-0123ABCD", "GigabitEthernet0/1"
+    owned = irm_ios_render.owned
+    lines = irm_ios_render.lines("gw-ios", aces, fingerprint="irm-policy-0123abcd99", interfaces=[iface],
+                                 live_acls=[], live_bindings={})
+    _shell(ns, key, "configure terminal", *lines, "ip access-list extended OPS-KEEP", "permit ip any any", "end")
+    live = _readback(ns, key)
+    assert live.acls[name] == [(10 * (i + 1), a) for i, a in enumerate(aces)]
+    assert live.bindings[iface] == {"in": name}
+    assert ios_readback.compare(live, name=name, aces=aces, interfaces=[iface],
+                                owned=lambda n: owned(n, "gw-ios")) == []
+    # someone drops `established` from entry 20 and unbinds the list: both named
+    _shell(ns, key, "configure terminal", f"ip access-list extended {name}", "no 20",
+           "20 permit tcp any any", "exit", f"interface {iface}", f"no ip access-group {name} in", "end")
+    problems = ios_readback.compare(_readback(ns, key), name=name, aces=aces, interfaces=[iface],
+                                    owned=lambda n: owned(n, "gw-ios"))
+    assert problems == [f"{name}: entry 20 is 'permit tcp any any', not 'permit tcp any any established'",
+                        f"interface {iface}: no list bound in, not {name}"]

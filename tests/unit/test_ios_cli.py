@@ -258,3 +258,20 @@ def test_what_the_ios_renderer_refuses() -> None:
     with pytest.raises(irm_ios_render.IosPolicyError, match=r"forward.rules\[0\].src: '198.18.0.0/33'"):
         irm_ios_render.render("gw-x", {"forward": {"rules": [{"action": "drop", "src": ["198.18.0.0/33"]}]}})
     assert irm_ios_render.render("gw-x", {"label": "connected"}) == []
+
+
+def test_the_readback_parses_what_the_device_prints_two_ways_that_agree() -> None:
+    from orchestrator.core import ios_readback
+
+    device, _ = _device()
+    s = device.session()
+    _run(s, "enable", "configure terminal", "ip access-list extended IRM-GW-X-0123ABCD",
+         "10 permit tcp host 198.18.0.2 198.18.48.0 0.0.0.255 eq 22", "20 permit tcp any any established",
+         "30 permit ip any any", "exit", f"interface {LAN}", "ip access-group IRM-GW-X-0123ABCD in", "end")
+    text = s.execute("show access-lists")
+    acls = ios_readback.parse_access_lists(text)
+    assert acls == {"IRM-GW-X-0123ABCD": [(10, "permit tcp host 198.18.0.2 198.18.48.0 0.0.0.255 eq 22"),
+                                          (20, "permit tcp any any established"), (30, "permit ip any any")]}
+    assert ios_readback.structured(text) == {("IRM-GW-X-0123ABCD", n) for n in (10, 20, 30)}
+    bindings = ios_readback.parse_bindings(s.execute("show running-config | include ^interface|ip access-group"))
+    assert bindings == {WAN: {}, LAN: {"in": "IRM-GW-X-0123ABCD"}}
