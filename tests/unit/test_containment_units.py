@@ -5,6 +5,7 @@ hosts; these prove the decisions."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -171,3 +172,19 @@ def test_several_areas_an_unreachable_host_is_named_in_its_own_area_only(tmp_pat
     assert "hq-ws2" not in run.calls[2].targets
     assert hq.unreachable == ["hq-ws2"] and x.unreachable == []
     assert j.host_rows(1)["hq-ws2"]["area"] == "hq"
+
+
+def test_an_ios_boundary_is_refused_before_any_change(tmp_path: Path) -> None:
+    from tests.unit.test_inventory_validation import IOS, _children, make_inventory
+
+    def mutate(d: dict[str, Any]) -> None:
+        _children(d)["boundaries"]["children"]["gateways"]["hosts"]["gw-x"].update(IOS)
+
+    path = make_inventory(tmp_path, mutate)
+    inv = load_inventory(path)
+    j, run = _journal(tmp_path), FakeRunner()
+    job = Containment(ContainRequest(inventory=path, area=AREA, operator="op", loop=False), inv, j, NoDetections(),
+                      run=run, probe=FakeProber())
+    with pytest.raises(UserError, match=r"boundary 'gw-x' is a Cisco IOS router .* cannot change one yet"):
+        job.preflight()
+    assert run.calls == [] and j.stages(1, AREA) == []

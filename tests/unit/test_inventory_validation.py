@@ -233,3 +233,56 @@ def test_a_vault_encrypted_irm_key_decrypts_with_the_password_file(tmp_path: Pat
     proc = irm("validate", "-i", str(inv), env={"ANSIBLE_VAULT_PASSWORD_FILE": str(wrong)})
     assert proc.returncode == 2 and "key 'irm_currency'" in proc.stderr and "Decryption failed" in proc.stderr
     assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+
+
+def _gw_hq(d: dict[str, Any]) -> dict[str, Any]:
+    return _children(d)["boundaries"]["children"]["gateways"]["hosts"]["gw-hq"]  # type: ignore[no-any-return]
+
+
+IOS = {"irm_boundary_kind": "cisco_ios", "ansible_connection": "ansible.netcommon.network_cli",
+       "ansible_network_os": "cisco.ios.ios", "irm_ios_interfaces": ["GigabitEthernet0/0", "GigabitEthernet0/1.40"]}
+
+
+def test_an_ios_boundary_is_declared_with_its_connection_and_interfaces(tmp_path: Path) -> None:
+    inv = load_inventory(make_inventory(tmp_path, lambda d: _gw_hq(d).update(IOS)))
+    gw = inv.hosts["gw-hq"]
+    assert gw.boundary_kind == "cisco_ios" and gw.ios_interfaces == ("GigabitEthernet0/0", "GigabitEthernet0/1.40")
+    assert inv.hosts["gw-x"].boundary_kind == "nftables"  # the default
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    ({"ansible_network_os": "cisco.nxos.nxos"},
+     "host 'gw-hq', key 'ansible_network_os': must be cisco.ios.ios for an IOS boundary (got 'cisco.nxos.nxos')"),
+    ({"ansible_connection": None},
+     "host 'gw-hq', key 'ansible_connection': must be ansible.netcommon.network_cli for an IOS boundary (got None)"),
+    ({"irm_ios_interfaces": None},
+     "host 'gw-hq', key 'irm_ios_interfaces': is missing: an IOS boundary names the routed interfaces irm binds its "
+     "access list on"),
+    ({"irm_ios_interfaces": ["Gi0/0; reload"]},
+     "host 'gw-hq', key 'irm_ios_interfaces.0': String should match pattern"),
+    ({"irm_boundary_kind": "junos"},
+     "host 'gw-hq', key 'irm_boundary_kind': Input should be 'nftables' or 'cisco_ios'"),
+    ({"irm_boundary_kind": "nftables"},
+     "host 'gw-hq', key 'irm_ios_interfaces': belongs to an IOS boundary (irm_boundary_kind: cisco_ios)"),
+])
+def test_an_ios_boundary_declared_wrong_is_named(tmp_path: Path, change: dict[str, Any], message: str) -> None:
+    def mutate(d: dict[str, Any]) -> None:
+        host = _gw_hq(d)
+        host.update(IOS)
+        for key, value in change.items():
+            if value is None:
+                host.pop(key)
+            else:
+                host[key] = value
+
+    line = problems(tmp_path, mutate)[0]  # (then the area's gateway, unknown since its host was refused)
+    assert line.startswith(f"{tmp_path}/inv: {message}"), line
+
+
+def test_the_boundary_kind_belongs_to_boundaries(tmp_path: Path) -> None:
+    def mutate(d: dict[str, Any]) -> None:
+        _seg(d, "area_hq", "subarea_hq__servers")["hosts"]["hq-erp"]["irm_boundary_kind"] = "cisco_ios"
+
+    assert problems(tmp_path, mutate)[0] == (
+        f"{tmp_path}/inv: host 'hq-erp', key 'irm_boundary_kind': is for boundaries (edge, gateways, core), not a host "
+        "of kind 'area'")

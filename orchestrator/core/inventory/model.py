@@ -10,7 +10,7 @@ from __future__ import annotations
 import ipaddress
 from datetime import datetime
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -31,8 +31,12 @@ GROUP_KEYS = frozenset({
 })
 KNOWN_KEYS = GROUP_KEYS | {
     "irm_os", "irm_host_state_dir", "irm_av_log", "irm_uplink", "irm_lab_vulnerable", "irm_lab_services",
-    "irm_lab_worm_blocks", "irm_health_checks",
+    "irm_lab_worm_blocks", "irm_health_checks", "irm_boundary_kind", "irm_ios_interfaces",
 }
+BoundaryKind = Literal["nftables", "cisco_ios"]
+IOS_CONNECTION = "ansible.netcommon.network_cli"
+IOS_NETWORK_OS = "cisco.ios.ios"
+IOS_INTERFACE = r"^[A-Za-z][A-Za-z-]*[0-9]+(/[0-9]+)*(\.[0-9]+)?$"
 
 
 class _Model(BaseModel):
@@ -159,6 +163,10 @@ class Host(_Model):
     services: tuple[LabService, ...] = ()
     worm_blocks: tuple[Literal["package", "antivirus", "disinfect"], ...] = ()
     health_checks: tuple[HealthCheck, ...] = ()
+    # A boundary's kind: a Linux host with nftables, or a Cisco IOS router (access lists over network_cli)
+    boundary_kind: BoundaryKind = "nftables"
+    # IOS: the routed interfaces irm binds its access list on, inbound (every one a packet may enter by)
+    ios_interfaces: tuple[Annotated[str, Field(pattern=IOS_INTERFACE)], ...] = ()
 
 
 class InternetSegment(_Model):

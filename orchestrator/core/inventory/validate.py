@@ -15,6 +15,8 @@ from pydantic import BaseModel, ValidationError
 from orchestrator.core import names
 from orchestrator.core.errors import InventoryError
 from orchestrator.core.inventory.model import (
+    IOS_CONNECTION,
+    IOS_NETWORK_OS,
     KNOWN_KEYS,
     Approver,
     Area,
@@ -126,7 +128,8 @@ def build_inventory(raw: RawInventory) -> Inventory:
 
 _HOST_KEYS = {"os": "irm_os", "address": "ansible_host", "uplink": "irm_uplink", "state_dir": "irm_host_state_dir",
               "av_log": "irm_av_log", "vulnerable": "irm_lab_vulnerable", "services": "irm_lab_services",
-              "worm_blocks": "irm_lab_worm_blocks", "health_checks": "irm_health_checks"}
+              "worm_blocks": "irm_lab_worm_blocks", "health_checks": "irm_health_checks",
+              "boundary_kind": "irm_boundary_kind", "ios_interfaces": "irm_ios_interfaces"}
 
 
 def _approvers(value: Any, p: _Problems) -> tuple[Approver, ...]:
@@ -323,11 +326,44 @@ def _hosts(
             "services": v.get("irm_lab_services", []) or [],
             "worm_blocks": v.get("irm_lab_worm_blocks", []) or [],
             "health_checks": v.get("irm_health_checks", []) or [],
+            "boundary_kind": v.get("irm_boundary_kind", "nftables"),
+            "ios_interfaces": v.get("irm_ios_interfaces", []) or [],
         }
+        if not _boundary_kind_ok(v, kind, where, p):
+            continue
         host = p.validate(Host, data, where, "irm", keys=_HOST_KEYS)
         if host is not None:
             hosts[rh.name] = host
     return hosts
+
+
+def _boundary_kind_ok(v: dict[str, Any], kind: str, where: str, p: _Problems) -> bool:
+    """``irm_boundary_kind`` on a boundary only; an IOS boundary is reached over network_cli as cisco.ios
+    and names its routed interfaces; ``irm_ios_interfaces`` belongs to IOS boundaries only."""
+    boundary = v.get("irm_boundary_kind")
+    if boundary is None:
+        if "irm_ios_interfaces" in v:
+            p.add(where, "irm_ios_interfaces", "belongs to an IOS boundary (irm_boundary_kind: cisco_ios)")
+            return False
+        return True
+    if kind not in ("edge", "gateway", "core"):
+        p.add(where, "irm_boundary_kind", f"is for boundaries (edge, gateways, core), not a host of kind '{kind}'")
+        return False
+    if boundary != "cisco_ios":
+        if boundary == "nftables" and "irm_ios_interfaces" in v:  # any other value: the model names it
+            p.add(where, "irm_ios_interfaces", "belongs to an IOS boundary (irm_boundary_kind: cisco_ios)")
+            return False
+        return True
+    ok = True
+    for key, want in (("ansible_connection", IOS_CONNECTION), ("ansible_network_os", IOS_NETWORK_OS)):
+        if str(v.get(key, "")) != want:
+            p.add(where, key, f"must be {want} for an IOS boundary (got {v.get(key)!r})")
+            ok = False
+    if not v.get("irm_ios_interfaces"):
+        p.add(where, "irm_ios_interfaces", "is missing: an IOS boundary names the routed interfaces irm binds "
+                                           "its access list on")
+        ok = False
+    return ok
 
 
 def _check_boundaries(raw: RawInventory, hosts: dict[str, Host], p: _Problems) -> None:
