@@ -169,15 +169,33 @@ def _ports(words: list[str], i: int) -> tuple[str, int]:
     return f"{op} {' '.join(ports)}", j
 
 
-def parse_ace(words: list[str], offset: int = 0) -> str:
-    """The entry's canonical text, or ``CliError`` naming the offending word (``offset``: the index of
-    words[0] in the whole line)."""
+@dataclass(frozen=True)
+class Ace:
+    """One permit or deny entry, each part as IOS prints it (``host 198.18.0.2``, ``eq 22 80``, ``""``)."""
+
+    action: str
+    protocol: str
+    src: str
+    sport: str
+    dst: str
+    dport: str
+    flags: tuple[str, ...]
+
+    @property
+    def text(self) -> str:
+        parts = (self.action, self.protocol, self.src, self.sport, self.dst, self.dport, *self.flags)
+        return " ".join(p for p in parts if p)
+
+
+def parse_entry(words: list[str], offset: int = 0) -> Ace | None:
+    """A permit or deny entry's parts (``None`` for a remark), or ``CliError`` naming the offending word
+    (``offset``: the index of words[0] in the whole line)."""
     try:
         if not words:
             raise CliError(INCOMPLETE)
         action = words[0]
         if action == "remark":
-            return " ".join(words)
+            return None
         if action not in ("permit", "deny"):
             raise CliError(INVALID, 0)
         if len(words) < 2:
@@ -189,7 +207,7 @@ def parse_ace(words: list[str], offset: int = 0) -> str:
         sport, i = _ports(words, i) if proto in ("tcp", "udp") else ("", i)
         dst, i = _address(words, i)
         dport, i = _ports(words, i) if proto in ("tcp", "udp") else ("", i)
-        flags = []
+        flags: list[str] = []
         while i < len(words):
             if words[i] == "established" and proto == "tcp" and "established" not in flags:
                 flags.append("established")
@@ -198,11 +216,17 @@ def parse_ace(words: list[str], offset: int = 0) -> str:
             else:
                 raise CliError(INVALID, i)
             i += 1
-        return " ".join(p for p in (action, proto, src, sport, dst, dport, *flags) if p)
+        return Ace(action, proto, src, sport, dst, dport, tuple(flags))
     except CliError as exc:
         if exc.word is not None:
             exc.word += offset
         raise
+
+
+def parse_ace(words: list[str], offset: int = 0) -> str:
+    """The entry's canonical text (a remark as given), or ``CliError`` naming the offending word."""
+    ace = parse_entry(words, offset)
+    return " ".join(words) if ace is None else ace.text
 
 
 # -- the device -------------------------------------------------------------------------------------

@@ -14,71 +14,57 @@ from __future__ import annotations
 
 import ipaddress
 
-from orchestrator.lab.ios_cli import PORT_NAMES, Config
+from orchestrator.lab.ios_cli import PORT_NAMES, Config, parse_entry
 
 TABLE = "ios"
 
 
-def _address(words: list[str], i: int) -> tuple[str, int]:
-    """An nft match for ``any`` | ``host A`` | ``A WILDCARD`` at words[i] (empty for any), next index."""
-    if words[i] == "any":
-        return "", i + 1
-    if words[i] == "host":
-        return words[i + 1], i + 2
-    base = int(ipaddress.IPv4Address(words[i]))
-    mask = ~int(ipaddress.IPv4Address(words[i + 1])) & 0xFFFFFFFF
+def _address(part: str) -> str:
+    """An nft match for ``any`` | ``host A`` | ``A WILDCARD`` as the CLI keeps it ("" for any)."""
+    words = part.split()
+    if words[0] == "any":
+        return ""
+    if words[0] == "host":
+        return words[1]
+    base = int(ipaddress.IPv4Address(words[0]))
+    mask = ~int(ipaddress.IPv4Address(words[1])) & 0xFFFFFFFF
     net, maskip = ipaddress.IPv4Address(base & mask), ipaddress.IPv4Address(mask)
     prefix = bin(mask).count("1")
     if mask == (0xFFFFFFFF << (32 - prefix)) & 0xFFFFFFFF:  # contiguous: a prefix
-        return f"{net}/{prefix}", i + 2
-    return f"& {maskip} == {net}", i + 2
+        return f"{net}/{prefix}"
+    return f"& {maskip} == {net}"
 
 
-def _port(word: str) -> int:
-    return int(word) if word.isdigit() else PORT_NAMES[word]
-
-
-def _ports(words: list[str], i: int) -> tuple[str, int]:
-    if i >= len(words) or words[i] not in ("eq", "neq", "gt", "lt", "range"):
-        return "", i
-    op = words[i]
+def _ports(part: str) -> str:
+    """An nft port match for ``eq P [P ...]``, ``neq P``, ``gt P``, ``lt P`` or ``range A B``."""
+    op, *words = part.split()
+    ports = [int(w) if w.isdigit() else PORT_NAMES[w] for w in words]
     if op == "range":
-        return f"{_port(words[i + 1])}-{_port(words[i + 2])}", i + 3
-    j, ports = i + 1, []
-    while j < len(words) and (words[j].isdigit() or words[j] in PORT_NAMES):
-        ports.append(_port(words[j]))
-        j += 1
-        if op != "eq":
-            break
+        return f"{ports[0]}-{ports[1]}"
     if op == "eq":
-        return (str(ports[0]) if len(ports) == 1 else "{ " + ", ".join(map(str, ports)) + " }"), j
-    return {"neq": "!= ", "gt": "> ", "lt": "< "}[op] + str(ports[0]), j
+        return str(ports[0]) if len(ports) == 1 else "{ " + ", ".join(map(str, ports)) + " }"
+    return {"neq": "!= ", "gt": "> ", "lt": "< "}[op] + str(ports[0])
 
 
 def rule(text: str) -> str:
-    """One entry (as ``ios_cli`` keeps it) as an nft rule; ``""`` for a remark."""
-    words = text.split()
-    if words[0] == "remark":
+    """One entry (as ``ios_cli`` keeps it, parsed by its own parser) as an nft rule; ``""`` for a remark."""
+    ace = parse_entry(text.split())
+    if ace is None:
         return ""
-    action, proto = words[0], words[1]
-    src, i = _address(words, 2)
-    sport, i = _ports(words, i) if proto in ("tcp", "udp") else ("", i)
-    dst, i = _address(words, i)
-    dport, i = _ports(words, i) if proto in ("tcp", "udp") else ("", i)
     parts = ["meta nfproto ipv4"]
-    if src:
+    if src := _address(ace.src):
         parts.append(f"ip saddr {src}")
-    if dst:
+    if dst := _address(ace.dst):
         parts.append(f"ip daddr {dst}")
-    if proto != "ip":
-        parts.append(f"meta l4proto {proto}")
-    if sport:
-        parts.append(f"{proto} sport {sport}")
-    if dport:
-        parts.append(f"{proto} dport {dport}")
-    if "established" in words[i:]:
+    if ace.protocol != "ip":
+        parts.append(f"meta l4proto {ace.protocol}")
+    if ace.sport:
+        parts.append(f"{ace.protocol} sport {_ports(ace.sport)}")
+    if ace.dport:
+        parts.append(f"{ace.protocol} dport {_ports(ace.dport)}")
+    if "established" in ace.flags:
         parts.append("tcp flags & (ack | rst) != 0")
-    parts.append("return" if action == "permit" else "drop")
+    parts.append("return" if ace.action == "permit" else "drop")
     return " ".join(parts)
 
 

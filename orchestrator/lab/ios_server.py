@@ -56,15 +56,13 @@ class Enforcer:
         self.path = state / "config.json"
         self.interfaces = interfaces
         self.lock = threading.Lock()
-        self.failures = 0
 
     def __call__(self, config: Config) -> None:
         with self.lock:
             save_config(self.path, config)
             proc = subprocess.run(["nft", "-f", "-"], input=ios_enforce.ruleset(config, self.interfaces),
                                   capture_output=True, text=True, check=False)
-            if proc.returncode != 0:  # never silent: the lab's tests read this count and the log
-                self.failures += 1
+            if proc.returncode != 0:  # never silent: the server's log says so
                 print(f"ios_server: nft refused the access lists: {proc.stderr.strip()}", file=sys.stderr, flush=True)
 
 

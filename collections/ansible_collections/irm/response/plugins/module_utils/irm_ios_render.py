@@ -35,17 +35,20 @@ class IosPolicyError(ValueError):
 
 def acl_name(host: str, fingerprint: str) -> str:
     """irm's list for this boundary and policy: ``IRM-<HOST>-<8 hex of the fingerprint>``."""
-    base = re.sub(r"[^A-Z0-9-]", "-", host.upper()).strip("-")[:40] or "HOST"
     tail = fingerprint.rsplit("-", 1)[-1][:8].upper()
     if not re.fullmatch(r"[0-9A-F]{8}", tail):
         raise IosPolicyError(f"fingerprint '{fingerprint}' does not end in 8 hex digits")
-    return f"{PREFIX}{base}-{tail}"
+    return f"{PREFIX}{_base(host)}-{tail}"
 
 
 def owned(name: str, host: str) -> bool:
     """One of irm's lists for this boundary (any policy)."""
-    base = re.sub(r"[^A-Z0-9-]", "-", host.upper()).strip("-")[:40] or "HOST"
-    return re.fullmatch(re.escape(f"{PREFIX}{base}-") + r"[0-9A-F]{8}", name) is not None
+    return re.fullmatch(re.escape(f"{PREFIX}{_base(host)}-") + r"[0-9A-F]{8}", name) is not None
+
+
+def _base(host: str) -> str:
+    """The boundary's name as IOS list names allow it."""
+    return re.sub(r"[^A-Z0-9-]", "-", host.upper()).strip("-")[:40] or "HOST"
 
 
 def _address(net: Any, where: str) -> str:
