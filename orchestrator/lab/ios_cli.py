@@ -303,6 +303,7 @@ _IF = {"ip access-group": "access_group", "no ip access-group": "no_access_group
 _ARCHIVE = {"path": "archive_path", "maximum": "archive_maximum", "exit": "up", "end": "end", "do": "do"}
 _TREES = {"exec": _tree(_EXEC), "enable": _tree(_ENABLE), "config": _tree(_CONFIG),
           "config-ext-nacl": _tree(_NACL), "config-if": _tree(_IF), "config-archive": _tree(_ARCHIVE)}
+_SUBMODES = ("config-ext-nacl", "config-if", "config-archive")
 _FILTERS = ("include", "exclude", "section", "begin")
 
 
@@ -347,14 +348,26 @@ class Session:
         if self.mode == "config-ext-nacl" and words and words[0].isdigit() and not pipe:
             return self._numbered_ace(words)
         self._words = words
-        handler, args, used = self._match(words)
-        if pipe and handler not in ("show_running", "show_acls", "show_version"):
-            raise CliError(INVALID, len(words))
-        out: str = getattr(self, "_" + handler)(args, used)
+        try:
+            handler, args, used = self._match(words)
+            if pipe and handler not in ("show_running", "show_acls", "show_version"):
+                raise CliError(INVALID, len(words))
+            out: str = getattr(self, "_" + handler)(args, used)
+        except CliError as exc:
+            # As IOS does, a sub-mode hands a line it cannot take to global configuration mode (``interface
+            # Gi0/2`` straight after ``ip access-group ...`` under another interface), which it then enters.
+            if self.mode not in _SUBMODES or pipe:
+                raise
+            try:
+                handler, args, used = self._match(words, "config")
+            except CliError:
+                raise exc from None
+            self.mode = "config"
+            out = getattr(self, "_" + handler)(args, used)
         return _filter(out, pipe, len(words)) if pipe else out
 
-    def _match(self, words: list[str]) -> tuple[str, list[str], int]:
-        node = _TREES[self.mode]
+    def _match(self, words: list[str], mode: str = "") -> tuple[str, list[str], int]:
+        node = _TREES[mode or self.mode]
         handler, used = "", 0
         for i, w in enumerate(words):
             candidates = [k for k in node.children if k.startswith(w.lower())]
@@ -456,6 +469,8 @@ class Session:
 
     def _confirm(self, args: list[str], used: int) -> str:
         self._no_args(args, used)
+        if self.device.revert_at is None:
+            return NO_PENDING + "\n"  # nothing to confirm: the timer already fired, or none was armed
         self.device.revert_at, self.device.snapshot = None, None
         return ""
 

@@ -7,26 +7,24 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from orchestrator.core import ios_readback
-from orchestrator.lab.ios_cli import Config, Interface
-from orchestrator.lab.ios_server import load_config, save_config
+from orchestrator.lab.ios_server import load_config
 from tests.conftest import ROOT, module_util
+from tests.integration.ios_device import PORT, device, nft, readback, shell, ssh
 from tests.integration.lab_tools import wait_for
 
 pytestmark = pytest.mark.lab
 
 irm_ios_render = module_util("irm_ios_render")
 
-PORT = 2222
+__all__ = ["device"]  # the fixture, imported for pytest
 CLIENT = r'''
 import json, sys
 from netmiko import ConnectHandler
@@ -46,53 +44,9 @@ print(json.dumps(out))
 '''
 
 
-@pytest.fixture()
-def device(tmp_path: Path) -> Iterator[tuple[str, Path, Path]]:
-    ns = f"irmtest-ios-{os.getpid()}"
-    state = tmp_path / "state"
-    state.mkdir()
-    key = tmp_path / "id_ed25519"
-    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
-    save_config(state / "config.json", Config(hostname="gw-ios", archive_path="flash:archive", interfaces={
-        "GigabitEthernet0/0": Interface("GigabitEthernet0/0"), "GigabitEthernet0/1": Interface("GigabitEthernet0/1")}))
-    subprocess.run(["ip", "netns", "add", ns], check=True)
-    server = None
-    try:
-        subprocess.run(["ip", "-n", ns, "link", "set", "lo", "up"], check=True)
-        server = subprocess.Popen(
-            ["ip", "netns", "exec", ns, sys.executable, "-m", "orchestrator.lab.ios_server", "--state", str(state),
-             "--listen", f"127.0.0.1:{PORT}", "--authorized-key", f"{key}.pub", "--minute", "4",
-             "--interface", "GigabitEthernet0/1=lo"], cwd=ROOT, stderr=subprocess.PIPE, text=True)
-        wait_for(lambda: subprocess.run(["ip", "netns", "exec", ns, "sh", "-c", f"ss -ltn | grep -q :{PORT}"],
-                                        check=False).returncode == 0, 30, "the emulated device listening")
-        yield ns, state, key
-    finally:
-        if server is not None:
-            server.send_signal(signal.SIGTERM)
-            try:
-                server.wait(10)
-            except subprocess.TimeoutExpired:
-                server.kill()
-                server.wait()
-        subprocess.run(["ip", "netns", "del", ns], check=False)
-
-
-def _nft(ns: str) -> str:
-    proc = subprocess.run(["ip", "netns", "exec", ns, "nft", "list", "table", "inet", "ios"], capture_output=True,
-                          text=True, check=False)
-    return proc.stdout
-
-
-def _ssh(ns: str, key: Path, command: str) -> str:
-    return subprocess.run(["ip", "netns", "exec", ns, "ssh", "-p", str(PORT), "-i", str(key), "-o", "BatchMode=yes",
-                           "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o",
-                           "LogLevel=ERROR", "irm@127.0.0.1", command], capture_output=True, text=True, timeout=30,
-                          check=True).stdout
-
-
 def test_netmiko_configures_reads_back_and_the_kernel_enforces(device: tuple[str, Path, Path]) -> None:
     ns, state, key = device
-    assert _nft(ns).count("jump") == 0  # nothing bound yet
+    assert nft(ns).count("jump") == 0  # nothing bound yet
     proc = subprocess.run(["ip", "netns", "exec", ns, sys.executable, "-c", CLIENT, str(key), str(PORT)],
                           capture_output=True,
                           text=True, timeout=120, check=False, cwd=ROOT)
@@ -104,10 +58,10 @@ def test_netmiko_configures_reads_back_and_the_kernel_enforces(device: tuple[str
     assert "% Invalid input detected at '^' marker." in out["bad"]
     # saved whole, and enforced on the namespace's traffic at once
     assert load_config(state / "config.json").interfaces["GigabitEthernet0/1"].acl_in == "IRM-T-IN"
-    rules = _nft(ns)
+    rules = nft(ns)
     assert 'iifname "lo" jump acl_IRM-T-IN' in rules and "tcp dport 4445 drop" in rules
     # a single command over OpenSSH
-    assert "Cisco IOS Software" in _ssh(ns, key, "show version")
+    assert "Cisco IOS Software" in ssh(ns, key, "show version")
 
 
 def test_an_unconfirmed_change_is_rolled_back_by_the_device(device: tuple[str, Path, Path]) -> None:
@@ -123,12 +77,12 @@ def test_an_unconfirmed_change_is_rolled_back_by_the_device(device: tuple[str, P
                            "-o", "LogLevel=ERROR", "irm@127.0.0.1"], input=script, capture_output=True, text=True,
                           timeout=30, check=False)
     assert "Timer type: Revert timer" in proc.stdout, proc.stdout + proc.stderr
-    assert "jump acl_IRM-T-IN" in _nft(ns)
+    assert "jump acl_IRM-T-IN" in nft(ns)
     started = time.monotonic()
-    wait_for(lambda: "jump" not in _nft(ns), 15, "the revert timer's rollback in nftables")
+    wait_for(lambda: "jump" not in nft(ns), 15, "the revert timer's rollback in nftables")
     assert time.monotonic() - started < 15  # one emulated minute is 4 s here
     assert load_config(state / "config.json").acls == {}
-    assert "%No Rollback Confirmed Change pending" in _ssh(ns, key, "show archive config rollback timer")
+    assert "%No Rollback Confirmed Change pending" in ssh(ns, key, "show archive config rollback timer")
 
 
 PLAYBOOK = """
@@ -178,31 +132,7 @@ def test_cisco_ios_over_network_cli_drives_the_emulator(device: tuple[str, Path,
     (acl,) = tasks["Read back by the resource module"]["gathered"][0]["acls"]
     assert acl["name"] == "IRM-GW-IN" and [a["sequence"] for a in acl["aces"]] == [10, 20]
     assert load_config(state / "config.json").acls["IRM-GW-IN"][0].text == "deny tcp any any eq 4445"
-    assert "%No Rollback Confirmed Change pending" in _ssh(ns, key, "show archive config rollback timer")
-
-
-READBACK = r'''
-import json, sys
-from orchestrator.core import ios_readback
-live = ios_readback.read("127.0.0.1", port=int(sys.argv[2]), username="irm", key_file=sys.argv[1])
-print(json.dumps({"acls": live.acls, "bindings": live.bindings}))
-'''
-
-
-def _shell(ns: str, key: Path, *lines: str) -> str:
-    script = "\n".join(["enable", *lines, "exit", ""])
-    return subprocess.run(["ip", "netns", "exec", ns, "ssh", "-tt", "-p", str(PORT), "-i", str(key), "-o",
-                           "BatchMode=yes", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
-                           "-o", "LogLevel=ERROR", "irm@127.0.0.1"], input=script, capture_output=True, text=True,
-                          timeout=60, check=True).stdout
-
-
-def _readback(ns: str, key: Path) -> ios_readback.IosLive:
-    proc = subprocess.run(["ip", "netns", "exec", ns, sys.executable, "-c", READBACK, str(key), str(PORT)],
-                          capture_output=True, text=True, timeout=120, check=True, cwd=ROOT)
-    data = json.loads(proc.stdout)
-    return ios_readback.IosLive(acls={n: [(s, t) for s, t in e] for n, e in data["acls"].items()},
-                                bindings=data["bindings"])
+    assert "%No Rollback Confirmed Change pending" in ssh(ns, key, "show archive config rollback timer")
 
 
 def test_netmiko_reads_back_what_was_written_and_names_every_difference(device: tuple[str, Path, Path]) -> None:
@@ -211,18 +141,18 @@ def test_netmiko_reads_back_what_was_written_and_names_every_difference(device: 
             "deny tcp any any eq 4445", "permit ip any any"]
     name, iface = "IRM-GW-IOS-0123ABCD", "GigabitEthernet0/1"
     owned = irm_ios_render.owned
-    lines = irm_ios_render.lines("gw-ios", aces, fingerprint="irm-policy-0123abcd99", interfaces=[iface],
-                                 live_acls=[], live_bindings={})
-    _shell(ns, key, "configure terminal", *lines, "ip access-list extended OPS-KEEP", "permit ip any any", "end")
-    live = _readback(ns, key)
+    lines = [f"ip access-list extended {name}", *[f"{10 * (i + 1)} {a}" for i, a in enumerate(aces)], "exit",
+             f"interface {iface}", f"ip access-group {name} in", "exit"]
+    shell(ns, key, "configure terminal", *lines, "ip access-list extended OPS-KEEP", "permit ip any any", "end")
+    live = readback(ns, key)
     assert live.acls[name] == [(10 * (i + 1), a) for i, a in enumerate(aces)]
     assert live.bindings[iface] == {"in": name}
     assert ios_readback.compare(live, name=name, aces=aces, interfaces=[iface],
                                 owned=lambda n: owned(n, "gw-ios")) == []
     # someone drops `established` from entry 20 and unbinds the list: both named
-    _shell(ns, key, "configure terminal", f"ip access-list extended {name}", "no 20",
+    shell(ns, key, "configure terminal", f"ip access-list extended {name}", "no 20",
            "20 permit tcp any any", "exit", f"interface {iface}", f"no ip access-group {name} in", "end")
-    problems = ios_readback.compare(_readback(ns, key), name=name, aces=aces, interfaces=[iface],
+    problems = ios_readback.compare(readback(ns, key), name=name, aces=aces, interfaces=[iface],
                                     owned=lambda n: owned(n, "gw-ios"))
     assert problems == [f"{name}: entry 20 is 'permit tcp any any', not 'permit tcp any any established'",
                         f"interface {iface}: no list bound in, not {name}"]

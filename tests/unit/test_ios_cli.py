@@ -133,6 +133,8 @@ def test_the_revert_timer_restores_the_configuration_unless_confirmed() -> None:
     assert s.execute("show access-lists") == ""
     assert device.config.running() == before and device.reverted == 1 and seen[-1].acls == {}
     assert s.execute("show archive config rollback timer") == NO_PENDING + "\n"
+    # a confirmation after the rollback confirms nothing, and says so
+    assert s.execute("configure confirm") == NO_PENDING + "\n"
     # confirmed in time: kept
     _run(s, "configure terminal revert timer 1", "ip access-list extended IRM-X-IN", "deny ip any any", "end",
          "configure confirm")
@@ -218,46 +220,88 @@ def test_a_gateway_policy_renders_as_one_list_in_the_policys_order() -> None:
         assert parse_ace(ace.split()) == ace
 
 
-def test_the_rendered_lines_put_the_list_in_place_make_before_break_on_the_device() -> None:
+def _live(device: Device) -> dict[str, Any]:
+    """What plan() reads: the device's lists (entry texts) and bindings by direction."""
+    return {"live_acls": {n: [e.text for e in es] for n, es in device.config.acls.items()},
+            "live_bindings": {i.name: {d: b for d, b in (("in", i.acl_in), ("out", i.acl_out)) if b}
+                              for i in device.config.interfaces.values()}}
+
+
+def _steps(s: Session, plan: dict[str, Any]) -> None:
+    """The plan's steps in their order, on the device, as cisco.ios' resource modules send them."""
+    for afi in plan["acls"]:
+        for acl in afi["acls"]:
+            texts, _ = irm_ios_render.from_gathered([{"afi": "ipv4", "acls": [acl]}], [])
+            _run(s, "configure terminal", f"ip access-list extended {acl['name']}",
+                 *[f"{10 * (i + 1)} {t}" for i, t in enumerate(texts[acl["name"]])], "end")
+    for iface in plan["bindings"]:
+        _run(s, "configure terminal", f"interface {iface['name']}")
+        want = {a["direction"]: a["name"] for g in iface.get("access_groups", []) for a in g["acls"]}
+        have = s.device.config.interfaces[iface["name"]]
+        for direction, bound in (("in", have.acl_in), ("out", have.acl_out)):
+            if want.get(direction) and want[direction] != bound:
+                _run(s, f"ip access-group {want[direction]} {direction}")
+            elif bound and direction not in want:
+                _run(s, f"no ip access-group {bound} {direction}")
+        _run(s, "end")
+    for afi in plan["delete"]:
+        _run(s, "configure terminal", *[f"no ip access-list extended {a['name']}" for a in afi["acls"]], "end")
+
+
+def test_the_plan_puts_the_list_in_place_make_before_break_and_never_touches_the_devices_own() -> None:
     device, seen = _device()
     s = device.session()
-    _run(s, "enable", "configure terminal", "ip access-list extended OPS-KEEP", "permit ip any any", "end")
-    aces = irm_ios_render.render("gw-x", _gateway_policy())
-    first = irm_ios_render.lines("gw-x", aces, fingerprint="irm-policy-0123456789ab", interfaces=[WAN, LAN],
-                                 live_acls=list(device.config.acls), live_bindings={})
-    _run(s, "configure terminal", *first, "end")
-    name = "IRM-GW-X-01234567"
-    assert [e.text for e in device.config.acls[name]] == aces
+    _run(s, "enable", "configure terminal", "ip access-list extended OPS-KEEP", "permit ip any any", "exit",
+         f"interface {LAN}", "ip access-group OPS-KEEP out", "end")
+    policy = _gateway_policy()
+    first = irm_ios_render.plan("gw-x", policy, fingerprint="irm-policy-0123456789ab", interfaces=[WAN, LAN],
+                                **_live(device))
+    assert first["arm"] == "acls" and first["name"] == "IRM-GW-X-01234567" and first["delete"] == []
+    _steps(s, first)
+    name = first["name"]
+    assert [e.text for e in device.config.acls[name]] == irm_ios_render.render("gw-x", policy)
     assert device.config.interfaces[WAN].acl_in == name == device.config.interfaces[LAN].acl_in
+    assert device.config.interfaces[LAN].acl_out == "OPS-KEEP"
+    # the same again: nothing to do
+    again = irm_ios_render.plan("gw-x", policy, fingerprint="irm-policy-0123456789ab", interfaces=[WAN, LAN],
+                                **_live(device))
+    assert not again["changes"] and again["arm"] == ""
+    # a list of that name whose entries someone changed is written again
+    _run(s, "configure terminal", f"ip access-list extended {name}", "no 10", "end")
+    assert irm_ios_render.plan("gw-x", policy, fingerprint="irm-policy-0123456789ab", interfaces=[WAN, LAN],
+                               **_live(device))["arm"] == "acls"
     # a new policy: the new list first, bound, and only then the old one deleted
-    second = irm_ios_render.lines("gw-x", aces[1:], fingerprint="irm-policy-89abcdef0000", interfaces=[WAN, LAN],
-                                  live_acls=list(device.config.acls),
-                                  live_bindings={WAN: name, LAN: name})
-    assert second[0] == "ip access-list extended IRM-GW-X-89ABCDEF"
-    assert second[-1] == f"no ip access-list extended {name}"
-    _run(s, "configure terminal", *second, "end")
+    policy["forward"]["rules"] = policy["forward"]["rules"][1:]
+    second = irm_ios_render.plan("gw-x", policy, fingerprint="irm-policy-89abcdef0000", interfaces=[WAN, LAN],
+                                 **_live(device))
+    assert second["delete"] == [{"afi": "ipv4", "acls": [{"name": name}]}]
+    _steps(s, second)
     assert sorted(device.config.acls) == ["IRM-GW-X-89ABCDEF", "OPS-KEEP"]  # the device's own list untouched
     # every intermediate configuration the device went through had each interface bound to a whole list
     for config in seen:
         for iface in config.interfaces.values():
             assert not iface.acl_in or iface.acl_in in config.acls
-    # connected again: unbound, irm's lists gone, the device's own kept
-    last = irm_ios_render.lines("gw-x", [], fingerprint="absent", interfaces=[WAN, LAN],
-                                live_acls=list(device.config.acls),
-                                live_bindings={WAN: "IRM-GW-X-89ABCDEF", LAN: "IRM-GW-X-89ABCDEF"})
-    _run(s, "configure terminal", *last, "end")
+    # connected again: unbound, irm's lists gone, the device's own list and binding kept
+    last = irm_ios_render.plan("gw-x", {"label": "connected"}, fingerprint="absent", interfaces=[WAN, LAN],
+                               **_live(device))
+    assert last["arm"] == "bindings" and last["acls"] == []
+    _steps(s, last)
     assert list(device.config.acls) == ["OPS-KEEP"] and not device.config.interfaces[WAN].acl_in
+    assert device.config.interfaces[LAN].acl_out == "OPS-KEEP" and not device.config.interfaces[LAN].acl_in
 
 
 def test_what_the_ios_renderer_refuses() -> None:
     with pytest.raises(irm_ios_render.IosPolicyError, match="interface GigabitEthernet0/1 has OPS-KEEP bound in"):
-        irm_ios_render.lines("gw-x", ["permit ip any any"], fingerprint="irm-policy-0123456789ab",
-                             interfaces=[WAN, LAN], live_acls=["OPS-KEEP"], live_bindings={LAN: "OPS-KEEP"})
+        irm_ios_render.plan("gw-x", {"forward": {"rules": [], "default": "drop"}},
+                            fingerprint="irm-policy-0123456789ab", interfaces=[WAN, LAN],
+                            live_acls={"OPS-KEEP": []}, live_bindings={LAN: {"in": "OPS-KEEP"}})
     with pytest.raises(irm_ios_render.IosPolicyError, match="input: an IOS boundary filters routed traffic only"):
         irm_ios_render.render("gw-x", {"input": {"default": "drop", "rules": []}})
     with pytest.raises(irm_ios_render.IosPolicyError, match=r"forward.rules\[0\].src: '198.18.0.0/33'"):
         irm_ios_render.render("gw-x", {"forward": {"rules": [{"action": "drop", "src": ["198.18.0.0/33"]}]}})
     assert irm_ios_render.render("gw-x", {"label": "connected"}) == []
+    # a drop default with no rule is one explicit deny: IOS reads an empty list as "permit everything"
+    assert irm_ios_render.render("gw-x", {"forward": {"rules": [], "default": "drop"}}) == ["deny ip any any"]
 
 
 def test_the_readback_parses_what_the_device_prints_two_ways_that_agree() -> None:
@@ -275,3 +319,19 @@ def test_the_readback_parses_what_the_device_prints_two_ways_that_agree() -> Non
     assert ios_readback.structured(text) == {("IRM-GW-X-0123ABCD", n) for n in (10, 20, 30)}
     bindings = ios_readback.parse_bindings(s.execute("show running-config | include ^interface|ip access-group"))
     assert bindings == {WAN: {}, LAN: {"in": "IRM-GW-X-0123ABCD"}}
+
+
+def test_a_sub_mode_hands_a_global_command_to_configuration_mode() -> None:
+    device, _ = _device(Clock())
+    s = device.session()
+    _run(s, "enable", "configure terminal", f"interface {WAN}")
+    assert s.prompt() == "gw-ios(config-if)#"
+    # as IOS does: the next interface straight away, and a global command from an access list's mode
+    _run(s, f"interface {LAN}", "ip access-group OPS in")
+    assert s.prompt() == "gw-ios(config-if)#" and device.config.interfaces[LAN].acl_in == "OPS"
+    _run(s, "ip access-list extended IRM-X-IN", "deny ip any any", "no ip access-list extended IRM-X-IN")
+    assert s.prompt() == "gw-ios(config)#" and "IRM-X-IN" not in device.config.acls
+    # a line no mode takes keeps the sub-mode's own error
+    _run(s, "interface GigabitEthernet0/0")
+    assert "% Invalid input detected at '^' marker." in s.execute("frobnicate")
+    assert s.prompt() == "gw-ios(config-if)#"

@@ -9,11 +9,12 @@ sees each packet once, in the policy's order. IOS access lists are stateless: a 
 covers TCP only. The device's own traffic (input and output chains) is not rendered: irm's boundary
 policies never filter it, and a policy that does is refused, naming the chain.
 
-Make before break: the list's name carries the policy's fingerprint (``IRM-GW-X-1A2B3C4D``), so a
-change writes the new list whole, binds it on each interface (one command each, atomic on IOS) and only
-then deletes irm's previous lists. No packet ever meets a bound list that is half written, or a binding
-to a list just deleted (which IOS reads as "permit everything"). Lists irm does not own are never
-named, so never touched.
+Make before break (``plan``): the list's name carries the policy's fingerprint (``IRM-GW-X-1A2B3C4D``),
+so a change writes the new list whole (cisco.ios.ios_acls, state replaced, naming irm's list only), binds
+it on each interface (ios_acl_interfaces, state replaced on irm's interfaces, keeping the device's own
+bindings; rebinding is one command, atomic on IOS) and only then deletes irm's previous lists. No packet
+ever meets a bound list that is half written, or a binding to a list just deleted (which IOS reads as
+"permit everything"). Lists irm does not own are never named, so never touched.
 
 Plain Python over the policy alone, with every value checked; the same text is what the device prints
 back (``show access-lists``), so the independent read-back compares strings.
@@ -122,32 +123,116 @@ def render(host: str, policy: Any) -> list[str]:
     # first match wins: a later copy of an entry can never match, and IOS keeps only the first anyway
     aces = list(dict.fromkeys(ace for i, rule in enumerate(rules) for ace in entries(rule, f"forward.rules[{i}]")))
     if default == "accept":
-        aces.append("permit ip any any")  # a drop default is IOS's own implicit deny: nothing to add
-    return aces
+        aces.append("permit ip any any")
+    elif not aces:
+        aces.append("deny ip any any")  # IOS reads a list with no entry as "permit everything"
+    return aces  # after a drop default's last entry, IOS's own implicit deny
 
 
-def lines(host: str, aces: list[str], *, fingerprint: str, interfaces: list[str], live_acls: list[str],
-          live_bindings: dict[str, str]) -> list[str]:
-    """The configuration lines that put ``aces`` in place, make before break: the new list (unless the
-    same list is already there), its binding on every interface, then every other irm list of this
-    boundary deleted. ``live_bindings``: interface -> the list bound ``in`` there now. An interface
-    where a list irm does not own is bound ``in`` is refused: IOS binds one list per direction, and the
-    device's own lists are never touched."""
+def _side(words: list[str], i: int) -> tuple[dict[str, Any], int]:
+    """One address (``any``, ``host A``, ``A W``) and its optional ``eq P`` from the renderer's own text."""
+    if words[i] == "any":
+        side: dict[str, Any] = {"any": True}
+        i += 1
+    elif words[i] == "host":
+        side, i = {"host": words[i + 1]}, i + 2
+    else:
+        side, i = {"address": words[i], "wildcard_bits": words[i + 1]}, i + 2
+    if i < len(words) and words[i] == "eq":
+        side["port_protocol"] = {"eq": words[i + 1]}
+        i += 2
+    return side, i
+
+
+def structured(name: str, aces: list[str]) -> list[dict[str, Any]]:
+    """``aces`` (this module's text) as cisco.ios.ios_acls' ``config``: one extended list, entries 10, 20..."""
+    out = []
+    for n, ace in enumerate(aces):
+        words = ace.split()
+        entry: dict[str, Any] = {"sequence": 10 * (n + 1), "grant": words[0], "protocol": words[1]}
+        entry["source"], i = _side(words, 2)
+        entry["destination"], i = _side(words, i)
+        if words[i:] == ["established"]:
+            entry["protocol_options"] = {"tcp": {"established": True}}
+        elif words[i:]:
+            raise IosPolicyError(f"entry '{ace}': unexpected '{' '.join(words[i:])}'")
+        out.append(entry)
+    return [{"afi": "ipv4", "acls": [{"name": name, "acl_type": "extended", "aces": out}]}]
+
+
+def plan(host: str, policy: Any, *, fingerprint: str, interfaces: list[str], live_acls: dict[str, list[str]],
+         live_bindings: dict[str, dict[str, str]]) -> dict[str, Any]:
+    """What cisco.ios' resource modules must do, make before break, to put the policy in place:
+    ``acls`` (ios_acls, state replaced: irm's new list only), ``bindings`` (ios_acl_interfaces, state
+    replaced, on irm's interfaces only: each keeps the device's own bindings and gets irm's list ``in``),
+    ``delete`` (ios_acls, state deleted: irm's previous lists only). Each is empty when nothing is to
+    do; ``arm`` names the first step that changes the device, which opens the revert timer.
+    ``live_acls``: list -> its entries' text; ``live_bindings``: interface -> {direction: list}."""
+    aces = render(host, policy)
     name = acl_name(host, fingerprint) if aces else ""
-    theirs = {i: b for i, b in live_bindings.items() if i in interfaces and b and not owned(b, host)}
+    inbound = {i: b.get("in", "") for i, b in live_bindings.items()}
+    theirs = {i: b for i, b in inbound.items() if i in interfaces and b and not owned(b, host)}
     if theirs and name:
         raise IosPolicyError("; ".join(f"interface {i} has {b} bound in, not irm's: irm will not replace it"
                                        for i, b in sorted(theirs.items())))
-    out: list[str] = []
-    if aces and name not in live_acls:
-        out.append(f"ip access-list extended {name}")
-        out += [f"{10 * (i + 1)} {ace}" for i, ace in enumerate(aces)]
-        out.append("exit")
+    acls = structured(name, aces) if aces and live_acls.get(name) != aces else []
+    bindings = []
     for iface in interfaces:
-        bound = live_bindings.get(iface, "")
-        if name and bound != name:
-            out += [f"interface {iface}", f"ip access-group {name} in", "exit"]
-        elif not name and bound and owned(bound, host):
-            out += [f"interface {iface}", f"no ip access-group {bound} in", "exit"]
-    out += [f"no ip access-list extended {old}" for old in live_acls if owned(old, host) and old != name]
-    return out
+        have = live_bindings.get(iface, {})
+        want = {d: b for d, b in have.items() if b and not owned(b, host)}
+        if name:
+            want["in"] = name
+        if want != {d: b for d, b in have.items() if b}:
+            groups = [{"name": b, "direction": d} for d, b in sorted(want.items())]
+            bindings.append({"name": iface, **({"access_groups": [{"afi": "ipv4", "acls": groups}]} if groups else {})})
+    old = [a for a in live_acls if owned(a, host) and a != name]
+    delete = [{"afi": "ipv4", "acls": [{"name": a} for a in old]}] if old else []
+    steps = [s for s, todo in (("acls", acls), ("bindings", bindings), ("delete", delete)) if todo]
+    return {"name": name, "aces": aces, "acls": acls, "bindings": bindings, "delete": delete,
+            "arm": steps[0] if steps else "", "changes": bool(steps)}
+
+
+def _side_text(side: dict[str, Any]) -> str:
+    if side.get("any"):
+        words = ["any"]
+    elif side.get("host"):
+        words = ["host", str(side["host"])]
+    else:
+        words = [str(side.get("address")), str(side.get("wildcard_bits"))]
+    ports = side.get("port_protocol") or {}
+    if set(ports) - {"eq"}:
+        words.append("?")  # a form irm never writes: the entry compares unequal and is rewritten
+    if ports.get("eq"):
+        words += ["eq", str(ports["eq"])]
+    return " ".join(words)
+
+
+def from_gathered(acls: Any, bindings: Any) -> tuple[dict[str, list[str]], dict[str, dict[str, str]]]:
+    """cisco.ios' gathered ``acls`` and ``acl_interfaces`` facts as ``plan`` reads them: each IPv4 list's
+    entries in this module's text (an entry in a form irm never writes reads as ``?``), and each
+    interface's bindings by direction."""
+    lists: dict[str, list[str]] = {}
+    for afi in acls or []:
+        if afi.get("afi") != "ipv4":
+            continue
+        for acl in afi.get("acls") or []:
+            texts = []
+            for ace in acl.get("aces") or []:
+                if "grant" not in ace:
+                    continue  # a remark
+                known = {"sequence", "grant", "protocol", "source", "destination", "protocol_options"}
+                options = ace.get("protocol_options") or {}
+                if set(ace) - known or options not in ({}, {"tcp": {"established": True}}):
+                    texts.append("?")
+                    continue
+                words = [str(ace["grant"]), str(ace.get("protocol") or "ip"), _side_text(ace.get("source") or {}),
+                         _side_text(ace.get("destination") or {})]
+                texts.append(" ".join(words + (["established"] if options else [])))
+            lists[str(acl.get("name"))] = texts
+    bound: dict[str, dict[str, str]] = {}
+    for iface in bindings or []:
+        groups = bound.setdefault(str(iface.get("name")), {})
+        for afi in iface.get("access_groups") or []:
+            if afi.get("afi") == "ipv4":
+                groups.update({str(a["direction"]): str(a["name"]) for a in afi.get("acls") or []})
+    return lists, bound
