@@ -11,16 +11,16 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from orchestrator.core import checks, runner
+from orchestrator.core import checks, ios_readback, runner
 from orchestrator.core.errors import ContainmentFailed, RunnerError, UserError
 from orchestrator.core.events import EventKind
 from orchestrator.core.incident import Vector
-from orchestrator.core.inventory import Inventory, hosts_by_os
+from orchestrator.core.inventory import Host, Inventory, hosts_by_os
 from orchestrator.core.journal import BOUNDARIES_LOCK, Incident, Journal
 from orchestrator.core.posture import AreaState, Policy, policies
 
@@ -104,6 +104,8 @@ class StageApplier:
     lock_wait: float = 600.0
     token: str = "dry-run"
     dry_states: dict[str, AreaState] = field(default_factory=dict)
+    verify_device: Callable[[Host, Policy], list[str]] = ios_readback.verify
+    settle_device: Callable[[Host, float], bool] = ios_readback.wait_settled
 
     # -- planning ----------------------------------------------------------------------------------
 
@@ -262,12 +264,32 @@ class StageApplier:
             self.ui.stage(spec.label, "failed", targets, str(exc))
             raise ContainmentFailed(f"stage {spec.name} failed: {exc}; the previous rules stay in place "
                                     "(any armed timer restores the last confirmed ruleset)") from None
+        if not self.dry_run:
+            self._read_back(result, planned)
         for a, row in rows.items():
             self.journal.host_results(row, [
                 {"host": h.host, "status": h.status, "ok": h.ok, "changed": h.changed, "failed": h.failed,
                  "unreachable": h.unreachable, "failures": h.failures} for h in result.hosts.values()
                 if h.host in mine[a]])
         return result
+
+    def _read_back(self, result: runner.RunResult, planned: dict[str, Policy]) -> None:
+        """Every IOS boundary the play changed without failing is read back with netmiko, a code path
+        separate from the one that wrote; any difference from the plan fails it, naming what differs."""
+        for name, host in result.hosts.items():
+            known = self.inv.hosts.get(name)
+            if known is None or known.boundary_kind != "cisco_ios" or host.failed or host.unreachable:
+                continue
+            try:
+                problems = self.verify_device(known, planned[name])
+            except UserError as exc:
+                problems = [str(exc)]
+            if problems:
+                host.failed += 1
+                host.failures.append("read back with netmiko: " + "; ".join(problems))
+                host.facts["irm_confirmed"] = False
+                host.facts["irm_live_fingerprint"] = "unknown"
+                self.ui.message(f"{name}: the device does not hold what irm applied: {'; '.join(problems)}")
 
     def _after_failure(self, spec: StageSpec, areas: list[str], failed: list[str], result: runner.RunResult,
                        reach: dict[str, list[dict[str, Any]]]) -> str:
@@ -277,9 +299,30 @@ class StageApplier:
             return reasons
         # The dead-man timer restores the last confirmed ruleset on any host that did not confirm: wait
         # for it, then prove the management path is back with a fresh SSH connection to every host that
-        # answered before the change.
-        self.ui.message(f"waiting {self.confirm_timeout}s for the dead-man timer on {', '.join(failed)}")
-        time.sleep(self.confirm_timeout + 2)
+        # answered before the change. An IOS device's revert timer counts whole minutes: irm reads the
+        # device until nothing is pending any more.
+        until = time.monotonic() + self.confirm_timeout + 2
+        devices = [self.inv.hosts[h] for h in failed if h in self.inv.hosts
+                   and self.inv.hosts[h].boundary_kind == "cisco_ios"]
+        unsettled = []
+        if devices:
+            minutes = max(1, min(120, -(-self.confirm_timeout // 60)))
+            self.ui.message(f"waiting up to {minutes} min for the revert timer of {', '.join(d.name for d in devices)}")
+            unsettled = [d.name for d in devices if not self.settle_device(d, minutes * 60 + 30)]
+            before = self.planned(self.states())  # the journal's postures: what was confirmed before this stage
+            for d in devices:
+                if d.name not in unsettled:
+                    try:
+                        problems = self.verify_device(d, before[d.name])
+                    except UserError as exc:
+                        problems = [str(exc)]
+                    if problems:
+                        unsettled.append(d.name)
+                        reasons += f"; {d.name} does not hold its last confirmed policy: {'; '.join(problems)}"
+        linux = [h for h in failed if h not in {d.name for d in devices}]
+        if linux:
+            self.ui.message(f"waiting {self.confirm_timeout}s for the dead-man timer on {', '.join(linux)}")
+            time.sleep(max(0.0, until - time.monotonic()))
         expected = sorted(set(failed) | {str(e["host"]) for h in failed for e in reach.get(h, [])})
         try:
             back = self.run_playbook("reach", self.inventory, extravars={"irm_targets": ",".join(expected)})
@@ -290,6 +333,10 @@ class StageApplier:
             self.journal.event(self.incident.id, EventKind.LOCKOUT_REVERTED, self.operator, area,
                                stage=spec.name, hosts=failed, reachable_again=answering, reasons=reasons)
         still = sorted(set(expected) - set(answering))
+        if unsettled:
+            return (f"{reasons}; {', '.join(unsettled)}: not back to the last confirmed policy (a change still "
+                    "pending, a difference, or the device cannot be read): check it by hand (show access-lists, "
+                    "show archive config rollback timer)")
         tail = (f"the dead-man timer restored the last confirmed ruleset; SSH answers again on {len(answering)} "
                 f"host(s) ({', '.join(answering)})"
                 if not still else f"SSH still fails on {', '.join(still)}: check these hosts by hand")

@@ -11,11 +11,18 @@ would otherwise compare equal. Bindings come from ``show running-config | includ
 
 from __future__ import annotations
 
+import importlib.util
 import re
+import time
 from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 from orchestrator.core.errors import UserError
+from orchestrator.core.inventory import Host
+from orchestrator.core.paths import COLLECTIONS
+from orchestrator.core.posture import Policy
 
 _ENTRY = re.compile(r"^\s+(\d+)\s+(.*?)(?:\s+\(\d+ matches?\))?\s*$")
 _LIST = re.compile(r"^(Standard|Extended) IP access list (\S+)\s*$")
@@ -27,6 +34,7 @@ class IosLive:
 
     acls: dict[str, list[tuple[int, str]]] = field(default_factory=dict)
     bindings: dict[str, dict[str, str]] = field(default_factory=dict)  # interface -> {"in": name, "out": name}
+    pending: bool = False  # a change waits for ``configure confirm`` (the revert timer runs)
 
 
 def parse_access_lists(text: str) -> dict[str, list[tuple[int, str]]]:
@@ -65,21 +73,35 @@ def structured(text: str) -> set[tuple[str, int]]:
     return {(str(r["name"]), int(r["sn"])) for r in rows if str(r.get("sn", "")).isdigit()}
 
 
-def read(host: str, *, port: int = 22, username: str, key_file: str, timeout: float = 30) -> IosLive:
-    """Log in with netmiko, enable, and read the access lists and their bindings."""
+def _connect(host: str, port: int, username: str, key_file: str, known_hosts: str | None, timeout: float) -> Any:
+    """A netmiko session in enable mode. With ``known_hosts`` the device's host key must be in it (an
+    unknown or changed key refuses the login); without, any key is taken (the lab tests' own devices)."""
     from netmiko import ConnectHandler
     from netmiko.exceptions import NetmikoAuthenticationException, NetmikoTimeoutException
+    from paramiko.ssh_exception import SSHException
 
+    keys = {"ssh_strict": True, "system_host_keys": False, "alt_host_keys": True,
+            "alt_key_file": str(Path(known_hosts).expanduser())} if known_hosts else \
+        {"ssh_strict": False, "system_host_keys": False}
     try:
-        conn = ConnectHandler(device_type="cisco_ios", host=host, port=port, username=username, key_file=key_file,
-                              use_keys=True, allow_agent=False, ssh_strict=False, system_host_keys=False,
-                              conn_timeout=timeout, fast_cli=False)
-    except (NetmikoAuthenticationException, NetmikoTimeoutException, OSError) as exc:
-        raise UserError(f"{host}:{port}: netmiko could not log in: {exc.__class__.__name__}") from None
+        conn = ConnectHandler(device_type="cisco_ios", host=host, port=port, username=username,
+                              key_file=str(Path(key_file).expanduser()), use_keys=True, allow_agent=False,
+                              conn_timeout=timeout, fast_cli=False, **keys)
+    except (NetmikoAuthenticationException, NetmikoTimeoutException, SSHException, OSError) as exc:
+        raise UserError(f"{host}:{port}: netmiko could not log in: {exc.__class__.__name__}: "
+                        f"{str(exc).splitlines()[0] if str(exc) else ''}") from None
+    conn.enable()
+    return conn
+
+
+def read(host: str, *, port: int = 22, username: str, key_file: str, known_hosts: str | None = None,
+         timeout: float = 30) -> IosLive:
+    """Log in with netmiko, enable, and read the access lists and their bindings."""
+    conn = _connect(host, port, username, key_file, known_hosts, timeout)
     try:
-        conn.enable()
         acl_text = str(conn.send_command("show access-lists"))
         run_text = str(conn.send_command("show running-config | include ^interface|ip access-group"))
+        pending = str(conn.send_command("show archive config rollback timer"))
     finally:
         conn.disconnect()
     acls = parse_access_lists(acl_text)
@@ -88,7 +110,8 @@ def read(host: str, *, port: int = 22, username: str, key_file: str, timeout: fl
     if by_line != by_template:
         raise UserError(f"{host}: the two readings of show access-lists disagree: lines {sorted(by_line - by_template)}"
                         f", template {sorted(by_template - by_line)}")
-    return IosLive(acls=acls, bindings=parse_bindings(run_text))
+    return IosLive(acls=acls, bindings=parse_bindings(run_text),
+                   pending="No Rollback Confirmed Change pending" not in pending)
 
 
 def compare(live: IosLive, *, name: str, aces: list[str], interfaces: list[str], owned: Any) -> list[str]:
@@ -117,3 +140,50 @@ def compare(live: IosLive, *, name: str, aces: list[str], interfaces: list[str],
     problems += [f"irm's old access list {other} is still there" for other in live.acls
                  if owned(other) and other != (name if aces else "")]
     return problems
+
+
+def _renderer() -> ModuleType:
+    """The collection's IOS renderer (plain Python), for the intended list: the same text the device prints."""
+    path = COLLECTIONS / "ansible_collections" / "irm" / "response" / "plugins" / "module_utils" / "irm_ios_render.py"
+    spec = importlib.util.spec_from_file_location("irm_ios_render", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def read_host(host: Host, timeout: float = 30) -> IosLive:
+    if host.login is None:
+        raise UserError(f"{host.name}: not an IOS boundary with a login (irm_boundary_kind: cisco_ios)")
+    return read(str(host.address), port=host.login.port, username=host.login.user, key_file=host.login.key_file,
+                known_hosts=host.login.known_hosts, timeout=timeout)
+
+
+def verify(host: Host, policy: Policy) -> list[str]:
+    """What the device holds that differs from ``policy`` (empty: exactly irm's intent), read with netmiko.
+    A change still waiting for ``configure confirm`` is a difference: the device will roll it back."""
+    render = _renderer()
+    data = policy.model_dump(mode="json")
+    aces = render.render(host.name, data)
+    name = render.acl_name(host.name, policy.fingerprint) if aces else ""
+    live = read_host(host)
+    problems = compare(live, name=name, aces=aces, interfaces=list(host.ios_interfaces),
+                       owned=lambda n: render.owned(n, host.name))
+    if live.pending:
+        problems.append("a change is pending (the revert timer runs): not confirmed")
+    return problems
+
+
+def wait_settled(host: Host, seconds: float, poll: float = 2.0) -> bool:
+    """Wait until no change is pending on the device (its revert timer fired, or someone confirmed); False
+    when one is still pending after ``seconds`` or the device cannot be read."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            if not read_host(host, timeout=10).pending:
+                return True
+        except UserError:
+            pass
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(poll)

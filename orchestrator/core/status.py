@@ -9,7 +9,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from orchestrator.core import checks, mgmt_probe, runner
+from orchestrator.core import checks, ios_readback, mgmt_probe, runner
 from orchestrator.core.detection import AvLogSource, watch_start
 from orchestrator.core.errors import RunnerError, UserError
 from orchestrator.core.inventory import Inventory, hosts_by_os
@@ -95,8 +95,9 @@ def journaled_policies(inv: Inventory, journal: Journal, incident: Incident) -> 
 
 
 def verify(inv: Inventory, inventory: Path, journal: Journal, incident_id: int | None) -> dict[str, Any]:
-    """Read the live ruleset of every boundary and area host and compare it with what the journal says.
-    Hosts that do not answer are named, never assumed to match."""
+    """Read the live ruleset of every boundary and area host and compare it with what the journal says
+    (IOS boundaries: their access lists and bindings, read with netmiko). Hosts that do not answer are
+    named, never assumed to match."""
     chosen = _chosen(journal, incident_id)
     if chosen is None:
         raise UserError(f"no incident in journal {journal.path}: nothing to verify")
@@ -104,8 +105,17 @@ def verify(inv: Inventory, inventory: Path, journal: Journal, incident_id: int |
     excluded = sorted(h for h, r in journal.host_rows(chosen.id).items() if r["excluded_reason"])
     names = [h for h in planned if h in inv.hosts and h not in excluded]
     _, down = mgmt_probe.probe([e for e in checks.reach_targets(inv, names) if e["via"] == e["host"]])
-    targets = [h for h in names if h not in down]
+    devices = [h for h in names if h not in down and inv.hosts[h].boundary_kind == "cisco_ios"]
+    targets = [h for h in names if h not in down and h not in devices]
     live: dict[str, str] = {}
+    differences: dict[str, list[str]] = {}
+    for name in devices:  # IOS boundaries: read with netmiko and compared entry by entry
+        try:
+            problems = ios_readback.verify(inv.hosts[name], planned[name])
+        except UserError:
+            continue  # named as unreadable below
+        differences[name] = problems
+        live[name] = planned[name].fingerprint if not problems else "differs"
     if targets:
         try:
             result = runner.run_playbook("firewall_read", inventory, extravars=hosts_by_os(inv, targets))
@@ -114,7 +124,8 @@ def verify(inv: Inventory, inventory: Path, journal: Journal, incident_id: int |
         live = {h: str(r.facts.get("irm_live_fingerprint", "unknown")) for h, r in result.hosts.items()
                 if r.status in ("ok", "changed")}
     unread = sorted(set(names) - set(live))
-    drift = {h: {"live": live[h], "journal": planned[h].fingerprint, "label": planned[h].label}
+    drift = {h: {"live": live[h], "journal": planned[h].fingerprint, "label": planned[h].label,
+                 **({"differences": differences[h]} if differences.get(h) else {})}
              for h in sorted(live) if live[h] != planned[h].fingerprint}
     return {"incident": chosen.id, "checked": sorted(live), "drift": drift, "unreachable": unread,
             "excluded": excluded}
@@ -187,6 +198,8 @@ def render_verify(console: Console, result: dict[str, Any]) -> None:
     for host, d in result["drift"].items():
         console.print(f"DRIFT {host}: live {d['live']}, the journal says {d['journal']} ({d['label']})",
                       markup=False, highlight=False)
+        for difference in d.get("differences", []):
+            console.print(f"  {host}: {difference}", markup=False, highlight=False)
     if result["unreachable"]:
         console.print(f"NOT VERIFIED (no answer): {', '.join(result['unreachable'])}", markup=False, highlight=False)
     if not result["drift"] and not result["unreachable"]:

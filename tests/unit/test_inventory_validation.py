@@ -248,6 +248,10 @@ def test_an_ios_boundary_is_declared_with_its_connection_and_interfaces(tmp_path
     gw = inv.hosts["gw-hq"]
     assert gw.boundary_kind == "cisco_ios" and gw.ios_interfaces == ("GigabitEthernet0/0", "GigabitEthernet0/1.40")
     assert inv.hosts["gw-x"].boundary_kind == "nftables"  # the default
+    # irm's read-back logs in as Ansible does, and checks the device's key against the known hosts given
+    assert gw.login is not None and gw.login.user == "root" and gw.login.port == 22
+    assert gw.login.key_file.endswith("/ssh/id_ed25519") and gw.login.known_hosts == "~/.ssh/known_hosts"
+    assert inv.hosts["gw-x"].login is None
 
 
 @pytest.mark.parametrize(("change", "message"), [
@@ -262,6 +266,10 @@ def test_an_ios_boundary_is_declared_with_its_connection_and_interfaces(tmp_path
      "host 'gw-hq', key 'irm_ios_interfaces.0': String should match pattern"),
     ({"irm_boundary_kind": "junos"},
      "host 'gw-hq', key 'irm_boundary_kind': Input should be 'nftables' or 'cisco_ios'"),
+    ({"ansible_ssh_private_key_file": ""},
+     "host 'gw-hq', key 'ansible_ssh_private_key_file': is missing: irm's own read-back of an IOS boundary (netmiko) "
+     "logs in with the user and key Ansible uses"),
+    ({"ansible_port": 70000}, "host 'gw-hq', key 'ansible_port"),
     ({"irm_boundary_kind": "nftables"},
      "host 'gw-hq', key 'irm_ios_interfaces': belongs to an IOS boundary (irm_boundary_kind: cisco_ios)"),
 ])

@@ -32,6 +32,7 @@ GROUP_KEYS = frozenset({
 KNOWN_KEYS = GROUP_KEYS | {
     "irm_os", "irm_host_state_dir", "irm_av_log", "irm_uplink", "irm_lab_vulnerable", "irm_lab_services",
     "irm_lab_worm_blocks", "irm_health_checks", "irm_boundary_kind", "irm_ios_interfaces",
+    "irm_ios_known_hosts",
 }
 BoundaryKind = Literal["nftables", "cisco_ios"]
 IOS_CONNECTION = "ansible.netcommon.network_cli"
@@ -149,6 +150,17 @@ class Area(_Model):
         return tuple(h for s in self.segments for h in s.hosts)
 
 
+class DeviceLogin(_Model):
+    """How irm's own SSH client (netmiko) logs in to a network device: the same port, user and key as
+    Ansible's connection, and the known_hosts file that holds the device's host key (checked, never
+    learned)."""
+
+    port: int = Field(default=22, ge=1, le=65535)
+    user: str = Field(min_length=1)
+    key_file: str = Field(min_length=1)
+    known_hosts: str = Field(default="~/.ssh/known_hosts", min_length=1)
+
+
 class Host(_Model):
     name: str
     kind: HostKind
@@ -167,6 +179,8 @@ class Host(_Model):
     boundary_kind: BoundaryKind = "nftables"
     # IOS: the routed interfaces irm binds its access list on, inbound (every one a packet may enter by)
     ios_interfaces: tuple[Annotated[str, Field(pattern=IOS_INTERFACE)], ...] = ()
+    # IOS: how irm's independent read-back (netmiko) logs in
+    login: DeviceLogin | None = None
 
 
 class InternetSegment(_Model):
@@ -188,8 +202,10 @@ class CostSettings(_Model):
 
 def hosts_by_os(inv: Inventory, hosts: list[str], var: str = "irm_targets") -> dict[str, str]:
     """Extra vars ``<var>_linux`` and ``<var>_windows``: the hosts as a pattern per OS, for playbooks
-    with one play per OS (so no host walks through the other OS's tasks); "all:!all" matches none."""
-    return {f"{var}_{os_}": ",".join(h for h in hosts if inv.hosts[h].os == os_) or "all:!all"
+    with one play per OS (so no host walks through the other OS's tasks); "all:!all" matches none. An IOS
+    boundary is in neither: it runs no Python and is read with netmiko."""
+    return {f"{var}_{os_}": ",".join(h for h in hosts if inv.hosts[h].os == os_
+                                     and inv.hosts[h].boundary_kind != "cisco_ios") or "all:!all"
             for os_ in ("linux", "windows")}
 
 

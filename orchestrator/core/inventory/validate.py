@@ -129,7 +129,7 @@ def build_inventory(raw: RawInventory) -> Inventory:
 _HOST_KEYS = {"os": "irm_os", "address": "ansible_host", "uplink": "irm_uplink", "state_dir": "irm_host_state_dir",
               "av_log": "irm_av_log", "vulnerable": "irm_lab_vulnerable", "services": "irm_lab_services",
               "worm_blocks": "irm_lab_worm_blocks", "health_checks": "irm_health_checks",
-              "boundary_kind": "irm_boundary_kind", "ios_interfaces": "irm_ios_interfaces"}
+              "boundary_kind": "irm_boundary_kind", "ios_interfaces": "irm_ios_interfaces", "login": "ansible_port"}
 
 
 def _approvers(value: Any, p: _Problems) -> tuple[Approver, ...]:
@@ -329,6 +329,10 @@ def _hosts(
             "boundary_kind": v.get("irm_boundary_kind", "nftables"),
             "ios_interfaces": v.get("irm_ios_interfaces", []) or [],
         }
+        if v.get("irm_boundary_kind") == "cisco_ios":
+            data["login"] = {"port": v.get("ansible_port", 22), "user": v.get("ansible_user"),
+                             "key_file": v.get("ansible_ssh_private_key_file"),
+                             **({"known_hosts": v["irm_ios_known_hosts"]} if "irm_ios_known_hosts" in v else {})}
         if not _boundary_kind_ok(v, kind, where, p):
             continue
         host = p.validate(Host, data, where, "irm", keys=_HOST_KEYS)
@@ -363,6 +367,11 @@ def _boundary_kind_ok(v: dict[str, Any], kind: str, where: str, p: _Problems) ->
         p.add(where, "irm_ios_interfaces", "is missing: an IOS boundary names the routed interfaces irm binds "
                                            "its access list on")
         ok = False
+    for key in ("ansible_user", "ansible_ssh_private_key_file"):
+        if not v.get(key):
+            p.add(where, key, "is missing: irm's own read-back of an IOS boundary (netmiko) logs in with the "
+                              "user and key Ansible uses")
+            ok = False
     return ok
 
 
