@@ -138,10 +138,6 @@ class Containment:
             problems += [f"host '{h}' of area '{area.name}' is not an area host" for h in missing]
         if self.inv.edge is None:
             problems.append("the inventory has no edge: the Internet cut has nowhere to go")
-        boundaries = [self.inv.edge.name] if self.inv.edge else []
-        boundaries += [a.gateway for a in self.areas if a.gateway not in boundaries]
-        problems += [f"boundary '{b}' is a Cisco IOS router (irm_boundary_kind: cisco_ios): this version of irm "
-                     "cannot change one yet" for b in boundaries if self.inv.hosts[b].boundary_kind == "cisco_ios"]
         if problems:
             raise UserError(*problems)
         final = {a.name: AreaState(posture="isolated", vectors_blocked=True, mobile_blocked=True,

@@ -59,6 +59,10 @@ def _path(inv: Inventory, target: Host) -> list[tuple[str, Chain]]:
         hops.append((inv.edge.name, "forward"))
     if target.kind == "area" and target.area:
         hops.append((inv.areas[target.area].gateway, "forward"))
+    if target.boundary_kind == "cisco_ios":
+        # IOS filters what reaches the router itself with the list bound in on the interface it enters by:
+        # irm's list, rendered from the forward chain
+        hops.append((target.name, "forward"))
     hops.append((target.name, "input"))
     return hops
 
@@ -66,7 +70,8 @@ def _path(inv: Inventory, target: Host) -> list[tuple[str, Chain]]:
 def managed_behind(inv: Inventory, boundary: str) -> list[dict[str, object]]:
     """Every management endpoint whose path from the SOC crosses ``boundary`` (forward chain)."""
     return [{"host": h.name, "address": str(h.address), "port": port, "via": boundary}
-            for h in inv.managed_hosts if (boundary, "forward") in _path(inv, h) for port in mgmt_ports(h)]
+            for h in inv.managed_hosts if h.name != boundary and (boundary, "forward") in _path(inv, h)
+            for port in mgmt_ports(h)]
 
 
 def reach_targets(inv: Inventory, hosts: list[str]) -> list[dict[str, object]]:
@@ -78,7 +83,8 @@ def reach_targets(inv: Inventory, hosts: list[str]) -> list[dict[str, object]]:
 
 
 def _reply_path(inv: Inventory, target: Host) -> list[tuple[str, Chain]]:
-    forward = [(h, c) for h, c in _path(inv, target) if c == "forward"]
+    # (what a router sends itself is not filtered by the lists bound in on its interfaces)
+    forward = [(h, c) for h, c in _path(inv, target) if c == "forward" and h != target.name]
     return [(target.name, "output"), *reversed(forward)]
 
 

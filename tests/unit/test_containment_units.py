@@ -12,6 +12,7 @@ import pytest
 from orchestrator.containment.phase import Containment, ContainRequest
 from orchestrator.core.errors import ContainmentFailed, UserError
 from orchestrator.core.incident import IncidentSpec
+from orchestrator.core.inventory import Inventory
 from orchestrator.core.inventory.load import load_inventory
 from orchestrator.core.journal import Journal
 from tests.conftest import LAB_INVENTORY
@@ -174,17 +175,40 @@ def test_several_areas_an_unreachable_host_is_named_in_its_own_area_only(tmp_pat
     assert j.host_rows(1)["hq-ws2"]["area"] == "hq"
 
 
-def test_an_ios_boundary_is_refused_before_any_change(tmp_path: Path) -> None:
+def _ios_gw_x(tmp_path: Path) -> tuple[Path, Inventory]:
     from tests.unit.test_inventory_validation import IOS, _children, make_inventory
 
     def mutate(d: dict[str, Any]) -> None:
         _children(d)["boundaries"]["children"]["gateways"]["hosts"]["gw-x"].update(IOS)
 
     path = make_inventory(tmp_path, mutate)
-    inv = load_inventory(path)
+    return path, load_inventory(path)
+
+
+def test_an_ios_gateway_is_read_back_after_its_change_and_a_difference_fails_the_stage(tmp_path: Path) -> None:
+    path, inv = _ios_gw_x(tmp_path)
     j, run = _journal(tmp_path), FakeRunner()
+    job = Containment(ContainRequest(inventory=path, area=AREA, operator="op", loop=False, confirm_timeout=0), inv,
+                      j, NoDetections(), run=run, probe=FakeProber())
+    read: list[tuple[str, str]] = []
+
+    def verify(host: Any, policy: Any) -> list[str]:
+        read.append((host.name, policy.label))
+        return ["IRM-GW-X-0123ABCD: entry 30 is 'permit tcp any any', not 'permit tcp any any established'"] \
+            if policy.label.startswith("isolated") and len(read) == 1 else []
+
+    job.applier.verify_device = verify
+    job.applier.settle_device = lambda host, seconds: True
+    with pytest.raises(ContainmentFailed, match=r"stage isolate failed on gw-x: gw-x: .*read back with netmiko: "
+                                                r"IRM-GW-X-0123ABCD: entry 30 is 'permit tcp any any'"):
+        job.run()
+    # read after the change, then, after the failure, against the last confirmed (connected) policy
+    assert read == [("gw-x", "isolated: subsidiary-x"), ("gw-x", "connected")]
+    assert [(s.name, s.state) for s in j.stages(1, AREA)] == [("internet_cut", "done"), ("isolate", "failed")]
+    assert j.postures(1).get(AREA) != "isolated"
+    # the edge (nftables) is never read with netmiko; the next run reads gw-x again and goes on
     job = Containment(ContainRequest(inventory=path, area=AREA, operator="op", loop=False), inv, j, NoDetections(),
-                      run=run, probe=FakeProber())
-    with pytest.raises(UserError, match=r"boundary 'gw-x' is a Cisco IOS router .* cannot change one yet"):
-        job.preflight()
-    assert run.calls == [] and j.stages(1, AREA) == []
+                      run=FakeRunner(), probe=FakeProber())
+    job.applier.verify_device = verify
+    job.run()
+    assert j.postures(1).get(AREA) == "isolated" and read[-1][0] == "gw-x"

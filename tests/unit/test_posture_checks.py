@@ -172,3 +172,28 @@ def test_fingerprints_name_exactly_one_policy(inv: Inventory) -> None:
     changed = policies(inv, SMB, {"subsidiary-x": AreaState(posture="isolated", vectors_blocked=True,
                                                              mobile_blocked=True)})
     assert {h for h in prints if changed[h].fingerprint != prints[h]} == {"gw-x"}
+
+
+def test_an_ios_boundarys_own_management_crosses_its_access_list(tmp_path: Path, inv: Inventory) -> None:
+    """On IOS the list bound in filters what reaches the router itself: a forward rule that drops SSH to
+    the device's own address locks the operator out of it, and the check says so; its reach list holds
+    the device once, then every host managed through it."""
+    from tests.unit.test_inventory_validation import IOS, _children, make_inventory
+
+    path = make_inventory(tmp_path, lambda d: _children(d)["boundaries"]["children"]["gateways"]["hosts"]["gw-x"]
+                          .update(IOS))
+    iinv = load_inventory(path)
+    planned = policies(iinv, SMB, {"subsidiary-x": AreaState(posture="isolated")})
+    assert checks.check_management(iinv, planned) == []
+    gw = iinv.hosts["gw-x"]
+    planned["gw-x"].forward.rules.insert(0, Rule(action="drop", dst=[IPv4Network(f"{gw.address}/32")],
+                                                 comment="someone's rule"))
+    assert checks.check_management(iinv, planned) == [
+        "would lock the operator out: management to gw-x (tcp/22) dropped at gw-x (forward: someone's rule)"]
+    reach = checks.reach_targets(iinv, ["gw-x"])
+    assert [r["host"] for r in reach].count("gw-x") == 1 and {"x-ws11", "x-lt1"} <= {r["host"] for r in reach}
+    # an nftables gateway's own input chain is what guards its SSH: the same forward rule does not
+    nplanned = policies(inv, SMB, {"subsidiary-x": AreaState(posture="isolated")})
+    nplanned["gw-x"].forward.rules.insert(0, Rule(action="drop", dst=[IPv4Network(f"{gw.address}/32")],
+                                                  comment="someone's rule"))
+    assert checks.check_management(inv, nplanned) == []
