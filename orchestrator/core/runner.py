@@ -149,6 +149,9 @@ def runner_env() -> dict[str, str]:
         "ANSIBLE_COLLECTIONS_PATH": str(paths.COLLECTIONS),
         "PATH": os.pathsep.join([bindir, os.environ.get("PATH", "/usr/bin:/bin")]),
         "ANSIBLE_NOCOLOR": "1",
+        # ansible-runner turns host key checking off unless told otherwise; irm never does (an inventory
+        # may still turn it off for one host, and says why)
+        "ANSIBLE_HOST_KEY_CHECKING": "True",
     }
 
 

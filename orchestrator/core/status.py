@@ -109,11 +109,13 @@ def verify(inv: Inventory, inventory: Path, journal: Journal, incident_id: int |
     targets = [h for h in names if h not in down and h not in devices]
     live: dict[str, str] = {}
     differences: dict[str, list[str]] = {}
+    errors: dict[str, str] = {}
     for name in devices:  # IOS boundaries: read with netmiko and compared entry by entry
         try:
             problems = ios_readback.verify(inv.hosts[name], planned[name])
-        except UserError:
-            continue  # named as unreadable below
+        except UserError as exc:
+            errors[name] = str(exc)  # named as not verified below
+            continue
         differences[name] = problems
         live[name] = planned[name].fingerprint if not problems else "differs"
     if targets:
@@ -121,14 +123,14 @@ def verify(inv: Inventory, inventory: Path, journal: Journal, incident_id: int |
             result = runner.run_playbook("firewall_read", inventory, extravars=hosts_by_os(inv, targets))
         except RunnerError as exc:
             raise UserError(f"status --verify: the live rulesets could not be read ({exc})") from None
-        live = {h: str(r.facts.get("irm_live_fingerprint", "unknown")) for h, r in result.hosts.items()
-                if r.status in ("ok", "changed")}
+        live |= {h: str(r.facts.get("irm_live_fingerprint", "unknown")) for h, r in result.hosts.items()
+                 if r.status in ("ok", "changed")}
     unread = sorted(set(names) - set(live))
     drift = {h: {"live": live[h], "journal": planned[h].fingerprint, "label": planned[h].label,
                  **({"differences": differences[h]} if differences.get(h) else {})}
              for h in sorted(live) if live[h] != planned[h].fingerprint}
     return {"incident": chosen.id, "checked": sorted(live), "drift": drift, "unreachable": unread,
-            "excluded": excluded}
+            "excluded": excluded, "read_errors": errors}
 
 
 def render(console: Console, data: dict[str, Any]) -> None:
@@ -202,5 +204,7 @@ def render_verify(console: Console, result: dict[str, Any]) -> None:
             console.print(f"  {host}: {difference}", markup=False, highlight=False)
     if result["unreachable"]:
         console.print(f"NOT VERIFIED (no answer): {', '.join(result['unreachable'])}", markup=False, highlight=False)
+    for host, why in result.get("read_errors", {}).items():
+        console.print(f"  {host}: {why}", markup=False, highlight=False)
     if not result["drift"] and not result["unreachable"]:
         console.print("every live ruleset is the one the journal says")

@@ -29,6 +29,10 @@ from orchestrator.core.errors import LabError, UnknownNameError
 from orchestrator.core.inventory import Host, Inventory
 from orchestrator.lab.topology import LabPlan, plan_lab
 
+# One revert-timer minute on the lab's emulated IOS devices, in seconds: a change irm cannot confirm is
+# rolled back by the device after 30 s instead of 60 (irm reads the device until it has, whatever the
+# length).
+IOS_MINUTE = 30.0
 PLAN_FILE = "lab.json"
 MARKER_FILE = ".irm-lab"
 REQUIRED_COMMANDS = ("ip", "nft", "sshd", "ssh-keygen")
@@ -194,6 +198,11 @@ def _build(inv: Inventory, plan: LabPlan, lab: Any, step: Step) -> None:
         run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", host.name, "-f", str(key)])
         key_type, key_body = key.with_suffix(".pub").read_text().split()[:2]
         known_hosts.append(f"{host.address} {key_type} {key_body}")
+        if host.boundary_kind == "cisco_ios":
+            known_hosts.pop()
+            known_hosts.append(_ios_device(inv, plan, host, labdir, ssh_dir))
+            _start_ios(ns, labdir, ssh_dir)
+            continue
         (labdir / "sshd_config").write_text(_sshd_config(host, labdir, ssh_dir))
         _start_sshd(ns, labdir)
         if host.services or (host.vulnerable and host.kind == "area"):
@@ -207,6 +216,51 @@ def _build(inv: Inventory, plan: LabPlan, lab: Any, step: Step) -> None:
 
     step("waiting for every host's sshd and services")
     _wait_ready(inv)
+
+
+def ios_interfaces(plan: LabPlan, host: Host) -> dict[str, str]:
+    """An emulated IOS gateway's interfaces, in the inventory's order, on its namespace's links: the
+    uplink to the core first, then one bridge per segment in the area's order."""
+    bridges = [b.name for b in plan.bridges if b.ns == plan.ns_of(host.name)]
+    return dict(zip(host.ios_interfaces, ["up0", *bridges], strict=True))
+
+
+def _ios_device(inv: Inventory, plan: LabPlan, host: Host, labdir: Path, ssh_dir: Path) -> str:
+    """An emulated IOS device's state: its host key and its configuration before the incident (hostname,
+    archive, interfaces with their addresses, no access list). Returns its known_hosts line."""
+    from orchestrator.lab.ios_cli import Config, Interface
+    from orchestrator.lab.ios_server import save_config
+
+    state = labdir / "ios"
+    state.mkdir(exist_ok=True)
+    run(["ssh-keygen", "-q", "-t", "rsa", "-b", "2048", "-m", "PEM", "-N", "", "-C", host.name, "-f",
+         str(state / "host_key")])
+    addresses = {"up0": host.uplink} | {b.name: b.address for b in plan.bridges if b.ns == plan.ns_of(host.name)}
+    interfaces = {}
+    for ios_name, linux in ios_interfaces(plan, host).items():
+        address = addresses[linux]
+        interfaces[ios_name] = Interface(ios_name, f"{address.ip} {address.netmask}" if address else "",
+                                         description=f"lab link {linux}")
+    save_config(state / "config.json", Config(hostname=host.name, interfaces=interfaces, archive_path="flash:archive"))
+    shutil.copy(state / "config.json", state / "config.boot.json")
+    (state / "interfaces.json").write_text(json.dumps(ios_interfaces(plan, host)))
+    key_type, key_body = (state / "host_key.pub").read_text().split()[:2]
+    return f"{host.address} {key_type} {key_body}"
+
+
+def _start_ios(ns: str, labdir: Path, ssh_dir: Path) -> None:
+    """The emulated IOS device of an IOS gateway, on port 22 of every address of its namespace."""
+    state = labdir / "ios"
+    mapping = json.loads((state / "interfaces.json").read_text())
+    out = open(labdir / "ios.log", "ab")  # noqa: SIM115 (handed to the child)
+    proc = subprocess.Popen(
+        ["ip", "netns", "exec", ns, sys.executable, "-m", "orchestrator.lab.ios_server", "--state", str(state),
+         "--listen", "0.0.0.0:22", "--authorized-key", str(ssh_dir / "authorized_keys"),
+         "--minute", str(IOS_MINUTE), *[f"--interface={i}={linux}" for i, linux in mapping.items()]],
+        stdin=subprocess.DEVNULL, stdout=out, stderr=out, cwd="/", start_new_session=True,
+    )
+    out.close()
+    (labdir / "ios.pid").write_text(f"{proc.pid}\n")
 
 
 def _start_sshd(ns: str, labdir: Path) -> None:
@@ -248,7 +302,22 @@ def reboot(inv: Inventory, host_name: str, load_saved: bool = True) -> str:
     elif load_saved:
         loaded = "no irm table (none was ever confirmed)"
     labdir = _lab_dir(host)
-    _start_sshd(ns, labdir)
+    if host.boundary_kind == "cisco_ios":
+        # the emulated device boots on its saved configuration (it saves every change), or on the one it had
+        # before the incident when that is lost
+        ios = labdir / "ios"
+        if not load_saved:
+            (ios / "startup.json").unlink(missing_ok=True)
+            (ios / "config.json").write_text((ios / "config.boot.json").read_text())
+            loaded = "its configuration from before the incident (the saved one is lost)"
+        elif (ios / "startup.json").exists():
+            loaded = "its startup-config (saved by write memory)"
+        else:
+            (ios / "config.json").write_text((ios / "config.boot.json").read_text())
+            loaded = "its configuration from before the incident (nothing was saved since)"
+        _start_ios(ns, labdir, Path(lab.state_dir) / "ssh")
+    else:
+        _start_sshd(ns, labdir)
     if (labdir / "agent.json").exists():
         _start_agent(ns, labdir)
     checks = [(str(host.address), 22), *((str(host.address), s.port) for s in host.services)]
@@ -521,7 +590,7 @@ def status(inv: Inventory) -> LabStatus:
         hosts[host.name] = HostState(
             host=host,
             namespace=f"{lab.name}-{host.name}" in present,
-            sshd=_pid_alive_from(labdir / "sshd.pid"),
+            sshd=_pid_alive_from(labdir / ("ios.pid" if host.boundary_kind == "cisco_ios" else "sshd.pid")),
             agent=_pid_alive_from(labdir / "agent.pid") if has_agent else None,
             infection=read_infection(host),
         )

@@ -236,8 +236,9 @@ class Device:
 
     def __init__(self, config: Config, *, minute: float = 60.0,
                  on_change: Callable[[Config], None] | None = None, clock: Callable[[], float] = time.monotonic,
-                 version: str = "15.9(3)M9") -> None:
+                 version: str = "15.9(3)M9", on_save: Callable[[Config], None] | None = None) -> None:
         self.config = config
+        self.on_save = on_save  # ``write memory``: the startup-config, what the device boots on
         self.minute = minute
         self.on_change = on_change
         self.clock = clock
@@ -484,6 +485,8 @@ class Session:
         return "Rollback Done\n"
 
     def _write(self, args: list[str], used: int) -> str:
+        if self.device.on_save:
+            self.device.on_save(copy.deepcopy(self.device.config))
         return "Building configuration...\n[OK]\n"
 
     # -- configuration -----------------------------------------------------------------------------

@@ -5,10 +5,12 @@
 
 An emulator, not IOS (see ``ios_cli``). It serves interactive shells (what Ansible's network_cli and
 netmiko open) and single commands (``ssh gw 'show version'``), authenticating the lab's key only. The
-running-config lives in ``DIR/config.json`` (written whole on every change, so a restarted server
-resumes it); every change, the revert timer's included, is enforced on the namespace's real traffic
-at once (``ios_enforce``: the ``inet ios`` table, loaded with ``nft -f``). The host key is
-``DIR/host_key`` (made on first start). Stops on SIGTERM.
+running-config is written whole to ``DIR/config.json`` on every change (what the lab and its tests
+read); ``write memory`` saves it as the startup-config, ``DIR/startup.json``, which a restarted server
+(a reboot) boots on, as IOS does (without one, it boots on ``DIR/config.json``). Every change, the
+revert timer's included, is enforced on the namespace's real traffic at once (``ios_enforce``: the
+``inet ios`` table, loaded with ``nft -f``). The host key is ``DIR/host_key`` (made on first start).
+Stops on SIGTERM.
 """
 
 from __future__ import annotations
@@ -177,7 +179,10 @@ def main(argv: list[str] | None = None) -> int:
     kind, blob = args.authorized_key.read_text().split()[:2]
     client_key = paramiko.PKey.from_type_string(kind, base64.b64decode(blob))
     enforcer = Enforcer(args.state, interfaces)
-    device = Device(load_config(args.state / "config.json"), minute=args.minute, on_change=enforcer)
+    # the device boots on its startup-config (saved by ``write memory``), else on the config it was given
+    startup = args.state / "startup.json"
+    device = Device(load_config(startup if startup.exists() else args.state / "config.json"), minute=args.minute,
+                    on_change=enforcer, on_save=lambda config: save_config(startup, config))
     enforcer(device.config)  # what the saved config says, enforced from the start
     addr, port = args.listen.rsplit(":", 1)
     server = socket.create_server((addr, int(port)), reuse_port=False)

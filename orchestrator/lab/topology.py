@@ -12,6 +12,7 @@ Shape (every boundary a namespace acting as router + nftables firewall):
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 
 from pydantic import BaseModel, ConfigDict
@@ -128,6 +129,25 @@ def _check_addressing(inv: Inventory, lab: LabSettings) -> None:
         raise LabError(*problems)
 
 
+def _check_ios(inv: Inventory, bridges: list[Bridge], ns: Callable[[str], str]) -> None:
+    """The lab emulates IOS on the edge and gateways: the device's interfaces, in order, are its uplink
+    to the core, then one per segment."""
+    problems = []
+    for host in inv.hosts.values():
+        if host.boundary_kind != "cisco_ios":
+            continue
+        where = f"{inv.source}: host '{host.name}', key 'irm_ios_interfaces'"
+        if host.kind not in ("edge", "gateway"):
+            problems.append(f"{inv.source}: host '{host.name}': the lab emulates IOS on the edge and gateways only")
+            continue
+        links = 1 + sum(1 for b in bridges if b.ns == ns(host.name))
+        if len(host.ios_interfaces) != links:
+            problems.append(f"{where}: the lab wires {links} interface(s) (the uplink, then one per segment), "
+                            f"not {len(host.ios_interfaces)}")
+    if problems:
+        raise LabError(*problems)
+
+
 def _iface(address: IPv4Address, network: IPv4Network) -> IPv4Interface:
     return IPv4Interface(f"{address}/{network.prefixlen}")
 
@@ -191,6 +211,8 @@ def plan_lab(inv: Inventory) -> LabPlan:
             attach_segment(gw, f"br{j}", seg.prefix, seg.gateway_address, seg.hosts, port)
             port += len(seg.hosts)
             routes.append(Route(ns=ns(core.name), prefix=seg.prefix, via=gw.address))
+
+    _check_ios(inv, bridges, ns)
 
     # A route equal to a connected prefix would clash with the kernel's own route: drop it.
     kept = [r for r in routes if r.ns is None or r.prefix not in connected.get(r.ns, [])]
