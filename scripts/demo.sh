@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The main job on the built-in lab: a worm outbreak in subsidiary-x, handled the IRM #1 way.
 # Build the lab, prove Ansible reaches every host and the baseline traffic flows, record the incident,
-# seed the lab worm, contain the area and every other area the worm reached (one command,
+# seed the lab worm (in subsidiary-x, and a second foothold in subsidiary-y, the area behind the
+# emulated Cisco IOS router gw-y), contain the area and every other area the worm reached (one command,
 # --detected), watch the spread stop, remediate with the validated plan (canary first; a technician
 # for the hosts where the worm blocks every method), sign the management approval, recover each area
 # in the IRM order (one soaked step at a time), check the baseline traffic is back, write the crisis
@@ -30,8 +31,9 @@ irm lab reach -i "$INV"
 banner "preparation: baseline connectivity matrix (real TCP)"
 irm lab matrix -i "$INV"
 
-banner "outbreak: the lab worm starts on x-ws11 (subsidiary-x/office-1)"
+banner "outbreak: the lab worm starts on x-ws11 (subsidiary-x/office-1) and on y-ws11 (subsidiary-y, behind gw-y, an emulated Cisco IOS router)"
 irm lab infect x-ws11 -i "$INV"
+irm lab infect y-ws11 -i "$INV"
 irm lab watch --seconds 3 --no-until-all -i "$INV"
 
 banner "identification: the crisis cell records the worm"
@@ -42,6 +44,8 @@ irm contain --area subsidiary-x --detected --yes --quiet-window 8 --confirm-time
 
 banner "a fault: gw-x reboots and comes back without its saved configuration (irm lab reboot --lose-config)"
 irm lab reboot gw-x --lose-config -i "$INV"
+banner "gw-y (IOS) reloads too: it boots on its startup-config (irm saves it after each confirmed change)"
+irm lab reboot gw-y -i "$INV"
 rc=0
 irm status --verify -i "$INV" >/tmp/irm-demo-verify.$$ || rc=$?
 grep -E '^(verified|DRIFT|NOT VERIFIED|every)' /tmp/irm-demo-verify.$$ || true
@@ -70,14 +74,19 @@ print(" ".join(h for h, r in area.items() if r["state"] in ("manual-needed", "fa
 }
 
 manual=()
-contained=(subsidiary-x)
-if irm status --json -i "$INV" | python3 -c '
+# every area this run contained, with its first host as the remediation canary
+mapfile -t contained < <(irm status --json -i "$INV" | python3 -c '
 import json, sys
-sys.exit(json.load(sys.stdin)["areas"]["hq"]["posture"] != "isolated")'; then
-  contained+=(hq)
-fi
-remediate subsidiary-x x-ws11
-[ "${#contained[@]}" = 2 ] && remediate hq hq-ws1
+from orchestrator.core.inventory.load import load_inventory
+inv = load_inventory(sys.argv[1])
+for name, area in json.load(sys.stdin)["areas"].items():
+    if area["posture"] == "isolated":
+        print(name, inv.area(name).hosts[0])' "$INV")
+for entry in "${contained[@]}"; do
+  remediate ${entry% *} ${entry#* }
+done
+contained=("${contained[@]% *}")
+banner "contained, remediated: ${contained[*]}"
 
 banner "recovery needs a signed management approval per area (the CISO's SSH key, four-eyes: not the operator)"
 for area in "${contained[@]}"; do

@@ -19,6 +19,8 @@ def _host_label(host: Host, st: LabStatus | None, prefix: str = "", suffix: str 
     label = Text(f"{prefix}{host.name} {host.address}")
     if extras:
         label.append(f" [{', '.join(extras)}]")
+    if host.boundary_kind == "cisco_ios":
+        label.append(" (Cisco IOS)")
     if host.vulnerable and host.kind == "area":
         label.append(" vulnerable")
     if st is not None and st.up and host.name in st.hosts:
@@ -26,7 +28,7 @@ def _host_label(host: Host, st: LabStatus | None, prefix: str = "", suffix: str 
         if not hs.namespace:
             label.append(" no namespace", style="red")
         elif not hs.sshd:
-            label.append(" sshd down", style="red")
+            label.append(" device down" if host.boundary_kind == "cisco_ios" else " sshd down", style="red")
         if hs.agent is False:
             label.append(" services down", style="red")
         if hs.infection:

@@ -35,6 +35,7 @@ pytestmark = pytest.mark.lab
 
 HQ = ["hq-erp", "hq-ws1", "hq-ws2"]
 OFFICE_2 = ["x-ws21", "x-ws22"]
+AREA_Y = ["y-ws11", "y-ws12", "y-ws21"]
 
 
 @dataclass
@@ -52,7 +53,7 @@ def contained(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scenario]:
     journal = tmp_path_factory.mktemp("contain") / "journal.db"
     with built_lab(LAB_INVENTORY):
         inv = load_inventory(LAB_INVENTORY)
-        set_patched(inv, HQ + OFFICE_2, True)
+        set_patched(inv, HQ + OFFICE_2 + AREA_Y, True)  # (subsidiary-y stays patched: this test is about gw-x)
         irm("incident", "open", "--worm", "Lab.Worm.IRM-A", "--vector", "tcp/4445", "--journal", str(journal),
             check=True)
         irm("lab", "infect", "x-ws11", check=True)

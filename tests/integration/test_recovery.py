@@ -87,7 +87,7 @@ def scenario(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scenario]:
         s = Scenario(inv=inv, journal=journal, baseline=matrix(inv), rules_before=rulesets(inv))
         assert set(s.baseline.values()) == {"open"}
         # hq and office-2 patched: the worm stays in office-1, the only sub-area the loop quarantines
-        set_patched(inv, ["hq-erp", "hq-ws1", "hq-ws2", "x-ws21", "x-ws22"], True)
+        set_patched(inv, ["hq-erp", "hq-ws1", "hq-ws2", "x-ws21", "x-ws22", "y-ws11", "y-ws12", "y-ws21"], True)
         _irm(s, "incident", "open", "--worm", "Lab.Worm.IRM-A", "--vector", "tcp/4445")
         irm("lab", "infect", "x-ws11", check=True)
         contain = _irm(s, "contain", "--area", "subsidiary-x", "--yes", "--quiet-window", "4")

@@ -82,7 +82,7 @@ def contained(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     journal = tmp / "journal.db"
     with built_lab(LAB_INVENTORY):
         inv = load_inventory(LAB_INVENTORY)
-        set_patched(inv, ["hq-erp", "hq-ws1", "hq-ws2"], True)
+        set_patched(inv, ["hq-erp", "hq-ws1", "hq-ws2", "y-ws11", "y-ws12", "y-ws21"], True)
         irm("incident", "open", "--worm", "Lab.Worm.IRM-A", "--vector", "tcp/4445", "--journal", str(journal),
             check=True)
         irm("lab", "infect", "x-ws11", check=True)

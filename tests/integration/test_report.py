@@ -83,7 +83,7 @@ def exercise(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Exercise]:
     runs_before = set(Path(tempfile.gettempdir()).glob("irm-run-*"))
     with built_lab(LAB_INVENTORY):
         inv = load_inventory(LAB_INVENTORY)
-        set_patched(inv, ["hq-erp", "hq-ws1", "hq-ws2", "x-ws21", "x-ws22"], True)
+        set_patched(inv, ["hq-erp", "hq-ws1", "hq-ws2", "x-ws21", "x-ws22", "y-ws11", "y-ws12", "y-ws21"], True)
         assert run("incident", "open", "--worm", "Lab.Worm.IRM-A", "--vector", "tcp/4445").returncode == 0
         irm("lab", "infect", "x-ws11", check=True)
         assert run("contain", "--area", "subsidiary-x", "--yes", "--quiet-window", "4").returncode == 0
