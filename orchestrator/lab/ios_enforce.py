@@ -70,7 +70,8 @@ def rule(text: str) -> str:
 
 def ruleset(config: Config, interfaces: dict[str, str]) -> str:
     """The whole ``inet ios`` table for ``config``; ``interfaces`` maps IOS names to the namespace's
-    Linux interface names (an interface it does not map is not enforced: the lab has no such port)."""
+    Linux interface names (an interface it does not map is not enforced: the lab has no such port). With
+    no list bound anywhere the table is removed: the namespace filters nothing, as before an incident."""
     lines = [f"table inet {TABLE}", f"delete table inet {TABLE}", f"table inet {TABLE} {{"]
     hooks: dict[str, list[str]] = {"input": [], "forward": []}
     used: set[str] = set()
@@ -85,6 +86,8 @@ def ruleset(config: Config, interfaces: dict[str, str]) -> str:
         if iface.acl_out and iface.acl_out in config.acls:
             hooks["forward"].append(f'oifname "{linux}" jump acl_{iface.acl_out}')
             used.add(iface.acl_out)
+    if not used:
+        return "\n".join(lines[:2]) + "\n"
     for acl in sorted(used):
         lines.append(f"    chain acl_{acl} {{")
         lines += [f"        {r}" for r in (rule(e.text) for e in config.acls[acl]) if r]

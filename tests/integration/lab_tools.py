@@ -139,10 +139,10 @@ def alive(pid: int) -> bool:
 
 
 def recorded_pids(inv: Inventory) -> list[int]:
-    """PIDs the lab wrote down (sshd, services, worms) while it was up."""
+    """PIDs the lab wrote down (sshd, services, emulated IOS devices, worms) while it was up."""
     pids = []
     for host in inv.managed_hosts:
-        for f in ("lab/sshd.pid", "lab/agent.pid", "worm.pid", "guard.pid"):
+        for f in ("lab/sshd.pid", "lab/agent.pid", "lab/ios.pid", "worm.pid", "guard.pid"):
             path = Path(host.state_dir) / f
             if path.exists():
                 pids.append(int(path.read_text().split()[0]))

@@ -123,9 +123,9 @@ def test_bad_input(lab: Path, tmp_path: Path) -> None:
         f"irm: error: no open incident in journal {journal}: record the worm first with 'irm incident open "
         "--worm NAME --vector tcp/PORT'")
     journal = incident(tmp_path)
-    proc = irm("contain", "--area", "subsidiary-y", "--yes", "--journal", str(journal))
+    proc = irm("contain", "--area", "subsidiary-z", "--yes", "--journal", str(journal))
     assert proc.returncode == 2 and proc.stderr.strip() == (
-        "irm: error: unknown area 'subsidiary-y'; areas in inventories/lab: hq, subsidiary-x")
+        "irm: error: unknown area 'subsidiary-z'; areas in inventories/lab: hq, subsidiary-x, subsidiary-y")
     holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     try:
         import sqlite3

@@ -32,7 +32,7 @@ pytestmark = pytest.mark.lab
 
 AREA = "subsidiary-y"
 INSIDE = ["y-ws11", "y-ws12", "y-ws21"]
-OUTSIDE = ["hq-erp", "hq-ws1", "hq-ws2", "x-ws11", "x-ws12", "x-ws13", "x-ws21", "x-ws22"]
+OUTSIDE = [h.name for h in load_inventory(LAB_INVENTORY).hosts.values() if h.kind == "area" and h.area != AREA]
 
 
 @dataclass

@@ -22,7 +22,7 @@ def test_two_infected_areas_are_contained_at_once_and_each_is_journaled_as_its_o
     with built_lab(LAB_INVENTORY):
         inv = load_inventory(LAB_INVENTORY)
         set_patched(inv, ["hq-erp"], True)  # the ERP stays clean: the critical flow's server
-        set_patched(inv, ["y-ws11", "y-ws12", "y-ws21"], True)  # (subsidiary-y, behind the IOS gateway, has its own test)
+        set_patched(inv, ["y-ws11", "y-ws12", "y-ws21"], True)  # (subsidiary-y has its own test)
         irm("incident", "open", "--worm", "Lab.Worm.IRM-A", "--vector", "tcp/4445", "--journal", str(journal),
             check=True)
         irm("lab", "infect", "x-ws11", check=True)  # the worm crosses into hq on its own, in seconds

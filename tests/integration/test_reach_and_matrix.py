@@ -37,7 +37,8 @@ def test_runner_adapter_reaches_every_host_over_ssh(lab: Path) -> None:
     assert result.succeeded, result
     assert set(result.hosts) == {h.name for h in inv.managed_hosts}
     assert all(h.ok == 1 and h.status == "ok" for h in result.hosts.values())
-    assert rec.tasks == ["Check that the host answers over its management connection"]
+    assert rec.tasks == ["Check that the host answers over its management connection",
+                         "Check that the IOS boundary answers over its management connection"]
     assert sorted(h for h, _ in rec.events) == sorted(h.name for h in inv.managed_hosts)
 
 
@@ -58,7 +59,7 @@ def test_runner_adapter_reports_an_unreachable_host(lab: Path) -> None:
         assert result.hosts["x-ws21"].status == "ok"
         cli = irm("lab", "reach")
         assert cli.returncode == 1
-        assert "14 of 15 hosts answered over SSH" in cli.stdout
+        assert "18 of 19 hosts answered over SSH" in cli.stdout
         assert cli.stderr.startswith("x-ws22: ")
     finally:
         subprocess.run(["ip", "netns", "exec", "irmlab-x-ws22", "/usr/sbin/sshd", "-f", str(labdir / "sshd_config"),
@@ -82,8 +83,8 @@ def test_baseline_connectivity_matrix(lab: Path) -> None:
     # host to host across areas, area to internet, SOC to every SSH, LAN to the ERP
     assert any(r.probe.source == "x-lt1" and r.probe.target == "hq-ws2" for r in results)
     assert any(r.probe.source == "x-ws21" and r.probe.target == "inet-web" for r in results)
-    assert sum(1 for r in results if r.probe.source == "soc-console") == 15
-    assert sum(1 for r in results if r.probe.service == "erp") == 9
+    assert sum(1 for r in results if r.probe.source == "soc-console") == 19
+    assert sum(1 for r in results if r.probe.service == "erp") == 12
 
 
 def test_probes_see_closed_ports_and_blocked_paths(lab: Path) -> None:

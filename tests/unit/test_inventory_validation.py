@@ -52,7 +52,7 @@ def problems(tmp_path: Path, mutate: Mutation) -> list[str]:
 
 def test_shipped_lab_inventory_is_valid() -> None:
     inv = load_inventory(LAB_INVENTORY)
-    assert set(inv.areas) == {"hq", "subsidiary-x"}
+    assert set(inv.areas) == {"hq", "subsidiary-x", "subsidiary-y"}
     x = inv.area("subsidiary-x")
     assert [s.qualified for s in x.sub_areas] == ["subsidiary-x/office-1", "subsidiary-x/office-2"]
     assert [s.qualified for s in x.mobile_segments] == ["subsidiary-x/vpn"]
@@ -76,8 +76,9 @@ def test_unknown_area(tmp_path: Path) -> None:
 
 def test_unknown_area_typed_by_operator() -> None:
     inv = load_inventory(LAB_INVENTORY)
-    with pytest.raises(UnknownNameError, match=r"unknown area 'subsidiary-y'.*areas in .*: hq, subsidiary-x"):
-        inv.area("subsidiary-y")
+    with pytest.raises(UnknownNameError, match=r"unknown area 'subsidiary-z'.*areas in .*: hq, subsidiary-x, "
+                                               r"subsidiary-y"):
+        inv.area("subsidiary-z")
     with pytest.raises(UnknownNameError, match="that is a group name; the area is 'subsidiary-x'"):
         inv.area("area_subsidiary_x")
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ipaddress import IPv4Network
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -16,15 +17,16 @@ from tests.conftest import LAB_INVENTORY, MINI_INVENTORY
 
 def test_shipped_lab_plan() -> None:
     plan = plan_lab(load_inventory(LAB_INVENTORY))
-    assert len(plan.namespaces) == 15
+    assert len(plan.namespaces) == 19
     assert plan.root_ifaces == ["irmlab-soc"]
     routers = {n.host for n in plan.namespaces if n.router}
-    assert routers == {"core-rtr", "edge-fw", "gw-hq", "gw-x"}
+    assert routers == {"core-rtr", "edge-fw", "gw-hq", "gw-x", "gw-y"}
     # one bridge per segment behind each gateway, one for the internet segment behind the edge
     assert sorted((b.ns, str(b.address)) for b in plan.bridges) == sorted([
         ("irmlab-edge-fw", "198.19.0.1/24"),
         ("irmlab-gw-hq", "198.18.16.1/24"), ("irmlab-gw-hq", "198.18.17.1/24"),
         ("irmlab-gw-x", "198.18.32.1/24"), ("irmlab-gw-x", "198.18.33.1/24"), ("irmlab-gw-x", "198.18.40.1/24"),
+        ("irmlab-gw-y", "198.18.48.1/24"), ("irmlab-gw-y", "198.18.49.1/24"),
     ])
     # management travels in-band: the SOC routes the lab through the core, hosts through their gateway
     soc_routes = [(str(r.prefix), str(r.via)) for r in plan.routes if r.ns is None]
@@ -66,3 +68,20 @@ def test_lab_refuses_shared_state_directories(tmp_path: Path) -> None:
     (inv / "hosts.yml").write_text(yaml.safe_dump(data))
     with pytest.raises(LabError, match="is also the state directory of"):
         plan_lab(load_inventory(inv))
+
+
+def test_an_emulated_ios_gateway_is_wired_uplink_first_then_one_interface_per_segment(tmp_path: Path) -> None:
+    from orchestrator.lab.builder import ios_interfaces
+
+    inv = load_inventory(LAB_INVENTORY)
+    plan = plan_lab(inv)
+    assert ios_interfaces(plan, inv.hosts["gw-y"]) == {"GigabitEthernet0/0": "up0", "GigabitEthernet0/1": "br0",
+                                                     "GigabitEthernet0/2": "br1"}
+    # one interface too few for the lab's links: named, nothing built
+    from tests.unit.test_inventory_validation import _children, make_inventory
+
+    def mutate(d: dict[str, Any]) -> None:
+        _children(d)["boundaries"]["children"]["gateways"]["hosts"]["gw-y"]["irm_ios_interfaces"] = ["Gi0/0"]
+
+    with pytest.raises(LabError, match=r"host 'gw-y', key 'irm_ios_interfaces': the lab wires 3 interface\(s\)"):
+        plan_lab(load_inventory(make_inventory(tmp_path, mutate)))
