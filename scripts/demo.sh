@@ -33,7 +33,14 @@ irm lab matrix -i "$INV"
 
 banner "outbreak: the lab worm starts on x-ws11 (subsidiary-x/office-1) and on y-ws11 (subsidiary-y, behind gw-y, an emulated Cisco IOS router)"
 irm lab infect x-ws11 -i "$INV"
-irm lab infect y-ws11 -i "$INV"
+if ! out=$(irm lab infect y-ws11 -i "$INV" 2>&1); then
+  case "$out" in
+    *"already infected"*) echo "y-ws11: not seeded, the worm from subsidiary-x got there first ($out)" ;;
+    *) echo "$out" >&2; exit 1 ;;
+  esac
+else
+  echo "$out"
+fi
 irm lab watch --seconds 3 --no-until-all -i "$INV"
 
 banner "identification: the crisis cell records the worm"
