@@ -5,8 +5,8 @@
 sequence numbers) and line by line for each entry's exact text. Both readings must agree on which
 entries exist; the comparison uses the text, because the template drops ``established`` and, after a
 wildcard destination, files the destination port as a source port: a device missing ``established``
-would otherwise compare equal. Bindings come from ``show running-config | include
-^interface|ip access-group``.
+would otherwise compare equal. Bindings are read twice too: from ``show running-config | include
+^interface|ip access-group`` and by the TextFSM template of ``show ip interface``; they must agree.
 """
 
 from __future__ import annotations
@@ -94,6 +94,16 @@ def _connect(host: str, port: int, username: str, key_file: str, known_hosts: st
     return conn
 
 
+def structured_bindings(text: str) -> dict[str, dict[str, str]]:
+    """Each IP interface's bound lists as ntc-templates' TextFSM template reads ``show ip interface`` (an
+    interface without an address shows none: IOS says its IP processing is disabled)."""
+    from ntc_templates.parse import parse_output
+
+    rows: list[dict[str, Any]] = parse_output(platform="cisco_ios", command="show ip interface", data=text)
+    return {str(r["interface"]): {d: str(r[k]) for d, k in (("in", "inbound_acl"), ("out", "outgoing_acl")) if r.get(k)}
+            for r in rows if r.get("ip_address")}
+
+
 def read(host: str, *, port: int = 22, username: str, key_file: str, known_hosts: str | None = None,
          timeout: float = 30) -> IosLive:
     """Log in with netmiko, enable, and read the access lists and their bindings."""
@@ -101,6 +111,7 @@ def read(host: str, *, port: int = 22, username: str, key_file: str, known_hosts
     try:
         acl_text = str(conn.send_command("show access-lists"))
         run_text = str(conn.send_command("show running-config | include ^interface|ip access-group"))
+        interfaces_text = str(conn.send_command("show ip interface"))
         pending = str(conn.send_command("show archive config rollback timer"))
     finally:
         conn.disconnect()
@@ -110,7 +121,13 @@ def read(host: str, *, port: int = 22, username: str, key_file: str, known_hosts
     if by_line != by_template:
         raise UserError(f"{host}: the two readings of show access-lists disagree: lines {sorted(by_line - by_template)}"
                         f", template {sorted(by_template - by_line)}")
-    return IosLive(acls=acls, bindings=parse_bindings(run_text),
+    bindings = parse_bindings(run_text)
+    by_template_bindings = structured_bindings(interfaces_text)
+    mine = {i: b for i, b in bindings.items() if b and i in by_template_bindings}
+    if mine != {i: b for i, b in by_template_bindings.items() if b}:
+        raise UserError(f"{host}: the running-config and show ip interface disagree on the bound lists: {mine} "
+                        f"against {by_template_bindings}")
+    return IosLive(acls=acls, bindings=bindings,
                    pending="No Rollback Confirmed Change pending" not in pending)
 
 

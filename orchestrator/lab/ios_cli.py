@@ -290,7 +290,8 @@ _EXEC = {"enable": "enable", "disable": "disable", "exit": "exit", "logout": "ex
          "terminal length": "terminal", "terminal width": "terminal", "terminal no": "terminal",
          "show version": "show_version", "show privilege": "show_privilege", "show clock": "show_clock"}
 _ENABLE = {**_EXEC, "show running-config": "show_running", "show access-lists": "show_acls",
-           "show ip access-lists": "show_acls", "show archive": "show_archive",
+           "show ip access-lists": "show_acls", "show ip interface": "show_ip_interface",
+           "show archive": "show_archive",
            "show archive config rollback timer": "show_rollback_timer", "configure terminal": "configure",
            "configure confirm": "confirm", "configure revert now": "revert_now",
            "copy running-config startup-config": "write", "write memory": "write"}
@@ -351,7 +352,7 @@ class Session:
         self._words = words
         try:
             handler, args, used = self._match(words)
-            if pipe and handler not in ("show_running", "show_acls", "show_version"):
+            if pipe and handler not in ("show_running", "show_acls", "show_version", "show_ip_interface"):
                 raise CliError(INVALID, len(words))
             out: str = getattr(self, "_" + handler)(args, used)
         except CliError as exc:
@@ -434,6 +435,30 @@ class Session:
         if len(args) > 1:
             raise CliError(INVALID, used + 1)
         return self.device.config.access_lists(args[0] if args else "")
+
+    def _show_ip_interface(self, args: list[str], used: int) -> str:
+        """``show ip interface [NAME]``: each interface's state, address and the lists bound on it."""
+        if len(args) > 1:
+            raise CliError(INVALID, used + 1)
+        out = []
+        for iface in self.device.config.interfaces.values():
+            if args and iface.name.lower() != args[0].lower():
+                continue
+            state = "administratively down, line protocol is down" if iface.shutdown else "up, line protocol is up"
+            out.append(f"{iface.name} is {state}")
+            if not iface.address:
+                out.append("  Internet protocol processing disabled")
+                continue
+            ip, mask = iface.address.split()
+            out += [f"  Internet address is {ip}/{ipaddress.IPv4Network(f'0.0.0.0/{mask}').prefixlen}",
+                    "  Broadcast address is 255.255.255.255", "  MTU is 1500 bytes", "  Helper address is not set",
+                    "  Directed broadcast forwarding is disabled", "  Outgoing Common access list is not set",
+                    f"  Outgoing access list is {iface.acl_out or 'not set'}",
+                    "  Inbound Common access list is not set",
+                    f"  Inbound  access list is {iface.acl_in or 'not set'}", "  Proxy ARP is enabled"]
+        if args and not out:
+            raise CliError(INVALID, used)
+        return "\n".join(out) + "\n"
 
     def _show_archive(self, args: list[str], used: int) -> str:
         self._no_args(args, used)

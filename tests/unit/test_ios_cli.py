@@ -335,3 +335,23 @@ def test_a_sub_mode_hands_a_global_command_to_configuration_mode() -> None:
     _run(s, "interface GigabitEthernet0/0")
     assert "% Invalid input detected at '^' marker." in s.execute("frobnicate")
     assert s.prompt() == "gw-ios(config-if)#"
+
+
+def test_show_ip_interface_names_the_bound_lists_as_the_template_reads_them() -> None:
+    from orchestrator.core import ios_readback
+
+    device, _ = _device()
+    s = device.session()
+    _run(s, "enable", "configure terminal", "ip access-list extended IRM-X", "permit ip any any", "exit",
+         f"interface {LAN}", "ip access-group IRM-X in", "ip access-group OPS out", "end")
+    want = {WAN: {}, LAN: {"in": "IRM-X", "out": "OPS"}}
+    # the two readings irm's read-back compares: ntc-templates' TextFSM template and the running-config
+    assert ios_readback.structured_bindings(s.execute("show ip interface")) == want
+    assert ios_readback.parse_bindings(s.execute("show running-config | include ^interface|ip access-group")) == want
+    assert s.execute(f"show ip interface {WAN}").startswith(f"{WAN} is up, line protocol is up\n"
+                                                           "  Internet address is 198.18.0.22/30\n")
+    assert "% Invalid input detected" in s.execute("show ip interface Tunnel9")
+    # an interface without an address: IOS shows no list there (its IP processing is disabled)
+    _run(s, "configure terminal", f"interface {WAN}", "ip access-group IRM-X in", "end")
+    device.config.interfaces[WAN].address = ""
+    assert ios_readback.structured_bindings(s.execute("show ip interface")) == {LAN: want[LAN]}

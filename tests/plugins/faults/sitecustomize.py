@@ -1,8 +1,9 @@
 """Fault injection for tests, loaded only by the ``irm`` processes a test starts with this directory
 on PYTHONPATH (``tests.conftest.irm(..., faults={...})``); nothing of it ships in the product.
 
-- IRM_FAULT_EXTRA_RULES: JSON {host: {chain: [rule, ...]}} prepended to every planned policy, so a test
-  can plan a ruleset that cuts management (a careless rule) and prove the lockout check refuses it.
+- IRM_FAULT_EXTRA_RULES: JSON {host: {chain: [rule, ...]}} prepended to every planned policy that has
+  rules in that chain, so a test can plan a ruleset that cuts management (a careless rule) and prove the
+  lockout check refuses it (a policy with no rule, the host before containment, stays as it is).
 - IRM_FAULT_SKIP_LOCKOUT_CHECK=1: the lockout check passes whatever the plan, so a test can prove the
   dead-man timer on the hosts rolls such a ruleset back.
 """
@@ -33,7 +34,7 @@ def _install() -> None:
                 if host in out:
                     update = {chain: ChainPolicy(rules=[*rules, *getattr(out[host], chain).rules],
                                                  default=getattr(out[host], chain).default)
-                              for chain, rules in chains.items()}
+                              for chain, rules in chains.items() if getattr(out[host], chain).rules}
                     out[host] = out[host].model_copy(update=update)
             return out
 
