@@ -182,7 +182,7 @@ def verify(host: Host, policy: Policy) -> list[str]:
     render = _renderer()
     data = policy.model_dump(mode="json")
     aces = render.render(host.name, data)
-    name = render.acl_name(host.name, policy.fingerprint) if aces else ""
+    name = render.acl_name(host.name, aces) if aces else ""
     live = read_host(host)
     problems = compare(live, name=name, aces=aces, interfaces=list(host.ios_interfaces),
                        owned=lambda n: render.owned(n, host.name))

@@ -98,8 +98,8 @@ def test_policies_are_applied_confirmed_changed_and_removed_leaving_the_device_a
 
     rc, tasks, out = _play(ns, key, tmp_path, ISOLATE, "irm-policy-0123abcd99")
     assert rc == 0, out[-3000:]
-    name = "IRM-GW-0123ABCD"
     aces = irm_ios_render.render("gw", ISOLATE)
+    name = irm_ios_render.acl_name("gw", aces)
     live = readback(ns, key)
     assert ios_readback.compare(live, name=name, aces=aces, interfaces=[WAN, LAN],
                                 owned=lambda n: irm_ios_render.owned(n, "gw")) == []
@@ -118,7 +118,7 @@ def test_policies_are_applied_confirmed_changed_and_removed_leaving_the_device_a
     # a new policy: the new list whole, then the bindings, then irm's old list deleted
     rc, tasks, out = _play(ns, key, tmp_path, QUARANTINE, "irm-policy-89abcdef00")
     assert rc == 0, out[-3000:]
-    new = "IRM-GW-89ABCDEF"
+    new = irm_ios_render.acl_name("gw", irm_ios_render.render("gw", QUARANTINE))
     sent = _commands(tasks)
     assert sent.index(f"ip access-list extended {new}") < sent.index(f"ip access-group {new} in") \
         < sent.index(f"no ip access-list extended {name}"), sent

@@ -3,6 +3,7 @@ and how, and the revert timer (with a clock the test drives)."""
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 import pytest
@@ -254,35 +255,41 @@ def test_the_plan_puts_the_list_in_place_make_before_break_and_never_touches_the
     _run(s, "enable", "configure terminal", "ip access-list extended OPS-KEEP", "permit ip any any", "exit",
          f"interface {LAN}", "ip access-group OPS-KEEP out", "end")
     policy = _gateway_policy()
-    first = irm_ios_render.plan("gw-x", policy, fingerprint="irm-policy-0123456789ab", interfaces=[WAN, LAN],
+    first = irm_ios_render.plan("gw-x", policy, interfaces=[WAN, LAN],
                                 **_live(device))
-    assert first["arm"] == "acls" and first["name"] == "IRM-GW-X-01234567" and first["delete"] == []
+    aces = irm_ios_render.render("gw-x", policy)
+    digest = hashlib.sha1("\n".join(aces).encode()).hexdigest()[:8].upper()
+    assert first["arm"] == "acls" and first["name"] == f"IRM-GW-X-{digest}" and first["delete"] == []
     _steps(s, first)
     name = first["name"]
     assert [e.text for e in device.config.acls[name]] == irm_ios_render.render("gw-x", policy)
     assert device.config.interfaces[WAN].acl_in == name == device.config.interfaces[LAN].acl_in
     assert device.config.interfaces[LAN].acl_out == "OPS-KEEP"
     # the same again: nothing to do
-    again = irm_ios_render.plan("gw-x", policy, fingerprint="irm-policy-0123456789ab", interfaces=[WAN, LAN],
+    again = irm_ios_render.plan("gw-x", policy, interfaces=[WAN, LAN],
                                 **_live(device))
     assert not again["changes"] and again["arm"] == ""
+    # a new label over the same entries (the mobile stage of an area without mobile segments): nothing to do
+    relabelled = {**policy, "label": "isolated; mobile blocked"}
+    assert not irm_ios_render.plan("gw-x", relabelled, interfaces=[WAN, LAN], **_live(device))["changes"]
     # a list of that name whose entries someone changed is written again
     _run(s, "configure terminal", f"ip access-list extended {name}", "no 10", "end")
-    assert irm_ios_render.plan("gw-x", policy, fingerprint="irm-policy-0123456789ab", interfaces=[WAN, LAN],
+    assert irm_ios_render.plan("gw-x", policy, interfaces=[WAN, LAN],
                                **_live(device))["arm"] == "acls"
     # a new policy: the new list first, bound, and only then the old one deleted
     policy["forward"]["rules"] = policy["forward"]["rules"][1:]
-    second = irm_ios_render.plan("gw-x", policy, fingerprint="irm-policy-89abcdef0000", interfaces=[WAN, LAN],
+    second = irm_ios_render.plan("gw-x", policy, interfaces=[WAN, LAN],
                                  **_live(device))
     assert second["delete"] == [{"afi": "ipv4", "acls": [{"name": name}]}]
     _steps(s, second)
-    assert sorted(device.config.acls) == ["IRM-GW-X-89ABCDEF", "OPS-KEEP"]  # the device's own list untouched
+    assert sorted(device.config.acls) == sorted([second["name"], "OPS-KEEP"])  # the device's own list untouched
+    assert second["name"] != name
     # every intermediate configuration the device went through had each interface bound to a whole list
     for config in seen:
         for iface in config.interfaces.values():
             assert not iface.acl_in or iface.acl_in in config.acls
     # connected again: unbound, irm's lists gone, the device's own list and binding kept
-    last = irm_ios_render.plan("gw-x", {"label": "connected"}, fingerprint="absent", interfaces=[WAN, LAN],
+    last = irm_ios_render.plan("gw-x", {"label": "connected"}, interfaces=[WAN, LAN],
                                **_live(device))
     assert last["arm"] == "bindings" and last["acls"] == []
     _steps(s, last)
@@ -293,7 +300,7 @@ def test_the_plan_puts_the_list_in_place_make_before_break_and_never_touches_the
 def test_what_the_ios_renderer_refuses() -> None:
     with pytest.raises(irm_ios_render.IosPolicyError, match="interface GigabitEthernet0/1 has OPS-KEEP bound in"):
         irm_ios_render.plan("gw-x", {"forward": {"rules": [], "default": "drop"}},
-                            fingerprint="irm-policy-0123456789ab", interfaces=[WAN, LAN],
+                            interfaces=[WAN, LAN],
                             live_acls={"OPS-KEEP": []}, live_bindings={LAN: {"in": "OPS-KEEP"}})
     with pytest.raises(irm_ios_render.IosPolicyError, match="input: an IOS boundary filters routed traffic only"):
         irm_ios_render.render("gw-x", {"input": {"default": "drop", "rules": []}})

@@ -12,7 +12,7 @@ name: irm_ios_plan
 short_description: What cisco.ios' resource modules must do to put an irm policy on an IOS boundary
 description:
   - Renders the policy's forward chain as one extended access list named IRM-<HOST>-<8 hex of the
-    fingerprint>, and returns the make-before-break steps against the gathered facts (C(acls) for
+    entries' SHA-1>, and returns the make-before-break steps against the gathered facts (C(acls) for
     ios_acls state replaced, C(bindings) for ios_acl_interfaces state replaced, C(delete) for ios_acls
     state deleted), C(arm) (the first step that changes the device) and C(changes).
   - Lists irm does not own are never named; a device's own list bound C(in) on one of irm's
@@ -24,10 +24,6 @@ options:
     required: true
   host:
     description: The boundary's inventory name.
-    type: str
-    required: true
-  fingerprint:
-    description: The policy's fingerprint.
     type: str
     required: true
   interfaces:
@@ -42,11 +38,11 @@ options:
 """
 
 
-def irm_ios_plan(policy: Any, host: str, fingerprint: str, interfaces: list[str],
+def irm_ios_plan(policy: Any, host: str, interfaces: list[str],
                  resources: dict[str, Any]) -> dict[str, Any]:
     live_acls, live_bindings = irm_ios_render.from_gathered(resources.get("acls"), resources.get("acl_interfaces"))
     try:
-        return irm_ios_render.plan(host, policy, fingerprint=fingerprint, interfaces=list(interfaces),
+        return irm_ios_render.plan(host, policy, interfaces=list(interfaces),
                                    live_acls=live_acls, live_bindings=live_bindings)
     except irm_ios_render.IosPolicyError as exc:
         raise AnsibleFilterError(f"{host}: {exc}") from None

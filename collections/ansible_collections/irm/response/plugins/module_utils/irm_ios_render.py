@@ -9,7 +9,7 @@ sees each packet once, in the policy's order. IOS access lists are stateless: a 
 covers TCP only. The device's own traffic (input and output chains) is not rendered: irm's boundary
 policies never filter it, and a policy that does is refused, naming the chain.
 
-Make before break (``plan``): the list's name carries the policy's fingerprint (``IRM-GW-X-1A2B3C4D``),
+Make before break (``plan``): the list's name carries a digest of its entries (``IRM-GW-X-1A2B3C4D``),
 so a change writes the new list whole (cisco.ios.ios_acls, state replaced, naming irm's list only), binds
 it on each interface (ios_acl_interfaces, state replaced on irm's interfaces, keeping the device's own
 bindings; rebinding is one command, atomic on IOS) and only then deletes irm's previous lists. No packet
@@ -22,6 +22,7 @@ back (``show access-lists``), so the independent read-back compares strings.
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import re
 from typing import Any
@@ -34,11 +35,11 @@ class IosPolicyError(ValueError):
     """The policy cannot be rendered for IOS; the message names the chain, rule and field."""
 
 
-def acl_name(host: str, fingerprint: str) -> str:
-    """irm's list for this boundary and policy: ``IRM-<HOST>-<8 hex of the fingerprint>``."""
-    tail = fingerprint.rsplit("-", 1)[-1][:8].upper()
-    if not re.fullmatch(r"[0-9A-F]{8}", tail):
-        raise IosPolicyError(f"fingerprint '{fingerprint}' does not end in 8 hex digits")
+def acl_name(host: str, aces: list[str]) -> str:
+    """irm's list for this boundary and these entries: ``IRM-<HOST>-<8 hex of their SHA-1>``. The name
+    follows what the list enforces, not the policy's label: a new label over the same entries changes
+    nothing on the device."""
+    tail = hashlib.sha1("\n".join(aces).encode()).hexdigest()[:8].upper()
     return f"{PREFIX}{_base(host)}-{tail}"
 
 
@@ -160,7 +161,7 @@ def structured(name: str, aces: list[str]) -> list[dict[str, Any]]:
     return [{"afi": "ipv4", "acls": [{"name": name, "acl_type": "extended", "aces": out}]}]
 
 
-def plan(host: str, policy: Any, *, fingerprint: str, interfaces: list[str], live_acls: dict[str, list[str]],
+def plan(host: str, policy: Any, *, interfaces: list[str], live_acls: dict[str, list[str]],
          live_bindings: dict[str, dict[str, str]]) -> dict[str, Any]:
     """What cisco.ios' resource modules must do, make before break, to put the policy in place:
     ``acls`` (ios_acls, state replaced: irm's new list only), ``bindings`` (ios_acl_interfaces, state
@@ -169,7 +170,7 @@ def plan(host: str, policy: Any, *, fingerprint: str, interfaces: list[str], liv
     do; ``arm`` names the first step that changes the device, which opens the revert timer.
     ``live_acls``: list -> its entries' text; ``live_bindings``: interface -> {direction: list}."""
     aces = render(host, policy)
-    name = acl_name(host, fingerprint) if aces else ""
+    name = acl_name(host, aces) if aces else ""
     inbound = {i: b.get("in", "") for i, b in live_bindings.items()}
     theirs = {i: b for i, b in inbound.items() if i in interfaces and b and not owned(b, host)}
     if theirs and name:
