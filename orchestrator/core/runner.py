@@ -105,9 +105,10 @@ def _failure_message(res: dict[str, Any]) -> str:
 class _Collector:
     """Turns runner events into ``HostResult``s; runs on ansible-runner's event thread."""
 
-    def __init__(self, observer: RunObserver | None) -> None:
+    def __init__(self, observer: RunObserver | None, check: bool = False) -> None:
         self.hosts: dict[str, HostResult] = {}
         self.observer = observer
+        self.check = check
         self.lock = threading.Lock()
         self.play = ""
 
@@ -137,6 +138,11 @@ class _Collector:
                 diff = res.get("diff")
                 if diff:
                     hr.diffs.extend(d for d in (diff if isinstance(diff, list) else [diff]) if d)
+                commands = res.get("commands")
+                if self.check and isinstance(commands, list) and commands:
+                    # a network resource module in check mode: the configuration lines it would send
+                    hr.diffs.append({"before": "", "after": "".join(f"{c}\n" for c in commands),
+                                     "before_header": "device", "after_header": str(data.get("task", "commands"))})
             if self.observer:
                 self.observer.on_host(hr, kind)
         return True  # keep the event in runner's artifacts
@@ -179,7 +185,7 @@ def run_playbook(
         cmdline.append("--check")
     if diff or check:
         cmdline.append("--diff")
-    collector = _Collector(observer)
+    collector = _Collector(observer, check)
     workdir = tempfile.mkdtemp(prefix="irm-run-")  # mode 0700, removed below whatever happens
     try:
         _write_extravars(Path(workdir), extravars or {})

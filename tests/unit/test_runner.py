@@ -72,3 +72,17 @@ def test_template_syntax_in_extra_vars_is_data_never_evaluated(tmp_path: Path) -
     facts = result.hosts["localhost"].facts
     assert facts["irm_size"] == {"name": hostile, "list": [hostile, 3]}
     assert facts["irm_marker"] == weird
+
+
+def test_a_network_resource_modules_commands_in_check_mode_are_shown_as_its_diff() -> None:
+    from orchestrator.core.runner import _Collector
+
+    event = {"event": "runner_on_ok", "event_data": {"host": "gw-y", "task": "Write irm's new access list", "res": {
+        "changed": True, "commands": ["ip access-list extended IRM-GW-Y-0123ABCD", "10 deny ip any any"]}}}
+    checking, applying = _Collector(None, check=True), _Collector(None)
+    checking(event)
+    applying(event)
+    assert checking.hosts["gw-y"].diffs == [{"before": "", "after": "ip access-list extended IRM-GW-Y-0123ABCD\n"
+                                             "10 deny ip any any\n", "before_header": "device",
+                                             "after_header": "Write irm's new access list"}]
+    assert applying.hosts["gw-y"].diffs == []  # applied for real: no diff
