@@ -134,14 +134,16 @@ def read(host: str, *, port: int = 22, username: str, key_file: str, known_hosts
 def compare(live: IosLive, *, name: str, aces: list[str], interfaces: list[str], owned: Any) -> list[str]:
     """What differs from irm's intent, one line each (empty: the device holds exactly that). ``name`` and
     ``aces``: irm's list (no list when ``aces`` is empty); ``owned(list_name)``: irm's lists of this
-    boundary, none of which may remain besides ``name``."""
+    boundary, none of which may remain besides ``name``. Port names IOS prints (``eq www``) compare as
+    their numbers."""
+    normalize = _renderer().normalize
     problems = []
     if aces:
         entries = live.acls.get(name)
         if entries is None:
             problems.append(f"access list {name} is missing")
         else:
-            have = [text for _, text in entries]
+            have = [normalize(text) for _, text in entries]
             for i, want in enumerate(aces):
                 if i >= len(have):
                     problems.append(f"{name}: entry {10 * (i + 1)} '{want}' is missing")

@@ -34,7 +34,12 @@ INCOMPLETE = "% Incomplete command."
 NO_PENDING = "%No Rollback Confirmed Change pending"
 PORT_NAMES = {"ftp": 21, "ssh": 22, "telnet": 23, "smtp": 25, "domain": 53, "www": 80, "pop3": 110,
                "sunrpc": 111, "ntp": 123, "netbios-ns": 137, "netbios-dgm": 138, "netbios-ss": 139,
-               "snmp": 161, "bgp": 179, "https": 443, "syslog": 514}
+               "snmp": 161, "bgp": 179, "https": 443, "syslog": 514, "tftp": 69}
+# The well-known ports IOS prints by name in an access list, whatever was typed (``eq 80`` shows ``eq www``).
+SHOWN_NAMES = {"tcp": {21: "ftp", 23: "telnet", 25: "smtp", 53: "domain", 80: "www", 110: "pop3", 111: "sunrpc",
+                       139: "netbios-ss", 179: "bgp"},
+               "udp": {53: "domain", 69: "tftp", 123: "ntp", 137: "netbios-ns", 138: "netbios-dgm", 161: "snmp",
+                       514: "syslog"}}
 
 
 class CliError(Exception):
@@ -141,15 +146,16 @@ def _ip(text: str, word: int) -> None:
         raise CliError(INVALID, word) from None
 
 
-def _port(text: str, word: int) -> str:
+def _port(text: str, word: int, proto: str) -> str:
+    """A port as IOS prints it: its name when IOS has one for the protocol, else its number."""
     if text.isdigit() and 0 <= int(text) <= 65535:
-        return text
+        return SHOWN_NAMES.get(proto, {}).get(int(text), str(int(text)))
     if text in PORT_NAMES:
-        return text
+        return SHOWN_NAMES.get(proto, {}).get(PORT_NAMES[text], str(PORT_NAMES[text]))
     raise CliError(INVALID, word)
 
 
-def _ports(words: list[str], i: int) -> tuple[str, int]:
+def _ports(words: list[str], i: int, proto: str) -> tuple[str, int]:
     """An optional port match at words[i]: ``eq P [P ...]``, ``neq``, ``gt``, ``lt`` or ``range A B``."""
     if i >= len(words) or words[i] not in ("eq", "neq", "gt", "lt", "range"):
         return "", i
@@ -157,10 +163,10 @@ def _ports(words: list[str], i: int) -> tuple[str, int]:
     if op == "range":
         if i + 2 >= len(words):
             raise CliError(INCOMPLETE)
-        return f"range {_port(words[i + 1], i + 1)} {_port(words[i + 2], i + 2)}", i + 3
+        return f"range {_port(words[i + 1], i + 1, proto)} {_port(words[i + 2], i + 2, proto)}", i + 3
     j, ports = i + 1, []
     while j < len(words) and (words[j].isdigit() or words[j] in PORT_NAMES):
-        ports.append(_port(words[j], j))
+        ports.append(_port(words[j], j, proto))
         j += 1
         if op != "eq":
             break
@@ -204,9 +210,9 @@ def parse_entry(words: list[str], offset: int = 0) -> Ace | None:
         if proto not in ("ip", "tcp", "udp", "icmp"):
             raise CliError(INVALID, 1)
         src, i = _address(words, 2)
-        sport, i = _ports(words, i) if proto in ("tcp", "udp") else ("", i)
+        sport, i = _ports(words, i, proto) if proto in ("tcp", "udp") else ("", i)
         dst, i = _address(words, i)
-        dport, i = _ports(words, i) if proto in ("tcp", "udp") else ("", i)
+        dport, i = _ports(words, i, proto) if proto in ("tcp", "udp") else ("", i)
         flags: list[str] = []
         while i < len(words):
             if words[i] == "established" and proto == "tcp" and "established" not in flags:

@@ -362,3 +362,28 @@ def test_show_ip_interface_names_the_bound_lists_as_the_template_reads_them() ->
     _run(s, "configure terminal", f"interface {WAN}", "ip access-group IRM-X in", "end")
     device.config.interfaces[WAN].address = ""
     assert ios_readback.structured_bindings(s.execute("show ip interface")) == {LAN: want[LAN]}
+
+
+def test_ios_prints_well_known_ports_by_name_and_irm_reads_them_as_numbers() -> None:
+    from orchestrator.core import ios_readback
+
+    device, _ = _device()
+    s = device.session()
+    name = "IRM-GW-X-0123ABCD"
+    _run(s, "enable", "configure terminal", f"ip access-list extended {name}", "10 permit tcp any any eq 80",
+         "20 permit udp any eq 53 any", "30 permit tcp any any eq 22", "40 permit tcp any range 21 telnet any", "end")
+    text = s.execute("show access-lists")
+    for shown in ("10 permit tcp any any eq www", "20 permit udp any eq domain any", "30 permit tcp any any eq 22",
+                  "40 permit tcp any range ftp telnet any"):
+        assert shown in text
+    live = ios_readback.IosLive(acls=ios_readback.parse_access_lists(text))
+    aces = ["permit tcp any any eq 80", "permit udp any eq 53 any", "permit tcp any any eq 22",
+            "permit tcp any range 21 23 any"]
+    assert ios_readback.compare(live, name=name, aces=aces, interfaces=[], owned=lambda n: n == name) == []
+    # the resource module's facts carry the name too: the plan reads the entry as irm wrote it
+    gathered = [{"afi": "ipv4", "acls": [{"name": "L", "aces": [
+        {"sequence": 10, "grant": "permit", "protocol": "tcp", "source": {"any": True},
+         "destination": {"any": True, "port_protocol": {"eq": "www"}}}]}]}]
+    assert irm_ios_render.from_gathered(gathered, [])[0] == {"L": ["permit tcp any any eq 80"]}
+    # and the namespace's kernel still gets the number
+    assert "80" in ios_enforce.rule("permit tcp any any eq www")

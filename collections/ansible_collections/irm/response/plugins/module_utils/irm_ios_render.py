@@ -28,6 +28,11 @@ import re
 from typing import Any
 
 PREFIX = "IRM-"
+# The port names IOS prints in access lists (``eq www``); irm writes numbers and reads both.
+PORT_NUMBERS = {"ftp": 21, "telnet": 23, "smtp": 25, "domain": 53, "tftp": 69, "www": 80, "pop3": 110,
+                "sunrpc": 111, "ntp": 123, "netbios-ns": 137, "netbios-dgm": 138, "netbios-ss": 139, "snmp": 161,
+                "bgp": 179, "syslog": 514}
+_PORT_OPS = ("eq", "neq", "gt", "lt", "range")
 _ACTIONS = {"accept": "permit", "drop": "deny"}
 
 
@@ -193,6 +198,19 @@ def plan(host: str, policy: Any, *, interfaces: list[str], live_acls: dict[str, 
             "arm": steps[0] if steps else "", "changes": bool(steps)}
 
 
+def normalize(entry: str) -> str:
+    """An entry's text with IOS's port names as numbers (``eq www`` reads ``eq 80``), as irm writes it."""
+    words = entry.split()
+    out, in_ports = [], False
+    for word in words:
+        if in_ports and word in PORT_NUMBERS:
+            out.append(str(PORT_NUMBERS[word]))
+            continue
+        in_ports = word in _PORT_OPS or (in_ports and word.isdigit())
+        out.append(word)
+    return " ".join(out)
+
+
 def _side_text(side: dict[str, Any]) -> str:
     if side.get("any"):
         words = ["any"]
@@ -228,7 +246,7 @@ def from_gathered(acls: Any, bindings: Any) -> tuple[dict[str, list[str]], dict[
                     continue
                 words = [str(ace["grant"]), str(ace.get("protocol") or "ip"), _side_text(ace.get("source") or {}),
                          _side_text(ace.get("destination") or {})]
-                texts.append(" ".join(words + (["established"] if options else [])))
+                texts.append(normalize(" ".join(words + (["established"] if options else []))))
             lists[str(acl.get("name"))] = texts
     bound: dict[str, dict[str, str]] = {}
     for iface in bindings or []:
