@@ -78,7 +78,7 @@ class AvLogSource:
                 source = rec.get("source_address")
                 known.append(Detection(
                     # the host is whose log this is: an infected host cannot write a detection for another
-                    time=_utc(str(rec["time"])), host=host_name,
+                    time=utc_time(str(rec["time"])), host=host_name,
                     signature=str(rec.get("signature", "?")), action=str(rec.get("action", "detected")),
                     source_address=str(source) if source is not None else None, segment=host.segment,
                     area=host.area,
@@ -95,7 +95,7 @@ class AvLogSource:
         return sorted(found, key=lambda d: d.time)
 
 
-def _utc(text: str) -> datetime:
+def utc_time(text: str) -> datetime:
     """ISO 8601 to an aware UTC time; a time without a zone is taken as UTC (AV consoles log UTC)."""
     when = datetime.fromisoformat(text)
     return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from orchestrator.core.inventory.load import load_inventory
-from orchestrator.core.sources import SuricataEveSource
+from orchestrator.core.sources import SuricataEveSource, WazuhAlertsSource
 from tests.conftest import LAB_INVENTORY
 
 
@@ -44,3 +44,34 @@ def test_eve_alerts_become_detections_of_the_inventory_hosts(tmp_path: Path) -> 
     assert [d.host for d in source.detections(datetime(2026, 11, 27, 8, 0, 2, tzinfo=UTC))] == ["y-ws11"]
     # an unreadable log yields nothing, no error
     assert SuricataEveSource(inv, tmp_path / "missing.json").detections(datetime(2026, 1, 1, tzinfo=UTC)) == []
+
+
+def _wazuh(ts: str, agent: dict[str, str], level: int = 12, rule_id: str = "100200",
+           srcip: str | None = "198.18.32.11") -> dict[str, object]:
+    return {"timestamp": ts, "rule": {"level": level, "description": "Lab worm propagation attempt", "id": rule_id,
+                                      "groups": ["ids", "worm"]},
+            "agent": agent, "manager": {"name": "wazuh-manager"}, "id": "1732694401.1234",
+            "decoder": {"name": "json"}, "data": {"srcip": srcip} if srcip else {}, "location": "/var/log/av.log"}
+
+
+def test_wazuh_alerts_become_detections_of_the_reporting_agents(tmp_path: Path) -> None:
+    inv = load_inventory(LAB_INVENTORY)
+    alerts = tmp_path / "alerts.json"
+    lines = [
+        json.dumps(_wazuh("2026-11-27T08:00:01.000+0000", {"id": "001", "name": "x-ws12", "ip": "198.18.32.12"})),
+        json.dumps(_wazuh("2026-11-27T08:00:02.000+0000", {"id": "002", "name": "WS-UNKNOWN", "ip": "198.18.48.12"},
+                          srcip=None)),  # placed by its address
+        json.dumps(_wazuh("2026-11-27T08:00:03.000+0000", {"id": "003", "name": "x-ws13", "ip": "198.18.32.13"},
+                          level=5)),  # below the threshold
+        json.dumps(_wazuh("2026-11-27T08:00:04.000+0000", {"id": "004", "name": "laptop-9", "ip": "198.19.0.99"})),
+        json.dumps({"timestamp": "2026-11-27T08:00:05+00:00", "agent": {"name": "x-ws11"}}),  # no rule
+    ]
+    alerts.write_text("\n".join(lines) + "\n")
+    source = WazuhAlertsSource(inv, alerts)
+    found = source.detections(datetime(2026, 11, 27, 7, 0, tzinfo=UTC))
+    assert [(d.host, d.area, d.source_address, d.signature) for d in found] == [
+        ("x-ws12", "subsidiary-x", "198.18.32.11", "Lab worm propagation attempt"),
+        ("y-ws12", "subsidiary-y", None, "Lab worm propagation attempt")]
+    assert source.unmapped == {"laptop-9": 1} and source.skipped == 1
+    assert WazuhAlertsSource(inv, alerts, rule_ids=frozenset({"999"})).detections(
+        datetime(2026, 11, 27, 7, 0, tzinfo=UTC)) == []
