@@ -11,6 +11,7 @@ would otherwise compare equal. Bindings are read twice too: from ``show running-
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import re
 import time
@@ -161,6 +162,7 @@ def compare(live: IosLive, *, name: str, aces: list[str], interfaces: list[str],
     return problems
 
 
+@functools.cache
 def _renderer() -> ModuleType:
     """The collection's IOS renderer (plain Python), for the intended list: the same text the device prints."""
     path = COLLECTIONS / "ansible_collections" / "irm" / "response" / "plugins" / "module_utils" / "irm_ios_render.py"

@@ -194,15 +194,14 @@ def _build(inv: Inventory, plan: LabPlan, lab: Any, step: Step) -> None:
         Path(host.state_dir).mkdir(parents=True, exist_ok=True)
         labdir = _lab_dir(host)
         labdir.mkdir(exist_ok=True)
+        if host.boundary_kind == "cisco_ios":  # the emulated device, with its own host key; no sshd
+            known_hosts.append(_ios_device(inv, plan, host, labdir, ssh_dir))
+            _start_ios(ns, labdir, ssh_dir)
+            continue
         key = labdir / "ssh_host_ed25519_key"
         run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", host.name, "-f", str(key)])
         key_type, key_body = key.with_suffix(".pub").read_text().split()[:2]
         known_hosts.append(f"{host.address} {key_type} {key_body}")
-        if host.boundary_kind == "cisco_ios":
-            known_hosts.pop()
-            known_hosts.append(_ios_device(inv, plan, host, labdir, ssh_dir))
-            _start_ios(ns, labdir, ssh_dir)
-            continue
         (labdir / "sshd_config").write_text(_sshd_config(host, labdir, ssh_dir))
         _start_sshd(ns, labdir)
         if host.services or (host.vulnerable and host.kind == "area"):
