@@ -17,8 +17,10 @@ from orchestrator.cli.options import (
     InventoryOpt,
     JournalOpt,
     OperatorOpt,
+    SourceOpt,
     existing_journal,
     load,
+    source_specs,
 )
 from orchestrator.core.errors import Declined, HostFailures, HostsUnreached, SpreadNotStopped, UserError
 from orchestrator.core.journal import DEFAULT_PATH, Journal, default_operator
@@ -57,30 +59,32 @@ def contain(
                                             "seconds.")] = 900.0,
     confirm_timeout: ConfirmTimeoutOpt = 60,
     no_loop: Annotated[bool, typer.Option("--no-loop", help="Skip the sub-area monitoring loop.")] = False,
+    source: SourceOpt = None,
 ) -> None:
     """Contain one or more areas: Internet cut, isolation, vectors and removable storage, mobile, then the
     sub-area loop; with several areas, every first cut comes before any other work."""
     from orchestrator.cli.live import ContainLive
     from orchestrator.containment.phase import Containment, ContainRequest
     from orchestrator.containment.table import containment_stage
-    from orchestrator.core.detection import AvLogSource
+    from orchestrator.core.sources import Sources
 
     if not area and not detected:
         raise UserError("irm contain: give --area AREA (repeat for several) or --detected")
+    specs = source_specs(source)
     inv = load(inventory)
     names = list(dict.fromkeys(area or []))
     for name in names:
         inv.area(name)
     with Journal(journal) as j:
         if detected:
-            names += [n for n in _detected_areas(inv, j, incident_id) if n not in names]
+            names += [n for n in _detected_areas(inv, j, incident_id, specs) if n not in names]
             if not names:
                 console.print("no area has detections in its sources: nothing to contain")
                 return
         req = ContainRequest(inventory=inventory, areas=names, operator=default_operator(operator),
                              incident_id=incident_id, dry_run=dry_run, confirm_timeout=confirm_timeout,
                              quiet_window=quiet_window, max_wait=max_wait, loop=not no_loop)
-        job = Containment(req, inv, j, AvLogSource(inv, names))
+        job = Containment(req, inv, j, Sources(inv, names, specs))
         job.preflight()
         console.print(Text.assemble(("containment plan", "bold"), " for ", ("area" if len(names) == 1 else "areas"),
                                     " ", (", ".join(names), "bold"),
@@ -133,13 +137,14 @@ def contain(
         raise HostsUnreached()
 
 
-def _detected_areas(inv: Any, journal: Journal, incident_id: int | None) -> list[str]:
+def _detected_areas(inv: Any, journal: Journal, incident_id: int | None, specs: list[Any]) -> list[str]:
     """Every area with a detection in its sources since the sub-area loop's own look-back before the
     incident was opened, in the inventory's order."""
-    from orchestrator.core.detection import AvLogSource, watch_start
+    from orchestrator.core.detection import watch_start
+    from orchestrator.core.sources import Sources
 
     incident = journal.open_incident_for(incident_id)
-    seen = {d.area for d in AvLogSource(inv).detections(watch_start(incident.opened_at))}
+    seen = {d.area for d in Sources(inv, specs=specs).detections(watch_start(incident.opened_at))}
     return [name for name in inv.areas if name in seen]
 
 

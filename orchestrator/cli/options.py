@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -24,6 +24,9 @@ OperatorOpt = Annotated[str | None, typer.Option("--operator", envvar="IRM_OPERA
 ConfirmTimeoutOpt = Annotated[int, typer.Option(help="Dead-man timer: seconds before an unconfirmed change is "
                                                     "rolled back.", min=5, max=3600)]
 IncidentOpt = Annotated[int | None, typer.Option("--incident", help="Incident id (default: the only open one).")]
+SourceOpt = Annotated[list[str] | None, typer.Option(
+    "--source", help="Detection source KIND:PATH (suricata, wazuh, defender) or lab_av; repeat for several. "
+    "Default: the inventory's irm_detection_sources, else the lab AV logs.")]
 
 
 def load(path: Path, snapshot: bool = False) -> Inventory:
@@ -40,3 +43,10 @@ def existing_journal(journal: Path) -> Path:
     if not journal.exists():
         raise UserError(f"no journal at {journal} (open an incident first, or pass --journal / IRM_JOURNAL)")
     return journal
+
+
+def source_specs(values: list[str] | None) -> list[Any]:
+    """The ``--source`` values as source specs (``UserError`` naming a bad one)."""
+    from orchestrator.core.sources import parse_source
+
+    return [parse_source(v) for v in values or []]

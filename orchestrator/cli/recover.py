@@ -16,8 +16,10 @@ from orchestrator.cli.options import (
     InventoryOpt,
     JournalOpt,
     OperatorOpt,
+    SourceOpt,
     existing_journal,
     load,
+    source_specs,
 )
 from orchestrator.core.errors import Declined
 from orchestrator.core.journal import DEFAULT_PATH, Journal, default_operator
@@ -66,12 +68,14 @@ def recover(
     quiet_window: Annotated[str, typer.Option(help="No detection in the area for this long before starting.")]
     = "60s",
     confirm_timeout: ConfirmTimeoutOpt = 60,
+    source: SourceOpt = None,
 ) -> None:
     """Reconnect a contained, remediated area in the IRM order, one confirmed and monitored step at a time."""
     from orchestrator.cli.live import ContainLive
-    from orchestrator.core.detection import AvLogSource
+    from orchestrator.core.sources import Sources
     from orchestrator.recovery.phase import RecoverRequest, Recovery, Step, parse_duration
 
+    specs = source_specs(source)
     inv = load(inventory)
     inv.area(area)
     req = RecoverRequest(inventory=inventory, area=area, operator=default_operator(operator),
@@ -95,7 +99,7 @@ def recover(
             from orchestrator.lab.traffic import LabPaths
 
             paths = LabPaths()
-        job = Recovery(req, inv, j, AvLogSource(inv), confirm=confirm, paths=paths)
+        job = Recovery(req, inv, j, Sources(inv, specs=specs), confirm=confirm, paths=paths)
         left = job.remaining()
         done = [s.name for s in job.planned_steps() if s not in left]
         console.print(Text.assemble((f"recovery of {job.area.name}", "bold"), f" (incident {job.incident.id}): "

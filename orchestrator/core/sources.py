@@ -1,4 +1,5 @@
-"""Detection sources beyond the lab's AV logs (issue: identification from real detection formats).
+"""Detection sources beyond the lab's AV logs: Suricata, Wazuh and Microsoft Defender, declared in the
+inventory (``irm_detection_sources``) or given on the command line (``--source KIND:PATH``).
 
 ``WazuhAlertsSource`` reads Wazuh's ``alerts.json`` (one alert per line): alerts whose ``rule.level`` is
 at least a threshold, optionally only some rule ids; the host is the reporting agent (``agent.name``
@@ -10,47 +11,105 @@ matching an inventory host, else ``agent.ip`` an inventory address), the source 
 ids and only alerts at least as severe as a threshold (Suricata's severity 1 is the most severe). The
 alert's ``src_ip`` is the host the worm runs on; it is mapped to the inventory's host of that address,
 and an alert from an address the inventory does not know is counted, never guessed.
+
+``DefenderEventsSource`` reads Microsoft Defender Antivirus events 1116 (malware detected) and 1117
+(action taken) exported as JSON: Winlogbeat's documents (``winlog.event_id``, ``winlog.computer_name``,
+``winlog.event_data`` with the event's named fields) or PowerShell's ``Get-WinEvent | ConvertTo-Json``
+(``Id``, ``MachineName``, ``TimeCreated``, ``Message``), as JSON lines or one JSON array. The computer
+is the host: its short name matches an inventory host. Defender logs no network source address.
+
+``Sources`` combines every configured source into one ``DetectionSource``.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+import os
+import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
-from orchestrator.core.detection import Detection, utc_time
+from orchestrator.core.detection import AvLogSource, Detection, utc_time
+from orchestrator.core.errors import UserError
 from orchestrator.core.inventory import Host, Inventory
+from orchestrator.core.inventory.model import DetectionSourceSpec, SourceKind
 
 
 @dataclass
 class _JsonLinesSource:
-    """A JSON-lines log read whole at each poll; each subclass turns one record into a detection."""
+    """A JSON-lines log read incrementally (only what was appended since the last poll; a rotated or
+    truncated log is read again from its start), or a file holding one JSON array (read whole when it
+    changes); each subclass turns one record into a detection."""
 
     inv: Inventory
     path: Path
     skipped: int = field(default=0, init=False)  # lines that are not JSON or not a well-formed record
     unmapped: dict[str, int] = field(default_factory=dict, init=False)  # who reported -> records irm cannot place
+    newest: datetime | None = field(default=None, init=False)  # the newest record's time, matching or not
+    readable: bool = field(default=False, init=False)
+    _found: list[Detection] = field(default_factory=list, init=False, repr=False)
+    _offset: int = field(default=0, init=False, repr=False)
+    _file: tuple[int, int, int] | None = field(default=None, init=False, repr=False)  # inode, size, mtime
 
     def detections(self, since: datetime) -> list[Detection]:
-        self.skipped, self.unmapped = 0, {}
+        self._poll()
+        return sorted((d for d in self._found if d.time >= since), key=lambda d: d.time)
+
+    def _reset(self) -> None:
+        self.skipped, self.unmapped, self.newest, self._found, self._offset = 0, {}, None, [], 0
+
+    def _poll(self) -> None:
+        try:
+            with self.path.open("rb") as fh:
+                st = os.fstat(fh.fileno())
+                if self._file is None or self._file[0] != st.st_ino or st.st_size < self._offset:
+                    self._reset()
+                fh.seek(self._offset)
+                chunk = fh.read()
+        except OSError:
+            self.readable = False
+            return
+        self.readable = True
+        if self._offset == 0 and chunk.lstrip()[:1] == b"[":  # one JSON array (PowerShell's ConvertTo-Json)
+            if self._file != (st.st_ino, st.st_size, st.st_mtime_ns):
+                self._reset()
+                for rec in _array(chunk):
+                    self._take(rec)
+            self._file = (st.st_ino, st.st_size, st.st_mtime_ns)
+            return
+        self._file = (st.st_ino, st.st_size, st.st_mtime_ns)
+        complete = chunk[: chunk.rfind(b"\n") + 1]  # a line still being written waits for the next poll
+        self._offset += len(complete)
+        for line in complete.splitlines():
+            if line.strip():
+                self._take(_object(line))
+
+    def _take(self, rec: dict[str, Any] | None) -> None:
         by_address = {str(h.address): h for h in self.inv.hosts.values() if h.kind != "soc"}
-        found = []
-        for rec in _records(self.path):
-            try:
-                detection = self._detection(rec, by_address) if rec is not None else None
-            except (ValueError, KeyError, TypeError, AttributeError):
-                rec = None
-            if rec is None:
-                self.skipped += 1
-            elif detection is not None and detection.time >= since:
-                found.append(detection)
-        return sorted(found, key=lambda d: d.time)
+        try:
+            detection = self._detection(rec, by_address) if rec is not None else None
+        except (ValueError, KeyError, TypeError, AttributeError):
+            rec = None
+        if rec is None:
+            self.skipped += 1
+            return
+        when = self._time(rec)
+        if when is not None and (self.newest is None or when > self.newest):
+            self.newest = when
+        if detection is not None:
+            self._found.append(detection)
 
     def _detection(self, rec: dict[str, Any], by_address: dict[str, Host]) -> Detection | None:
         raise NotImplementedError
+
+    def _time(self, rec: dict[str, Any]) -> datetime | None:
+        try:
+            return utc_time(str(rec["timestamp"]))
+        except (KeyError, ValueError, TypeError):
+            return None
 
     def _unmapped(self, who: str) -> None:
         self.unmapped[who] = self.unmapped.get(who, 0) + 1
@@ -101,16 +160,163 @@ class WazuhAlertsSource(_JsonLinesSource):
                          segment=host.segment, area=host.area)
 
 
-def _records(path: Path) -> Iterator[dict[str, Any] | None]:
-    """Every JSON object of a JSON-lines log (``None`` for a line that is not one); an unreadable log has
-    none."""
-    try:
-        lines = path.read_bytes().splitlines()
-    except (FileNotFoundError, PermissionError, IsADirectoryError):
-        return
-    for line in lines:
+@dataclass
+class DefenderEventsSource(_JsonLinesSource):
+    threat_ids: frozenset[int] = frozenset()  # empty: every threat
+    min_severity: int = 1  # Defender's severity ids: 1 low, 2 moderate, 4 high, 5 severe
+
+    def _fields(self, rec: dict[str, Any]) -> tuple[int, str, datetime, dict[str, str]]:
+        """Event id, computer, time and the event's named data, from either export."""
+        if "winlog" in rec:
+            log = rec["winlog"]
+            return (int(log["event_id"]), str(log["computer_name"]), utc_time(str(rec["@timestamp"])),
+                    {str(k): str(v) for k, v in (log.get("event_data") or {}).items()})
+        data: dict[str, str] = {}
+        for line in str(rec.get("Message", "")).splitlines():  # "\tName: Trojan:Win32/...": the event's fields
+            key, sep, value = line.strip().partition(": ")
+            if sep:
+                data.setdefault(key, value.strip())
+        data = {_MESSAGE_KEYS.get(k, k): v for k, v in data.items()}
+        return int(rec["Id"]), str(rec["MachineName"]), _powershell_time(rec["TimeCreated"]), data
+
+    def _time(self, rec: dict[str, Any]) -> datetime | None:
         try:
-            rec = json.loads(line)
-        except ValueError:
-            rec = None
-        yield rec if isinstance(rec, dict) else None
+            return self._fields(rec)[2]
+        except (KeyError, ValueError, TypeError, AttributeError):
+            return None
+
+    def _detection(self, rec: dict[str, Any], by_address: dict[str, Host]) -> Detection | None:
+        event_id, computer, when, data = self._fields(rec)
+        if event_id not in (1116, 1117):
+            return None
+        threat_id = int(data["Threat ID"]) if data.get("Threat ID", "").isdigit() else None
+        severity = int(data["Severity ID"]) if data.get("Severity ID", "").isdigit() \
+            else _DEFENDER_SEVERITY.get(data.get("Severity Name", "").lower(), 0)
+        if (self.threat_ids and threat_id not in self.threat_ids) or severity < self.min_severity:
+            return None
+        short = computer.split(".")[0].lower()
+        host = next((h for h in self.inv.hosts.values() if h.name.lower() == short and h.kind != "soc"), None)
+        if host is None:
+            self._unmapped(computer)
+            return None
+        action = "detected" if event_id == 1116 else (data.get("Action Name") or "acted").lower()
+        return Detection(time=when, host=host.name, signature=data.get("Threat Name") or f"threat {threat_id}",
+                         action=action, source_address=None, segment=host.segment, area=host.area)
+
+
+# the labels of an event's Message text -> the event data's field names (Winlogbeat's)
+_MESSAGE_KEYS = {"Name": "Threat Name", "ID": "Threat ID", "Severity": "Severity Name", "Action": "Action Name"}
+_DEFENDER_SEVERITY = {"low": 1, "moderate": 2, "high": 4, "severe": 5}
+
+
+def _powershell_time(value: Any) -> datetime:
+    """PowerShell 5's ConvertTo-Json writes a DateTime as ``/Date(milliseconds)/``; PowerShell 7 as ISO 8601."""
+    text = str(value)
+    match = re.fullmatch(r"/Date\((-?\d+)([+-]\d{4})?\)/", text)
+    if match:
+        return datetime.fromtimestamp(int(match.group(1)) / 1000, UTC)
+    return utc_time(text)
+
+
+def _readable(path: Path) -> bool:
+    try:
+        with path.open("rb"):
+            return True
+    except OSError:
+        return False
+
+
+def _object(line: bytes) -> dict[str, Any] | None:
+    try:
+        rec = json.loads(line)
+    except ValueError:
+        return None
+    return rec if isinstance(rec, dict) else None
+
+
+def _array(data: bytes) -> list[dict[str, Any] | None]:
+    try:
+        items = json.loads(data)
+    except ValueError:
+        return [None]
+    return [i if isinstance(i, dict) else None for i in items] if isinstance(items, list) else [None]
+
+
+SOURCE_KINDS: tuple[str, ...] = get_args(SourceKind)
+
+
+def parse_source(text: str) -> DetectionSourceSpec:
+    """``KIND:PATH`` from the command line (``lab_av`` alone has no path)."""
+    kind, sep, path = text.partition(":")
+    if kind not in SOURCE_KINDS:
+        raise UserError(f"--source '{text}': unknown kind '{kind}' (kinds: {', '.join(SOURCE_KINDS)})")
+    if kind == "lab_av":
+        if sep:
+            raise UserError(f"--source '{text}': lab_av takes no path (it reads each area host's irm_av_log)")
+        return DetectionSourceSpec(kind="lab_av")
+    if not path:
+        raise UserError(f"--source '{text}': give the log's path as {kind}:PATH")
+    if not Path(path).is_file():
+        raise UserError(f"--source '{text}': {path} is not a readable file")
+    return DetectionSourceSpec(kind=kind, path=path)
+
+
+@dataclass
+class SourceHealth:
+    label: str
+    readable: bool
+    newest: datetime | None
+    skipped: int
+    unmapped: dict[str, int]
+
+
+class Sources:
+    """Every configured source as one ``DetectionSource``: the given specs, else the inventory's
+    ``irm_detection_sources``, else the lab AV logs (what irm read before sources were configurable)."""
+
+    def __init__(self, inv: Inventory, area: str | list[str] | None = None,
+                 specs: Sequence[DetectionSourceSpec] = ()) -> None:
+        self.specs = tuple(specs) or inv.detection_sources or (DetectionSourceSpec(kind="lab_av"),)
+        self.sources: list[tuple[DetectionSourceSpec, Any]] = [(s, _build(inv, s, area)) for s in self.specs]
+        self.areas = None if area is None else {area} if isinstance(area, str) else set(area)
+
+    def detections(self, since: datetime) -> list[Detection]:
+        found = [d for _, src in self.sources for d in src.detections(since)
+                 if self.areas is None or d.area in self.areas]
+        return sorted(found, key=lambda d: (d.time, d.host))
+
+    @property
+    def skipped(self) -> dict[str, int]:
+        """Lines that were not detections, per AV log host or per source."""
+        out: dict[str, int] = {}
+        for spec, src in self.sources:
+            if isinstance(src, AvLogSource):
+                out.update(src.skipped)
+            elif src.skipped:
+                out[spec.label] = src.skipped
+        return out
+
+    def health(self) -> list[SourceHealth]:
+        """Each source after its last read: readable, its newest record, what it could not read or place."""
+        out = []
+        for spec, src in self.sources:
+            if isinstance(src, AvLogSource):
+                logs = [Path(h.av_log) for h in src.hosts if h.av_log]
+                times = [d.time for known in src._seen.values() for d in known]
+                out.append(SourceHealth(spec.label, bool(logs) and any(_readable(p) for p in logs),
+                                        max(times, default=None), sum(src.skipped.values()), {}))
+            else:
+                out.append(SourceHealth(spec.label, src.readable, src.newest, src.skipped, dict(src.unmapped)))
+        return out
+
+
+def _build(inv: Inventory, spec: DetectionSourceSpec, area: str | list[str] | None) -> Any:
+    if spec.kind == "lab_av":
+        return AvLogSource(inv, area)
+    path = Path(spec.path or "")
+    if spec.kind == "suricata":
+        return SuricataEveSource(inv, path, signature_ids=frozenset(spec.signature_ids),
+                                 max_severity=spec.max_severity)
+    if spec.kind == "wazuh":
+        return WazuhAlertsSource(inv, path, rule_ids=frozenset(spec.rule_ids), min_level=spec.min_level)
+    return DefenderEventsSource(inv, path, threat_ids=frozenset(spec.threat_ids), min_severity=spec.min_severity)

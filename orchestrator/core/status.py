@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from orchestrator.core import checks, ios_readback, mgmt_probe, runner
-from orchestrator.core.detection import AvLogSource, watch_start
+from orchestrator.core.detection import watch_start
 from orchestrator.core.errors import RunnerError, UserError
 from orchestrator.core.inventory import Inventory, hosts_by_os
 from orchestrator.core.journal import Incident, Journal
@@ -38,7 +38,9 @@ def gather(inv: Inventory, journal: Journal, incident_id: int | None) -> dict[st
     planned = journaled_policies(inv, journal, chosen)
     data["locks"] = [{k: lock[k] for k in ("area", "pid", "hostname", "operator", "since")} for lock in journal.locks()]
     since = watch_start(chosen.opened_at)
-    source = AvLogSource(inv)
+    from orchestrator.core.sources import Sources
+
+    source = Sources(inv)
     detections = source.detections(since)
     data["skipped_log_lines"] = dict(source.skipped)  # lines of the detection logs that were not detections
     by_host = Counter(d.host for d in detections)

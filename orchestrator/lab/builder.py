@@ -27,6 +27,7 @@ from typing import Any
 
 from orchestrator.core.errors import LabError, UnknownNameError
 from orchestrator.core.inventory import Host, Inventory
+from orchestrator.lab.agent import PAYLOAD_MAGIC
 from orchestrator.lab.topology import LabPlan, plan_lab
 
 # One revert-timer minute on the lab's emulated IOS devices, in seconds: a change irm cannot confirm is
@@ -213,6 +214,15 @@ def _build(inv: Inventory, plan: LabPlan, lab: Any, step: Step) -> None:
             _start_agent(ns, labdir)
     (ssh_dir / "known_hosts").write_text("\n".join(known_hosts) + "\n")
 
+    step(f"{len(inv.gateways)} gateway sensors")
+    (state / "sensors").mkdir(exist_ok=True)
+    for host in inv.gateways:
+        labdir = _lab_dir(host)
+        (labdir / "sensor.json").write_text(json.dumps({
+            "sensor": host.name, "ports": lab.worm.ports, "marker": PAYLOAD_MAGIC.decode().strip(),
+            "eve": str(state / "sensors" / "eve.json")}))
+        _start_sensor(plan.ns_of(host.name), labdir)
+
     step("waiting for every host's sshd and services")
     _wait_ready(inv)
 
@@ -278,6 +288,19 @@ def _start_agent(ns: str, labdir: Path) -> None:
     (labdir / "agent.pid").write_text(f"{proc.pid}\n")
 
 
+def _start_sensor(ns: str, labdir: Path) -> None:
+    """The gateway's network sensor (``orchestrator.lab.sensor``): Suricata EVE alerts from the packets
+    that cross it."""
+    out = open(labdir / "sensor.log", "ab")  # noqa: SIM115 (handed to the child)
+    proc = subprocess.Popen(
+        ["ip", "netns", "exec", ns, sys.executable, "-m", "orchestrator.lab.sensor", "--config",
+         str(labdir / "sensor.json")],
+        stdin=subprocess.DEVNULL, stdout=out, stderr=out, cwd="/", start_new_session=True,
+    )
+    out.close()
+    (labdir / "sensor.pid").write_text(f"{proc.pid}\n")
+
+
 def reboot(inv: Inventory, host_name: str, load_saved: bool = True) -> str:
     """Simulate a reboot of one lab host: every process in its namespace dies (sshd, services, worm,
     dead-man timers, sessions), its ruleset is flushed, then what a real boot loads is loaded: irm's
@@ -319,6 +342,8 @@ def reboot(inv: Inventory, host_name: str, load_saved: bool = True) -> str:
         _start_sshd(ns, labdir)
     if (labdir / "agent.json").exists():
         _start_agent(ns, labdir)
+    if (labdir / "sensor.json").exists():
+        _start_sensor(ns, labdir)
     checks = [(str(host.address), 22), *((str(host.address), s.port) for s in host.services)]
     deadline = time.monotonic() + 20
     while not all(tcp_open(a, p) for a, p in checks):

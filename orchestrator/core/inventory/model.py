@@ -27,7 +27,8 @@ GROUP_KEYS = frozenset({
     "irm_prefix", "irm_gateway", "irm_gateway_address", "irm_critical_flows", "irm_downtime_cost_per_hour",
     "irm_lab_name", "irm_lab_state_dir", "irm_lab_prefixes", "irm_lab_worm",
     "irm_crisis_cell_size", "irm_crisis_cell_hourly_rate", "irm_remediation_cost_per_host",
-    "irm_manual_remediation_cost_per_host", "irm_currency", "irm_approvers",
+    "irm_manual_remediation_cost_per_host", "irm_currency", "irm_approvers", "irm_detection_sources",
+    "irm_detection_threshold",
 })
 KNOWN_KEYS = GROUP_KEYS | {
     "irm_os", "irm_host_state_dir", "irm_av_log", "irm_uplink", "irm_lab_vulnerable", "irm_lab_services",
@@ -225,10 +226,52 @@ class Approver(_Model):
         return self
 
 
+SourceKind = Literal["lab_av", "suricata", "wazuh", "defender"]
+
+
+class DetectionSourceSpec(_Model):
+    """A detection feed irm reads (``irm_detection_sources``): Suricata EVE JSON, Wazuh ``alerts.json``,
+    Microsoft Defender events 1116/1117 exported as JSON, or the lab AV logs (each area host's
+    ``irm_av_log``, no path). Filters: ``signature_ids`` and ``max_severity`` (Suricata: 1 is the most
+    severe), ``rule_ids`` and ``min_level`` (Wazuh), ``threat_ids`` and ``min_severity`` (Defender's
+    severity ids: 1 low, 2 moderate, 4 high, 5 severe)."""
+
+    kind: SourceKind
+    path: str | None = Field(default=None, min_length=1)
+    signature_ids: tuple[int, ...] = ()
+    max_severity: int = Field(default=3, ge=1, le=255)
+    rule_ids: tuple[str, ...] = ()
+    min_level: int = Field(default=10, ge=0, le=16)
+    threat_ids: tuple[int, ...] = ()
+    min_severity: int = Field(default=1, ge=0, le=5)
+
+    @model_validator(mode="after")
+    def _path_fits_kind(self) -> DetectionSourceSpec:
+        if self.kind == "lab_av" and self.path is not None:
+            raise ValueError("a lab_av source has no path: it reads each area host's irm_av_log")
+        if self.kind != "lab_av" and self.path is None:
+            raise ValueError(f"a {self.kind} source needs a path")
+        return self
+
+    @property
+    def label(self) -> str:
+        return self.kind if self.path is None else f"{self.kind}:{self.path}"
+
+
+class DetectionThreshold(_Model):
+    """When a sub-area counts as infected for ``irm identify``: this many detections within this many
+    seconds (one detection is enough by default: a worm is not a false positive to wait out)."""
+
+    detections: int = Field(default=1, ge=1, le=100000)
+    within: float = Field(default=3600.0, gt=0, le=30 * 86400)
+
+
 class Inventory(_Model):
     source: str
     costs: CostSettings = CostSettings()
     approvers: tuple[Approver, ...] = ()
+    detection_sources: tuple[DetectionSourceSpec, ...] = ()
+    detection_threshold: DetectionThreshold = DetectionThreshold()
     lab: LabSettings | None
     hosts: dict[str, Host]
     areas: dict[str, Area]

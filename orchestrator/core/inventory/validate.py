@@ -22,6 +22,8 @@ from orchestrator.core.inventory.model import (
     Area,
     CostSettings,
     CriticalFlow,
+    DetectionSourceSpec,
+    DetectionThreshold,
     Host,
     HostKind,
     InternetSegment,
@@ -120,10 +122,25 @@ def build_inventory(raw: RawInventory) -> Inventory:
     costs = p.validate(CostSettings, {k.removeprefix("irm_"): v for k, v in allvars.items() if k in _COST_KEYS},
                        _g("all"), "irm_costs")
     approvers = _approvers(allvars.get("irm_approvers"), p)
+    sources = _detection_sources(allvars.get("irm_detection_sources"), p)
+    threshold = p.validate(DetectionThreshold, allvars.get("irm_detection_threshold") or {}, _g("all"),
+                           "irm_detection_threshold")
     if p.lines:
         raise InventoryError(*(f"{raw.source}: {line}" for line in p.lines))
     return Inventory(source=raw.source, costs=costs or CostSettings(), lab=lab, hosts=hosts, areas=areas,
-                     internet=internet, approvers=approvers)
+                     internet=internet, approvers=approvers, detection_sources=sources,
+                     detection_threshold=threshold or DetectionThreshold())
+
+
+def _detection_sources(value: Any, p: _Problems) -> tuple[DetectionSourceSpec, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        p.add(_g("all"), "irm_detection_sources", "must be a list of {kind, path, filters}")
+        return ()
+    out = [p.validate(DetectionSourceSpec, item, _g("all"), f"irm_detection_sources.{i}")
+           for i, item in enumerate(value)]
+    return tuple(s for s in out if s is not None)
 
 
 _HOST_KEYS = {"os": "irm_os", "address": "ansible_host", "uplink": "irm_uplink", "state_dir": "irm_host_state_dir",
