@@ -35,6 +35,8 @@ class Detection:
     source_address: str | None
     segment: str | None
     area: str | None
+    vector: str | None = None  # the propagation port a network detection saw (tcp/445), when it says
+    network: bool = False  # an IDS alert on traffic (its signature names the exploit, not the malware)
 
 
 class DetectionSource(Protocol):

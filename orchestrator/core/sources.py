@@ -132,9 +132,12 @@ class SuricataEveSource(_JsonLinesSource):
         if host is None:
             self._unmapped(source)
             return None
+        proto, port = str(rec.get("proto", "")).lower(), rec.get("dest_port")
+        vector = f"{proto}/{int(port)}" if proto in ("tcp", "udp") and isinstance(port, int) else None
         return Detection(time=when, host=host.name, signature=str(alert.get("signature", sid)),
                          action="blocked" if alert.get("action") == "blocked" else "detected",
-                         source_address=source, segment=host.segment, area=host.area)
+                         source_address=source, segment=host.segment, area=host.area, vector=vector,
+                         network=True)
 
 
 @dataclass

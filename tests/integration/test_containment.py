@@ -122,6 +122,41 @@ def test_the_worm_does_not_reach_the_other_sub_area(contained: Scenario) -> None
     assert tries and {t["result"] for t in tries} == {"timeout"}
 
 
+def test_the_gateway_sensors_alert_on_routed_worm_traffic_until_the_cut(contained: Scenario) -> None:
+    """The gateways' sensors (Suricata EVE from the packets they route) saw the worm reach out of office-1
+    before containment, never a payload switched inside one segment, and nothing from subsidiary-x to
+    hq once the cut was confirmed, although the worms' own logs show they kept trying."""
+    import json
+
+    inv = contained.inv
+    assert inv.lab is not None
+    alerts = [json.loads(line) for line in (Path(inv.lab.state_dir) / "sensors" / "eve.json").read_text().splitlines()]
+    by_address = {str(h.address): h for h in inv.hosts.values()}
+    x_out = [a for a in alerts if by_address[a["src_ip"]].area == "subsidiary-x"
+             and by_address[a["dest_ip"]].segment != by_address[a["src_ip"]].segment]
+    assert x_out, "no sensor alert from subsidiary-x: the sensors saw nothing"
+    assert all(by_address[a["src_ip"]].segment != by_address[a["dest_ip"]].segment for a in alerts)
+    after_cut = [a for a in x_out if by_address[a["dest_ip"]].area == "hq"
+                 and datetime.strptime(a["timestamp"], "%Y-%m-%dT%H:%M:%S.%f%z") > contained.hq_open_at]
+    assert after_cut == []
+    assert worm_attempts(inv, contained.hq_open_at, set(HQ)), "the worms made no attempt at hq: proves nothing"
+
+
+def test_identify_reads_the_sensors_and_av_logs_into_the_perimeter(contained: Scenario) -> None:
+    import json
+
+    proc = irm("identify", "--journal", str(contained.journal), "--json")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    data = json.loads(proc.stdout)
+    assert data["perimeter"] == ["subsidiary-x"] and data["patient_zero"] == "x-ws11"
+    assert data["vectors"] == ["tcp/4445"]  # from the sensors' alerts
+    x = data["areas"][0]
+    assert x["posture"] == "isolated" and data["next_commands"] == []  # open incident, area contained
+    assert {s["source"]: s["readable"] for s in data["sources"]} == {
+        "lab_av": True, f"suricata:{contained.inv.lab.state_dir}/sensors/eve.json": True}  # type: ignore[union-attr]
+    assert [f["flow"] for f in data["impact"]["flows"]] == ["erp-orders"]
+
+
 def test_traffic_after_containment(contained: Scenario) -> None:
     inv = contained.inv
     checks = {
