@@ -10,6 +10,7 @@ import typer
 from rich.text import Text
 
 from orchestrator.cli.app import app, console, err_console
+from orchestrator.cli.notice import tell
 from orchestrator.cli.options import (
     DEFAULT_INVENTORY,
     ConfirmTimeoutOpt,
@@ -22,7 +23,15 @@ from orchestrator.cli.options import (
     load,
     source_specs,
 )
-from orchestrator.core.errors import Declined, HostFailures, HostsUnreached, SpreadNotStopped, UserError
+from orchestrator.core.errors import (
+    ContainmentFailed,
+    Declined,
+    HostFailures,
+    HostsUnreached,
+    RunnerError,
+    SpreadNotStopped,
+    UserError,
+)
 from orchestrator.core.journal import DEFAULT_PATH, Journal, default_operator
 from orchestrator.core.safetext import check_text
 
@@ -108,7 +117,16 @@ def contain(
             raise Declined()
         with ContainLive(console, f"containment of {', '.join(names)}") as live:
             job.ui = live
-            reports = job.run()
+            try:
+                reports = job.run()
+            except (ContainmentFailed, RunnerError) as exc:  # an outcome the cell must hear of
+                if not dry_run:
+                    tell(inv, j, job.incident.id, "containment FAILED", names, [str(exc)],
+                         "what to cut by hand where irm could not (see 'irm status')", req.operator)
+                raise
+        if not dry_run:
+            tell(inv, j, job.incident.id, _outcome(reports), names, [_summary(r) for r in reports],
+                 _decision(reports, names), req.operator)
     if dry_run:
         for report in reports:
             _diffs(report)
@@ -135,6 +153,26 @@ def contain(
         console.print("the spread has stopped", style="bold green")
     if any(r.unreachable for r in reports):
         raise HostsUnreached()
+
+
+def _summary(r: Any) -> str:
+    return (f"{r.area}: first cut after {r.first_cut_seconds or 0:.1f}s, quarantined "
+            f"{', '.join(r.quarantined) or 'no sub-area'}"
+            + (f"; NOT reached: {', '.join(r.unreachable)}" if r.unreachable else "")
+            + (f"; host rules NOT in place on {', '.join(sorted(r.host_failures))}" if r.host_failures else ""))
+
+
+def _outcome(reports: list[Any]) -> str:
+    if any(r.spread_stopped is False for r in reports):
+        return "containment done, the spread has NOT stopped"
+    return "containment done, the spread has stopped" if reports and all(r.spread_stopped for r in reports) \
+        else "containment done"
+
+
+def _decision(reports: list[Any], names: list[str]) -> str:
+    if any(r.spread_stopped is False for r in reports):
+        return "widen the perimeter or cut further (detections keep coming)"
+    return ("the remediation plan to validate, then 'irm remediate --area " + "' / '".join(names) + "'")
 
 
 def _detected_areas(inv: Any, journal: Journal, incident_id: int | None, specs: list[Any]) -> list[str]:

@@ -9,12 +9,16 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from orchestrator.cli.app import console, incident_app
+from orchestrator.cli.app import console, err_console, incident_app
+from orchestrator.cli.notice import tell
 from orchestrator.cli.options import (
+    DEFAULT_INVENTORY,
+    InventoryOpt,
     JournalOpt,
     JsonOpt,
     OperatorOpt,
     existing_journal,
+    load,
 )
 from orchestrator.core.errors import UserError
 from orchestrator.core.journal import DEFAULT_PATH, Journal, default_operator
@@ -30,8 +34,9 @@ def incident_open(
                                               "references.")] = None,
     journal: JournalOpt = Path(DEFAULT_PATH),
     operator: OperatorOpt = None,
+    inventory: InventoryOpt = Path(DEFAULT_INVENTORY),
 ) -> None:
-    """Open an incident: record the worm and its propagation vectors."""
+    """Open an incident: record the worm and its propagation vectors, and tell the crisis cell."""
     from orchestrator.core import incident
 
     if file is not None and (worm or vector or signature or reference):
@@ -41,8 +46,16 @@ def incident_open(
     by = default_operator(operator)
     with Journal(journal) as j:
         inc = j.open_incident(spec, by)
-    console.print(f"incident {inc.id} opened: {spec.worm}, vectors {', '.join(map(str, spec.vectors))} "
-                  f"(journal {journal})")
+        console.print(f"incident {inc.id} opened: {spec.worm}, vectors {', '.join(map(str, spec.vectors))} "
+                      f"(journal {journal})")
+        try:
+            inv = load(inventory)
+        except UserError as exc:  # the incident is open; only the notification cannot be sent
+            err_console.print(f"crisis cell NOT told: {exc}")
+            return
+        tell(inv, j, inc.id, "incident opened", [], [f"incident {inc.id} opened by {by}: {spec.worm}, vectors "
+                                                     f"{', '.join(map(str, spec.vectors))}"],
+             "the perimeter and which areas to contain ('irm identify', then 'irm contain --area AREA')", by)
 
 
 @incident_app.command("list")

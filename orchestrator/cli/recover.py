@@ -9,6 +9,7 @@ import typer
 from rich.text import Text
 
 from orchestrator.cli.app import app, console
+from orchestrator.cli.notice import tell
 from orchestrator.cli.options import (
     DEFAULT_INVENTORY,
     ConfirmTimeoutOpt,
@@ -21,7 +22,7 @@ from orchestrator.cli.options import (
     load,
     source_specs,
 )
-from orchestrator.core.errors import Declined
+from orchestrator.core.errors import Declined, RecoveryHalted, RunnerError
 from orchestrator.core.journal import DEFAULT_PATH, Journal, default_operator
 from orchestrator.core.safetext import check_text
 
@@ -107,7 +108,17 @@ def recover(
                                     f"{left[0].label if left else 'none'}"))
         with ContainLive(console, f"recovery of {job.area.name}") as live:
             job.ui = live
-            report = job.run()
+            try:
+                report = job.run()
+            except (RecoveryHalted, RunnerError) as exc:  # an outcome the cell must hear of
+                tell(inv, j, job.incident.id, "recovery halted", [area], [str(exc)],
+                     "whether to re-contain, or to fix what it names and resume 'irm recover'", req.operator)
+                raise
+        if not report.declined:
+            tell(inv, j, job.incident.id, "recovery step(s) done" if report.remaining else "area reconnected",
+                 [area], [f"done: {', '.join(report.done) or 'nothing'}"],
+                 f"the next step ({report.remaining[0]})" if report.remaining
+                 else "close the incident and hold the lessons-learned review ('irm report')", req.operator)
     if report.declined:
         console.print(f"{report.declined} declined: nothing changed; irm recover --area {area} continues from there")
         raise Declined()

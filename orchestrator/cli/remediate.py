@@ -10,6 +10,7 @@ from rich.table import Table
 from rich.text import Text
 
 from orchestrator.cli.app import console, remediate_app
+from orchestrator.cli.notice import tell
 from orchestrator.cli.options import (
     DEFAULT_INVENTORY,
     IncidentOpt,
@@ -18,7 +19,7 @@ from orchestrator.cli.options import (
     OperatorOpt,
     load,
 )
-from orchestrator.core.errors import Declined, UserError
+from orchestrator.core.errors import CanaryFailed, Declined, RemediationIncomplete, RunnerError, UserError
 from orchestrator.core.journal import DEFAULT_PATH, Journal, default_operator
 from orchestrator.core.safetext import check_text
 
@@ -79,9 +80,18 @@ def remediate(
             job.ui = live
             try:
                 report = job.run()
+            except (CanaryFailed, RemediationIncomplete, RunnerError) as exc:  # an outcome the cell must hear of
+                tell(inv, j, job.incident.id, "remediation stopped", [area], [str(exc)],
+                     "manual remediation of the hosts it names, or a corrected plan", req.operator)
+                raise
             finally:
                 if job.report is not None:
                     console.print(_table(f"remediation of {job.area.name}", job.report.states, job.report.reasons))
+        verified = report.hosts_in("verified")
+        tell(inv, j, job.incident.id, "remediation done", [area],
+             [f"{len(verified)} host(s) remediated and verified with plan '{p.name}'"],
+             f"management approval to reconnect {area} ('irm approve --area {area}', then 'irm recover')",
+             req.operator)
     console.print(f"{len(report.hosts_in('verified'))} host(s) remediated and verified", style="bold green")
 
 

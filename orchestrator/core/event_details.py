@@ -207,7 +207,22 @@ class Nothing(Detail):
     pass
 
 
+class Notified(Detail):
+    channel: str  # email or webhook
+    subject: str
+    recipients: list[str]
+
+
+class NotifyFailed(Detail):
+    channel: str
+    subject: str
+    error: str
+    recipients: list[str] = []
+
+
 DETAILS: dict[EventKind, type[BaseModel]] = {
+    EventKind.NOTIFIED: Notified,
+    EventKind.NOTIFY_FAILED: NotifyFailed,
     EventKind.DETECTIONS: Detections,
     EventKind.STAGE_STARTED: StageStarted,
     EventKind.STAGE_ENDED: StageEnded,

@@ -51,6 +51,9 @@ class EventKind(StrEnum):
     RECOVERY_RESUMED = "recovery_resumed"
     RECOVERY_HALTED = "recovery_halted"  # a new infection during a soak: the previous posture put back
     RECOVERY_FINISHED = "recovery_finished"
+    # the crisis cell
+    NOTIFIED = "notified"  # the crisis cell was told (by email, webhook)
+    NOTIFY_FAILED = "notify_failed"  # a channel failed: journaled and shown, never blocking
 
 
 

@@ -25,6 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from orchestrator.core.errors import LabError, UnknownNameError
 from orchestrator.core.inventory import Host, Inventory
 from orchestrator.lab.agent import PAYLOAD_MAGIC
@@ -223,6 +225,9 @@ def _build(inv: Inventory, plan: LabPlan, lab: Any, step: Step) -> None:
             "eve": str(state / "sensors" / "eve.json")}))
         _start_sensor(plan.ns_of(host.name), labdir)
 
+    _crisis_cell(inv, state, step)
+    _start_mailbox(inv, state, step)
+
     step("waiting for every host's sshd and services")
     _wait_ready(inv)
 
@@ -286,6 +291,53 @@ def _start_agent(ns: str, labdir: Path) -> None:
     )
     out.close()
     (labdir / "agent.pid").write_text(f"{proc.pid}\n")
+
+
+MAILBOX_PORT = 2525
+
+
+def _crisis_cell(inv: Inventory, state: Path, step: Step) -> None:
+    """The lab's crisis-cell directory, when the inventory names a file in the lab's state directory: a
+    crisis lead, the CISO, the external CERT and each area's business owner and IT contact, reviewed
+    today (the lab's cell is as fresh as the lab). Addresses in the reserved example domain: the lab's
+    mailbox is the only place they go."""
+    if not inv.crisis_cell_file or not Path(inv.crisis_cell_file).is_relative_to(state):
+        return
+    today = time.strftime("%Y-%m-%d", time.gmtime())
+
+    def who(role: str, name: str, mail: str) -> dict[str, str]:
+        return {"role": role, "name": name, "email": f"{mail}@irm-lab.example", "phone": "+33 1 00 00 00 00",
+                "reviewed_at": today}
+
+    cell: dict[str, Any] = {
+        "max_age_days": 90,
+        "contacts": [who("crisis_lead", "Lab crisis lead", "crisis-lead"), who("ciso", "Lab CISO", "ciso"),
+                     who("external_cert", "Lab external CERT", "cert")],
+        "areas": {a: [who("business_owner", f"{a} business owner", f"owner.{a}"),
+                      who("it_contact", f"{a} IT contact", f"it.{a}")] for a in inv.areas}}
+    Path(inv.crisis_cell_file).write_text(yaml.safe_dump(cell, sort_keys=False))
+    step(f"crisis-cell directory ({3 + 2 * len(inv.areas)} entries)")
+
+
+def _start_mailbox(inv: Inventory, state: Path, step: Step) -> None:
+    """The lab's crisis-cell mailbox (``orchestrator.lab.mailbox``) on the SOC's lab address, when the
+    inventory sends mail there."""
+    smtp, soc = inv.notify.smtp, inv.soc
+    if smtp is None or soc is None or smtp.host != str(soc.address):
+        return
+    out = open(state / "mailbox.log", "ab")  # noqa: SIM115 (handed to the child)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "orchestrator.lab.mailbox", "--listen", f"{smtp.host}:{smtp.port}",
+         "--dir", str(state / "mailbox")],
+        stdin=subprocess.DEVNULL, stdout=out, stderr=out, cwd="/", start_new_session=True)
+    out.close()
+    (state / "mailbox.pid").write_text(f"{proc.pid}\n")
+    deadline = time.monotonic() + 10
+    while not tcp_open(smtp.host, smtp.port):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise LabError(f"the lab's mailbox did not start on {smtp.host}:{smtp.port} (see {state / 'mailbox.log'})")
+        time.sleep(0.05)
+    step(f"crisis-cell mailbox on {smtp.host}:{smtp.port}")
 
 
 def _start_sensor(ns: str, labdir: Path) -> None:

@@ -8,7 +8,7 @@ Pure: no I/O, no ansible imports. ``validate.build_inventory`` builds it from wh
 from __future__ import annotations
 
 import ipaddress
-from datetime import datetime
+from datetime import date, datetime
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 from typing import Annotated, Any, Literal
 
@@ -28,7 +28,7 @@ GROUP_KEYS = frozenset({
     "irm_lab_name", "irm_lab_state_dir", "irm_lab_prefixes", "irm_lab_worm",
     "irm_crisis_cell_size", "irm_crisis_cell_hourly_rate", "irm_remediation_cost_per_host",
     "irm_manual_remediation_cost_per_host", "irm_currency", "irm_approvers", "irm_detection_sources",
-    "irm_detection_threshold",
+    "irm_detection_threshold", "irm_crisis_cell", "irm_crisis_cell_file", "irm_notify",
 })
 KNOWN_KEYS = GROUP_KEYS | {
     "irm_os", "irm_host_state_dir", "irm_av_log", "irm_uplink", "irm_lab_vulnerable", "irm_lab_services",
@@ -266,12 +266,67 @@ class DetectionThreshold(_Model):
     within: float = Field(default=3600.0, gt=0, le=30 * 86400)
 
 
+CELL_ROLES = ("crisis_lead", "ciso", "external_cert")  # the crisis cell's own roles (IRM #1, preparation)
+AREA_ROLES = ("business_owner", "it_contact")  # for each area
+
+
+class Contact(_Model):
+    """Someone the crisis cell calls: a role, a name, at least one way to reach them, and when the entry
+    was last checked (``reviewed_at``): a number that changed since is how a crisis loses an hour."""
+
+    role: str = Field(pattern=r"^[a-z][a-z0-9_]{0,40}$")
+    name: str = Field(min_length=1, max_length=200)
+    email: str | None = Field(default=None, pattern=r"^[^@\s]+@[^@\s]+$")
+    phone: str | None = Field(default=None, pattern=r"^\+?[0-9 ().-]{3,40}$")
+    reviewed_at: date
+
+    @model_validator(mode="after")
+    def _reachable(self) -> Contact:
+        if self.email is None and self.phone is None:
+            raise ValueError(f"{self.role} {self.name}: give an email or a phone")
+        return self
+
+
+class CrisisCell(_Model):
+    """The crisis-cell directory (``irm_crisis_cell``, or the file ``irm_crisis_cell_file`` names)."""
+
+    max_age_days: int = Field(default=90, ge=1, le=3650)
+    contacts: tuple[Contact, ...] = ()
+    areas: dict[str, tuple[Contact, ...]] = Field(default_factory=dict)
+
+
+class SmtpSettings(_Model):
+    host: str = Field(min_length=1)
+    port: int = Field(default=25, ge=1, le=65535)
+    sender: str = Field(pattern=r"^[^@\s]+@[^@\s]+$")
+    starttls: bool = False
+    username: str | None = None
+    password: str | None = None
+    timeout: float = Field(default=10.0, gt=0, le=120)
+
+
+class WebhookSettings(_Model):
+    url: str = Field(pattern=r"^https?://")
+    timeout: float = Field(default=10.0, gt=0, le=120)
+
+
+class NotifySettings(_Model):
+    """How irm tells the crisis cell (``irm_notify``): email to every directory entry with an address, and
+    optionally a webhook (a chat room, a ticketing system) that receives the same message as JSON."""
+
+    smtp: SmtpSettings | None = None
+    webhook: WebhookSettings | None = None
+
+
 class Inventory(_Model):
     source: str
     costs: CostSettings = CostSettings()
     approvers: tuple[Approver, ...] = ()
     detection_sources: tuple[DetectionSourceSpec, ...] = ()
     detection_threshold: DetectionThreshold = DetectionThreshold()
+    crisis_cell: CrisisCell | None = None
+    crisis_cell_file: str | None = None  # read when used (preparation.crisis_cell.load)
+    notify: NotifySettings = NotifySettings()
     lab: LabSettings | None
     hosts: dict[str, Host]
     areas: dict[str, Area]

@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network
+from pathlib import Path
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
@@ -21,6 +22,7 @@ from orchestrator.core.inventory.model import (
     Approver,
     Area,
     CostSettings,
+    CrisisCell,
     CriticalFlow,
     DetectionSourceSpec,
     DetectionThreshold,
@@ -29,6 +31,7 @@ from orchestrator.core.inventory.model import (
     InternetSegment,
     Inventory,
     LabSettings,
+    NotifySettings,
     Segment,
     core_side,
     flow_endpoint_is_everything,
@@ -125,11 +128,37 @@ def build_inventory(raw: RawInventory) -> Inventory:
     sources = _detection_sources(allvars.get("irm_detection_sources"), p)
     threshold = p.validate(DetectionThreshold, allvars.get("irm_detection_threshold") or {}, _g("all"),
                            "irm_detection_threshold")
+    cell = _crisis_cell(raw, allvars, areas, p)
+    notify = p.validate(NotifySettings, allvars.get("irm_notify") or {}, _g("all"), "irm_notify")
     if p.lines:
         raise InventoryError(*(f"{raw.source}: {line}" for line in p.lines))
     return Inventory(source=raw.source, costs=costs or CostSettings(), lab=lab, hosts=hosts, areas=areas,
                      internet=internet, approvers=approvers, detection_sources=sources,
-                     detection_threshold=threshold or DetectionThreshold())
+                     detection_threshold=threshold or DetectionThreshold(),
+                     crisis_cell=cell if isinstance(cell, CrisisCell) else None,
+                     crisis_cell_file=cell if isinstance(cell, str) else None,
+                     notify=notify or NotifySettings())
+
+
+def _crisis_cell(raw: RawInventory, allvars: dict[str, Any], areas: dict[str, Area],
+                 p: _Problems) -> CrisisCell | str | None:
+    """The directory inline (``irm_crisis_cell``, validated now), or the path of its YAML file
+    (``irm_crisis_cell_file``, relative to the inventory's directory; read and validated when used, by
+    ``crisis_cell.load``, so a missing file is a preparation finding, not a broken inventory)."""
+    inline, file = allvars.get("irm_crisis_cell"), allvars.get("irm_crisis_cell_file")
+    if inline is not None and file is not None:
+        p.add(_g("all"), "irm_crisis_cell_file", "give irm_crisis_cell or irm_crisis_cell_file, not both")
+        return None
+    if file is not None:
+        base = Path(raw.source) if Path(raw.source).is_dir() else Path(raw.source).parent
+        return str(base / str(file))
+    if inline is None:
+        return None
+    cell = p.validate(CrisisCell, inline, _g("all"), "irm_crisis_cell")
+    for name in cell.areas if cell else ():
+        if name not in areas:
+            p.add(_g("all"), f"irm_crisis_cell.areas.{name}", f"no area '{name}' in the inventory")
+    return cell
 
 
 def _detection_sources(value: Any, p: _Problems) -> tuple[DetectionSourceSpec, ...]:
