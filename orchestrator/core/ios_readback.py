@@ -208,3 +208,30 @@ def wait_settled(host: Host, seconds: float, poll: float = 2.0) -> bool:
         if time.monotonic() >= deadline:
             return False
         time.sleep(poll)
+
+
+def rehearse(host: Host, timeout: float = 30) -> None:
+    """The commit-confirmed round trip with no change (irm prepare): open a revert timer, leave
+    configuration mode without changing anything, see the timer pending, confirm, and see nothing
+    pending. Refused while a change is already pending (someone else's). UserError naming the step."""
+    if host.login is None:
+        raise UserError(f"{host.name}: not an IOS boundary with a login (irm_boundary_kind: cisco_ios)")
+    conn = _connect(str(host.address), host.login.port, host.login.user, host.login.key_file,
+                    host.login.known_hosts, timeout)
+    try:
+        def pending() -> bool:
+            return "No Rollback Confirmed Change pending" not in str(
+                conn.send_command("show archive config rollback timer"))
+
+        if pending():
+            raise UserError(f"{host.name}: a change is pending (its revert timer runs): no rehearsal now")
+        conn.send_command_timing("configure terminal revert timer 5")
+        conn.send_command_timing("end")
+        if not pending():
+            raise UserError(f"{host.name}: 'configure terminal revert timer' left no timer pending: the device "
+                            "cannot roll a change back by itself")
+        conn.send_command_timing("configure confirm")
+        if pending():
+            raise UserError(f"{host.name}: 'configure confirm' left the revert timer pending")
+    finally:
+        conn.disconnect()

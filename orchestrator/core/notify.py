@@ -61,7 +61,7 @@ def notify(inv: Inventory, journal: Journal, msg: Message, operator: str) -> lis
     if settings.smtp is not None:
         cell, why = crisis_cell.load(inv)
         to = [c.email for c in crisis_cell.recipients(cell, msg.areas) if c.email] if cell else []
-        down = _lab_down(inv, settings.smtp.host)
+        down = lab_address_down(inv, settings.smtp.host)
         if not to:
             out.append(Delivery("email", False, [], why or "no crisis-cell entry has an email address"))
         elif down:
@@ -69,7 +69,7 @@ def notify(inv: Inventory, journal: Journal, msg: Message, operator: str) -> lis
         else:
             out.append(_email(inv, msg, to))
     if settings.webhook is not None:
-        down = _lab_down(inv, urllib.parse.urlsplit(settings.webhook.url).hostname or "")
+        down = lab_address_down(inv, urllib.parse.urlsplit(settings.webhook.url).hostname or "")
         out.append(Delivery("webhook", False, [settings.webhook.url], down) if down else _webhook(inv, msg))
     for d in out:
         if d.ok:
@@ -81,7 +81,7 @@ def notify(inv: Inventory, journal: Journal, msg: Message, operator: str) -> lis
     return out
 
 
-def _lab_down(inv: Inventory, host: str) -> str | None:
+def lab_address_down(inv: Inventory, host: str) -> str | None:
     """A lab's mailbox lives on the SOC's lab address: while the lab is down that address is nowhere on
     this machine, and a connection to it would leave by the default route. Refused without sending."""
     if inv.lab is None:

@@ -242,8 +242,12 @@ class Device:
 
     def __init__(self, config: Config, *, minute: float = 60.0,
                  on_change: Callable[[Config], None] | None = None, clock: Callable[[], float] = time.monotonic,
-                 version: str = "15.9(3)M9", on_save: Callable[[Config], None] | None = None) -> None:
+                 version: str = "15.9(3)M9", on_save: Callable[[Config], None] | None = None,
+                 neighbours: Callable[[], list[tuple[str, str, str]]] | None = None) -> None:
         self.config = config
+        # ``show arp``: (address, MAC, IOS interface) of each neighbour the device knows (the lab's server
+        # reads its namespace's kernel table); the device's own addresses are added by the command
+        self.neighbours = neighbours or (lambda: [])
         self.on_save = on_save  # ``write memory``: the startup-config, what the device boots on
         self.minute = minute
         self.on_change = on_change
@@ -297,6 +301,7 @@ _EXEC = {"enable": "enable", "disable": "disable", "exit": "exit", "logout": "ex
          "show version": "show_version", "show privilege": "show_privilege", "show clock": "show_clock"}
 _ENABLE = {**_EXEC, "show running-config": "show_running", "show access-lists": "show_acls",
            "show ip access-lists": "show_acls", "show ip interface": "show_ip_interface",
+           "show arp": "show_arp", "show ip arp": "show_arp",
            "show archive": "show_archive",
            "show archive config rollback timer": "show_rollback_timer", "configure terminal": "configure",
            "configure confirm": "confirm", "configure revert now": "revert_now",
@@ -464,6 +469,22 @@ class Session:
                     f"  Inbound  access list is {iface.acl_in or 'not set'}", "  Proxy ARP is enabled"]
         if args and not out:
             raise CliError(INVALID, used)
+        return "\n".join(out) + "\n"
+
+    def _show_arp(self, args: list[str], used: int) -> str:
+        """``show arp``: the device's own addresses (age -) and its neighbours, as IOS prints them."""
+        self._no_args(args, used)
+
+        def mac(raw: str) -> str:
+            digits = raw.replace(":", "").lower()
+            return ".".join(digits[i:i + 4] for i in range(0, 12, 4))
+
+        rows = [(iface.address.split()[0], "-", "0000.0c07.ac00", iface.name)
+                for iface in self.device.config.interfaces.values() if iface.address]
+        rows += [(address, "0", mac(hw), name) for address, hw, name in self.device.neighbours()]
+        out = ["Protocol  Address          Age (min)  Hardware Addr   Type   Interface"]
+        out += [f"Internet  {a:<16} {age:>8}   {hw:<14}  ARPA   {name}"
+                for a, age, hw, name in sorted(rows, key=lambda r: ipaddress.IPv4Address(r[0]))]
         return "\n".join(out) + "\n"
 
     def _show_archive(self, args: list[str], used: int) -> str:

@@ -68,6 +68,19 @@ class Enforcer:
                 print(f"ios_server: nft refused the access lists: {proc.stderr.strip()}", file=sys.stderr, flush=True)
 
 
+def kernel_neighbours(interfaces: dict[str, str]) -> list[tuple[str, str, str]]:
+    """The namespace's IPv4 neighbour table (``ip -j neigh``), on the device's interfaces by IOS name: what
+    this router has resolved, as a real one's ARP table holds it."""
+    by_linux = {linux: ios for ios, linux in interfaces.items()}
+    proc = subprocess.run(["ip", "-4", "-j", "neigh", "show"], capture_output=True, text=True, check=False)
+    try:
+        rows = json.loads(proc.stdout or "[]")
+    except ValueError:
+        return []
+    return [(r["dst"], r["lladdr"], by_linux[r["dev"]]) for r in rows
+            if r.get("lladdr") and r.get("dev") in by_linux and "FAILED" not in r.get("state", [])]
+
+
 class _Auth(paramiko.ServerInterface):
     def __init__(self, key: paramiko.PKey) -> None:
         self.key = key
@@ -182,7 +195,8 @@ def main(argv: list[str] | None = None) -> int:
     # the device boots on its startup-config (saved by ``write memory``), else on the config it was given
     startup = args.state / "startup.json"
     device = Device(load_config(startup if startup.exists() else args.state / "config.json"), minute=args.minute,
-                    on_change=enforcer, on_save=lambda config: save_config(startup, config))
+                    on_change=enforcer, on_save=lambda config: save_config(startup, config),
+                    neighbours=lambda: kernel_neighbours(interfaces))
     enforcer(device.config)  # what the saved config says, enforced from the start
     addr, port = args.listen.rsplit(":", 1)
     server = socket.create_server((addr, int(port)), reuse_port=False)

@@ -31,6 +31,7 @@ ETH_P_IP = 0x0800
 PACKET_HOST = 0  # a frame addressed to this namespace: routed through the gateway, not switched past it
 SIGNATURE_ID = 9000001  # the lab's local signature (Suricata reserves 9000000-9999999 for local rules)
 FLOW_MEMORY = 120.0  # seconds a connection is remembered (alerted once)
+STATS_EVERY = 30.0  # seconds between two stats records (Suricata writes event_type stats periodically)
 
 
 def alert(sensor: str, iface: str, src: str, sport: int, dst: str, dport: int, flow_id: int) -> dict[str, Any]:
@@ -41,6 +42,14 @@ def alert(sensor: str, iface: str, src: str, sport: int, dst: str, dport: int, f
             "alert": {"action": "allowed", "gid": 1, "signature_id": SIGNATURE_ID, "rev": 1,
                       "signature": "IRM-LAB lab worm exploit payload", "category": "A Network Trojan was detected",
                       "severity": 1}}
+
+
+def stats(sensor: str, started: float, packets: int, alerts: int) -> dict[str, Any]:
+    """An EVE stats record: the sensor is alive (what ``irm prepare`` checks a source's recency by)."""
+    stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f") + "+0000"
+    return {"timestamp": stamp, "event_type": "stats", "host": sensor,
+            "stats": {"uptime": int(time.monotonic() - started), "capture": {"kernel_packets": packets},
+                      "detect": {"alert": alerts}}}
 
 
 def parse(frame: bytes, ports: set[int], marker: bytes) -> tuple[str, int, str, int] | None:
@@ -68,8 +77,19 @@ def run(cfg: dict[str, Any]) -> None:
     out = os.open(cfg["eve"], os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     seen: dict[tuple[str, int, str, int], float] = {}
     flow_id = int(time.time() * 1000) & 0xFFFFFFFFFFFF
+    started = last_stats = time.monotonic()
+    packets = alerts = 0
+    os.write(out, (json.dumps(stats(cfg["sensor"], started, 0, 0)) + "\n").encode())
+    sock.settimeout(STATS_EVERY)
     while True:
-        frame, (iface, _, pkttype, _, _) = sock.recvfrom(65535)
+        if time.monotonic() - last_stats >= STATS_EVERY:
+            last_stats = time.monotonic()
+            os.write(out, (json.dumps(stats(cfg["sensor"], started, packets, alerts)) + "\n").encode())
+        try:
+            frame, (iface, _, pkttype, _, _) = sock.recvfrom(65535)
+        except TimeoutError:
+            continue
+        packets += 1
         if pkttype != PACKET_HOST:  # switched between two hosts of a segment, or on its way out
             continue
         key = parse(frame, ports, marker)
@@ -79,6 +99,7 @@ def run(cfg: dict[str, Any]) -> None:
         seen = {k: t for k, t in seen.items() if now - t < FLOW_MEMORY}
         seen[key] = now
         flow_id += 1
+        alerts += 1
         line = json.dumps(alert(cfg["sensor"], iface, *key, flow_id=flow_id)) + "\n"
         os.write(out, line.encode())
 

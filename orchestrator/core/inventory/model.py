@@ -244,6 +244,9 @@ class DetectionSourceSpec(_Model):
     min_level: int = Field(default=10, ge=0, le=16)
     threat_ids: tuple[int, ...] = ()
     min_severity: int = Field(default=1, ge=0, le=5)
+    # irm prepare: the source must have written a record (any event: Suricata's stats, a heartbeat) within
+    # this many seconds, or it counts as dead; None: no such check (a source that only writes detections)
+    max_silence: float | None = Field(default=None, gt=0)
 
     @model_validator(mode="after")
     def _path_fits_kind(self) -> DetectionSourceSpec:

@@ -18,7 +18,7 @@ import subprocess
 import time
 
 SPEC = {
-    "state": {"type": "str", "choices": ["applied", "confirmed", "read"], "default": "applied"},
+    "state": {"type": "str", "choices": ["applied", "confirmed", "read", "rehearsed"], "default": "applied"},
     "ruleset": {"type": "str"},
     "fingerprint": {"type": "str"},
     "token": {"type": "str", "default": "manual"},
@@ -260,6 +260,8 @@ def _run(p, check_mode, facts):
         return dict(facts, changed=False, deadman="armed" if armed else "none")
     if p["state"] == "confirmed":
         return _confirm(p, check_mode, pidfile, armed, facts, desired_path, confirmed_path)
+    if p["state"] == "rehearsed":
+        return _rehearse(p, check_mode, nft, pidfile, armed, facts, confirmed_path)
 
     ruleset = p["ruleset"] if p["ruleset"].endswith("\n") else p["ruleset"] + "\n"
     in_place = p["fingerprint"] in live or (p["absent"] and not live.strip())
@@ -300,6 +302,37 @@ def _run(p, check_mode, facts):
     facts["irm_live_fingerprint"] = _live_fingerprint(_live(nft, p["table"]))
     return dict(facts, changed=not in_place, live_fingerprint_matched=in_place, diff=diff,
                 deadman="armed" if p["deadman"] else "none", irm_applied_at=applied_at)
+
+
+def _rehearse(p, check_mode, nft, pidfile, armed, facts, confirmed_path):
+    """The commit-confirmed round trip with no change (irm prepare): arm a timer that would restore the
+    last confirmed ruleset, see it alive, stop it as a confirmation does, and see nothing left armed.
+    Refused while another timer is armed, or while the live table is not the confirmed one (a timer
+    that fired then would change the host)."""
+    if armed:
+        raise Failed(f"a dead-man timer (token {armed[1]}, pid {armed[0]}) is armed here: no rehearsal now")
+    last_confirmed = _read(confirmed_path)
+    confirmed_fp = _fingerprint_of(last_confirmed) or "absent"
+    if facts["irm_live_fingerprint"] != confirmed_fp:
+        raise Failed(f"the live table is {facts['irm_live_fingerprint']}, the confirmed one {confirmed_fp}: "
+                     "no rehearsal on a host whose table is not its confirmed one")
+    if check_mode:
+        return dict(facts, changed=False, deadman="none")
+    os.makedirs(p["state_dir"], mode=0o750, exist_ok=True)
+    revert = os.path.join(p["state_dir"], "revert.nft")
+    _write(revert, last_confirmed or f"table inet {p['table']}\ndelete table inet {p['table']}\n")
+    if not _arm(p["state_dir"], revert, p["confirm_timeout"], p["token"]):
+        raise Failed("the dead-man timer did not start")
+    seen = _timer(pidfile)
+    stopped = _stop_timer(pidfile)
+    left = _timer(pidfile)
+    _write(os.path.join(p["state_dir"], "deadman.state"), f"rehearsed {_now()} {p['token']}\n")
+    if seen is None or stopped != p["token"] or left is not None:
+        raise Failed(f"the rehearsal's timer was {'not seen armed' if seen is None else 'still armed after its stop'}")
+    after = _live_fingerprint(_live(nft, p["table"]))
+    if after != facts["irm_live_fingerprint"]:
+        raise Failed(f"the live table changed during the rehearsal: {facts['irm_live_fingerprint']} -> {after}")
+    return dict(facts, changed=False, deadman="none", irm_rehearsed=True)
 
 
 def _record_confirmed(desired_path, confirmed_path, absent):

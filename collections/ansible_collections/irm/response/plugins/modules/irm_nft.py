@@ -25,12 +25,17 @@ description:
     table carries O(fingerprint); it then stops the timer and records the ruleset as confirmed (the
     file a boot loads). Otherwise it fails and returns what is live.
   - O(state=read) returns the live table's fingerprint and the timer's state, changing nothing.
+  - O(state=rehearsed) runs the commit-confirmed round trip with no change: arms a timer that would
+    restore the last confirmed ruleset, checks it is alive, stops it as a confirmation does and checks
+    that nothing is left armed and the live table did not change. Refused while a timer is armed or
+    while the live table is not the confirmed one.
   - In check mode, validates the ruleset with C(nft -c) and reports the diff.
 options:
   state:
-    description: V(applied) applies O(ruleset); V(confirmed) confirms O(token); V(read) reads.
+    description: V(applied) applies O(ruleset); V(confirmed) confirms O(token); V(read) reads;
+      V(rehearsed) runs the no-change commit-confirmed round trip.
     type: str
-    choices: [applied, confirmed, read]
+    choices: [applied, confirmed, read, rehearsed]
     default: applied
   ruleset:
     description: The whole nftables file for the table (create, delete, rebuild).
@@ -147,6 +152,10 @@ irm_armed_token:
 irm_confirmed:
   description: The planned ruleset is live and confirmed (nothing left for a timer to undo).
   returned: when true
+  type: bool
+irm_rehearsed:
+  description: The no-change round trip armed a timer, stopped it and left nothing armed.
+  returned: state=rehearsed, when it succeeded
   type: bool
 """
 

@@ -1,0 +1,242 @@
+"""``irm prepare``: the response is ready (IRM #1, preparation), one check per line.
+
+Every check says ok or what is wrong and how to fix it. Nothing is changed anywhere: the boundaries'
+commit-confirmed round trip arms a timer that would restore what is already confirmed and stops it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import smtplib
+import sqlite3
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from orchestrator.core import crisis_cell, paths, runner
+from orchestrator.core.errors import RunnerError, UserError
+from orchestrator.core.inventory import Inventory, hosts_by_os
+from orchestrator.core.sources import Sources
+from orchestrator.preparation.validation import file_problems
+
+
+@dataclass
+class Check:
+    name: str
+    ok: bool
+    detail: str
+    fix: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+# -- the installation's checksums -------------------------------------------------------------------------
+
+
+def installed_files() -> Iterable[Path]:
+    """irm's own files: its package, its Ansible content, its entry points (not the inventory, not data)."""
+    import orchestrator
+
+    roots = [Path(orchestrator.__file__).resolve().parent, paths.COLLECTIONS, paths.PLAYBOOKS]
+    for root in roots:
+        for path in sorted(root.rglob("*")):
+            if path.is_file() and "__pycache__" not in path.parts and path.suffix not in (".pyc", ".pyo"):
+                yield path
+    for extra in (paths.ANSIBLE_CFG, Path(os.environ.get("VIRTUAL_ENV", "")) / "bin" / "irm"):
+        if extra.is_file():
+            yield extra
+
+
+def checksums() -> dict[str, str]:
+    out = {}
+    for path in installed_files():
+        digest = hashlib.sha256()
+        with path.open("rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(block)
+        out[str(path)] = digest.hexdigest()
+    return out
+
+
+def record(path: Path) -> int:
+    sums = checksums()
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps({"recorded_at": datetime.now(UTC).isoformat(timespec="seconds"), "files": sums},
+                              indent=1, sort_keys=True))
+    tmp.replace(path)
+    return len(sums)
+
+
+def check_install(path: Path) -> Check:
+    name = "installation"
+    try:
+        data = json.loads(path.read_text())
+        recorded: dict[str, str] = data["files"]
+    except FileNotFoundError:
+        return Check(name, False, f"no recorded checksums at {path}",
+                     "run 'irm prepare --record' on a known-good installation, and keep a copy offline")
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        return Check(name, False, f"{path} cannot be read as recorded checksums ({exc})",
+                     "record again with 'irm prepare --record' from a known-good installation")
+    now = checksums()
+    changed = sorted(f for f in recorded if f in now and now[f] != recorded[f])
+    gone = sorted(set(recorded) - set(now))
+    added = sorted(set(now) - set(recorded))
+    if not (changed or gone or added):
+        return Check(name, True, f"{len(now)} files match the checksums recorded {data.get('recorded_at', '?')}")
+    parts = [f"{label} {len(files)}: {', '.join(files[:3])}{' ...' if len(files) > 3 else ''}"
+             for label, files in (("changed", changed), ("missing", gone), ("new", added)) if files]
+    return Check(name, False, "irm's files differ from the recorded checksums: " + "; ".join(parts),
+                 "reinstall irm from a trusted source, or, if the change is yours, record again")
+
+
+# -- the other checks ------------------------------------------------------------------------------------
+
+
+def check_journal(path: Path) -> Check:
+    name = "journal"
+    if path.exists():
+        try:
+            db = sqlite3.connect(path, timeout=5)
+            try:
+                db.execute("BEGIN IMMEDIATE")
+                db.execute("ROLLBACK")
+            finally:
+                db.close()
+        except sqlite3.Error as exc:
+            return Check(name, False, f"{path} cannot be written ({exc})", "check its permissions and the disk")
+        return Check(name, True, f"{path} is writable")
+    parent = path.resolve().parent
+    if parent.is_dir() and os.access(parent, os.W_OK | os.X_OK):
+        return Check(name, True, f"{path} will be created on the first incident ({parent} is writable)")
+    return Check(name, False, f"{parent} does not exist or cannot be written", f"create {parent} or pass --journal")
+
+
+def check_plans(plans: list[Path]) -> Check:
+    if not plans:
+        return Check("plans", True, "no plan file given (--plan FILE checks one)")
+    problems, _ = file_problems(plans, [])
+    return Check("plans", not problems, "; ".join(problems) if problems else f"{len(plans)} plan(s) validate",
+                 "fix each plan as named" if problems else "")
+
+
+def check_sources(inv: Inventory, now: datetime) -> list[Check]:
+    sources = Sources(inv)
+    sources.detections(now - timedelta(days=1))
+    out = []
+    for spec, health in zip(sources.specs, sources.health(), strict=True):
+        name = f"source {health.label}"
+        if spec.kind == "lab_av":
+            missing = [h.name for h in inv.hosts.values() if h.kind == "area" and h.av_log
+                       and not Path(h.av_log).parent.is_dir()]
+            out.append(Check(name, not missing, f"AV log directory missing on {', '.join(missing)}" if missing
+                             else "every area host's AV log directory exists", "is the lab up?" if missing else ""))
+            continue
+        if not health.readable:
+            out.append(Check(name, False, "cannot be read", "check the path and the permissions of the feed"))
+            continue
+        silent = (now - health.newest).total_seconds() if health.newest else None
+        if spec.max_silence is not None and (silent is None or silent > spec.max_silence):
+            out.append(Check(name, False, "no record ever" if silent is None else
+                             f"silent for {silent:.0f}s (more than {spec.max_silence:.0f}s)",
+                             "the sensor or its export is dead: restart it"))
+            continue
+        extra = f"; {health.skipped} line(s) not understood" if health.skipped else ""
+        extra += f"; {sum(health.unmapped.values())} record(s) from addresses/names not in the inventory" \
+            if health.unmapped else ""
+        newest = health.newest.isoformat(timespec="seconds") if health.newest else "none yet"
+        out.append(Check(name, True, f"readable, newest record {newest}{extra}"))
+    return out
+
+
+def check_crisis_cell(inv: Inventory, today: date) -> Check:
+    cell, why = crisis_cell.load(inv)
+    if cell is None:
+        return Check("crisis cell", False, why or "no directory", "write the directory (README, 'Preparation')")
+    problems = crisis_cell.problems(inv, cell, today)
+    count = len(crisis_cell.entries(cell))
+    return Check("crisis cell", not problems, "; ".join(problems) if problems else
+                 f"{count} entries, every role present, none older than {cell.max_age_days} days",
+                 "complete or review the entries named" if problems else "")
+
+
+def check_notify(inv: Inventory) -> Check:
+    smtp, hook = inv.notify.smtp, inv.notify.webhook
+    if smtp is None and hook is None:
+        return Check("notification", False, "no channel (irm_notify: smtp, webhook)",
+                     "configure irm_notify so the crisis cell hears of every phase change")
+    done = []
+    if smtp is not None:
+        from orchestrator.core.notify import lab_address_down
+
+        down = lab_address_down(inv, smtp.host)
+        if down:
+            return Check("notification", False, down, "irm lab up")
+        try:
+            with smtplib.SMTP(smtp.host, smtp.port, timeout=smtp.timeout) as client:
+                client.noop()
+        except (OSError, smtplib.SMTPException) as exc:
+            return Check("notification", False, f"SMTP {smtp.host}:{smtp.port} does not answer ({exc})",
+                         "check the mail relay and irm_notify.smtp")
+        done.append(f"SMTP {smtp.host}:{smtp.port} answers")
+    if hook is not None:
+        done.append(f"webhook {hook.url} configured (not called: a test message would reach people)")
+    return Check("notification", True, "; ".join(done))
+
+
+def check_hosts(inv: Inventory, inventory: str | Path) -> list[Check]:
+    """Every managed host answers on its management connection; every boundary rehearses the
+    commit-confirmed round trip (Linux: the irm_nft module; IOS: irm's own SSH client)."""
+    from orchestrator.core import ios_readback
+
+    managed = [h.name for h in inv.managed_hosts]
+    boundaries = [h for h in inv.hosts.values() if h.kind in ("edge", "core", "gateway")]
+    linux = [h.name for h in boundaries if h.boundary_kind == "nftables" and h.os == "linux"]
+    try:
+        result = runner.run_playbook("prepare", inventory, extravars={
+            "irm_targets": ",".join(managed) or "all:!all", "irm_boundaries_linux": ",".join(linux) or "all:!all",
+            "irm_token": f"prepare-{os.getpid()}", **hosts_by_os(inv, managed)})
+    except RunnerError as exc:
+        return [Check("management", False, f"the preparation play could not run ({exc})", "see the message")]
+    unreachable = sorted(h for h, r in result.hosts.items() if r.status == "unreachable")
+    missing = sorted(set(managed) - set(result.hosts))
+    failed = {h: r.failures for h, r in result.hosts.items() if r.status == "failed" and h not in linux}
+    out = [Check("management", not (unreachable or missing or failed),
+                 f"{len(managed) - len(unreachable) - len(missing) - len(failed)} of {len(managed)} hosts answer"
+                 + (f"; unreachable: {', '.join(unreachable + missing)}" if unreachable or missing else "")
+                 + "".join(f"; {h}: {'; '.join(f)[:200]}" for h, f in sorted(failed.items())),
+                 "bring them back, or exclude them from the response ('irm exclude')" if unreachable or missing
+                 or failed else "")]
+    for name in linux:
+        r = result.hosts.get(name)
+        if r is None or r.status == "unreachable":
+            out.append(Check(f"round trip {name}", False, "not run: the boundary does not answer", "bring it back"))
+        elif r.status == "failed":
+            out.append(Check(f"round trip {name}", False, "; ".join(r.failures)[:300],
+                             "see 'irm status --verify'; no containment can be confirmed here until fixed"))
+        else:
+            out.append(Check(f"round trip {name}", True, "dead-man timer armed and stopped; nothing left armed"))
+    for host in (h for h in boundaries if h.boundary_kind == "cisco_ios"):
+        try:
+            ios_readback.rehearse(host)
+        except UserError as exc:
+            out.append(Check(f"round trip {host.name}", False, str(exc), "see the message"))
+        else:
+            out.append(Check(f"round trip {host.name}", True, "revert timer opened and confirmed; nothing pending"))
+    return out
+
+
+def prepare(inv: Inventory, inventory: str | Path, journal: Path, plans: list[Path], checksum_file: Path,
+            now: datetime | None = None) -> list[Check]:
+    now = now or datetime.now(UTC)
+    checks = [Check("inventory", True, f"{inv.source}: {len(inv.hosts)} hosts, {len(inv.areas)} areas valid")]
+    checks += check_hosts(inv, inventory)
+    checks += check_sources(inv, now)
+    checks += [check_journal(journal), check_plans(plans), check_crisis_cell(inv, now.date()), check_notify(inv),
+               check_install(checksum_file)]
+    return checks
