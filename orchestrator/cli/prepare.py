@@ -59,3 +59,28 @@ def prepare(
                       style="bold red" if failed else "bold green")
     if not all(c.ok for c in checks):
         raise CheckFailed()
+
+
+@app.command("map")
+def arch_map(
+    inventory: InventoryOpt = Path(DEFAULT_INVENTORY),
+    out: Annotated[Path | None, typer.Option("--out", help="Write map.md and map.svg into this directory "
+                                             "(default: print the Markdown).")] = None,
+) -> None:
+    """The architecture from the inventory: areas, sub-areas, mobile segments, boundaries, critical flows
+    and their owners, as Markdown and SVG."""
+    from orchestrator.core import archmap
+    from orchestrator.core.errors import UserError
+
+    inv = load(inventory)
+    text = f"# Architecture of {inv.source}\n\n![architecture](map.svg)\n\n" + archmap.markdown(inv)
+    if out is None:
+        print(archmap.markdown(inv), end="")
+        return
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "map.md").write_text(text, encoding="utf-8")
+        (out / "map.svg").write_text(archmap.svg(inv), encoding="utf-8")
+    except OSError as exc:
+        raise UserError(f"map: cannot write into {out} ({exc.strerror or exc})") from None
+    console.print(f"wrote {out / 'map.md'} and {out / 'map.svg'}")
