@@ -120,3 +120,5 @@ class ReportData(Part):
     approvals: list[Approval]
     cost: Cost
     actions: list[Action]
+    architecture_md: str = ""  # core.archmap: the inventory's architecture, escaped for Markdown
+    architecture_svg: str = ""  # and drawn, every name XML-escaped

@@ -21,6 +21,7 @@ import markupsafe
 
 from orchestrator.aftermath.model import MILESTONES, ReportData
 from orchestrator.containment.table import CONTAINMENT
+from orchestrator.core import archmap
 from orchestrator.core.events import EventKind
 from orchestrator.core.inventory import Inventory
 from orchestrator.core.journal import Journal
@@ -157,6 +158,8 @@ class Report:
                           for a in self.journal.approvals(inc.id)],
             "cost": self._cost(events, areas, opened),
             "actions": self._actions(events, facts),
+            "architecture_md": archmap.markdown(self.inv),
+            "architecture_svg": archmap.svg(self.inv),
         }
         return ReportData.model_validate(redact(json.loads(json.dumps(data, default=str)), self.secrets))
 
@@ -424,5 +427,6 @@ def html_page(data: ReportData) -> str:
     approvals = [f"{a.approved_at[:19]} {a.approved_by} ({a.role}) approved the recovery of {a.area}, "
                  f"signed with {a.key_fingerprint}: {a.reason}" for a in data.approvals]
     return _environment(autoescape=True).get_template("report.html.j2").render(
-        **_context(data), css=markupsafe.Markup(_CSS), svg=markupsafe.Markup(_svg(data)), summary=summary,
+        **_context(data), css=markupsafe.Markup(_CSS), svg=markupsafe.Markup(_svg(data)),
+        architecture=markupsafe.Markup(data.architecture_svg), summary=summary,
         durations=durations, notes=notes, approvals=approvals)

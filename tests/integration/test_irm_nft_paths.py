@@ -88,3 +88,25 @@ def test_the_direct_run_and_the_module_apply_and_confirm_alike(lab: Path, tmp_pa
     gone = _apply(lab, tmp_path, {"policy": {"label": "none"}, "fingerprint": "absent", "absent": True})
     assert gone["changed"] and gone["irm_confirmed"] and gone["irm_live_fingerprint"] == "absent", gone
     assert _live(lab) == "" and not (state / "confirmed.nft").exists()
+
+
+def test_the_rehearsal_arms_and_stops_a_timer_and_changes_nothing(lab: Path, tmp_path: Path) -> None:
+    """irm prepare's round trip (state rehearsed): on a confirmed host, a timer is armed and stopped and the
+    table is untouched; while another run's timer is armed, the rehearsal is refused and that timer kept."""
+    state = Path(load_inventory(lab).hosts[HOST].state_dir) / "firewall"
+    _apply(lab, tmp_path, {"policy": _policy(4446), "fingerprint": "irm-policy-rehearse"})
+    before = _live(lab)
+    done = _apply(lab, tmp_path, {"state": "rehearsed", "reach": None})
+    assert done.get("irm_rehearsed") and not done["changed"], done
+    assert _live(lab) == before and not (state / "deadman.pid").exists()
+    assert (state / "deadman.state").read_text().startswith("rehearsed ")
+    # another run armed a change it has not confirmed yet
+    armed = _apply(lab, tmp_path, {"policy": _policy(4447), "fingerprint": "irm-policy-armed", "token": "other",
+                                   "reach": None})
+    assert armed["deadman"] == "armed", armed
+    refused = _apply(lab, tmp_path, {"state": "rehearsed", "reach": None})
+    assert refused.get("failed") and "(token other" in refused["msg"] and "no rehearsal now" in refused["msg"]
+    assert (state / "deadman.pid").read_text().split()[2] == "other"  # that run's timer is left alone
+    confirmed = _apply(lab, tmp_path, {"state": "confirmed", "token": "other", "fingerprint": "irm-policy-armed",
+                                       "reach": None})
+    assert confirmed["irm_confirmed"], confirmed

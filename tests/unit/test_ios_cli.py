@@ -387,3 +387,17 @@ def test_ios_prints_well_known_ports_by_name_and_irm_reads_them_as_numbers() -> 
     assert irm_ios_render.from_gathered(gathered, [])[0] == {"L": ["permit tcp any any eq 80"]}
     # and the namespace's kernel still gets the number
     assert "80" in ios_enforce.rule("permit tcp any any eq www")
+
+
+def test_show_arp_lists_the_device_and_its_neighbours_as_ios_does() -> None:
+    from orchestrator.preparation.drift import parse_show_arp
+
+    device, _ = _device()
+    device.neighbours = lambda: [("198.18.48.11", "5e:02:66:aa:70:bf", LAN), ("198.18.0.21", "02:00:00:00:00:01", WAN)]
+    s = device.session()
+    _run(s, "enable")
+    text = s.execute("show arp")
+    assert text.splitlines()[0] == "Protocol  Address          Age (min)  Hardware Addr   Type   Interface"
+    assert f"Internet  198.18.48.11            0   5e02.66aa.70bf  ARPA   {LAN}" in text
+    assert parse_show_arp(text) == ["198.18.0.21", "198.18.48.11"]  # its own addresses (age -) left out
+    assert s.execute("show ip arp") == text

@@ -31,7 +31,7 @@ def test_defaults_and_conversions_match_ansibles_own_validator() -> None:
     ({"confirm_timeout": 2.5}, "argument 'confirm_timeout' is of type float and cannot be read as int"),
     ({"deadman": "maybe"}, "argument 'deadman' is of type str and cannot be read as bool"),
     ({"policy": ["not", "a", "mapping"]}, "argument 'policy' is of type list and cannot be read as dict"),
-    ({"state": "flushed"}, "value of state must be one of: applied, confirmed, read, got: flushed"),
+    ({"state": "flushed"}, "value of state must be one of: applied, confirmed, read, rehearsed, got: flushed"),
     ({"flush": True}, "Unsupported parameters for (irm_nft) module: flush"),
     ({"state_dir": None}, "missing required arguments: state_dir"),
     ({"fingerprint": None}, "state is applied but all of the following are missing: fingerprint"),
