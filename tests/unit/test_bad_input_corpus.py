@@ -204,6 +204,17 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> Corpus:
         "inv-worm-blocks-bad": dict(mutate=_host_var(["area_hq", "subarea_hq__office"], "hq-ws1",
                                                      "irm_lab_worm_blocks", ["everything"])),
         "inv-uplink-bad": dict(mutate=_host_var(["boundaries", "gateways"], "gw-x", "irm_uplink", "nonsense")),
+        "inv-source-bad-kind": dict(files={"group_vars/all/sources.yml": "irm_detection_sources: [{kind: snort, "
+                                                                            "path: /var/log/snort.log}]\n"}),
+        "inv-source-no-path": dict(files={"group_vars/all/sources.yml": "irm_detection_sources: [{kind: suricata}]\n"}),
+        "inv-sources-not-list": dict(files={"group_vars/all/sources.yml": "irm_detection_sources: suricata\n"}),
+        "inv-threshold-zero": dict(files={"group_vars/all/sources.yml": "irm_detection_threshold: {detections: 0}\n"}),
+        "inv-cell-no-reach": dict(files={"group_vars/all/cell.yml": "irm_crisis_cell_file: null\nirm_crisis_cell: "
+                                         "{contacts: [{role: ciso, name: A, reviewed_at: 2026-01-01}]}\n"}),
+        "inv-cell-bad-date": dict(files={"group_vars/all/cell.yml": "irm_crisis_cell_file: null\nirm_crisis_cell: "
+                                         "{contacts: [{role: ciso, name: A, email: a@b.c, reviewed_at: soon}]}\n"}),
+        "inv-notify-bad-url": dict(files={"group_vars/all/notify.yml": "irm_notify: {webhook: {url: 'ftp://x'}}\n"}),
+        "inv-notify-no-sender": dict(files={"group_vars/all/notify.yml": "irm_notify: {smtp: {host: relay}}\n"}),
     }
     for name, spec in inv.items():
         _inventory(root, name, **spec)
@@ -372,6 +383,14 @@ def _cases() -> list[Any]:
         "inv-list-hosts": "inv-list-hosts",
         "inv-worm-blocks-bad": "irm_lab_worm_blocks",
         "inv-uplink-bad": "irm_uplink",
+        "inv-source-bad-kind": "irm_detection_sources.0.kind",
+        "inv-source-no-path": "a suricata source needs a path",
+        "inv-sources-not-list": "irm_detection_sources",
+        "inv-threshold-zero": "irm_detection_threshold.detections",
+        "inv-cell-no-reach": "ciso A: give an email or a phone",
+        "inv-cell-bad-date": "irm_crisis_cell.contacts.0.reviewed_at",
+        "inv-notify-bad-url": "irm_notify.webhook.url",
+        "inv-notify-no-sender": "irm_notify.smtp.sender",
     }
     for name, culprit in inv_culprits.items():
         add(f"validate-{name}", _bad(2, culprit, "validate", "-i", f"{{root}}/{name}"))
@@ -489,6 +508,14 @@ def _cases() -> list[Any]:
         ("incident-subcommand-unknown", "No such command 'close'", ["incident", "close", "--journal", J]),
         ("report-incident-99", "no incident 99", ["report", "--incident", "99", "--out", "{root}/r99",
                                                   "--journal", J]),
+        ("identify-bad-source", "unknown kind 'snort'", ["identify", "--source", "snort:/x", "--journal", J]),
+        ("identify-source-missing", "/nonexistent/eve.json is not a readable file",
+         ["identify", "--source", "suricata:/nonexistent/eve.json", "--journal", J]),
+        ("identify-bad-within", "'a while' is not a duration", ["identify", "--within", "a while", "--journal", J]),
+        ("identify-threshold-0", "--threshold", ["identify", "--threshold", "0", "--journal", J]),
+        ("contain-bad-source", "lab_av takes no path", ["contain", "--area", "hq", "--source", "lab_av:/x",
+                                                        "--journal", J]),
+        ("map-out-unwritable", "map: cannot write into /proc/irm-map", ["map", "--out", "/proc/irm-map"]),
     ):
         add(f"cli-{case_id}", _bad(2, culprit, *argv))
 
