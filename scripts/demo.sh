@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # The main job on the built-in lab: a worm outbreak in subsidiary-x, handled the IRM #1 way.
-# Build the lab, prove Ansible reaches every host and the baseline traffic flows, record the incident,
-# seed the lab worm (in subsidiary-x, and a second foothold in subsidiary-y, the area behind the
-# emulated Cisco IOS router gw-y), contain the area and every other area the worm reached (one command,
-# --detected), watch the spread stop, remediate with the validated plan (canary first; a technician
-# for the hosts where the worm blocks every method), sign the management approval, recover each area
+# Build the lab, prove Ansible reaches every host and the baseline traffic flows, prove the response is
+# ready (irm prepare) and draw the architecture (irm map), seed the lab worm (in subsidiary-x, and a
+# second foothold in subsidiary-y, the area behind the emulated Cisco IOS router gw-y), identify the
+# perimeter from the AV logs and the gateway sensors (irm identify) and open the incident it proposes,
+# contain the area and every other area the worm reached (one command, --detected), watch the spread
+# stop, remediate with the validated plan (canary first; a technician for the hosts where the worm
+# blocks every method), sign the management approval, recover each area
 # in the IRM order (one soaked step at a time), check the baseline traffic is back, write the crisis
-# report (irm-report/), show where everything stood, and tear the lab down.
+# report (irm-report/), show where everything stood and what the crisis cell was told, and tear the
+# lab down.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PWD/.venv/bin:$PATH"
@@ -31,6 +34,12 @@ irm lab reach -i "$INV"
 banner "preparation: baseline connectivity matrix (real TCP)"
 irm lab matrix -i "$INV"
 
+banner "preparation: irm prepare (management, each boundary's commit-confirmed round trip, sources, crisis cell, mail, irm's own files, asset drift)"
+irm prepare --record --checksums "$(dirname "$JOURNAL")/irm-checksums.json" --drift --plan plans/lab-worm.yml -i "$INV"
+
+banner "preparation: the architecture from the inventory (irm map --out irm-map)"
+irm map --out irm-map -i "$INV"
+
 banner "outbreak: the lab worm starts on x-ws11 (subsidiary-x/office-1) and on y-ws11 (subsidiary-y, behind gw-y, an emulated Cisco IOS router)"
 irm lab infect x-ws11 -i "$INV"
 if ! out=$(irm lab infect y-ws11 -i "$INV" 2>&1); then
@@ -43,8 +52,19 @@ else
 fi
 irm lab watch --seconds 3 --no-until-all -i "$INV"
 
-banner "identification: the crisis cell records the worm"
-irm incident open --worm Lab.Worm.IRM-A --vector tcp/4445 --signature Lab.Worm.IRM-A --reference CVE-2017-0144
+banner "identification: irm identify reads the AV logs and the gateway sensors' Suricata alerts"
+irm identify -i "$INV" || true  # exit 1 would only mean a source could not be read: shown above
+banner "identification: the crisis cell records the worm with the command irm identify proposed"
+mapfile -t opener < <(irm identify --json -i "$INV" | python3 -c '
+import json, shlex, sys
+first = [c for c in json.load(sys.stdin)["next_commands"] if c.startswith("irm incident open")]
+print("\n".join(shlex.split(first[0]) if first else []))')
+if [ "${#opener[@]}" -eq 0 ]; then
+  echo "irm identify proposed no incident: the worm was not detected" >&2
+  exit 1
+fi
+echo "${opener[*]}"
+"${opener[@]}"
 
 banner "containment: irm contain --area subsidiary-x --detected (and every other area whose detections show the worm)"
 irm contain --area subsidiary-x --detected --yes --quiet-window 8 --confirm-timeout 30 -i "$INV"
@@ -123,3 +143,14 @@ echo "the report: $PWD/irm-report/report.html (also report.md, report.json)"
 banner "where everything stands"
 irm status -i "$INV"
 irm lab infections -i "$INV"
+
+banner "what the crisis cell was told (the lab's mailbox, $LAB_STATE/mailbox)"
+python3 - "$LAB_STATE/mailbox" <<'PY'
+import email, pathlib, sys
+mails = sorted(pathlib.Path(sys.argv[1]).glob("*.eml"))
+for path in mails:
+    mail = email.message_from_bytes(path.read_bytes())
+    subject = " ".join(str(mail["Subject"]).split())
+    print(f"{mail['Date']}  to {len(mail.get_all('X-Envelope-To') or [])}: {subject}")
+print(f"{len(mails)} message(s)")
+PY
