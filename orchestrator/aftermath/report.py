@@ -100,6 +100,9 @@ def describe(event: dict[str, Any]) -> str:
         EventKind.LOCK_RELEASED_BY_OPERATOR: lambda: f"lock {d.get('lock')} released by the operator: "
                                              f"{d.get('reason')}",
         EventKind.STAGE_INTERRUPTED: lambda: f"{d.get('name')} interrupted (irm was killed); redone",
+        EventKind.NOTIFIED: lambda: f"crisis cell told by {d.get('channel')} ({len(d.get('recipients', []))} "
+                                    f"recipient(s)): {d.get('subject')}",
+        EventKind.NOTIFY_FAILED: lambda: f"crisis cell NOT told by {d.get('channel')}: {d.get('error')}",
     }
     return texts[kind]() if kind in texts else kind.replace("_", " ")
 

@@ -39,7 +39,8 @@ def test_dead_man_timer_restores_the_previous_ruleset(fresh_lab: Path, tmp_path:
     assert (Path(inv.hosts["gw-x"].state_dir) / "firewall" / "deadman.state").read_text().startswith("reverted")
     # journaled: the failed stage and the revert
     kinds = [e["kind"] for e in events(journal)]
-    assert "lockout_reverted" in kinds and kinds[-1] == "containment_failed"
+    # then the crisis cell is told of the failure (the lab's mailbox)
+    assert "lockout_reverted" in kinds and kinds[-2:] == ["containment_failed", "notified"]
     (reverted,) = events(journal, "lockout_reverted")
     assert reverted["detail"]["hosts"] == ["gw-x"]
     assert [st.state for st in stages(journal) if st.name == "isolate"] == ["failed"]

@@ -50,3 +50,23 @@ def test_a_refused_call_reports_without_touching_anything(tmp_path: Any) -> None
     result = host.run({**BASE, "state_dir": str(tmp_path / "fw"), "confirm_timeout": "soon"})
     assert result["failed"] and "confirm_timeout" in result["msg"]
     assert not (tmp_path / "fw").exists()
+
+
+def test_a_changing_call_waits_for_another_on_the_same_host_then_gives_up(tmp_path: Any, monkeypatch: Any) -> None:
+    """Two runs never interleave on one host's state directory: while another call holds its lock, a call
+    that would arm a timer waits, then fails by name having done nothing (nft is never reached)."""
+    import fcntl
+    import os
+
+    state = tmp_path / "firewall"
+    state.mkdir()
+    held = os.open(state / "irm_nft.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    fcntl.flock(held, fcntl.LOCK_EX)
+    monkeypatch.setattr(host, "LOCK_WAIT", 0.3)
+    monkeypatch.setattr(host, "_bin", lambda name: (_ for _ in ()).throw(AssertionError("nft reached")))
+    try:
+        result = host.run({"state": "rehearsed", "state_dir": str(state)})
+    finally:
+        os.close(held)
+    assert result["failed"] and "another irm_nft call has held" in result["msg"]
+    assert sorted(p.name for p in state.iterdir()) == ["irm_nft.lock"]

@@ -93,7 +93,7 @@ def test_the_cell_gets_the_mail_and_the_webhook(tmp_path: Path, inv: Inventory,
     mail = email.message_from_bytes(mails[0].read_bytes())
     assert mail["Subject"] == f"[irm] incident {inc.id}: containment done (subsidiary-x)"
     # the whole cell and the area's own contacts, not the other areas'
-    assert sorted(mail.get_all("X-Envelope-To")) == sorted(
+    assert sorted(mail.get_all("X-Envelope-To") or []) == sorted(
         f"{m}@corp.example" for m in ("crisis_lead", "ciso", "external_cert", "owner.subsidiary-x", "it.subsidiary-x"))
     body = mail.get_payload()
     assert "Next decision: the remediation plan" in body and "first cut after 0.8s" in body

@@ -9,7 +9,9 @@ or read it. Python standard library only, so the same code runs two ways:
 ``run(params, check_mode)`` returns the result as a dict; a failure is ``failed: True`` with ``msg``.
 """
 
+import contextlib
 import datetime
+import fcntl
 import json
 import os
 import shutil
@@ -237,13 +239,44 @@ def _live_fingerprint(live):
     return _fingerprint_of(live) or ("absent" if not live.strip() else "unknown")
 
 
+LOCK_WAIT = 60.0  # seconds a call waits for another irm_nft call on the same host and state directory
+
+
 def run(params, check_mode=False):
     """One irm_nft call on this host: the result dict (``failed: True`` and ``msg`` when it failed)."""
     facts = {}
     try:
-        return _run(normalize(params), check_mode, facts)
+        p = normalize(params)
+        with _exclusive(p, check_mode):
+            return _run(p, check_mode, facts)
     except Failed as exc:
         return dict(facts, **exc.result)
+
+
+@contextlib.contextmanager
+def _exclusive(p, check_mode):
+    """One changing call at a time per state directory (an flock on its lock file): two runs (two operators,
+    ``irm prepare`` beside ``irm contain``) never interleave between reading the timer and arming one.
+    Reads and check mode take no lock; the dead-man timer's process does not inherit it."""
+    if check_mode or p["state"] == "read":
+        yield
+        return
+    os.makedirs(p["state_dir"], mode=0o750, exist_ok=True)
+    fd = os.open(os.path.join(p["state_dir"], "irm_nft.lock"), os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        deadline = time.monotonic() + LOCK_WAIT
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise Failed(f"another irm_nft call has held {p['state_dir']} for {LOCK_WAIT:.0f}s: "
+                                 "nothing done") from None
+                time.sleep(0.05)
+        yield
+    finally:
+        os.close(fd)
 
 
 def _run(p, check_mode, facts):

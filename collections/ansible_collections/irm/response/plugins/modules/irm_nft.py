@@ -25,7 +25,7 @@ description:
     table carries O(fingerprint); it then stops the timer and records the ruleset as confirmed (the
     file a boot loads). Otherwise it fails and returns what is live.
   - O(state=read) returns the live table's fingerprint and the timer's state, changing nothing.
-  - O(state=rehearsed) runs the commit-confirmed round trip with no change: arms a timer that would
+  - O(state=rehearsed) runs the commit-confirmed round trip with no change. It arms a timer that would
     restore the last confirmed ruleset, checks it is alive, stops it as a confirmation does and checks
     that nothing is left armed and the live table did not change. Refused while a timer is armed or
     while the live table is not the confirmed one.
