@@ -95,7 +95,7 @@ def test_sigkill_during_each_recovery_step_then_a_rerun_converges(tmp_path: Path
                   "--journal", str(journal), timeout=900, env=env)
         assert rem.returncode == 0, rem.stdout + rem.stderr
         irm(*approve_args(inv), "--journal", str(journal), check=True)
-        recover = [str(BIN / "irm"), "recover", "--area", "subsidiary-x", "--yes", "--soak", "20s",
+        recover = [str(BIN / "irm"), "recover", "--area", "subsidiary-x", "--yes", "--soak", "8s",
                    "--quiet-window", "1s", "--confirm-timeout", "8", "--journal", str(journal)]
         for step, when in (("vectors", "soak"), ("mobile", "apply"), ("lan", "soak"), ("internet", "apply")):
             proc = subprocess.Popen(recover, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
