@@ -49,9 +49,12 @@ def approve(
     with Journal(existing_journal(journal)) as j:
         inc = j.open_incident_for(incident_id)
         signed = approval.approve(inv, j, inc, area, key, why, by)
-    console.print(f"incident {inc.id}: recovery of {area} approved by {signed['approver']} ({signed['role']}), "
-                  f"signed with {signed['fingerprint']} over remediation state {signed['remediation'][:19]}...: {why}",
-                  markup=False, highlight=False)
+        console.print(f"incident {inc.id}: recovery of {area} approved by {signed['approver']} ({signed['role']}), "
+                      f"signed with {signed['fingerprint']} over remediation state {signed['remediation'][:19]}...: "
+                      f"{why}", markup=False, highlight=False)
+        tell(inv, j, inc.id, "recovery approved", [area],
+             [f"recovery of {area} approved by {signed['approver']} ({signed['role']}): {why}"],
+             f"when to start reconnecting {area} ('irm recover --area {area}')", by)
 
 
 @app.command("recover")
