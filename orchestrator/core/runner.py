@@ -8,12 +8,17 @@ interpreter's ``bin/`` first on PATH, so ``ansible-playbook`` is the one install
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
+import shlex
 import shutil
+import subprocess
 import sys
 import tempfile
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -65,6 +70,28 @@ class RunResult(BaseModel):
     @property
     def failed_hosts(self) -> list[str]:
         return sorted(h.host for h in self.hosts.values() if h.failed or h.unreachable)
+
+
+@dataclass(frozen=True)
+class ExecutionNode:
+    """Where a play runs when not on the controller: a host reached over SSH that has irm's runtime (the
+    same ansible-core, collections, ansible-runner, playbooks and collection paths as the controller,
+    ``irm node install``). The run goes ``ansible-runner transmit`` (here) | ``ssh NODE ansible-runner
+    worker`` (there) | ``ansible-runner process`` (here), the streaming interface AWX's execution nodes
+    use; the worker unpacks the job into a temporary directory it deletes when the job ends."""
+
+    name: str
+    address: str
+    user: str
+    port: int = 22
+    ssh_options: tuple[str, ...] = ()  # e.g. ("-i", KEY, "-o", "UserKnownHostsFile=...")
+    runner: str = "ansible-runner"  # the node's ansible-runner (path or name on its PATH)
+    connect_timeout: int = 10
+
+    def ssh_command(self, remote: str) -> list[str]:
+        return ["ssh", "-p", str(self.port), "-o", "BatchMode=yes", "-o", f"ConnectTimeout={self.connect_timeout}",
+                "-o", "ServerAliveInterval=5", "-o", "ServerAliveCountMax=3", *self.ssh_options,
+                f"{self.user}@{self.address}", remote]
 
 
 class RunObserver(Protocol):
@@ -172,8 +199,11 @@ def run_playbook(
     tags: list[str] | None = None,
     forks: int | None = None,
     observer: RunObserver | None = None,
+    node: ExecutionNode | None = None,
 ) -> RunResult:
-    """Run one playbook and return per-host results; raises ``RunnerError`` if it could not run at all."""
+    """Run one playbook and return per-host results; raises ``RunnerError`` if it could not run at all.
+    With ``node``, the play runs there (``ExecutionNode``); its events come back into the same collector,
+    so the results are exactly those of a local run."""
     import ansible_runner
 
     pb = Path(playbook) if Path(playbook).is_absolute() else paths.playbook(str(playbook))
@@ -193,11 +223,15 @@ def run_playbook(
         if not os.environ.get("PATH", "").startswith(bindir + os.pathsep):
             os.environ["PATH"] = runner_env()["PATH"]  # ansible-runner looks ansible-playbook up here
         try:
-            r = _run(ansible_runner, workdir, pb, inv, cmdline, limit, tags, forks, collector)
+            if node is None:
+                r = _run(ansible_runner, workdir, pb, inv, cmdline, limit, tags, forks, collector)
+            else:
+                r = _run_on_node(ansible_runner, node, workdir, pb, inv, cmdline, limit, tags, forks, collector)
         except (OSError, ValueError, RuntimeError) as exc:  # e.g. ansible-playbook missing or not executable
-            raise RunnerError(f"{pb.name} could not start: {exc}") from None
+            raise RunnerError(f"{pb.name} could not start{f' on {node.name}' if node else ''}: {exc}") from None
         if r.status in ("error", "timeout", "canceled") and not collector.hosts:
-            tail = (r.stdout.read() if hasattr(r.stdout, "read") else "").strip().splitlines()[-3:]
+            out: Any = getattr(r, "stdout", None)
+            tail = (str(out.read()) if hasattr(out, "read") else "").strip().splitlines()[-3:]
             raise RunnerError(f"{pb.name} could not run ({r.status}): {' | '.join(tail) or 'no output'}")
         _redact_failures(collector.hosts, inventory)
         return RunResult(playbook=pb.name, status=r.status, rc=r.rc, check=check, hosts=collector.hosts)
@@ -268,3 +302,82 @@ def _run(ansible_runner: Any, workdir: str, pb: Path, inv: Path, cmdline: list[s
         quiet=True,
         suppress_env_files=True,
     )
+
+
+def _run_kwargs(pb: Path, inv: Path, cmdline: list[str], limit: str | None, tags: list[str] | None,
+                forks: int | None) -> dict[str, Any]:
+    return {"playbook": str(pb), "inventory": str(inv), "cmdline": " ".join(cmdline) or None, "limit": limit,
+            "tags": ",".join(tags) if tags else None, "forks": forks, "envvars": runner_env(), "quiet": True,
+            "suppress_env_files": True}
+
+
+def _run_on_node(ansible_runner: Any, node: ExecutionNode, workdir: str, pb: Path, inv: Path, cmdline: list[str],
+                 limit: str | None, tags: list[str] | None, forks: int | None, collector: _Collector) -> Any:
+    """transmit | ssh NODE worker | process. The job (the private data directory: extra vars, runner
+    settings) goes on ssh's stdin; the worker's stream of events and artifacts comes back on its stdout
+    and is processed here, firing the collector for every event. A node that dies or cannot be reached
+    ends the stream early: the events received so far have been collected, and the run is an error."""
+    job_dir = f"/tmp/irm-job-{os.getpid()}-{threading.get_ident()}-{os.urandom(4).hex()}"
+    remote = f"{shlex.quote(node.runner)} worker --delete --private-data-dir {job_dir}"
+    with tempfile.TemporaryFile() as errors:
+        result, returncode = _stream(ansible_runner, node, remote, errors, workdir, pb, inv, cmdline, limit, tags,
+                                     forks, collector)
+        errors.seek(0)
+        why = " | ".join(errors.read().decode(errors="replace").strip().splitlines()[-3:]) or "no message"
+    if returncode != 0:  # the node could not be reached, or its worker or connection died: an error
+        first = result.detail + "; " if isinstance(result, _Broken) else ""
+        result = _Broken(f"{first}ssh to {node.name} ended with {returncode}: {why}")
+        # the worker did not end by itself: its job directory may be left on the node
+        with contextlib.suppress(OSError, subprocess.TimeoutExpired):
+            subprocess.run(node.ssh_command(f"rm -rf {job_dir}"), capture_output=True, timeout=20, check=False)
+    return result
+
+
+def _stream(ansible_runner: Any, node: ExecutionNode, remote: str, errors: Any, workdir: str, pb: Path, inv: Path,
+            cmdline: list[str], limit: str | None, tags: list[str] | None, forks: int | None,
+            collector: _Collector) -> tuple[Any, int]:
+    ssh = subprocess.Popen(node.ssh_command(remote), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                           stderr=errors, start_new_session=True)
+    assert ssh.stdin is not None and ssh.stdout is not None
+
+    def transmit() -> None:
+        try:
+            kwargs = _run_kwargs(pb, inv, cmdline, limit, tags, forks)
+            # the node's own SSH control sockets: never a controller's master (a shared filesystem, as in the
+            # lab, would otherwise let the node's connections ride the controller's)
+            kwargs["envvars"]["ANSIBLE_SSH_CONTROL_PATH_DIR"] = f"~/.ansible/cp-node-{node.name}"
+            ansible_runner.run(private_data_dir=workdir, streamer="transmit", _output=ssh.stdin, **kwargs)
+        except (OSError, ValueError):  # the node hung up while the job was being sent: the process side says so
+            pass
+        finally:
+            with contextlib.suppress(OSError):
+                ssh.stdin.close()  # type: ignore[union-attr]
+
+    sender = threading.Thread(target=transmit, daemon=True)
+    sender.start()
+    processed = Path(tempfile.mkdtemp(prefix="irm-process-"))  # 0700, removed below
+    result: Any
+    try:
+        result = ansible_runner.run(private_data_dir=str(processed), streamer="process", _input=ssh.stdout,
+                                    event_handler=collector, quiet=True)
+    except Exception as exc:  # a stream cut mid-way: whatever ansible-runner raises on a torn stream
+        result = _Broken(f"the stream from {node.name} broke: {exc.__class__.__name__}: {exc}")
+    finally:
+        sender.join(timeout=30)
+        with contextlib.suppress(OSError):
+            ssh.stdout.close()
+        try:
+            ssh.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            ssh.kill()
+            ssh.wait()
+        shutil.rmtree(processed, ignore_errors=True)
+    return result, ssh.returncode
+
+
+class _Broken:
+    """A node run that did not complete: status ``error``, and why (shown in place of runner's stdout)."""
+
+    def __init__(self, detail: str) -> None:
+        self.status, self.rc, self.detail = "error", None, detail
+        self.stdout = io.StringIO(detail)
