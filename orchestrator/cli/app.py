@@ -16,7 +16,9 @@ lab_app = typer.Typer(no_args_is_help=True, help="Build, inspect and tear down t
 incident_app = typer.Typer(no_args_is_help=True, help="Record and inspect incidents (the worm, its vectors).")
 remediate_app = typer.Typer(help="Remediate a contained area with a validated plan (canaries first).")
 action_app = typer.Typer(no_args_is_help=True, help="Action items of the crisis report (capitalize).")
-for sub, name in ((lab_app, "lab"), (incident_app, "incident"), (remediate_app, "remediate"), (action_app, "action")):
+node_app = typer.Typer(no_args_is_help=True, help="Execution nodes: check them, install irm's runtime on them.")
+for sub, name in ((lab_app, "lab"), (incident_app, "incident"), (remediate_app, "remediate"), (action_app, "action"),
+                  (node_app, "node")):
     app.add_typer(sub, name=name)
 
 # Markup off: worm names, notes, operator names and Ansible messages are printed as the characters they

@@ -21,6 +21,7 @@ import pytest
 from orchestrator.core import runner
 from orchestrator.core.errors import RunnerError
 from orchestrator.core.inventory.load import load_inventory
+from tests.conftest import irm
 
 pytestmark = pytest.mark.lab
 
@@ -109,3 +110,23 @@ def test_a_node_that_dies_mid_run_ends_the_run_with_the_events_so_far(lab: Path,
     # there (on a real node, until `ansible-runner worker cleanup`); here the lab shares /tmp
     for left in glob.glob("/tmp/irm-job-*"):
         shutil.rmtree(left)
+    irm("lab", "reboot", NODE, "-i", str(lab), check=True)  # the node back for the next test
+
+
+def test_node_check_compares_versions_and_files_and_names_what_it_cannot_reach(lab: Path) -> None:
+    """On the lab node the check passes (the lab shares the machine's files: the same files at the same
+    paths, which is what `irm node install` copies to a real node, so this proves the comparison runs,
+    not a copy); `install` sees the shared filesystem and copies nothing; a missing runtime and an
+    unreachable node are named."""
+    from orchestrator.core import nodes
+
+    node = _node(lab)
+    assert nodes.check(node) == []
+    assert nodes.shares_filesystem(node)
+    assert "shares this machine's filesystem" in nodes.install(node)
+    absent = runner.ExecutionNode(**{**node.__dict__, "runner": "/opt/irm-missing/bin/ansible-runner"})
+    (problem,) = nodes.check(absent)
+    assert problem.startswith(f"{NODE}: '/opt/irm-missing/bin/python' failed over SSH")
+    gone = runner.ExecutionNode(**{**node.__dict__, "address": "198.18.17.99", "connect_timeout": 2})
+    (problem,) = nodes.check(gone)
+    assert NODE in problem and "failed over SSH (255)" in problem

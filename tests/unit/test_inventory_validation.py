@@ -295,3 +295,37 @@ def test_the_boundary_kind_belongs_to_boundaries(tmp_path: Path) -> None:
     assert problems(tmp_path, mutate)[0] == (
         f"{tmp_path}/inv: host 'hq-erp', key 'irm_boundary_kind': is for boundaries (edge, gateways, core), not a host "
         "of kind 'area'")
+
+
+def test_an_area_names_its_execution_node(tmp_path: Path) -> None:
+    """An area's plays may run on an execution node (group execution_nodes); the node's SSH options come
+    from its ansible_ssh_common_args and key; an area naming a host that is not a node is refused."""
+    import shutil
+
+    import yaml
+
+    from orchestrator.core.errors import InventoryError
+    from orchestrator.core.inventory.load import load_inventory
+    from orchestrator.core.nodes import execution_node
+
+    dest = tmp_path / "inv"
+    shutil.copytree(LAB_INVENTORY, dest)
+    data = yaml.safe_load((dest / "hosts.yml").read_text())
+    children = data["all"]["children"]
+    children["execution_nodes"] = {"hosts": {"node-x": {
+        "ansible_host": "198.18.0.30", "ansible_ssh_common_args": "-o UserKnownHostsFile=/etc/irm/known 'x y'",
+        "irm_node_runner": "/opt/irm/venv/bin/ansible-runner"}}}
+    children["area_subsidiary_x"]["vars"]["irm_execution_node"] = "node-x"
+    (dest / "hosts.yml").write_text(yaml.safe_dump(data, sort_keys=False))
+    inv = load_inventory(dest)
+    node = inv.node_of("subsidiary-x")
+    assert node is not None and node.kind == "node" and inv.node_of("hq") is None
+    ex = execution_node(node)
+    assert ex.runner == "/opt/irm/venv/bin/ansible-runner" and ex.user == "root"
+    assert ex.ssh_command("true")[-5:] == ["-o", "UserKnownHostsFile=/etc/irm/known", "x y", "root@198.18.0.30",
+                                           "true"]
+    assert ex.ssh_options[:2] == ("-i", f"{inv.lab.state_dir}/ssh/id_ed25519")  # type: ignore[union-attr]
+    children["area_subsidiary_x"]["vars"]["irm_execution_node"] = "hq-ws1"
+    (dest / "hosts.yml").write_text(yaml.safe_dump(data, sort_keys=False))
+    with pytest.raises(InventoryError, match="irm_execution_node': 'hq-ws1' is not a host of group 'execution_nodes'"):
+        load_inventory(dest)

@@ -21,7 +21,7 @@ from orchestrator.core.inventory.validate import RawGroup, RawHost, RawInventory
 # only make sense at task time).
 _HOST_KEYS_PREFIX = "irm_"
 _HOST_KEYS_EXTRA = ("ansible_host", "ansible_connection", "ansible_network_os", "ansible_port", "ansible_user",
-                    "ansible_ssh_private_key_file")
+                    "ansible_ssh_private_key_file", "ansible_ssh_common_args")
 def plain(value: Any) -> Any:
     """Strip ansible's tagged types down to builtins so pydantic and json see ordinary data."""
     if isinstance(value, bool) or value is None:

@@ -18,7 +18,7 @@ from orchestrator.core import names
 from orchestrator.core.errors import UnknownNameError
 from orchestrator.core.safetext import no_control
 
-HostKind = Literal["soc", "core", "edge", "gateway", "internet", "area", "other"]
+HostKind = Literal["soc", "core", "edge", "gateway", "internet", "area", "node", "other"]
 LAB_SPACE = IPv4Network("198.18.0.0/15")
 
 # Keys that describe a group itself (templated at group level), then every irm_* key the schema
@@ -28,12 +28,12 @@ GROUP_KEYS = frozenset({
     "irm_lab_name", "irm_lab_state_dir", "irm_lab_prefixes", "irm_lab_worm",
     "irm_crisis_cell_size", "irm_crisis_cell_hourly_rate", "irm_remediation_cost_per_host",
     "irm_manual_remediation_cost_per_host", "irm_currency", "irm_approvers", "irm_detection_sources",
-    "irm_detection_threshold", "irm_crisis_cell", "irm_crisis_cell_file", "irm_notify",
+    "irm_detection_threshold", "irm_crisis_cell", "irm_crisis_cell_file", "irm_notify", "irm_execution_node",
 })
 KNOWN_KEYS = GROUP_KEYS | {
     "irm_os", "irm_host_state_dir", "irm_av_log", "irm_uplink", "irm_lab_vulnerable", "irm_lab_services",
     "irm_lab_worm_blocks", "irm_health_checks", "irm_boundary_kind", "irm_ios_interfaces",
-    "irm_ios_known_hosts",
+    "irm_ios_known_hosts", "irm_node_runner",
 }
 BoundaryKind = Literal["nftables", "cisco_ios"]
 IOS_CONNECTION = "ansible.netcommon.network_cli"
@@ -137,6 +137,7 @@ class Area(_Model):
     segments: tuple[Segment, ...]
     critical_flows: tuple[CriticalFlow, ...] = ()
     downtime_cost_per_hour: float | None = None
+    execution_node: str | None = None  # a host of group execution_nodes that runs this area's plays
 
     @property
     def sub_areas(self) -> tuple[Segment, ...]:
@@ -182,6 +183,11 @@ class Host(_Model):
     ios_interfaces: tuple[Annotated[str, Field(pattern=IOS_INTERFACE)], ...] = ()
     # IOS: how irm's independent read-back (netmiko) logs in
     login: DeviceLogin | None = None
+    # an execution node: the SSH options irm's own ssh uses to reach it (ansible_ssh_common_args), and the
+    # node's ansible-runner (irm_node_runner; default: the controller's own path, where irm node install
+    # puts it)
+    ssh_args: tuple[str, ...] = ()
+    node_runner: str | None = None
 
 
 class InternetSegment(_Model):
@@ -350,6 +356,15 @@ class Inventory(_Model):
     @property
     def edge(self) -> Host | None:
         return self._one("edge")
+
+    @property
+    def execution_nodes(self) -> list[Host]:
+        return [h for h in self.hosts.values() if h.kind == "node"]
+
+    def node_of(self, area: str) -> Host | None:
+        """The execution node that runs this area's plays, if it has one."""
+        name = self.area(area).execution_node
+        return self.hosts[name] if name else None
 
     @property
     def gateways(self) -> list[Host]:

@@ -113,6 +113,7 @@ def build_inventory(raw: RawInventory) -> Inventory:
     hosts = _hosts(raw, areas, segment_of, internet, p)
     _check_boundaries(raw, hosts, p)
     _check_area_gateways(raw, areas, hosts, p)
+    _check_execution_nodes(areas, hosts, p)
     _check_addresses(areas, internet, hosts, p)
     _check_overlaps(areas, internet, hosts, p)
     for area in areas.values():
@@ -305,10 +306,11 @@ def _areas(raw: RawInventory, p: _Problems) -> tuple[dict[str, Area], dict[str, 
         if cost is not None and (not isinstance(cost, int | float) or cost < 0):
             p.add(where, "irm_downtime_cost_per_hour", f"{cost!r} is not a non-negative number")
             cost = None
+        node = group.vars.get("irm_execution_node")
         areas[area] = Area(
             name=area, group=group.name, gateway=str(group.vars.get("irm_gateway", "")),
             segments=tuple(segments[area]), critical_flows=tuple(flows),
-            downtime_cost_per_hour=cost,
+            downtime_cost_per_hour=cost, execution_node=str(node) if node else None,
         )
     return areas, segment_of
 
@@ -316,7 +318,7 @@ def _areas(raw: RawInventory, p: _Problems) -> tuple[dict[str, Area], dict[str, 
 def _host_kind(groups: Iterable[str]) -> HostKind:
     gs = set(groups)
     for group, kind in (("soc", "soc"), ("core", "core"), ("edge", "edge"), ("gateways", "gateway"),
-                        ("internet", "internet")):
+                        ("internet", "internet"), ("execution_nodes", "node")):
         if group in gs:
             return kind  # type: ignore[return-value]
     if any(names.parse_area_group(g) for g in gs):
@@ -375,6 +377,19 @@ def _hosts(
             "boundary_kind": v.get("irm_boundary_kind", "nftables"),
             "ios_interfaces": v.get("irm_ios_interfaces", []) or [],
         }
+        if kind == "node":
+            import shlex
+
+            try:
+                data["ssh_args"] = shlex.split(str(v.get("ansible_ssh_common_args") or ""))
+            except ValueError as exc:
+                p.add(where, "ansible_ssh_common_args", f"cannot be split as ssh arguments ({exc})")
+                continue
+            key = v.get("ansible_ssh_private_key_file")
+            data["ssh_args"] = [*(["-i", str(key)] if key else []), *data["ssh_args"]]
+            data["node_runner"] = v.get("irm_node_runner")
+            data["login"] = {"port": v.get("ansible_port", 22), "user": v.get("ansible_user", "root"),
+                             "key_file": str(key or "~/.ssh/id_ed25519")}
         if v.get("irm_boundary_kind") == "cisco_ios":
             data["login"] = {"port": v.get("ansible_port", 22), "user": v.get("ansible_user"),
                              "key_file": v.get("ansible_ssh_private_key_file"),
@@ -441,6 +456,17 @@ def _check_boundaries(raw: RawInventory, hosts: dict[str, Host], p: _Problems) -
     if soc and core and soc.uplink and core.address != core_side(soc.uplink):
         p.add(_h(core.name), "ansible_host",
               f"{core.address} must be the core's address on the SOC link, {core_side(soc.uplink)}")
+
+
+def _check_execution_nodes(areas: dict[str, Area], hosts: dict[str, Host], p: _Problems) -> None:
+    for area in areas.values():
+        node = area.execution_node
+        if node is None:
+            continue
+        if node not in hosts or hosts[node].kind != "node":
+            p.add(_g(area.group), "irm_execution_node", f"'{node}' is not a host of group 'execution_nodes'")
+        elif hosts[node].os != "linux":
+            p.add(_g(area.group), "irm_execution_node", f"'{node}' must run Linux (ansible-runner's worker)")
 
 
 def _check_area_gateways(raw: RawInventory, areas: dict[str, Area], hosts: dict[str, Host], p: _Problems) -> None:

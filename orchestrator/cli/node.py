@@ -1,0 +1,57 @@
+"""irm node check / install: execution nodes run exactly what the controller runs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from orchestrator.cli.app import console, err_console, node_app
+from orchestrator.cli.options import DEFAULT_INVENTORY, InventoryOpt, load
+from orchestrator.core.errors import CheckFailed, UserError
+
+if TYPE_CHECKING:
+    from orchestrator.core.runner import ExecutionNode
+
+
+def _nodes(inventory: Path, names: list[str] | None) -> list[tuple[str, ExecutionNode]]:
+    from orchestrator.core import nodes
+
+    inv = load(inventory)
+    chosen = names or [h.name for h in inv.execution_nodes]
+    if not chosen:
+        raise UserError(f"no execution node in {inv.source} (group execution_nodes)")
+    return [(name, nodes.execution_node(inv.host(name))) for name in chosen]
+
+
+@node_app.command("check")
+def node_check(
+    host: Annotated[list[str] | None, typer.Argument(help="Execution nodes (default: every one).")] = None,
+    inventory: InventoryOpt = Path(DEFAULT_INVENTORY),
+) -> None:
+    """Reach each node and compare its ansible-core, ansible, ansible-runner and irm's files with the
+    controller's. Exit 1 when one differs or cannot be reached."""
+    from orchestrator.core import nodes
+
+    failed = False
+    for name, node in _nodes(inventory, host):
+        problems = nodes.check(node)
+        failed |= bool(problems)
+        for line in problems or [f"{name}: reachable; runs the controller's versions and irm's files"]:
+            (err_console if problems else console).print(line)
+    if failed:
+        raise CheckFailed()
+
+
+@node_app.command("install")
+def node_install(
+    host: Annotated[str, typer.Argument(help="The execution node.")],
+    inventory: InventoryOpt = Path(DEFAULT_INVENTORY),
+) -> None:
+    """Copy the controller's virtualenv and irm's files to the node over SSH (no package index, no
+    Internet), at the same paths, then check it."""
+    from orchestrator.core import nodes
+
+    ((_, node),) = _nodes(inventory, [host])
+    console.print(nodes.install(node))
