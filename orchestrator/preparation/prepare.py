@@ -231,11 +231,25 @@ def check_hosts(inv: Inventory, inventory: str | Path) -> list[Check]:
     return out
 
 
+def check_nodes(inv: Inventory) -> list[Check]:
+    """Each execution node answers and runs exactly the controller's versions and irm's files."""
+    from orchestrator.core import nodes
+
+    out = []
+    for host in inv.execution_nodes:
+        problems = nodes.check(nodes.execution_node(host))
+        out.append(Check(f"node {host.name}", not problems, "; ".join(problems) if problems else
+                         "reachable; runs the controller's ansible-core, ansible, ansible-runner and irm's files",
+                         f"irm node install {host.name}" if problems else ""))
+    return out
+
+
 def prepare(inv: Inventory, inventory: str | Path, journal: Path, plans: list[Path], checksum_file: Path,
             now: datetime | None = None) -> list[Check]:
     now = now or datetime.now(UTC)
     checks = [Check("inventory", True, f"{inv.source}: {len(inv.hosts)} hosts, {len(inv.areas)} areas valid")]
     checks += check_hosts(inv, inventory)
+    checks += check_nodes(inv)
     checks += check_sources(inv, now)
     checks += [check_journal(journal), check_plans(plans), check_crisis_cell(inv, now.date()), check_notify(inv),
                check_install(checksum_file)]
