@@ -215,6 +215,7 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> Corpus:
                                          "{contacts: [{role: ciso, name: A, email: a@b.c, reviewed_at: soon}]}\n"}),
         "inv-notify-bad-url": dict(files={"group_vars/all/notify.yml": "irm_notify: {webhook: {url: 'ftp://x'}}\n"}),
         "inv-notify-no-sender": dict(files={"group_vars/all/notify.yml": "irm_notify: {smtp: {host: relay}}\n"}),
+        "inv-node-not-a-node": dict(mutate=_group_var("area_hq", "irm_execution_node", "hq-ws1")),
     }
     for name, spec in inv.items():
         _inventory(root, name, **spec)
@@ -391,6 +392,7 @@ def _cases() -> list[Any]:
         "inv-cell-bad-date": "irm_crisis_cell.contacts.0.reviewed_at",
         "inv-notify-bad-url": "irm_notify.webhook.url",
         "inv-notify-no-sender": "irm_notify.smtp.sender",
+        "inv-node-not-a-node": "'hq-ws1' is not a host of group 'execution_nodes'",
     }
     for name, culprit in inv_culprits.items():
         add(f"validate-{name}", _bad(2, culprit, "validate", "-i", f"{{root}}/{name}"))
