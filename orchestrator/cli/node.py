@@ -29,13 +29,19 @@ def _nodes(inventory: Path, names: list[str] | None) -> list[tuple[str, Executio
 def node_check(
     host: Annotated[list[str] | None, typer.Argument(help="Execution nodes (default: every one).")] = None,
     inventory: InventoryOpt = Path(DEFAULT_INVENTORY),
+    clean: Annotated[bool, typer.Option("--clean", help="First remove the job directories that runs killed on "
+                                        "the node left there.")] = False,
 ) -> None:
     """Reach each node and compare its ansible-core, ansible, ansible-runner and irm's files with the
-    controller's. Exit 1 when one differs or cannot be reached."""
+    controller's, and look for job directories left by killed runs. Exit 1 when one differs or cannot be
+    reached."""
     from orchestrator.core import nodes
 
     failed = False
     for name, node in _nodes(inventory, host):
+        if clean:
+            for gone in nodes.clean_jobs(node):
+                console.print(f"{name}: removed {gone}")
         problems = nodes.check(node)
         failed |= bool(problems)
         for line in problems or [f"{name}: reachable; runs the controller's versions and irm's files"]:

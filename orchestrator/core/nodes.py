@@ -87,7 +87,29 @@ def check(node: ExecutionNode) -> list[str]:
     if differ:
         problems.append(f"{node.name}: {len(differ)} of irm's files differ or are missing "
                         f"({', '.join(differ[:3])}{' ...' if len(differ) > 3 else ''}): run 'irm node install'")
+    left = leftover_jobs(node)
+    if left:
+        problems.append(f"{node.name}: {len(left)} job director{'y' if len(left) == 1 else 'ies'} left by runs "
+                        f"that died there ({', '.join(left[:3])}): they hold a job's extra vars; "
+                        "'irm node check --clean' removes them")
     return problems
+
+
+def leftover_jobs(node: ExecutionNode) -> list[str]:
+    """Job directories a worker could not remove (its run was killed): ``/tmp/irm-job-*`` on the node."""
+    try:
+        out = _ssh(node, "find /tmp -maxdepth 1 -name 'irm-job-*' -type d", timeout=30)
+    except UserError:
+        return []
+    return sorted(line for line in out.splitlines() if line.startswith("/tmp/irm-job-"))
+
+
+def clean_jobs(node: ExecutionNode) -> list[str]:
+    """Remove the job directories runs left on the node; returns what was removed."""
+    left = leftover_jobs(node)
+    if left:
+        _ssh(node, "rm -rf -- " + " ".join(shlex.quote(d) for d in left), timeout=60)
+    return left
 
 
 def shares_filesystem(node: ExecutionNode) -> bool:

@@ -10,7 +10,6 @@ is to make it on a real node."""
 from __future__ import annotations
 
 import glob
-import shutil
 import subprocess
 import sys
 import threading
@@ -107,10 +106,16 @@ def test_a_node_that_dies_mid_run_ends_the_run_with_the_events_so_far(lab: Path,
     assert result.status == "error" and not result.succeeded
     assert result.hosts["x-ws11"].ok == 1  # the ping's event arrived before the node died
     # a node killed mid-job cannot remove its job directory, nor be reached to have it removed: it stays
-    # there (on a real node, until `ansible-runner worker cleanup`); here the lab shares /tmp
-    for left in glob.glob("/tmp/irm-job-*"):
-        shutil.rmtree(left)
-    irm("lab", "reboot", NODE, "-i", str(lab), check=True)  # the node back for the next test
+    # there, holding the job's extra vars; once the node is back, its check names it and --clean removes it
+    from orchestrator.core import nodes
+
+    irm("lab", "reboot", NODE, "-i", str(lab), check=True)
+    left = glob.glob("/tmp/irm-job-*")
+    assert len(left) == 1 and (Path(left[0]) / "env" / "extravars").exists()
+    (problem,) = nodes.check(_node(lab))
+    assert f"1 job directory left by runs that died there ({left[0]})" in problem
+    assert nodes.clean_jobs(_node(lab)) == left and glob.glob("/tmp/irm-job-*") == []
+    assert nodes.check(_node(lab)) == []
 
 
 def test_node_check_compares_versions_and_files_and_names_what_it_cannot_reach(lab: Path) -> None:
