@@ -14,11 +14,14 @@ from orchestrator.core.inventory import Host, Inventory
 from orchestrator.core.safetext import md
 
 
+def _kind(host: Host, short: bool = False) -> str:
+    if host.boundary_kind == "cisco_ios":
+        return "IOS" if short else "Cisco IOS access lists"
+    return "nftables"
+
+
 def _boundary(host: Host | None) -> str:
-    if host is None:
-        return "none"
-    kind = "Cisco IOS access lists" if host.boundary_kind == "cisco_ios" else "nftables"
-    return f"{host.name} ({host.address}, {kind})"
+    return f"{host.name} ({host.address}, {_kind(host)})" if host else "none"
 
 
 def markdown(inv: Inventory) -> str:
@@ -78,11 +81,11 @@ def svg(inv: Inventory) -> str:
     box(mid - box_w / 2, 10, box_w, 38, "Internet", str(inv.internet.prefix) if inv.internet else "")
     if inv.edge:
         line(mid, 48, mid, 70)
-        box(mid - box_w / 2, 70, box_w, 38, f"edge: {inv.edge.name}", _boundary(inv.edge).split(" (", 1)[1][:-1],
+        box(mid - box_w / 2, 70, box_w, 38, f"edge: {inv.edge.name}", f"{inv.edge.address}, {_kind(inv.edge)}",
             fill="#fde2e1")
     if inv.core:
         line(mid, 108, mid, 130)
-        box(mid - box_w / 2, 130, box_w, 38, f"core: {inv.core.name}", _boundary(inv.core).split(" (", 1)[1][:-1],
+        box(mid - box_w / 2, 130, box_w, 38, f"core: {inv.core.name}", f"{inv.core.address}, {_kind(inv.core)}",
             fill="#fde2e1")
     if inv.soc:
         line(mid + box_w / 2, 149, mid + box_w / 2 + gap, 149)
@@ -93,8 +96,8 @@ def svg(inv: Inventory) -> str:
         x = x0 + i * col + (col - box_w) / 2
         gw = inv.hosts.get(area.gateway)
         line(mid, 168, x + box_w / 2, 200)
-        box(x, 200, box_w, 52, area.name, f"gateway {_boundary(gw).split(' (', 1)[0]}"
-            f" ({'IOS' if gw and gw.boundary_kind == 'cisco_ios' else 'nftables'})", fill="#fde2e1")
+        box(x, 200, box_w, 52, area.name, f"gateway {gw.name} ({_kind(gw, short=True)})" if gw else "no gateway",
+            fill="#fde2e1")
         cost = f"downtime {area.downtime_cost_per_hour:,.0f} {inv.costs.currency}/h" \
             if area.downtime_cost_per_hour is not None else "downtime cost not declared"
         parts.append(f'<text x="{x + box_w / 2:.0f}" y="{245:.0f}" font-size="9" text-anchor="middle">'

@@ -89,6 +89,11 @@ class AvLogSource:
                 self.skipped[host_name] = self.skipped.get(host_name, 0) + 1  # torn, foreign or bad line
         return known
 
+    @property
+    def newest(self) -> datetime | None:
+        """The newest detection read so far, from any host's log."""
+        return max((d.time for known in self._seen.values() for d in known), default=None)
+
     def detections(self, since: datetime) -> list[Detection]:
         found = []
         for host in self.hosts:

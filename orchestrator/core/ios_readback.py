@@ -235,3 +235,15 @@ def rehearse(host: Host, timeout: float = 30) -> None:
             raise UserError(f"{host.name}: 'configure confirm' left the revert timer pending")
     finally:
         conn.disconnect()
+
+
+def show(host: Host, command: str, timeout: float = 30) -> str:
+    """One exec-mode command's output, read with irm's SSH client (the host key checked)."""
+    if host.login is None:
+        raise UserError(f"{host.name}: not an IOS boundary with a login (irm_boundary_kind: cisco_ios)")
+    conn = _connect(str(host.address), host.login.port, host.login.user, host.login.key_file,
+                    host.login.known_hosts, timeout)
+    try:
+        return str(conn.send_command(command))
+    finally:
+        conn.disconnect()

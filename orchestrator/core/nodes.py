@@ -10,7 +10,6 @@ package index, no Internet); ``check`` compares versions and file checksums.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shlex
 import subprocess
@@ -41,16 +40,6 @@ def versions() -> dict[str, str]:
     return {p: metadata.version(p) for p in ("ansible-core", "ansible", "ansible-runner")}
 
 
-def own_files() -> list[Path]:
-    """irm's own files a node needs, at the controller's paths (as ``irm prepare`` checksums them)."""
-    import orchestrator
-
-    roots = [Path(orchestrator.__file__).resolve().parent, paths.COLLECTIONS, paths.PLAYBOOKS]
-    out = [f for root in roots for f in sorted(root.rglob("*"))
-           if f.is_file() and "__pycache__" not in f.parts and f.suffix not in (".pyc", ".pyo")]
-    return [*out, *([paths.ANSIBLE_CFG] if paths.ANSIBLE_CFG.is_file() else [])]
-
-
 def _ssh(node: ExecutionNode, command: str, data: bytes | None = None, timeout: float = 60) -> str:
     try:
         proc = subprocess.run(node.ssh_command(command), input=data, capture_output=True, timeout=timeout,
@@ -76,14 +65,14 @@ def check(node: ExecutionNode) -> list[str]:
         return [f"{node.name}: its Python at {python} did not report versions"]
     problems = [f"{node.name}: {p} {theirs.get(p, 'missing')}, the controller runs {v}"
                 for p, v in versions().items() if theirs.get(p) != v]
-    files = own_files()
+    files = paths.own_files()
     listing = "\n".join(str(f) for f in files).encode()
     try:
         out = _ssh(node, "xargs -d '\\n' sha256sum --", data=listing, timeout=120)
     except UserError as exc:
         return [*problems, f"{node.name}: irm's files cannot be read there ({exc})"]
     remote = {line[66:]: line[:64] for line in out.splitlines() if len(line) > 66}
-    differ = [str(f) for f in files if remote.get(str(f)) != hashlib.sha256(f.read_bytes()).hexdigest()]
+    differ = [str(f) for f in files if remote.get(str(f)) != paths.sha256(f)]
     if differ:
         problems.append(f"{node.name}: {len(differ)} of irm's files differ or are missing "
                         f"({', '.join(differ[:3])}{' ...' if len(differ) > 3 else ''}): run 'irm node install'")
@@ -133,7 +122,7 @@ def install(node: ExecutionNode) -> str:
         with tarfile.open(fileobj=stream, mode="w|gz") as tar:
             tar.add(str(VENV), arcname=str(VENV).lstrip("/"),
                     filter=lambda ti: None if "__pycache__" in ti.name else ti)
-            for f in own_files():
+            for f in paths.own_files():
                 tar.add(str(f), arcname=str(f).lstrip("/"))
         size = stream.tell()
         stream.seek(0)

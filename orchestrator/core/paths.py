@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
+import sys
 from pathlib import Path
 
 PROJECT_ROOT = Path(os.environ.get("IRM_HOME", Path(__file__).resolve().parents[2]))
@@ -13,3 +15,21 @@ COLLECTIONS = PROJECT_ROOT / "collections"  # holds irm.response, the roles and 
 
 def playbook(name: str) -> Path:
     return PLAYBOOKS / (name if name.endswith(".yml") else f"{name}.yml")
+
+
+def own_files() -> list[Path]:
+    """irm's own files, what `irm prepare` checksums and an execution node must hold at the same paths: its
+    package, the collection, the playbooks, ``ansible.cfg`` and this interpreter's ``irm`` entry point (not
+    the inventory, not data)."""
+    package = Path(__file__).resolve().parents[1]
+    out = [f for root in (package, COLLECTIONS, PLAYBOOKS) for f in sorted(root.rglob("*"))
+           if f.is_file() and "__pycache__" not in f.parts and f.suffix not in (".pyc", ".pyo")]
+    return out + [f for f in (ANSIBLE_CFG, Path(sys.prefix) / "bin" / "irm") if f.is_file()]
+
+
+def sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

@@ -73,11 +73,12 @@ class _JsonLinesSource:
             self.readable = False
             return
         self.readable = True
+        by_address = {str(h.address): h for h in self.inv.hosts.values() if h.kind != "soc"}
         if self._offset == 0 and chunk.lstrip()[:1] == b"[":  # one JSON array (PowerShell's ConvertTo-Json)
             if self._file != (st.st_ino, st.st_size, st.st_mtime_ns):
                 self._reset()
                 for rec in _array(chunk):
-                    self._take(rec)
+                    self._take(rec, by_address)
             self._file = (st.st_ino, st.st_size, st.st_mtime_ns)
             return
         self._file = (st.st_ino, st.st_size, st.st_mtime_ns)
@@ -85,10 +86,9 @@ class _JsonLinesSource:
         self._offset += len(complete)
         for line in complete.splitlines():
             if line.strip():
-                self._take(_object(line))
+                self._take(_object(line), by_address)
 
-    def _take(self, rec: dict[str, Any] | None) -> None:
-        by_address = {str(h.address): h for h in self.inv.hosts.values() if h.kind != "soc"}
+    def _take(self, rec: dict[str, Any] | None, by_address: dict[str, Host]) -> None:
         try:
             detection = self._detection(rec, by_address) if rec is not None else None
         except (ValueError, KeyError, TypeError, AttributeError):
@@ -305,9 +305,8 @@ class Sources:
         for spec, src in self.sources:
             if isinstance(src, AvLogSource):
                 logs = [Path(h.av_log) for h in src.hosts if h.av_log]
-                times = [d.time for known in src._seen.values() for d in known]
                 out.append(SourceHealth(spec.label, bool(logs) and any(_readable(p) for p in logs),
-                                        max(times, default=None), sum(src.skipped.values()), {}))
+                                        src.newest, sum(src.skipped.values()), {}))
             else:
                 out.append(SourceHealth(spec.label, src.readable, src.newest, src.skipped, dict(src.unmapped)))
         return out

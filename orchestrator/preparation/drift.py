@@ -61,14 +61,7 @@ def compare(inv: Inventory, area: str, seen: list[str]) -> AreaDrift:
 def read_ios(host: Host) -> list[str]:
     from orchestrator.core import ios_readback
 
-    if host.login is None:
-        raise UserError(f"{host.name}: no login for irm's SSH client")
-    conn = ios_readback._connect(str(host.address), host.login.port, host.login.user, host.login.key_file,
-                                 host.login.known_hosts, 30)
-    try:
-        return parse_show_arp(str(conn.send_command("show arp")))
-    finally:
-        conn.disconnect()
+    return parse_show_arp(ios_readback.show(host, "show arp"))
 
 
 def drift(inv: Inventory, inventory: str | Path) -> tuple[list[AreaDrift], dict[str, str]]:

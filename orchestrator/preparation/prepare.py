@@ -6,12 +6,10 @@ commit-confirmed round trip arms a timer that would restore what is already conf
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import smtplib
 import sqlite3
-from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -19,7 +17,7 @@ from typing import Any
 
 from orchestrator.core import crisis_cell, paths, runner
 from orchestrator.core.errors import RunnerError, UserError
-from orchestrator.core.inventory import Inventory, hosts_by_os
+from orchestrator.core.inventory import Inventory
 from orchestrator.core.sources import Sources
 from orchestrator.preparation.validation import file_problems
 
@@ -38,29 +36,8 @@ class Check:
 # -- the installation's checksums -------------------------------------------------------------------------
 
 
-def installed_files() -> Iterable[Path]:
-    """irm's own files: its package, its Ansible content, its entry points (not the inventory, not data)."""
-    import orchestrator
-
-    roots = [Path(orchestrator.__file__).resolve().parent, paths.COLLECTIONS, paths.PLAYBOOKS]
-    for root in roots:
-        for path in sorted(root.rglob("*")):
-            if path.is_file() and "__pycache__" not in path.parts and path.suffix not in (".pyc", ".pyo"):
-                yield path
-    for extra in (paths.ANSIBLE_CFG, Path(os.environ.get("VIRTUAL_ENV", "")) / "bin" / "irm"):
-        if extra.is_file():
-            yield extra
-
-
 def checksums() -> dict[str, str]:
-    out = {}
-    for path in installed_files():
-        digest = hashlib.sha256()
-        with path.open("rb") as fh:
-            for block in iter(lambda: fh.read(1 << 20), b""):
-                digest.update(block)
-        out[str(path)] = digest.hexdigest()
-    return out
+    return {str(path): paths.sha256(path) for path in paths.own_files()}
 
 
 def record(path: Path) -> int:
@@ -200,7 +177,7 @@ def check_hosts(inv: Inventory, inventory: str | Path) -> list[Check]:
     try:
         result = runner.run_playbook("prepare", inventory, extravars={
             "irm_targets": ",".join(managed) or "all:!all", "irm_boundaries_linux": ",".join(linux) or "all:!all",
-            "irm_token": f"prepare-{os.getpid()}", **hosts_by_os(inv, managed)})
+            "irm_token": f"prepare-{os.getpid()}"})
     except RunnerError as exc:
         return [Check("management", False, f"the preparation play could not run ({exc})", "see the message")]
     unreachable = sorted(h for h, r in result.hosts.items() if r.status == "unreachable")

@@ -5,6 +5,7 @@ found, one line each, naming the group or host and the key at fault, raised toge
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network
@@ -163,14 +164,20 @@ def _crisis_cell(raw: RawInventory, allvars: dict[str, Any], areas: dict[str, Ar
 
 
 def _detection_sources(value: Any, p: _Problems) -> tuple[DetectionSourceSpec, ...]:
+    return tuple(spec for _, spec in _list_of(DetectionSourceSpec, value, "irm_detection_sources",
+                                               "{kind, path, filters}", p))
+
+
+def _list_of(model: type[M], value: Any, key: str, what: str, p: _Problems) -> list[tuple[int, M]]:
+    """A group-'all' key holding a list of ``model`` items: (index, item) of each item that validates; a
+    problem names the others by their index."""
     if value is None:
-        return ()
+        return []
     if not isinstance(value, list):
-        p.add(_g("all"), "irm_detection_sources", "must be a list of {kind, path, filters}")
-        return ()
-    out = [p.validate(DetectionSourceSpec, item, _g("all"), f"irm_detection_sources.{i}")
-           for i, item in enumerate(value)]
-    return tuple(s for s in out if s is not None)
+        p.add(_g("all"), key, f"must be a list of {what}")
+        return []
+    out = [(i, p.validate(model, item, _g("all"), f"{key}.{i}")) for i, item in enumerate(value)]
+    return [(i, item) for i, item in out if item is not None]
 
 
 _HOST_KEYS = {"os": "irm_os", "address": "ansible_host", "uplink": "irm_uplink", "state_dir": "irm_host_state_dir",
@@ -180,18 +187,11 @@ _HOST_KEYS = {"os": "irm_os", "address": "ansible_host", "uplink": "irm_uplink",
 
 
 def _approvers(value: Any, p: _Problems) -> tuple[Approver, ...]:
-    if value is None:
-        return ()
-    if not isinstance(value, list):
-        p.add(_g("all"), "irm_approvers", "must be a list of {name, role, key or key_file}")
-        return ()
     out: list[Approver] = []
-    for i, item in enumerate(value):
-        approver = p.validate(Approver, item, _g("all"), f"irm_approvers.{i}")
-        if approver is not None:
-            if any(a.name == approver.name for a in out):
-                p.add(_g("all"), f"irm_approvers.{i}.name", f"'{approver.name}' is listed twice")
-            out.append(approver)
+    for i, approver in _list_of(Approver, value, "irm_approvers", "{name, role, key or key_file}", p):
+        if any(a.name == approver.name for a in out):
+            p.add(_g("all"), f"irm_approvers.{i}.name", f"'{approver.name}' is listed twice")
+        out.append(approver)
     return tuple(out)
 
 
@@ -378,8 +378,6 @@ def _hosts(
             "ios_interfaces": v.get("irm_ios_interfaces", []) or [],
         }
         if kind == "node":
-            import shlex
-
             try:
                 data["ssh_args"] = shlex.split(str(v.get("ansible_ssh_common_args") or ""))
             except ValueError as exc:
