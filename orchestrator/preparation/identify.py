@@ -170,9 +170,22 @@ def identify(inv: Inventory, detections: list[Detection], since: datetime, thres
     signatures = [s for s, _ in Counter(d.signature for d in detections).most_common()]
     malware = [s for s, _ in Counter(d.signature for d in detections if not d.network).most_common()]
     result = Identification(since, threshold, areas, outside, unmapped, impact, vectors, signatures, malware,
-                            detections[0].host if detections else None, detections[0].time if detections else None)
+                            patient_zero(inv, detections), detections[0].time if detections else None)
     result.next_commands = _next(result, incident_open, inventory_arg)
     return result
+
+
+def patient_zero(inv: Inventory, detections: list[Detection]) -> str | None:
+    """The earliest-detected host whose infection no detection attributes to another inventory host (a host
+    detection's source address names who infected it). The earliest detection alone can mislead: an IDS sees
+    a second host's first routed attempt before the first host's AV reports it."""
+    addresses = {str(h.address): h.name for h in inv.hosts.values()}
+    infected_by_peer = {d.host for d in detections if not d.network and d.source_address
+                        and addresses.get(d.source_address) not in (None, d.host)}
+    for d in detections:  # oldest first
+        if d.host not in infected_by_peer:
+            return d.host
+    return detections[0].host if detections else None
 
 
 def _next(result: Identification, incident_open: bool, inventory_arg: str | None) -> list[str]:

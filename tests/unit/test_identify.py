@@ -72,3 +72,17 @@ def test_below_every_threshold_nothing_is_proposed() -> None:
     assert result.perimeter == [] and result.next_commands == [] and result.cost_per_hour() is None
     assert [a.area for a in result.areas] == ["hq"]  # shown, not proposed
     assert identify(inv, [], T0, DetectionThreshold(), {}, {}, incident_open=False).next_commands == []
+
+
+def test_patient_zero_is_the_host_nobody_infected_not_the_first_alert() -> None:
+    """An IDS alert on x-ws13's routed attempt comes before x-ws11's AV report; x-ws13's AV names x-ws11
+    as its infector: x-ws11 is patient zero."""
+    from orchestrator.preparation.identify import patient_zero
+
+    inv = load_inventory(LAB_INVENTORY)
+    first_alert = _d(0.2, "x-ws13", "IRM-LAB exploit", vector="tcp/4445")
+    seeded = _d(1.0, "x-ws11").__class__(**{**_d(1.0, "x-ws11").__dict__, "source_address": "198.19.0.66"})
+    infected = _d(1.1, "x-ws13").__class__(**{**_d(1.1, "x-ws13").__dict__, "source_address": "198.18.32.11"})
+    assert patient_zero(inv, [first_alert, seeded, infected]) == "x-ws11"
+    assert patient_zero(inv, [first_alert]) == "x-ws13"  # nothing says otherwise
+    assert patient_zero(inv, []) is None
