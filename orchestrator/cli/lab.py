@@ -43,6 +43,7 @@ def lab_down(inventory: InventoryOpt = Path(DEFAULT_INVENTORY)) -> None:
     for warning in report.warnings:
         err_console.print(Text.assemble(("warning:", "yellow"), f" {warning}"))
     console.print(f"lab down: {len(report.namespaces)} namespaces, {len(report.processes)} processes, "
+                  f"{len(report.routes)} SOC route(s) to node-only areas, "
                   f"state dir {'removed' if report.state_dir_removed else 'absent'}")
 
 
@@ -157,13 +158,15 @@ def lab_matrix(inventory: InventoryOpt = Path(DEFAULT_INVENTORY), as_json: JsonO
 
 @lab_app.command("reach")
 def lab_reach(inventory: InventoryOpt = Path(DEFAULT_INVENTORY)) -> None:
-    """Reach every managed host with Ansible over SSH from the SOC (playbooks/reach.yml)."""
+    """Reach every managed host with Ansible over SSH from the SOC, or from the execution node that
+    manages it (playbooks/reach.yml)."""
     from orchestrator.cli.live import LiveProgress
-    from orchestrator.core import runner
+    from orchestrator.core import routing
 
     inv = load(inventory)
     with LiveProgress(console, "lab reach") as progress:
-        result = runner.run_playbook("reach", inventory, observer=progress)
+        result = routing.route(inv)("reach", inventory, observer=progress,
+                                    extravars={"irm_targets": ",".join(h.name for h in inv.managed_hosts)})
     missing = sorted({h.name for h in inv.managed_hosts} - set(result.hosts))
     bad = result.failed_hosts + missing
     console.print(f"{len(result.hosts) - len(result.failed_hosts)} of {len(inv.managed_hosts)} hosts answered over SSH")

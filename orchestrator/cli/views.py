@@ -23,6 +23,8 @@ def _host_label(host: Host, st: LabStatus | None, prefix: str = "", suffix: str 
         label.append(" (Cisco IOS)")
     if host.vulnerable and host.kind == "area":
         label.append(" vulnerable")
+    if host.runs_jobs:
+        label.append(" execution node")
     if st is not None and st.up and host.name in st.hosts:
         hs = st.hosts[host.name]
         if not hs.namespace:
@@ -58,6 +60,8 @@ def topology_tree(inv: Inventory, st: LabStatus | None = None) -> Tree:
         areas = [a for a in inv.areas.values() if a.gateway == gw.name]
         gw_node = core_node.add(_host_label(gw, st, "gateway ", f" - area {', '.join(a.name for a in areas)}"))
         for area in areas:
+            if area.execution_node:
+                gw_node.add(f"plays run on {area.execution_node} (the SOC routes only to it)")
             for seg in area.segments:
                 kind = "sub-area" if seg.kind == "sub_area" else "mobile"
                 seg_node = gw_node.add(f"{kind} {seg.qualified} {seg.prefix}")

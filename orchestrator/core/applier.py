@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from orchestrator.core import checks, ios_readback, runner
+from orchestrator.core import checks, ios_readback, routing, runner
 from orchestrator.core.errors import ContainmentFailed, RunnerError, UserError
 from orchestrator.core.events import EventKind
 from orchestrator.core.incident import Vector
@@ -107,6 +107,10 @@ class StageApplier:
     verify_device: Callable[[Host, Policy], list[str]] = ios_readback.verify
     settle_device: Callable[[Host, float], bool] = ios_readback.wait_settled
 
+    def __post_init__(self) -> None:
+        # hosts behind an execution node have their part of every play run there (core.routing)
+        self.run_playbook = routing.route(self.inv, self.run_playbook)
+
     # -- planning ----------------------------------------------------------------------------------
 
     def states(self) -> dict[str, AreaState]:
@@ -169,6 +173,7 @@ class StageApplier:
         states = {**(self.states() if not self.dry_run else self.dry_states), **new_states}
         planned = self.planned(states)
         self.check_lockout(planned)
+        routing.require_nodes(self.inv, spec.targets)
         reach, down = self._probe(spec)
         targets = [t for t in spec.targets if t not in down] if spec.host_level else list(spec.targets)
         skipped = sorted(set(spec.targets) - set(targets))

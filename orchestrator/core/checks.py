@@ -67,39 +67,69 @@ def _path(inv: Inventory, target: Host) -> list[tuple[str, Chain]]:
     return hops
 
 
+def mgmt_path(inv: Inventory, target: Host) -> tuple[Host | None, list[tuple[str, Chain]]]:
+    """Where a new management connection to ``target`` comes from (None: the SOC; else the execution
+    node that manages it) and where it is filtered on the way."""
+    manager = inv.manager_of(target)
+    return manager, (_path(inv, target) if manager is None else _host_path(inv, manager, target))
+
+
+def through(inv: Inventory, manager: Host | None) -> dict[str, object] | None:
+    """How the SOC checks an endpoint that only its manager reaches: a new SSH connection to the node
+    (proving SOC -> node), from which the node opens a new one to the endpoint (node -> host)."""
+    if manager is None:
+        return None
+    from orchestrator.core.nodes import execution_node, node_python
+
+    node = execution_node(manager)
+    return {"name": node.name, "ssh": node.ssh_command("")[:-1], "python": node_python(node)}
+
+
+def _endpoints(inv: Inventory, host: Host, via: str) -> list[dict[str, object]]:
+    hop = through(inv, inv.manager_of(host))
+    return [{"host": host.name, "address": str(host.address), "port": port, "via": via,
+             **({"through": hop} if hop else {})} for port in mgmt_ports(host)]
+
+
 def managed_behind(inv: Inventory, boundary: str) -> list[dict[str, object]]:
-    """Every management endpoint whose path from the SOC crosses ``boundary`` (forward chain)."""
-    return [{"host": h.name, "address": str(h.address), "port": port, "via": boundary}
-            for h in inv.managed_hosts if h.name != boundary and (boundary, "forward") in _path(inv, h)
-            for port in mgmt_ports(h)]
+    """Every management endpoint whose path from its manager (the SOC or an execution node) crosses
+    ``boundary``: a boundary it is forwarded through, or the node it comes from."""
+    return [e for h in inv.managed_hosts if h.name != boundary
+            and boundary in {hop for hop, _ in mgmt_path(inv, h)[1] if hop != h.name}
+            for e in _endpoints(inv, h, boundary)]
 
 
 def reach_targets(inv: Inventory, hosts: list[str]) -> list[dict[str, object]]:
-    """What must answer a new connection from the SOC before changes on ``hosts`` are confirmed:
+    """What must answer a new connection from its manager before changes on ``hosts`` are confirmed:
     each host's own management port(s) and every host managed through it."""
-    own = [{"host": name, "address": str(inv.hosts[name].address), "port": port, "via": name}
-           for name in hosts for port in mgmt_ports(inv.hosts[name])]
+    own = [e for name in hosts for e in _endpoints(inv, inv.hosts[name], name)]
     return own + [t for name in hosts for t in managed_behind(inv, name)]
 
 
 def _reply_path(inv: Inventory, target: Host) -> list[tuple[str, Chain]]:
     # (what a router sends itself is not filtered by the lists bound in on its interfaces)
-    forward = [(h, c) for h, c in _path(inv, target) if c == "forward" and h != target.name]
-    return [(target.name, "output"), *reversed(forward)]
+    manager, path = mgmt_path(inv, target)
+    forward = [(h, c) for h, c in path if c == "forward" and h != target.name]
+    back: list[tuple[str, Chain]] = [(target.name, "output"), *reversed(forward)]
+    return back if manager is None else [*back, (manager.name, "input")]
 
 
 def check_management(inv: Inventory, planned: dict[str, Policy]) -> list[str]:
-    """Refuse any policy that would drop SSH (or WinRM) from the SOC to a managed host, or its replies."""
+    """Refuse any policy that would drop SSH (or WinRM) to a managed host from where it is managed (the
+    SOC, or the execution node of its area, itself managed from the SOC), or its replies."""
     soc = inv.soc
     if soc is None:
         return ["no SOC host in the inventory: the management path cannot be checked"]
     problems = []
     for target in inv.managed_hosts:
+        manager, path = mgmt_path(inv, target)
+        origin = manager or soc
+        via = f" from {origin.name}" if manager is not None else ""
         for port in mgmt_ports(target):
-            new = Packet(src=soc.address, dst=target.address, protocol="tcp", dport=port)
-            reply = Packet(src=target.address, dst=soc.address, protocol="tcp", dport=40000, sport=port,
+            new = Packet(src=origin.address, dst=target.address, protocol="tcp", dport=port)
+            reply = Packet(src=target.address, dst=origin.address, protocol="tcp", dport=40000, sport=port,
                            established=True)
-            for pkt, hops, what in ((new, _path(inv, target), "to"), (reply, _reply_path(inv, target), "from")):
+            for pkt, hops, what in ((new, path, "to"), (reply, _reply_path(inv, target), "from")):
                 for host, chain in hops:
                     policy = planned.get(host)
                     if policy is None:
@@ -107,7 +137,7 @@ def check_management(inv: Inventory, planned: dict[str, Policy]) -> list[str]:
                     windows = host == target.name and target.os == "windows"
                     verdict, reason = _verdict(policy, chain, pkt, windows)
                     if verdict != "accept":
-                        problems.append(f"would lock the operator out: management {what} {target.name} "
+                        problems.append(f"would lock the operator out: management {what} {target.name}{via} "
                                         f"(tcp/{port}) dropped at {host} ({chain}: {reason})")
                         break
     return problems

@@ -11,8 +11,6 @@ would otherwise compare equal. Bindings are read twice too: from ``show running-
 
 from __future__ import annotations
 
-import functools
-import importlib.util
 import re
 import time
 from dataclasses import dataclass, field
@@ -22,7 +20,7 @@ from typing import Any
 
 from orchestrator.core.errors import UserError
 from orchestrator.core.inventory import Host
-from orchestrator.core.paths import COLLECTIONS
+from orchestrator.core.paths import module_util
 from orchestrator.core.posture import Policy
 
 _ENTRY = re.compile(r"^\s+(\d+)\s+(.*?)(?:\s+\(\d+ matches?\))?\s*$")
@@ -162,15 +160,9 @@ def compare(live: IosLive, *, name: str, aces: list[str], interfaces: list[str],
     return problems
 
 
-@functools.cache
 def _renderer() -> ModuleType:
     """The collection's IOS renderer (plain Python), for the intended list: the same text the device prints."""
-    path = COLLECTIONS / "ansible_collections" / "irm" / "response" / "plugins" / "module_utils" / "irm_ios_render.py"
-    spec = importlib.util.spec_from_file_location("irm_ios_render", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return module_util("irm_ios_render")
 
 
 def read_host(host: Host, timeout: float = 30) -> IosLive:

@@ -30,10 +30,15 @@ _PROBE = ("import json, importlib.metadata as m\n"
 
 
 def execution_node(host: Host) -> ExecutionNode:
-    if host.kind != "node" or host.login is None:
+    if not host.runs_jobs or host.login is None:
         raise UserError(f"'{host.name}' is not an execution node (group execution_nodes)")
     return ExecutionNode(name=host.name, address=str(host.address), user=host.login.user, port=host.login.port,
                          ssh_options=host.ssh_args, runner=host.node_runner or str(VENV / "bin" / "ansible-runner"))
+
+
+def node_python(node: ExecutionNode) -> str:
+    """The node's Python: the one beside its ansible-runner (irm's virtualenv there)."""
+    return str(Path(node.runner).parent / "python")
 
 
 def versions() -> dict[str, str]:
@@ -56,7 +61,7 @@ def _ssh(node: ExecutionNode, command: str, data: bytes | None = None, timeout: 
 def check(node: ExecutionNode) -> list[str]:
     """What differs between the node and the controller (empty: the node runs exactly what irm runs), or
     the one reason it cannot be checked (unreachable, no runtime)."""
-    python = str(Path(node.runner).parent / "python")
+    python = node_python(node)
     try:
         theirs = json.loads(_ssh(node, f"{python} -I -c {shlex.quote(_PROBE)}"))
     except UserError as exc:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import importlib.util
 import os
 import sys
 from pathlib import Path
+from types import ModuleType
 
 PROJECT_ROOT = Path(os.environ.get("IRM_HOME", Path(__file__).resolve().parents[2]))
 PLAYBOOKS = PROJECT_ROOT / "playbooks"
@@ -33,3 +36,15 @@ def sha256(path: Path) -> str:
         for block in iter(lambda: fh.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+@functools.cache
+def module_util(name: str) -> ModuleType:
+    """One of the irm.response collection's module_utils (plain Python), loaded from its file: the same
+    code the modules run, used by irm itself (the IOS renderer, the management reach)."""
+    path = COLLECTIONS / "ansible_collections" / "irm" / "response" / "plugins" / "module_utils" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

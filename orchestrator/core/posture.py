@@ -173,22 +173,30 @@ def resolve_endpoint(inv: Inventory, endpoint: str) -> list[IPv4Network]:
 
 
 def _mgmt_rules(inv: Inventory, targets: list[Host]) -> list[Rule]:
+    """Management to these hosts from where it comes: the SOC, or for a host behind an execution node,
+    that node (``Inventory.manager_of``); the node itself is managed from the SOC."""
     soc = inv.soc
     if soc is None or not targets:
         return []
     rules = []
-    for os_name in ("linux", "windows"):
-        hosts = [h for h in targets if h.os == os_name]
-        if not hosts:
-            continue
-        ports = list(MGMT_PORTS[os_name])
-        dst = [_net(h.address) for h in hosts]
-        rules.append(Rule(action="accept", src=[_net(soc.address)], dst=dst, protocol="tcp", dports=ports,
-                          comment=f"management: SOC to {os_name} hosts"))
-        # Stateless on purpose: a management session opened before the change (an operator's shell, an
-        # Ansible control master) is first seen mid-stream by conntrack as "new"; it must survive.
-        rules.append(Rule(action="accept", src=dst, dst=[_net(soc.address)], protocol="tcp", sports=ports,
-                          comment=f"management: replies from {os_name} hosts to the SOC"))
+    managers: dict[str, tuple[Host, list[Host]]] = {}
+    for h in targets:
+        manager = inv.manager_of(h) or soc
+        managers.setdefault(manager.name, (manager, []))[1].append(h)
+    for manager, managed in managers.values():
+        origin = "SOC" if manager is soc else f"execution node {manager.name}"
+        for os_name in ("linux", "windows"):
+            hosts = [h for h in managed if h.os == os_name]
+            if not hosts:
+                continue
+            ports = list(MGMT_PORTS[os_name])
+            dst = [_net(h.address) for h in hosts]
+            rules.append(Rule(action="accept", src=[_net(manager.address)], dst=dst, protocol="tcp", dports=ports,
+                              comment=f"management: {origin} to {os_name} hosts"))
+            # Stateless on purpose: a management session opened before the change (an operator's shell, an
+            # Ansible control master) is first seen mid-stream by conntrack as "new"; it must survive.
+            rules.append(Rule(action="accept", src=dst, dst=[_net(manager.address)], protocol="tcp", sports=ports,
+                              comment=f"management: replies from {os_name} hosts to the {origin}"))
     return rules
 
 
@@ -290,6 +298,12 @@ def host_policy(inv: Inventory, host: Host, vectors: list[Vector], blocked: bool
                   comment="the host's own traffic to itself")
     input_rules = [*([mgmt[0]] if mgmt else []), itself]
     output_rules = [*([mgmt[1]] if mgmt else []), itself]
+    if host.runs_jobs:
+        # an execution node keeps managing the hosts behind it: its own new connections out to their
+        # management ports, and their replies, stay open whatever the vectors are
+        managed = [h for h in inv.hosts.values() if (m := inv.manager_of(h)) is not None and m.name == host.name]
+        for rule in _mgmt_rules(inv, managed):
+            (output_rules if rule.dports else input_rules).insert(0, rule)
     for proto in ("tcp", "udp"):
         ports = sorted({v.port for v in vectors if v.protocol == proto})
         if ports:

@@ -106,7 +106,8 @@ class PlaybookRunner(Protocol):
 
     def __call__(self, playbook: str | Path, inventory: str | Path, *, extravars: dict[str, Any] | None = None,
                  check: bool = False, diff: bool = False, limit: str | None = None, tags: list[str] | None = None,
-                 forks: int | None = None, observer: RunObserver | None = None) -> RunResult: ...
+                 forks: int | None = None, observer: RunObserver | None = None,
+                 node: ExecutionNode | None = None) -> RunResult: ...
 
 
 class ManagementProber(Protocol):

@@ -9,7 +9,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from orchestrator.core import checks, ios_readback, mgmt_probe, runner
+from orchestrator.core import checks, ios_readback, mgmt_probe, routing
 from orchestrator.core.detection import watch_start
 from orchestrator.core.errors import RunnerError, UserError
 from orchestrator.core.inventory import Inventory, hosts_by_os
@@ -122,7 +122,7 @@ def verify(inv: Inventory, inventory: Path, journal: Journal, incident_id: int |
         live[name] = planned[name].fingerprint if not problems else "differs"
     if targets:
         try:
-            result = runner.run_playbook("firewall_read", inventory, extravars=hosts_by_os(inv, targets))
+            result = routing.route(inv)("firewall_read", inventory, extravars=hosts_by_os(inv, targets))
         except RunnerError as exc:
             raise UserError(f"status --verify: the live rulesets could not be read ({exc})") from None
         live |= {h: str(r.facts.get("irm_live_fingerprint", "unknown")) for h, r in result.hosts.items()

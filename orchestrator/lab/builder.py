@@ -184,7 +184,10 @@ def _build(inv: Inventory, plan: LabPlan, lab: Any, step: Step) -> None:
         run(["ip", "-n", link.b_ns, "link", "set", link.b_if, "up"])
     for route in plan.routes:
         r = ["ip", "-n", route.ns] if route.ns else ["ip"]
-        run([*r, "route", "add", str(route.prefix), "via", str(route.via)])
+        if route.via is None:  # recorded in the plan above: lab down removes it even if up dies here
+            run([*r, "route", "replace", "unreachable", str(route.prefix)])
+        else:
+            run([*r, "route", "add", str(route.prefix), "via", str(route.via)])
 
     # No nftables table at all: irm's own table appears with the first containment and goes with the
     # last recovery step, exactly as on hosts before an incident.
@@ -505,6 +508,7 @@ class DownReport:
     namespaces: list[str] = field(default_factory=list)
     processes: list[int] = field(default_factory=list)
     interfaces: list[str] = field(default_factory=list)
+    routes: list[str] = field(default_factory=list)  # the SOC's unreachable routes removed
     state_dir_removed: str | None = None
     warnings: list[str] = field(default_factory=list)
 
@@ -578,10 +582,13 @@ def down(inv: Inventory) -> DownReport:
             report.warnings.append(f"{state / PLAN_FILE} is unreadable; tearing down from the inventory")
     recorded_ns = [n["name"] for n in record.get("plan", {}).get("namespaces", [])]
     recorded_if = [lk["a_if"] for lk in record.get("plan", {}).get("links", []) if lk.get("a_ns") is None]
+    root_unreachable = [str(r["prefix"]) for r in record.get("plan", {}).get("routes", [])
+                        if r.get("ns") is None and r.get("via") is None]
     try:
         plan = plan_lab(inv)
         planned_ns = [n.name for n in plan.namespaces]
         root_ifaces.update(plan.root_ifaces)
+        root_unreachable += [str(r.prefix) for r in plan.routes if r.ns is None and r.via is None]
     except LabError:
         planned_ns = []
     namespaces.update(n for n in [*recorded_ns, *planned_ns] if n in existing_namespaces(lab.name))
@@ -600,6 +607,10 @@ def down(inv: Inventory) -> DownReport:
         if _iface_exists(iface):
             run(["ip", "link", "delete", iface], check=False)
             report.interfaces.append(iface)
+    # the SOC's unreachable routes (areas reached through their execution node) have no link to go with
+    for prefix in sorted(set(root_unreachable)):
+        if run(["ip", "route", "del", "unreachable", prefix], check=False).returncode == 0:
+            report.routes.append(prefix)
     if record.get("created_run_sshd") and Path("/run/sshd").is_dir() and not _system_sshd_running():
         shutil.rmtree("/run/sshd", ignore_errors=True)
     if state.exists():

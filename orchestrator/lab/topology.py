@@ -50,9 +50,12 @@ class Link(_Model):
 
 
 class Route(_Model):
+    """A route; ``via`` None is an ``unreachable`` route (the SOC's, to an area it reaches only through
+    the area's execution node): it outlives the SOC's link, so ``lab down`` removes it by name."""
+
     ns: str | None
     prefix: IPv4Network
-    via: IPv4Address
+    via: IPv4Address | None
 
 
 class LabPlan(_Model):
@@ -211,6 +214,18 @@ def plan_lab(inv: Inventory) -> LabPlan:
             attach_segment(gw, f"br{j}", seg.prefix, seg.gateway_address, seg.hosts, port)
             port += len(seg.hosts)
             routes.append(Route(ns=ns(core.name), prefix=seg.prefix, via=gw.address))
+
+    # An area run by an execution node is reached from the SOC through that node only (a subsidiary whose
+    # WAN routes nothing from the SOC but its jump host): the SOC has no route to its segments, only to
+    # the node. Between areas and to the Internet, traffic flows as everywhere else.
+    for area in inv.areas.values():
+        node = inv.node_of(area.name)
+        if node is None:
+            continue
+        for seg in area.segments:
+            routes.append(Route(ns=None, prefix=seg.prefix, via=None))
+        if node.area == area.name:
+            routes.append(Route(ns=None, prefix=IPv4Network(f"{node.address}/32"), via=core_side(soc.uplink)))
 
     _check_ios(inv, bridges, ns)
 

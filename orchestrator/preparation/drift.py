@@ -14,7 +14,7 @@ from ipaddress import IPv4Address
 from pathlib import Path
 from typing import Any
 
-from orchestrator.core import runner
+from orchestrator.core import routing
 from orchestrator.core.errors import RunnerError, UserError
 from orchestrator.core.inventory import Host, Inventory, hosts_by_os
 from orchestrator.preparation.prepare import Check
@@ -72,7 +72,7 @@ def drift(inv: Inventory, inventory: str | Path) -> tuple[list[AreaDrift], dict[
     errors: dict[str, str] = {}
     if linux:
         try:
-            result = runner.run_playbook("prepare_neighbours", inventory, extravars=hosts_by_os(inv, linux))
+            result = routing.route(inv)("prepare_neighbours", inventory, extravars=hosts_by_os(inv, linux))
         except RunnerError as exc:
             errors.update(dict.fromkeys(linux, str(exc)))
         else:

@@ -15,7 +15,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from orchestrator.core import crisis_cell, paths, runner
+from orchestrator.core import crisis_cell, paths, routing
 from orchestrator.core.errors import RunnerError, UserError
 from orchestrator.core.inventory import Inventory
 from orchestrator.core.sources import Sources
@@ -175,7 +175,7 @@ def check_hosts(inv: Inventory, inventory: str | Path) -> list[Check]:
     boundaries = [h for h in inv.hosts.values() if h.kind in ("edge", "core", "gateway")]
     linux = [h.name for h in boundaries if h.boundary_kind == "nftables" and h.os == "linux"]
     try:
-        result = runner.run_playbook("prepare", inventory, extravars={
+        result = routing.route(inv)("prepare", inventory, extravars={
             "irm_targets": ",".join(managed) or "all:!all", "irm_boundaries_linux": ",".join(linux) or "all:!all",
             "irm_token": f"prepare-{os.getpid()}"})
     except RunnerError as exc:

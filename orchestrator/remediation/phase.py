@@ -15,7 +15,7 @@ from ipaddress import IPv4Network
 from pathlib import Path
 from typing import Any, Protocol
 
-from orchestrator.core import checks, mgmt_probe, runner
+from orchestrator.core import checks, mgmt_probe, routing, runner
 from orchestrator.core.errors import CanaryFailed, RemediationIncomplete, UserError
 from orchestrator.core.events import EventKind
 from orchestrator.core.inventory import Host, Inventory, hosts_by_os
@@ -96,7 +96,7 @@ class Remediation:
                  observer: RemediationObserver | None = None, *, run: runner.PlaybookRunner = runner.run_playbook,
                  probe: runner.ManagementProber = mgmt_probe.probe) -> None:
         self.req = req
-        self.run_playbook = run
+        self.run_playbook = routing.route(inv, run)
         self.probe_management = probe
         self.inv = inv
         self.journal = journal

@@ -16,7 +16,7 @@ def test_python_dash_m_orchestrator_is_the_irm_command() -> None:
 def test_validate_the_shipped_inventory() -> None:
     proc = irm("validate")
     assert proc.returncode == 0
-    assert proc.stdout.strip() == "inventories/lab: valid (3 areas, 7 segments, 19 managed hosts)"
+    assert proc.stdout.strip() == "inventories/lab: valid (4 areas, 9 segments, 23 managed hosts)"
 
 
 def test_unknown_command_is_a_usage_error_not_a_traceback() -> None:

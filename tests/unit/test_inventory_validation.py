@@ -52,7 +52,13 @@ def problems(tmp_path: Path, mutate: Mutation) -> list[str]:
 
 def test_shipped_lab_inventory_is_valid() -> None:
     inv = load_inventory(LAB_INVENTORY)
-    assert set(inv.areas) == {"hq", "subsidiary-x", "subsidiary-y"}
+    assert set(inv.areas) == {"hq", "subsidiary-x", "subsidiary-y", "subsidiary-z"}
+    # subsidiary-z's jump host is an area host that runs its area's plays; it is managed from the SOC,
+    # the other hosts of its area from it, every other host from the SOC
+    node = inv.hosts["z-node"]
+    assert node.kind == "area" and node.runs_jobs and inv.execution_nodes == [node]
+    assert inv.manager_of(inv.hosts["z-ws21"]) == node and inv.manager_of(node) is None
+    assert inv.manager_of(inv.hosts["gw-z"]) is None and inv.manager_of(inv.hosts["x-ws11"]) is None
     x = inv.area("subsidiary-x")
     assert [s.qualified for s in x.sub_areas] == ["subsidiary-x/office-1", "subsidiary-x/office-2"]
     assert [s.qualified for s in x.mobile_segments] == ["subsidiary-x/vpn"]
@@ -76,9 +82,9 @@ def test_unknown_area(tmp_path: Path) -> None:
 
 def test_unknown_area_typed_by_operator() -> None:
     inv = load_inventory(LAB_INVENTORY)
-    with pytest.raises(UnknownNameError, match=r"unknown area 'subsidiary-z'.*areas in .*: hq, subsidiary-x, "
-                                               r"subsidiary-y"):
-        inv.area("subsidiary-z")
+    with pytest.raises(UnknownNameError, match=r"unknown area 'subsidiary-w'.*areas in .*: hq, subsidiary-x, "
+                                               r"subsidiary-y, subsidiary-z"):
+        inv.area("subsidiary-w")
     with pytest.raises(UnknownNameError, match="that is a group name; the area is 'subsidiary-x'"):
         inv.area("area_subsidiary_x")
 
@@ -312,9 +318,9 @@ def test_an_area_names_its_execution_node(tmp_path: Path) -> None:
     shutil.copytree(LAB_INVENTORY, dest)
     data = yaml.safe_load((dest / "hosts.yml").read_text())
     children = data["all"]["children"]
-    children["execution_nodes"] = {"hosts": {"node-x": {
+    children["execution_nodes"]["hosts"] |= {"node-x": {
         "ansible_host": "198.18.0.30", "ansible_ssh_common_args": "-o UserKnownHostsFile=/etc/irm/known 'x y'",
-        "irm_node_runner": "/opt/irm/venv/bin/ansible-runner"}}}
+        "irm_node_runner": "/opt/irm/venv/bin/ansible-runner"}}
     children["area_subsidiary_x"]["vars"]["irm_execution_node"] = "node-x"
     (dest / "hosts.yml").write_text(yaml.safe_dump(data, sort_keys=False))
     inv = load_inventory(dest)

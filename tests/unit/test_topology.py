@@ -17,20 +17,23 @@ from tests.conftest import LAB_INVENTORY, MINI_INVENTORY
 
 def test_shipped_lab_plan() -> None:
     plan = plan_lab(load_inventory(LAB_INVENTORY))
-    assert len(plan.namespaces) == 19
+    assert len(plan.namespaces) == 23
     assert plan.root_ifaces == ["irmlab-soc"]
     routers = {n.host for n in plan.namespaces if n.router}
-    assert routers == {"core-rtr", "edge-fw", "gw-hq", "gw-x", "gw-y"}
+    assert routers == {"core-rtr", "edge-fw", "gw-hq", "gw-x", "gw-y", "gw-z"}
     # one bridge per segment behind each gateway, one for the internet segment behind the edge
     assert sorted((b.ns, str(b.address)) for b in plan.bridges) == sorted([
         ("irmlab-edge-fw", "198.19.0.1/24"),
         ("irmlab-gw-hq", "198.18.16.1/24"), ("irmlab-gw-hq", "198.18.17.1/24"),
         ("irmlab-gw-x", "198.18.32.1/24"), ("irmlab-gw-x", "198.18.33.1/24"), ("irmlab-gw-x", "198.18.40.1/24"),
         ("irmlab-gw-y", "198.18.48.1/24"), ("irmlab-gw-y", "198.18.49.1/24"),
+        ("irmlab-gw-z", "198.18.56.1/24"), ("irmlab-gw-z", "198.18.57.1/24"),
     ])
     # management travels in-band: the SOC routes the lab through the core, hosts through their gateway
+    # except subsidiary-z, reached through its execution node z-node only: no route to its segments
     soc_routes = [(str(r.prefix), str(r.via)) for r in plan.routes if r.ns is None]
-    assert soc_routes == [("198.18.0.0/16", "198.18.0.1"), ("198.19.0.0/24", "198.18.0.1")]
+    assert soc_routes == [("198.18.0.0/16", "198.18.0.1"), ("198.19.0.0/24", "198.18.0.1"),
+                          ("198.18.56.0/24", "None"), ("198.18.57.0/24", "None"), ("198.18.56.5/32", "198.18.0.1")]
     ws = [(str(r.prefix), str(r.via)) for r in plan.routes if r.ns == "irmlab-x-ws21"]
     assert ws == [("198.18.0.0/16", "198.18.33.1"), ("198.19.0.0/24", "198.18.33.1")]
     # no route anywhere leaves the lab's prefixes (no default route)

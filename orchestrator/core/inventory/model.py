@@ -188,6 +188,7 @@ class Host(_Model):
     # puts it)
     ssh_args: tuple[str, ...] = ()
     node_runner: str | None = None
+    runs_jobs: bool = False  # in group execution_nodes (kind "node", or an area host that is its area's jump host)
 
 
 class InternetSegment(_Model):
@@ -359,12 +360,27 @@ class Inventory(_Model):
 
     @property
     def execution_nodes(self) -> list[Host]:
-        return [h for h in self.hosts.values() if h.kind == "node"]
+        return [h for h in self.hosts.values() if h.runs_jobs]
 
     def node_of(self, area: str) -> Host | None:
         """The execution node that runs this area's plays, if it has one."""
         name = self.area(area).execution_node
         return self.hosts[name] if name else None
+
+    def from_soc(self) -> Inventory:
+        """This inventory with every area run from the SOC (no execution node): for when a node is down
+        and the SOC has a route to the area."""
+        return self.model_copy(update={"areas": {n: a.model_copy(update={"execution_node": None})
+                                                 for n, a in self.areas.items()}})
+
+    def manager_of(self, host: Host) -> Host | None:
+        """Where management connections to ``host`` come from: its area's execution node (which runs the
+        plays on it), or None for the SOC. A node is itself managed from the SOC, and boundaries are too
+        (their change must be proven from the SOC, through the node for the hosts behind it)."""
+        if host.kind != "area" or host.area is None:
+            return None
+        node = self.node_of(host.area)
+        return node if node is not None and node.name != host.name else None
 
     @property
     def gateways(self) -> list[Host]:

@@ -316,14 +316,16 @@ def _areas(raw: RawInventory, p: _Problems) -> tuple[dict[str, Area], dict[str, 
 
 
 def _host_kind(groups: Iterable[str]) -> HostKind:
+    """A host's role; an execution node that sits in an area (a subsidiary's jump host) is an area host
+    that also runs jobs (``Host.runs_jobs``)."""
     gs = set(groups)
     for group, kind in (("soc", "soc"), ("core", "core"), ("edge", "edge"), ("gateways", "gateway"),
-                        ("internet", "internet"), ("execution_nodes", "node")):
+                        ("internet", "internet")):
         if group in gs:
             return kind  # type: ignore[return-value]
     if any(names.parse_area_group(g) for g in gs):
         return "area"
-    return "other"
+    return "node" if "execution_nodes" in gs else "other"
 
 
 def _hosts(
@@ -377,7 +379,12 @@ def _hosts(
             "boundary_kind": v.get("irm_boundary_kind", "nftables"),
             "ios_interfaces": v.get("irm_ios_interfaces", []) or [],
         }
-        if kind == "node":
+        if "execution_nodes" in rh.groups:
+            if kind not in ("node", "area"):
+                p.add(where, None, f"is a {kind} and in group 'execution_nodes': a node is a host of its own "
+                      "or an area host")
+                continue
+            data["runs_jobs"] = True
             try:
                 data["ssh_args"] = shlex.split(str(v.get("ansible_ssh_common_args") or ""))
             except ValueError as exc:
@@ -461,7 +468,7 @@ def _check_execution_nodes(areas: dict[str, Area], hosts: dict[str, Host], p: _P
         node = area.execution_node
         if node is None:
             continue
-        if node not in hosts or hosts[node].kind != "node":
+        if node not in hosts or not hosts[node].runs_jobs:
             p.add(_g(area.group), "irm_execution_node", f"'{node}' is not a host of group 'execution_nodes'")
         elif hosts[node].os != "linux":
             p.add(_g(area.group), "irm_execution_node", f"'{node}' must run Linux (ansible-runner's worker)")
