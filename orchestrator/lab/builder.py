@@ -482,21 +482,42 @@ def tcp_open(address: str, port: int, timeout: float = 0.5) -> bool:
 
 
 def _wait_ready(inv: Inventory, deadline_s: float = 20.0) -> None:
-    checks: list[tuple[str, int]] = []
+    """Every host's sshd and services answer from where the host is managed: the SOC, or for an area
+    reached through its execution node, that node's namespace."""
+    assert inv.lab is not None
+    checks: dict[str | None, list[tuple[str, int]]] = {}
     for host in inv.managed_hosts:
-        checks.append((str(host.address), 22))
-        checks += [(str(host.address), s.port) for s in host.services]
+        manager = inv.manager_of(host)
+        mine = checks.setdefault(manager.name if manager else None, [])
+        mine.append((str(host.address), 22))
+        mine += [(str(host.address), s.port) for s in host.services]
+    lab = inv.lab.name
+
+    def still_closed(item: tuple[str | None, list[tuple[str, int]]]) -> list[tuple[str, int]]:
+        source, targets = item
+        if source is None:
+            with ThreadPoolExecutor(max_workers=16) as inner:
+                return [c for c, ok in zip(targets, inner.map(lambda c: tcp_open(*c), targets), strict=True)
+                        if not ok]
+        proc = ns_exec(f"{lab}-{source}", [sys.executable, "-m", "orchestrator.lab.probe", "0.5",
+                                           *(f"{a}:{p}" for a, p in targets)], check=False)
+        try:
+            seen = json.loads(proc.stdout)
+        except ValueError:
+            return targets
+        return [c for c in targets if seen.get(f"{c[0]}:{c[1]}") != "open"]
+
     deadline = time.monotonic() + deadline_s
     pending = checks
-    with ThreadPoolExecutor(max_workers=16) as pool:
+    with ThreadPoolExecutor(max_workers=8) as pool:
         while pending and time.monotonic() < deadline:
-            results = list(pool.map(lambda c: tcp_open(*c), pending))
-            pending = [c for c, ok in zip(pending, results, strict=True) if not ok]
+            pending = {s: left for s, left in zip(pending, pool.map(still_closed, pending.items()), strict=True)
+                       if left}
             if pending:
                 time.sleep(0.1)
     if pending:
-        names = ", ".join(f"{a}:{p}" for a, p in pending[:6])
-        raise LabError(f"lab hosts did not answer from the SOC within {deadline_s:.0f}s: {names}")
+        names = ", ".join(f"{a}:{p}" + (f" (from {s})" if s else "") for s, left in pending.items() for a, p in left)
+        raise LabError(f"lab hosts did not answer from where they are managed within {deadline_s:.0f}s: {names}")
 
 
 # ------------------------------------------------------------------------------------------------

@@ -65,12 +65,15 @@ def test_template_syntax_in_extra_vars_is_data_never_evaluated(tmp_path: Path) -
     inv = tmp_path / "hosts.yml"
     inv.write_text("all:\n  hosts:\n    localhost:\n      ansible_connection: local\n")
     weird = 'x"\n\t\\ {% raw %} [/] ünï ${HOME} $(id) `id` ; rm -rf /'
-    result = runner.run_playbook(pb, inv, extravars={"irm_payload": {"name": hostile, "list": [hostile, 3]},
+    # strings that plain YAML would read as numbers, booleans or null stay strings (an SSH port "22",
+    # a version "1.1"), beside a real number
+    typed = ["22", "1.1", "true", "~", "null", "0x1F", 3]
+    result = runner.run_playbook(pb, inv, extravars={"irm_payload": {"name": hostile, "list": [hostile, *typed]},
                                                      "irm_marker_in": weird})
     assert result.succeeded, result
     assert not canary.exists()
     facts = result.hosts["localhost"].facts
-    assert facts["irm_size"] == {"name": hostile, "list": [hostile, 3]}
+    assert facts["irm_size"] == {"name": hostile, "list": [hostile, *typed]}
     assert facts["irm_marker"] == weird
 
 
