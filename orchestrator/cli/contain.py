@@ -14,6 +14,7 @@ from orchestrator.cli.notice import tell
 from orchestrator.cli.options import (
     DEFAULT_INVENTORY,
     ConfirmTimeoutOpt,
+    FromSocOpt,
     IncidentOpt,
     InventoryOpt,
     JournalOpt,
@@ -69,6 +70,7 @@ def contain(
     confirm_timeout: ConfirmTimeoutOpt = 60,
     no_loop: Annotated[bool, typer.Option("--no-loop", help="Skip the sub-area monitoring loop.")] = False,
     source: SourceOpt = None,
+    from_soc: FromSocOpt = False,
 ) -> None:
     """Contain one or more areas: Internet cut, isolation, vectors and removable storage, mobile, then the
     sub-area loop; with several areas, every first cut comes before any other work."""
@@ -80,7 +82,7 @@ def contain(
     if not area and not detected:
         raise UserError("irm contain: give --area AREA (repeat for several) or --detected")
     specs = source_specs(source)
-    inv = load(inventory)
+    inv = load(inventory, from_soc=from_soc)
     names = list(dict.fromkeys(area or []))
     for name in names:
         inv.area(name)

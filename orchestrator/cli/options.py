@@ -27,15 +27,19 @@ IncidentOpt = Annotated[int | None, typer.Option("--incident", help="Incident id
 SourceOpt = Annotated[list[str] | None, typer.Option(
     "--source", help="Detection source KIND:PATH (suricata, wazuh, defender) or lab_av; repeat for several. "
     "Default: the inventory's irm_detection_sources, else the lab AV logs.")]
+FromSocOpt = Annotated[bool, typer.Option(
+    "--from-soc", help="Run every area's plays from the SOC, not its execution node (when a node is down and "
+    "the SOC has a route to the area); management is then planned and proven from the SOC.")]
 
 
-def load(path: Path, snapshot: bool = False) -> Inventory:
+def load(path: Path, snapshot: bool = False, from_soc: bool = False) -> Inventory:
     """The inventory, loaded through Ansible and validated (``InventoryError`` otherwise). Views that
     only read the journal pass ``snapshot``: an unchanged static inventory is then read from its
     snapshot, without importing Ansible (``inventory.snapshot``)."""
     from orchestrator.core.inventory.load import load_inventory
 
-    return load_inventory(path, snapshot=snapshot)
+    inv = load_inventory(path, snapshot=snapshot)
+    return inv.from_soc() if from_soc else inv
 
 
 def existing_journal(journal: Path) -> Path:

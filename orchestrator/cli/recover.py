@@ -13,6 +13,7 @@ from orchestrator.cli.notice import tell
 from orchestrator.cli.options import (
     DEFAULT_INVENTORY,
     ConfirmTimeoutOpt,
+    FromSocOpt,
     IncidentOpt,
     InventoryOpt,
     JournalOpt,
@@ -73,6 +74,7 @@ def recover(
     = "60s",
     confirm_timeout: ConfirmTimeoutOpt = 60,
     source: SourceOpt = None,
+    from_soc: FromSocOpt = False,
 ) -> None:
     """Reconnect a contained, remediated area in the IRM order, one confirmed and monitored step at a time."""
     from orchestrator.cli.live import ContainLive
@@ -80,7 +82,7 @@ def recover(
     from orchestrator.recovery.phase import RecoverRequest, Recovery, Step, parse_duration
 
     specs = source_specs(source)
-    inv = load(inventory)
+    inv = load(inventory, from_soc=from_soc)
     inv.area(area)
     req = RecoverRequest(inventory=inventory, area=area, operator=default_operator(operator),
                          incident_id=incident_id, soak=parse_duration(soak), quiet_window=parse_duration(quiet_window),

@@ -13,6 +13,7 @@ from orchestrator.cli.app import console, remediate_app
 from orchestrator.cli.notice import tell
 from orchestrator.cli.options import (
     DEFAULT_INVENTORY,
+    FromSocOpt,
     IncidentOpt,
     InventoryOpt,
     JournalOpt,
@@ -47,6 +48,7 @@ def remediate(
     incident_id: IncidentOpt = None,
     operator: OperatorOpt = None,
     yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
+    from_soc: FromSocOpt = False,
 ) -> None:
     """Run the plan on the canaries, verify them, then deploy to the rest of the area and verify."""
     if ctx.invoked_subcommand is not None:
@@ -56,7 +58,7 @@ def remediate(
 
     if area is None:
         raise UserError("remediate: --area AREA is required (or a subcommand: mark-manual)")
-    inv = load(inventory)
+    inv = load(inventory, from_soc=from_soc)
     inv.area(area)
     canaries = [c.strip() for c in canary.split(",") if c.strip()] if canary is not None else None
     req = RemediateRequest(inventory=inventory, area=area, operator=default_operator(operator),

@@ -263,7 +263,8 @@ class _UnsafeDumper(yaml.SafeDumper):
 def _unsafe_str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
     # Ansible's !unsafe resolves its scalar as plain YAML would: "22" would come back an int, "1.1" a
     # float, "true" a bool. Such a string (it holds no template: no brace) is written as an explicit str.
-    if "{" not in value and dumper.resolve(yaml.ScalarNode, value, (True, False)) != "tag:yaml.org,2002:str":
+    resolved = dumper.resolve(yaml.ScalarNode, value, (True, False))  # type: ignore[no-untyped-call]
+    if "{" not in value and resolved != "tag:yaml.org,2002:str":
         return dumper.represent_scalar("tag:yaml.org,2002:str", value, style='"')
     return dumper.represent_scalar("!unsafe", value, style='"')
 

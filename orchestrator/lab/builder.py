@@ -210,7 +210,7 @@ def _build(inv: Inventory, plan: LabPlan, lab: Any, step: Step) -> None:
         known_hosts.append(f"{host.address} {key_type} {key_body}")
         (labdir / "sshd_config").write_text(_sshd_config(host, labdir, ssh_dir))
         _start_sshd(ns, labdir)
-        if host.services or (host.vulnerable and host.kind == "area"):
+        if host.services or host.kind == "area":  # every area host has the lab's package tool and AV
             config = _agent_config(inv, plan, lab, host, targets)
             cfg_path = labdir / "agent.json"
             config["config_path"] = str(cfg_path)

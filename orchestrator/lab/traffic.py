@@ -41,15 +41,16 @@ class ProbeResult(BaseModel):
 def baseline_probes(inv: Inventory) -> list[Probe]:
     """Every path the topology allows with no containment in place.
 
-    The SOC reaches every managed host's SSH; every area host reaches every other area host (within and
+    Every managed host's SSH answers from where it is managed (the SOC, or its area's execution node:
+    the SOC has no route to the hosts behind one); every area host reaches every other area host (within and
     across sub-areas and areas), every business service declared on area hosts (the ERP), and every
     service on the internet hosts.
     """
     probes: list[Probe] = []
     soc = inv.soc
     if soc is not None:
-        probes += [Probe(source=soc.name, target=h.name, address=str(h.address), port=22, service="ssh")
-                   for h in inv.managed_hosts]
+        probes += [Probe(source=(inv.manager_of(h) or soc).name, target=h.name, address=str(h.address), port=22,
+                         service="ssh") for h in inv.managed_hosts]
     area_hosts = [h for h in inv.hosts.values() if h.kind == "area"]
     internet_hosts = [h for h in inv.hosts.values() if h.kind == "internet"]
     for src in area_hosts:
@@ -62,7 +63,7 @@ def baseline_probes(inv: Inventory) -> list[Probe]:
         for dst in internet_hosts:
             probes += [Probe(source=src.name, target=dst.name, address=str(dst.address), port=s.port,
                              service=s.name) for s in dst.services]
-    return probes
+    return list(dict.fromkeys(probes))  # a node's management probe is also an area path
 
 
 def run_probes(inv: Inventory, probes: list[Probe], timeout: float = 1.0) -> list[ProbeResult]:
