@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Protocol
 
 from orchestrator.containment.table import CONTAINMENT, containment_stage
-from orchestrator.core import checks, mgmt_probe, runner
+from orchestrator.core import checks, mgmt_probe, routing, runner
 from orchestrator.core.applier import Quiet, StageApplier, StageObserver, StageOutcome, StageSpec
 from orchestrator.core.detection import LOOKBACK, Detection, DetectionSource, watch_start
 from orchestrator.core.errors import ContainmentFailed, UserError
@@ -138,6 +138,7 @@ class Containment:
             problems += [f"host '{h}' of area '{area.name}' is not an area host" for h in missing]
         if self.inv.edge is None:
             problems.append("the inventory has no edge: the Internet cut has nowhere to go")
+        problems += routing.node_problems(self.inv, [h for a in self.areas for h in a.hosts])
         if problems:
             raise UserError(*problems)
         final = {a.name: AreaState(posture="isolated", vectors_blocked=True, mobile_blocked=True,

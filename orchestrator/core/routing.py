@@ -165,10 +165,14 @@ def merge(playbook: str, check: bool,
     return runner.RunResult(playbook=name, status=status, rc=rc or (1 if errors else 0), check=check, hosts=hosts)
 
 
+def node_problems(inv: Inventory, hosts: list[str]) -> list[str]:
+    """One line per execution node these hosts' plays need that does not answer now."""
+    return [f"execution node {d}: its area's plays cannot run; nothing was applied (bring the node back, or "
+            "run its area from the SOC where a route exists: --from-soc)" for d in unreachable_nodes(inv, hosts)]
+
+
 def require_nodes(inv: Inventory, hosts: list[str]) -> None:
     """Refuse, naming them, when the execution nodes these hosts' plays need do not answer."""
-    down = unreachable_nodes(inv, hosts)
-    if down:
-        raise UserError(*(f"execution node {d}" for d in down),
-                        "nothing was applied: bring the node back, or run its area from the SOC where a route "
-                        "exists (--from-soc)")
+    problems = node_problems(inv, hosts)
+    if problems:
+        raise UserError(*problems)

@@ -23,7 +23,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
 
-from orchestrator.core import checks, mgmt_probe, runner
+from orchestrator.core import checks, mgmt_probe, routing, runner
 from orchestrator.core.applier import Quiet, StageApplier, StageObserver, StageOutcome, StageSpec
 from orchestrator.core.detection import Detection, DetectionSource
 from orchestrator.core.errors import RecoveryHalted, UserError
@@ -186,7 +186,7 @@ class Recovery:
 
     def preconditions(self) -> list[str]:
         """Every unmet precondition (empty when recovery may go on)."""
-        unmet = self._approval_problems()
+        unmet = self._approval_problems() + routing.node_problems(self.inv, list(self.area.hosts))
         resuming = self._started() is not None
         st = self.state
         if not resuming:

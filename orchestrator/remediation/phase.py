@@ -127,6 +127,7 @@ class Remediation:
         except UserError as exc:
             problems.append(str(exc))
         state = AreaState.from_scopes(self.area.name, self.journal.postures(self.incident.id))
+        problems += routing.node_problems(self.inv, list(self.area.hosts))
         if not (state.posture == "isolated" and state.vectors_blocked and state.mobile_blocked):
             problems.append(f"area '{self.area.name}' is not contained (posture {state.posture}, vectors "
                             f"{'blocked' if state.vectors_blocked else 'open'}, mobile "

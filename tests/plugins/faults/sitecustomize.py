@@ -6,6 +6,8 @@ on PYTHONPATH (``tests.conftest.irm(..., faults={...})``); nothing of it ships i
   lockout check refuses it (a policy with no rule, the host before containment, stays as it is).
 - IRM_FAULT_SKIP_LOCKOUT_CHECK=1: the lockout check passes whatever the plan, so a test can prove the
   dead-man timer on the hosts rolls such a ruleset back.
+- IRM_FAULT_NODE_CUT="PLAYBOOK|COMMAND": during a run of PLAYBOOK on an execution node, COMMAND runs
+  once, as soon as the first host reports a task done (so a test can cut the node off mid-stage).
 """
 
 from __future__ import annotations
@@ -15,7 +17,33 @@ import os
 from typing import Any
 
 
+def _install_node_cut(spec: str) -> None:
+    import subprocess
+
+    from orchestrator.core import runner
+
+    playbook, _, command = spec.partition("|")
+    original = runner._run_on_node
+    done: list[bool] = []
+
+    def run_on_node(ansible_runner: Any, node: Any, workdir: str, pb: Any, *args: Any) -> Any:
+        collector = args[-1]
+
+        def handler(event: dict[str, Any]) -> bool:
+            kept = bool(collector(event))
+            if pb.name == playbook and event.get("event") == "runner_on_ok" and not done:
+                done.append(True)
+                subprocess.run(command, shell=True, check=False)
+            return kept
+
+        return original(ansible_runner, node, workdir, pb, *args[:-1], handler)
+
+    runner._run_on_node = run_on_node  # type: ignore[assignment]
+
+
 def _install() -> None:
+    if os.environ.get("IRM_FAULT_NODE_CUT"):
+        _install_node_cut(os.environ["IRM_FAULT_NODE_CUT"])
     extra_raw = os.environ.get("IRM_FAULT_EXTRA_RULES")
     skip = os.environ.get("IRM_FAULT_SKIP_LOCKOUT_CHECK") == "1"
     if not extra_raw and not skip:
