@@ -2,7 +2,8 @@
 # The main job on the built-in lab: a worm outbreak in subsidiary-x, handled the IRM #1 way.
 # Build the lab, prove Ansible reaches every host and the baseline traffic flows, prove the response is
 # ready (irm prepare) and draw the architecture (irm map), seed the lab worm (in subsidiary-x, and a
-# second foothold in subsidiary-y, the area behind the emulated Cisco IOS router gw-y), identify the
+# second foothold in subsidiary-y, the area behind the emulated Cisco IOS router gw-y, and a third in
+# subsidiary-z, which irm reaches only through its execution node z-node), identify the
 # perimeter from the AV logs and the gateway sensors (irm identify) and open the incident it proposes,
 # contain the area and every other area the worm reached (one command, --detected), watch the spread
 # stop, remediate with the validated plan (canary first; a technician for the hosts where the worm
@@ -40,16 +41,21 @@ irm prepare --record --checksums "$(dirname "$JOURNAL")/irm-checksums.json" --dr
 banner "preparation: the architecture from the inventory (irm map --out irm-map)"
 irm map --out irm-map -i "$INV"
 
-banner "outbreak: the lab worm starts on x-ws11 (subsidiary-x/office-1) and on y-ws11 (subsidiary-y, behind gw-y, an emulated Cisco IOS router)"
+banner "outbreak: the lab worm starts on x-ws11 (subsidiary-x/office-1), y-ws11 (subsidiary-y, behind gw-y, an emulated Cisco IOS router) and z-ws11 (subsidiary-z, which the SOC reaches only through its execution node z-node)"
 irm lab infect x-ws11 -i "$INV"
-if ! out=$(irm lab infect y-ws11 -i "$INV" 2>&1); then
-  case "$out" in
-    *"already infected"*) echo "y-ws11: not seeded, the worm from subsidiary-x got there first ($out)" ;;
-    *) echo "$out" >&2; exit 1 ;;
-  esac
-else
-  echo "$out"
-fi
+seed() {  # a second foothold, unless the worm from subsidiary-x got there first
+  local out
+  if ! out=$(irm lab infect "$1" -i "$INV" 2>&1); then
+    case "$out" in
+      *"already infected"*) echo "$1: not seeded, the worm got there first ($out)" ;;
+      *) echo "$out" >&2; exit 1 ;;
+    esac
+  else
+    echo "$out"
+  fi
+}
+seed y-ws11
+seed z-ws11
 irm lab watch --seconds 3 --no-until-all -i "$INV"
 
 banner "identification: irm identify reads the AV logs and the gateway sensors' Suricata alerts"
