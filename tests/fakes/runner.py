@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from orchestrator.core.runner import HostResult, RunObserver, RunResult
+from orchestrator.core.runner import ExecutionNode, HostResult, RunObserver, RunResult
 
 
 @dataclass
@@ -20,6 +20,7 @@ class Call:
     targets: list[str]
     extravars: dict[str, Any]
     check: bool
+    node: str | None = None  # the execution node the play was sent to (None: the controller)
 
 
 @dataclass
@@ -33,13 +34,14 @@ class FakeRunner:
 
     def __call__(self, playbook: str | Path, inventory: str | Path, *, extravars: dict[str, Any] | None = None,
                  check: bool = False, diff: bool = False, limit: str | None = None, tags: list[str] | None = None,
-                 forks: int | None = None, observer: RunObserver | None = None) -> RunResult:
+                 forks: int | None = None, observer: RunObserver | None = None,
+                 node: ExecutionNode | None = None) -> RunResult:
         ev = dict(extravars or {})
         name = str(playbook)
         targets = [t for t in str(ev.get("irm_targets", "")).split(",") if t]
         for key in ("irm_targets_linux", "irm_targets_windows"):
             targets += [t for t in str(ev.get(key, "")).split(",") if t and t != "all:!all" and t not in targets]
-        self.calls.append(Call(name, targets, ev, check))
+        self.calls.append(Call(name, targets, ev, check, node.name if node else None))
         planned = ev.get("irm_fingerprints", {})
         hosts: dict[str, HostResult] = {}
         for host in targets:

@@ -197,3 +197,44 @@ def test_an_ios_boundarys_own_management_crosses_its_access_list(tmp_path: Path,
     nplanned["gw-x"].forward.rules.insert(0, Rule(action="drop", dst=[IPv4Network(f"{gw.address}/32")],
                                                   comment="someone's rule"))
     assert checks.check_management(inv, nplanned) == []
+
+
+def _z_full(inv: Inventory) -> AreaState:
+    return AreaState(posture="isolated", vectors_blocked=True, mobile_blocked=True,
+                     quarantined={s.qualified for s in inv.area("subsidiary-z").sub_areas})
+
+
+def test_hosts_behind_an_execution_node_are_managed_from_it(inv: Inventory) -> None:
+    """subsidiary-z's hosts are managed from z-node, z-node from the SOC: an SSH worm (tcp/22) contained
+    there keeps SOC -> node -> host open, and nothing else from the SOC into the area."""
+    ssh_worm = [Vector(protocol="tcp", port=22)]
+    planned = policies(inv, ssh_worm, {"subsidiary-z": _z_full(inv)})
+    assert checks.check_management(inv, planned) == []
+    node, ws21, ws11 = ip(inv, "z-node"), ip(inv, "z-ws21"), ip(inv, "z-ws11")
+    soc = ip(inv, "soc-console")
+    gw = planned["gw-z"].forward
+    assert gw.verdict(Packet(node, ws21, "tcp", 22))[0] == "accept"  # across the quarantine
+    assert gw.verdict(Packet(soc, node, "tcp", 22))[0] == "accept"
+    assert gw.verdict(Packet(soc, ws21, "tcp", 22))[0] == "drop"  # the SOC manages no host behind the node
+    assert planned["z-node"].output.verdict(Packet(node, ws11, "tcp", 22))[0] == "accept"  # despite the worm
+    assert planned["z-ws11"].input.verdict(Packet(node, ws11, "tcp", 22))[0] == "accept"
+    assert planned["z-ws11"].input.verdict(Packet(ip(inv, "z-ws21"), ws11, "tcp", 22))[0] == "drop"
+    # the endpoints a change of gw-z must reach again: the node from the SOC, z-ws21 through the node
+    endpoints = {str(e["host"]): e for e in checks.reach_targets(inv, ["gw-z"])}
+    assert sorted(endpoints) == ["gw-z", "z-node", "z-ws21"]
+    assert "through" not in endpoints["z-node"]
+    assert endpoints["z-ws21"]["through"]["name"] == "z-node"  # type: ignore[index]
+
+
+def test_the_lockout_check_names_the_nodes_leg(inv: Inventory) -> None:
+    planned = policies(inv, SMB, {"subsidiary-z": _z_full(inv)})
+    gw = planned["gw-z"]
+    cut = Rule(action="drop", src=[IPv4Network("198.18.56.5/32")], comment="careless rule")
+    planned["gw-z"] = gw.model_copy(update={"forward": gw.forward.model_copy(
+        update={"rules": [cut, *gw.forward.rules]})})
+    problems = checks.check_management(inv, planned)
+    # the node's replies to the SOC, and the node's own sessions to the host behind gw-z
+    assert problems == ["would lock the operator out: management from z-node (tcp/22) dropped at gw-z "
+                        "(forward: careless rule)",
+                        "would lock the operator out: management to z-ws21 from z-node (tcp/22) dropped at gw-z "
+                        "(forward: careless rule)"]

@@ -89,3 +89,28 @@ def test_a_network_resource_modules_commands_in_check_mode_are_shown_as_its_diff
                                              "10 deny ip any any\n", "before_header": "device",
                                              "after_header": "Write irm's new access list"}]
     assert applying.hosts["gw-y"].diffs == []  # applied for real: no diff
+
+
+def test_a_play_is_split_between_the_controller_and_the_execution_node() -> None:
+    """Each host's part of a play runs where it is managed; a node's part holds only its own hosts' data,
+    and the endpoints it reaches itself lose their 'through'; the results come back as one."""
+    from orchestrator.core import checks, routing
+    from orchestrator.core.inventory.load import load_inventory
+    from tests.conftest import LAB_INVENTORY
+    from tests.fakes.runner import FakeRunner
+
+    inv = load_inventory(LAB_INVENTORY)
+    fake = FakeRunner()
+    hosts = ["x-ws11", "z-ws11", "gw-z", "z-node", "z-ws21"]
+    reach = {h: checks.reach_targets(inv, [h]) for h in hosts}
+    result = routing.route(inv, fake)("contain_3_vectors", LAB_INVENTORY, extravars={
+        "irm_targets": ",".join(hosts), "irm_policies": {h: {} for h in hosts}, "irm_reach": reach,
+        "irm_token": "t"})
+    parts = {c.node: c for c in fake.calls}
+    assert sorted(parts[None].targets) == ["gw-z", "x-ws11", "z-node"]
+    assert sorted(parts["z-node"].targets) == ["z-ws11", "z-ws21"]
+    assert sorted(parts["z-node"].extravars["irm_policies"]) == ["z-ws11", "z-ws21"]
+    assert parts["z-node"].extravars["irm_token"] == "t"
+    assert all("through" not in e for es in parts["z-node"].extravars["irm_reach"].values() for e in es)
+    assert any("through" in e for e in parts[None].extravars["irm_reach"]["gw-z"])  # z-ws21, from the SOC
+    assert sorted(result.hosts) == sorted(hosts) and result.succeeded

@@ -36,7 +36,7 @@ def _install_node_cut(spec: str) -> None:
                 subprocess.run(command, shell=True, check=False)
             return kept
 
-        return original(ansible_runner, node, workdir, pb, *args[:-1], handler)
+        return original(ansible_runner, node, workdir, pb, *args[:-1], handler)  # type: ignore[call-arg]
 
     runner._run_on_node = run_on_node  # type: ignore[assignment]
 
