@@ -70,12 +70,23 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.skip(reason=reason))
 
 
+# subsidiary-z (the area behind its execution node) starts patched in every test lab: a worm seeded
+# elsewhere must not find a fourth area the test never contains. test_node_area makes it vulnerable again.
+NODE_AREA_HOSTS = ("z-ws11", "z-ws21")
+
+
 @contextlib.contextmanager
 def built_lab(inventory: Path = LAB_INVENTORY) -> Iterator[Path]:
     """A lab built for the caller and always torn down, also when the caller fails."""
     irm("lab", "down", "-i", str(inventory))  # a previous crashed run must not poison this one
     try:
         irm("lab", "up", "-i", str(inventory), check=True)
+        if inventory == LAB_INVENTORY:
+            from orchestrator.core.inventory.load import load_inventory
+
+            inv = load_inventory(inventory)
+            for name in NODE_AREA_HOSTS:
+                (Path(inv.hosts[name].state_dir) / "patched").write_text("test\n")
         yield inventory
     finally:
         irm("lab", "down", "-i", str(inventory))

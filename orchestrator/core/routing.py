@@ -91,14 +91,18 @@ def _part(inv: Inventory, extravars: dict[str, Any], mine: set[str], node: str |
 
 
 class _Serialized:
-    """An observer several parts report to at once: one call at a time."""
+    """An observer several parts report to at once: one call at a time, each task shown once (every part
+    runs the same tasks)."""
 
     def __init__(self, observer: runner.RunObserver) -> None:
         self._observer, self._lock = observer, threading.Lock()
+        self._tasks: set[tuple[str, str]] = set()
 
     def on_task(self, play: str, task: str) -> None:
         with self._lock:
-            self._observer.on_task(play, task)
+            if (play, task) not in self._tasks:
+                self._tasks.add((play, task))
+                self._observer.on_task(play, task)
 
     def on_host(self, result: runner.HostResult, event: str) -> None:
         with self._lock:

@@ -22,6 +22,7 @@ from orchestrator.core.inventory.load import load_inventory
 from tests.conftest import BIN, LAB_INVENTORY, ROOT, built_lab, irm
 from tests.integration.lab_tools import (
     infected,
+    management_probes,
     matrix,
     probe,
     rulesets,
@@ -132,7 +133,7 @@ def test_the_gateway_sensors_alert_on_routed_worm_traffic_until_the_cut(containe
     assert inv.lab is not None
     records = [json.loads(line) for line in (Path(inv.lab.state_dir) / "sensors" / "eve.json").read_text().splitlines()]
     alerts = [r for r in records if r["event_type"] == "alert"]
-    assert {r["host"] for r in records if r["event_type"] == "stats"} == {"gw-hq", "gw-x", "gw-y"}  # alive
+    assert {r["host"] for r in records if r["event_type"] == "stats"} == {"gw-hq", "gw-x", "gw-y", "gw-z"}  # alive
     by_address = {str(h.address): h for h in inv.hosts.values()}
     x_out = [a for a in alerts if by_address[a["src_ip"]].area == "subsidiary-x"
              and by_address[a["dest_ip"]].segment != by_address[a["src_ip"]].segment]
@@ -176,11 +177,11 @@ def test_traffic_after_containment(contained: Scenario) -> None:
         ("hq-ws1", "inet-web", 80): "open", ("hq-ws1", "hq-erp", 8069): "open",
     }
     probes = [probe(inv, s, t, p) for s, t, p in checks]
-    probes += [probe(inv, "soc-console", h.name, 22) for h in inv.managed_hosts]
-    seen = matrix(inv, probes)
+    managed = management_probes(inv)
+    seen = matrix(inv, probes + managed)
     got = {k: ("open" if v == "open" else "closed") for k, v in seen.items() if k in checks}
     assert got == checks
-    mgmt = {k: v for k, v in seen.items() if k[0] == "soc-console"}
+    mgmt = {(p.source, p.target, p.port): seen[(p.source, p.target, p.port)] for p in managed}
     assert len(mgmt) == len(inv.managed_hosts) and set(mgmt.values()) == {"open"}
 
 

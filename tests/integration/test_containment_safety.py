@@ -123,9 +123,10 @@ def test_bad_input(lab: Path, tmp_path: Path) -> None:
         f"irm: error: no open incident in journal {journal}: record the worm first with 'irm incident open "
         "--worm NAME --vector tcp/PORT'")
     journal = incident(tmp_path)
-    proc = irm("contain", "--area", "subsidiary-z", "--yes", "--journal", str(journal))
+    proc = irm("contain", "--area", "subsidiary-w", "--yes", "--journal", str(journal))
     assert proc.returncode == 2 and proc.stderr.strip() == (
-        "irm: error: unknown area 'subsidiary-z'; areas in inventories/lab: hq, subsidiary-x, subsidiary-y")
+        "irm: error: unknown area 'subsidiary-w'; areas in inventories/lab: hq, subsidiary-x, subsidiary-y, "
+        "subsidiary-z")
     holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     try:
         import sqlite3

@@ -24,13 +24,13 @@ def test_up_builds_everything_and_down_leaves_nothing() -> None:
     parent_existed = Path(inv.lab.state_dir).parent.exists()
     try:
         up = irm("lab", "up", check=True)
-        assert "is up: 19 hosts" in up.stdout
+        assert "is up: 23 hosts" in up.stdout
         built = traces(inv)
-        assert len(built.namespaces) == 19
+        assert len(built.namespaces) == 23
         assert built.links == ["irmlab-soc"]
         pids = recorded_pids(inv)
-        # sshd everywhere but gw-y, the emulated IOS device there; services on inet-web and the 13 vulnerable hosts
-        assert len(pids) == 19 + 14
+        # sshd everywhere but gw-y, the emulated IOS device there; services on inet-web and the 16 area hosts
+        assert len(pids) == 23 + 17
         assert all(os.path.exists(f"/proc/{p}") for p in pids)
         # every namespace has its own nftables ruleset, empty as before an incident
         for ns in built.namespaces:
@@ -57,7 +57,7 @@ def test_up_on_an_existing_lab_says_so(lab: Path) -> None:
     before = traces(inv)
     again = irm("lab", "up")
     assert again.returncode == 3
-    assert again.stderr.startswith("irm: error: lab 'irmlab' is already up (19 namespaces")
+    assert again.stderr.startswith("irm: error: lab 'irmlab' is already up (23 namespaces")
     assert traces(inv).namespaces == before.namespaces
     assert "Traceback" not in again.stderr
 

@@ -19,7 +19,7 @@ import pytest
 from orchestrator.core.inventory import Inventory
 from orchestrator.core.inventory.load import load_inventory
 from orchestrator.lab.topology import plan_lab
-from tests.conftest import BIN, LAB_INVENTORY, ROOT, built_lab, irm
+from tests.conftest import BIN, LAB_INVENTORY, NODE_AREA_HOSTS, ROOT, built_lab, irm
 from tests.integration.lab_tools import (
     approve_args,
     infected,
@@ -64,6 +64,7 @@ def zone(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Zone]:
     with built_lab(LAB_INVENTORY):
         inv = load_inventory(LAB_INVENTORY)
         set_patched(inv, OUTSIDE, True)  # the worm stays in subsidiary-z until it is contained
+        set_patched(inv, list(NODE_AREA_HOSTS), False)  # (test labs start with subsidiary-z patched)
         irm("incident", "open", "--worm", "Lab.Worm.IRM-A", "--vector", "tcp/4445", "--journal", str(journal),
             check=True)
         irm("lab", "infect", "z-ws11", check=True)
@@ -116,7 +117,7 @@ def test_a_node_dying_mid_stage_fails_the_stage_cleanly_and_a_rerun_converges(zo
     ns = f"{zone.inv.lab.name}-z-node"
     before = len(stages(zone.journal))
     out = irm("contain", "--area", AREA, "--yes", "--journal", str(zone.journal), "--no-loop",
-              "--confirm-timeout", "30", timeout=300,
+              "--confirm-timeout", "10", timeout=300,
               faults={"IRM_FAULT_NODE_CUT": f"contain_3_vectors.yml|ip -n {ns} link set eth0 down"})
     try:
         assert out.returncode != 0, out.stdout

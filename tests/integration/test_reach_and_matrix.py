@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.core import runner
+from orchestrator.core import routing, runner
 from orchestrator.core.inventory.load import load_inventory
 from orchestrator.lab import traffic
 from tests.conftest import irm
@@ -33,7 +33,9 @@ class Recorder:
 def test_runner_adapter_reaches_every_host_over_ssh(lab: Path) -> None:
     inv = load_inventory(lab)
     rec = Recorder()
-    result = runner.run_playbook("reach", lab, observer=rec)
+    # every host, each from where it is managed (subsidiary-z's from its execution node z-node)
+    result = routing.route(inv)("reach", lab, observer=rec,
+                                extravars={"irm_targets": ",".join(h.name for h in inv.managed_hosts)})
     assert result.succeeded, result
     assert set(result.hosts) == {h.name for h in inv.managed_hosts}
     assert all(h.ok == 1 and h.status == "ok" for h in result.hosts.values())
@@ -61,7 +63,7 @@ def test_runner_adapter_reports_an_unreachable_host(lab: Path) -> None:
         assert result.hosts["x-ws21"].status == "ok"
         cli = irm("lab", "reach")
         assert cli.returncode == 1
-        assert "18 of 19 hosts answered over SSH" in cli.stdout
+        assert "22 of 23 hosts answered over SSH" in cli.stdout
         assert cli.stderr.startswith("x-ws22: ")
     finally:
         subprocess.run(["ip", "netns", "exec", "irmlab-x-ws22", "/usr/sbin/sshd", "-f", str(labdir / "sshd_config"),
@@ -85,8 +87,11 @@ def test_baseline_connectivity_matrix(lab: Path) -> None:
     # host to host across areas, area to internet, SOC to every SSH, LAN to the ERP
     assert any(r.probe.source == "x-lt1" and r.probe.target == "hq-ws2" for r in results)
     assert any(r.probe.source == "x-ws21" and r.probe.target == "inet-web" for r in results)
-    assert sum(1 for r in results if r.probe.source == "soc-console") == 19
-    assert sum(1 for r in results if r.probe.service == "erp") == 12
+    # the SOC reaches every host's SSH but subsidiary-z's two behind its node, which reaches them
+    assert sum(1 for r in results if r.probe.source == "soc-console") == 21
+    from_node = {r.probe.target for r in results if r.probe.source == "z-node" and r.probe.port == 22}
+    assert from_node >= {"z-ws11", "z-ws21"}
+    assert sum(1 for r in results if r.probe.service == "erp") == 15
 
 
 def test_probes_see_closed_ports_and_blocked_paths(lab: Path) -> None:
