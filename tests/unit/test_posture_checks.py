@@ -238,3 +238,15 @@ def test_the_lockout_check_names_the_nodes_leg(inv: Inventory) -> None:
                         "(forward: careless rule)",
                         "would lock the operator out: management to z-ws21 from z-node (tcp/22) dropped at gw-z "
                         "(forward: careless rule)"]
+
+
+def test_from_soc_plans_and_proves_management_from_the_soc(inv: Inventory) -> None:
+    """--from-soc (a node down, a route from the SOC): no area has a node any more, so the hosts behind
+    it are managed, planned and probed from the SOC, and the lockout check asks for that path."""
+    direct = inv.from_soc()
+    assert direct.manager_of(direct.hosts["z-ws21"]) is None and inv.manager_of(inv.hosts["z-ws21"]) is not None
+    planned = policies(direct, SMB, {"subsidiary-z": _z_full(direct)})
+    assert checks.check_management(direct, planned) == []
+    soc, ws21 = ip(inv, "soc-console"), ip(inv, "z-ws21")
+    assert planned["gw-z"].forward.verdict(Packet(soc, ws21, "tcp", 22))[0] == "accept"
+    assert all("through" not in e for e in checks.reach_targets(direct, ["gw-z"]))
