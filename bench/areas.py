@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 sys.path.insert(0, str(ROOT))
 
-from bench.make_inventory import lab_vars  # noqa: E402
+from bench.make_inventory import frame, lab_vars  # noqa: E402
 from orchestrator.core.journal import Journal  # noqa: E402
 
 ENV = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}", "COLUMNS": "200"}
@@ -49,16 +49,7 @@ def inventory(k: int) -> dict[str, object]:
             for s in (1, 2)}}
     return {"all": {
         "vars": lab_vars("irmareas"),
-        "children": {
-            "soc": {"hosts": {"soc-a": {"ansible_connection": "local", "irm_uplink": "198.19.128.2/30"}}},
-            "core": {"hosts": {"core-a": {"ansible_host": "198.19.128.1"}}},
-            "edge": {"hosts": {"edge-a": {"ansible_host": "198.19.128.6", "irm_uplink": "198.19.128.6/30"}}},
-            "gateways": {"hosts": gateways},
-            "internet": {"vars": {"irm_prefix": "198.19.129.0/24"},
-                         "hosts": {"inet-a": {"ansible_host": "198.19.129.10",
-                                              "irm_lab_services": [{"name": "web", "port": 80}]}}},
-            **areas,
-        },
+        "children": {**frame("a", gateways), **areas},
     }}
 
 

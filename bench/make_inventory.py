@@ -9,6 +9,7 @@ Area `bench-x` behind gateway `gw-b`: four sub-areas and a mobile segment sharin
 from __future__ import annotations
 
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 
 import yaml
@@ -29,6 +30,20 @@ def lab_vars(name: str) -> dict[str, object]:
         "ansible_ssh_private_key_file": "{{ irm_lab_state_dir }}/ssh/id_ed25519",
         "ansible_ssh_common_args": "-o UserKnownHostsFile={{ irm_lab_state_dir }}/ssh/known_hosts "
                                    "-o StrictHostKeyChecking=yes -o IdentitiesOnly=yes",
+    }
+
+
+def frame(tag: str, gateways: Mapping[str, object]) -> dict[str, object]:
+    """The groups every multi-area benchmark lab shares: SOC, core, edge, the given gateways, and one
+    internet host, in 198.19.128.0/17; host names end in ``-TAG``."""
+    return {
+        "soc": {"hosts": {f"soc-{tag}": {"ansible_connection": "local", "irm_uplink": "198.19.128.2/30"}}},
+        "core": {"hosts": {f"core-{tag}": {"ansible_host": "198.19.128.1"}}},
+        "edge": {"hosts": {f"edge-{tag}": {"ansible_host": "198.19.128.6", "irm_uplink": "198.19.128.6/30"}}},
+        "gateways": {"hosts": gateways},
+        "internet": {"vars": {"irm_prefix": "198.19.129.0/24"},
+                     "hosts": {f"inet-{tag}": {"ansible_host": "198.19.129.10",
+                                               "irm_lab_services": [{"name": "web", "port": 80}]}}},
     }
 
 

@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 sys.path.insert(0, str(ROOT))
 
-from bench.make_inventory import lab_vars  # noqa: E402
+from bench.make_inventory import frame, lab_vars  # noqa: E402
 from orchestrator.core.journal import Journal  # noqa: E402
 
 ENV = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}", "COLUMNS": "200"}
@@ -54,16 +54,7 @@ def inventory(n: int, hosts: int, nodes: bool) -> dict[str, object]:
         areas[f"area_a{i}"] = {"vars": group, "children": {
             f"subarea_a{i}__office_1": {"vars": {"irm_prefix": f"198.19.{first}.0/24"}, "hosts": office_1},
             f"subarea_a{i}__office_2": {"vars": {"irm_prefix": f"198.19.{first + 1}.0/24"}, "hosts": office_2}}}
-    children: dict[str, object] = {
-        "soc": {"hosts": {"soc-n": {"ansible_connection": "local", "irm_uplink": "198.19.128.2/30"}}},
-        "core": {"hosts": {"core-n": {"ansible_host": "198.19.128.1"}}},
-        "edge": {"hosts": {"edge-n": {"ansible_host": "198.19.128.6", "irm_uplink": "198.19.128.6/30"}}},
-        "gateways": {"hosts": gateways},
-        "internet": {"vars": {"irm_prefix": "198.19.129.0/24"},
-                     "hosts": {"inet-n": {"ansible_host": "198.19.129.10",
-                                          "irm_lab_services": [{"name": "web", "port": 80}]}}},
-        **areas,
-    }
+    children: dict[str, object] = {**frame("n", gateways), **areas}
     if nodes:
         children["execution_nodes"] = {"hosts": {f"a{i}-node": None for i in range(1, n + 1)}}
     return {"all": {"vars": lab_vars("irmnodes"), "children": children}}

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from orchestrator.core.incident import Vector
 from orchestrator.core.inventory import Area, Host, Inventory, flow_endpoint_is_everything
+from orchestrator.core.nodes import execution_node, node_python
 from orchestrator.core.posture import (
     Chain,
     Packet,
@@ -79,10 +80,8 @@ def through(inv: Inventory, manager: Host | None) -> dict[str, object] | None:
     (proving SOC -> node), from which the node opens a new one to the endpoint (node -> host)."""
     if manager is None:
         return None
-    from orchestrator.core.nodes import execution_node, node_python
-
     node = execution_node(manager)
-    return {"name": node.name, "ssh": node.ssh_command("")[:-1], "python": node_python(node)}
+    return {"name": node.name, "ssh": node.ssh_base(), "python": node_python(node)}
 
 
 def _endpoints(inv: Inventory, host: Host, via: str) -> list[dict[str, object]]:

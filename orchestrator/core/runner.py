@@ -89,9 +89,13 @@ class ExecutionNode:
     connect_timeout: int = 10
 
     def ssh_command(self, remote: str) -> list[str]:
+        return [*self.ssh_base(), remote]
+
+    def ssh_base(self) -> list[str]:
+        """The ssh command line that reaches the node, without the remote command."""
         return ["ssh", "-p", str(self.port), "-o", "BatchMode=yes", "-o", f"ConnectTimeout={self.connect_timeout}",
                 "-o", "ServerAliveInterval=5", "-o", "ServerAliveCountMax=3", *self.ssh_options,
-                f"{self.user}@{self.address}", remote]
+                f"{self.user}@{self.address}"]
 
 
 class RunObserver(Protocol):

@@ -38,6 +38,16 @@ class ProbeResult(BaseModel):
         return self.outcome == "open"
 
 
+def management_probes(inv: Inventory) -> list[Probe]:
+    """SSH to each managed host from where it is managed: the SOC, or its area's execution node (the SOC
+    has no route to the hosts behind one)."""
+    soc = inv.soc
+    if soc is None:
+        return []
+    return [Probe(source=(inv.manager_of(h) or soc).name, target=h.name, address=str(h.address), port=22,
+                  service="ssh") for h in inv.managed_hosts]
+
+
 def baseline_probes(inv: Inventory) -> list[Probe]:
     """Every path the topology allows with no containment in place.
 
@@ -46,11 +56,7 @@ def baseline_probes(inv: Inventory) -> list[Probe]:
     across sub-areas and areas), every business service declared on area hosts (the ERP), and every
     service on the internet hosts.
     """
-    probes: list[Probe] = []
-    soc = inv.soc
-    if soc is not None:
-        probes += [Probe(source=(inv.manager_of(h) or soc).name, target=h.name, address=str(h.address), port=22,
-                         service="ssh") for h in inv.managed_hosts]
+    probes = management_probes(inv)
     area_hosts = [h for h in inv.hosts.values() if h.kind == "area"]
     internet_hosts = [h for h in inv.hosts.values() if h.kind == "internet"]
     for src in area_hosts:

@@ -103,13 +103,6 @@ def matrix(inv: Inventory, probes: list[traffic.Probe] | None = None) -> dict[tu
     return {(r.probe.source, r.probe.target, r.probe.port): r.outcome for r in results}
 
 
-def management_probes(inv: Inventory, hosts: list[str] | None = None) -> list[traffic.Probe]:
-    """SSH to each managed host from where it is managed: the SOC, or its area's execution node."""
-    assert inv.soc is not None
-    return [probe(inv, (inv.manager_of(h) or inv.soc).name, h.name, 22) for h in inv.managed_hosts
-            if hosts is None or h.name in hosts]
-
-
 def probe(inv: Inventory, source: str, target: str, port: int) -> traffic.Probe:
     return traffic.Probe(source=source, target=target, address=str(inv.hosts[target].address), port=port,
                          service=str(port))

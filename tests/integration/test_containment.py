@@ -19,10 +19,10 @@ import pytest
 
 from orchestrator.core.inventory import Inventory
 from orchestrator.core.inventory.load import load_inventory
+from orchestrator.lab import traffic
 from tests.conftest import BIN, LAB_INVENTORY, ROOT, built_lab, irm
 from tests.integration.lab_tools import (
     infected,
-    management_probes,
     matrix,
     probe,
     rulesets,
@@ -177,7 +177,7 @@ def test_traffic_after_containment(contained: Scenario) -> None:
         ("hq-ws1", "inet-web", 80): "open", ("hq-ws1", "hq-erp", 8069): "open",
     }
     probes = [probe(inv, s, t, p) for s, t, p in checks]
-    managed = management_probes(inv)
+    managed = traffic.management_probes(inv)
     seen = matrix(inv, probes + managed)
     got = {k: ("open" if v == "open" else "closed") for k, v in seen.items() if k in checks}
     assert got == checks

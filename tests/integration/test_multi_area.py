@@ -11,8 +11,9 @@ import pytest
 
 from orchestrator.core.inventory.load import load_inventory
 from orchestrator.core.journal import Journal
+from orchestrator.lab import traffic
 from tests.conftest import LAB_INVENTORY, built_lab, irm
-from tests.integration.lab_tools import infected, management_probes, matrix, probe, set_patched, wait_for
+from tests.integration.lab_tools import infected, matrix, probe, set_patched, wait_for
 
 pytestmark = pytest.mark.lab
 
@@ -38,7 +39,7 @@ def test_two_infected_areas_are_contained_at_once_and_each_is_journaled_as_its_o
                              probe(inv, "x-ws22", "hq-ws2", 4445), probe(inv, "hq-ws2", "x-ws22", 4445)])
         assert "open" not in after.values(), after  # refused or dropped on the way
         # management still reaches every boundary and host
-        mgmt = matrix(inv, management_probes(inv))
+        mgmt = matrix(inv, traffic.management_probes(inv))
         assert set(mgmt.values()) == {"open"}, mgmt
         # the validated critical flow stays open through both containments
         assert set(matrix(inv, [probe(inv, "x-ws21", "hq-erp", 8069)]).values()) == {"open"}
