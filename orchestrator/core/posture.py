@@ -17,16 +17,16 @@ Drops come before the generic "established" accept, so isolation also cuts conne
 
 from __future__ import annotations
 
-import hashlib
-import json
+import difflib
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Network
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from orchestrator.core.incident import Vector
 from orchestrator.core.inventory import Area, CriticalFlow, Host, Inventory
+from orchestrator.core.paths import module_util
 
 AreaPosture = Literal["connected", "internet_cut", "isolated"]
 AREA_ORDER: tuple[AreaPosture, ...] = ("connected", "internet_cut", "isolated")
@@ -96,12 +96,19 @@ class Policy(BaseModel):
 
     @property
     def fingerprint(self) -> str:
-        """What the live table carries in its comment when this policy is in place (``absent``: no table).
-        Journaled before every apply, read back by ``irm status --verify``."""
-        if self.empty:
-            return "absent"
-        canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
-        return "irm-policy-" + hashlib.sha1(canonical.encode(), usedforsecurity=False).hexdigest()
+        """The digest of what this policy enforces (``absent``: no table), computed by the collection's own
+        code, which the host runs again over the live table as nftables lists it: equal fingerprints mean
+        equal enforcement, whatever a comment says. Journaled before every apply, compared with the live
+        table by the apply itself and by ``irm status --verify``."""
+        return str(self.canonical_fingerprint(self.model_dump(mode="json")))
+
+    @staticmethod
+    def canonical(policy: dict[str, Any]) -> Any:
+        return module_util("irm_nft_host").canonical_policy(policy)
+
+    @staticmethod
+    def canonical_fingerprint(policy: dict[str, Any]) -> Any:
+        return module_util("irm_nft_host").policy_fingerprint(policy)
 
 
 @dataclass(frozen=True)
@@ -328,3 +335,45 @@ def policies(inv: Inventory, vectors: list[Vector], states: dict[str, AreaState]
         for name in area.hosts:
             out[name] = host_policy(inv, inv.hosts[name], vectors, blocked)
     return out
+
+
+def _rule_text(rule: dict[str, Any]) -> str:
+    parts = [str(rule.get("action"))]
+    for key in ("src", "dst"):
+        if rule.get(key):
+            parts.append(f"{key} {','.join(rule[key])}")
+    if rule.get("protocol"):
+        parts.append(str(rule["protocol"]))
+    for key in ("dports", "sports"):
+        if rule.get(key):
+            parts.append(f"{key[:-1]} " + ",".join(str(a) if a == b else f"{a}-{b}" for a, b in rule[key]))
+    if rule.get("ct_state"):
+        parts.append("ct " + ",".join(rule["ct_state"]))
+    if rule.get("foreign"):
+        parts.append("and " + "; ".join(rule["foreign"])[:120])
+    return " ".join(parts)
+
+
+def table_differences(planned: Policy, live: dict[str, Any] | None, limit: int = 6) -> list[str]:
+    """What the live irm table (its canonical form, as the host read it from nftables) enforces beyond or
+    short of the plan, one line per difference, chain by chain and rule by rule."""
+    want = Policy.canonical(planned.model_dump(mode="json"))
+    if want is None or live is None:
+        return [] if want == live else ["no irm table live" if live is None else "an irm table is live, none planned"]
+    out: list[str] = [f"not irm's: {o[:120]}" for o in live.get("other", [])]
+    for name in sorted(set(want["chains"]) | set(live.get("chains", {}))):
+        w, got = want["chains"].get(name), live.get("chains", {}).get(name)
+        if got is None or w is None:
+            out.append(f"chain {name} {'missing' if got is None else 'not planned'}")
+            continue
+        for key in ("type", "hook", "prio", "policy"):
+            if w[key] != got.get(key):
+                out.append(f"chain {name}: {key} {got.get(key)} live, {w[key]} planned")
+        planned_rules, live_rules = [_rule_text(r) for r in w["rules"]], [_rule_text(r) for r in got.get("rules", [])]
+        matcher = difflib.SequenceMatcher(a=planned_rules, b=live_rules, autojunk=False)
+        for op, i1, i2, j1, j2 in matcher.get_opcodes():
+            if op in ("delete", "replace"):
+                out += [f"chain {name}: rule {i + 1} missing ({planned_rules[i]})" for i in range(i1, i2)]
+            if op in ("insert", "replace"):
+                out += [f"chain {name}: rule not planned at {j + 1} ({live_rules[j]})" for j in range(j1, j2)]
+    return out[:limit] + ([f"and {len(out) - limit} more difference(s)"] if len(out) > limit else [])

@@ -14,7 +14,7 @@ from orchestrator.core.detection import watch_start
 from orchestrator.core.errors import RunnerError, UserError
 from orchestrator.core.inventory import Inventory, hosts_by_os
 from orchestrator.core.journal import Incident, Journal
-from orchestrator.core.posture import AreaState, not_as_planned, policies
+from orchestrator.core.posture import AreaState, not_as_planned, policies, table_differences
 
 
 def _chosen(journal: Journal, incident_id: int | None) -> Incident | None:
@@ -125,8 +125,13 @@ def verify(inv: Inventory, inventory: Path, journal: Journal, incident_id: int |
             result = routing.route(inv)("firewall_read", inventory, extravars=hosts_by_os(inv, targets))
         except RunnerError as exc:
             raise UserError(f"status --verify: the live rulesets could not be read ({exc})") from None
-        live |= {h: str(r.facts.get("irm_live_fingerprint", "unknown")) for h, r in result.hosts.items()
-                 if r.status in ("ok", "changed")}
+        read = {h: r for h, r in result.hosts.items() if r.status in ("ok", "changed")}
+        live |= {h: str(r.facts.get("irm_live_fingerprint", "unknown")) for h, r in read.items()}
+        for h, r in read.items():  # Linux: the live table's own rules, compared rule by rule with the plan
+            if live[h] != planned[h].fingerprint and "irm_live_rules" in r.facts:
+                differences[h] = table_differences(planned[h], r.facts["irm_live_rules"])
+            if r.facts.get("irm_live_error"):
+                differences[h] = [f"nftables could not be read: {r.facts['irm_live_error']}"]
     unread = sorted(set(names) - set(live))
     drift = {h: {"live": live[h], "journal": planned[h].fingerprint, "label": planned[h].label,
                  **({"differences": differences[h]} if differences.get(h) else {})}

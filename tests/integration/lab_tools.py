@@ -19,6 +19,7 @@ from orchestrator.core.errors import UserError
 from orchestrator.core.inventory import Inventory
 from orchestrator.core.journal import Journal, Stage
 from orchestrator.lab import traffic
+from tests.conftest import module_util
 
 
 def rulesets(inv: Inventory) -> dict[str, str]:
@@ -29,6 +30,18 @@ def rulesets(inv: Inventory) -> dict[str, str]:
         out[host.name] = subprocess.run(["ip", "netns", "exec", f"{inv.lab.name}-{host.name}", "nft", "list",
                                          "ruleset"], capture_output=True, text=True, check=True).stdout
     return out
+
+
+def live_fingerprint(inv: Inventory, host: str) -> str:
+    """The fingerprint of what the host's irm table enforces, from `nft -j list table inet irm` in its
+    namespace (``absent`` when there is none), computed by the collection's own canonical form."""
+    assert inv.lab is not None
+    proc = subprocess.run(["ip", "netns", "exec", f"{inv.lab.name}-{host}", "nft", "-j", "list", "table", "inet",
+                           "irm"], capture_output=True, text=True)
+    if proc.returncode != 0:
+        return "absent"
+    nft_host = module_util("irm_nft_host")
+    return str(nft_host.fingerprint(nft_host.canonical_live(json.loads(proc.stdout))))
 
 
 def wait_for(predicate: Callable[[], object], timeout: float, what: str, interval: float = 0.2) -> None:

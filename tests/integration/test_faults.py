@@ -16,7 +16,7 @@ from orchestrator.core.inventory.load import load_inventory
 from orchestrator.core.journal import Journal
 from orchestrator.lab.builder import tcp_open
 from tests.conftest import BIN, ROOT, irm
-from tests.integration.lab_tools import infected, jsonl, matrix, probe, wait_for
+from tests.integration.lab_tools import infected, jsonl, live_fingerprint, matrix, probe, wait_for
 from tests.integration.test_containment_safety import incident
 
 pytestmark = pytest.mark.lab
@@ -30,13 +30,6 @@ def irm_table(inv: Inventory, host: str) -> str:
     proc = subprocess.run(["ip", "netns", "exec", f"{inv.lab.name}-{host}", "nft", "list", "table", "inet", "irm"],
                           capture_output=True, text=True)
     return proc.stdout if proc.returncode == 0 else ""
-
-
-def fingerprint(table: str) -> str:
-    for line in table.splitlines():
-        if line.strip().startswith('comment "irm-policy-'):
-            return line.split('"')[1]
-    return "absent" if not table.strip() else "unknown"
 
 
 def veth(inv: Inventory, host: str) -> tuple[tuple[str, str], tuple[str, str]]:
@@ -146,7 +139,7 @@ def test_a_timer_that_fires_before_the_confirm_is_never_reported_as_blocked(fres
     wait_for(lambda: not any((Path(inv.hosts[h].state_dir) / "firewall" / "deadman.pid").exists()
                              for h in AREA_X), 30, "every dead-man timer confirmed or fired")
     # whatever the outcome, the journal and the exit code say exactly what is live on every host
-    live = {h: fingerprint(irm_table(inv, h)) for h in AREA_X}
+    live = {h: live_fingerprint(inv, h) for h in AREA_X}
     recorded = journaled_fingerprints(journal)
     for host in AREA_X:
         assert recorded[host] == live[host], (host, proc.stdout, proc.stderr)
@@ -184,13 +177,48 @@ def test_a_rebooted_gateway_keeps_its_cut_and_a_lost_configuration_is_found_and_
     assert set(matrix(inv, isolated).values()) == {"open"}
     verify = irm("status", "--verify", "--journal", str(journal))
     assert verify.returncode == 1
-    assert "DRIFT gw-x: live absent, the journal says irm-policy-" in verify.stdout
+    assert "DRIFT gw-x: live absent, the journal says irm-nft-" in verify.stdout
     assert [ln for ln in verify.stdout.splitlines() if ln.startswith("DRIFT")] == [
         ln for ln in verify.stdout.splitlines() if ln.startswith("DRIFT gw-x")]
     # re-running contain repairs it: traffic is cut again and verify is clean
     proc = contain(journal, "--no-loop", "--confirm-timeout", "10")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert irm_table(inv, "gw-x") == table
+    assert set(matrix(inv, isolated).values()) == {"timeout"}
+    assert irm("status", "--verify", "--journal", str(journal)).returncode == 0
+
+
+@pytest.mark.parametrize("tamper", ["flush", "delete the isolation rules"])
+def test_a_tampered_gateway_chain_is_drift_and_contain_repairs_it(fresh_lab: Path, tmp_path: Path,
+                                                                  tamper: str) -> None:
+    """The table's comment still names the plan after `nft flush chain` or one deleted rule; the live
+    rules do not. Traffic proves the path reopened, verify names gw-x and what differs, contain re-applies."""
+    inv = load_inventory(fresh_lab)
+    journal = incident(tmp_path)
+    assert contain(journal, "--no-loop", "--confirm-timeout", "10").returncode == 0
+    isolated = [probe(inv, "x-ws11", "hq-ws1", 22), probe(inv, "hq-ws1", "x-ws21", 22)]
+    assert set(matrix(inv, isolated).values()) == {"timeout"}
+    assert inv.lab is not None
+    ns = f"{inv.lab.name}-gw-x"
+    if tamper == "flush":
+        subprocess.run(["ip", "netns", "exec", ns, "nft", "flush", "chain", "inet", "irm", "forward"], check=True)
+    else:  # the rules that drop what leaves and enters the isolated area, the rest kept
+        listed = json.loads(subprocess.run(["ip", "netns", "exec", ns, "nft", "-j", "list", "chain", "inet", "irm",
+                                            "forward"], capture_output=True, text=True, check=True).stdout)
+        handles = [r["rule"]["handle"] for r in listed["nftables"]
+                   if "rule" in r and r["rule"].get("comment", "").startswith("area subsidiary-x isolated")]
+        assert handles, listed
+        for handle in handles:
+            subprocess.run(["ip", "netns", "exec", ns, "nft", "delete", "rule", "inet", "irm", "forward", "handle",
+                            str(handle)], check=True)
+    assert "comment \"irm-nft-" in irm_table(inv, "gw-x")  # irm's own marker is untouched
+    assert "open" in matrix(inv, isolated).values()  # and a path out of the area is open again
+    verify = irm("status", "--verify", "--journal", str(journal))
+    assert verify.returncode == 1, verify.stdout
+    assert "DRIFT gw-x: live irm-nft-" in verify.stdout
+    assert "gw-x: chain forward: rule " in verify.stdout and "missing" in verify.stdout
+    proc = contain(journal, "--no-loop", "--confirm-timeout", "10")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
     assert set(matrix(inv, isolated).values()) == {"timeout"}
     assert irm("status", "--verify", "--journal", str(journal)).returncode == 0
 

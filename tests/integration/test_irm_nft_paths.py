@@ -15,11 +15,12 @@ import pytest
 import yaml
 
 from orchestrator.core.inventory.load import load_inventory
-from tests.conftest import BIN, ROOT
+from tests.conftest import BIN, ROOT, module_util
 
 pytestmark = pytest.mark.lab
 
 HOST = "x-ws11"
+nft_host = module_util("irm_nft_host")
 
 
 def _apply(lab: Path, tmp_path: Path, task: dict[str, Any], *extra: str) -> dict[str, Any]:
@@ -51,38 +52,41 @@ def _policy(port: int) -> dict[str, Any]:
 def test_the_direct_run_and_the_module_apply_and_confirm_alike(lab: Path, tmp_path: Path) -> None:
     state = Path(load_inventory(lab).hosts[HOST].state_dir) / "firewall"
 
-    direct = _apply(lab, tmp_path, {"policy": _policy(4445), "fingerprint": "irm-policy-direct"})
+    planned = {port: nft_host.policy_fingerprint(_policy(port)) for port in (4445, 4446, 4447)}
+    direct = _apply(lab, tmp_path, {"policy": _policy(4445)})  # the fingerprint derived from the policy
     assert "invocation" not in direct  # no AnsiballZ: the host's /usr/bin/python3 ran the host code
     assert direct["changed"] and direct["deadman"] == "confirmed" and direct["irm_confirmed"], direct
-    assert direct["irm_live_fingerprint"] == "irm-policy-direct"
-    assert 'comment "irm-policy-direct"' in _live(lab) and "tcp dport 4445 drop" in _live(lab)
+    assert direct["irm_live_fingerprint"] == planned[4445]
+    assert "tcp dport 4445 drop" in _live(lab)
     assert not (state / "deadman.pid").exists()
     assert (state / "confirmed.nft").read_text() == (state / "desired.nft").read_text()
 
     # the interpreter still to discover: the plain module runs, with the same outcome
-    module = _apply(lab, tmp_path, {"policy": _policy(4446), "fingerprint": "irm-policy-module"},
+    module = _apply(lab, tmp_path, {"policy": _policy(4446), "fingerprint": planned[4446]},
                     "-e", "ansible_python_interpreter=auto_silent")
     assert "invocation" in module
     assert module["changed"] and module["deadman"] == "confirmed" and module["irm_confirmed"], module
-    assert module["irm_live_fingerprint"] == "irm-policy-module" and "tcp dport 4446 drop" in _live(lab)
+    assert module["irm_live_fingerprint"] == planned[4446] and "tcp dport 4446 drop" in _live(lab)
     assert set(direct) - {"diff"} == set(module) - {"diff", "invocation", "ansible_facts", "warnings",
                                                      "deprecations"}
 
     # the same again: nothing to do, either way
-    again = _apply(lab, tmp_path, {"policy": _policy(4446), "fingerprint": "irm-policy-module"})
+    again = _apply(lab, tmp_path, {"policy": _policy(4446)})
     assert not again["changed"] and again["live_fingerprint_matched"] and again["irm_confirmed"]
 
     # a bad policy or argument: refused on the controller by name, the host untouched
     bad_port = _apply(lab, tmp_path, {"policy": {"input": {"rules": [
-        {"action": "drop", "protocol": "tcp", "dports": ["4445; flush ruleset"], "comment": "x"}]}},
-        "fingerprint": "irm-policy-bad"})
+        {"action": "drop", "protocol": "tcp", "dports": ["4445; flush ruleset"], "comment": "x"}]}}})
     assert bad_port["failed"] and bad_port["msg"] == (
         f"policy for {HOST} cannot be rendered: input.rules[0].dports: '4445; flush ruleset' is not a port "
         "(an integer in 0..65535)")
-    bad_arg = _apply(lab, tmp_path, {"policy": _policy(4447), "fingerprint": "irm-policy-bad",
-                                     "confirm_timeout": "soon"})
+    bad_arg = _apply(lab, tmp_path, {"policy": _policy(4447), "confirm_timeout": "soon"})
     assert bad_arg["failed"] and bad_arg["msg"] == "argument 'confirm_timeout' is of type str and cannot be read as int"
-    assert 'comment "irm-policy-module"' in _live(lab)
+    # a fingerprint that is not the policy's: refused before the host is reached
+    wrong = _apply(lab, tmp_path, {"policy": _policy(4447), "fingerprint": planned[4445]})
+    assert wrong["failed"] and wrong["msg"] == (f"the fingerprint given for {HOST} ({planned[4445]}) is not its "
+                                                f"policy's ({planned[4447]}): nothing applied")
+    assert "tcp dport 4446 drop" in _live(lab)
 
     # back to no irm table at all
     gone = _apply(lab, tmp_path, {"policy": {"label": "none"}, "fingerprint": "absent", "absent": True})
@@ -94,19 +98,20 @@ def test_the_rehearsal_arms_and_stops_a_timer_and_changes_nothing(lab: Path, tmp
     """irm prepare's round trip (state rehearsed): on a confirmed host, a timer is armed and stopped and the
     table is untouched; while another run's timer is armed, the rehearsal is refused and that timer kept."""
     state = Path(load_inventory(lab).hosts[HOST].state_dir) / "firewall"
-    _apply(lab, tmp_path, {"policy": _policy(4446), "fingerprint": "irm-policy-rehearse"})
+    _apply(lab, tmp_path, {"policy": _policy(4446)})
     before = _live(lab)
     done = _apply(lab, tmp_path, {"state": "rehearsed", "reach": None})
     assert done.get("irm_rehearsed") and not done["changed"], done
     assert _live(lab) == before and not (state / "deadman.pid").exists()
     assert (state / "deadman.state").read_text().startswith("rehearsed ")
     # another run armed a change it has not confirmed yet
-    armed = _apply(lab, tmp_path, {"policy": _policy(4447), "fingerprint": "irm-policy-armed", "token": "other",
+    armed = _apply(lab, tmp_path, {"policy": _policy(4447), "token": "other",
                                    "reach": None})
     assert armed["deadman"] == "armed", armed
     refused = _apply(lab, tmp_path, {"state": "rehearsed", "reach": None})
     assert refused.get("failed") and "(token other" in refused["msg"] and "no rehearsal now" in refused["msg"]
     assert (state / "deadman.pid").read_text().split()[2] == "other"  # that run's timer is left alone
-    confirmed = _apply(lab, tmp_path, {"state": "confirmed", "token": "other", "fingerprint": "irm-policy-armed",
+    confirmed = _apply(lab, tmp_path, {"state": "confirmed", "token": "other",
+                                       "fingerprint": nft_host.policy_fingerprint(_policy(4447)),
                                        "reach": None})
     assert confirmed["irm_confirmed"], confirmed

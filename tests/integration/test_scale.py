@@ -15,8 +15,7 @@ from orchestrator.core.incident import Vector
 from orchestrator.core.inventory.load import load_inventory
 from orchestrator.core.posture import AreaState, policies
 from tests.conftest import built_lab, irm
-from tests.integration.lab_tools import matrix, probe
-from tests.integration.test_faults import fingerprint, irm_table
+from tests.integration.lab_tools import live_fingerprint, matrix, probe
 
 pytestmark = pytest.mark.lab
 
@@ -43,7 +42,7 @@ def test_an_area_beyond_the_argument_limit_is_contained(tmp_path: Path) -> None:
         # every host of the area enforces its planned policy, read back from each namespace
         planned = policies(inv, [Vector(protocol="tcp", port=4445)], {"bench-x": AreaState(
             posture="isolated", vectors_blocked=True, mobile_blocked=True)})
-        prints = {h: fingerprint(irm_table(inv, h)) for h in area.hosts}
+        prints = {h: live_fingerprint(inv, h) for h in area.hosts}
         assert prints == {h: planned[h].fingerprint for h in area.hosts}
         assert "absent" not in prints.values()
         assert set(matrix(inv, paths).values()) == {"timeout"}

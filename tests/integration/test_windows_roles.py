@@ -225,7 +225,7 @@ def test_vectors_stage_on_windows_sends_firewall_rules_removable_storage_policy_
     assert "Unregister-ScheduledTask" in scripts[-1]["script"]  # confirmed last, after the reach check
     assert "throw 'no dead-man timer armed any more" in scripts[-1]["script"]  # a fired timer fails the stage
     assert scripts[-1]["parameters"]["Path"] == "C:\\irm\\firewall\\fingerprint.txt"
-    assert scripts[-1]["parameters"]["Fingerprint"].startswith("irm-policy-")
+    assert scripts[-1]["parameters"]["Fingerprint"].startswith("irm-nft-")
     regedit = [(a["path"], a["name"], a["data"]) for m, a in calls if m == "win_regedit"]
     assert regedit == [("HKLM:\\SOFTWARE\\Policies\\Microsoft\\Windows\\RemovableStorageDevices", "Deny_All", 1),
                        ("HKLM:\\SYSTEM\\CurrentControlSet\\Services\\USBSTOR", "Start", 4)]

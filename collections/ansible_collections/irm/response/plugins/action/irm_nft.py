@@ -43,6 +43,15 @@ def _unanswered(targets: list[dict[str, Any]], timeout: float) -> list[str]:
     return [text for _, text in tcp_unanswered(targets, timeout)]
 
 
+def _planned_fingerprint(policy: Any, absent: bool | None) -> str | None:
+    """The fingerprint the live table will have once the policy is in place (the host computes the same
+    from what nftables lists); None when the policy is not well-formed (the renderer then says where)."""
+    try:
+        return "absent" if absent else str(irm_nft_host.policy_fingerprint(policy))
+    except (AttributeError, KeyError, TypeError, ValueError):
+        return None
+
+
 class ActionModule(ActionBase):
     TRANSFERS_FILES = False
 
@@ -57,13 +66,20 @@ class ActionModule(ActionBase):
                 return {"failed": True, "msg": "give policy or ruleset, not both"}
             host = str((task_vars or {}).get("inventory_hostname", ""))
             try:
-                checked = irm_nft_host.normalize({**args, "ruleset": ""})  # the arguments, read as the host will
-                args["ruleset"] = render(host, policy, table=checked["table"], fingerprint=checked["fingerprint"] or "",
+                checked = irm_nft_host.normalize({**args, "ruleset": "", "fingerprint": ""})  # as the host will
+                planned = _planned_fingerprint(policy, checked["absent"] if "absent" in args else None)
+                args["ruleset"] = render(host, policy, table=checked["table"], fingerprint=planned or "",
                                          empty=checked["absent"] if "absent" in args else None)
             except irm_nft_host.Failed as exc:
                 return exc.result
             except PolicyError as exc:
                 return {"failed": True, "msg": f"policy for {host} cannot be rendered: {exc}"}
+            if planned is None:
+                return {"failed": True, "msg": f"policy for {host} cannot be reduced to its canonical form"}
+            if args.get("fingerprint") and args["fingerprint"] != planned:
+                return {"failed": True, "msg": f"the fingerprint given for {host} ({args['fingerprint']}) is not "
+                                               f"its policy's ({planned}): nothing applied"}
+            args["fingerprint"] = planned
         applied = self._irm_nft(args, task_vars)
         if (reach is None or applied.get("failed") or self._task.check_mode
                 or args.get("state", "applied") != "applied" or applied.get("deadman") != "armed"):

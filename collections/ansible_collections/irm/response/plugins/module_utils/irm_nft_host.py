@@ -12,6 +12,8 @@ or read it. Python standard library only, so the same code runs two ways:
 import contextlib
 import datetime
 import fcntl
+import hashlib
+import ipaddress
 import json
 import os
 import shutil
@@ -222,21 +224,196 @@ def _arm(state_dir, revert, seconds, token):
     return True
 
 
-def _live(nft, table):
-    rc, out, _ = _cmd([nft, "list", "table", "inet", table])
-    return out if rc == 0 else ""
+# The canonical form of an irm table: what it enforces, read from nftables itself, never from a comment or
+# a file irm wrote. Chains by name (type, hook, priority, default), rules in order, each reduced to its
+# action, networks (collapsed: nftables merges adjacent prefixes of a set), protocol, port ranges and
+# connection states; anything else (another statement, another operator, a named set) is kept verbatim as
+# "foreign" so that it can never match a plan. Comments and handles carry no enforcement and are left
+# out. The controller reduces a planned policy to the same form: two tables enforce the same thing
+# exactly when their fingerprints are equal.
+_HOOK_PRIO = {"input": 0, "forward": 0, "output": 0}
+
+
+def _collapse(nets):
+    return [str(n) for n in ipaddress.collapse_addresses(nets)]
+
+
+def _port_ranges(pairs):
+    merged = []
+    for low, high in sorted(pairs):
+        if merged and low <= merged[-1][1] + 1:
+            merged[-1][1] = max(merged[-1][1], high)
+        else:
+            merged.append([low, high])
+    return merged
+
+
+def _rule_of(action=None, src=(), dst=(), protocol=None, dports=(), sports=(), ct_state=(), foreign=()):
+    rule = {"action": action}
+    for key, value in (("src", _collapse(src)), ("dst", _collapse(dst)), ("protocol", protocol),
+                       ("dports", _port_ranges(dports)), ("sports", _port_ranges(sports)),
+                       ("ct_state", sorted(set(ct_state))), ("foreign", list(foreign))):
+        if value:
+            rule[key] = value
+    return rule
+
+
+def canonical_policy(policy):
+    """The canonical form of irm's abstract policy as the renderer writes it (None: no table at all)."""
+    chains = {name: (policy.get(name) or {}) for name in _HOOK_PRIO}
+    if all(not (c.get("rules") or []) and c.get("default", "accept") == "accept" for c in chains.values()):
+        return None
+    out = {}
+    for name, spec in chains.items():
+        rules = []
+        for r in spec.get("rules") or []:
+            protocol = r.get("protocol")
+            rules.append(_rule_of(
+                action=r.get("action"),
+                src=[ipaddress.IPv4Network(str(n), strict=False) for n in r.get("src") or []],
+                dst=[ipaddress.IPv4Network(str(n), strict=False) for n in r.get("dst") or []],
+                protocol=protocol, dports=[(int(p), int(p)) for p in r.get("dports") or []],
+                sports=[(int(p), int(p)) for p in r.get("sports") or []],
+                ct_state=("established", "related") if r.get("established") else ()))
+        out[name] = {"type": "filter", "hook": name, "prio": _HOOK_PRIO[name],
+                     "policy": spec.get("default", "accept"), "rules": rules}
+    return {"chains": out, "other": []}
+
+
+def _nets_of(right):
+    """Networks of a match's right side: an address, a prefix, a range or an anonymous set of them."""
+    items = right["set"] if isinstance(right, dict) and "set" in right else [right]
+    nets = []
+    for item in items:
+        if isinstance(item, str):
+            nets.append(ipaddress.IPv4Network(item))
+        elif isinstance(item, dict) and "prefix" in item:
+            nets.append(ipaddress.IPv4Network(f"{item['prefix']['addr']}/{item['prefix']['len']}"))
+        elif isinstance(item, dict) and "range" in item:
+            low, high = (ipaddress.IPv4Address(a) for a in item["range"])
+            nets.extend(ipaddress.summarize_address_range(low, high))
+        else:
+            raise ValueError(item)
+    return nets
+
+
+def _ports_of(right):
+    items = right["set"] if isinstance(right, dict) and "set" in right else [right]
+    pairs = []
+    for item in items:
+        if isinstance(item, int) and not isinstance(item, bool):
+            pairs.append((item, item))
+        elif isinstance(item, dict) and "range" in item and all(isinstance(v, int) for v in item["range"]):
+            pairs.append(tuple(item["range"]))
+        else:
+            raise ValueError(item)
+    return pairs
+
+
+def _canonical_rule(exprs):
+    """One live rule in canonical form; an expression irm never writes is kept as foreign."""
+    found = {"action": None, "src": [], "dst": [], "protocol": None, "dports": [], "sports": [],
+             "ct_state": [], "foreign": []}
+    for expr in exprs:
+        try:
+            _read_expr(expr, found)
+        except (KeyError, TypeError, ValueError):
+            found["foreign"].append(json.dumps(expr, sort_keys=True))
+    return _rule_of(**found)
+
+
+def _read_expr(expr, found):
+    if list(expr) in (["accept"], ["drop"]) and found["action"] is None:
+        found["action"] = next(iter(expr))
+        return
+    match = expr["match"]
+    left, right, op = match["left"], match["right"], match["op"]
+    payload, meta, ct = left.get("payload"), left.get("meta"), left.get("ct")
+    if found["action"] is not None:
+        raise ValueError("a match after the verdict")
+    if payload and op == "==" and payload.get("protocol") == "ip" and payload.get("field") in ("saddr", "daddr"):
+        key = "src" if payload["field"] == "saddr" else "dst"
+        if found[key]:
+            raise ValueError("two matches on one field")
+        found[key] = _nets_of(right)
+    elif payload and op == "==" and payload.get("protocol") in ("tcp", "udp") \
+            and payload.get("field") in ("dport", "sport") and found["protocol"] in (None, payload["protocol"]):
+        key = payload["field"] + "s"
+        if found[key]:
+            raise ValueError("two matches on one field")
+        found["protocol"] = payload["protocol"]
+        found[key] = _ports_of(right)
+    elif meta and meta.get("key") == "l4proto" and op == "==" and right in ("tcp", "udp") \
+            and found["protocol"] in (None, right):
+        found["protocol"] = right
+    elif ct and ct.get("key") == "state" and op in ("in", "==") and not found["ct_state"]:
+        found["ct_state"] = [right] if isinstance(right, str) else [str(s) for s in right]
+    else:
+        raise ValueError(expr)
+
+
+def canonical_live(doc):
+    """The canonical form of ``nft -j list table`` output (None when it lists no table)."""
+    chains, other, table = {}, [], False
+    for item in (doc or {}).get("nftables", []):
+        kind = next(iter(item)) if isinstance(item, dict) and len(item) == 1 else None
+        body = item.get(kind) if kind else None
+        if kind == "metainfo":
+            continue
+        if kind == "table":
+            table = True
+        elif kind == "chain" and isinstance(body, dict):
+            chains[body.get("name")] = {"type": body.get("type"), "hook": body.get("hook"), "prio": body.get("prio"),
+                                        "policy": body.get("policy"), "rules": []}
+        elif kind == "rule" and isinstance(body, dict) and body.get("chain") in chains:
+            chains[body["chain"]]["rules"].append(_canonical_rule(body.get("expr") or []))
+        else:
+            other.append(json.dumps({kind: {k: v for k, v in (body or {}).items() if k != "handle"}}
+                                    if isinstance(body, dict) else item, sort_keys=True))
+    return {"chains": chains, "other": sorted(other)} if table else None
+
+
+def fingerprint(canonical):
+    """``absent`` (no table) or a digest of the canonical form."""
+    if canonical is None:
+        return "absent"
+    text = json.dumps(canonical, sort_keys=True, separators=(",", ":"))
+    return "irm-nft-" + hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def policy_fingerprint(policy):
+    return fingerprint(canonical_policy(policy))
 
 
 def _fingerprint_of(text):
+    """The fingerprint a ruleset file irm rendered was planned with (its table comment): the host's record
+    of what it last confirmed, never taken for what is live."""
     for line in (text or "").splitlines():
         line = line.strip()
-        if line.startswith('comment "irm-policy-'):
+        if line.startswith('comment "irm-'):
             return line.split('"')[1]
     return None
 
 
-def _live_fingerprint(live):
-    return _fingerprint_of(live) or ("absent" if not live.strip() else "unknown")
+class Live:
+    """The irm table as nftables holds it now: its canonical form, fingerprint and text (for diffs)."""
+
+    def __init__(self, nft, table):
+        rc, out, err = _cmd([nft, "-j", "list", "table", "inet", table])
+        self.canonical, self.error = None, None
+        if rc == 0:
+            try:
+                self.canonical = canonical_live(json.loads(out))
+            except ValueError:
+                self.error = "nft -j printed no JSON"
+        elif "No such file or directory" not in err:
+            self.error = err.strip() or f"nft exited {rc}"
+        self.fingerprint = "unknown" if self.error else fingerprint(self.canonical)
+        self._nft, self._table = nft, table
+
+    def text(self):
+        rc, out, _ = _cmd([self._nft, "list", "table", "inet", self._table])
+        return out if rc == 0 else ""
 
 
 LOCK_WAIT = 60.0  # seconds a call waits for another irm_nft call on the same host and state directory
@@ -285,19 +462,20 @@ def _run(p, check_mode, facts):
     confirmed_path = os.path.join(state_dir, "confirmed.nft")
     desired_path = os.path.join(state_dir, "desired.nft")
     nft = _bin("nft")
-    live = _live(nft, p["table"])
+    live = Live(nft, p["table"])
     armed = _timer(pidfile)
-    facts.update(irm_live_fingerprint=_live_fingerprint(live), irm_armed_token=armed[1] if armed else "")
+    facts.update(irm_live_fingerprint=live.fingerprint, irm_armed_token=armed[1] if armed else "")
 
     if p["state"] == "read":
-        return dict(facts, changed=False, deadman="armed" if armed else "none")
+        return dict(facts, changed=False, deadman="armed" if armed else "none", irm_live_rules=live.canonical,
+                    **({"irm_live_error": live.error} if live.error else {}))
     if p["state"] == "confirmed":
         return _confirm(p, check_mode, pidfile, armed, facts, desired_path, confirmed_path)
     if p["state"] == "rehearsed":
         return _rehearse(p, check_mode, nft, pidfile, armed, facts, confirmed_path)
 
     ruleset = p["ruleset"] if p["ruleset"].endswith("\n") else p["ruleset"] + "\n"
-    in_place = p["fingerprint"] in live or (p["absent"] and not live.strip())
+    in_place = live.fingerprint == ("absent" if p["absent"] else p["fingerprint"])
     last_confirmed = _read(confirmed_path)
     confirmed_in_place = (_fingerprint_of(last_confirmed) == p["fingerprint"]) if not p["absent"] \
         else last_confirmed is None or not _fingerprint_of(last_confirmed)
@@ -307,7 +485,7 @@ def _run(p, check_mode, facts):
     if in_place and confirmed_in_place and not armed:
         return dict(facts, changed=False, live_fingerprint_matched=True, deadman="none", irm_confirmed=True)
 
-    diff = {"before": live, "after": ruleset, "before_header": f"{p['table']} (live)",
+    diff = {"before": live.text(), "after": ruleset, "before_header": f"{p['table']} (live)",
             "after_header": f"{p['table']} (planned)"}
     if check_mode:
         # Validation only here: when applying, nft -f is one transaction that changes nothing on error.
@@ -332,7 +510,7 @@ def _run(p, check_mode, facts):
         raise Failed(f"nft -f failed, nothing changed: {err.strip()}", diff=diff)
     if not p["deadman"]:
         _record_confirmed(desired_path, confirmed_path, p["absent"])
-    facts["irm_live_fingerprint"] = _live_fingerprint(_live(nft, p["table"]))
+    facts["irm_live_fingerprint"] = Live(nft, p["table"]).fingerprint
     return dict(facts, changed=not in_place, live_fingerprint_matched=in_place, diff=diff,
                 deadman="armed" if p["deadman"] else "none", irm_applied_at=applied_at)
 
@@ -362,7 +540,7 @@ def _rehearse(p, check_mode, nft, pidfile, armed, facts, confirmed_path):
     _write(os.path.join(p["state_dir"], "deadman.state"), f"rehearsed {_now()} {p['token']}\n")
     if seen is None or stopped != p["token"] or left is not None:
         raise Failed(f"the rehearsal's timer was {'not seen armed' if seen is None else 'still armed after its stop'}")
-    after = _live_fingerprint(_live(nft, p["table"]))
+    after = Live(nft, p["table"]).fingerprint
     if after != facts["irm_live_fingerprint"]:
         raise Failed(f"the live table changed during the rehearsal: {facts['irm_live_fingerprint']} -> {after}")
     return dict(facts, changed=False, deadman="none", irm_rehearsed=True)

@@ -11,8 +11,11 @@ DOCUMENTATION = r"""
 module: irm_nft
 short_description: Apply one nftables table atomically, commit-confirmed with a token
 description:
-  - Compares the live table's fingerprint (carried in the table comment) with the desired one and
-    does nothing when they match and that ruleset is the confirmed one (idempotent).
+  - Reads the live table with C(nft -j list table), reduces it to its canonical form (chains, rules in
+    order, networks collapsed, port ranges; handles and comments left out, anything irm never writes
+    kept verbatim) and compares that form's digest with the desired O(fingerprint). Nothing is done
+    when they match and that ruleset is the confirmed one (idempotent). The table's comment is never
+    read; a flushed chain or one rule deleted or inserted is a different live fingerprint.
   - Otherwise arms a dead-man timer for O(token) that restores the last B(confirmed) ruleset (kept on
     the host; none means no irm table) after O(confirm_timeout) seconds, then applies the ruleset with
     one C(nft -f) transaction, which changes nothing if the ruleset is rejected (the timer is then
@@ -48,7 +51,10 @@ options:
         checked first; a value that is not one fails the task before anything reaches the host.
     type: dict
   fingerprint:
-    description: The string the ruleset carries in its table comment.
+    description:
+      - The digest of the policy's canonical form (irm's posture model and the irm_nft_fingerprint filter
+        compute the same). With O(policy), derived by the action plugin when not given, and refused when
+        given and not the policy's.
     type: str
   token:
     description: The apply this timer belongs to; confirming needs the same token.
@@ -115,7 +121,6 @@ EXAMPLES = r"""
         rules:
           - {action: accept, established: true, comment: replies}
           - {action: accept, src: [198.18.0.10/32], protocol: tcp, dports: [22], comment: SOC management}
-    fingerprint: irm-policy-0123
     token: run-1f2e3d
     state_dir: /var/lib/irm/firewall
     confirm_timeout: 60
@@ -124,7 +129,7 @@ EXAMPLES = r"""
   irm.response.irm_nft:
     state: confirmed
     token: run-1f2e3d
-    fingerprint: irm-policy-0123
+    fingerprint: irm-nft-0123456789abcdef0123456789abcdef
     state_dir: /var/lib/irm/firewall
 """
 
@@ -142,9 +147,14 @@ irm_applied_at:
   returned: when applied
   type: str
 irm_live_fingerprint:
-  description: The fingerprint the live table carries (V(absent) when there is no table).
+  description: The digest of the live table's canonical form (V(absent) when there is no table,
+    V(unknown) when nftables could not be read).
   returned: always
   type: str
+irm_live_rules:
+  description: The live table's canonical form (chains and their rules), to name what differs from a plan.
+  returned: state=read
+  type: dict
 irm_armed_token:
   description: The token of the timer armed on the host, if one is alive.
   returned: always
