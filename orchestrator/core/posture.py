@@ -45,6 +45,9 @@ class Rule(BaseModel):
     dports: list[int] = Field(default_factory=list)
     sports: list[int] = Field(default_factory=list)
     established: bool = False  # only packets of established or related connections
+    # only TCP segments with ACK set: every segment of a connection but its opening SYN. Stateless, so a
+    # session open before the change (seen mid-stream by conntrack) survives; a new connection never matches.
+    tcp_ack: bool = False
     comment: str
 
     def matches(self, pkt: Packet) -> bool:
@@ -57,6 +60,8 @@ class Rule(BaseModel):
         if self.dports and pkt.dport not in self.dports:
             return False
         if self.sports and pkt.sport not in self.sports:
+            return False
+        if self.tcp_ack and (pkt.protocol != "tcp" or not pkt.established):
             return False
         return not (self.established and not pkt.established)
 
@@ -201,9 +206,11 @@ def _mgmt_rules(inv: Inventory, targets: list[Host]) -> list[Rule]:
             rules.append(Rule(action="accept", src=[_net(manager.address)], dst=dst, protocol="tcp", dports=ports,
                               comment=f"management: {origin} to {os_name} hosts"))
             # Stateless on purpose: a management session opened before the change (an operator's shell, an
-            # Ansible control master) is first seen mid-stream by conntrack as "new"; it must survive.
+            # Ansible control master) is first seen mid-stream by conntrack as "new"; it must survive. Only
+            # segments with ACK set: a rooted host opening a new connection from its port 22 to the SOC
+            # sends a bare SYN, which never matches.
             rules.append(Rule(action="accept", src=dst, dst=[_net(manager.address)], protocol="tcp", sports=ports,
-                              comment=f"management: replies from {os_name} hosts to the {origin}"))
+                              tcp_ack=True, comment=f"management: replies from {os_name} hosts to the {origin}"))
     return rules
 
 
@@ -349,6 +356,8 @@ def _rule_text(rule: dict[str, Any]) -> str:
             parts.append(f"{key[:-1]} " + ",".join(str(a) if a == b else f"{a}-{b}" for a, b in rule[key]))
     if rule.get("ct_state"):
         parts.append("ct " + ",".join(rule["ct_state"]))
+    if rule.get("tcp_flags"):
+        parts.append("tcp flags " + ",".join(rule["tcp_flags"]))
     if rule.get("foreign"):
         parts.append("and " + "; ".join(rule["foreign"])[:120])
     return " ".join(parts)

@@ -168,7 +168,8 @@ def test_fingerprints_name_exactly_one_policy(inv: Inventory) -> None:
     prints = {h: p.fingerprint for h, p in contained.items()}
     assert prints == {h: p.fingerprint for h, p in again.items()}  # deterministic
     assert prints["gw-x"].startswith("irm-nft-") and len(prints["gw-x"]) == len("irm-nft-") + 32
-    # a digest of what is enforced (two hosts with the same rules share one); one more quarantined sub-area changes the gateway's only
+    # a digest of what is enforced (two hosts with the same rules share one); one more quarantined
+    # sub-area changes the gateway's only
     changed = policies(inv, SMB, {"subsidiary-x": AreaState(posture="isolated", vectors_blocked=True,
                                                              mobile_blocked=True)})
     assert {h for h in prints if changed[h].fingerprint != prints[h]} == {"gw-x"}

@@ -81,7 +81,8 @@ def _port_list(items: Any, where: str) -> list[int]:
 
 def entries(rule: dict[str, Any], where: str) -> list[str]:
     """One policy rule as IOS access-control entries (one per source, destination and port)."""
-    unknown = sorted(set(rule) - {"action", "src", "dst", "protocol", "dports", "sports", "established", "comment"})
+    unknown = sorted(set(rule) - {"action", "src", "dst", "protocol", "dports", "sports", "established", "tcp_ack",
+                                  "comment"})
     if unknown:
         raise IosPolicyError(f"{where}: unknown field(s) {', '.join(unknown)}")
     action = _ACTIONS.get(rule.get("action", ""))
@@ -94,7 +95,9 @@ def entries(rule: dict[str, Any], where: str) -> list[str]:
     sports = _port_list(rule.get("sports") or [], f"{where}.sports")
     if (dports or sports) and protocol is None:
         raise IosPolicyError(f"{where}: ports need a protocol (tcp or udp)")
-    established = bool(rule.get("established"))
+    established = bool(rule.get("established") or rule.get("tcp_ack"))  # IOS: ACK or RST set, stateless
+    if rule.get("tcp_ack") and protocol != "tcp":
+        raise IosPolicyError(f"{where}: tcp_ack needs protocol tcp")
     if established and protocol is None:
         protocol = "tcp"  # stateless: replies of TCP connections only (see the module's note)
     srcs = [_address(n, f"{where}.src") for n in rule.get("src") or []] or ["any"]

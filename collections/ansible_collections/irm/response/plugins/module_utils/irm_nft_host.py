@@ -248,11 +248,13 @@ def _port_ranges(pairs):
     return merged
 
 
-def _rule_of(action=None, src=(), dst=(), protocol=None, dports=(), sports=(), ct_state=(), foreign=()):
+def _rule_of(action=None, src=(), dst=(), protocol=None, dports=(), sports=(), ct_state=(), tcp_flags=(),
+             foreign=()):
     rule = {"action": action}
     for key, value in (("src", _collapse(src)), ("dst", _collapse(dst)), ("protocol", protocol),
                        ("dports", _port_ranges(dports)), ("sports", _port_ranges(sports)),
-                       ("ct_state", sorted(set(ct_state))), ("foreign", list(foreign))):
+                       ("ct_state", sorted(set(ct_state))), ("tcp_flags", sorted(set(tcp_flags))),
+                       ("foreign", list(foreign))):
         if value:
             rule[key] = value
     return rule
@@ -274,7 +276,8 @@ def canonical_policy(policy):
                 dst=[ipaddress.IPv4Network(str(n), strict=False) for n in r.get("dst") or []],
                 protocol=protocol, dports=[(int(p), int(p)) for p in r.get("dports") or []],
                 sports=[(int(p), int(p)) for p in r.get("sports") or []],
-                ct_state=("established", "related") if r.get("established") else ()))
+                ct_state=("established", "related") if r.get("established") else (),
+                tcp_flags=("ack",) if r.get("tcp_ack") else ()))
         out[name] = {"type": "filter", "hook": name, "prio": _HOOK_PRIO[name],
                      "policy": spec.get("default", "accept"), "rules": rules}
     return {"chains": out, "other": []}
@@ -313,7 +316,7 @@ def _ports_of(right):
 def _canonical_rule(exprs):
     """One live rule in canonical form; an expression irm never writes is kept as foreign."""
     found = {"action": None, "src": [], "dst": [], "protocol": None, "dports": [], "sports": [],
-             "ct_state": [], "foreign": []}
+             "ct_state": [], "tcp_flags": [], "foreign": []}
     for expr in exprs:
         try:
             _read_expr(expr, found)
@@ -346,10 +349,19 @@ def _read_expr(expr, found):
     elif meta and meta.get("key") == "l4proto" and op == "==" and right in ("tcp", "udp") \
             and found["protocol"] in (None, right):
         found["protocol"] = right
+    elif _is_tcp_ack(left, right, op) and found["protocol"] in (None, "tcp") and not found["tcp_flags"]:
+        found["protocol"], found["tcp_flags"] = "tcp", ["ack"]
     elif ct and ct.get("key") == "state" and op in ("in", "==") and not found["ct_state"]:
         found["ct_state"] = [right] if isinstance(right, str) else [str(s) for s in right]
     else:
         raise ValueError(expr)
+
+
+def _is_tcp_ack(left, right, op):
+    """``tcp flags & ack == ack``: the one flag test irm writes."""
+    masked = left.get("&") if isinstance(left, dict) else None
+    return (op == "==" and right == "ack" and isinstance(masked, list) and len(masked) == 2
+            and masked[0] == {"payload": {"protocol": "tcp", "field": "flags"}} and masked[1] == "ack")
 
 
 def canonical_live(doc):

@@ -68,7 +68,8 @@ def _one_of(value: Any, allowed: tuple[str, ...], where: str) -> str:
 def _rule(rule: Any, where: str) -> str:
     if not isinstance(rule, dict):
         raise PolicyError(f"{where}: expected a mapping, got {_kind(rule)}")
-    unknown = sorted(set(rule) - {"action", "src", "dst", "protocol", "dports", "sports", "established", "comment"})
+    unknown = sorted(set(rule) - {"action", "src", "dst", "protocol", "dports", "sports", "established", "tcp_ack",
+                                  "comment"})
     if unknown:
         raise PolicyError(f"{where}: unknown field(s) {', '.join(unknown)}")
     parts = []
@@ -90,6 +91,10 @@ def _rule(rule: Any, where: str) -> str:
         parts.append(f"{protocol} dport {_ports(dports, where + '.dports')}")
     if sports:
         parts.append(f"{protocol} sport {_ports(sports, where + '.sports')}")
+    if rule.get("tcp_ack"):
+        if protocol != "tcp":
+            raise PolicyError(f"{where}: tcp_ack needs protocol tcp")
+        parts.append("tcp flags & ack == ack")
     parts.append(_one_of(rule.get("action"), _ACTIONS, where + ".action"))
     parts.append(f'comment "{_text(rule.get("comment", ""))[:COMMENT_MAX]}"')
     return " ".join(parts)

@@ -1,0 +1,98 @@
+"""Holes that a contained area must not keep, injected for real and checked by traffic: an isolated,
+rooted host opening a new connection to the SOC from its own management port."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+from orchestrator.core.inventory import Inventory
+from orchestrator.core.inventory.load import load_inventory
+from tests.conftest import irm
+from tests.integration.test_containment_safety import incident
+
+pytestmark = pytest.mark.lab
+
+_CONNECT = """
+import socket, sys
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("", int(sys.argv[1])))
+s.settimeout(2)
+try:
+    s.connect((sys.argv[2], int(sys.argv[3])))
+    print("open")
+except OSError as exc:
+    print("timeout" if isinstance(exc, TimeoutError) else f"error {exc}")
+"""
+
+
+def _connect_from(inv: Inventory, host: str, sport: int, address: str, port: int) -> str:
+    """A new TCP connection from ``host`` with source port ``sport``: open, timeout or error."""
+    assert inv.lab is not None
+    proc = subprocess.run(["ip", "netns", "exec", f"{inv.lab.name}-{host}", sys.executable, "-c", _CONNECT,
+                           str(sport), address, str(port)], capture_output=True, text=True, timeout=30)
+    return proc.stdout.strip() or proc.stderr.strip()
+
+
+class _Listener:
+    """A TCP listener on the SOC's lab address (the root namespace), accepting and closing."""
+
+    def __init__(self, address: str) -> None:
+        self.sock = socket.create_server((address, 0))
+        self.port = self.sock.getsockname()[1]
+        self.sock.settimeout(0.2)
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        while not self.stop.is_set():
+            try:
+                conn, _ = self.sock.accept()
+                conn.close()
+            except OSError:
+                continue
+
+    def close(self) -> None:
+        self.stop.set()
+        self.thread.join(timeout=2)
+        self.sock.close()
+
+
+def _stop_sshd(inv: Inventory, host: str) -> None:
+    """The host's sshd stopped (by the PID its own pidfile names), so that port 22 is free to bind."""
+    from orchestrator.lab.builder import _lab_dir
+
+    pid = int((_lab_dir(inv.hosts[host]) / "sshd.pid").read_text().split()[0])
+    os.kill(pid, signal.SIGTERM)
+
+
+def test_an_isolated_host_cannot_open_a_connection_to_the_soc_from_its_ssh_port(fresh_lab: Path,
+                                                                               tmp_path: Path) -> None:
+    inv = load_inventory(fresh_lab)
+    assert inv.soc is not None
+    journal = incident(tmp_path)
+    listener = _Listener(str(inv.soc.address))
+    try:
+        # before containment: the connection opens (the test can see a hole when there is one)
+        assert _connect_from(inv, "x-ws11", 40022, str(inv.soc.address), listener.port) == "open"
+        proc = irm("contain", "--area", "subsidiary-x", "--yes", "--no-loop", "--journal", str(journal),
+                   "--confirm-timeout", "10", timeout=600)
+        assert proc.returncode == 0, proc.stdout + proc.stderr  # management (SSH replies) still confirmed
+        _stop_sshd(inv, "x-ws11")
+        _stop_sshd(inv, "x-ws21")
+        # the rooted host's new connections from its management port: a bare SYN, dropped at the host and
+        # at the gateway; from any other port too
+        assert _connect_from(inv, "x-ws11", 22, str(inv.soc.address), listener.port) == "timeout"
+        assert _connect_from(inv, "x-ws21", 22, str(inv.soc.address), listener.port) == "timeout"
+        assert _connect_from(inv, "x-ws11", 40023, str(inv.soc.address), listener.port) == "timeout"
+    finally:
+        listener.close()
