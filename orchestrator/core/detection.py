@@ -38,10 +38,21 @@ class Detection:
     vector: str | None = None  # the propagation port a network detection saw (tcp/445), when it says
     network: bool = False  # an IDS alert on traffic (its signature names the exploit, not the malware)
 
+    @property
+    def infection(self) -> bool:
+        """The host is (still) infected: detected, or blocked by an IPS (the worm tried and was stopped),
+        or acted on by the AV. Only the record of irm's own disinfection ("cleaned") is not a sign."""
+        return self.action != "cleaned"
+
 
 class DetectionSource(Protocol):
     def detections(self, since: datetime) -> list[Detection]:
         """Detections at or after ``since``, oldest first."""
+        ...
+
+    def problems(self, now: datetime) -> list[str]:
+        """Why the source cannot vouch for "no detection" at ``now`` (unreadable, silent, its clock ahead),
+        one line each; empty when it can."""
         ...
 
 

@@ -299,6 +299,10 @@ class Sources:
                 out[spec.label] = src.skipped
         return out
 
+    def problems(self, now: datetime) -> list[str]:
+        """Every source that cannot vouch for "no detection" now (see ``feed_problems``); read them first."""
+        return feed_problems(self.specs, self.health(), now)
+
     def health(self) -> list[SourceHealth]:
         """Each source after its last read: readable, its newest record, what it could not read or place."""
         out = []
@@ -310,6 +314,31 @@ class Sources:
             else:
                 out.append(SourceHealth(spec.label, src.readable, src.newest, src.skipped, dict(src.unmapped)))
         return out
+
+
+MAX_CLOCK_SKEW = 60.0  # seconds a source's newest record may lie ahead of this controller's clock
+
+
+def feed_problems(specs: Sequence[DetectionSourceSpec], health: Sequence[SourceHealth], now: datetime) -> list[str]:
+    """Why a source cannot vouch for "no detection" now, one line each: it cannot be read, it has been
+    silent longer than its ``max_silence``, or its records lie in the future of this controller's clock
+    (a clock that disagrees: its times cannot be compared with a soak window)."""
+    out = []
+    for spec, h in zip(specs, health, strict=True):
+        if not h.readable:
+            out.append(f"detection source {h.label} cannot be read")
+            continue
+        ahead = (h.newest - now).total_seconds() if h.newest else 0.0
+        if ahead > MAX_CLOCK_SKEW:
+            out.append(f"detection source {h.label}: its newest record is {ahead:.0f}s ahead of this controller's "
+                       f"clock (more than {MAX_CLOCK_SKEW:.0f}s): its clock disagrees, its times cannot be trusted")
+            continue
+        silent = (now - h.newest).total_seconds() if h.newest else None
+        if spec.max_silence is not None and (silent is None or silent > spec.max_silence):
+            out.append(f"detection source {h.label} is silent ("
+                       + ("no record ever" if silent is None else f"no record for {silent:.0f}s")
+                       + f", max_silence {spec.max_silence:.0f}s): a dead feed is not an absence of infection")
+    return out
 
 
 def _build(inv: Inventory, spec: DetectionSourceSpec, area: str | list[str] | None) -> Any:

@@ -1,11 +1,15 @@
 """Management approval by identity: an SSH signature, not a typed name.
 
 The inventory lists the approvers and their SSH public keys (``irm_approvers``). ``irm approve --area
-X --key FILE`` writes a statement (incident, area, the journal's remediation state of the area, time,
-approver, reason) and signs it with ``ssh-keygen -Y sign``; ``irm recover`` verifies it with
-``ssh-keygen -Y verify`` against the approvers listed *now*, requires the approver to differ from the
-operator and the approval to postdate the area's last remediation (the state it names must still be
-the journal's). The statement and signature are journaled as signed and shown in the report.
+X --key FILE`` writes a statement (incident, area, the journal's remediation state of the area and the
+hosts excluded from it, time, approver, reason) and signs it with ``ssh-keygen -Y sign``: the key may be
+a private key file only its owner can read (passphrase-protected or not: ssh-keygen asks), or the public
+key of one held in the approver's SSH agent. ``irm recover`` verifies it with ``ssh-keygen -Y verify``
+against the approvers listed *now*, and requires the approval to postdate the area's last remediation
+and last exclusion (the states it names must still be the journal's). Four-eyes holds by identity, not by
+a declared name: the operator may not be the approver (names compared case-insensitively, and any listed
+approver sharing the signing key counts as the same person), and the key that signed may not be loaded
+in the operator's own SSH agent. The statement and signature are journaled and shown in the report.
 """
 
 from __future__ import annotations
@@ -13,6 +17,8 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import os
+import stat
 import subprocess
 import tempfile
 from dataclasses import dataclass
@@ -44,13 +50,24 @@ def remediation_state(journal: Journal, incident_id: int, area: str) -> Remediat
     return RemediationState("sha256:" + hashlib.sha256(canon.encode()).hexdigest(), len(rows), last)
 
 
+def exclusions_state(inv: Inventory, journal: Journal, incident_id: int, area: str) -> RemediationState:
+    """A digest of the hosts of the area that irm was told to leave out (host, reason, by, when): an
+    exclusion recorded after an approval changes it."""
+    rows = {h: r for h, r in journal.host_rows(incident_id).items() if r.get("excluded_reason")
+            and (r.get("area") == area or (h in inv.hosts and inv.hosts[h].area == area))}
+    canon = json.dumps([[h, r["excluded_reason"], r["excluded_by"], r["excluded_at"]] for h, r in sorted(rows.items())])
+    last = max((str(r["excluded_at"]) for r in rows.values()), default=None)
+    return RemediationState("sha256:" + hashlib.sha256(canon.encode()).hexdigest(), len(rows), last)
+
+
 def statement(incident: Incident, area: str, state: RemediationState, approver: Approver, at: str,
-              reason: str) -> str:
+              reason: str, excluded: RemediationState) -> str:
     return "\n".join([
         HEADER,
         f"incident: {incident.id} ({incident.spec.worm})",
         f"area: {area}",
         f"remediation: {state.digest} ({state.hosts} hosts, last change {state.last_change})",
+        f"exclusions: {excluded.digest} ({excluded.hosts} hosts, last change {excluded.last_change})",
         f"approver: {approver.name} ({approver.role})",
         f"time: {at}",
         f"reason: {reason}",
@@ -102,19 +119,77 @@ def _ssh_keygen(args: list[str], data: str, what: str) -> subprocess.CompletedPr
         raise UserError(f"{what}: ssh-keygen is not installed (apt install openssh-client)") from None
 
 
-def public_key_of(keyfile: Path) -> str:
-    """The public key of a private key file (or of a .pub file itself)."""
+KEY_MAX = 64 * 1024  # an SSH key file is a few KiB
+
+
+def agent_keys() -> dict[str, str]:
+    """The keys held by this process's SSH agent (``SSH_AUTH_SOCK``): fingerprint -> public key."""
+    if not os.environ.get("SSH_AUTH_SOCK"):
+        return {}
     try:
-        head = keyfile.read_text(encoding="utf-8", errors="replace")[:64]
+        proc = subprocess.run(["ssh-add", "-L"], capture_output=True, text=True, timeout=10)
+    except (FileNotFoundError, subprocess.TimeoutExpired):
+        return {}
+    keys = [ln.strip() for ln in proc.stdout.splitlines() if ln.startswith(("ssh-", "ecdsa-", "sk-"))]
+    return {fingerprint(k): k for k in keys} if proc.returncode == 0 else {}
+
+
+def _openssh_public(text: str) -> str | None:
+    """The public key stored in the clear inside an OpenSSH private key file (encrypted or not)."""
+    body = "".join(ln for ln in text.splitlines() if ln and not ln.startswith("-----"))
+    try:
+        raw = base64.b64decode(body, validate=False)
+    except ValueError:
+        return None
+    magic = b"openssh-key-v1\0"
+    if not raw.startswith(magic):
+        return None
+    pos = len(magic)
+
+    def field() -> bytes:
+        nonlocal pos
+        size = int.from_bytes(raw[pos:pos + 4], "big")
+        pos += 4
+        value = raw[pos:pos + size]
+        pos += size
+        return value
+
+    for _ in range(3):  # cipher, kdf, kdf options
+        field()
+    pos += 4  # number of keys
+    blob = field()
+    kind = blob[4:4 + int.from_bytes(blob[:4], "big")].decode("ascii", "replace")
+    return f"{kind} {base64.b64encode(blob).decode()}" if blob else None
+
+
+def public_key_of(keyfile: Path) -> str:
+    """The public key an approval will be signed with: a private key file that only its owner can read
+    (passphrase-protected or not), or a public key whose private key this process's SSH agent holds."""
+    try:
+        info = keyfile.stat()
+        if not stat.S_ISREG(info.st_mode):
+            raise UserError(f"--key {keyfile}: not a regular file")
+        if info.st_size > KEY_MAX:
+            raise UserError(f"--key {keyfile}: {info.st_size} bytes, not an SSH key (at most {KEY_MAX})")
+        text = keyfile.read_text(encoding="utf-8", errors="replace")
     except OSError as exc:
         raise UserError(f"--key {keyfile}: cannot be read ({exc.strerror})") from None
-    if head.startswith(("ssh-", "ecdsa-")):
-        raise UserError(f"--key {keyfile}: a public key; give the approver's private key (it signs)")
+    if text.startswith(("ssh-", "ecdsa-", "sk-")):
+        key = " ".join(text.split()[:2])
+        if fingerprint(key) not in agent_keys():
+            raise UserError(f"--key {keyfile}: a public key whose private key is not in this SSH agent; give the "
+                            "approver's private key, or load it with ssh-add")
+        return key
+    if info.st_mode & 0o077:
+        raise UserError(f"--key {keyfile}: readable by others (mode {stat.S_IMODE(info.st_mode):04o}); an approver's "
+                        f"private key must be theirs alone: chmod 600 {keyfile}")
+    found = _openssh_public(text)
+    if found is not None:
+        return found
     proc = _ssh_keygen(["-y", "-P", "", "-f", str(keyfile)], "", f"--key {keyfile}")
     if proc.returncode != 0:
         why = (proc.stderr.strip().splitlines() or ["not an SSH private key"])[-1]
-        raise UserError(f"--key {keyfile}: cannot be used ({why}); a passphrase-protected key must be unlocked "
-                        "first (e.g. a decrypted copy on removable media)")
+        raise UserError(f"--key {keyfile}: cannot be used ({why})")
     return proc.stdout.strip()
 
 
@@ -157,7 +232,8 @@ def approve(inv: Inventory, journal: Journal, incident: Incident, area: str, key
         raise UserError(f"approve: no remediation recorded for '{area}' in incident {incident.id}: approval "
                         "certifies a remediation state, remediate first (irm remediate --area ...)")
     at = now()
-    text = statement(incident, area, state, approver, at, reason)
+    text = statement(incident, area, state, approver, at, reason,
+                     exclusions_state(inv, journal, incident.id, area))
     signature = sign(text, keyfile)
     fp = fingerprint(approver_key(inv, approver))
     journal.approve(incident.id, area, approver.name, approver.role, reason, at, text, signature, fp, recorded_by)
@@ -176,15 +252,15 @@ def approval_problems(inv: Inventory, journal: Journal, incident: Incident, area
     problems = []
     for row in rows:
         label = f"approval {row['id']} by {row['approved_by']}"
-        why = _rejected(inv, incident, area, state, operator, row)
+        why = _rejected(inv, journal, incident, area, state, operator, row)
         if why is None:
             return []
         problems.append(f"{label} does not count: {why}")
     return [*problems, how]
 
 
-def _rejected(inv: Inventory, incident: Incident, area: str, state: RemediationState, operator: str,
-              row: dict[str, Any]) -> str | None:
+def _rejected(inv: Inventory, journal: Journal, incident: Incident, area: str, state: RemediationState,
+              operator: str, row: dict[str, Any]) -> str | None:
     if not row.get("signature") or not row.get("statement"):
         return "it is not signed (recorded by an older irm with a typed name)"
     approver = next((a for a in inv.approvers if a.name == row["approved_by"]), None)
@@ -195,14 +271,34 @@ def _rejected(inv: Inventory, incident: Incident, area: str, state: RemediationS
     fields = parse_statement(row["statement"])
     if fields.get("incident", "").split(" ")[0] != str(incident.id) or fields.get("area") != area:
         return "it was signed for another incident or area"
-    if approver.name == operator:
-        return f"{approver.name} runs this recovery: another person must approve (four-eyes)"
+    same = _same_person(inv, approver, operator)
+    if same:
+        return f"{same}: another person must approve (four-eyes)"
     if not fields.get("remediation", "").startswith(state.digest + " "):
         return (f"the area's remediation changed after it was signed (last change {state.last_change}): the "
                 "approval must postdate the last remediation")
+    excluded = exclusions_state(inv, journal, incident.id, area)
+    if not fields.get("exclusions", "").startswith(excluded.digest + " "):
+        return (f"a host was excluded after it was signed (last exclusion {excluded.last_change}): the approval "
+                "must cover every exclusion (irm exclude), sign again")
     signed_at = fields.get("time", "")
     if state.last_change and (not signed_at or _t(signed_at) < _t(state.last_change)):
         return "it predates the area's last remediation"
+    return None
+
+
+def _same_person(inv: Inventory, approver: Approver, operator: str) -> str | None:
+    """Why the operator is the approver, if they are: the same name whatever its case, another listed
+    approver with the same key, or the signing key loaded in the operator's own SSH agent."""
+    key = fingerprint(approver_key(inv, approver))
+    wanted = operator.strip().casefold()
+    if approver.name.strip().casefold() == wanted:
+        return f"{approver.name} runs this recovery"
+    for listed in inv.approvers:
+        if listed.name.strip().casefold() == wanted and fingerprint(approver_key(inv, listed)) == key:
+            return f"{operator} runs this recovery and is listed with the key that signed it ({approver.name}'s)"
+    if key in agent_keys():
+        return f"the key that signed it ({key}) is loaded in this operator's SSH agent"
     return None
 
 

@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, NoReturn, Protocol
 
 from orchestrator.core import checks, mgmt_probe, routing, runner
 from orchestrator.core.applier import Quiet, StageApplier, StageObserver, StageOutcome, StageSpec
@@ -205,11 +205,12 @@ class Recovery:
         else:
             unmet += self._fresh_verification()
         since = datetime.now(UTC) - timedelta(seconds=self.req.quiet_window)
-        recent = [d for d in self.source.detections(since) if d.area == self.area.name and d.action == "detected"]
+        recent = [d for d in self.source.detections(since) if d.area == self.area.name and d.infection]
         if recent:
             last = recent[-1]
             unmet.append(f"{len(recent)} detection(s) in '{self.area.name}' in the last "
                          f"{self.req.quiet_window:.0f}s (last: {last.host} at {last.time.isoformat()[:19]})")
+        unmet += [f"the quiet window cannot pass: {p}" for p in self.source.problems(datetime.now(UTC))]
         return unmet
 
     def _approval_problems(self) -> list[str]:
@@ -294,10 +295,14 @@ class Recovery:
         deadline = time.monotonic() + self.req.soak
         self.ui.message(f"{step.label}: soaking {self.req.soak:.0f}s, watching {', '.join(sorted(watched))}")
         while True:
-            new = [d for d in self.source.detections(applied_at) if d.area in watched and d.action == "detected"]
+            new = [d for d in self.source.detections(applied_at) if d.area in watched and d.infection]
             if new:
                 result["detections"] = [_detection(d) for d in new]
                 self.journal.update_stage(row, soak_detections=result["detections"])
+                return result
+            dead = self.source.problems(datetime.now(UTC))
+            if dead:  # fail closed: silence from a dead feed proves nothing
+                result["dead_sources"] = dead
                 return result
             if time.monotonic() >= deadline:
                 return result
@@ -408,37 +413,35 @@ class Recovery:
         before = self.applier.planned(self.applier.states())
         target = self._target_state(step)
         after = self.applier.planned_with({self.area.name: target})
+        started = datetime.now(UTC)  # the soak is measured on this controller's clock, never a device's
         try:
             outcome = self._apply(spec, target)
         except UserError as exc:
             self.journal.end_stage(row, "failed", reason=str(exc))
             raise
-        applied_at = datetime.fromisoformat(outcome.first_applied_at) if outcome.first_applied_at else datetime.now(UTC)
+        skew = _clock_skew(outcome.first_applied_at, started, datetime.now(UTC))
+        applied_at = started
         self.journal.update_stage(row, applied_at=applied_at.isoformat())
         # A step redone after a kill soaks from when its change first took effect, and keeps what was seen
         resumed = self._resumed.pop(step.name, None) or {}
         since = min(applied_at, datetime.fromisoformat(resumed["applied_at"])) if resumed.get("applied_at") \
             else applied_at
+        if skew is not None:
+            self._halt_back(step, spec, previous, row, {"seconds": 0, "clock_skew": skew},
+                            f"the clock of {', '.join(spec.targets)} disagrees with this controller's by {skew:.0f}s "
+                            f"(more than {MAX_CLOCK_SKEW:.0f}s): its times cannot be trusted for a soak")
         soak = self._soak(step, since - timedelta(seconds=1), self._opened_probes(before, after), row,
                           list(resumed.get("detections", [])))
         if soak["detections"]:
             hosts = sorted({d["host"] for d in soak["detections"]})
             self.ui.message(f"{step.label}: new infection on {', '.join(hosts)}: putting the previous posture back")
-            back = StageSpec(f"{step.name}:rollback", ROLLBACK[spec.playbook], spec.targets,
-                             f"halt: previous posture back for {step.name}", host_level=spec.host_level)
-            try:
-                self._apply(back, previous)
-            except UserError as exc:
-                reason = f"new infection during the soak of {step.label} on {', '.join(hosts)}, and the previous " \
-                         f"posture could not be put back: {exc}"
-                self.journal.end_stage(row, "failed", soak=soak, reason=reason, restored=False)
-                raise
-            reason = f"new infection during the soak of {step.label}: {', '.join(hosts)}"
-            self.journal.end_stage(row, "halted", soak=soak, reason=reason, restored=True)
-            self.journal.event(self.incident.id, EventKind.RECOVERY_HALTED, self.req.operator, self.area.name,
-                               step=step.name, reason=reason, detections=soak["detections"], restored=True)
-            raise RecoveryHalted(f"recovery halted at {step.label}: {reason}; the previous posture is back "
-                                 "and nothing further was reconnected")
+            self._halt_back(step, spec, previous, row, soak,
+                            f"new infection during the soak of {step.label}: {', '.join(hosts)}")
+        if soak.get("dead_sources"):
+            self.ui.message(f"{step.label}: {'; '.join(soak['dead_sources'])}: putting the previous posture back")
+            dead = "; ".join(soak["dead_sources"])
+            self._halt_back(step, spec, previous, row, soak, f"the soak of {step.label} cannot vouch for no infection: "
+                            f"{dead}")
         if soak.get("probes_closed"):
             reason = f"paths {step.label} opened do not answer: {'; '.join(soak['probes_closed'][:5])}"
             self.journal.end_stage(row, "halted", soak=soak, reason=reason, restored=False)
@@ -446,6 +449,36 @@ class Recovery:
                                step=step.name, reason=reason, restored=False)
             raise RecoveryHalted(f"recovery halted at {step.label}: {reason}")
         self.journal.end_stage(row, "done", soak=soak, changed=outcome.changed)
+
+    def _halt_back(self, step: Step, spec: StageSpec, previous: AreaState, row: int, soak: dict[str, Any],
+                   reason: str) -> NoReturn:
+        """Fail closed: put the posture before the step back, journal why, and stop the recovery."""
+        back = StageSpec(f"{step.name}:rollback", ROLLBACK[spec.playbook], spec.targets,
+                         f"halt: previous posture back for {step.name}", host_level=spec.host_level)
+        try:
+            self._apply(back, previous)
+        except UserError as exc:
+            self.journal.end_stage(row, "failed", soak=soak, reason=f"{reason}, and the previous posture could not "
+                                   f"be put back: {exc}", restored=False)
+            raise
+        self.journal.end_stage(row, "halted", soak=soak, reason=reason, restored=True)
+        self.journal.event(self.incident.id, EventKind.RECOVERY_HALTED, self.req.operator, self.area.name,
+                           step=step.name, reason=reason, detections=soak.get("detections", []), restored=True)
+        raise RecoveryHalted(f"recovery halted at {step.label}: {reason}; the previous posture is back "
+                             "and nothing further was reconnected")
+
+
+MAX_CLOCK_SKEW = 60.0  # seconds a device's clock may disagree with this controller's
+
+
+def _clock_skew(reported: str | None, started: datetime, ended: datetime) -> float | None:
+    """How far the time a device reports for its change lies outside the controller's own window for the
+    stage (None when within ``MAX_CLOCK_SKEW``, or when the device reported none)."""
+    if not reported:
+        return None
+    at = datetime.fromisoformat(reported)
+    off = (started - at).total_seconds() if at < started else max(0.0, (at - ended).total_seconds())
+    return off if off > MAX_CLOCK_SKEW else None
 
 
 def _detection(d: Detection) -> dict[str, Any]:

@@ -82,3 +82,6 @@ class FakeProber:
 class NoDetections:
     def detections(self, since: datetime) -> list[Any]:
         return []
+
+    def problems(self, now: datetime) -> list[str]:
+        return []

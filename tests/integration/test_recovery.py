@@ -204,6 +204,34 @@ def test_a_worm_reintroduced_during_a_subarea_soak_halts_and_requarantines(scena
     irm("lab", "fix-by-hand", "x-ws11", check=True)
 
 
+def test_a_detection_feed_lost_during_a_soak_halts_and_requarantines(scenario: Scenario) -> None:
+    """The sensors' EVE log disappears while office-1's reconnection soaks: no detection from a feed irm
+    cannot read is not "no infection"; the step halts and office-1 is cut again, proven by traffic."""
+    s = scenario
+    wait_for(lambda: _quiet_for(s.inv, "subsidiary-x", 2.5), 30, "the area quiet for the quiet window")
+    assert s.inv.lab is not None
+    eve = Path(s.inv.lab.state_dir) / "sensors" / "eve.json"
+    assert eve.is_file()
+    proc = subprocess.Popen([str(BIN / "irm"), "recover", "--area", "subsidiary-x", "--yes", "--soak", "25s",
+                             "--quiet-window", "2s", "--journal", str(s.journal)], cwd=ROOT, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            env={**os.environ, "COLUMNS": "200", "IRM_OPERATOR": OPERATOR})
+    try:
+        wait_for(lambda: _posture(s.journal, OFFICE_1) == "connected", 120, "office-1 reconnected")
+        eve.rename(eve.with_suffix(".lost"))  # the feed is gone (the sensor keeps writing to the moved file)
+        stdout, stderr = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        if eve.with_suffix(".lost").exists():
+            eve.with_suffix(".lost").rename(eve)
+    assert proc.returncode == 4, stdout + stderr
+    assert "cannot vouch for no infection: detection source suricata:" in stderr and "cannot be read" in stderr
+    assert _posture(s.journal, OFFICE_1) == "quarantined"
+    assert _rows(s.journal)[-1] == ("subarea:subsidiary-x/office-1", "halted")
+    assert matrix(s.inv, [probe(s.inv, "x-ws11", "x-ws21", 22)])[("x-ws11", "x-ws21", 22)] == "timeout"
+
+
 def test_killed_mid_step_recovery_resumes_and_restores_the_baseline_exactly(scenario: Scenario) -> None:
     s = scenario
     wait_for(lambda: _quiet_for(s.inv, "subsidiary-x", 2.5), 30, "the area quiet for the quiet window")
@@ -223,8 +251,8 @@ def test_killed_mid_step_recovery_resumes_and_restores_the_baseline_exactly(scen
     rows = _rows(s.journal)
     done = [name for name, state in rows if state == "done"]
     assert done == ["vectors", "subarea:subsidiary-x/office-1", "mobile", "lan", "internet"]
-    assert [r for r in rows if r[1] not in ("done",)] == [("subarea:subsidiary-x/office-1", "halted"),
-                                                         ("subarea:subsidiary-x/office-1", "interrupted")]
+    assert [r for r in rows if r[1] not in ("done",)] == [("subarea:subsidiary-x/office-1", "halted")] * 2 + [
+        ("subarea:subsidiary-x/office-1", "interrupted")]  # halted by the worm, then by the lost feed
     # Back to before the incident: every probe of the baseline matrix, every ruleset read back.
     assert matrix(s.inv) == s.baseline
     assert rulesets(s.inv) == s.rules_before

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import sqlite3
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -85,7 +88,7 @@ def test_a_key_that_is_not_listed_or_not_private_is_refused(setup: Setup, tmp_pa
     stranger = keypair(tmp_path, "stranger")
     with pytest.raises(UserError, match="is not the key of an approver listed"):
         approval.approve(inv, j, j.incidents()[0], AREA, stranger, "trust me", "op")
-    with pytest.raises(UserError, match="a public key; give the approver's private key"):
+    with pytest.raises(UserError, match="a public key whose private key is not in this SSH agent"):
         approval.approve(inv, j, j.incidents()[0], AREA, tmp_path / "ciso.pub", "x", "op")
     assert j.approvals(1) == []
 
@@ -95,3 +98,74 @@ def test_an_unsigned_legacy_approval_does_not_count(setup: Setup) -> None:
     j.db.execute("INSERT INTO approvals(incident_id, area, approved_by, role, reason, approved_at, recorded_by) "
                  "VALUES (1, ?, 'ciso', 'CISO', 'typed', '2030-01-01T00:00:00+00:00', 'op')", (AREA,))
     assert "it is not signed" in problems(inv, j)[0]
+
+
+@pytest.fixture()
+def agent(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """An ssh-agent of this test's own (its socket in tmp_path), stopped by its PID afterwards."""
+    sock = tmp_path / "agent.sock"
+    proc = subprocess.Popen(["ssh-agent", "-D", "-a", str(sock)], stdout=subprocess.DEVNULL)
+    try:
+        for _ in range(100):
+            if sock.exists():
+                break
+            subprocess.run(["sleep", "0.05"], check=True)
+        monkeypatch.setenv("SSH_AUTH_SOCK", str(sock))
+        yield sock
+    finally:
+        os.kill(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=5)
+
+
+def test_four_eyes_compares_identity_not_a_declared_name(setup: Setup, agent: Path, tmp_path: Path) -> None:
+    inv, j, ciso, _ = setup
+    approval.approve(inv, j, j.incidents()[0], AREA, ciso, "verified", "op")
+    # the same person whatever the case of the name typed
+    assert "ciso runs this recovery" in problems(inv, j, operator="CISO ")[0]
+    # another listed name with the same key is the same person
+    alias = inv.model_copy(update={"approvers": (*inv.approvers, Approver(
+        name="j.doe", role="deputy", key=(tmp_path / "ciso.pub").read_text().strip()))})
+    assert "J.Doe runs this recovery and is listed with the key that signed it" in problems(alias, j, "J.Doe")[0]
+    # the approver, declaring another operator name, still holds the signing key in their own agent
+    assert problems(inv, j, operator="bob") == []
+    subprocess.run(["ssh-add", "-q", str(ciso)], check=True, capture_output=True)
+    assert "is loaded in this operator's SSH agent" in problems(inv, j, operator="bob")[0]
+
+
+def test_an_exclusion_after_the_signature_voids_it(setup: Setup) -> None:
+    inv, j, ciso, _ = setup
+    j.exclude(1, AREA, "x-ws13", "dead disk, replaced", "op")
+    approval.approve(inv, j, j.incidents()[0], AREA, ciso, "verified", "op")
+    assert problems(inv, j) == []  # an exclusion before the signature is covered by it
+    assert "exclusions: sha256:" in j.approvals(1)[0]["statement"]
+    j.exclude(1, AREA, "x-ws12", "left out", "op")
+    assert "a host was excluded after it was signed" in problems(inv, j)[0]
+
+
+def test_keys_in_an_agent_or_behind_a_passphrase_sign_and_a_key_readable_by_others_is_refused(
+        setup: Setup, agent: Path, tmp_path: Path) -> None:
+    inv, j, ciso, cio = setup
+    # in the agent: the approver gives the public key, the agent signs
+    subprocess.run(["ssh-add", "-q", str(cio)], check=True, capture_output=True)
+    signed = approval.approve(inv, j, j.incidents()[0], AREA, tmp_path / "cio.pub", "verified", "op")
+    assert signed["approver"] == "cio"
+    subprocess.run(["ssh-add", "-D"], check=True, capture_output=True)
+    # behind a passphrase: ssh-keygen asks for it (here through SSH_ASKPASS, as a desktop would)
+    subprocess.run(["ssh-keygen", "-q", "-p", "-P", "", "-N", "s3cret phrase", "-f", str(ciso)], check=True)
+    askpass = tmp_path / "askpass"
+    askpass.write_text("#!/bin/sh\necho 's3cret phrase'\n")
+    askpass.chmod(0o700)
+    env = {"SSH_ASKPASS": str(askpass), "SSH_ASKPASS_REQUIRE": "force", "DISPLAY": ":0"}
+    old = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        assert approval.approve(inv, j, j.incidents()[0], AREA, ciso, "verified", "op")["approver"] == "ciso"
+    finally:
+        for k, v in old.items():
+            os.environ.pop(k) if v is None else os.environ.__setitem__(k, v)
+    assert problems(inv, j) == []
+    # readable by others: refused before anything is signed
+    ciso.chmod(0o644)
+    with pytest.raises(UserError, match=r"readable by others \(mode 0644\).*chmod 600"):
+        approval.approve(inv, j, j.incidents()[0], AREA, ciso, "again", "op")
+    assert len(j.approvals(1)) == 2

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import subprocess
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +14,7 @@ import pytest
 
 from orchestrator.containment.phase import Containment, ContainRequest
 from orchestrator.core.detection import Detection
-from orchestrator.core.errors import RecoveryHalted
+from orchestrator.core.errors import RecoveryHalted, UserError
 from orchestrator.core.events import parse
 from orchestrator.core.incident import IncidentSpec
 from orchestrator.core.inventory import Approver, Inventory
@@ -36,9 +36,13 @@ class Detections:
     """A detection source whose detections a test adds while the recovery runs."""
 
     found: list[Detection] = field(default_factory=list)
+    dead: list[str] = field(default_factory=list)  # what problems() says (a test kills the feed)
 
     def detections(self, since: datetime) -> list[Detection]:
         return [d for d in self.found if d.time >= since]
+
+    def problems(self, now: datetime) -> list[str]:
+        return list(self.dead)
 
 
 class _AllOpen:
@@ -174,3 +178,62 @@ def test_the_report_of_a_whole_loop_is_typed_and_renders(setup: Setup) -> None:
     assert data.areas[AREA].milestones["recovered"] is not None and data.facts.right
     md, page = rep.markdown(data), rep.html_page(data)
     assert f"incident {data.incident.id}" in md.lower() and "<svg" in page and AREA in page
+
+
+def _infection(action: str) -> Detection:
+    return Detection(time=datetime.now(UTC), host="x-ws21", signature="ET EXPLOIT lab worm", action=action,
+                     source_address="198.18.33.11", segment="subsidiary-x/office-2", area=AREA, network=True)
+
+
+def test_a_feed_that_dies_during_a_soak_halts_and_puts_the_previous_posture_back(setup: Setup) -> None:
+    source = Detections()
+    rec = _recovery(setup, source=source, soak=1.0)
+    applied = rec._apply
+
+    def apply(spec: Any, target: Any, **kw: Any) -> Any:
+        outcome = applied(spec, target, **kw)
+        if spec.name == "vectors":
+            source.dead.append("detection source suricata:/var/log/eve.json is silent (no record for 900s, "
+                               "max_silence 120s): a dead feed is not an absence of infection")
+        return outcome
+
+    rec._apply = apply  # type: ignore[method-assign, assignment]
+    with pytest.raises(RecoveryHalted, match="cannot vouch for no infection: detection source suricata"):
+        rec.run()
+    assert _steps(setup.journal) == [("vectors", "halted")]
+    assert setup.journal.postures(1)[f"{AREA}:hosts"] == "vectors_blocked"  # put back
+    assert [c.playbook for c in setup.run.calls][-2:] == ["recover_1_vectors", "contain_3_vectors"]
+
+
+def test_the_quiet_window_does_not_pass_on_a_dead_feed(setup: Setup) -> None:
+    source = Detections(dead=["detection source wazuh:/var/ossec/logs/alerts/alerts.json cannot be read"])
+    with pytest.raises(UserError, match=r"the quiet window cannot pass: detection source wazuh:.* cannot be read"):
+        _recovery(setup, source=source).run()
+    assert _steps(setup.journal) == []
+
+
+def test_an_ips_blocked_alert_is_an_infection_the_quiet_window_and_the_soak_see(setup: Setup) -> None:
+    source = Detections(found=[_infection("blocked")])
+    with pytest.raises(UserError, match="1 detection\\(s\\) in 'subsidiary-x' in the last 60s"):
+        _recovery(setup, source=source, quiet_window=60.0).run()
+    source.found.clear()
+    rec = _recovery(setup, source=source, soak=1.0)
+    applied = rec._apply
+
+    def apply(spec: Any, target: Any, **kw: Any) -> Any:
+        outcome = applied(spec, target, **kw)
+        source.found.append(_infection("blocked"))
+        return outcome
+
+    rec._apply = apply  # type: ignore[method-assign, assignment]
+    with pytest.raises(RecoveryHalted, match="new infection during the soak of step 1"):
+        rec.run()
+
+
+def test_a_device_clock_that_disagrees_is_refused_never_trusted_for_the_soak(setup: Setup) -> None:
+    ahead = (datetime.now(UTC) + timedelta(minutes=10)).isoformat()
+    setup.run.playbook_facts["recover_1_vectors"] = {"irm_applied_at": ahead}
+    with pytest.raises(RecoveryHalted, match=r"disagrees with this controller.s by (59[0-9]|600)s"):
+        _recovery(setup, soak=1.0).run()
+    assert _steps(setup.journal) == [("vectors", "halted")]
+    assert setup.journal.postures(1)[f"{AREA}:hosts"] == "vectors_blocked"

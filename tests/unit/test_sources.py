@@ -216,3 +216,31 @@ def test_the_lab_sensor_alerts_on_the_worm_payload_only() -> None:
     assert parse(frame(80, PAYLOAD_MAGIC), ports, marker) is None
     assert parse(frame(4445, PAYLOAD_MAGIC, proto=17), ports, marker) is None
     assert parse(frame(4445, PAYLOAD_MAGIC, ethertype=0x86DD), ports, marker) is None
+
+
+def test_a_dead_silent_or_clock_ahead_feed_cannot_vouch_for_no_detection(tmp_path: Path) -> None:
+    from datetime import timedelta
+
+    from orchestrator.core.inventory.model import DetectionSourceSpec
+    from orchestrator.core.sources import Sources
+
+    inv = load_inventory(LAB_INVENTORY)
+    now = datetime.now(UTC)
+    eve = tmp_path / "eve.json"
+    stats = {"event_type": "stats", "timestamp": (now - timedelta(seconds=30)).isoformat()}
+    eve.write_text(json.dumps(stats) + "\n")
+    spec = DetectionSourceSpec(kind="suricata", path=str(eve), max_silence=60)
+    sources = Sources(inv, specs=[spec])
+    sources.detections(now - timedelta(hours=1))
+    assert sources.problems(now) == []  # a heartbeat 30s ago, max_silence 60s
+    assert sources.problems(now + timedelta(seconds=120)) == [
+        f"detection source suricata:{eve} is silent (no record for 150s, max_silence 60s): a dead feed is not an "
+        "absence of infection"]
+    eve.unlink()
+    sources.detections(now)
+    assert sources.problems(now) == [f"detection source suricata:{eve} cannot be read"]
+    eve.write_text(json.dumps({**stats, "timestamp": (now + timedelta(minutes=10)).isoformat()}) + "\n")
+    sources = Sources(inv, specs=[spec])
+    sources.detections(now - timedelta(hours=1))
+    (problem,) = sources.problems(now)
+    assert "its newest record is 600s ahead of this controller's clock" in problem
