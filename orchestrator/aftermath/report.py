@@ -73,6 +73,8 @@ def describe(event: dict[str, Any]) -> str:
     d, kind = event["detail"], event["kind"]
     texts = {
         EventKind.INCIDENT_OPENED: lambda: f"incident opened: {d.get('worm', '')}",
+        EventKind.INCIDENT_CLOSED: lambda: "incident closed" + (f" by force: {d.get('reason')}" if d.get("forced")
+                                                               else ""),
         EventKind.CONTAINMENT_STARTED: lambda: f"containment started{' (dry run)' if d.get('dry_run') else ''}",
         EventKind.CONTAINMENT_FINISHED: lambda: "containment finished; quarantined: "
                                         + (", ".join(d.get("quarantined", [])) or "none"),

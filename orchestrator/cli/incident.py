@@ -74,3 +74,33 @@ def incident_list(journal: JournalOpt = Path(DEFAULT_PATH), as_json: JsonOpt = F
         table.add_row(str(i.id), i.status, i.spec.worm, ", ".join(map(str, i.spec.vectors)), i.opened_at[:19],
                       i.opened_by)
     console.print(table)
+
+
+@incident_app.command("close")
+def incident_close(
+    incident: Annotated[int, typer.Argument(help="The incident to close.")],
+    force: Annotated[bool, typer.Option("--force", help="Close although an area is not recovered.")] = False,
+    reason: Annotated[str | None, typer.Option(help="Why (required with --force).")] = None,
+    journal: JournalOpt = Path(DEFAULT_PATH),
+    operator: OperatorOpt = None,
+    inventory: InventoryOpt = Path(DEFAULT_INVENTORY),
+) -> None:
+    """Close an incident once every area it contained is recovered; its cuts then no longer count."""
+    from orchestrator.core.holds import holds_anything, incident_states
+
+    if force and not (reason or "").strip():
+        raise UserError("incident close --force: give the reason with --reason TEXT (it is journaled)")
+    with Journal(existing_journal(journal)) as j:
+        inc = j.incident(incident)
+        if inc.status != "open":
+            raise UserError(f"incident {incident} is {inc.status} already")
+        inv = load(inventory)
+        held = {a: s.posture + (", vectors blocked" if s.vectors_blocked else "")
+                for a, s in incident_states(inv, j, incident).items() if holds_anything({a: s})}
+        if held and not force:
+            raise UserError(f"incident {incident} still holds {'; '.join(f'{a} ({p})' for a, p in held.items())}: "
+                            f"recover it first (irm recover --area AREA), or close with --force --reason TEXT")
+        j.close_incident(incident, default_operator(operator), force, reason if force else None, held)
+    console.print(f"incident {incident} closed" + (f" by force ({reason}); what it held no longer counts: the "
+                                                  "next apply on those boundaries drops its cuts unless another "
+                                                  "open incident holds them" if held else ""))

@@ -19,6 +19,7 @@ from typing import Any, Protocol
 from orchestrator.core import checks, ios_readback, routing, runner
 from orchestrator.core.errors import ContainmentFailed, RunnerError, UserError
 from orchestrator.core.events import EventKind
+from orchestrator.core.holds import held_by_others, strictest
 from orchestrator.core.incident import Vector
 from orchestrator.core.inventory import Host, Inventory, hosts_by_os
 from orchestrator.core.journal import BOUNDARIES_LOCK, Incident, Journal
@@ -119,7 +120,11 @@ class StageApplier:
         return {a: AreaState.from_scopes(a, scopes) for a in self.inv.areas}
 
     def planned(self, states: dict[str, AreaState]) -> dict[str, Policy]:
-        return policies(self.inv, self.vectors, states)
+        """The policies for this incident's ``states`` together with what every other open incident holds
+        (the strictest wins, area by area; their vectors stay blocked): one table per host for all."""
+        others, vectors = held_by_others(self.inv, self.journal, self.incident.id)
+        merged = strictest(others, states) if others else states
+        return policies(self.inv, [*self.vectors, *(v for v in vectors if v not in self.vectors)], merged)
 
     def planned_with(self, new_states: dict[str, AreaState]) -> dict[str, Policy]:
         """Every policy with these areas in their new states and the others as they are."""
@@ -208,17 +213,20 @@ class StageApplier:
         missing = sorted(set(targets) - set(result.hosts))
         failed = sorted(set(result.failed_hosts) | set(missing))
         live = {h: str(r.facts.get("irm_live_fingerprint", "unknown")) for h, r in result.hosts.items()}
+        host_rows = self.journal.host_rows(self.incident.id)
+        # what each host enforces now: the planned table where it confirmed, else as far as irm can know
+        enforced = {h: fp for h, fp in fingerprints.items() if h not in failed}
+        enforced |= {h: _enforced(h, fingerprints[h], result.hosts.get(h), host_rows) for h in failed}
         if failed and not (spec.host_level and tolerate_host_failures):
             detail = self._after_failure(spec, names, failed, result, reach)
-            for a, row in rows.items():
+            for a, row in rows.items():  # the hosts that confirmed are journaled as what they now enforce
                 self.journal.end_stage(row, "failed", failed=[h for h in failed if h in mine[a]] or failed,
-                                       reason=detail, live={h: v for h, v in live.items() if h in mine[a]})
+                                       reason=detail, live={h: v for h, v in live.items() if h in mine[a]},
+                                       fingerprints=None if self.dry_run else {h: enforced[h] for h in mine[a]
+                                                                               if h in enforced})
             self.ui.stage(spec.label, "failed", spec.targets, detail)
             raise ContainmentFailed(f"stage {spec.name} failed on {', '.join(failed)}: {detail}")
         why = {h: " | ".join(result.hosts[h].failures) if h in result.hosts else "no result" for h in failed}
-        host_rows = self.journal.host_rows(self.incident.id)
-        enforced = {h: fp for h, fp in fingerprints.items() if h not in failed}
-        enforced |= {h: _enforced(h, fingerprints[h], result.hosts.get(h), host_rows) for h in failed}
         outcomes: dict[str, StageOutcome] = {}
         for a, row in rows.items():
             own = runner.RunResult(playbook=result.playbook, status=result.status, rc=result.rc, check=result.check,

@@ -207,6 +207,12 @@ class Nothing(Detail):
     pass
 
 
+class IncidentClosed(Detail):
+    forced: bool
+    reason: str | None = None
+    still_held: dict[str, str] = {}  # area -> what the incident still held when a forced close ended it
+
+
 class Notified(Detail):
     channel: str  # email or webhook
     subject: str
@@ -221,6 +227,7 @@ class NotifyFailed(Detail):
 
 
 DETAILS: dict[EventKind, type[BaseModel]] = {
+    EventKind.INCIDENT_CLOSED: IncidentClosed,
     EventKind.NOTIFIED: Notified,
     EventKind.NOTIFY_FAILED: NotifyFailed,
     EventKind.DETECTIONS: Detections,

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
 class EventKind(StrEnum):
     # identification
     INCIDENT_OPENED = "incident_opened"  # the worm, its vectors, signatures and references
+    INCIDENT_CLOSED = "incident_closed"  # every area recovered, or forced with a reason
     DETECTIONS = "detections"  # detections the sub-area loop saw (items: time, host, signature, source)
     # the stages every phase runs (containment, recovery's applies, remediation's methods)
     STAGE_STARTED = "stage_started"

@@ -280,6 +280,13 @@ class Journal:
                        (incident_id, at, EventKind.INCIDENT_OPENED, operator, spec.model_dump_json()))
         return Incident(id=incident_id, spec=spec, status="open", opened_at=at, opened_by=operator)
 
+    def close_incident(self, incident_id: int, operator: str, forced: bool, reason: str | None,
+                       still_held: dict[str, str]) -> None:
+        with self._tx() as db:
+            db.execute("UPDATE incidents SET status='closed' WHERE id=?", (incident_id,))
+            _event_row(db, incident_id, now(), EventKind.INCIDENT_CLOSED, None, operator,
+                       {"forced": forced, "reason": reason, "still_held": still_held})
+
     def _incident(self, row: sqlite3.Row) -> Incident:
         return Incident(id=row["id"], spec=IncidentSpec.model_validate_json(row["spec"]), status=row["status"],
                         opened_at=row["opened_at"], opened_by=row["opened_by"])
@@ -507,8 +514,17 @@ class Journal:
                        {"host": host, "reason": reason})
 
     def host_rows(self, incident_id: int) -> dict[str, dict[str, Any]]:
-        rows = self.db.execute("SELECT * FROM hosts WHERE incident_id=? ORDER BY host", (incident_id,))
-        return {r["host"]: dict(r) for r in rows}
+        """The incident's rows; what each host enforces is the newest fingerprint any incident of this
+        journal recorded for it (a host has one table, whichever incident changed it last)."""
+        rows = {r["host"]: dict(r) for r in self.db.execute("SELECT * FROM hosts WHERE incident_id=? ORDER BY host",
+                                                            (incident_id,))}
+        newest = self.db.execute("SELECT host, fingerprint, fingerprint_at, fingerprint_stage FROM hosts "
+                                 "WHERE fingerprint IS NOT NULL ORDER BY fingerprint_at")
+        for r in newest:
+            if r["host"] in rows and (rows[r["host"]]["fingerprint_at"] or "") <= r["fingerprint_at"]:
+                rows[r["host"]].update(fingerprint=r["fingerprint"], fingerprint_at=r["fingerprint_at"],
+                                       fingerprint_stage=r["fingerprint_stage"])
+        return rows
 
     # -- runs and locks ----------------------------------------------------------------------------
 

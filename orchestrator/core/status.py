@@ -12,6 +12,7 @@ from rich.table import Table
 from orchestrator.core import checks, ios_readback, mgmt_probe, routing
 from orchestrator.core.detection import watch_start
 from orchestrator.core.errors import RunnerError, UserError
+from orchestrator.core.holds import held_by_others, holds_anything, incident_states, strictest
 from orchestrator.core.inventory import Inventory, hosts_by_os
 from orchestrator.core.journal import Incident, Journal
 from orchestrator.core.posture import AreaState, not_as_planned, policies, table_differences
@@ -36,6 +37,7 @@ def gather(inv: Inventory, journal: Journal, incident_id: int | None) -> dict[st
     scopes = journal.postures(chosen.id)
     rows = journal.host_rows(chosen.id)
     planned = journaled_policies(inv, journal, chosen)
+    data["open_incidents"] = open_incidents(inv, journal)
     data["locks"] = [{k: lock[k] for k in ("area", "pid", "hostname", "operator", "since")} for lock in journal.locks()]
     since = watch_start(chosen.opened_at)
     from orchestrator.core.sources import Sources
@@ -90,10 +92,25 @@ def gather(inv: Inventory, journal: Journal, incident_id: int | None) -> dict[st
 
 
 def journaled_policies(inv: Inventory, journal: Journal, incident: Incident) -> dict[str, Any]:
-    """The policy of every boundary and area host that the journal's postures call for."""
-    scopes = journal.postures(incident.id)
-    states = {a: AreaState.from_scopes(a, scopes) for a in inv.areas}
-    return policies(inv, list(incident.spec.vectors), states)
+    """The policy of every boundary and area host that the journal's postures call for: this incident's
+    (while it is open) together with every other open incident's, the strictest winning."""
+    own = incident_states(inv, journal, incident.id) if incident.status == "open" else {}
+    others, vectors = held_by_others(inv, journal, incident.id)
+    return policies(inv, [*incident.spec.vectors, *(v for v in vectors if v not in incident.spec.vectors)],
+                    strictest(others, own))
+
+
+def open_incidents(inv: Inventory, journal: Journal) -> list[dict[str, Any]]:
+    """Every open incident and the areas it holds (status shows them all, not only the one chosen)."""
+    out = []
+    for inc in journal.incidents():
+        if inc.status != "open":
+            continue
+        states = incident_states(inv, journal, inc.id)
+        out.append({"id": inc.id, "worm": inc.spec.worm, "vectors": [str(v) for v in inc.spec.vectors],
+                    "holds": {a: s.posture + (", vectors blocked" if s.vectors_blocked else "")
+                              for a, s in states.items() if holds_anything({a: s})}})
+    return out
 
 
 def verify(inv: Inventory, inventory: Path, journal: Journal, incident_id: int | None) -> dict[str, Any]:
@@ -147,6 +164,11 @@ def render(console: Console, data: dict[str, Any]) -> None:
     vectors = ", ".join(f"{v['protocol']}/{v['port']}" for v in inc["vectors"])
     console.print(f"incident {inc['id']} ({inc['status']}): {inc['worm']}, vectors {vectors}, opened "
                   f"{inc['opened_at'][:19]} by {inc['opened_by']}")
+    for other in data.get("open_incidents", []):
+        if other["id"] != inc["id"]:
+            holds = "; ".join(f"{a} {p}" for a, p in other["holds"].items()) or "nothing contained"
+            console.print(f"also open: incident {other['id']} ({other['worm']}, vectors {', '.join(other['vectors'])}):"
+                          f" {holds}", markup=False, highlight=False)
     for host, count in sorted(data.get("skipped_log_lines", {}).items()):
         console.print(f"{host}: {count} line(s) of its detection log skipped (not a detection irm can read)")
     for lock in data.get("locks", []):

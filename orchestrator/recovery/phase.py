@@ -26,8 +26,9 @@ from typing import Any, NoReturn, Protocol
 from orchestrator.core import checks, mgmt_probe, routing, runner
 from orchestrator.core.applier import Quiet, StageApplier, StageObserver, StageOutcome, StageSpec
 from orchestrator.core.detection import Detection, DetectionSource
-from orchestrator.core.errors import RecoveryHalted, UserError
+from orchestrator.core.errors import ContainmentFailed, RecoveryHalted, UserError
 from orchestrator.core.events import EventKind
+from orchestrator.core.holds import holders
 from orchestrator.core.inventory import Inventory, hosts_by_os
 from orchestrator.core.journal import Incident, Journal
 from orchestrator.core.phases import Where
@@ -268,6 +269,10 @@ class Recovery:
             lines += [f"  - {r}" for r in removed] + [f"  + {r}" for r in added]
         if step.name == "mobile":
             lines.append(f"area hosts ({len(self.area.hosts)}): removable storage allowed again")
+        others = holders(self.inv, self.journal, self.area.name, self.incident.id)
+        if others:
+            lines.append(f"incident(s) {', '.join(map(str, others))} still hold {self.area.name}: what they hold "
+                         "stays cut whatever this step does")
         return lines
 
     def _watched_areas(self, step: Step) -> set[str]:
@@ -373,7 +378,8 @@ class Recovery:
                                  mobile_blocked=before["mobile_blocked"], quarantined=set(before["quarantined"]))
             if previous != self.state:
                 back = StageSpec(f"{row.name}:restore", ROLLBACK[spec.playbook], spec.targets,
-                                 f"resume: the posture before {row.name} back", host_level=spec.host_level)
+                                 f"resume: the posture before {row.name} back", extravars=spec.extravars,
+                                 host_level=spec.host_level)
                 try:
                     self._apply(back, previous)
                 except UserError as exc:
@@ -416,6 +422,10 @@ class Recovery:
         started = datetime.now(UTC)  # the soak is measured on this controller's clock, never a device's
         try:
             outcome = self._apply(spec, target)
+        except ContainmentFailed as exc:
+            # some hosts may have confirmed the step: never leave them open while the journal says blocked
+            self.journal.end_stage(row, "failed", reason=f"{exc}; {self._roll_back_failed(step, spec, previous)}")
+            raise
         except UserError as exc:
             self.journal.end_stage(row, "failed", reason=str(exc))
             raise
@@ -450,11 +460,28 @@ class Recovery:
             raise RecoveryHalted(f"recovery halted at {step.label}: {reason}")
         self.journal.end_stage(row, "done", soak=soak, changed=outcome.changed)
 
+    def _roll_back_failed(self, step: Step, spec: StageSpec, previous: AreaState) -> str:
+        """A step that failed on some of its targets is rolled back on all of them (the ones that
+        confirmed get the previous posture again; a host that still fails is journaled as what it
+        enforces). Returns what happened, for the step's reason."""
+        back = StageSpec(f"{step.name}:rollback", ROLLBACK[spec.playbook], spec.targets,
+                         f"failed: previous posture back for {step.name}", extravars=spec.extravars,
+                         host_level=spec.host_level)
+        try:
+            outcomes = self.applier.apply(back, {self.area.name: previous}, tolerate_host_failures=True)
+        except UserError as exc:
+            return f"the rollback failed too: {exc}"
+        self.state = previous
+        failed = sorted(outcomes[self.area.name].failed) if self.area.name in outcomes else []
+        return ("rolled back on every target" if not failed else
+                f"rolled back, except on {', '.join(failed)} (see irm status)")
+
     def _halt_back(self, step: Step, spec: StageSpec, previous: AreaState, row: int, soak: dict[str, Any],
                    reason: str) -> NoReturn:
         """Fail closed: put the posture before the step back, journal why, and stop the recovery."""
         back = StageSpec(f"{step.name}:rollback", ROLLBACK[spec.playbook], spec.targets,
-                         f"halt: previous posture back for {step.name}", host_level=spec.host_level)
+                         f"halt: previous posture back for {step.name}", extravars=spec.extravars,
+                         host_level=spec.host_level)
         try:
             self._apply(back, previous)
         except UserError as exc:

@@ -96,3 +96,36 @@ def test_an_isolated_host_cannot_open_a_connection_to_the_soc_from_its_ssh_port(
         assert _connect_from(inv, "x-ws11", 40023, str(inv.soc.address), listener.port) == "timeout"
     finally:
         listener.close()
+
+
+def test_a_second_incident_on_the_same_area_never_reopens_the_first_ones_vector(fresh_lab: Path,
+                                                                               tmp_path: Path) -> None:
+    """Incident 1 (tcp/4445) and incident 2 (tcp/1139) both contain subsidiary-x: every host blocks both
+    vectors (by traffic, between two hosts of one sub-area, where only the host-level rules act), both
+    incidents verify, status names both, and incident 1 cannot be closed while it holds the area."""
+    from orchestrator.lab import traffic
+
+    inv = load_inventory(fresh_lab)
+    journal = tmp_path / "journal.db"
+    for vector in ("tcp/4445", "tcp/1139"):
+        irm("incident", "open", "--worm", f"W-{vector}", "--vector", vector, "--journal", str(journal), check=True)
+    probes = [traffic.Probe(source="x-ws11", target="x-ws12", address=str(inv.hosts["x-ws12"].address), port=port,
+                            service=str(port)) for port in (4445, 1139)]
+
+    def outcome() -> dict[int, str]:
+        return {r.probe.port: r.outcome for r in traffic.run_probes(inv, probes, timeout=1.0)}
+
+    assert outcome() == {4445: "open", 1139: "refused"}  # the lab's vulnerable service; nothing on 1139
+    for number in ("1", "2"):
+        proc = irm("contain", "--area", "subsidiary-x", "--yes", "--no-loop", "--incident", number, "--journal",
+                   str(journal), "--confirm-timeout", "10", timeout=600)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        assert outcome()[4445] == "timeout"  # incident 2's apply kept incident 1's vector blocked
+    assert outcome() == {4445: "timeout", 1139: "timeout"}
+    for number in ("1", "2"):
+        verify = irm("status", "--verify", "--incident", number, "--journal", str(journal))
+        assert verify.returncode == 0, verify.stdout + verify.stderr
+        assert f"also open: incident {3 - int(number)} " in verify.stdout
+    refused = irm("incident", "close", "1", "--journal", str(journal))
+    assert refused.returncode != 0
+    assert "incident 1 still holds subsidiary-x (isolated, vectors blocked)" in refused.stderr

@@ -144,6 +144,11 @@ def test_a_new_infection_during_a_soak_halts_and_puts_the_previous_posture_back(
     assert setup.journal.postures(1)[f"{AREA}:mobile"] == "blocked"  # the previous posture, put back
     mobile_calls = [c for c in setup.run.calls if "gw-x" in c.targets]
     assert len(mobile_calls) >= 2  # applied, then rolled back on the gateway
+    # the rollback blocks removable storage again on the area hosts, as the step had lifted it
+    lifted, back = [c for c in setup.run.calls if c.playbook in ("recover_3_mobile", "contain_4_mobile")][-2:]
+    assert (lifted.playbook, back.playbook) == ("recover_3_mobile", "contain_4_mobile")
+    hosts = set(str(back.extravars.get("irm_media_targets_linux", "")).split(","))
+    assert hosts == set(str(lifted.extravars["irm_media_targets_linux"]).split(",")) and "x-ws11" in hosts
 
 
 def test_a_killed_step_is_resumed_from_the_posture_before_it(setup: Setup) -> None:
@@ -237,3 +242,23 @@ def test_a_device_clock_that_disagrees_is_refused_never_trusted_for_the_soak(set
         _recovery(setup, soak=1.0).run()
     assert _steps(setup.journal) == [("vectors", "halted")]
     assert setup.journal.postures(1)[f"{AREA}:hosts"] == "vectors_blocked"
+
+
+def test_a_step_that_fails_on_one_host_is_rolled_back_on_all_and_journaled_as_enforced(setup: Setup) -> None:
+    """x-ws12 fails recovery step 1 while the other area hosts confirmed it (their vectors reopened): the
+    step is rolled back on every host, and what each host enforces is journaled, never "vectors blocked"
+    with hosts open."""
+    setup.run.fail[("recover_1_vectors", "x-ws12")] = "unreachable mid-step"
+    blocked = dict(setup.run.live)
+    with pytest.raises(UserError, match="stage vectors failed on x-ws12"):
+        _recovery(setup, confirm_timeout=1).run()
+    (row,) = [st for st in setup.journal.stages(1, AREA) if st.phase == "recovery"]
+    assert row.state == "failed" and "rolled back on every target" in row.detail["reason"]
+    playbooks = [c.playbook for c in setup.run.calls]
+    assert playbooks.index("contain_3_vectors") > playbooks.index("recover_1_vectors")  # the rollback
+    assert setup.journal.postures(1)[f"{AREA}:hosts"] == "vectors_blocked"
+    # every host enforces its blocked table again, and the journal says so
+    hosts = setup.inv.area(AREA).hosts
+    assert {h: setup.run.live[h] for h in hosts} == {h: blocked[h] for h in hosts}
+    rows = setup.journal.host_rows(1)
+    assert {h: rows[h]["fingerprint"] for h in hosts} == {h: blocked[h] for h in hosts}

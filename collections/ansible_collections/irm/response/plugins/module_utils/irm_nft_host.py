@@ -19,6 +19,7 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import time
 
 SPEC = {
@@ -194,26 +195,74 @@ def _stop_timer(pidfile):
     return armed[1] if armed else None
 
 
-def _arm(state_dir, revert, seconds, token):
-    """Start the timer in its own session; it writes its pidfile (pid, start time, token) before it sleeps."""
+# The dead-man timer itself, run by the host's Python: it writes its pidfile (pid, start time, token),
+# sleeps, then takes the state directory's lock, the one apply and confirm hold from reading the timer to
+# writing: a confirm that holds it stops the timer before it can revert, and a revert that holds it lands
+# whole before a confirm reads anything. nft is run by its absolute path.
+TIMER = r"""
+import fcntl, os, subprocess, sys, time
+state_dir, revert, seconds, token, nft = sys.argv[1:6]
+pidfile = os.path.join(state_dir, "deadman.pid")
+me = os.getpid()
+with open("/proc/%d/stat" % me) as fh:
+    started = fh.read().rsplit(")", 1)[-1].split()[19]
+tmp = pidfile + ".tmp"
+with open(tmp, "w") as fh:
+    fh.write("%d %s %s\n" % (me, started, token))
+os.replace(tmp, pidfile)
+time.sleep(int(seconds))
+lock = os.open(os.path.join(state_dir, "irm_nft.lock"), os.O_RDWR | os.O_CREAT, 0o600)
+fcntl.flock(lock, fcntl.LOCK_EX)
+rc = subprocess.call([nft, "-f", revert], stdin=subprocess.DEVNULL)
+if rc == 0:
+    with open(os.path.join(state_dir, "deadman.state"), "w") as fh:
+        fh.write("reverted %s %s\n" % (time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), token))
+os.unlink(pidfile)
+"""
+
+
+def _own_init():
+    """This process shares PID 1's network namespace: a transient systemd unit would act on our network."""
+    try:
+        return os.readlink("/proc/self/ns/net") == os.readlink("/proc/1/ns/net")
+    except OSError:
+        return False
+
+
+def _timer_command(state_dir, revert, seconds, token, nft):
+    """The timer's command line: under systemd (in PID 1's network namespace) a transient unit, out of the
+    login session's cgroup so that the session ending does not kill it; otherwise a process of its own
+    session started here."""
+    argv = [sys.executable, "-I", "-c", TIMER, state_dir, revert, str(int(seconds)), token, nft]
+    systemd_run = shutil.which("systemd-run")
+    if os.path.isdir("/run/systemd/system") and systemd_run and _own_init():
+        unit = "irm-deadman-" + "".join(c if c.isalnum() else "-" for c in token)[:40] + f"-{os.getpid()}"
+        return [systemd_run, "--quiet", "--collect", f"--unit={unit}", "--property=KillMode=process", *argv]
+    return argv
+
+
+def _arm(state_dir, revert, seconds, token, nft="nft"):
+    """Start the timer detached from the connection that armed it; wait until its pidfile names it."""
     pidfile = os.path.join(state_dir, "deadman.pid")
     statefile = os.path.join(state_dir, "deadman.state")
-    script = (f"sleep {int(seconds)}; nft -f '{revert}' && "
-              f"echo \"reverted $(date -u +%Y-%m-%dT%H:%M:%SZ) {token}\" > '{statefile}'; rm -f '{pidfile}'")
-    pid = os.fork()
-    if pid == 0:  # the timer: a new session, no descriptor of the connection that armed it
-        try:
-            os.setsid()
-            null = os.open(os.devnull, os.O_RDWR)
-            for fd in (0, 1, 2):
-                os.dup2(null, fd)
-            os.closerange(3, 65536)
-            me = os.getpid()
-            _write(pidfile, f"{me} {_start_time(me)} {token}\n")
-            os.execvp("sh", ["sh", "-c", script])
-        finally:
-            os._exit(127)
-    os.waitpid(pid, os.WNOHANG)
+    command = _timer_command(state_dir, revert, seconds, token, nft)
+    if command[0] != sys.executable:
+        rc, _, err = _cmd(command)
+        if rc != 0:
+            raise Failed(f"the dead-man timer's unit did not start: {err.strip()}")
+    else:
+        pid = os.fork()
+        if pid == 0:  # the timer: a new session, no descriptor of the connection that armed it
+            try:
+                os.setsid()
+                null = os.open(os.devnull, os.O_RDWR)
+                for fd in (0, 1, 2):
+                    os.dup2(null, fd)
+                os.closerange(3, 65536)
+                os.execv(command[0], command)
+            finally:
+                os._exit(127)
+        os.waitpid(pid, os.WNOHANG)
     for _ in range(250):
         if _timer(pidfile) is not None:
             break
@@ -513,7 +562,7 @@ def _run(p, check_mode, facts):
     # the confirmed file is itself a whole-table ruleset (create, delete, rebuild)
     _write(revert, last_confirmed or f"table inet {p['table']}\ndelete table inet {p['table']}\n")
     _write(desired_path, ruleset)
-    if p["deadman"] and not _arm(state_dir, revert, p["confirm_timeout"], p["token"]):
+    if p["deadman"] and not _arm(state_dir, revert, p["confirm_timeout"], p["token"], nft):
         raise Failed("the dead-man timer did not start: nothing applied")
     rc, _, err = _cmd([nft, "-f", desired_path])
     applied_at = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="microseconds")
@@ -544,7 +593,7 @@ def _rehearse(p, check_mode, nft, pidfile, armed, facts, confirmed_path):
     os.makedirs(p["state_dir"], mode=0o750, exist_ok=True)
     revert = os.path.join(p["state_dir"], "revert.nft")
     _write(revert, last_confirmed or f"table inet {p['table']}\ndelete table inet {p['table']}\n")
-    if not _arm(p["state_dir"], revert, p["confirm_timeout"], p["token"]):
+    if not _arm(p["state_dir"], revert, p["confirm_timeout"], p["token"], nft):
         raise Failed("the dead-man timer did not start")
     seen = _timer(pidfile)
     stopped = _stop_timer(pidfile)
@@ -567,14 +616,21 @@ def _record_confirmed(desired_path, confirmed_path, absent):
     _write(confirmed_path, _read(desired_path) or "")
 
 
+def boot_unit_text(nft_path, confirmed_path):
+    """The unit a boot runs: after nftables.service (whose ``flush ruleset`` would wipe irm's table) and
+    after the state directory is mounted, before the network comes up."""
+    return ("[Unit]\nDescription=irm: load the last confirmed irm nftables table\nDefaultDependencies=no\n"
+            "After=nftables.service\nBefore=network-pre.target\nWants=network-pre.target\n"
+            f"RequiresMountsFor={os.path.dirname(confirmed_path)}\n"
+            f"ConditionPathExists={confirmed_path}\n\n[Service]\nType=oneshot\nRemainAfterExit=yes\n"
+            f"ExecStart={nft_path} -f {confirmed_path}\n\n[Install]\nWantedBy=sysinit.target\n")
+
+
 def _boot_unit(nft_path, confirmed_path):
     """A reboot loads the last confirmed table before the network comes up, never an unconfirmed one."""
     if not os.path.isdir("/run/systemd/system"):
         return
-    text = ("[Unit]\nDescription=irm: load the last confirmed irm nftables table\nDefaultDependencies=no\n"
-            "Before=network-pre.target\nWants=network-pre.target\n"
-            f"ConditionPathExists={confirmed_path}\n\n[Service]\nType=oneshot\nRemainAfterExit=yes\n"
-            f"ExecStart={nft_path} -f {confirmed_path}\n\n[Install]\nWantedBy=sysinit.target\n")
+    text = boot_unit_text(nft_path, confirmed_path)
     if _read(UNIT) != text:
         _write(UNIT, text)
         os.chmod(UNIT, 0o644)
@@ -598,7 +654,11 @@ def _confirm(p, check_mode, pidfile, armed, facts, desired_path, confirmed_path)
     if live_fp != wanted:
         raise Failed(f"the live table is {live_fp}, not the planned {wanted}: not confirmed "
                      "(the dead-man timer will restore the last confirmed ruleset)")
-    _stop_timer(pidfile)
+    stopped = _stop_timer(pidfile)
+    after = Live(_bin("nft"), p["table"]).fingerprint  # read again: a revert that landed is never confirmed
+    if stopped != p["token"] or after != wanted:
+        raise Failed(f"the live table is {after} after the dead-man timer was stopped, not the planned {wanted}: "
+                     "not confirmed (the timer had already restored the last confirmed ruleset)")
     _record_confirmed(desired_path, confirmed_path, p["absent"])
     _write(os.path.join(p["state_dir"], "deadman.state"), f"confirmed {_now()} {p['token']}\n")
     if p["boot_unit"]:
