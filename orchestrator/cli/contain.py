@@ -71,6 +71,9 @@ def contain(
     no_loop: Annotated[bool, typer.Option("--no-loop", help="Skip the sub-area monitoring loop.")] = False,
     source: SourceOpt = None,
     from_soc: FromSocOpt = False,
+    take_over: Annotated[bool, typer.Option("--take-over", help="Replace the live irm tables even where they "
+                                            "are not what this journal last recorded (another journal's, or a "
+                                            "lost journal): no compare-and-swap. Journaled.")] = False,
 ) -> None:
     """Contain one or more areas: Internet cut, isolation, vectors and removable storage, mobile, then the
     sub-area loop; with several areas, every first cut comes before any other work."""
@@ -94,7 +97,7 @@ def contain(
                 return
         req = ContainRequest(inventory=inventory, areas=names, operator=default_operator(operator),
                              incident_id=incident_id, dry_run=dry_run, confirm_timeout=confirm_timeout,
-                             quiet_window=quiet_window, max_wait=max_wait, loop=not no_loop)
+                             quiet_window=quiet_window, max_wait=max_wait, loop=not no_loop, take_over=take_over)
         job = Containment(req, inv, j, Sources(inv, names, specs))
         job.preflight()
         console.print(Text.assemble(("containment plan", "bold"), " for ", ("area" if len(names) == 1 else "areas"),

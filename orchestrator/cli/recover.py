@@ -75,6 +75,9 @@ def recover(
     confirm_timeout: ConfirmTimeoutOpt = 60,
     source: SourceOpt = None,
     from_soc: FromSocOpt = False,
+    take_over: Annotated[bool, typer.Option("--take-over", help="Replace the live irm tables even where they "
+                                            "are not what this journal last recorded (another journal's, or a "
+                                            "lost journal): no compare-and-swap. Journaled.")] = False,
 ) -> None:
     """Reconnect a contained, remediated area in the IRM order, one confirmed and monitored step at a time."""
     from orchestrator.cli.live import ContainLive
@@ -87,7 +90,7 @@ def recover(
     req = RecoverRequest(inventory=inventory, area=area, operator=default_operator(operator),
                          incident_id=incident_id, soak=parse_duration(soak), quiet_window=parse_duration(quiet_window),
                          next_only=step, only=only,
-                         confirm_timeout=confirm_timeout, assume_yes=yes)
+                         confirm_timeout=confirm_timeout, assume_yes=yes, take_over=take_over)
 
     def confirm(s: Step, changes: list[str]) -> bool:
         live.live.stop()

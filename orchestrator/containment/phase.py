@@ -48,6 +48,7 @@ class ContainRequest:
     loop: bool = True
     lock_wait: float = 600.0  # how long a change to shared boundaries waits for another run's
     areas: list[str] = field(default_factory=list)  # several areas, contained at once
+    take_over: bool = False  # --take-over: no compare-and-swap against the journal's last recorded tables
 
     @property
     def names(self) -> list[str]:
@@ -105,7 +106,8 @@ class Containment:
         self._reread()
         self.applier = StageApplier(inv, journal, self.incident, req.inventory, req.operator, self._ui,
                                     run, probe, self.phase, self.vectors, dry_run=req.dry_run,
-                                    confirm_timeout=req.confirm_timeout, lock_wait=req.lock_wait)
+                                    confirm_timeout=req.confirm_timeout, lock_wait=req.lock_wait,
+                                    take_over=req.take_over)
 
     @property
     def area(self) -> Area:
@@ -241,7 +243,8 @@ class Containment:
                         self.ui.message(f"a previous run was killed during {', '.join(stale)} of {name}: "
                                         "redoing it")
                 self._event(EventKind.CONTAINMENT_STARTED, name, dry_run=self.req.dry_run,
-                            started_at=started_at.isoformat(), token=self.applier.token)
+                            started_at=started_at.isoformat(), token=self.applier.token,
+                            take_over=self.req.take_over)
             self.preflight()
             for spec in self.stages():
                 outcomes = self._apply(spec, self._next_state(spec.name), tolerate_host_failures=True)

@@ -104,6 +104,7 @@ class StageApplier:
     confirm_timeout: int = 60
     lock_wait: float = 600.0
     token: str = "dry-run"
+    take_over: bool = False  # no compare-and-swap: replace whatever table is live (the operator said so)
     dry_states: dict[str, AreaState] = field(default_factory=dict)
     verify_device: Callable[[Host, Policy], list[str]] = ios_readback.verify
     settle_device: Callable[[Host, float], bool] = ios_readback.wait_settled
@@ -189,6 +190,8 @@ class StageApplier:
         if skipped or behind:
             self.ui.message(f"{spec.name}: not reached before the change: {', '.join(skipped + behind)} "
                             "(protected by the boundary only; retried at the end)")
+        if not self.dry_run:
+            self.journal.assert_holding()  # a lock taken from this run: no device is changed, no row started
         fingerprints = {h: planned[h].fingerprint for h in targets}
         self.ui.stage(spec.label, "running", targets, spec.summary)
         mine = {a: [t for t in spec.targets_of(a) if t in targets] for a in names}
@@ -264,6 +267,7 @@ class StageApplier:
             "irm_fingerprints": {h: fp for h, fp in fingerprints.items() if fp != "absent"},
             "irm_token": self.token,
             "irm_takeover_tokens": self.journal.dead_tokens(),
+            "irm_expect": self._expected(targets),
             "firewall_policy_confirm_timeout": self.confirm_timeout,
             "irm_reach": reach,
             **spec.extravars,
@@ -285,6 +289,15 @@ class StageApplier:
                  "unreachable": h.unreachable, "failures": h.failures} for h in result.hosts.values()
                 if h.host in mine[a]])
         return result
+
+    def _expected(self, targets: list[str]) -> dict[str, list[str]]:
+        """Compare-and-swap: per host, the table this journal last recorded there (none recorded: no irm
+        table at all); the host refuses to replace anything else. Not where the journal only knows the
+        host is in an unknown state, nor when the operator takes over."""
+        if self.take_over:
+            return {}
+        known = self.journal.enforced()
+        return {h: [known.get(h, "absent")] for h in targets if known.get(h, "absent") != "unknown"}
 
     def _read_back(self, result: runner.RunResult, planned: dict[str, Policy]) -> None:
         """Every IOS boundary the play changed without failing is read back with netmiko, a code path

@@ -78,6 +78,7 @@ class ContainmentStarted(Detail):
     dry_run: bool
     started_at: str
     token: str
+    take_over: bool = False  # --take-over: the live tables replaced with no compare-and-swap
 
 
 class ContainmentFinished(Detail):

@@ -34,6 +34,7 @@ class IosLive:
     acls: dict[str, list[tuple[int, str]]] = field(default_factory=dict)
     bindings: dict[str, dict[str, str]] = field(default_factory=dict)  # interface -> {"in": name, "out": name}
     pending: bool = False  # a change waits for ``configure confirm`` (the revert timer runs)
+    routed: set[str] = field(default_factory=set)  # interfaces with an address (show ip interface)
 
 
 def parse_access_lists(text: str) -> dict[str, list[tuple[int, str]]]:
@@ -126,8 +127,16 @@ def read(host: str, *, port: int = 22, username: str, key_file: str, known_hosts
     if mine != {i: b for i, b in by_template_bindings.items() if b}:
         raise UserError(f"{host}: the running-config and show ip interface disagree on the bound lists: {mine} "
                         f"against {by_template_bindings}")
-    return IosLive(acls=acls, bindings=bindings,
-                   pending="No Rollback Confirmed Change pending" not in pending)
+    return IosLive(acls=acls, bindings=bindings, pending="No Rollback Confirmed Change pending" not in pending,
+                   routed=set(by_template_bindings))
+
+
+def unfiltered(live: IosLive, listed: list[str]) -> list[str]:
+    """Routed interfaces (an address) irm does not bind its list on: traffic through them is not filtered.
+    Loopback and Null interfaces carry no transit traffic."""
+    return [f"interface {i} is routed (it has an address) but not in irm_ios_interfaces: traffic through it is "
+            "not filtered" for i in sorted(live.routed - set(listed))
+            if not i.lower().startswith(("loopback", "null"))]
 
 
 def compare(live: IosLive, *, name: str, aces: list[str], interfaces: list[str], owned: Any) -> list[str]:
@@ -184,7 +193,7 @@ def verify(host: Host, policy: Policy) -> list[str]:
                        owned=lambda n: render.owned(n, host.name))
     if live.pending:
         problems.append("a change is pending (the revert timer runs): not confirmed")
-    return problems
+    return problems + unfiltered(live, list(host.ios_interfaces))
 
 
 def wait_settled(host: Host, seconds: float, poll: float = 2.0) -> bool:

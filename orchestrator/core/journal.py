@@ -100,7 +100,29 @@ _MIGRATIONS = [
     ALTER TABLE approvals ADD COLUMN signature TEXT;
     ALTER TABLE approvals ADD COLUMN key_fingerprint TEXT;
     """,
+    """
+    ALTER TABLE locks ADD COLUMN machine TEXT;
+    ALTER TABLE runs ADD COLUMN machine TEXT;
+    """,
 ]
+
+
+def machine_id() -> str:
+    """Where a process runs, for telling whether a recorded pid can be checked from here: the host name,
+    the boot (a reboot reuses pids) and the PID namespace (two containers can share a host name)."""
+    def read(path: str, link: bool = False) -> str:
+        try:
+            return os.readlink(path) if link else Path(path).read_text().strip()
+        except OSError:
+            return ""
+    return f"{socket.gethostname()}|{read('/proc/sys/kernel/random/boot_id')}|{read('/proc/self/ns/pid', True)}"
+
+
+def _here(row: Any) -> bool:
+    """The row's process runs where this one does (rows from before machine ids: by host name)."""
+    keys = row.keys()
+    machine = row["machine"] if "machine" in keys else None
+    return bool(machine == machine_id() if machine else row["hostname"] == socket.gethostname())
 
 
 def now() -> str:
@@ -150,6 +172,7 @@ def _event_row(db: sqlite3.Connection, incident_id: int | None, at: str, kind: E
 class Journal:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
+        self._held: set[str] = set()  # the locks this object took (assert_holding checks them)
         if self.path == Path(DEFAULT_PATH) and not self.path.parent.exists():
             try:
                 self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -216,6 +239,7 @@ class Journal:
         views and for tests that read while irm runs). It must already be at this irm's schema."""
         self = cls.__new__(cls)
         self.path = Path(path)
+        self._held = set()
         if not self.path.is_file():
             raise UserError(f"no journal at {self.path}")
         try:
@@ -283,7 +307,7 @@ class Journal:
     def close_incident(self, incident_id: int, operator: str, forced: bool, reason: str | None,
                        still_held: dict[str, str]) -> None:
         with self._tx() as db:
-            db.execute("UPDATE incidents SET status='closed' WHERE id=?", (incident_id,))
+            db.execute("UPDATE incidents SET status='closed', closed_at=? WHERE id=?", (now(), incident_id))
             _event_row(db, incident_id, now(), EventKind.INCIDENT_CLOSED, None, operator,
                        {"forced": forced, "reason": reason, "still_held": still_held})
 
@@ -513,6 +537,12 @@ class Journal:
             _event_row(db, incident_id, at, EventKind.HOST_EXCLUDED, area, operator,
                        {"host": host, "reason": reason})
 
+    def enforced(self) -> dict[str, str]:
+        """host -> the newest fingerprint any incident of this journal recorded for it."""
+        rows = self.db.execute("SELECT host, fingerprint FROM hosts WHERE fingerprint IS NOT NULL "
+                               "ORDER BY fingerprint_at")
+        return {r["host"]: r["fingerprint"] for r in rows}
+
     def host_rows(self, incident_id: int) -> dict[str, dict[str, Any]]:
         """The incident's rows; what each host enforces is the newest fingerprint any incident of this
         journal recorded for it (a host has one table, whichever incident changed it last)."""
@@ -534,9 +564,9 @@ class Journal:
         token = f"run-{uuid.uuid4().hex[:12]}"
         with self._tx() as db:
             db.execute("INSERT INTO runs(token, incident_id, command, area, pid, pid_start, hostname, operator, "
-                       "started_at) VALUES (?,?,?,?,?,?,?,?,?)",
+                       "started_at, machine) VALUES (?,?,?,?,?,?,?,?,?,?)",
                        (token, incident_id, command, area, os.getpid(), proc_start(os.getpid()),
-                        socket.gethostname(), operator, now()))
+                        socket.gethostname(), operator, now(), machine_id()))
         return token
 
     def end_run(self, token: str) -> None:
@@ -545,9 +575,8 @@ class Journal:
 
     def dead_tokens(self) -> list[str]:
         """Tokens of runs on this machine that never ended and whose process is gone (killed, crashed)."""
-        rows = self.db.execute("SELECT token, pid, pid_start, hostname FROM runs WHERE ended_at IS NULL")
-        return [r["token"] for r in rows
-                if r["hostname"] == socket.gethostname() and not _same_process(int(r["pid"]), r["pid_start"])]
+        rows = self.db.execute("SELECT token, pid, pid_start, hostname, machine FROM runs WHERE ended_at IS NULL")
+        return [r["token"] for r in rows if _here(r) and not _same_process(int(r["pid"]), r["pid_start"])]
 
     def acquire_lock(self, area: str, incident_id: int | None, operator: str, token: str = "",
                      wait: float = 0.0) -> None:
@@ -561,7 +590,7 @@ class Journal:
             if holder is None:
                 return
             if time.monotonic() >= deadline:
-                where = "" if holder["hostname"] == socket.gethostname() else f" on {holder['hostname']}"
+                where = "" if _here(holder) else f" on {holder['hostname']}"
                 what = "the shared boundaries are" if area == BOUNDARIES_LOCK else f"area '{area}' is"
                 raise UserError(f"{what} locked by a running irm (pid {holder['pid']}{where}, operator "
                                 f"{holder['operator']}, since {holder['since'][:19]}): wait for it, or if that "
@@ -573,8 +602,8 @@ class Journal:
         with self._tx() as db:
             row = db.execute("SELECT * FROM locks WHERE area=?", (area,)).fetchone()
             if row is not None:
-                mine = int(row["pid"]) == me[0] and row["hostname"] == me[1]
-                alive = row["hostname"] != me[1] or _same_process(int(row["pid"]), row["pid_start"])
+                mine = int(row["pid"]) == me[0] and _here(row)
+                alive = not _here(row) or _same_process(int(row["pid"]), row["pid_start"])
                 if alive and not mine:
                     return dict(row)
                 if not mine:
@@ -584,21 +613,38 @@ class Journal:
                                 detail_json(EventKind.LOCK_TAKEN_OVER,
                                             {"pid": row["pid"], "token": row["token"], "since": row["since"]})))
                 db.execute("DELETE FROM locks WHERE area=?", (area,))
-            db.execute("INSERT INTO locks(area, incident_id, pid, hostname, operator, since, token, pid_start) "
-                       "VALUES (?,?,?,?,?,?,?,?)",
-                       (area, incident_id, me[0], me[1], operator, now(), token, proc_start(me[0])))
+            db.execute("INSERT INTO locks(area, incident_id, pid, hostname, operator, since, token, pid_start, "
+                       "machine) VALUES (?,?,?,?,?,?,?,?,?)",
+                       (area, incident_id, me[0], me[1], operator, now(), token, proc_start(me[0]), machine_id()))
+        self._held.add(area)
         return None
+
+    def assert_holding(self) -> None:
+        """Every lock this journal object took is still this process's (see ``assert_held``)."""
+        for area in sorted(self._held):
+            self.assert_held(area)
+
+    def assert_held(self, area: str) -> None:
+        """Right before changing a device: this process still holds ``area``'s lock (nobody unlocked it
+        and nobody took it over). UserError naming who holds it now, nothing changed."""
+        row = self.db.execute("SELECT * FROM locks WHERE area=?", (area,)).fetchone()
+        if row is None or int(row["pid"]) != os.getpid() or not _here(row):
+            who = "nobody" if row is None else f"pid {row['pid']} on {row['hostname']} ({row['operator']})"
+            raise UserError(f"the lock '{area}' this run held is gone (now held by {who}): nothing more is changed; "
+                            "check the devices with 'irm status --verify'")
 
     def release_lock(self, area: str) -> None:
         with self._tx() as db:
-            db.execute("DELETE FROM locks WHERE area=? AND pid=? AND hostname=?",
-                       (area, os.getpid(), socket.gethostname()))
+            for row in db.execute("SELECT * FROM locks WHERE area=? AND pid=?", (area, os.getpid())).fetchall():
+                if _here(row):
+                    db.execute("DELETE FROM locks WHERE area=?", (area,))
+        self._held.discard(area)
 
     @contextmanager
     def lock(self, area: str, incident_id: int | None, operator: str, token: str = "",
              wait: float = 0.0) -> Iterator[None]:
-        held = self.db.execute("SELECT 1 FROM locks WHERE area=? AND pid=? AND hostname=?",
-                               (area, os.getpid(), socket.gethostname())).fetchone() is not None
+        row = self.db.execute("SELECT * FROM locks WHERE area=? AND pid=?", (area, os.getpid())).fetchone()
+        held = row is not None and _here(row)
         if held:  # re-entrant within one process
             yield
             return
@@ -616,6 +662,9 @@ class Journal:
             row = db.execute("SELECT * FROM locks WHERE area=?", (area,)).fetchone()
             if row is None:
                 raise UserError(f"'{area}' is not locked in journal {self.path}")
+            if _here(row) and _same_process(int(row["pid"]), row["pid_start"]):
+                raise UserError(f"'{area}' is held by a live irm on this machine (pid {row['pid']}, {row['operator']}):"
+                                " stop that process first; unlock is for a holder gone for good")
             db.execute("DELETE FROM locks WHERE area=?", (area,))
             db.execute("INSERT INTO events(incident_id, time, kind, area, operator, detail) "
                        "VALUES ((SELECT id FROM incidents WHERE id=?),?,?,?,?,?)",

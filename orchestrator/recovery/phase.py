@@ -74,6 +74,7 @@ class RecoverRequest:
     only: str | None = None  # --only STEP: refused unless it is the next one
     confirm_timeout: int = 60
     assume_yes: bool = False  # journaled: confirmed by --yes, or by the operator at the prompt
+    take_over: bool = False  # --take-over: no compare-and-swap against the journal's last recorded tables
 
 
 @dataclass
@@ -130,7 +131,7 @@ class Recovery:
         self.state = AreaState.from_scopes(self.area.name, journal.postures(self.incident.id))
         self.applier = StageApplier(inv, journal, self.incident, req.inventory, req.operator, self._ui,
                                     run, probe, self.phase, list(self.incident.spec.vectors),
-                                    confirm_timeout=req.confirm_timeout)
+                                    confirm_timeout=req.confirm_timeout, take_over=req.take_over)
         self.paths: PathProber = paths or NoPaths()
         self.confirm = confirm or (lambda step, changes: True)
         self._resumed: dict[str, dict[str, Any]] = {}  # interrupted step -> when it took effect, what it saw

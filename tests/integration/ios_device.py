@@ -74,7 +74,8 @@ READBACK = r'''
 import json, sys
 from orchestrator.core import ios_readback
 live = ios_readback.read("127.0.0.1", port=int(sys.argv[2]), username="irm", key_file=sys.argv[1])
-print(json.dumps({"acls": live.acls, "bindings": live.bindings}))
+print(json.dumps({"acls": live.acls, "bindings": live.bindings, "routed": sorted(live.routed),
+                  "pending": live.pending}))
 '''
 
 
@@ -91,6 +92,6 @@ def readback(ns: str, key: Path) -> ios_readback.IosLive:
                           capture_output=True, text=True, timeout=120, check=True, cwd=ROOT)
     data = json.loads(proc.stdout)
     return ios_readback.IosLive(acls={n: [(s, t) for s, t in e] for n, e in data["acls"].items()},
-                                bindings=data["bindings"])
+                                bindings=data["bindings"], pending=data["pending"], routed=set(data["routed"]))
 
 

@@ -107,6 +107,8 @@ def test_policies_are_applied_confirmed_changed_and_removed_leaving_the_device_a
     assert "%No Rollback Confirmed Change pending" in ssh(ns, key, "show archive config rollback timer")
     assert f"jump acl_{name}" in nft(ns)
     assert tasks["Report the change confirmed"]["ansible_facts"]["irm_confirmed"] is True
+    gate = "Confirm only a device that holds exactly the plan (otherwise its revert timer restores it)"
+    assert not tasks[gate].get("skipped") and not tasks[gate].get("failed")  # read back before the confirm
     reach = "Reach this host, and every host managed through it, with new connections from the SOC"
     assert not tasks[reach].get("skipped") and tasks[reach]["unanswered"] == []
 
@@ -126,6 +128,17 @@ def test_policies_are_applied_confirmed_changed_and_removed_leaving_the_device_a
     assert "OPS-MGMT" not in " ".join(sent)
     live = readback(ns, key)
     assert set(live.acls) == {new, "OPS-MGMT"} and live.bindings[LAN] == {"in": new, "out": "OPS-MGMT"}
+
+    # someone else's change is pending on the device: irm arms nothing over it and never confirms it
+    shell(ns, key, "configure terminal revert timer 5", "ip access-list extended FOREIGN", "permit ip any any", "end")
+    assert "No Rollback Confirmed Change pending" not in ssh(ns, key, "show archive config rollback timer")
+    rc, tasks, out = _play(ns, key, tmp_path, ISOLATE, "irm-policy-0123abcd99")
+    assert rc != 0 and _commands(tasks) == [], out[-3000:]
+    refused = tasks["Refuse to arm over someone else's pending change (irm never confirms a change it did not make)"]
+    assert refused.get("failed") and "a configuration change is already pending on the device" in refused["msg"]
+    assert "No Rollback Confirmed Change pending" not in ssh(ns, key, "show archive config rollback timer")
+    shell(ns, key, "configure revert now")  # its owner takes it back
+    assert "FOREIGN" not in ssh(ns, key, "show running-config")
 
     # recovery's last step: no filtering at all, and the running-config as it was before the incident
     rc, tasks, out = _play(ns, key, tmp_path, OPEN, "absent")

@@ -156,3 +156,19 @@ def test_netmiko_reads_back_what_was_written_and_names_every_difference(device: 
                                     owned=lambda n: owned(n, "gw-ios"))
     assert problems == [f"{name}: entry 20 is 'permit tcp any any', not 'permit tcp any any established'",
                         f"interface {iface}: no list bound in, not {name}"]
+
+
+def test_a_routed_interface_irm_does_not_bind_on_is_named(device: tuple[str, Path, Path]) -> None:
+    """show ip interface, read with netmiko: an interface with an address that is not in irm_ios_interfaces
+    stays unfiltered, and the read-back says so; one without an address is no path."""
+    ns, _, key = device
+    live = readback(ns, key)
+    assert ios_readback.unfiltered(live, ["GigabitEthernet0/1"]) == []  # Gi0/0 has no address: no path
+    shell(ns, key, "configure terminal", "interface GigabitEthernet0/0", "ip address 198.18.99.1 255.255.255.0",
+          "end")
+    live = readback(ns, key)
+    assert "GigabitEthernet0/0" in live.routed
+    assert ios_readback.unfiltered(live, ["GigabitEthernet0/1"]) == [
+        "interface GigabitEthernet0/0 is routed (it has an address) but not in irm_ios_interfaces: traffic through "
+        "it is not filtered"]
+    assert ios_readback.unfiltered(live, ["GigabitEthernet0/0", "GigabitEthernet0/1"]) == []

@@ -129,3 +129,45 @@ def test_a_second_incident_on_the_same_area_never_reopens_the_first_ones_vector(
     refused = irm("incident", "close", "1", "--journal", str(journal))
     assert refused.returncode != 0
     assert "incident 1 still holds subsidiary-x (isolated, vectors blocked)" in refused.stderr
+
+
+def test_two_journals_never_overwrite_each_other_in_silence(fresh_lab: Path, tmp_path: Path) -> None:
+    """A second SOC machine (its own journal) contains the area the first one holds: every apply names the
+    table it expects to replace, the hosts refuse, and the first journal's cuts stay (by traffic); the
+    operator may take over explicitly, journaled."""
+    from orchestrator.lab import traffic
+
+    inv = load_inventory(fresh_lab)
+    first, second = tmp_path / "a.db", tmp_path / "b.db"
+    irm("incident", "open", "--worm", "W", "--vector", "tcp/4445", "--journal", str(first), check=True)
+    irm("incident", "open", "--worm", "W", "--vector", "tcp/1139", "--journal", str(second), check=True)
+    probes = [traffic.Probe(source="x-ws11", target="x-ws12", address=str(inv.hosts["x-ws12"].address), port=port,
+                            service=str(port)) for port in (4445, 1139)]
+
+    def outcome() -> dict[int, str]:
+        return {r.probe.port: r.outcome for r in traffic.run_probes(inv, probes, timeout=1.0)}
+
+    def contain(journal: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+        return irm("contain", "--area", "subsidiary-x", "--yes", "--no-loop", "--journal", str(journal),
+                   "--confirm-timeout", "5", *extra, timeout=600)
+
+    assert contain(first).returncode == 0
+    assert outcome() == {4445: "timeout", 1139: "refused"}
+    refused = contain(second)
+    assert refused.returncode != 0, refused.stdout
+    assert "compare-and-swap refused: the live table is irm-nft-" in refused.stderr
+    assert "another journal or SOC machine changed this host; nothing applied" in refused.stderr
+    assert outcome() == {4445: "timeout", 1139: "refused"}  # the first journal's tables, untouched
+    assert irm("status", "--verify", "--journal", str(first)).returncode == 0
+    taken = contain(second, "--take-over")
+    assert taken.returncode == 0, taken.stdout + taken.stderr
+    assert outcome() == {4445: "open", 1139: "timeout"}  # now the second journal's (its own vector)
+    from contextlib import closing
+
+    from orchestrator.core.journal import Journal
+
+    with closing(Journal.reader(second)) as j:
+        started = [e["detail"] for e in j.events(1) if e["kind"] == "containment_started"]
+    assert started[-1]["take_over"] is True
+    # the first journal now sees what is live: drift, named
+    assert irm("status", "--verify", "--journal", str(first)).returncode == 1

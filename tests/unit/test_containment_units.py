@@ -142,7 +142,8 @@ def test_several_areas_take_every_lock_or_none(tmp_path: Path) -> None:
     j, run = _journal(tmp_path), FakeRunner()
     j.acquire_lock("hq", 1, "bob", "other-run")
     holder = j.locks()[0]
-    j.db.execute("UPDATE locks SET hostname='another-soc' WHERE area='hq'")  # held on another machine
+    # held on another machine
+    j.db.execute("UPDATE locks SET hostname='another-soc', machine='another-soc|boot|pid:[1]' WHERE area='hq'")
     request = ContainRequest(inventory=LAB_INVENTORY, areas=[AREA, "hq"], operator="op", loop=False)
     with pytest.raises(UserError):
         Containment(request, INV, j, NoDetections(), run=run, probe=FakeProber()).run()

@@ -212,3 +212,26 @@ def test_every_event_kind_has_a_detail_model_and_a_wrong_field_is_refused(tmp_pa
         with pytest.raises(ValueError, match="detections"):
             j.event(i.id, EventKind.SPREAD_STOPPED, "op", quiet_window=4.0, detections="many")
         assert [e["kind"] for e in j.events(i.id)] == ["incident_opened"]  # nothing half-written
+
+
+def test_unlock_refuses_a_live_holder_here_and_a_holder_checks_its_lock_before_changing(tmp_path: Path) -> None:
+    from orchestrator.core.journal import machine_id
+
+    with Journal(tmp_path / "j.db") as j:
+        j.acquire_lock("x", 1, "alice")
+        with pytest.raises(UserError, match=r"'x' is held by a live irm on this machine \(pid \d+, alice\)"):
+            j.unlock("x", "I think it is stuck", "bob")
+        j.assert_holding()  # still ours
+        # someone removed it behind this run's back (another process's unlock of a lock it thought dead)
+        j.db.execute("UPDATE locks SET pid=1, operator='bob', machine=? WHERE area='x'", (machine_id(),))
+        with pytest.raises(UserError, match=r"the lock 'x' this run held is gone \(now held by pid 1 on .* \(bob\)\)"):
+            j.assert_holding()
+
+
+def test_a_holder_in_another_container_with_the_same_host_name_is_never_taken_over(tmp_path: Path) -> None:
+    with Journal(tmp_path / "j.db") as j:
+        _hold(j, "x", 999999, os.uname().nodename, "1")  # a pid that does not exist here...
+        j.db.execute("UPDATE locks SET machine=? WHERE area='x'", (f"{os.uname().nodename}|other-boot|pid:[1]",))
+        # ...but it runs on another machine (another boot or PID namespace): not checkable, not taken
+        with pytest.raises(UserError, match=r"pid 999999 on .*irm unlock x --reason TEXT"):
+            j.acquire_lock("x", 1, "bob")

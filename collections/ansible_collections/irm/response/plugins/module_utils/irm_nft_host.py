@@ -28,6 +28,7 @@ SPEC = {
     "fingerprint": {"type": "str"},
     "token": {"type": "str", "default": "manual"},
     "takeover_tokens": {"type": "list", "elements": "str", "default": []},
+    "expect": {"type": "list", "elements": "str", "default": []},
     "state_dir": {"type": "path", "required": True},
     "table": {"type": "str", "default": "irm"},
     "confirm_timeout": {"type": "int", "default": 60},
@@ -540,6 +541,8 @@ def _run(p, check_mode, facts):
     last_confirmed = _read(confirmed_path)
     confirmed_in_place = (_fingerprint_of(last_confirmed) == p["fingerprint"]) if not p["absent"] \
         else last_confirmed is None or not _fingerprint_of(last_confirmed)
+    if p["expect"] and not in_place and not check_mode:
+        _compare_and_swap(p, live.fingerprint, _fingerprint_of(last_confirmed) or "absent")
     if armed and armed[1] != p["token"] and armed[1] not in p["takeover_tokens"]:
         raise Failed(f"another run's dead-man timer (token {armed[1]}, pid {armed[0]}) is armed here: "
                      "wait for it to be confirmed or to expire")
@@ -574,6 +577,18 @@ def _run(p, check_mode, facts):
     facts["irm_live_fingerprint"] = Live(nft, p["table"]).fingerprint
     return dict(facts, changed=not in_place, live_fingerprint_matched=in_place, diff=diff,
                 deadman="armed" if p["deadman"] else "none", irm_applied_at=applied_at)
+
+
+def _compare_and_swap(p, live_fp, last_fp):
+    """An apply replaces only the table it expects (``expect``: what its journal last recorded here). A live
+    table that is not one of them is drift from that table when the host's own record says that table was
+    the last one confirmed here (a flushed chain, a deleted rule: re-applied); otherwise another journal
+    or another SOC machine changed the host, and nothing is applied."""
+    if live_fp in p["expect"] or last_fp in p["expect"]:
+        return
+    raise Failed(f"compare-and-swap refused: the live table is {live_fp} (last confirmed here: {last_fp}), not "
+                 f"one this run expects to replace ({', '.join(p['expect'])}): another journal or SOC machine "
+                 "changed this host; nothing applied")
 
 
 def _rehearse(p, check_mode, nft, pidfile, armed, facts, confirmed_path):

@@ -65,6 +65,15 @@ options:
     type: list
     elements: str
     default: []
+  expect:
+    description:
+      - Compare-and-swap. The fingerprints of the tables this apply may replace (what its journal last
+        recorded for the host). When the live table is none of them, and the last table confirmed on the
+        host is none of them either, the apply is refused and nothing changes (another journal or SOC
+        machine changed the host). Empty, no check. Not checked in check mode.
+    type: list
+    elements: str
+    default: []
   state_dir:
     description: Directory for desired, confirmed, revert and timer files.
     type: path
