@@ -373,22 +373,27 @@ class Recovery:
         before = row.detail.get("before")
         step = next((s for s in self.planned_steps() if s.name == row.name), None)
         spec = self._spec(step) if step is not None else None
-        restored = False
+        restored: list[str] = []
         if before is not None and spec is not None:
             previous = AreaState(posture=before["posture"], vectors_blocked=before["vectors_blocked"],
                                  mobile_blocked=before["mobile_blocked"], quarantined=set(before["quarantined"]))
-            if previous != self.state:
-                back = StageSpec(f"{row.name}:restore", ROLLBACK[spec.playbook], spec.targets,
-                                 f"resume: the posture before {row.name} back", extravars=spec.extravars,
-                                 host_level=spec.host_level)
-                try:
-                    self._apply(back, previous)
-                except UserError as exc:
-                    self.journal.end_stage(row.id, "failed", reason=f"interrupted, and the posture before it could "
-                                           f"not be restored: {exc}")
-                    raise
-                restored = True
-        self.journal.end_stage(row.id, "interrupted", resumed_by=self.req.operator, restored=restored)
+            # Whatever the journal says, the step's targets may hold its change (confirmed just before the
+            # kill): the posture before it is applied again, and each target compares its live table with
+            # it and changes only what differs, so no boundary stays open while the journal says cut.
+            back = StageSpec(f"{row.name}:restore", ROLLBACK[spec.playbook], spec.targets,
+                             f"resume: the posture before {row.name} back", extravars=spec.extravars,
+                             host_level=spec.host_level)
+            try:
+                restored = self._apply(back, previous).changed
+            except UserError as exc:
+                self.journal.end_stage(row.id, "failed", reason=f"interrupted, and the posture before it could "
+                                       f"not be restored: {exc}")
+                raise
+            if restored:
+                self.ui.message(f"{row.name}: found its change live on {', '.join(restored)}: the posture before it "
+                                "is back, as the journal says")
+        self.journal.end_stage(row.id, "interrupted", resumed_by=self.req.operator, restored=bool(restored),
+                               found_live=restored)
         return {"applied_at": row.detail.get("applied_at"), "detections": row.detail.get("soak_detections", [])}
 
     def _check_only(self, steps: list[Step]) -> None:

@@ -262,3 +262,38 @@ def test_a_step_that_fails_on_one_host_is_rolled_back_on_all_and_journaled_as_en
     assert {h: setup.run.live[h] for h in hosts} == {h: blocked[h] for h in hosts}
     rows = setup.journal.host_rows(1)
     assert {h: rows[h]["fingerprint"] for h in hosts} == {h: blocked[h] for h in hosts}
+
+
+def test_a_step_killed_after_it_confirmed_then_declined_leaves_what_the_journal_says(setup: Setup) -> None:
+    """The kill lands after every host confirmed step 1 (vectors reopened) and before its row ended: the
+    journal still says vectors blocked. The re-run reads the hosts (applies the posture before the step,
+    each host comparing its live table), so declining the redone step leaves the hosts blocked, as the
+    journal says."""
+    class Killed(BaseException):
+        pass
+
+    blocked = dict(setup.run.live)
+
+    def dies_after_the_devices(playbook: Any, inventory: Any, **kw: Any) -> Any:
+        result = setup.run(playbook, inventory, **kw)
+        if str(playbook) == "recover_1_vectors":
+            raise Killed  # every host confirmed; irm dies before it writes anything
+        return result
+
+    request = RecoverRequest(inventory=LAB_INVENTORY, area=AREA, operator="op", soak=0.0, quiet_window=0.0,
+                             poll=0.01, assume_yes=True)
+    rec = Recovery(request, setup.inv, setup.journal, NoDetections(), run=dies_after_the_devices,
+                   probe=FakeProber(), paths=_AllOpen())
+    with pytest.raises(Killed):
+        rec.run()
+    hosts = setup.inv.area(AREA).hosts
+    assert all(setup.run.live[h] != blocked[h] for h in hosts)  # the step's change is live
+    assert setup.journal.postures(1)[f"{AREA}:hosts"] == "vectors_blocked"  # the journal did not see it
+    again = _recovery(setup)
+    again.confirm = lambda step, changes: False
+    report = again.run()
+    assert report.resumed_at == "vectors" and report.declined == "vectors"
+    assert {h: setup.run.live[h] for h in hosts} == {h: blocked[h] for h in hosts}
+    assert setup.journal.postures(1)[f"{AREA}:hosts"] == "vectors_blocked"
+    (row,) = [st for st in setup.journal.stages(1, AREA) if st.phase == "recovery"]
+    assert row.state == "interrupted" and row.detail["restored"] is True and set(row.detail["found_live"]) >= set(hosts)
