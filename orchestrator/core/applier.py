@@ -291,13 +291,15 @@ class StageApplier:
         return result
 
     def _expected(self, targets: list[str]) -> dict[str, list[str]]:
-        """Compare-and-swap: per host, the table this journal last recorded there (none recorded: no irm
-        table at all); the host refuses to replace anything else. Not where the journal only knows the
-        host is in an unknown state, nor when the operator takes over."""
+        """Compare-and-swap: per host, the tables this journal knows there (no table at all, every table it
+        recorded the host enforcing or planned for it); the host refuses to replace a table this journal
+        never wrote. Not where the journal only knows the host is in an unknown state, nor when the
+        operator takes over."""
         if self.take_over:
             return {}
-        known = self.journal.enforced()
-        return {h: [known.get(h, "absent")] for h in targets if known.get(h, "absent") != "unknown"}
+        newest, known = self.journal.enforced(), self.journal.known_tables()
+        return {h: sorted({"absent", *known.get(h, set())} - {"unknown"}) for h in targets
+                if newest.get(h) != "unknown"}
 
     def _read_back(self, result: runner.RunResult, planned: dict[str, Policy]) -> None:
         """Every IOS boundary the play changed without failing is read back with netmiko, a code path

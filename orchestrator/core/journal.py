@@ -543,6 +543,18 @@ class Journal:
                                "ORDER BY fingerprint_at")
         return {r["host"]: r["fingerprint"] for r in rows}
 
+    def known_tables(self) -> dict[str, set[str]]:
+        """host -> every table this journal recorded a host enforcing or planned for it (a stage's planned
+        table is live on the host when a kill lands between its confirm and the journal's write)."""
+        out: dict[str, set[str]] = {}
+        for r in self.db.execute("SELECT host, fingerprint FROM hosts WHERE fingerprint IS NOT NULL"):
+            out.setdefault(r["host"], set()).add(r["fingerprint"])
+        for r in self.db.execute("SELECT detail FROM stages WHERE check_mode=0"):
+            planned = json.loads(r["detail"]).get("planned") or {}
+            for host, fp in planned.items() if isinstance(planned, dict) else ():
+                out.setdefault(str(host), set()).add(str(fp))
+        return out
+
     def host_rows(self, incident_id: int) -> dict[str, dict[str, Any]]:
         """The incident's rows; what each host enforces is the newest fingerprint any incident of this
         journal recorded for it (a host has one table, whichever incident changed it last)."""
