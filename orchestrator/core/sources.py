@@ -308,9 +308,11 @@ class Sources:
         out = []
         for spec, src in self.sources:
             if isinstance(src, AvLogSource):
+                # an AV log appears with its host's first detection: where none exists yet, its directory
+                # (where the AV writes) must; one that exists must be readable
                 logs = [Path(h.av_log) for h in src.hosts if h.av_log]
-                out.append(SourceHealth(spec.label, bool(logs) and any(_readable(p) for p in logs),
-                                        src.newest, sum(src.skipped.values()), {}))
+                readable = bool(logs) and all(p.parent.is_dir() and (not p.exists() or _readable(p)) for p in logs)
+                out.append(SourceHealth(spec.label, readable, src.newest, sum(src.skipped.values()), {}))
             else:
                 out.append(SourceHealth(spec.label, src.readable, src.newest, src.skipped, dict(src.unmapped)))
         return out

@@ -70,7 +70,7 @@ def _rule(draw: st.DrawFn) -> Rule:
     return Rule(action=draw(st.sampled_from(["accept", "drop"])), src=draw(nets), dst=draw(nets),
                 protocol=protocol, dports=draw(_ports) if protocol else [],
                 sports=draw(_ports) if protocol and draw(st.booleans()) else [],
-                established=draw(st.booleans()), comment=draw(st.text(max_size=20)))
+                established=draw(st.booleans()), comment=draw(st.text(max_size=60)))
 
 
 def _disjoint(nets: list[IPv4Network]) -> list[IPv4Network]:

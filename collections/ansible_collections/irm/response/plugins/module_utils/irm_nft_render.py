@@ -19,7 +19,7 @@ from typing import Any
 CHAINS = ("input", "forward", "output")
 _ACTIONS = ("accept", "drop")
 _PROTOCOLS = ("tcp", "udp")
-COMMENT_MAX = 120  # nft caps a comment at 128 bytes
+COMMENT_MAX = 120  # bytes: nft caps a comment at 128
 
 
 class PolicyError(ValueError):
@@ -27,7 +27,15 @@ class PolicyError(ValueError):
 
 
 def _text(value: Any) -> str:
-    return str(value).replace('"', "'").replace("\\", "/").replace("\n", " ").replace("\r", " ")
+    """A value made safe inside an nft comment or string: no quote, no backslash, no control character
+    (a line break or a NUL would end the line or the file)."""
+    text = str(value).replace('"', "'").replace("\\", "/")
+    return "".join(" " if ord(c) < 32 or ord(c) == 127 else c for c in text)
+
+
+def _comment(value: Any) -> str:
+    """A rule's comment within nft's limit, counted in bytes (a character is never cut in half)."""
+    return _text(value).encode("utf-8")[:COMMENT_MAX].decode("utf-8", "ignore")
 
 
 def _kind(value: Any) -> str:
@@ -96,7 +104,7 @@ def _rule(rule: Any, where: str) -> str:
             raise PolicyError(f"{where}: tcp_ack needs protocol tcp")
         parts.append("tcp flags & ack == ack")
     parts.append(_one_of(rule.get("action"), _ACTIONS, where + ".action"))
-    parts.append(f'comment "{_text(rule.get("comment", ""))[:COMMENT_MAX]}"')
+    parts.append(f'comment "{_comment(rule.get("comment", ""))}"')
     return " ".join(parts)
 
 
