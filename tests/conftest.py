@@ -112,3 +112,17 @@ def fresh_lab() -> Iterator[Path]:
 @pytest.fixture()
 def mini_lab() -> Iterator[Path]:
     yield from _build(MINI_INVENTORY)
+
+
+@pytest.fixture()
+def scratch_ns() -> Iterator[str]:
+    """A bare namespace of the test's own (no address, no route: only its nftables is used), removed with
+    every process left in it (a timer a test left armed)."""
+    name = f"irmns-{os.getpid()}"
+    subprocess.run(["ip", "netns", "add", name], check=True)
+    try:
+        yield name
+    finally:
+        for pid in subprocess.run(["ip", "netns", "pids", name], capture_output=True, text=True).stdout.split():
+            os.kill(int(pid), 9)
+        subprocess.run(["ip", "netns", "del", name], check=False)

@@ -86,7 +86,7 @@ def incident_close(
     inventory: InventoryOpt = Path(DEFAULT_INVENTORY),
 ) -> None:
     """Close an incident once every area it contained is recovered; its cuts then no longer count."""
-    from orchestrator.core.holds import holds_anything, incident_states
+    from orchestrator.core.holds import held
 
     if force and not (reason or "").strip():
         raise UserError("incident close --force: give the reason with --reason TEXT (it is journaled)")
@@ -95,12 +95,11 @@ def incident_close(
         if inc.status != "open":
             raise UserError(f"incident {incident} is {inc.status} already")
         inv = load(inventory)
-        held = {a: s.posture + (", vectors blocked" if s.vectors_blocked else "")
-                for a, s in incident_states(inv, j, incident).items() if holds_anything({a: s})}
-        if held and not force:
-            raise UserError(f"incident {incident} still holds {'; '.join(f'{a} ({p})' for a, p in held.items())}: "
+        holds = held(inv, j, incident)
+        if holds and not force:
+            raise UserError(f"incident {incident} still holds {'; '.join(f'{a} ({p})' for a, p in holds.items())}: "
                             f"recover it first (irm recover --area AREA), or close with --force --reason TEXT")
-        j.close_incident(incident, default_operator(operator), force, reason if force else None, held)
+        j.close_incident(incident, default_operator(operator), force, reason if force else None, holds)
     console.print(f"incident {incident} closed" + (f" by force ({reason}); what it held no longer counts: the "
                                                   "next apply on those boundaries drops its cuts unless another "
-                                                  "open incident holds them" if held else ""))
+                                                  "open incident holds them" if holds else ""))

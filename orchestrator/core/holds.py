@@ -34,6 +34,12 @@ def holds_anything(states: dict[str, AreaState]) -> bool:
                for s in states.values())
 
 
+def held(inv: Inventory, journal: Journal, incident_id: int) -> dict[str, str]:
+    """area -> what the incident holds there (only areas where it holds anything), as status and close say it."""
+    return {a: s.posture + (", vectors blocked" if s.vectors_blocked else "")
+            for a, s in incident_states(inv, journal, incident_id).items() if holds_anything({a: s})}
+
+
 def incident_states(inv: Inventory, journal: Journal, incident_id: int) -> dict[str, AreaState]:
     scopes = journal.postures(incident_id)
     return {a: AreaState.from_scopes(a, scopes) for a in inv.areas}

@@ -12,7 +12,7 @@ from rich.table import Table
 from orchestrator.core import checks, ios_readback, mgmt_probe, routing
 from orchestrator.core.detection import watch_start
 from orchestrator.core.errors import RunnerError, UserError
-from orchestrator.core.holds import held_by_others, holds_anything, incident_states, strictest
+from orchestrator.core.holds import held, held_by_others, incident_states, strictest
 from orchestrator.core.inventory import Inventory, hosts_by_os
 from orchestrator.core.journal import Incident, Journal
 from orchestrator.core.posture import AreaState, not_as_planned, policies, table_differences
@@ -106,10 +106,8 @@ def open_incidents(inv: Inventory, journal: Journal) -> list[dict[str, Any]]:
     for inc in journal.incidents():
         if inc.status != "open":
             continue
-        states = incident_states(inv, journal, inc.id)
         out.append({"id": inc.id, "worm": inc.spec.worm, "vectors": [str(v) for v in inc.spec.vectors],
-                    "holds": {a: s.posture + (", vectors blocked" if s.vectors_blocked else "")
-                              for a, s in states.items() if holds_anything({a: s})}})
+                    "holds": held(inv, journal, inc.id)})
     return out
 
 

@@ -380,9 +380,7 @@ class Recovery:
             # Whatever the journal says, the step's targets may hold its change (confirmed just before the
             # kill): the posture before it is applied again, and each target compares its live table with
             # it and changes only what differs, so no boundary stays open while the journal says cut.
-            back = StageSpec(f"{row.name}:restore", ROLLBACK[spec.playbook], spec.targets,
-                             f"resume: the posture before {row.name} back", extravars=spec.extravars,
-                             host_level=spec.host_level)
+            back = _rollback(spec, f"{row.name}:restore", f"resume: the posture before {row.name} back")
             try:
                 restored = self._apply(back, previous).changed
             except UserError as exc:
@@ -470,9 +468,7 @@ class Recovery:
         """A step that failed on some of its targets is rolled back on all of them (the ones that
         confirmed get the previous posture again; a host that still fails is journaled as what it
         enforces). Returns what happened, for the step's reason."""
-        back = StageSpec(f"{step.name}:rollback", ROLLBACK[spec.playbook], spec.targets,
-                         f"failed: previous posture back for {step.name}", extravars=spec.extravars,
-                         host_level=spec.host_level)
+        back = _rollback(spec, f"{step.name}:rollback", f"failed: previous posture back for {step.name}")
         try:
             outcomes = self.applier.apply(back, {self.area.name: previous}, tolerate_host_failures=True)
         except UserError as exc:
@@ -485,9 +481,7 @@ class Recovery:
     def _halt_back(self, step: Step, spec: StageSpec, previous: AreaState, row: int, soak: dict[str, Any],
                    reason: str) -> NoReturn:
         """Fail closed: put the posture before the step back, journal why, and stop the recovery."""
-        back = StageSpec(f"{step.name}:rollback", ROLLBACK[spec.playbook], spec.targets,
-                         f"halt: previous posture back for {step.name}", extravars=spec.extravars,
-                         host_level=spec.host_level)
+        back = _rollback(spec, f"{step.name}:rollback", f"halt: previous posture back for {step.name}")
         try:
             self._apply(back, previous)
         except UserError as exc:
@@ -499,6 +493,13 @@ class Recovery:
                            step=step.name, reason=reason, detections=soak.get("detections", []), restored=True)
         raise RecoveryHalted(f"recovery halted at {step.label}: {reason}; the previous posture is back "
                              "and nothing further was reconnected")
+
+
+def _rollback(spec: StageSpec, name: str, summary: str) -> StageSpec:
+    """The stage that puts back the posture before ``spec``'s step, on the same targets with the same extra
+    vars (step 3's removable-storage targets among them)."""
+    return StageSpec(name, ROLLBACK[spec.playbook], spec.targets, summary, extravars=spec.extravars,
+                     host_level=spec.host_level)
 
 
 MAX_CLOCK_SKEW = 60.0  # seconds a device's clock may disagree with this controller's

@@ -12,7 +12,6 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -31,16 +30,8 @@ RULESET = render.render("probe", POLICY, table="irm", fingerprint=FINGERPRINT)
 
 
 @pytest.fixture()
-def ns() -> Iterator[str]:
-    name = f"irmdm-{os.getpid()}"
-    subprocess.run(["ip", "netns", "add", name], check=True)
-    try:
-        yield name
-    finally:
-        subprocess.run(["ip", "netns", "pids", name], capture_output=True)
-        for pid in subprocess.run(["ip", "netns", "pids", name], capture_output=True, text=True).stdout.split():
-            os.kill(int(pid), 9)  # a timer this test left armed
-        subprocess.run(["ip", "netns", "del", name], check=False)
+def ns(scratch_ns: str) -> str:
+    return scratch_ns
 
 
 def call(ns: str, params: dict[str, Any]) -> dict[str, Any]:

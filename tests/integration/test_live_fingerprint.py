@@ -7,9 +7,7 @@ another one, although its comment still names the plan."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-from collections.abc import Iterator
 from ipaddress import IPv4Network
 from typing import Any
 
@@ -26,15 +24,9 @@ host = module_util("irm_nft_host")
 render = module_util("irm_nft_render")
 
 
-@pytest.fixture(scope="module")
-def ns() -> Iterator[str]:
-    """A bare namespace of this test's own (no address, no route): only its nftables is used."""
-    name = f"irmfp-{os.getpid()}"
-    subprocess.run(["ip", "netns", "add", name], check=True)
-    try:
-        yield name
-    finally:
-        subprocess.run(["ip", "netns", "del", name], check=False)
+@pytest.fixture()
+def ns(scratch_ns: str) -> str:
+    return scratch_ns
 
 
 def nft(ns: str, *args: str, data: str | None = None) -> str:
