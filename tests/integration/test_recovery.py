@@ -63,6 +63,14 @@ def _recover(s: Scenario, *args: str, input_text: str | None = None,
                 env=env)
 
 
+def _recover_in_background(s: Scenario, soak: str) -> subprocess.Popen[str]:
+    """`irm recover --yes` started, its output kept for the test to read once it exits."""
+    return subprocess.Popen([str(BIN / "irm"), "recover", "--area", "subsidiary-x", "--yes", "--soak", soak,
+                             "--quiet-window", "2s", "--journal", str(s.journal)], cwd=ROOT, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            env={**os.environ, "COLUMNS": "200", "IRM_OPERATOR": OPERATOR})
+
+
 def _quiet_for(inv: Inventory, area: str, seconds: float) -> bool:
     """No detection in the area's AV logs for ``seconds`` (the recovery's quiet window, with margin)."""
     times = [datetime.fromisoformat(str(e["time"])) for h in inv.area(area).hosts
@@ -171,10 +179,7 @@ def test_the_prompts_work_through_the_real_cli(scenario: Scenario) -> None:
 
 def test_a_worm_reintroduced_during_a_subarea_soak_halts_and_requarantines(scenario: Scenario) -> None:
     s = scenario
-    proc = subprocess.Popen([str(BIN / "irm"), "recover", "--area", "subsidiary-x", "--yes", "--soak", "25s",
-                             "--quiet-window", "2s", "--journal", str(s.journal)], cwd=ROOT, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            env={**os.environ, "COLUMNS": "200", "IRM_OPERATOR": OPERATOR})
+    proc = _recover_in_background(s, "25s")
     try:
         wait_for(lambda: _posture(s.journal, OFFICE_1) == "connected", 120, "office-1 reconnected")
         office_2 = probe(s.inv, "x-ws11", "x-ws21", 22)
@@ -212,10 +217,7 @@ def test_a_detection_feed_lost_during_a_soak_halts_and_requarantines(scenario: S
     assert s.inv.lab is not None
     eve = Path(s.inv.lab.state_dir) / "sensors" / "eve.json"
     assert eve.is_file()
-    proc = subprocess.Popen([str(BIN / "irm"), "recover", "--area", "subsidiary-x", "--yes", "--soak", "25s",
-                             "--quiet-window", "2s", "--journal", str(s.journal)], cwd=ROOT, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            env={**os.environ, "COLUMNS": "200", "IRM_OPERATOR": OPERATOR})
+    proc = _recover_in_background(s, "25s")
     try:
         wait_for(lambda: _posture(s.journal, OFFICE_1) == "connected", 120, "office-1 reconnected")
         eve.rename(eve.with_suffix(".lost"))  # the feed is gone (the sensor keeps writing to the moved file)
