@@ -4,11 +4,13 @@ It speaks the part of the protocol that pywinrm, and Ansible's winrm connection 
 Create (a shell), Command, Send (stdin), Receive (output, exit code), Signal and Delete. It runs
 nothing: every command gets a canned stdout (a JSON module result, so Ansible's modules return) and
 exit code 0; ``--stdout-for MODULE=JSON`` gives the commands that run Ansible module MODULE their
-own. Each command, its arguments and its whole stdin are appended as one JSON line to the record
-file, which is what the tests read: the PowerShell irm's Windows roles would run, byte for byte.
+own, and ``--stdout-file-when TEXT=FILE`` gives the commands whose stdin contains TEXT the content FILE
+has when the command ends (a test writes there what the "host" holds, such as its firewall rules).
+Each command, its arguments and its whole stdin are appended as one JSON line to the record file,
+which is what the tests read: the PowerShell irm's Windows roles would run, byte for byte.
 
     python -m tests.winrm_endpoint --listen ADDRESS:PORT --record FILE [--stdout JSON]
-                                   [--stdout-for MODULE=JSON ...]
+                                   [--stdout-for MODULE=JSON ...] [--stdout-file-when TEXT=FILE ...]
 
 Test-only: it accepts any credentials and is started by the tests inside a network namespace of their
 own, on a lab address.
@@ -49,8 +51,10 @@ def _envelope(action: str, relates_to: str, body: str, selector: str = "") -> by
 
 
 class Recorder:
-    def __init__(self, path: Path, stdout: str, stdout_for: dict[str, str]) -> None:
+    def __init__(self, path: Path, stdout: str, stdout_for: dict[str, str],
+                 stdout_file_when: dict[str, Path] | None = None) -> None:
         self.path = path
+        self.stdout_file_when = stdout_file_when or {}
         self.stdout = stdout.encode()
         self.stdout_for = {f"plugins.modules.{m}.ps1": s.encode() for m, s in stdout_for.items()}
         self.commands: dict[str, dict[str, Any]] = {}
@@ -65,6 +69,9 @@ class Recorder:
             rec["stdin"] = b"".join(rec["stdin"]).decode("utf-8", errors="replace")
             with self.path.open("a", encoding="utf-8") as fh:
                 fh.write(json.dumps(rec) + "\n")
+        played = next((f for text, f in self.stdout_file_when.items() if text in rec["stdin"]), None)
+        if played is not None:
+            return played.read_bytes()
         return next((out for marker, out in self.stdout_for.items() if marker in rec["stdin"]), self.stdout)
 
 
@@ -145,10 +152,13 @@ def main() -> None:
     parser.add_argument("--record", required=True, type=Path)
     parser.add_argument("--stdout", default='{"changed": false}', help="the canned stdout of every command")
     parser.add_argument("--stdout-for", action="append", default=[], metavar="MODULE=JSON")
+    parser.add_argument("--stdout-file-when", action="append", default=[], metavar="TEXT=FILE")
     args = parser.parse_args()
     address, _, port = args.listen.rpartition(":")
     stdout_for = dict(item.split("=", 1) for item in args.stdout_for)
-    server = ThreadingHTTPServer((address, int(port)), handler(Recorder(args.record, args.stdout, stdout_for)))
+    server = ThreadingHTTPServer((address, int(port)), handler(Recorder(
+        args.record, args.stdout, stdout_for,
+        {text: Path(f) for text, _, f in (item.partition("=") for item in args.stdout_file_when)})))
     server.daemon_threads = True
     server.serve_forever()
 

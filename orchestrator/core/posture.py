@@ -363,6 +363,12 @@ def _rule_text(rule: dict[str, Any]) -> str:
     return " ".join(parts)
 
 
+def windows_differences(planned: Policy, live_rules: list[dict[str, Any]]) -> list[str]:
+    """What irm's rule group on a Windows host (as the host read it from Windows Firewall) holds beyond or
+    short of the plan, rule by rule: the collection's own comparison, the one that gates the confirm."""
+    return list(module_util("irm_win_rules").differences(planned.model_dump(mode="json"), live_rules))
+
+
 def table_differences(planned: Policy, live: dict[str, Any] | None, limit: int = 6) -> list[str]:
     """What the live irm table (its canonical form, as the host read it from nftables) enforces beyond or
     short of the plan, one line per difference, chain by chain and rule by rule."""

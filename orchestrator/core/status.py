@@ -15,7 +15,7 @@ from orchestrator.core.errors import RunnerError, UserError
 from orchestrator.core.holds import held, held_by_others, incident_states, strictest
 from orchestrator.core.inventory import Inventory, hosts_by_os
 from orchestrator.core.journal import Incident, Journal
-from orchestrator.core.posture import AreaState, not_as_planned, policies, table_differences
+from orchestrator.core.posture import AreaState, not_as_planned, policies, table_differences, windows_differences
 
 
 def _chosen(journal: Journal, incident_id: int | None) -> Incident | None:
@@ -143,6 +143,9 @@ def verify(inv: Inventory, inventory: Path, journal: Journal, incident_id: int |
         read = {h: r for h, r in result.hosts.items() if r.status in ("ok", "changed")}
         live |= {h: str(r.facts.get("irm_live_fingerprint", "unknown")) for h, r in read.items()}
         for h, r in read.items():  # Linux: the live table's own rules, compared rule by rule with the plan
+            if "irm_live_windows_rules" in r.facts:  # Windows: irm's rule group, compared rule by rule
+                differences[h] = windows_differences(planned[h], r.facts["irm_live_windows_rules"])
+                live[h] = planned[h].fingerprint if not differences[h] else "differs"
             if live[h] != planned[h].fingerprint and "irm_live_rules" in r.facts:
                 differences[h] = table_differences(planned[h], r.facts["irm_live_rules"])
             if r.facts.get("irm_live_error"):

@@ -24,7 +24,7 @@ import pytest
 import yaml
 
 from orchestrator.core import runner
-from orchestrator.core.posture import ChainPolicy, Policy, Rule
+from orchestrator.core.posture import ChainPolicy, Policy, Rule, windows_differences
 from orchestrator.lab.builder import tcp_open
 from orchestrator.remediation.plan import plan_from_file
 from tests.conftest import COLLECTION, ROOT
@@ -43,6 +43,13 @@ VERIFIED: dict[str, list[str]] = {"infected": [], "unfixed": [], "unhealthy": []
 class Endpoint:
     record: Path
     inventory: Path
+    rules: Path  # what the endpoint answers irm's read of its rule group (Get-NetFirewallRule)
+
+    def holds(self, rules: list[dict[str, Any]]) -> None:
+        """Play back these rules, as Windows prints them, when irm reads its rule group."""
+        self.rules.write_text(json.dumps({"changed": False, "result": {"rules": rules}, "output": [], "error": [],
+                                          "warning": [], "verbose": [], "debug": [], "information": [],
+                                          "host_out": "", "host_err": ""}))
 
     def calls(self) -> list[tuple[str, str, dict[str, Any]]]:
         """(user, module, module args) of every Ansible module run the endpoint received."""
@@ -73,6 +80,7 @@ def endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Endpoint]:
     tmp = tmp_path_factory.mktemp("winrm")
     record = tmp / "record.jsonl"
     record.write_text("")
+    rules = tmp / "rules.json"
     inventory = tmp / "inventory"
     inventory.mkdir()
     windows = {"ansible_host": ADDRESS, "ansible_connection": "winrm", "ansible_winrm_transport": "basic",
@@ -95,10 +103,13 @@ def endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Endpoint]:
         proc = subprocess.Popen(
             ["ip", "netns", "exec", NS, sys.executable, "-m", "tests.winrm_endpoint", "--listen", f"{ADDRESS}:5985",
              "--record", str(record), "--stdout", json.dumps(canned), "--stdout-for",
-             'win_updates={"failed": true, "msg": "test endpoint: Windows Update is not simulated"}'],
+             'win_updates={"failed": true, "msg": "test endpoint: Windows Update is not simulated"}',
+             "--stdout-file-when", f"Get-NetFirewallAddressFilter={rules}"],
             cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         wait_for(lambda: tcp_open(ADDRESS, 5985), 10, "the recording WinRM endpoint to listen", interval=0.1)
-        yield Endpoint(record=record, inventory=inventory)
+        endpoint = Endpoint(record=record, inventory=inventory, rules=rules)
+        endpoint.holds([])
+        yield endpoint
     finally:
         if proc is not None:
             proc.kill()
@@ -195,37 +206,94 @@ def test_verification_reports_to_irm_through_the_runner(endpoint: Endpoint) -> N
     assert calls["win2-admin"]["parameters"]["Health"] == []
 
 
-def test_vectors_stage_on_windows_sends_firewall_rules_removable_storage_policy_and_dead_man(
-        endpoint: Endpoint) -> None:
-    endpoint.reset()
+def _vectors_policy() -> Policy:
     mgmt = Rule(action="accept", src=[IPv4Network("198.18.0.2/32")], protocol="tcp", dports=[5985, 5986],
                 comment="management from the SOC")
     drop_in = Rule(action="drop", protocol="tcp", dports=[4445], comment="vector tcp/4445 inbound")
     drop_out = Rule(action="drop", protocol="tcp", dports=[4445], comment="vector tcp/4445 outbound")
-    policy = Policy(host="win1", label="vectors blocked", input=ChainPolicy(rules=[mgmt, drop_in]),
-                    output=ChainPolicy(rules=[drop_out])).model_dump(mode="json")
-    result = runner.run_playbook("contain_3_vectors", endpoint.inventory, extravars={
-        "irm_targets_windows": "win1", "irm_targets_linux": "all:!all", "irm_policies": {"win1": policy},
+    return Policy(host="win1", label="vectors blocked", input=ChainPolicy(rules=[mgmt, drop_in]),
+                  output=ChainPolicy(rules=[drop_out]))
+
+
+# What Get-NetFirewallRule and its port and address filters print for the three rules above, once in
+# place: written out by hand as Windows shows them (a single address without its /32, "Any" for none).
+AS_WINDOWS_PRINTS = [
+    {"name": "irm in 0: management from the SOC", "direction": "Inbound", "action": "Allow", "enabled": "True",
+     "profile": "Domain, Private, Public", "protocol": "TCP", "local_port": ["5985", "5986"],
+     "remote_port": ["Any"], "local_address": ["Any"], "remote_address": ["198.18.0.2"]},
+    {"name": "irm in 1: vector tcp/4445 inbound", "direction": "Inbound", "action": "Block", "enabled": "True",
+     "profile": "Any", "protocol": "TCP", "local_port": ["4445"], "remote_port": ["Any"],
+     "local_address": ["Any"], "remote_address": ["Any"]},
+    {"name": "irm out 0: vector tcp/4445 outbound", "direction": "Outbound", "action": "Block", "enabled": "True",
+     "profile": "Any", "protocol": "TCP", "local_port": ["Any"], "remote_port": ["4445"],
+     "local_address": ["Any"], "remote_address": ["Any"]}]
+
+
+def _vectors_stage(endpoint: Endpoint) -> runner.RunResult:
+    endpoint.reset()
+    return runner.run_playbook("contain_3_vectors", endpoint.inventory, extravars={
+        "irm_targets_windows": "win1", "irm_targets_linux": "all:!all",
+        "irm_policies": {"win1": _vectors_policy().model_dump(mode="json")},
         "irm_reach": {"win1": [{"host": "win1", "address": ADDRESS, "port": 5985}]},
         "irm_host_state_dir": "C:\\irm",
         "firewall_policy_confirm_timeout": 60})
+
+
+def test_vectors_stage_on_windows_sends_firewall_rules_removable_storage_policy_and_dead_man(
+        endpoint: Endpoint) -> None:
+    endpoint.holds(AS_WINDOWS_PRINTS)
+    result = _vectors_stage(endpoint)
     assert result.succeeded, result
     calls = [(m, a) for _, m, a in endpoint.calls()]
     rules = [a for m, a in calls if m == "win_firewall_rule"]
-    assert [(r["name"], r["direction"], r["action"], r.get("localport") or r.get("remoteport")) for r in rules] == [
-        ("irm in 0: management from the SOC", "in", "allow", "5985,5986"),
-        ("irm in 1: vector tcp/4445 inbound", "in", "block", "4445"),
-        ("irm out 0: vector tcp/4445 outbound", "out", "block", "4445")]
+    assert [(r["name"], r["direction"], r["action"], r.get("localport") or r.get("remoteport"), r.get("remoteip"))
+            for r in rules] == [
+        ("irm in 0: management from the SOC", "in", "allow", "5985,5986", "198.18.0.2/32"),
+        ("irm in 1: vector tcp/4445 inbound", "in", "block", "4445", None),
+        ("irm out 0: vector tcp/4445 outbound", "out", "block", "4445", None)]
     assert all(r["group"] == "irm-containment" for r in rules)
     scripts = [a for m, a in calls if m == "win_powershell"]
     arm = next(a for a in scripts if "Register-ScheduledTask" in a["script"])
     assert arm["parameters"] == {"Path": "C:\\irm\\firewall\\previous.wfw", "Seconds": 60}
     stale = next(a for a in scripts if "Remove-NetFirewallRule" in a["script"])
     assert stale["parameters"]["Keep"] == [r["name"] for r in rules]
-    assert "Unregister-ScheduledTask" in scripts[-1]["script"]  # confirmed last, after the reach check
+    # the rule group is read back before the confirm, and the confirm is the last thing sent
+    assert "Get-NetFirewallAddressFilter" in scripts[-2]["script"]
+    assert scripts[-2]["parameters"] == {"Group": "irm-containment"}
+    assert "Unregister-ScheduledTask" in scripts[-1]["script"]
     assert "throw 'no dead-man timer armed any more" in scripts[-1]["script"]  # a fired timer fails the stage
-    assert scripts[-1]["parameters"]["Path"] == "C:\\irm\\firewall\\fingerprint.txt"
-    assert scripts[-1]["parameters"]["Fingerprint"].startswith("irm-nft-")
+    assert result.hosts["win1"].facts["irm_live_fingerprint"] == _vectors_policy().fingerprint
     regedit = [(a["path"], a["name"], a["data"]) for m, a in calls if m == "win_regedit"]
     assert regedit == [("HKLM:\\SOFTWARE\\Policies\\Microsoft\\Windows\\RemovableStorageDevices", "Deny_All", 1),
                        ("HKLM:\\SYSTEM\\CurrentControlSet\\Services\\USBSTOR", "Start", 4)]
+
+
+def test_a_rule_group_that_is_not_the_plan_is_never_confirmed(endpoint: Endpoint) -> None:
+    """The read-back gates the confirm: one block rule missing from the group (deleted, or never
+    created) and the stage fails without stopping the dead-man timer, which restores the previous policy."""
+    endpoint.holds([r for r in AS_WINDOWS_PRINTS if r["name"] != "irm in 1: vector tcp/4445 inbound"])
+    result = _vectors_stage(endpoint)
+    assert result.failed_hosts == ["win1"], result
+    failure = " ".join(result.hosts["win1"].failures)
+    assert "rule missing: irm in 1: vector tcp/4445 inbound (in block tcp 4445)" in failure, failure
+    scripts = [a["script"] for _, m, a in endpoint.calls() if m == "win_powershell"]
+    assert not [s for s in scripts if "Unregister-ScheduledTask" in s]
+
+
+def test_status_verify_reads_the_rule_group_and_names_each_difference(endpoint: Endpoint) -> None:
+    """What status --verify runs on a Windows host, and what it concludes: the rules read from Windows
+    Firewall compared with the plan, never a file irm wrote there."""
+    changed = [dict(r, remote_port=["4446"]) if r["direction"] == "Outbound" else r for r in AS_WINDOWS_PRINTS]
+    changed.append({"name": "irm in 7: left by hand", "direction": "Inbound", "action": "Allow", "enabled": "True",
+                    "profile": "Any", "protocol": "Any", "local_port": ["Any"], "remote_port": ["Any"],
+                    "local_address": ["Any"], "remote_address": ["198.18.0.0/255.254.0.0"]})
+    for live, expected in ((AS_WINDOWS_PRINTS, []), (changed, [
+            "rule not planned: irm in 7: left by hand (in allow any 198.18.0.0/15)",
+            "rule irm out 0: vector tcp/4445 outbound: remoteport 4446 live, 4445 planned"])):
+        endpoint.reset()
+        endpoint.holds(live)
+        result = runner.run_playbook("firewall_read", endpoint.inventory, extravars={
+            "irm_targets_windows": "win1", "irm_targets_linux": "all:!all"})
+        assert result.succeeded, result
+        assert [m for _, m, _ in endpoint.calls()] == ["win_powershell"]  # a read, nothing else
+        assert windows_differences(_vectors_policy(), result.hosts["win1"].facts["irm_live_windows_rules"]) == expected
