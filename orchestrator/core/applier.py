@@ -193,6 +193,8 @@ class StageApplier:
         if not self.dry_run:
             self.journal.assert_holding()  # a lock taken from this run: no device is changed, no row started
         fingerprints = {h: planned[h].fingerprint for h in targets}
+        if not self.dry_run:  # before the stage row: what the compare-and-swap of IOS and Windows renders
+            self.journal.remember_policies({fingerprints[h]: planned[h].model_dump(mode="json") for h in targets})
         self.ui.stage(spec.label, "running", targets, spec.summary)
         mine = {a: [t for t in spec.targets_of(a) if t in targets] for a in names}
         rows = {a: self.journal.start_stage(
@@ -268,6 +270,7 @@ class StageApplier:
             "irm_token": self.token,
             "irm_takeover_tokens": self.journal.dead_tokens(),
             "irm_expect": self._expected(targets),
+            "irm_expect_policies": self._expected_policies(targets),
             "firewall_policy_confirm_timeout": self.confirm_timeout,
             "irm_reach": reach,
             **spec.extravars,
@@ -300,6 +303,16 @@ class StageApplier:
         newest, known = self.journal.enforced(), self.journal.known_tables()
         return {h: sorted({"absent", *known.get(h, set())} - {"unknown"}) for h in targets
                 if newest.get(h) != "unknown"}
+
+    def _expected_policies(self, targets: list[str]) -> dict[str, list[dict[str, Any]]]:
+        """Compare-and-swap where the device cannot fingerprint its own state (IOS access lists, Windows
+        Firewall rules): per host, the policies whose rendering it may hold (no irm rules at all, or one
+        this journal planned for it); the role compares what it reads with each and refuses the rest."""
+        expected = self._expected([h for h in targets if self.inv.hosts[h].boundary_kind == "cisco_ios"
+                                   or self.inv.hosts[h].os == "windows"])
+        kept = self.journal.policies({fp for fps in expected.values() for fp in fps})
+        empty = Policy(host="", label="no irm rules").model_dump(mode="json")
+        return {h: [empty, *(kept[fp] for fp in fps if fp in kept)] for h, fps in expected.items()}
 
     def _read_back(self, result: runner.RunResult, planned: dict[str, Policy]) -> None:
         """Every IOS boundary the play changed without failing is read back with netmiko, a code path

@@ -104,6 +104,9 @@ _MIGRATIONS = [
     ALTER TABLE locks ADD COLUMN machine TEXT;
     ALTER TABLE runs ADD COLUMN machine TEXT;
     """,
+    """
+    CREATE TABLE policies (fingerprint TEXT PRIMARY KEY, policy TEXT NOT NULL, first_at TEXT NOT NULL);
+    """,
 ]
 
 
@@ -553,6 +556,21 @@ class Journal:
             planned = json.loads(r["detail"]).get("planned") or {}
             for host, fp in planned.items() if isinstance(planned, dict) else ():
                 out.setdefault(str(host), set()).add(str(fp))
+        return out
+
+    def remember_policies(self, policies: dict[str, dict[str, Any]]) -> None:
+        """Keep each planned policy under its fingerprint, so that a later apply can tell what a device that
+        cannot compute fingerprints (IOS, Windows) may hold: the rendering of one of these."""
+        with self.db:
+            self.db.executemany("INSERT OR IGNORE INTO policies (fingerprint, policy, first_at) VALUES (?, ?, ?)",
+                                [(fp, json.dumps(p, sort_keys=True), now()) for fp, p in policies.items()])
+
+    def policies(self, fingerprints: set[str]) -> dict[str, dict[str, Any]]:
+        """The policies kept under these fingerprints (those journaled before irm kept them are missing)."""
+        out: dict[str, dict[str, Any]] = {}
+        for r in self.db.execute("SELECT fingerprint, policy FROM policies"):
+            if r["fingerprint"] in fingerprints:
+                out[r["fingerprint"]] = json.loads(r["policy"])
         return out
 
     def host_rows(self, incident_id: int) -> dict[str, dict[str, Any]]:

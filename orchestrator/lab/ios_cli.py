@@ -243,8 +243,12 @@ class Device:
     def __init__(self, config: Config, *, minute: float = 60.0,
                  on_change: Callable[[Config], None] | None = None, clock: Callable[[], float] = time.monotonic,
                  version: str = "15.9(3)M9", on_save: Callable[[Config], None] | None = None,
-                 neighbours: Callable[[], list[tuple[str, str, str]]] | None = None) -> None:
+                 neighbours: Callable[[], list[tuple[str, str, str]]] | None = None,
+                 lost_entries: Callable[[], list[str]] | None = None) -> None:
         self.config = config
+        # fault injection for the lab's tests: access-list entries containing one of these texts are
+        # accepted and then lost, as if another session removed them right after they were written
+        self.lost_entries = lost_entries or (lambda: [])
         # ``show arp``: (address, MAC, IOS interface) of each neighbour the device knows (the lab's server
         # reads its namespace's kernel table); the device's own addresses are added by the command
         self.neighbours = neighbours or (lambda: [])
@@ -611,6 +615,8 @@ class Session:
         text = parse_ace(self._words)
         if any(e.text == text for e in entries):
             return ""  # IOS keeps one copy of an identical entry
+        if any(lost in text for lost in self.device.lost_entries()):
+            return ""  # an injected fault: the entry is gone before anyone reads the list again
         entries.append(AceEntry(seq=(entries[-1].seq if entries else 0) + 10, text=text))
         self.device.changed()
         return ""
@@ -626,6 +632,8 @@ class Session:
             raise CliError("% Duplicate sequence number")
         if any(e.text == text for e in entries):
             return ""
+        if any(lost in text for lost in self.device.lost_entries()):
+            return ""  # an injected fault (see Device.lost_entries)
         entries.append(AceEntry(seq=seq, text=text))
         entries.sort(key=lambda e: e.seq)
         self.device.changed()

@@ -176,6 +176,15 @@ def serve_connection(sock: socket.socket, device: Device, host_key: paramiko.PKe
         transport.close()
 
 
+def _lost_entries(state: Path) -> list[str]:
+    """Fault injection for the lab's tests: ``STATE/lose-entries`` lists (one per line) texts whose
+    access-list entries the device accepts and then loses, as a concurrent edit would."""
+    try:
+        return [line for line in (state / "lose-entries").read_text().splitlines() if line.strip()]
+    except OSError:
+        return []
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="ios_server")
     parser.add_argument("--state", type=Path, required=True)
@@ -196,7 +205,7 @@ def main(argv: list[str] | None = None) -> int:
     startup = args.state / "startup.json"
     device = Device(load_config(startup if startup.exists() else args.state / "config.json"), minute=args.minute,
                     on_change=enforcer, on_save=lambda config: save_config(startup, config),
-                    neighbours=lambda: kernel_neighbours(interfaces))
+                    neighbours=lambda: kernel_neighbours(interfaces), lost_entries=lambda: _lost_entries(args.state))
     enforcer(device.config)  # what the saved config says, enforced from the start
     addr, port = args.listen.rsplit(":", 1)
     server = socket.create_server((addr, int(port)), reuse_port=False)

@@ -124,6 +124,26 @@ def test_the_device_is_read_back_and_a_tampered_binding_is_named_then_put_back(c
     assert _irm(contained, "status", "--verify").returncode == 0
 
 
+def test_a_second_journal_never_replaces_the_first_ones_access_list(contained: Scenario,
+                                                                     tmp_path: Path) -> None:
+    """Another SOC machine (its own journal, another vector) contains the same area: gw-y holds an irm list
+    for a policy that journal never planned, so the apply refuses it before sending anything; the first
+    journal's cut stands, by traffic, and its verify still finds exactly its own list."""
+    inv = contained.inv
+    holding = running_config(inv)
+    other = tmp_path / "other.db"
+    assert _irm(other, "incident", "open", "--worm", "Other.Worm", "--vector", "tcp/1139").returncode == 0
+    refused = _irm(other, "contain", "--area", AREA, "--yes", "--no-loop", "--confirm-timeout", "30")
+    assert refused.returncode != 0, refused.stdout + refused.stderr
+    said = " ".join((refused.stdout + refused.stderr).split())
+    assert "gw-y: compare-and-swap refused: the device holds an irm access list or binding that none of the " \
+        "policies this journal planned for it would put there" in said, said
+    assert running_config(inv) == holding
+    cut = matrix(inv, [probe(inv, "y-ws21", "x-ws11", 4445), probe(inv, "hq-ws1", "y-ws12", 4445)])
+    assert "open" not in cut.values(), cut
+    assert _irm(contained, "status", "--verify").returncode == 0
+
+
 def test_recovery_leaves_the_running_config_as_it_was_before_the_incident(contained: Scenario) -> None:
     inv = contained.inv
     rem = _irm(contained, "remediate", "--area", AREA, "--plan", str(ROOT / "plans" / "lab-worm.yml"),

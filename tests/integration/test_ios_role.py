@@ -18,6 +18,7 @@ import pytest
 from orchestrator.lab.ios_server import load_config
 from tests.conftest import ROOT, module_util
 from tests.integration.ios_device import PORT, device, nft, readback, shell, ssh
+from tests.integration.lab_tools import wait_for
 
 pytestmark = pytest.mark.lab
 __all__ = ["device"]  # the fixture, imported for pytest
@@ -59,7 +60,7 @@ OPEN = _policy()
 
 
 def _play(ns: str, key: Path, tmp: Path, policy: dict[str, Any], fingerprint: str,
-          reach: list[dict[str, Any]] | None = None) -> tuple[int, dict[str, dict[str, Any]], str]:
+          reach: list[dict[str, Any]] | None = None, **extra: Any) -> tuple[int, dict[str, dict[str, Any]], str]:
     (tmp / "inv.json").write_text(json.dumps({"all": {"hosts": {"gw": {
         "ansible_host": "127.0.0.1", "ansible_port": PORT, "ansible_connection": "ansible.netcommon.network_cli",
         "ansible_network_os": "cisco.ios.ios", "ansible_user": "irm", "ansible_ssh_private_key_file": str(key),
@@ -69,7 +70,8 @@ def _play(ns: str, key: Path, tmp: Path, policy: dict[str, Any], fingerprint: st
         "firewall_policy_os": "ios", "firewall_policy_rules": policy, "firewall_policy_fingerprint": fingerprint,
         "firewall_policy_state_dir": str(tmp / "state"), "firewall_policy_ios_interfaces": [WAN, LAN],
         "firewall_policy_confirm_timeout": 60,
-        "firewall_policy_reach": [{"host": "gw", "address": "127.0.0.1", "port": PORT}] if reach is None else reach}))
+        "firewall_policy_reach": [{"host": "gw", "address": "127.0.0.1", "port": PORT}] if reach is None else reach,
+        **extra}))
     env = {**os.environ, "ANSIBLE_STDOUT_CALLBACK": "ansible.posix.json", "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg")}
     proc = subprocess.run(["ip", "netns", "exec", ns, str(Path(sys.executable).parent / "ansible-playbook"), "-i",
                            str(tmp / "inv.json"), "-e", f"@{tmp / 'vars.json'}", str(tmp / "play.yml")],
@@ -146,3 +148,44 @@ def test_policies_are_applied_confirmed_changed_and_removed_leaving_the_device_a
     assert ssh(ns, key, "show running-config") == before
     assert "jump acl_IRM" not in nft(ns)
     assert load_config(state / "config.json").acls.keys() == {"OPS-MGMT"}
+
+
+def test_a_device_that_does_not_hold_the_plan_before_the_confirm_is_never_confirmed(
+        device: tuple[str, Path, Path], tmp_path: Path) -> None:
+    """The read-back gates the confirm: the device loses one entry of irm's list between the write and
+    the confirm (the effect of a concurrent edit, injected in the emulator). irm does not confirm; the
+    revert timer, still pending, restores the device as it was."""
+    ns, state, key = device
+    before = ssh(ns, key, "show running-config")
+    (state / "lose-entries").write_text("198.18.48.0 0.0.0.255 any\n")  # "area isolated: leaving"
+    rc, tasks, out = _play(ns, key, tmp_path, ISOLATE, "irm-policy-0123abcd99")
+    assert rc != 0, out[-3000:]
+    gate = tasks["Confirm only a device that holds exactly the plan (otherwise its revert timer restores it)"]
+    assert gate.get("failed") and "does not hold irm's plan: not confirmed" in gate["msg"], gate
+    assert "Confirm the pending change (configure confirm), the management path proven" not in tasks
+    name = irm_ios_render.acl_name("gw", irm_ios_render.render("gw", ISOLATE))
+    assert name in ssh(ns, key, "show running-config")  # written, minus the lost entry, and pending
+    assert "No Rollback Confirmed Change pending" not in ssh(ns, key, "show archive config rollback timer")
+    wait_for(lambda: ssh(ns, key, "show running-config") == before, 3 * IOS_MINUTE,
+             "the device's revert timer to restore the configuration irm found")
+    assert "jump acl_IRM" not in nft(ns)
+
+
+def test_compare_and_swap_refuses_an_access_list_the_journal_never_planned(
+        device: tuple[str, Path, Path], tmp_path: Path) -> None:
+    """An apply names the policies whose rendering the device may hold; a device holding irm's list for any
+    other policy (another journal's, another SOC machine's) is refused, nothing sent."""
+    ns, _, key = device
+    rc, _, out = _play(ns, key, tmp_path, ISOLATE, "irm-policy-0123abcd99", firewall_policy_expect_policies=[OPEN])
+    assert rc == 0, out[-3000:]  # nothing of irm's on the device: the empty policy's rendering
+    holding = ssh(ns, key, "show running-config")
+    rc, tasks, out = _play(ns, key, tmp_path, QUARANTINE, "irm-policy-89abcdef00",
+                           firewall_policy_expect_policies=[OPEN, QUARANTINE])
+    assert rc != 0 and _commands(tasks) == [], out[-3000:]
+    refused = tasks["Compare and swap - refuse to replace irm rules this journal never planned for the device "
+                    "(nothing sent)"]
+    assert refused.get("failed") and "compare-and-swap refused" in refused["msg"], refused
+    assert ssh(ns, key, "show running-config") == holding
+    rc, tasks, out = _play(ns, key, tmp_path, QUARANTINE, "irm-policy-89abcdef00",
+                           firewall_policy_expect_policies=[OPEN, ISOLATE])
+    assert rc == 0 and _commands(tasks), out[-3000:]

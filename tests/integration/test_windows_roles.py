@@ -217,7 +217,7 @@ def _vectors_policy() -> Policy:
 
 # What Get-NetFirewallRule and its port and address filters print for the three rules above, once in
 # place: written out by hand as Windows shows them (a single address without its /32, "Any" for none).
-AS_WINDOWS_PRINTS = [
+AS_WINDOWS_PRINTS: list[dict[str, Any]] = [
     {"name": "irm in 0: management from the SOC", "direction": "Inbound", "action": "Allow", "enabled": "True",
      "profile": "Domain, Private, Public", "protocol": "TCP", "local_port": ["5985", "5986"],
      "remote_port": ["Any"], "local_address": ["Any"], "remote_address": ["198.18.0.2"]},
@@ -229,9 +229,9 @@ AS_WINDOWS_PRINTS = [
      "local_address": ["Any"], "remote_address": ["Any"]}]
 
 
-def _vectors_stage(endpoint: Endpoint) -> runner.RunResult:
+def _vectors_stage(endpoint: Endpoint, **extra: Any) -> runner.RunResult:
     endpoint.reset()
-    return runner.run_playbook("contain_3_vectors", endpoint.inventory, extravars={
+    return runner.run_playbook("contain_3_vectors", endpoint.inventory, extravars={**extra,
         "irm_targets_windows": "win1", "irm_targets_linux": "all:!all",
         "irm_policies": {"win1": _vectors_policy().model_dump(mode="json")},
         "irm_reach": {"win1": [{"host": "win1", "address": ADDRESS, "port": 5985}]},
@@ -297,3 +297,19 @@ def test_status_verify_reads_the_rule_group_and_names_each_difference(endpoint: 
         assert result.succeeded, result
         assert [m for _, m, _ in endpoint.calls()] == ["win_powershell"]  # a read, nothing else
         assert windows_differences(_vectors_policy(), result.hosts["win1"].facts["irm_live_windows_rules"]) == expected
+
+
+def test_compare_and_swap_refuses_a_rule_group_the_journal_never_planned(endpoint: Endpoint) -> None:
+    """The apply reads irm's rule group first; rules that render none of the policies this journal planned
+    for the host (another journal's, a hand-made one) are refused before anything is sent."""
+    empty = Policy(host="win1", label="open").model_dump(mode="json")
+    planned = _vectors_policy().model_dump(mode="json")
+    foreign = [dict(r, local_port=["1139"]) if str(r["name"]).startswith("irm in 1") else r for r in AS_WINDOWS_PRINTS]
+    endpoint.holds(foreign)
+    result = _vectors_stage(endpoint, irm_expect_policies={"win1": [empty, planned]})
+    assert result.failed_hosts == ["win1"], result
+    assert "compare-and-swap refused" in " ".join(result.hosts["win1"].failures)
+    assert [m for _, m, _ in endpoint.calls()] == ["win_powershell"]  # the read, and nothing after it
+    endpoint.holds(AS_WINDOWS_PRINTS)  # the group holds one of them (this plan, applied before): go on
+    result = _vectors_stage(endpoint, irm_expect_policies={"win1": [empty, planned]})
+    assert result.succeeded, result

@@ -213,3 +213,29 @@ def test_an_ios_gateway_is_read_back_after_its_change_and_a_difference_fails_the
     job.applier.verify_device = verify
     job.run()
     assert j.postures(1).get(AREA) == "isolated" and read[-1][0] == "gw-x"
+
+
+def test_ios_boundaries_get_the_policies_they_may_hold_for_their_compare_and_swap(tmp_path: Path) -> None:
+    """An IOS device (or a Windows host) cannot fingerprint its state: the apply hands it the policies
+    whose rendering it may hold, kept by the journal under their fingerprints; Linux hosts get fingerprints."""
+    j, run = _journal(tmp_path), FakeRunner()
+    request = ContainRequest(inventory=LAB_INVENTORY, area="subsidiary-y", operator="op", loop=False)
+
+    def contain() -> None:
+        containment = Containment(request, INV, j, NoDetections(), run=run, probe=FakeProber())
+        containment.applier.verify_device = lambda host, policy: []  # the device read back as planned
+        containment.run()
+
+    contain()
+    isolate = next(c for c in run.calls if c.playbook == "contain_2_isolate")
+    assert isolate.targets == ["gw-y"]
+    planned = isolate.extravars["irm_policies"]["gw-y"]
+    expected = isolate.extravars["irm_expect_policies"]
+    assert list(expected) == ["gw-y"]  # the Linux boundaries and hosts compare fingerprints on the host
+    assert expected["gw-y"][0]["label"] == "no irm rules"
+    assert planned in expected["gw-y"]  # journaled before the apply: a kill after it still knows the policy
+    contain()
+    again = [c for c in run.calls if c.playbook == "contain_2_isolate"][-1]
+    assert planned in again.extravars["irm_expect_policies"]["gw-y"]
+    vectors = next(c for c in run.calls if c.playbook == "contain_3_vectors")
+    assert vectors.extravars["irm_expect_policies"] == {}

@@ -66,3 +66,13 @@ def test_render_gives_the_apply_its_arguments_and_refuses_what_windows_cannot_ho
                    .model_dump(mode="json"))
     with pytest.raises(ValueError, match="default of drop"):
         win.render(Policy(host="w", label="x", input=ChainPolicy(default="drop")).model_dump(mode="json"))
+
+
+def test_compare_and_swap_knows_rules_of_the_journals_policies_only() -> None:
+    empty = Policy(host="w", label="open").model_dump(mode="json")
+    planned = _policy().model_dump(mode="json")
+    assert win.known([], [empty])
+    assert win.known(_live(), [empty, planned])
+    assert win.known(_live()[:1], [empty, planned])  # a rule deleted by hand, or an apply cut short: repaired
+    assert not win.known(_live(), [empty])  # rules of a policy this journal never planned
+    assert not win.known(_live(local_port=["1139"]), [empty, planned])  # another journal's vector

@@ -37,6 +37,17 @@ def irm_windows_differences(live: Any, policy: Any) -> list[str]:
         raise AnsibleFilterError(f"the live rules cannot be compared with the policy: {exc}") from None
 
 
+def irm_windows_known(live: Any, policies: list[Any]) -> bool:
+    """Compare-and-swap: every rule of irm's live group is, field for field, a rule of one of these
+    policies (so a group from an apply cut short, or with rules deleted, is repaired); a rule of any
+    other policy, another journal's or another SOC machine's or one edited by hand, is not known."""
+    try:
+        return bool(irm_win_rules.known(live, policies))
+    except (AttributeError, KeyError, TypeError, ValueError) as exc:
+        raise AnsibleFilterError(f"the live rules cannot be compared with the policies: {exc}") from None
+
+
 class FilterModule:
     def filters(self) -> dict[str, Any]:
-        return {"irm_windows_rules": irm_windows_rules, "irm_windows_differences": irm_windows_differences}
+        return {"irm_windows_rules": irm_windows_rules, "irm_windows_differences": irm_windows_differences,
+                "irm_windows_known": irm_windows_known}

@@ -162,6 +162,12 @@ def differences(policy, live_rules, limit=6):
     return out[:limit] + ([f"and {len(out) - limit} more difference(s)"] if len(out) > limit else [])
 
 
+def known(live_rules, policies):
+    """Compare-and-swap: every rule of the live group is, field for field, a rule of one of the policies."""
+    expected = [r for p in policies for r in canonical_planned(p)]
+    return all(rule in expected for rule in canonical_live(live_rules))
+
+
 def _show(value):
     if isinstance(value, list):
         return ",".join(value) or "any"
