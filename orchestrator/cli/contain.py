@@ -89,7 +89,7 @@ def contain(
     names = list(dict.fromkeys(area or []))
     for name in names:
         inv.area(name)
-    with Journal(journal) as j:
+    with Journal(existing_journal(journal)) as j:
         if detected:
             names += [n for n in _detected_areas(inv, j, incident_id, specs) if n not in names]
             if not names:

@@ -102,7 +102,7 @@ def recover(
             live.live.start()
         return ok
 
-    with Journal(journal) as j:
+    with Journal(existing_journal(journal)) as j:
         paths = None
         if inv.lab is not None:
             from orchestrator.lab.traffic import LabPaths

@@ -18,6 +18,7 @@ from orchestrator.cli.options import (
     InventoryOpt,
     JournalOpt,
     OperatorOpt,
+    existing_journal,
     load,
 )
 from orchestrator.core.errors import CanaryFailed, Declined, RemediationIncomplete, RunnerError, UserError
@@ -63,7 +64,7 @@ def remediate(
     canaries = [c.strip() for c in canary.split(",") if c.strip()] if canary is not None else None
     req = RemediateRequest(inventory=inventory, area=area, operator=default_operator(operator),
                            plan_path=plan, incident_id=incident_id, canaries=canaries)
-    with Journal(journal) as j:
+    with Journal(existing_journal(journal)) as j:
         job = Remediation(req, inv, j)
         chosen = job.preflight()
         p = job.plan
@@ -121,6 +122,6 @@ def mark_manual(
         raise UserError(f"mark-manual: host '{host}' is not in any area")
     req = RemediateRequest(inventory=inventory, area=area, operator=default_operator(operator),
                            incident_id=incident_id)
-    with Journal(journal) as j:
+    with Journal(existing_journal(journal)) as j:
         Remediation(req, inv, j).mark_manual(host, by, note)
     console.print(Text.assemble((f"{host} verified", "bold green"), f" after manual remediation by {by}"))

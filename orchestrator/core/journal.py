@@ -9,10 +9,12 @@ rewritten except a stage's end and state, a posture's current value and lock own
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import socket
 import sqlite3
+import stat
 import time
 import uuid
 from collections.abc import Iterator
@@ -184,14 +186,15 @@ class Journal:
                                 "pass --journal or set IRM_JOURNAL") from None
         if self.path.parent and not self.path.parent.exists():
             raise UserError(f"journal {self.path}: directory {self.path.parent} does not exist")
-        fresh = not self.path.exists()
-        if not fresh and not self.path.is_file():
-            raise JournalError(f"journal {self.path} is not a file")
+        fresh = not self.path.exists() and not self.path.is_symlink()
+        if fresh:
+            self._create()
+        self._refuse_unless_ours()  # before anything is written or any mode changed
         try:
             self.db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
         except sqlite3.Error as exc:
             raise JournalError(f"journal {self.path}: cannot be opened ({exc})") from None
-        if fresh or self.path.stat().st_mode & 0o077:
+        if self.path.stat().st_mode & 0o077:
             try:  # 0600 on every open: the journal holds who did what during a crisis
                 os.chmod(self.path, 0o600)
             except PermissionError:
@@ -210,6 +213,67 @@ class Journal:
         except BaseException:
             self.db.close()
             raise
+
+    def _create(self) -> None:
+        """A new journal appears whole: built (0600, irm's schema) under a private name in the same
+        directory, then linked to its path, so no process ever finds the path as an empty file. Several
+        processes creating it at once: the first link wins, the others open that one."""
+        tmp = self.path.with_name(f".{self.path.name}.{uuid.uuid4().hex}.new")
+        try:
+            fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+            os.close(fd)
+            self.db = sqlite3.connect(tmp, timeout=30, isolation_level=None)
+            try:
+                self.db.execute("PRAGMA journal_mode=DELETE")  # one file to link (WAL is set on open)
+                self._migrate()
+            finally:
+                self.db.close()
+            try:
+                os.link(tmp, self.path)
+            except FileExistsError:
+                pass  # another process created it first: that journal is the one
+        except (OSError, sqlite3.Error) as exc:
+            why = exc.strerror if isinstance(exc, OSError) else str(exc)
+            raise JournalError(f"journal {self.path}: cannot be created ({why})") from None
+        finally:
+            for leftover in (tmp, tmp.with_name(tmp.name + "-journal")):
+                leftover.unlink(missing_ok=True)
+
+    def _refuse_unless_ours(self) -> None:
+        """An existing path is opened for writing only when it is an irm journal: a regular file (not a
+        symbolic link, a device, a FIFO or a directory), starting with SQLite's header, that is irm's
+        (read-only first). Nothing is written and no mode changed on any other file."""
+        try:  # no link followed, no FIFO waited on: the checks apply to what is opened
+            fd = os.open(self.path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                raise JournalError(f"journal {self.path} is a symbolic link: give the journal's own path") from None
+            raise JournalError(f"journal {self.path}: cannot be read ({exc.strerror})") from None
+        try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                raise JournalError(f"journal {self.path} is not a file")
+            header = os.read(fd, 16)
+        except OSError as exc:
+            raise JournalError(f"journal {self.path}: cannot be read ({exc.strerror})") from None
+        finally:
+            os.close(fd)
+        if header != b"SQLite format 3\x00":
+            what = "an empty file" if not header else "not a SQLite file"
+            raise JournalError(f"journal {self.path}: {what}, so not an irm journal, or damaged; nothing changed: pass "
+                               "another --journal (a path that does not exist yet starts a new journal)")
+        try:
+            # immutable: no lock, no -wal or -shm file created beside a file that may not be ours
+            probe = sqlite3.connect(f"file:{self.path}?mode=ro&immutable=1", uri=True, timeout=30,
+                                    isolation_level=None)
+        except sqlite3.Error as exc:
+            raise JournalError(f"journal {self.path}: cannot be opened ({exc})") from None
+        try:
+            self.db = probe
+            self._check_ours()
+        except sqlite3.DatabaseError as exc:
+            raise JournalError(f"journal {self.path}: {self._why(exc)}") from None
+        finally:
+            probe.close()
 
     def _why(self, exc: sqlite3.DatabaseError) -> str:
         text = str(exc)

@@ -1,0 +1,70 @@
+"""The files irm opens or writes, when they are not what irm expects: nothing irm was not asked to
+write is changed (contents, modes, links), nothing hangs, and the error is one line naming the path."""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import LAB_INVENTORY, ROOT
+from tests.unit.test_bad_input_corpus import _main
+
+PLAN = ROOT / "plans" / "lab-worm.yml"
+
+
+def _state(path: Path) -> tuple[int, bytes]:
+    st = os.lstat(path)
+    return st.st_mode, path.read_bytes() if stat.S_ISREG(st.st_mode) else b""
+
+
+def _refused(argv: list[str], code: int, culprit: str) -> str:
+    got, out, err = _main(argv)
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    assert got == code, (got, out, err)
+    assert len(lines) == 1 and lines[0].startswith("irm: error: ") and culprit in lines[0], err
+    return lines[0]
+
+
+def test_a_file_that_is_not_a_journal_is_never_changed(tmp_path: Path) -> None:
+    passwd = tmp_path / "passwd"
+    passwd.write_text("root:x:0:0:root:/root:/bin/bash\n")
+    passwd.chmod(0o644)
+    empty = tmp_path / "empty.db"
+    empty.touch(mode=0o644)
+    empty.chmod(0o644)
+    for path, culprit in ((passwd, "not a SQLite file"), (empty, "an empty file")):
+        before = _state(path)
+        for argv in (["incident", "list"], ["status"], ["incident", "open", "--worm", "W", "--vector", "tcp/1"]):
+            _refused([*argv, "--journal", str(path)], 3, culprit)
+            assert _state(path) == before, f"{path.name} changed by {argv}"
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["empty.db", "passwd"]
+
+
+def test_a_link_or_a_fifo_given_as_the_journal_is_refused_without_touching_its_target(tmp_path: Path) -> None:
+    journal = tmp_path / "real.db"
+    assert _main(["incident", "open", "--worm", "W", "--vector", "tcp/1", "--journal", str(journal)])[0] == 0
+    journal.chmod(0o644)  # readable by others: irm fixes that on its own journal, never through a link
+    link = tmp_path / "link.db"
+    link.symlink_to(journal)
+    before = _state(journal)
+    _refused(["incident", "list", "--journal", str(link)], 3, "is a symbolic link")
+    assert _state(journal) == before
+    fifo = tmp_path / "fifo.db"
+    os.mkfifo(fifo)
+    _refused(["incident", "list", "--journal", str(fifo)], 3, "is not a file")  # refused, not waited on
+    _refused(["status", "--journal", "/dev/zero"], 3, "is not a file")
+
+
+@pytest.mark.parametrize("argv", [
+    ["contain", "--area", "subsidiary-x", "--yes"],
+    ["remediate", "--area", "subsidiary-x", "--yes", "--plan", str(PLAN)],
+    ["recover", "--area", "subsidiary-x", "--yes"],
+    ["remediate", "mark-manual", "x-ws11", "--by", "tech"],
+], ids=["contain", "remediate", "recover", "mark-manual"])
+def test_a_refused_command_creates_no_journal(argv: list[str], tmp_path: Path) -> None:
+    journal = tmp_path / "journal.db"
+    _refused([*argv, "-i", str(LAB_INVENTORY), "--journal", str(journal)], 2, f"no journal at {journal}")
+    assert list(tmp_path.iterdir()) == []
