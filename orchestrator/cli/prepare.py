@@ -13,6 +13,7 @@ from orchestrator.cli.app import app, console
 from orchestrator.cli.options import DEFAULT_INVENTORY, InventoryOpt, JournalOpt, JsonOpt, load
 from orchestrator.core.errors import CheckFailed
 from orchestrator.core.journal import DEFAULT_PATH
+from orchestrator.core.safefile import write_files
 
 CHECKSUMS = "irm-checksums.json"
 
@@ -70,17 +71,10 @@ def arch_map(
     """The architecture from the inventory: areas, sub-areas, mobile segments, boundaries, critical flows
     and their owners, as Markdown and SVG."""
     from orchestrator.core import archmap
-    from orchestrator.core.errors import UserError
-
     inv = load(inventory)
     text = f"# Architecture of {inv.source}\n\n![architecture](map.svg)\n\n" + archmap.markdown(inv)
     if out is None:
         print(archmap.markdown(inv), end="")
         return
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "map.md").write_text(text, encoding="utf-8")
-        (out / "map.svg").write_text(archmap.svg(inv), encoding="utf-8")
-    except OSError as exc:
-        raise UserError(f"map: cannot write into {out} ({exc.strerror or exc})") from None
+    write_files(out, {"map.md": text, "map.svg": archmap.svg(inv)}, "map")
     console.print(f"wrote {out / 'map.md'} and {out / 'map.svg'}")

@@ -21,6 +21,7 @@ from orchestrator.cli.options import (
 )
 from orchestrator.core.errors import UserError
 from orchestrator.core.journal import DEFAULT_PATH, Journal, default_operator
+from orchestrator.core.safefile import write_files
 from orchestrator.core.safetext import check_text
 
 _REACT_RE = re.compile(r"^RA\d{4}$")
@@ -111,9 +112,7 @@ def report(
             raise UserError(f"no incident in journal {journal}: nothing to report")
         r = rep.Report(inv, j, incident_id, secrets=vault_values(inventory))
         data = r.data()
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "report.json").write_text(data.model_dump_json(indent=1) + "\n", encoding="utf-8")
-    (out / "report.md").write_text(rep.markdown(data), encoding="utf-8")
-    (out / "report.html").write_text(rep.html_page(data), encoding="utf-8")
+    write_files(out, {"report.json": data.model_dump_json(indent=1) + "\n", "report.md": rep.markdown(data),
+                      "report.html": rep.html_page(data)}, "report")
     console.print(f"crisis report of incident {data.incident.id} in {out}/ (report.md, report.html, "
                   f"report.json): {len(data.timeline)} events, cost {data.cost.total:,.2f} {data.cost.currency}")

@@ -9,6 +9,7 @@ rewritten except a stage's end and state, a posture's current value and lock own
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import os
@@ -228,10 +229,8 @@ class Journal:
                 self._migrate()
             finally:
                 self.db.close()
-            try:
+            with contextlib.suppress(FileExistsError):  # another process created it first: that one is it
                 os.link(tmp, self.path)
-            except FileExistsError:
-                pass  # another process created it first: that journal is the one
         except (OSError, sqlite3.Error) as exc:
             why = exc.strerror if isinstance(exc, OSError) else str(exc)
             raise JournalError(f"journal {self.path}: cannot be created ({why})") from None

@@ -9,17 +9,14 @@ import yaml
 from pydantic import ValidationError
 
 from orchestrator.core.errors import UserError
+from orchestrator.core.safefile import PLAN_MAX, read_text_bounded
 
 
 def load_yaml_mapping(path: Path, expected: str) -> dict[str, Any]:
     """The file's top-level mapping; ``expected`` names its keys for the error message."""
+    text = read_text_bounded(path, "file", PLAN_MAX, f"a YAML file with {expected}")
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise UserError(f"{path}: cannot be read ({exc.strerror})") from None
-    except UnicodeDecodeError as exc:
-        raise UserError(f"{path}: not UTF-8 text (byte {exc.start}); expected a YAML file with {expected}") \
-            from None
+        data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{path}:{mark.line + 1}" if mark else str(path)

@@ -68,3 +68,46 @@ def test_a_refused_command_creates_no_journal(argv: list[str], tmp_path: Path) -
     journal = tmp_path / "journal.db"
     _refused([*argv, "-i", str(LAB_INVENTORY), "--journal", str(journal)], 2, f"no journal at {journal}")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_report_and_map_replace_links_planted_in_their_directory_never_writing_through_them(
+        tmp_path: Path) -> None:
+    journal = tmp_path / "j.db"
+    assert _main(["incident", "open", "--worm", "W", "--vector", "tcp/1", "--journal", str(journal)])[0] == 0
+    victim = tmp_path / "victim"
+    victim.write_text("precious\n")
+    victim.chmod(0o600)
+    out = tmp_path / "out"
+    out.mkdir()
+    for name in ("report.json", "report.md", "map.svg"):
+        (out / name).symlink_to(victim)
+    os.mkfifo(out / "report.html")  # a FIFO would hang a plain open for writing
+    before = _state(victim)
+    code, _, err = _main(["report", "--out", str(out), "-i", str(LAB_INVENTORY), "--journal", str(journal)])
+    assert code == 0, err
+    code, _, err = _main(["map", "--out", str(out), "-i", str(LAB_INVENTORY)])
+    assert code == 0, err
+    assert _state(victim) == before
+    for name in ("report.json", "report.md", "report.html", "map.md", "map.svg"):
+        assert stat.S_ISREG(os.lstat(out / name).st_mode) and (out / name).stat().st_size > 0, name
+    assert not [p.name for p in out.iterdir() if p.name.startswith(".")]  # no private file left behind
+
+
+@pytest.mark.parametrize("kind", ["fifo", "device", "huge", "directory"])
+def test_plans_and_incident_files_are_read_only_when_regular_and_bounded(kind: str, tmp_path: Path) -> None:
+    path = tmp_path / "input.yml"
+    if kind == "fifo":
+        os.mkfifo(path)
+    elif kind == "huge":
+        with path.open("wb") as fh:
+            fh.truncate(2 * 1024 * 1024)  # sparse: 2 MiB of NUL bytes, over the 1 MiB limit
+    elif kind == "directory":
+        path.mkdir()
+    else:
+        path = Path("/dev/zero")
+    culprit = {"fifo": "a FIFO, not a regular file", "device": "a device, not a regular file",
+               "huge": "more than 1,048,576 bytes", "directory": "a directory, not a regular file"}[kind]
+    _refused(["validate", "--plan", str(path)], 2, culprit)
+    _refused(["validate", "--incident", str(path)], 2, culprit)
+    _refused(["incident", "open", "--file", str(path), "--journal", str(tmp_path / "j.db")], 2, culprit)
+    assert not (tmp_path / "j.db").exists()
