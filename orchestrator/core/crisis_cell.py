@@ -13,8 +13,10 @@ from pathlib import Path
 import yaml
 from pydantic import ValidationError
 
+from orchestrator.core.errors import UserError
 from orchestrator.core.inventory import Inventory
 from orchestrator.core.inventory.model import AREA_ROLES, CELL_ROLES, Contact, CrisisCell
+from orchestrator.core.safefile import PLAN_MAX, read_text_bounded
 
 
 def load(inv: Inventory) -> tuple[CrisisCell | None, str | None]:
@@ -26,9 +28,9 @@ def load(inv: Inventory) -> tuple[CrisisCell | None, str | None]:
                       "naming a YAML file)")
     path = Path(inv.crisis_cell_file)
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError) as exc:
-        return None, f"crisis-cell directory {path} cannot be read ({getattr(exc, 'strerror', None) or exc})"
+        data = yaml.safe_load(read_text_bounded(path, "crisis-cell directory", PLAN_MAX, "a YAML file"))
+    except UserError as exc:
+        return None, str(exc)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         return None, f"crisis-cell directory {path}{f':{mark.line + 1}' if mark else ''}: not valid YAML"

@@ -15,6 +15,12 @@ from pathlib import Path
 from typing import Protocol
 
 from orchestrator.core.inventory import Inventory
+from orchestrator.core.safefile import LOG_CHUNK_MAX, open_log
+from orchestrator.core.safetext import shown
+
+# What one bad record in a detection feed can raise while it is parsed: it is skipped and counted, never
+# fatal (a value of Infinity, a time at the edge of the calendar, JSON nested 100,000 levels deep).
+BAD_RECORD = (ValueError, KeyError, TypeError, AttributeError, OverflowError, RecursionError)
 
 # Detections count from this long before the incident was opened: the worm was there before anyone
 # opened the incident (the sub-area loop, --detected and status all look back the same way).
@@ -37,6 +43,13 @@ class Detection:
     area: str | None
     vector: str | None = None  # the propagation port a network detection saw (tcp/445), when it says
     network: bool = False  # an IDS alert on traffic (its signature names the exploit, not the malware)
+
+    def __post_init__(self) -> None:
+        # an alert's fields are the attacker's to choose: kept as irm prints them (escaped, bounded)
+        for name in ("signature", "action", "source_address"):
+            value = getattr(self, name)
+            if value is not None:
+                object.__setattr__(self, name, shown(value))
 
     @property
     def infection(self) -> bool:
@@ -73,16 +86,20 @@ class AvLogSource:
         rotated (another file at that path) or truncated is read again from its start."""
         known = self._seen.setdefault(host_name, [])
         try:
-            with path.open("rb") as fh:
+            with open_log(path) as fh:
                 st = os.fstat(fh.fileno())
                 if self._inodes.get(host_name) != st.st_ino or st.st_size < self._offsets.get(host_name, 0):
                     self._offsets[host_name] = 0
                     self._inodes[host_name] = st.st_ino
                 fh.seek(self._offsets.get(host_name, 0))
-                chunk = fh.read()
-        except (FileNotFoundError, PermissionError, IsADirectoryError):
+                chunk = fh.read(LOG_CHUNK_MAX)  # a log grown beyond it is read on the next polls
+        except OSError:
             return known
         complete = chunk[: chunk.rfind(b"\n") + 1] if b"\n" in chunk else b""
+        if not complete and len(chunk) == LOG_CHUNK_MAX:  # one line longer than a chunk: skipped, not a stall
+            self._offsets[host_name] = self._offsets.get(host_name, 0) + len(chunk)
+            self.skipped[host_name] = self.skipped.get(host_name, 0) + 1
+            return known
         self._offsets[host_name] = self._offsets.get(host_name, 0) + len(complete)
         host = self.inv.hosts[host_name]
         for line in complete.splitlines():
@@ -96,7 +113,7 @@ class AvLogSource:
                     source_address=str(source) if source is not None else None, segment=host.segment,
                     area=host.area,
                 ))
-            except (ValueError, KeyError, TypeError, AttributeError):
+            except BAD_RECORD:
                 self.skipped[host_name] = self.skipped.get(host_name, 0) + 1  # torn, foreign or bad line
         return known
 

@@ -8,10 +8,12 @@ so a symbolic link planted there (``out/report.json -> /etc/passwd``) is replace
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 import uuid
 from pathlib import Path
+from typing import BinaryIO
 
 from orchestrator.core.errors import UserError
 
@@ -50,6 +52,20 @@ def open_regular(path: Path, what: str) -> int:
         os.close(fd)
         raise UserError(f"{what} {path}: cannot be read: {_describe(mode)}, not a regular file")
     return fd
+
+
+def open_log(path: Path) -> BinaryIO:
+    """A detection log opened for reading: a regular file, opened without blocking (``OSError``
+    otherwise: the caller counts the source unreadable). Read it in chunks of at most LOG_CHUNK_MAX."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            raise OSError(errno.EINVAL, f"{_describe(mode)}, not a regular file")
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
 
 
 def read_bounded(path: Path, what: str, limit: int) -> bytes:

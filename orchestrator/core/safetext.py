@@ -67,6 +67,26 @@ def one_line(text: str) -> str:
     return "".join(out)
 
 
+FIELD_MAX = 200  # characters of an outside field (an alert's signature, an agent's name) irm keeps
+
+
+def shown(value: object, limit: int = FIELD_MAX) -> str:
+    """A field written by someone irm does not trust (an IDS alert, an EDR record) as irm keeps and prints
+    it: control, line-break and bidi characters shown escaped (``\\x1b``, ``\\u202e``), cut to ``limit``
+    characters (``...`` marks the cut). Linear in the field's length; an attacker's escape sequence never
+    reaches a terminal, a 100 KB signature never reaches a table."""
+    text = str(value)
+    cut = len(text) > limit
+    out = []
+    for ch in text[:limit]:
+        if ch in _BIDI or unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp", "Cs"):
+            code = ord(ch)
+            out.append(f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}")
+        else:
+            out.append(ch)
+    return "".join(out) + ("..." if cut else "")
+
+
 def md(value: object) -> str:
     """A value as literal text inside one Markdown line or table cell."""
     return "".join(_MD_ESCAPES.get(ch, ch) for ch in one_line(str(value)))

@@ -32,10 +32,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, get_args
 
-from orchestrator.core.detection import AvLogSource, Detection, utc_time
+from orchestrator.core.detection import BAD_RECORD, AvLogSource, Detection, utc_time
 from orchestrator.core.errors import UserError
 from orchestrator.core.inventory import Host, Inventory
 from orchestrator.core.inventory.model import DetectionSourceSpec, SourceKind
+from orchestrator.core.safefile import LOG_CHUNK_MAX, open_log
+from orchestrator.core.safetext import shown
 
 
 @dataclass
@@ -63,12 +65,12 @@ class _JsonLinesSource:
 
     def _poll(self) -> None:
         try:
-            with self.path.open("rb") as fh:
+            with open_log(self.path) as fh:
                 st = os.fstat(fh.fileno())
                 if self._file is None or self._file[0] != st.st_ino or st.st_size < self._offset:
                     self._reset()
                 fh.seek(self._offset)
-                chunk = fh.read()
+                chunk = fh.read(LOG_CHUNK_MAX)  # a log grown beyond it is read on the next polls
         except OSError:
             self.readable = False
             return
@@ -83,6 +85,10 @@ class _JsonLinesSource:
             return
         self._file = (st.st_ino, st.st_size, st.st_mtime_ns)
         complete = chunk[: chunk.rfind(b"\n") + 1]  # a line still being written waits for the next poll
+        if not complete and len(chunk) == LOG_CHUNK_MAX:  # one line longer than a chunk: skipped, not a stall
+            self._offset += len(chunk)
+            self.skipped += 1
+            return
         self._offset += len(complete)
         for line in complete.splitlines():
             if line.strip():
@@ -91,7 +97,7 @@ class _JsonLinesSource:
     def _take(self, rec: dict[str, Any] | None, by_address: dict[str, Host]) -> None:
         try:
             detection = self._detection(rec, by_address) if rec is not None else None
-        except (ValueError, KeyError, TypeError, AttributeError):
+        except BAD_RECORD:
             rec = None
         if rec is None:
             self.skipped += 1
@@ -108,10 +114,11 @@ class _JsonLinesSource:
     def _time(self, rec: dict[str, Any]) -> datetime | None:
         try:
             return utc_time(str(rec["timestamp"]))
-        except (KeyError, ValueError, TypeError):
+        except BAD_RECORD:
             return None
 
     def _unmapped(self, who: str) -> None:
+        who = shown(who, 100)  # an agent's or a machine's name, as the alert says it
         self.unmapped[who] = self.unmapped.get(who, 0) + 1
 
 
@@ -185,7 +192,7 @@ class DefenderEventsSource(_JsonLinesSource):
     def _time(self, rec: dict[str, Any]) -> datetime | None:
         try:
             return self._fields(rec)[2]
-        except (KeyError, ValueError, TypeError, AttributeError):
+        except BAD_RECORD:
             return None
 
     def _detection(self, rec: dict[str, Any], by_address: dict[str, Host]) -> Detection | None:
@@ -223,7 +230,7 @@ def _powershell_time(value: Any) -> datetime:
 
 def _readable(path: Path) -> bool:
     try:
-        with path.open("rb"):
+        with open_log(path):
             return True
     except OSError:
         return False
@@ -232,7 +239,7 @@ def _readable(path: Path) -> bool:
 def _object(line: bytes) -> dict[str, Any] | None:
     try:
         rec = json.loads(line)
-    except ValueError:
+    except BAD_RECORD:
         return None
     return rec if isinstance(rec, dict) else None
 
@@ -240,7 +247,7 @@ def _object(line: bytes) -> dict[str, Any] | None:
 def _array(data: bytes) -> list[dict[str, Any] | None]:
     try:
         items = json.loads(data)
-    except ValueError:
+    except BAD_RECORD:
         return [None]
     return [i if isinstance(i, dict) else None for i in items] if isinstance(items, list) else [None]
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +11,7 @@ from pydantic import ValidationError
 
 from orchestrator.core.errors import UserError
 from orchestrator.core.safefile import PLAN_MAX, read_text_bounded
+from orchestrator.core.safetext import one_line
 
 
 def load_yaml_mapping(path: Path, expected: str) -> dict[str, Any]:
@@ -26,11 +28,33 @@ def load_yaml_mapping(path: Path, expected: str) -> dict[str, Any]:
     return data
 
 
+MAX_PROBLEMS = 5  # lines an error shows; the rest are counted
+EXCERPT = 40  # characters of any one key quoted from the input
+
+
+def excerpt(text: str, limit: int = EXCERPT) -> str:
+    """A short, flattened excerpt of input text for an error line (a file given by mistake, such as a
+    password file, is never echoed whole)."""
+    flat = one_line(text)
+    return flat if len(flat) <= limit else flat[:limit] + "..."
+
+
+def _part(key: object) -> str:
+    """One step of a key's path as an error shows it: a name or an index as such; anything else (a
+    line of a file that is not YAML for irm, a secret) is not quoted."""
+    text = str(key)
+    return text if re.fullmatch(r"[A-Za-z_][\w-]{0,39}|\d{1,9}", text) else "<not a key name>"
+
+
 def validation_error(exc: ValidationError, where: str) -> UserError:
-    """One line per problem: where, which key, what is wrong."""
+    """One line per problem (the first few, then a count): where, which key, what is wrong; keys quoted
+    as short excerpts."""
     lines = []
-    for err in exc.errors():
-        loc = ".".join(str(p) for p in err["loc"])
+    errors = exc.errors()
+    for err in errors[:MAX_PROBLEMS]:
+        loc = excerpt(".".join(_part(p) for p in err["loc"]))
         msg = str(err["msg"]).removeprefix("Value error, ")
         lines.append(f"{where}: key '{loc}': {msg}" if loc else f"{where}: {msg}")
+    if len(errors) > MAX_PROBLEMS:
+        lines.append(f"{where}: and {len(errors) - MAX_PROBLEMS} more problem(s)")
     return UserError(*lines)

@@ -29,6 +29,7 @@ from typing import Any
 from orchestrator.core.errors import UserError
 from orchestrator.core.inventory import Approver, Inventory
 from orchestrator.core.journal import Incident, Journal, now
+from orchestrator.core.safefile import KEY_MAX, read_bounded, read_text_bounded
 
 NAMESPACE = "irm-approval"  # ssh-keygen -Y namespace: a signature made for anything else never verifies here
 HEADER = "irm recovery approval v1"
@@ -105,11 +106,7 @@ def approver_key(inv: Inventory, approver: Approver) -> str:
     assert approver.key_file
     base = Path(inv.source) if Path(inv.source).is_dir() else Path(inv.source).parent
     path = Path(approver.key_file) if Path(approver.key_file).is_absolute() else base / approver.key_file
-    try:
-        return path.read_text(encoding="utf-8").strip()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UserError(f"approver '{approver.name}': key_file {path} cannot be read "
-                        f"({getattr(exc, 'strerror', None) or exc})") from None
+    return read_text_bounded(path, f"approver '{approver.name}': key_file", KEY_MAX, "an SSH public key").strip()
 
 
 def _ssh_keygen(args: list[str], data: str, what: str) -> subprocess.CompletedProcess[str]:
@@ -119,7 +116,6 @@ def _ssh_keygen(args: list[str], data: str, what: str) -> subprocess.CompletedPr
         raise UserError(f"{what}: ssh-keygen is not installed (apt install openssh-client)") from None
 
 
-KEY_MAX = 64 * 1024  # an SSH key file is a few KiB
 
 
 def agent_keys() -> dict[str, str]:
@@ -165,23 +161,16 @@ def _openssh_public(text: str) -> str | None:
 def public_key_of(keyfile: Path) -> str:
     """The public key an approval will be signed with: a private key file that only its owner can read
     (passphrase-protected or not), or a public key whose private key this process's SSH agent holds."""
-    try:
-        info = keyfile.stat()
-        if not stat.S_ISREG(info.st_mode):
-            raise UserError(f"--key {keyfile}: not a regular file")
-        if info.st_size > KEY_MAX:
-            raise UserError(f"--key {keyfile}: {info.st_size} bytes, not an SSH key (at most {KEY_MAX})")
-        text = keyfile.read_text(encoding="utf-8", errors="replace")
-    except OSError as exc:
-        raise UserError(f"--key {keyfile}: cannot be read ({exc.strerror})") from None
+    text = read_bounded(keyfile, "--key", KEY_MAX).decode("utf-8", errors="replace")
     if text.startswith(("ssh-", "ecdsa-", "sk-")):
         key = " ".join(text.split()[:2])
         if fingerprint(key) not in agent_keys():
             raise UserError(f"--key {keyfile}: a public key whose private key is not in this SSH agent; give the "
                             "approver's private key, or load it with ssh-add")
         return key
-    if info.st_mode & 0o077:
-        raise UserError(f"--key {keyfile}: readable by others (mode {stat.S_IMODE(info.st_mode):04o}); an approver's "
+    mode = keyfile.stat().st_mode
+    if mode & 0o077:
+        raise UserError(f"--key {keyfile}: readable by others (mode {stat.S_IMODE(mode):04o}); an approver's "
                         f"private key must be theirs alone: chmod 600 {keyfile}")
     found = _openssh_public(text)
     if found is not None:

@@ -111,3 +111,12 @@ def test_plans_and_incident_files_are_read_only_when_regular_and_bounded(kind: s
     _refused(["validate", "--incident", str(path)], 2, culprit)
     _refused(["incident", "open", "--file", str(path), "--journal", str(tmp_path / "j.db")], 2, culprit)
     assert not (tmp_path / "j.db").exists()
+
+
+def test_a_secret_file_given_as_a_plan_is_never_echoed(tmp_path: Path) -> None:
+    shadow = tmp_path / "shadow"
+    shadow.write_text("".join(f"user{i}:$6$salt{i}$hash{i}:19000:0:99999:7:::\n" for i in range(30)))
+    code, out, err = _main(["validate", "--plan", str(shadow), "-i", str(LAB_INVENTORY)])
+    assert code == 2 and "$6$" not in err + out and "hash" not in err + out, err
+    lines = err.splitlines()
+    assert len(lines) <= 6 and lines[-1].endswith("more problem(s)"), err
