@@ -22,6 +22,7 @@ from orchestrator.cli.options import (
     SourceOpt,
     existing_journal,
     load,
+    seconds,
     source_specs,
 )
 from orchestrator.core.errors import (
@@ -64,9 +65,9 @@ def contain(
     yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Check mode with diffs: show, change nothing.")] = False,
     quiet_window: Annotated[float, typer.Option(help="Seconds without a new detection that mean the spread "
-                                                "stopped.")] = 30.0,
+                                                "stopped (0 to 604800).", callback=seconds(0, 604800))] = 30.0,
     max_wait: Annotated[float, typer.Option(help="Give up waiting for the spread to stop after this many "
-                                            "seconds.")] = 900.0,
+                                            "seconds (1 to 604800).", callback=seconds(1, 604800))] = 900.0,
     confirm_timeout: ConfirmTimeoutOpt = 60,
     no_loop: Annotated[bool, typer.Option("--no-loop", help="Skip the sub-area monitoring loop.")] = False,
     source: SourceOpt = None,

@@ -29,7 +29,8 @@ def identify(
     since: Annotated[str | None, typer.Option(help="Look this far back, e.g. 30m, 24h (default: from 24h before "
                                                "the open incident, else the last 24h).")] = None,
     threshold: Annotated[int | None, typer.Option(help="Detections that make a sub-area infected (default: the "
-                                                  "inventory's irm_detection_threshold).", min=1)] = None,
+                                                  "inventory's irm_detection_threshold).", min=1,
+                                                  max=1_000_000)] = None,
     within: Annotated[str | None, typer.Option(help="...within this long, e.g. 10m (default: the inventory's).")]
     = None,
     as_json: JsonOpt = False,
@@ -44,9 +45,9 @@ def identify(
 
     specs = source_specs(source)
     inv = load(inventory)
+    window = parse_duration(within, "--within", 1.0) if within else None
     limits = inv.detection_threshold.model_copy(update={
-        k: v for k, v in (("detections", threshold), ("within", parse_duration(within) if within else None))
-        if v is not None})
+        k: v for k, v in (("detections", threshold), ("within", window)) if v is not None})
     postures: dict[str, str] = {}
     incident = None
     if journal.exists():
@@ -54,7 +55,7 @@ def identify(
             open_ = [i for i in j.incidents() if i.status == "open"]
             incident = open_[-1] if open_ else None
             postures = j.postures(incident.id) if incident else {}
-    start = datetime.now(UTC) - timedelta(seconds=parse_duration(since)) if since else \
+    start = datetime.now(UTC) - timedelta(seconds=parse_duration(since, "--since", 1.0, 366 * 86400.0)) if since else \
         watch_start(incident.opened_at) if incident else datetime.now(UTC) - LOOKBACK
     sources = Sources(inv, specs=specs)
     detections = sources.detections(start)

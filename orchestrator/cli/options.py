@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -23,7 +25,8 @@ OperatorOpt = Annotated[str | None, typer.Option("--operator", envvar="IRM_OPERA
                                                  help="Who runs this (journaled); default: the login name.")]
 ConfirmTimeoutOpt = Annotated[int, typer.Option(help="Dead-man timer: seconds before an unconfirmed change is "
                                                     "rolled back.", min=5, max=3600)]
-IncidentOpt = Annotated[int | None, typer.Option("--incident", help="Incident id (default: the only open one).")]
+IncidentOpt = Annotated[int | None, typer.Option("--incident", help="Incident id (default: the only open one).",
+                                                 min=1, max=2**31 - 1)]
 SourceOpt = Annotated[list[str] | None, typer.Option(
     "--source", help="Detection source KIND:PATH (suricata, wazuh, defender) or lab_av; repeat for several. "
     "Default: the inventory's irm_detection_sources, else the lab AV logs.")]
@@ -40,6 +43,16 @@ def load(path: Path, snapshot: bool = False, from_soc: bool = False) -> Inventor
 
     inv = load_inventory(path, snapshot=snapshot)
     return inv.from_soc() if from_soc else inv
+
+
+def seconds(lo: float, hi: float) -> Callable[[float], float]:
+    """An option's callback: a finite number of seconds between ``lo`` and ``hi`` (click's FloatRange lets
+    NaN through)."""
+    def check(value: float) -> float:
+        if not math.isfinite(value) or not lo <= value <= hi:
+            raise typer.BadParameter(f"{value} is not between {lo:g} and {hi:g} seconds")
+        return value
+    return check
 
 
 def existing_journal(journal: Path) -> Path:

@@ -88,7 +88,8 @@ def recover(
     inv = load(inventory, from_soc=from_soc)
     inv.area(area)
     req = RecoverRequest(inventory=inventory, area=area, operator=default_operator(operator),
-                         incident_id=incident_id, soak=parse_duration(soak), quiet_window=parse_duration(quiet_window),
+                         incident_id=incident_id, soak=parse_duration(soak, "--soak"),
+                         quiet_window=parse_duration(quiet_window, "--quiet-window"),
                          next_only=step, only=only,
                          confirm_timeout=confirm_timeout, assume_yes=yes, take_over=take_over)
 

@@ -16,6 +16,7 @@ a killed or interrupted recovery resumes at the step it was in, from the journal
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -33,6 +34,7 @@ from orchestrator.core.inventory import Inventory, hosts_by_os
 from orchestrator.core.journal import Incident, Journal
 from orchestrator.core.phases import Where
 from orchestrator.core.posture import AreaState, Policy
+from orchestrator.core.yamlfile import excerpt
 from orchestrator.recovery.table import RECOVERY, recovery_step
 from orchestrator.remediation.phase import health_targets
 
@@ -98,17 +100,21 @@ class RecoveryReport:
     declined: str | None = None
 
 
-def parse_duration(text: str) -> float:
-    """``60``, ``60s``, ``2m``, ``1h`` to seconds."""
+DURATION_MAX = 7 * 86400.0  # a soak, a quiet window, a look-back window: at most a week
+
+
+def parse_duration(text: str, what: str = "duration", minimum: float = 0.0, maximum: float = DURATION_MAX) -> float:
+    """``60``, ``60s``, ``2m``, ``1h`` to seconds, between ``minimum`` and ``maximum`` (NaN and infinities
+    are not durations)."""
     value = text.strip().lower()
     scale = {"s": 1, "m": 60, "h": 3600}.get(value[-1:])
     number = value[:-1] if scale else value
     try:
         seconds = float(number) * (scale or 1)
-    except ValueError:
-        raise UserError(f"'{text}' is not a duration (e.g. 60, 60s, 2m)") from None
-    if seconds < 0:
-        raise UserError(f"'{text}' is negative")
+    except (ValueError, OverflowError):
+        raise UserError(f"{what} '{excerpt(text)}' is not a duration (e.g. 60, 60s, 2m)") from None
+    if not math.isfinite(seconds) or not minimum <= seconds <= maximum:
+        raise UserError(f"{what} '{excerpt(text)}' is not between {minimum:.0f}s and {maximum:.0f}s")
     return seconds
 
 

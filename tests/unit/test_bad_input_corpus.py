@@ -216,6 +216,10 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> Corpus:
         "inv-notify-bad-url": dict(files={"group_vars/all/notify.yml": "irm_notify: {webhook: {url: 'ftp://x'}}\n"}),
         "inv-notify-no-sender": dict(files={"group_vars/all/notify.yml": "irm_notify: {smtp: {host: relay}}\n"}),
         "inv-node-not-a-node": dict(mutate=_group_var("area_hq", "irm_execution_node", "hq-ws1")),
+        "inv-cost-nan": dict(mutate=_group_var("area_hq", "irm_downtime_cost_per_hour", float("nan"))),
+        "inv-cost-inf": dict(mutate=_group_var("area_hq", "irm_downtime_cost_per_hour", float("inf"))),
+        "inv-rate-inf": dict(files={"group_vars/all.yml": (LAB_INVENTORY / "group_vars" / "all.yml").read_text()
+                                    .replace("irm_crisis_cell_hourly_rate: 120", "irm_crisis_cell_hourly_rate: .inf")}),
     }
     for name, spec in inv.items():
         _inventory(root, name, **spec)
@@ -393,6 +397,8 @@ def _cases() -> list[Any]:
         "inv-notify-bad-url": "irm_notify.webhook.url",
         "inv-notify-no-sender": "irm_notify.smtp.sender",
         "inv-node-not-a-node": "'hq-ws1' is not a host of group 'execution_nodes'",
+        "inv-cost-nan": "irm_downtime_cost_per_hour", "inv-cost-inf": "irm_downtime_cost_per_hour",
+        "inv-rate-inf": "crisis_cell_hourly_rate': Input should be a finite number",
     }
     for name, culprit in inv_culprits.items():
         add(f"validate-{name}", _bad(2, culprit, "validate", "-i", f"{{root}}/{name}"))
@@ -520,6 +526,24 @@ def _cases() -> list[Any]:
         ("contain-bad-source", "lab_av takes no path", ["contain", "--area", "hq", "--source", "lab_av:/x",
                                                         "--journal", J]),
         ("map-out-unwritable", "map: cannot write into /proc/irm-map", ["map", "--out", "/proc/irm-map"]),
+        # numbers and durations: each has a stated range, NaN and infinities are none
+        ("contain-quiet-nan", "--quiet-window", ["contain", "--area", "hq", "--quiet-window", "nan", "--journal", J]),
+        ("contain-quiet-negative", "--quiet-window", ["contain", "--area", "hq", "--quiet-window", "-5",
+                                                      "--journal", J]),
+        ("contain-max-wait-negative", "--max-wait", ["contain", "--area", "hq", "--max-wait", "-1", "--journal", J]),
+        ("contain-max-wait-inf", "--max-wait", ["contain", "--area", "hq", "--max-wait", "inf", "--journal", J]),
+        ("recover-soak-nan", "--soak 'nan'", ["recover", "--area", "hq", "--soak", "nan", "--journal", J]),
+        ("recover-soak-inf", "--soak 'inf'", ["recover", "--area", "hq", "--soak", "inf", "--journal", J]),
+        ("recover-soak-huge", "--soak '99999999999h'", ["recover", "--area", "hq", "--soak", "99999999999h",
+                                                        "--journal", J]),
+        ("recover-quiet-nan", "--quiet-window 'nan'", ["recover", "--area", "hq", "--quiet-window", "nan",
+                                                       "--journal", J]),
+        ("identify-within-0", "--within '0'", ["identify", "--within", "0", "--journal", J]),
+        ("identify-threshold-huge", "--threshold", ["identify", "--threshold", "100000000000000000000",
+                                                    "--journal", J]),
+        ("identify-since-inf", "--since 'inf'", ["identify", "--since", "inf", "--journal", J]),
+        ("status-incident-huge", "--incident", ["status", "--incident", "99999999999999999999", "--journal", J]),
+        ("report-incident-zero", "--incident", ["report", "--incident", "0", "--out", "{root}/r0", "--journal", J]),
     ):
         add(f"cli-{case_id}", _bad(2, culprit, *argv))
 

@@ -5,6 +5,7 @@ found, one line each, naming the group or host and the key at fault, raised toge
 
 from __future__ import annotations
 
+import math
 import shlex
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -303,8 +304,9 @@ def _areas(raw: RawInventory, p: _Problems) -> tuple[dict[str, Area], dict[str, 
             if flow is not None:
                 flows.append(flow)
         cost = group.vars.get("irm_downtime_cost_per_hour")
-        if cost is not None and (not isinstance(cost, int | float) or cost < 0):
-            p.add(where, "irm_downtime_cost_per_hour", f"{cost!r} is not a non-negative number")
+        if cost is not None and (isinstance(cost, bool) or not isinstance(cost, int | float)
+                                 or not math.isfinite(cost) or not 0 <= cost <= 1e12):
+            p.add(where, "irm_downtime_cost_per_hour", f"{cost!r} is not a number between 0 and 1e12")
             cost = None
         node = group.vars.get("irm_execution_node")
         areas[area] = Area(
