@@ -10,6 +10,7 @@ tried in the plan's order and a host is remediated only when verification on the
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -19,7 +20,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from orchestrator.core.errors import UserError
 from orchestrator.core.incident import check_references
 from orchestrator.core.safetext import no_control
+from orchestrator.core.signoff import check_signoff
 from orchestrator.core.yamlfile import load_yaml_mapping, validation_error
+from orchestrator.remediation import protected
 
 HOST_TYPES = ("linux", "windows")
 ALL_NEEDS = frozenset({"fix", "harden", "disinfect"})
@@ -100,65 +103,6 @@ class Gpo(_Plain):
     settings: list[GpoSetting] = Field(min_length=1)
 
 
-# Directories a plan may never name for deletion (compared case-insensitively, / and \\ alike): the roots,
-# the system's own trees and the top of the user profiles. A worm's files live below them, named.
-_PROTECTED_DIRS = {
-    "", "/bin", "/boot", "/dev", "/etc", "/home", "/lib", "/lib64", "/opt", "/proc", "/root", "/run", "/sbin",
-    "/srv", "/sys", "/tmp", "/usr", "/usr/bin", "/usr/lib", "/usr/local", "/usr/sbin", "/var", "/var/lib",
-    "/var/log", "/var/tmp", "windows", "windows/system32", "windows/syswow64", "windows/temp", "program files",
-    "program files (x86)", "programdata", "users", "users/public", "users/default",
-}
-_PROTECTED_KEYS = {"software", "system", "software/microsoft", "software/microsoft/windows",
-                   "software/microsoft/windows/currentversion", "software/microsoft/windows/currentversion/run",
-                   "software/policies", "system/currentcontrolset", "system/currentcontrolset/services",
-                   "software/wow6432node"}
-
-
-# Process names a plan may not name bare: the system's own, the management path's and the interpreters
-# irm's own work runs in. A worm that hides under one of them is named by its executable path.
-_ESSENTIAL_PROCESSES = {
-    "init", "systemd", "kthreadd", "sshd", "ssh", "sh", "bash", "dash", "sudo", "su", "login", "dbus-daemon",
-    "journald", "systemd-journald", "systemd-logind", "python", "python3", "ansible", "ansible-playbook",
-    "nft", "iptables", "cron", "crond", "agetty", "system", "idle", "smss.exe", "csrss.exe", "wininit.exe",
-    "winlogon.exe", "services.exe", "lsass.exe", "svchost.exe", "explorer.exe", "dwm.exe", "spoolsv.exe",
-    "wsmprovhost.exe", "winrshost.exe", "powershell.exe", "pwsh.exe", "cmd.exe", "conhost.exe", "msmpeng.exe",
-    "taskhostw.exe", "sihost.exe", "fontdrvhost.exe", "lsaiso.exe", "registry", "memory compression",
-}
-_PROCESS_NAME_RE = re.compile(r"^[^\\/*?<>|\"]{1,255}$")
-
-
-def _process_problem(entry: str) -> str | None:
-    """What is wrong with a plan's process entry: an exact name, or an absolute executable path."""
-    if entry != entry.strip() or not entry:
-        return f"'{entry}' has surrounding spaces or is empty: an exact process name or an executable path"
-    if entry.startswith("/") or re.match(r"^[A-Za-z]:\\", entry):
-        parts = [p for p in re.split(r"[\\/]+", entry) if p]
-        if ".." in parts or "." in parts or entry.endswith(("/", "\\")) or _protected(entry):
-            return f"'{entry}' is not an executable's path"
-        return None
-    if not _PROCESS_NAME_RE.match(entry):
-        return (f"'{entry}' is neither an exact process name (no path separators or wildcards) nor an absolute "
-                "executable path")
-    base = re.sub(r"(\.exe|[0-9.]+)$", "", entry.lower())
-    if entry.lower() in _ESSENTIAL_PROCESSES or base in _ESSENTIAL_PROCESSES:
-        return (f"'{entry}' is an essential process of the system or of the management path: name the worm's own "
-                "executable by its path")
-    return None
-
-
-def _protected(path: str) -> bool:
-    norm = re.sub(r"[\\/]+", "/", path).rstrip("/").lower()
-    drive = re.match(r"^[a-z]:", norm)
-    if drive:
-        return norm[2:].strip("/") in _PROTECTED_DIRS
-    return norm in _PROTECTED_DIRS
-
-
-def _protected_key(key: str) -> bool:
-    rest = re.sub(r"[\\/]+", "/", key.split(":", 1)[1] if ":" in key else key).strip("/").lower()
-    return rest in _PROTECTED_KEYS
-
-
 class Disinfection(_Plain):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -169,16 +113,8 @@ class Disinfection(_Plain):
 
     @field_validator("files")
     @classmethod
-    def _absolute(cls, value: list[str]) -> list[str]:
-        for path in value:
-            if not (path.startswith("/") or re.match(r"^[A-Za-z]:\\", path)):
-                raise ValueError(f"'{path}' is not an absolute path")
-            parts = [p for p in re.split(r"[\\/]+", path) if p]
-            if ".." in parts or "." in parts:
-                raise ValueError(f"'{path}' is not a plain path: name the worm's own files")
-            if _protected(path):
-                raise ValueError(f"'{path}' is a root, system or user-profile directory: name the worm's own files")
-        return value
+    def _files(cls, value: list[str]) -> list[str]:
+        return _each(value, protected.file_problem)
 
     @field_validator("registry_keys")
     @classmethod
@@ -186,26 +122,25 @@ class Disinfection(_Plain):
         for key in value:
             if not _REGISTRY_RE.match(key):
                 raise ValueError(rf"'{key}' is not a registry key (HKLM:\..., HKCU:\...)")
-            if _protected_key(key):
-                raise ValueError(f"'{key}' is a hive or a system key: name the worm's own key")
-        return value
+        return _each(value, protected.key_problem)
 
     @field_validator("processes")
     @classmethod
     def _processes(cls, value: list[str]) -> list[str]:
-        for entry in value:
-            problem = _process_problem(entry)
-            if problem:
-                raise ValueError(problem)
-        return value
+        return _each(value, protected.process_problem)
 
     @field_validator("services")
     @classmethod
-    def _names(cls, value: list[str]) -> list[str]:
-        for name in value:
-            if not name.strip() or len(name) > 200 or "\n" in name:
-                raise ValueError(f"'{name}' is not a process or service name")
-        return value
+    def _services(cls, value: list[str]) -> list[str]:
+        return _each(value, protected.service_problem)
+
+
+def _each(value: list[str], problem: Callable[[str], str | None]) -> list[str]:
+    for entry in value:
+        found = problem(entry)
+        if found:
+            raise ValueError(found)
+    return value
 
 
 class RemediationPlan(_Plain):
@@ -225,6 +160,11 @@ class RemediationPlan(_Plain):
     @classmethod
     def _references(cls, value: list[str]) -> list[str]:
         return check_references(value)
+
+    @model_validator(mode="after")
+    def _signoff(self) -> RemediationPlan:
+        check_signoff(self.validated_by, self.validated_at)
+        return self
 
     @model_validator(mode="after")
     def _methods(self) -> RemediationPlan:

@@ -216,6 +216,8 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> Corpus:
         "inv-notify-bad-url": dict(files={"group_vars/all/notify.yml": "irm_notify: {webhook: {url: 'ftp://x'}}\n"}),
         "inv-notify-no-sender": dict(files={"group_vars/all/notify.yml": "irm_notify: {smtp: {host: relay}}\n"}),
         "inv-node-not-a-node": dict(mutate=_group_var("area_hq", "irm_execution_node", "hq-ws1")),
+        "inv-flow-validated-blank": dict(mutate=_set_flow(validated_by="  ")),
+        "inv-flow-validated-future": dict(mutate=_set_flow(validated_at="2999-01-01T00:00:00+00:00")),
         "inv-cost-nan": dict(mutate=_group_var("area_hq", "irm_downtime_cost_per_hour", float("nan"))),
         "inv-cost-inf": dict(mutate=_group_var("area_hq", "irm_downtime_cost_per_hour", float("inf"))),
         "inv-rate-inf": dict(files={"group_vars/all.yml": (LAB_INVENTORY / "group_vars" / "all.yml").read_text()
@@ -257,6 +259,30 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> Corpus:
         "plan-bad-version.yml": dict(change=_top("fixes", {"linux": [{"name": "irm-lab-svc", "version": "1.1; rm"}]})),
         "plan-bad-package.yml": dict(change=_top("fixes", {"linux": [{"name": "pkg; rm -rf /", "version": "1"}]})),
         "plan-methods-not-map.yml": dict(change=_top("methods", ["package"])),
+        # what would destroy what the plan should protect (orchestrator/remediation/protected.py)
+        "plan-proc-sshd-path.yml": dict(change=_disinfect("processes", ["/usr/sbin/sshd"])),
+        "plan-proc-systemd-path.yml": dict(change=_disinfect("processes", ["/lib/systemd/systemd"])),
+        "plan-proc-lsass-path.yml": dict(change=_disinfect("processes", ["C:\\Windows\\System32\\lsass.exe"])),
+        "plan-proc-journal.yml": dict(change=_disinfect("processes", ["systemd-journal"])),
+        "plan-proc-sshd-session.yml": dict(change=_disinfect("processes", ["sshd-session"])),
+        "plan-svc-star.yml": dict(change=_disinfect("services", ["*"])),
+        "plan-svc-winrm.yml": dict(change=_disinfect("services", ["WinRM"])),
+        "plan-svc-sshd.yml": dict(change=_disinfect("services", ["sshd"])),
+        "plan-svc-nftables.yml": dict(change=_disinfect("services", ["nftables.service"])),
+        "plan-file-passwd.yml": dict(change=_disinfect("files", ["/etc/passwd"])),
+        "plan-file-authorized-keys.yml": dict(change=_disinfect("files", ["/root/.ssh/authorized_keys"])),
+        "plan-file-device.yml": dict(change=_disinfect("files", ["/dev/sda"])),
+        "plan-file-sam.yml": dict(change=_disinfect("files", ["C:\\Windows\\System32\\config\\SAM"])),
+        "plan-file-journal.yml": dict(change=_disinfect("files", ["/var/lib/irm/journal.db"])),
+        "plan-file-wildcard.yml": dict(change=_disinfect("files", ["/tmp/worm*"])),
+        "plan-key-sam.yml": dict(change=_disinfect("registry_keys", ["HKLM:\\SAM"])),
+        "plan-key-winrm.yml": dict(change=_disinfect("registry_keys",
+                                                   ["HKLM:\\SYSTEM\\CurrentControlSet\\Services\\WinRM"])),
+        "plan-key-winlogon.yml": dict(change=_disinfect("registry_keys", [
+            "HKLM:\\SOFTWARE\\Microsoft\\Windows NT\\CurrentVersion\\Winlogon"])),
+        "plan-key-wildcard.yml": dict(change=_disinfect("registry_keys", ["HKLM:\\SOFTWARE\\Worm*"])),
+        "plan-validated-by-blank.yml": dict(change=_top("validated_by", "   ")),
+        "plan-validated-in-future.yml": dict(change=_top("validated_at", "2999-01-01T00:00:00+00:00")),
     }
     for name, spec in plans.items():
         _plan(root, name, **spec)
@@ -398,6 +424,7 @@ def _cases() -> list[Any]:
         "inv-notify-no-sender": "irm_notify.smtp.sender",
         "inv-node-not-a-node": "'hq-ws1' is not a host of group 'execution_nodes'",
         "inv-cost-nan": "irm_downtime_cost_per_hour", "inv-cost-inf": "irm_downtime_cost_per_hour",
+        "inv-flow-validated-blank": "validated_by is blank", "inv-flow-validated-future": "is in the future",
         "inv-rate-inf": "crisis_cell_hourly_rate': Input should be a finite number",
     }
     for name, culprit in inv_culprits.items():
@@ -421,7 +448,7 @@ def _cases() -> list[Any]:
         "expected a mapping", "plan-yaml-error.yml": "plan-yaml-error.yml:2: not valid YAML",
         "plan-unknown-key.yml": "disinfections", "plan-proc-sshd.yml": "'sshd' is an essential process",
         "plan-proc-svchost.yml": "'svchost.exe' is an essential process",
-        "plan-proc-wildcard.yml": "'*worm*' is neither an exact process name",
+        "plan-proc-wildcard.yml": "'*worm*' has a wildcard",
         "plan-proc-python.yml": "'python3' is an essential process", "plan-proc-empty.yml": "disinfection.processes",
         "plan-proc-escape.yml": "U+001B", "plan-file-root.yml": "'/' is a root, system",
         "plan-file-etc.yml": "'/etc' is a root, system", "plan-file-c.yml": "is a root, system",
@@ -433,6 +460,21 @@ def _cases() -> list[Any]:
         "plan-bad-reference.yml": "'see attached' is not a CVE", "plan-name-escape.yml": "U+001B",
         "plan-name-huge.yml": "name", "plan-bad-version.yml": "fixes.linux.0.version",
         "plan-bad-package.yml": "fixes.linux.0.name", "plan-methods-not-map.yml": "methods",
+        "plan-proc-sshd-path.yml": "'/usr/sbin/sshd' is an essential process",
+        "plan-proc-systemd-path.yml": "'/lib/systemd/systemd' is an essential process",
+        "plan-proc-lsass-path.yml": "lsass.exe' is an essential process",
+        "plan-proc-journal.yml": "'systemd-journal' is an essential process",
+        "plan-proc-sshd-session.yml": "'sshd-session' is an essential process",
+        "plan-svc-star.yml": "'*' has a wildcard", "plan-svc-winrm.yml": "'WinRM' is a service the system",
+        "plan-svc-sshd.yml": "'sshd' is a service the system", "plan-svc-nftables.yml": "'nftables.service' is a",
+        "plan-file-passwd.yml": "'/etc/passwd' is a system, credential",
+        "plan-file-authorized-keys.yml": "'/root/.ssh/authorized_keys' is a system, credential",
+        "plan-file-device.yml": "'/dev/sda' is a system, credential, device",
+        "plan-file-sam.yml": "config\\SAM' is a system, credential",
+        "plan-file-journal.yml": "'/var/lib/irm/journal.db' is a system", "plan-file-wildcard.yml": "has a wildcard",
+        "plan-key-sam.yml": "is a hive or a system key", "plan-key-winrm.yml": "is the key of a service",
+        "plan-key-winlogon.yml": "is a hive or a system key", "plan-key-wildcard.yml": "has a wildcard",
+        "plan-validated-by-blank.yml": "validated_by is blank", "plan-validated-in-future.yml": "is in the future",
     }
     for name, culprit in plan_culprits.items():
         add(f"validate-{name}", _bad(2, culprit, "validate", "--plan", f"{{root}}/{name}"))

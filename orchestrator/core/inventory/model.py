@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from orchestrator.core import names
 from orchestrator.core.errors import UnknownNameError
 from orchestrator.core.safetext import no_control
+from orchestrator.core.signoff import check_signoff
 
 HostKind = Literal["soc", "core", "edge", "gateway", "internet", "area", "node", "other"]
 LAB_SPACE = IPv4Network("198.18.0.0/15")
@@ -112,6 +113,11 @@ class CriticalFlow(_Model):
     owner: str = Field(min_length=1)
     validated_by: str | None = None
     validated_at: datetime | None = None
+
+    @model_validator(mode="after")
+    def _signoff(self) -> CriticalFlow:
+        check_signoff(self.validated_by, self.validated_at)
+        return self
 
 
 class Segment(_Model):
