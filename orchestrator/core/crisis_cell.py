@@ -17,6 +17,7 @@ from orchestrator.core.errors import UserError
 from orchestrator.core.inventory import Inventory
 from orchestrator.core.inventory.model import AREA_ROLES, CELL_ROLES, Contact, CrisisCell
 from orchestrator.core.safefile import PLAN_MAX, read_text_bounded
+from orchestrator.core.yamlfile import safe_load
 
 
 def load(inv: Inventory) -> tuple[CrisisCell | None, str | None]:
@@ -28,7 +29,7 @@ def load(inv: Inventory) -> tuple[CrisisCell | None, str | None]:
                       "naming a YAML file)")
     path = Path(inv.crisis_cell_file)
     try:
-        data = yaml.safe_load(read_text_bounded(path, "crisis-cell directory", PLAN_MAX, "a YAML file"))
+        data = safe_load(read_text_bounded(path, "crisis-cell directory", PLAN_MAX, "a YAML file"))
     except UserError as exc:
         return None, str(exc)
     except yaml.YAMLError as exc:

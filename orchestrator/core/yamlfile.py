@@ -14,11 +14,35 @@ from orchestrator.core.safefile import PLAN_MAX, read_text_bounded
 from orchestrator.core.safetext import one_line
 
 
+class _UniqueKeys(yaml.SafeLoader):
+    """YAML's safe loader, refusing a key given twice in one mapping (a second ``disinfection:`` block
+    would silently replace the reviewed one)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            try:
+                duplicate = key in seen
+            except TypeError:  # an unhashable key: the base constructor says so
+                break
+            if duplicate:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"key '{excerpt(str(key))}' is given twice", key_node.start_mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep)
+
+
+def safe_load(text: str) -> Any:
+    """``yaml.safe_load`` that refuses duplicate keys."""
+    return yaml.load(text, Loader=_UniqueKeys)
+
+
 def load_yaml_mapping(path: Path, expected: str) -> dict[str, Any]:
     """The file's top-level mapping; ``expected`` names its keys for the error message."""
     text = read_text_bounded(path, "file", PLAN_MAX, f"a YAML file with {expected}")
     try:
-        data = yaml.safe_load(text)
+        data = safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{path}:{mark.line + 1}" if mark else str(path)

@@ -216,6 +216,8 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> Corpus:
         "inv-notify-bad-url": dict(files={"group_vars/all/notify.yml": "irm_notify: {webhook: {url: 'ftp://x'}}\n"}),
         "inv-notify-no-sender": dict(files={"group_vars/all/notify.yml": "irm_notify: {smtp: {host: relay}}\n"}),
         "inv-node-not-a-node": dict(mutate=_group_var("area_hq", "irm_execution_node", "hq-ws1")),
+        "inv-dup-gateway": dict(files={"hosts.yml": (LAB_INVENTORY / "hosts.yml").read_text().replace(
+            "    area_subsidiary_x:\n      vars:\n", "    area_subsidiary_x:\n      vars:\n        irm_gateway: gw-hq\n")}),
         "inv-flow-validated-blank": dict(mutate=_set_flow(validated_by="  ")),
         "inv-flow-validated-future": dict(mutate=_set_flow(validated_at="2999-01-01T00:00:00+00:00")),
         "inv-cost-nan": dict(mutate=_group_var("area_hq", "irm_downtime_cost_per_hour", float("nan"))),
@@ -281,6 +283,7 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> Corpus:
         "plan-key-winlogon.yml": dict(change=_disinfect("registry_keys", [
             "HKLM:\\SOFTWARE\\Microsoft\\Windows NT\\CurrentVersion\\Winlogon"])),
         "plan-key-wildcard.yml": dict(change=_disinfect("registry_keys", ["HKLM:\\SOFTWARE\\Worm*"])),
+        "plan-dup-disinfection.yml": dict(raw=PLAN.read_text() + "\ndisinfection:\n  processes: [other]\n"),
         "plan-validated-by-blank.yml": dict(change=_top("validated_by", "   ")),
         "plan-validated-in-future.yml": dict(change=_top("validated_at", "2999-01-01T00:00:00+00:00")),
     }
@@ -303,6 +306,7 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> Corpus:
         "inc-list.yml": b"- worm\n",
         "inc-signature-bidi.yml": "worm: W\nvectors: [tcp/445]\nsignatures: [\"Trojan\u202eexe.\"]\n".encode(),
         "inc-vectors-string.yml": b"worm: W\nvectors: tcp/445\n",
+        "inc-dup-worm.yml": b"worm: W\nvectors: [tcp/445]\nworm: X\n",
     }
     for name, content in incidents.items():
         (root / name).write_bytes(content)
@@ -424,6 +428,7 @@ def _cases() -> list[Any]:
         "inv-notify-no-sender": "irm_notify.smtp.sender",
         "inv-node-not-a-node": "'hq-ws1' is not a host of group 'execution_nodes'",
         "inv-cost-nan": "irm_downtime_cost_per_hour", "inv-cost-inf": "irm_downtime_cost_per_hour",
+        "inv-dup-gateway": "hosts.yml:91:9: YAML parsing failed: Found duplicate mapping key 'irm_gateway'",
         "inv-flow-validated-blank": "validated_by is blank", "inv-flow-validated-future": "is in the future",
         "inv-rate-inf": "crisis_cell_hourly_rate': Input should be a finite number",
     }
@@ -474,6 +479,7 @@ def _cases() -> list[Any]:
         "plan-file-journal.yml": "'/var/lib/irm/journal.db' is a system", "plan-file-wildcard.yml": "has a wildcard",
         "plan-key-sam.yml": "is a hive or a system key", "plan-key-winrm.yml": "is the key of a service",
         "plan-key-winlogon.yml": "is a hive or a system key", "plan-key-wildcard.yml": "has a wildcard",
+        "plan-dup-disinfection.yml": "key 'disinfection' is given twice",
         "plan-validated-by-blank.yml": "validated_by is blank", "plan-validated-in-future.yml": "is in the future",
     }
     for name, culprit in plan_culprits.items():
@@ -492,6 +498,7 @@ def _cases() -> list[Any]:
         "inc-worm-huge.yml": "worm", "inc-unknown-key.yml": "severity",
         "inc-bad-reference.yml": "'javascript:alert(1)' is not a CVE", "inc-yaml-error.yml": "not valid YAML",
         "inc-list.yml": "expected a mapping", "inc-signature-bidi.yml": "U+202E", "inc-vectors-string.yml": "vectors",
+        "inc-dup-worm.yml": "inc-dup-worm.yml:3: not valid YAML (key 'worm' is given twice)",
     }
     for name, culprit in inc_culprits.items():
         add(f"incident-open-{name}", _bad(2, culprit, "incident", "open", "--file", f"{{root}}/{name}",

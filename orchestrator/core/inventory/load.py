@@ -78,6 +78,9 @@ def _load_raw(source: str | Path) -> RawInventory:
     if not path.exists():
         raise InventoryError(f"inventory '{source}' does not exist")
     os.environ.setdefault("ANSIBLE_INVENTORY_ANY_UNPARSED_IS_FAILED", "True")
+    # a key given twice in one mapping (a second irm_gateway, a second vars: block) is refused, naming the
+    # file and line, never settled silently by "the last one wins"
+    os.environ["ANSIBLE_DUPLICATE_YAML_DICT_KEY"] = "error"
     from ansible import constants as C
     from ansible.errors import AnsibleError
     from ansible.inventory.manager import InventoryManager
