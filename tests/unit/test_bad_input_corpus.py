@@ -217,7 +217,8 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> Corpus:
         "inv-notify-no-sender": dict(files={"group_vars/all/notify.yml": "irm_notify: {smtp: {host: relay}}\n"}),
         "inv-node-not-a-node": dict(mutate=_group_var("area_hq", "irm_execution_node", "hq-ws1")),
         "inv-dup-gateway": dict(files={"hosts.yml": (LAB_INVENTORY / "hosts.yml").read_text().replace(
-            "    area_subsidiary_x:\n      vars:\n", "    area_subsidiary_x:\n      vars:\n        irm_gateway: gw-hq\n")}),
+            "    area_subsidiary_x:\n      vars:\n",
+            "    area_subsidiary_x:\n      vars:\n        irm_gateway: gw-hq\n")}),
         "inv-flow-validated-blank": dict(mutate=_set_flow(validated_by="  ")),
         "inv-flow-validated-future": dict(mutate=_set_flow(validated_at="2999-01-01T00:00:00+00:00")),
         "inv-cost-nan": dict(mutate=_group_var("area_hq", "irm_downtime_cost_per_hour", float("nan"))),
