@@ -45,6 +45,11 @@ def load(path: Path, snapshot: bool = False, from_soc: bool = False) -> Inventor
     return inv.from_soc() if from_soc else inv
 
 
+UntrustedOpt = Annotated[bool, typer.Option(
+    "--untrusted", help="The inventory comes from someone else: refuse it, before Ansible reads it, when it "
+    "would run anything (an executable file, an inventory plugin, a template with lookup, query or pipe).")]
+
+
 def seconds(lo: float, hi: float) -> Callable[[float], float]:
     """An option's callback: a finite number of seconds between ``lo`` and ``hi`` (click's FloatRange lets
     NaN through)."""

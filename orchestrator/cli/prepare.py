@@ -10,7 +10,7 @@ import typer
 from rich.text import Text
 
 from orchestrator.cli.app import app, console
-from orchestrator.cli.options import DEFAULT_INVENTORY, InventoryOpt, JournalOpt, JsonOpt, load
+from orchestrator.cli.options import DEFAULT_INVENTORY, InventoryOpt, JournalOpt, JsonOpt, UntrustedOpt, load
 from orchestrator.core.errors import CheckFailed
 from orchestrator.core.journal import DEFAULT_PATH
 from orchestrator.core.safefile import write_files
@@ -67,10 +67,15 @@ def arch_map(
     inventory: InventoryOpt = Path(DEFAULT_INVENTORY),
     out: Annotated[Path | None, typer.Option("--out", help="Write map.md and map.svg into this directory "
                                              "(default: print the Markdown).")] = None,
+    untrusted: UntrustedOpt = False,
 ) -> None:
     """The architecture from the inventory: areas, sub-areas, mobile segments, boundaries, critical flows
     and their owners, as Markdown and SVG."""
     from orchestrator.core import archmap
+    from orchestrator.core.inventory import untrusted as untrusted_inventory
+
+    if untrusted:
+        untrusted_inventory.check(inventory)
     inv = load(inventory)
     text = f"# Architecture of {inv.source}\n\n![architecture](map.svg)\n\n" + archmap.markdown(inv)
     if out is None:

@@ -11,6 +11,7 @@ from orchestrator.cli.app import app, console
 from orchestrator.cli.options import (
     DEFAULT_INVENTORY,
     InventoryOpt,
+    UntrustedOpt,
     load,
 )
 from orchestrator.core.errors import LabError, UserError
@@ -30,12 +31,16 @@ def validate(
     journal: Annotated[Path | None, typer.Option(
         "--journal", envvar="IRM_JOURNAL", help="Check critical flows against this journal's open incident "
         "(default: the machine's journal, when it exists).")] = None,
+    untrusted: UntrustedOpt = False,
 ) -> None:
     """Check everything a later command would refuse: the schema, the chokepoint groups, the lab's
     address space, critical flows against the incident's vectors, the management path under every
     containment, and the plan and incident files given (every problem, one line each)."""
+    from orchestrator.core.inventory import untrusted as untrusted_inventory
     from orchestrator.preparation import validation
 
+    if untrusted:
+        untrusted_inventory.check(inventory)
     problems, vectors = validation.file_problems(plan or [], incident_file or [])
     against = [str(f) for f in incident_file or []]
     path = journal or Path(DEFAULT_PATH)

@@ -120,3 +120,31 @@ def test_a_secret_file_given_as_a_plan_is_never_echoed(tmp_path: Path) -> None:
     assert code == 2 and "$6$" not in err + out and "hash" not in err + out, err
     lines = err.splitlines()
     assert len(lines) <= 6 and lines[-1].endswith("more problem(s)"), err
+
+
+@pytest.mark.parametrize("kind", ["script", "plugin", "lookup", "pipe-filter"])
+def test_an_untrusted_inventory_that_would_run_something_is_refused_before_ansible_reads_it(
+        kind: str, tmp_path: Path) -> None:
+    import shutil
+
+    inv = tmp_path / "inv"
+    shutil.copytree(LAB_INVENTORY, inv)
+    canary = tmp_path / "RAN"
+    if kind == "script":
+        script = inv / "extra.sh"
+        script.write_text(f"#!/bin/sh\ntouch {canary}\necho '{{}}'\n")
+        script.chmod(0o755)
+        culprit = "extra.sh: executable"
+    elif kind == "plugin":
+        (inv / "cloud.yml").write_text("plugin: ansible.builtin.script\n")
+        culprit = "cloud.yml: names an inventory plugin"
+    elif kind == "lookup":
+        (inv / "group_vars" / "soc.yml").write_text(f"irm_note: \"{{{{ lookup('pipe', 'touch {canary}') }}}}\"\n")
+        culprit = "soc.yml:1: a template calling 'lookup'"
+    else:
+        (inv / "group_vars" / "soc.yml").write_text(f"irm_note: \"{{{{ 'touch {canary}' | pipe }}}}\"\n")
+        culprit = "soc.yml:1: a template calling 'pipe'"
+    for argv in (["validate", "--untrusted", "-i", str(inv)], ["map", "--untrusted", "-i", str(inv)]):
+        code, out, err = _main(argv)
+        assert code == 2 and culprit in err and err.startswith("irm: error: --untrusted: "), (argv, err)
+    assert not canary.exists()
