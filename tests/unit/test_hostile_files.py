@@ -145,6 +145,6 @@ def test_an_untrusted_inventory_that_would_run_something_is_refused_before_ansib
         (inv / "group_vars" / "soc.yml").write_text(f"irm_note: \"{{{{ 'touch {canary}' | pipe }}}}\"\n")
         culprit = "soc.yml:1: a template calling 'pipe'"
     for argv in (["validate", "--untrusted", "-i", str(inv)], ["map", "--untrusted", "-i", str(inv)]):
-        code, out, err = _main(argv)
+        code, _, err = _main(argv)
         assert code == 2 and culprit in err and err.startswith("irm: error: --untrusted: "), (argv, err)
     assert not canary.exists()
