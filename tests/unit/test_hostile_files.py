@@ -148,3 +148,24 @@ def test_an_untrusted_inventory_that_would_run_something_is_refused_before_ansib
         code, _, err = _main(argv)
         assert code == 2 and culprit in err and err.startswith("irm: error: --untrusted: "), (argv, err)
     assert not canary.exists()
+
+
+def test_hostile_alerts_never_kill_identify_nor_reach_the_terminal_raw(tmp_path: Path) -> None:
+    import json
+
+    alert = {"timestamp": "2026-12-02T22:00:00+00:00", "event_type": "alert", "src_ip": "198.18.32.11",
+             "alert": {"signature_id": 1, "severity": 1, "signature": "\x1b[2J\x1b]0;pwned\x07" + "S" * 100_000}}
+    eve = tmp_path / "eve.json"
+    eve.write_text("\n".join([
+        json.dumps(alert),
+        '{"event_type":"alert","timestamp":"2026-12-02T22:00:00+00:00","src_ip":"198.18.32.12",'
+        '"alert":{"signature_id":Infinity,"severity":1}}',
+        '{"timestamp":"0001-01-01T00:30:00+01:00","event_type":"alert","src_ip":"198.18.32.11",'
+        '"alert":{"signature_id":1,"severity":1}}',
+        "[" * 100_000 + "]" * 100_000]) + "\n")
+    code, out, err = _main(["identify", "-i", str(LAB_INVENTORY), "--journal", str(tmp_path / "none.db"),
+                            "--source", f"suricata:{eve}", "--since", "48h"])
+    assert code == 0, err
+    assert "\x1b" not in out + err and "\x07" not in out + err
+    assert "\\x1b[2J" in out and "3 line(s) not understood" in " ".join(out.split())
+    assert "S" * 201 not in out.replace("\n", "").replace(" ", "")
