@@ -169,3 +169,22 @@ def test_hostile_alerts_never_kill_identify_nor_reach_the_terminal_raw(tmp_path:
     assert "\x1b" not in out + err and "\x07" not in out + err
     assert "\\x1b[2J" in out and "3 line(s) not understood" in " ".join(out.split())
     assert "S" * 201 not in out.replace("\n", "").replace(" ", "")
+
+
+def test_a_fifo_or_a_device_as_a_detection_log_is_unreadable_never_waited_on(tmp_path: Path) -> None:
+    from datetime import UTC, datetime
+
+    from orchestrator.core.detection import AvLogSource
+    from orchestrator.core.inventory.load import load_inventory
+    from orchestrator.core.sources import SuricataEveSource
+
+    inv = load_inventory(LAB_INVENTORY)
+    fifo = tmp_path / "eve.json"
+    os.mkfifo(fifo)
+    since = datetime(2026, 1, 1, tzinfo=UTC)
+    for path in (fifo, Path("/dev/zero")):
+        source = SuricataEveSource(inv, path)
+        assert source.detections(since) == [] and source.readable is False
+        host = inv.hosts["x-ws11"].model_copy(update={"av_log": str(path)})
+        av = AvLogSource(inv.model_copy(update={"hosts": {**inv.hosts, "x-ws11": host}}), "subsidiary-x")
+        assert av.detections(since) == []
