@@ -30,5 +30,23 @@ err_console = Console(stderr=True, markup=False)
 @app.callback(invoke_without_command=True)
 def _root(version: Annotated[bool, typer.Option("--version", help="Print the version.")] = False) -> None:
     if version:
-        console.print(f"irm {__version__}")
+        console.print(_versions())
         raise typer.Exit()
+
+
+def _versions() -> str:
+    """irm's version, ansible-core's and the irm.response collection's, and where irm's content is read."""
+    import re
+
+    from ansible import __version__ as ansible_version
+
+    from orchestrator.core import paths
+
+    galaxy = paths.COLLECTIONS / "ansible_collections" / "irm" / "response" / "galaxy.yml"
+    try:
+        found = re.search(r"^version:\s*(\S+)", galaxy.read_text(encoding="utf-8"), re.MULTILINE)
+        collection = found.group(1) if found else "unknown"
+    except OSError:
+        collection = "missing"
+    return (f"irm {__version__}\nansible-core {ansible_version}\nirm.response collection {collection}\n"
+            f"content {paths.PROJECT_ROOT}")

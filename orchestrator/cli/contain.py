@@ -22,7 +22,6 @@ from orchestrator.cli.options import (
     SourceOpt,
     existing_journal,
     load,
-    seconds,
     source_specs,
 )
 from orchestrator.core.errors import (
@@ -64,10 +63,10 @@ def contain(
     operator: OperatorOpt = None,
     yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Check mode with diffs: show, change nothing.")] = False,
-    quiet_window: Annotated[float, typer.Option(help="Seconds without a new detection that mean the spread "
-                                                "stopped (0 to 604800).", callback=seconds(0, 604800))] = 30.0,
-    max_wait: Annotated[float, typer.Option(help="Give up waiting for the spread to stop after this many "
-                                            "seconds (1 to 604800).", callback=seconds(1, 604800))] = 900.0,
+    quiet_window: Annotated[str, typer.Option(help="No new detection for this long means the spread stopped, "
+                                              "e.g. 30s, 2m (a bare number is seconds).")] = "30s",
+    max_wait: Annotated[str, typer.Option(help="Give up waiting for the spread to stop after this long, e.g. "
+                                          "15m.")] = "15m",
     confirm_timeout: ConfirmTimeoutOpt = 60,
     no_loop: Annotated[bool, typer.Option("--no-loop", help="Skip the sub-area monitoring loop.")] = False,
     source: SourceOpt = None,
@@ -82,9 +81,12 @@ def contain(
     from orchestrator.containment.phase import Containment, ContainRequest
     from orchestrator.containment.table import containment_stage
     from orchestrator.core.sources import Sources
+    from orchestrator.recovery.phase import parse_duration
 
     if not area and not detected:
         raise UserError("irm contain: give --area AREA (repeat for several) or --detected")
+    quiet = parse_duration(quiet_window, "--quiet-window")
+    wait = parse_duration(max_wait, "--max-wait", 1.0)
     specs = source_specs(source)
     inv = load(inventory, from_soc=from_soc)
     names = list(dict.fromkeys(area or []))
@@ -98,7 +100,7 @@ def contain(
                 return
         req = ContainRequest(inventory=inventory, areas=names, operator=default_operator(operator),
                              incident_id=incident_id, dry_run=dry_run, confirm_timeout=confirm_timeout,
-                             quiet_window=quiet_window, max_wait=max_wait, loop=not no_loop, take_over=take_over)
+                             quiet_window=quiet, max_wait=wait, loop=not no_loop, take_over=take_over)
         job = Containment(req, inv, j, Sources(inv, names, specs))
         job.preflight()
         console.print(Text.assemble(("containment plan", "bold"), " for ", ("area" if len(names) == 1 else "areas"),
@@ -112,7 +114,7 @@ def contain(
         loop = containment_stage("subarea")
         console.print(f"  {loop.number}. subarea: skipped (--no-loop): no sub-area is watched or quarantined"
                       if no_loop else f"  {loop.number}. subarea: quarantine every sub-area that shows detections, "
-                      f"until none for {quiet_window:.0f}s")
+                      f"until none for {quiet:.0f}s")
         for a in job.areas:
             for flow in a.critical_flows:
                 console.print(f"  kept open ({a.name}): {flow.name} {','.join(flow.sources)} -> "
@@ -153,7 +155,7 @@ def contain(
     if any(r.host_failures for r in reports):
         raise HostFailures()
     if any(r.spread_stopped is False for r in reports):
-        err_console.print(f"the spread has NOT stopped within {max_wait:.0f}s: detections keep coming")
+        err_console.print(f"the spread has NOT stopped within {wait:.0f}s: detections keep coming")
         raise SpreadNotStopped()
     if reports and all(r.spread_stopped for r in reports):
         console.print("the spread has stopped", style="bold green")

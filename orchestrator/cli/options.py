@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -48,16 +46,6 @@ def load(path: Path, snapshot: bool = False, from_soc: bool = False) -> Inventor
 UntrustedOpt = Annotated[bool, typer.Option(
     "--untrusted", help="The inventory comes from someone else: refuse it, before Ansible reads it, when it "
     "would run anything (an executable file, an inventory plugin, a template with lookup, query or pipe).")]
-
-
-def seconds(lo: float, hi: float) -> Callable[[float], float]:
-    """An option's callback: a finite number of seconds between ``lo`` and ``hi`` (click's FloatRange lets
-    NaN through)."""
-    def check(value: float) -> float:
-        if not math.isfinite(value) or not lo <= value <= hi:
-            raise typer.BadParameter(f"{value} is not between {lo:g} and {hi:g} seconds")
-        return value
-    return check
 
 
 def existing_journal(journal: Path) -> Path:

@@ -10,7 +10,11 @@ import sys
 from pathlib import Path
 from types import ModuleType
 
-PROJECT_ROOT = Path(os.environ.get("IRM_HOME", Path(__file__).resolve().parents[2]))
+# An installed wheel carries the content in the package (orchestrator/content/, see setup.py); a checkout
+# (an editable install, the tests) reads it in place, two directories above this file. IRM_HOME overrides.
+_PACKAGED = Path(__file__).resolve().parents[1] / "content"
+PROJECT_ROOT = Path(os.environ["IRM_HOME"]) if os.environ.get("IRM_HOME") else \
+    _PACKAGED if (_PACKAGED / "playbooks").is_dir() else Path(__file__).resolve().parents[2]
 PLAYBOOKS = PROJECT_ROOT / "playbooks"
 ANSIBLE_CFG = PROJECT_ROOT / "ansible.cfg"
 COLLECTIONS = PROJECT_ROOT / "collections"  # holds irm.response, the roles and modules the playbooks run

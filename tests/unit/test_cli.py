@@ -10,7 +10,11 @@ from tests.conftest import ROOT, irm
 def test_python_dash_m_orchestrator_is_the_irm_command() -> None:
     proc = subprocess.run([sys.executable, "-m", "orchestrator", "--version"], capture_output=True, text=True,
                           cwd=ROOT, check=False)
-    assert proc.returncode == 0 and proc.stdout.strip() == irm("--version").stdout.strip() == "irm 0.1.0"
+    assert proc.returncode == 0 and proc.stdout == irm("--version").stdout
+    import ansible
+
+    assert proc.stdout.splitlines() == ["irm 0.1.0", f"ansible-core {ansible.__version__}",
+                                        "irm.response collection 0.1.0", f"content {ROOT}"]
 
 
 def test_validate_the_shipped_inventory() -> None:

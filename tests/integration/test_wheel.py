@@ -1,0 +1,99 @@
+"""irm as a SOC installs it: the wheel, built from this checkout and installed into a fresh virtualenv,
+run from an empty directory with no checkout on its path and IRM_HOME unset. It carries its playbooks,
+the irm.response collection and its Ansible settings; it validates the lab's inventory, dry-runs a
+containment and contains an area for real, checked by traffic.
+
+The new virtualenv gets irm from the wheel only; its third-party dependencies (ansible, ansible-runner,
+pydantic, ...) are the test virtualenv's, added by a path file, so that the test needs no download.
+ansible-playbook runs under the new virtualenv's interpreter."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import sysconfig
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from orchestrator.core.inventory.load import load_inventory
+from tests.conftest import BIN, LAB_INVENTORY, ROOT, built_lab
+from tests.integration.lab_tools import matrix, probe
+
+pytestmark = pytest.mark.lab
+
+
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, Path]]:
+    """(the new virtualenv's bin directory, an empty working directory)."""
+    tmp = tmp_path_factory.mktemp("wheel")
+    dist = tmp / "dist"
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w",
+                    str(dist), str(ROOT)], check=True, capture_output=True, cwd=tmp)
+    (wheel,) = dist.glob("irm_orchestrator-*.whl")
+    venv = tmp / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    bindir = venv / "bin"
+    subprocess.run([str(bindir / "python"), "-m", "pip", "install", "-q", "--no-deps", "--no-index", str(wheel)],
+                   check=True, capture_output=True, cwd=tmp)
+    purelib = Path(subprocess.run([str(bindir / "python"), "-c", "import sysconfig; print(sysconfig.get_paths()"
+                                   "['purelib'])"], capture_output=True, text=True, check=True).stdout.strip())
+    (purelib / "zz_test_dependencies.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    for script in ("ansible-playbook", "ansible-config", "ansible-inventory"):  # under the new interpreter
+        body = (BIN / script).read_text().split("\n", 1)[1]
+        (bindir / script).write_text(f"#!{bindir / 'python'}\n{body}")
+        (bindir / script).chmod(0o755)
+    empty = tmp / "empty"
+    empty.mkdir()
+    yield bindir, empty
+
+
+def _run(installed: tuple[Path, Path], *args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    bindir, empty = installed
+    env = {k: v for k, v in os.environ.items() if k not in ("IRM_HOME", "PYTHONPATH", "ANSIBLE_CONFIG")}
+    env.update(PATH=f"{bindir}{os.pathsep}{env.get('PATH', '/usr/bin:/bin')}", COLUMNS="200",
+               IRM_OPERATOR="op-wheel")
+    return subprocess.run([str(bindir / args[0]), *args[1:]], capture_output=True, text=True, cwd=empty, env=env,
+                          timeout=timeout, check=False)
+
+
+def test_the_installed_package_carries_its_content_and_no_checkout_is_on_its_path(
+        installed: tuple[Path, Path]) -> None:
+    bindir, _ = installed
+    where = _run(installed, "python", "-c", "import orchestrator, sys; print(orchestrator.__file__); "
+                 f"print(any(p.rstrip('/') == {str(ROOT)!r} for p in sys.path))")
+    module, on_path = where.stdout.split()
+    assert module.startswith(str(bindir.parent)) and on_path == "False", where.stdout
+    version = _run(installed, "irm", "--version")
+    assert version.returncode == 0, version.stderr
+    content = version.stdout.splitlines()[-1].removeprefix("content ")
+    assert content.startswith(str(bindir.parent)) and content.endswith("orchestrator/content"), version.stdout
+    assert "irm.response collection 0.1.0" in version.stdout
+    for needed in ("playbooks/contain_1_internet_cut.yml", "ansible.cfg",
+                   "collections/ansible_collections/irm/response/plugins/modules/irm_nft.py"):
+        assert (Path(content) / needed).is_file(), needed
+    valid = _run(installed, "irm", "validate", "-i", str(LAB_INVENTORY))
+    assert valid.returncode == 0 and "valid (4 areas" in valid.stdout, valid.stdout + valid.stderr
+
+
+def test_the_installed_package_contains_an_area_checked_by_traffic(installed: tuple[Path, Path]) -> None:
+    journal = installed[1] / "journal.db"
+    with built_lab(LAB_INVENTORY):
+        inv = load_inventory(LAB_INVENTORY)
+        probes = [probe(inv, "x-ws11", "hq-ws1", 4445), probe(inv, "x-ws11", "inet-web", 80)]
+        assert set(matrix(inv, probes).values()) == {"open"}
+        opened = _run(installed, "irm", "incident", "open", "--worm", "W", "--vector", "tcp/4445", "--journal",
+                      str(journal))
+        assert opened.returncode == 0, opened.stderr
+        contain = ("irm", "contain", "--area", "subsidiary-x", "--yes", "--no-loop", "-i", str(LAB_INVENTORY),
+                   "--journal", str(journal), "--confirm-timeout", "20")
+        dry = _run(installed, *contain, "--dry-run")
+        assert dry.returncode == 0, dry.stdout + dry.stderr
+        assert set(matrix(inv, probes).values()) == {"open"}  # a dry run changes nothing
+        real = _run(installed, *contain)
+        assert real.returncode == 0, real.stdout + real.stderr
+        assert "open" not in matrix(inv, probes).values()
+        verify = _run(installed, "irm", "status", "--verify", "-i", str(LAB_INVENTORY), "--journal", str(journal))
+        assert verify.returncode == 0, verify.stdout + verify.stderr
