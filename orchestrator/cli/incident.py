@@ -19,6 +19,7 @@ from orchestrator.cli.options import (
     OperatorOpt,
     existing_journal,
     load,
+    no_incident_yet,
 )
 from orchestrator.core.errors import UserError
 from orchestrator.core.journal import DEFAULT_PATH, Journal, default_operator
@@ -61,6 +62,8 @@ def incident_open(
 @incident_app.command("list")
 def incident_list(journal: JournalOpt = Path(DEFAULT_PATH), as_json: JsonOpt = False) -> None:
     """List incidents."""
+    if no_incident_yet(journal, "[]" if as_json else None):
+        return
     with Journal(existing_journal(journal)) as j:
         incidents = j.incidents()
     if as_json:

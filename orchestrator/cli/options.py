@@ -48,6 +48,20 @@ UntrustedOpt = Annotated[bool, typer.Option(
     "would run anything (an executable file, an inventory plugin, a template with lookup, query or pipe).")]
 
 
+def no_incident_yet(journal: Path, as_json: str | None = None) -> bool:
+    """Before the first incident there is no journal: a view says so and exits 0 (``as_json``: what it
+    prints instead, its empty document)."""
+    if journal.exists() or journal.is_symlink():
+        return False
+    if as_json is not None:
+        print(as_json)
+    else:
+        from orchestrator.cli.app import console
+
+        console.print(f"no incident yet (no journal at {journal}; 'irm incident open' starts one)")
+    return True
+
+
 def existing_journal(journal: Path) -> Path:
     """Read-only commands never create a journal: a missing one is an operator mistake."""
     if not journal.exists():

@@ -18,6 +18,7 @@ from orchestrator.cli.options import (
     OperatorOpt,
     existing_journal,
     load,
+    no_incident_yet,
 )
 from orchestrator.core.errors import UserError
 from orchestrator.core.journal import DEFAULT_PATH, Journal, default_operator
@@ -83,6 +84,8 @@ def action_add(
 @action_app.command("list")
 def action_list(journal: JournalOpt = Path(DEFAULT_PATH), incident_id: IncidentOpt = None) -> None:
     """List the action items."""
+    if no_incident_yet(journal):
+        return
     with Journal(existing_journal(journal)) as j:
         inc = j.open_incident_for(incident_id)
         actions = j.actions(inc.id)
@@ -106,6 +109,8 @@ def report(
     from orchestrator.aftermath import report as rep
     from orchestrator.core.inventory.load import vault_values
 
+    if no_incident_yet(journal):
+        return
     inv = load(inventory)
     with Journal(existing_journal(journal)) as j:
         if not j.incidents():

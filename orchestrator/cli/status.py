@@ -17,6 +17,7 @@ from orchestrator.cli.options import (
     JsonOpt,
     existing_journal,
     load,
+    no_incident_yet,
 )
 from orchestrator.core.errors import Drift, HostsUnreached
 from orchestrator.core.journal import DEFAULT_PATH, Journal
@@ -35,6 +36,8 @@ def status(
     """Per-area and per-sub-area posture, each stage's state, host failures and infections."""
     from orchestrator.core import status as st
 
+    if no_incident_yet(journal, '{"incident": null}' if as_json else None):
+        return
     inv = load(inventory, snapshot=not verify)
     with Journal(existing_journal(journal)) as j:
         data = st.gather(inv, j, incident_id)

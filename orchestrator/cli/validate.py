@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -44,7 +45,8 @@ def validate(
     problems, vectors = validation.file_problems(plan or [], incident_file or [])
     against = [str(f) for f in incident_file or []]
     path = journal or Path(DEFAULT_PATH)
-    if journal is not None and not journal.exists():
+    given = any(a == "--journal" or a.startswith("--journal=") for a in sys.argv[1:])
+    if journal is not None and not journal.exists() and given:  # IRM_JOURNAL before the first incident: none
         raise UserError(f"no journal at {journal} (validate reads it, never creates it)")
     if path.exists():
         with Journal(path) as j:

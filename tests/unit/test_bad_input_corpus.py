@@ -515,7 +515,6 @@ def _cases() -> list[Any]:
         for argv in (["incident", "list"], ["status"], ["note", "x", "--by", "y"], ["action", "list"]):
             add(f"{argv[0]}-{name}", _bad(3, culprit, *argv, "--journal", f"{{root}}/{name}"))
     add("validate-journal-missing", _bad(2, "no journal at", "validate", "--journal", "{root}/none.db"))
-    add("status-journal-missing", _bad(2, "no journal at", "status", "--journal", "{root}/none.db"))
     add("incident-open-journal-dir-missing", _bad(2, "does not exist", "incident", "open", "--worm", "W",
                                                   "--vector", "tcp/1", "--journal", "{root}/nodir/j.db"))
 

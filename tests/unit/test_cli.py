@@ -67,3 +67,17 @@ def test_a_repeated_single_valued_option_is_named_and_repeatable_ones_pass() -> 
     assert repeated_option(command, ["contain", "--area", "a", "--", "--area", "b"]) is None
     # the same option name on two levels of the command line is counted per command
     assert repeated_option(command, ["incident", "list", "--journal", "j"]) is None
+
+
+def test_before_the_first_incident_the_views_say_so_and_exit_0(tmp_path: Path) -> None:
+    none = str(tmp_path / "journal.db")
+    for argv in (["status"], ["incident", "list"], ["action", "list"], ["report", "--out", str(tmp_path / "r")]):
+        proc = irm(*argv, "--journal", none)
+        assert proc.returncode == 0 and "no incident yet" in proc.stdout, (argv, proc.stdout, proc.stderr)
+    assert irm("status", "--json", "--journal", none).stdout.strip() == '{"incident": null}'
+    assert irm("incident", "list", "--json", "--journal", none).stdout.strip() == "[]"
+    assert list(tmp_path.iterdir()) == []  # nothing created
+    # validate with IRM_JOURNAL naming a journal not created yet: no incident yet, not an error
+    proc = irm("validate", env={"IRM_JOURNAL": none})
+    assert proc.returncode == 0, proc.stderr
+    assert irm("validate", "--journal", none).returncode == 2  # an explicit journal that does not exist
