@@ -62,7 +62,7 @@ def identify(
     health = sources.health()
     unmapped = {h.label: sum(h.unmapped.values()) for h in health if h.unmapped}
     result = run(inv, detections, start, limits, postures, unmapped, incident is not None,
-                 None if str(inventory) == DEFAULT_INVENTORY else str(inventory))
+                 None if str(inventory) == DEFAULT_INVENTORY else str(inventory), sources=list(source or []))
     unreadable = [h.label for h in health if not h.readable]
     if as_json:
         data = result.to_json()

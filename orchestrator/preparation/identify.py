@@ -140,7 +140,7 @@ def _touches(inv: Inventory, flow: CriticalFlow, perimeter_hosts: set[str]) -> l
 
 def identify(inv: Inventory, detections: list[Detection], since: datetime, threshold: DetectionThreshold,
              postures: dict[str, str], unmapped: dict[str, int], incident_open: bool,
-             inventory_arg: str | None = None) -> Identification:
+             inventory_arg: str | None = None, sources: list[str] | None = None) -> Identification:
     window = timedelta(seconds=threshold.within)
     areas: list[AreaSeen] = []
     for area in inv.areas.values():
@@ -171,7 +171,7 @@ def identify(inv: Inventory, detections: list[Detection], since: datetime, thres
     malware = [s for s, _ in Counter(d.signature for d in detections if not d.network).most_common()]
     result = Identification(since, threshold, areas, outside, unmapped, impact, vectors, signatures, malware,
                             patient_zero(inv, detections), detections[0].time if detections else None)
-    result.next_commands = _next(result, incident_open, inventory_arg)
+    result.next_commands = _next(result, incident_open, inventory_arg, sources or [])
     return result
 
 
@@ -188,8 +188,11 @@ def patient_zero(inv: Inventory, detections: list[Detection]) -> str | None:
     return detections[0].host if detections else None
 
 
-def _next(result: Identification, incident_open: bool, inventory_arg: str | None) -> list[str]:
+def _next(result: Identification, incident_open: bool, inventory_arg: str | None, sources: list[str]) -> list[str]:
+    """The commands to type next, with the inventory and the --source options identify was given (contain
+    watches the same feeds)."""
     inv_opt = f" -i {shlex.quote(inventory_arg)}" if inventory_arg else ""
+    inv_opt += "".join(f" --source {shlex.quote(s)}" for s in sources)
     to_contain = [a.area for a in result.areas if a.over_threshold and a.posture == "connected"]
     commands = []
     if not incident_open and result.perimeter:

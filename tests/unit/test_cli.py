@@ -81,3 +81,9 @@ def test_before_the_first_incident_the_views_say_so_and_exit_0(tmp_path: Path) -
     proc = irm("validate", env={"IRM_JOURNAL": none})
     assert proc.returncode == 0, proc.stderr
     assert irm("validate", "--journal", none).returncode == 2  # an explicit journal that does not exist
+
+
+def test_minus_h_is_help_on_every_command() -> None:
+    for argv in (["-h"], ["contain", "-h"], ["incident", "open", "-h"], ["lab", "-h"]):
+        proc = irm(*argv)
+        assert proc.returncode == 0 and "Usage: irm" in proc.stdout, (argv, proc.stderr)

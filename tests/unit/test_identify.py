@@ -86,3 +86,12 @@ def test_patient_zero_is_the_host_nobody_infected_not_the_first_alert() -> None:
     assert patient_zero(inv, [first_alert, seeded, infected]) == "x-ws11"
     assert patient_zero(inv, [first_alert]) == "x-ws13"  # nothing says otherwise
     assert patient_zero(inv, []) is None
+
+
+def test_the_next_commands_keep_the_inventory_and_sources_identify_was_given() -> None:
+    inv = load_inventory(LAB_INVENTORY)
+    seen = [_d(0, "x-ws11"), _d(5, "x-ws12")]
+    result = identify(inv, seen, T0, DetectionThreshold(detections=1), {}, {}, incident_open=True,
+                      inventory_arg="/etc/irm/inv", sources=["suricata:/var/log/suricata/eve.json", "lab_av"])
+    assert result.next_commands == ["irm contain -i /etc/irm/inv --source suricata:/var/log/suricata/eve.json "
+                                    "--source lab_av --area subsidiary-x"]
