@@ -13,11 +13,16 @@ from orchestrator import __version__
 HELP = {"help_option_names": ["-h", "--help"]}
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_show_locals=False,
                   help="irm: worm infection response orchestrator.", context_settings=HELP)
-lab_app = typer.Typer(context_settings=HELP, no_args_is_help=True, help="Build, inspect and tear down the namespace lab.")
-incident_app = typer.Typer(context_settings=HELP, no_args_is_help=True, help="Record and inspect incidents (the worm, its vectors).")
-remediate_app = typer.Typer(context_settings=HELP, help="Remediate a contained area with a validated plan (canaries first).")
-action_app = typer.Typer(context_settings=HELP, no_args_is_help=True, help="Action items of the crisis report (capitalize).")
-node_app = typer.Typer(context_settings=HELP, no_args_is_help=True, help="Execution nodes: check them, install irm's runtime on them.")
+lab_app = typer.Typer(
+    context_settings=HELP, no_args_is_help=True, help="Build, inspect and tear down the namespace lab.")
+incident_app = typer.Typer(
+    context_settings=HELP, no_args_is_help=True, help="Record and inspect incidents (the worm, its vectors).")
+remediate_app = typer.Typer(
+    context_settings=HELP, help="Remediate a contained area with a validated plan (canaries first).")
+action_app = typer.Typer(
+    context_settings=HELP, no_args_is_help=True, help="Action items of the crisis report (capitalize).")
+node_app = typer.Typer(
+    context_settings=HELP, no_args_is_help=True, help="Execution nodes: check them, install irm's runtime on them.")
 for sub, name in ((lab_app, "lab"), (incident_app, "incident"), (remediate_app, "remediate"), (action_app, "action"),
                   (node_app, "node")):
     app.add_typer(sub, name=name)
