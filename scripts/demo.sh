@@ -138,9 +138,9 @@ irm lab matrix -i "$INV"
 
 banner "aftermath: the crisis cell's notes and actions, then the crisis report from the journal"
 if [ "${#manual[@]}" -gt 0 ]; then
-  irm note "Manual remediation of ${manual[*]} took a technician on site" --by "crisis lead" --kind wrong
+  irm note "Manual remediation of ${manual[*]} took a technician on site" --operator "crisis lead" --kind wrong
 fi
-irm note "Recovery of ${contained[*]} went through the five IRM steps after a signed approval" --by "crisis lead" \
+irm note "Recovery of ${contained[*]} went through the five IRM steps after a signed approval" --operator "crisis lead" \
   --kind right
 irm action add "Give the antivirus a tamper-protected update channel" --owner "endpoint team" --react RA4301
 irm report --out irm-report -i "$INV"

@@ -40,7 +40,7 @@ def _redacted(text: str, inventory: Path) -> str:
 @app.command("note")
 def note(
     text: Annotated[str, typer.Argument(help="What the crisis cell wants in the report.")],
-    by: Annotated[str, typer.Option("--by", help="Who says so.")],
+    operator: OperatorOpt = None,
     kind: Annotated[Literal["note", "right", "wrong"], typer.Option(help="What went right, wrong, or a note.")]
     = "note",
     inventory: InventoryOpt = Path(DEFAULT_INVENTORY),
@@ -49,7 +49,7 @@ def note(
 ) -> None:
     """Add a note of the crisis cell to the incident (shown in the report beside the journal's facts)."""
     text = check_text(text, "note: the text", limit=4000, multiline=True)
-    by = check_text(by, "note: --by", limit=200)
+    by = default_operator(operator)
     with Journal(existing_journal(journal)) as j:
         inc = j.open_incident_for(incident_id)
         j.add_note(inc.id, _redacted(text, inventory), kind, by)

@@ -99,7 +99,7 @@ def exercise(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Exercise]:
         if rec.returncode == 2 and "detection(s)" in rec.stderr:  # a last detection inside the quiet window
             rec = run("recover", "--area", "subsidiary-x", "--yes", "--soak", "1s", "--quiet-window", "3s")
         assert rec.returncode == 0, rec.stdout + rec.stderr
-        assert run("note", f"the vault canary {CANARY} must never show", "--by", "crisis-lead",
+        assert run("note", f"the vault canary {CANARY} must never show", "--operator", "crisis-lead",
                    "--kind", "wrong").returncode == 0
         assert run("action", "add", "Rehearse the exercise every quarter", "--owner", "SOC lead", "--react",
                    "RA6002", "--due", "2027-03-01").returncode == 0

@@ -512,7 +512,7 @@ def _cases() -> list[Any]:
     for name, culprit in (("j-text.db", "not an irm journal, or damaged"), ("j-truncated.db", "damaged"),
                           ("j-foreign.db", "tables: users"), ("j-app.db", "another application"),
                           ("j-newer.db", "newer irm"), ("j-dir.db", "is not a file")):
-        for argv in (["incident", "list"], ["status"], ["note", "x", "--by", "y"], ["action", "list"]):
+        for argv in (["incident", "list"], ["status"], ["note", "x", "--operator", "y"], ["action", "list"]):
             add(f"{argv[0]}-{name}", _bad(3, culprit, *argv, "--journal", f"{{root}}/{name}"))
     add("validate-journal-missing", _bad(2, "no journal at", "validate", "--journal", "{root}/none.db"))
     add("incident-open-journal-dir-missing", _bad(2, "does not exist", "incident", "open", "--worm", "W",
@@ -545,8 +545,7 @@ def _cases() -> list[Any]:
         ("incident-open-port-0", "vectors", ["incident", "open", "--worm", "W", "--vector", "tcp/0", "--journal", J]),
         ("incident-open-bad-ref", "is not a CVE", ["incident", "open", "--worm", "W", "--vector", "tcp/1",
                                                   "--reference", "<script>", "--journal", J]),
-        ("note-bad-kind", "--kind", ["note", "x", "--by", "y", "--kind", "meh", "--journal", J]),
-        ("note-no-by", "--by", ["note", "x", "--journal", J]),
+        ("note-bad-kind", "--kind", ["note", "x", "--operator", "y", "--kind", "meh", "--journal", J]),
         ("action-bad-react", "--react 'RA1'", ["action", "add", "x", "--owner", "o", "--react", "RA1", "--journal",
                                                J]),
         ("action-bad-due", "--due 'tomorrow'", ["action", "add", "x", "--owner", "o", "--due", "tomorrow",
@@ -608,14 +607,14 @@ def _cases() -> list[Any]:
         add(f"operator-{kind}", _bad(2, culprit, "incident", "open", "--worm", "W", "--vector", "tcp/1",
                                      "--operator", value, "--journal", J))
         add(f"worm-{kind}", _bad(2, culprit, "incident", "open", "--worm", value, "--vector", "tcp/1", "--journal", J))
-        add(f"note-by-{kind}", _bad(2, culprit, "note", "ok", "--by", value, "--journal", J))
+        add(f"note-by-{kind}", _bad(2, culprit, "note", "ok", "--operator", value, "--journal", J))
         add(f"exclude-reason-{kind}", _bad(2, culprit, "exclude", "x-ws11", "--reason", value, "--journal", J))
         add(f"unlock-reason-{kind}", _bad(2, culprit, "unlock", "subsidiary-x", "--reason", value, "--journal", J))
         add(f"action-owner-{kind}", _bad(2, culprit, "action", "add", "fix it", "--owner", value, "--journal", J))
         add(f"approve-reason-{kind}", _bad(2, culprit, "approve", "--area", "hq", "--key", "/dev/null", "--reason",
                                            value, "--journal", J))
         if kind not in ("newline",):  # multi-line fields accept newlines
-            add(f"note-text-{kind}", _bad(2, culprit, "note", value, "--by", "lead", "--journal", J))
+            add(f"note-text-{kind}", _bad(2, culprit, "note", value, "--operator", "lead", "--journal", J))
     return cases
 
 
@@ -667,7 +666,7 @@ def test_hostile_but_legitimate_text_is_kept_verbatim_and_never_evaluated(kind: 
     code, out, err = _main(["incident", "open", "--worm", value, "--vector", "tcp/4445", "--signature", value,
                             "--journal", journal], env={"IRM_OPERATOR": value[:100]})
     assert code == 0, err
-    assert _main(["note", value, "--by", value[:200], "--kind", "wrong", "--journal", journal])[0] == 0
+    assert _main(["note", value, "--operator", value[:100], "--kind", "wrong", "--journal", journal])[0] == 0
     assert _main(["action", "add", value, "--owner", value[:200], "--journal", journal])[0] == 0
     for argv in (["incident", "list"], ["action", "list"], ["status"]):
         code, out, err = _main([*argv, "--journal", journal])
@@ -697,7 +696,7 @@ def test_a_sample_as_subprocesses_no_traceback(corpus: Corpus) -> None:
                        (["validate", "--plan", corpus.p("plan-binary.yml")], 2),
                        (["incident", "list", "--journal", corpus.p("j-text.db")], 3),
                        (["frobnicate"], 2),
-                       (["note", "x\x1b[2J", "--by", "a", "--journal", str(corpus.journal)], 2)):
+                       (["note", "x\x1b[2J", "--operator", "a", "--journal", str(corpus.journal)], 2)):
         proc = subprocess.run([str(BIN / "irm"), *argv], capture_output=True, text=True, cwd=ROOT, timeout=120)
         assert proc.returncode == code and "Traceback" not in proc.stderr, proc.stderr
         assert len(proc.stderr.strip().splitlines()) == 1 and proc.stderr.startswith("irm: error: ")

@@ -63,7 +63,7 @@ def test_a_repeated_single_valued_option_is_named_and_repeatable_ones_pass() -> 
     assert repeated_option(command, ["incident", "open", "--worm", "W", "--vector", "tcp/1", "--vector", "tcp/2"]) \
         is None
     assert repeated_option(command, ["contain", "--area", "a", "--yes", "--yes"]) is None
-    assert repeated_option(command, ["note", "x", "--by", "--by"]) is None  # "--by" is the first --by's value
+    assert repeated_option(command, ["note", "x", "--operator", "--operator"]) is None  # the first one's value
     assert repeated_option(command, ["contain", "--area", "a", "--", "--area", "b"]) is None
     # the same option name on two levels of the command line is counted per command
     assert repeated_option(command, ["incident", "list", "--journal", "j"]) is None
