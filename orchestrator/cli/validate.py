@@ -27,7 +27,7 @@ def validate(
     inventory: InventoryOpt = Path(DEFAULT_INVENTORY),
     plan: Annotated[list[Path] | None, typer.Option("--plan", help="A remediation plan to check too (repeat).")] = None,
     incident_file: Annotated[list[Path] | None, typer.Option(
-        "--incident", help="An incident file to check too, and whose vectors the critical flows are checked "
+        "--incident-file", help="An incident file to check too, and whose vectors the critical flows are checked "
         "against (repeat).")] = None,
     journal: Annotated[Path | None, typer.Option(
         "--journal", envvar="IRM_JOURNAL", help="Check critical flows against this journal's open incident "

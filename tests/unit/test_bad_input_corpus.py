@@ -491,7 +491,7 @@ def _cases() -> list[Any]:
     add("validate-plan-missing", _bad(2, "cannot be read", "validate", "--plan", "/nonexistent/plan.yml"))
     add("validate-plan-directory", _bad(2, "cannot be read", "validate", "--plan", "{root}"))
 
-    # incident files: `irm incident open --file` and `irm validate --incident`
+    # incident files: `irm incident open --file` and `irm validate --incident-file`
     inc_culprits = {
         "inc-binary.yml": "not UTF-8 text", "inc-empty.yml": "expected a mapping", "inc-no-vectors.yml": "vectors",
         "inc-vector-zero.yml": "vectors", "inc-vector-icmp.yml": "'icmp/1' is not a vector",
@@ -504,7 +504,7 @@ def _cases() -> list[Any]:
     for name, culprit in inc_culprits.items():
         add(f"incident-open-{name}", _bad(2, culprit, "incident", "open", "--file", f"{{root}}/{name}",
                                           "--journal", J))
-        add(f"validate-{name}", _bad(2, culprit, "validate", "--incident", f"{{root}}/{name}"))
+        add(f"validate-{name}", _bad(2, culprit, "validate", "--incident-file", f"{{root}}/{name}"))
     add("incident-open-file-and-flags", _bad(2, "either --file or the --worm", "incident", "open", "--file",
                                              "{root}/inc-empty.yml", "--worm", "W", "--journal", J))
 

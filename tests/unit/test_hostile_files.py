@@ -108,7 +108,7 @@ def test_plans_and_incident_files_are_read_only_when_regular_and_bounded(kind: s
     culprit = {"fifo": "a FIFO, not a regular file", "device": "a device, not a regular file",
                "huge": "more than 1,048,576 bytes", "directory": "a directory, not a regular file"}[kind]
     _refused(["validate", "--plan", str(path)], 2, culprit)
-    _refused(["validate", "--incident", str(path)], 2, culprit)
+    _refused(["validate", "--incident-file", str(path)], 2, culprit)
     _refused(["incident", "open", "--file", str(path), "--journal", str(tmp_path / "j.db")], 2, culprit)
     assert not (tmp_path / "j.db").exists()
 
