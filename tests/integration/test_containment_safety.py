@@ -120,8 +120,8 @@ def test_bad_input(lab: Path, tmp_path: Path) -> None:
     journal = tmp_path / "journal.db"
     proc = contain(journal, "--yes")
     assert proc.returncode == 2 and proc.stderr.strip() == (
-        f"irm: error: no open incident in journal {journal}: record the worm first with 'irm incident open "
-        "--worm NAME --vector tcp/PORT'")
+        f"irm: error: no journal at {journal} (open an incident first, or pass --journal / IRM_JOURNAL)")
+    assert not journal.exists()  # a refused containment creates no journal
     journal = incident(tmp_path)
     proc = irm("contain", "--area", "subsidiary-w", "--yes", "--journal", str(journal))
     assert proc.returncode == 2 and proc.stderr.strip() == (
