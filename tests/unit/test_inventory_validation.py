@@ -207,7 +207,8 @@ def test_cli_prints_one_line_per_problem_and_no_traceback(tmp_path: Path) -> Non
 def test_cli_missing_inventory() -> None:
     proc = irm("validate", "-i", "/nonexistent/inventory")
     assert proc.returncode == 2
-    assert proc.stderr.strip() == "irm: error: inventory '/nonexistent/inventory' does not exist"
+    assert proc.stderr.strip() == ("irm: error: inventory '/nonexistent/inventory' does not exist: pass -i PATH or set "
+                                   "IRM_INVENTORY")
 
 
 def test_cli_unparsable_inventory(tmp_path: Path) -> None:

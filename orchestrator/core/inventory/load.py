@@ -76,7 +76,7 @@ def _where(exc: BaseException) -> str:
 def _load_raw(source: str | Path) -> RawInventory:
     path = Path(source)
     if not path.exists():
-        raise InventoryError(f"inventory '{source}' does not exist")
+        raise InventoryError(f"inventory '{source}' does not exist: pass -i PATH or set IRM_INVENTORY")
     os.environ.setdefault("ANSIBLE_INVENTORY_ANY_UNPARSED_IS_FAILED", "True")
     # a key given twice in one mapping (a second irm_gateway, a second vars: block) is refused, naming the
     # file and line, never settled silently by "the last one wins"
