@@ -43,7 +43,7 @@ fi
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   echo "setup: installing irm and its dependencies into $VENV"
   "$VENV/bin/python" -m pip install -q --upgrade pip 2>&1 | grep -v '^WARNING: Location' || true
-  "$VENV/bin/python" -m pip install -q -e '.[dev]' 2>&1 | grep -v '^WARNING: Location' || true
+  "$VENV/bin/python" -m pip install -q -e '.[dev,lab]' 2>&1 | grep -v '^WARNING: Location' || true
   "$VENV/bin/python" -c 'import orchestrator.cli, ansible_runner, ansible_collections.cisco.ios' \
     || { echo "setup: the virtualenv is incomplete" >&2; exit 1; }
   touch "$stamp"

@@ -22,6 +22,24 @@ from orchestrator.cli.options import (
 from orchestrator.core.errors import CheckFailed
 
 
+@lab_app.callback()
+def _lab_extra() -> None:
+    """The namespace lab: build it, infect it, watch it, tear it down (needs the lab extra)."""
+    import importlib
+
+    from orchestrator.core.errors import UserError
+
+    missing = []
+    for module in ("aiosmtpd", "paramiko"):
+        try:
+            importlib.import_module(module)
+        except ImportError:
+            missing.append(module)
+    if missing:
+        raise UserError(f"irm lab needs the lab's dependencies ({', '.join(missing)} missing): "
+                        "pip install 'irm-orchestrator[lab]'")
+
+
 @lab_app.command("up")
 def lab_up(inventory: InventoryOpt = Path(DEFAULT_INVENTORY)) -> None:
     """Build the lab described by the inventory: namespaces, links, nftables, sshd, services."""

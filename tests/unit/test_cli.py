@@ -87,3 +87,12 @@ def test_minus_h_is_help_on_every_command() -> None:
     for argv in (["-h"], ["contain", "-h"], ["incident", "open", "-h"], ["lab", "-h"]):
         proc = irm(*argv)
         assert proc.returncode == 0 and "Usage: irm" in proc.stdout, (argv, proc.stderr)
+
+
+def test_irm_lab_without_the_lab_extra_says_how_to_get_it() -> None:
+    code = ("import sys; sys.modules['aiosmtpd'] = None; sys.argv = ['irm', 'lab', 'status']\n"
+            "from orchestrator.cli import main; main()")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=False)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.strip() == ("irm: error: irm lab needs the lab's dependencies (aiosmtpd missing): pip install "
+                                   "'irm-orchestrator[lab]'")
