@@ -23,8 +23,10 @@ action_app = typer.Typer(
     context_settings=HELP, no_args_is_help=True, help="Action items of the crisis report (capitalize).")
 node_app = typer.Typer(
     context_settings=HELP, no_args_is_help=True, help="Execution nodes: check them, install irm's runtime on them.")
-for sub, name in ((lab_app, "lab"), (incident_app, "incident"), (remediate_app, "remediate"), (action_app, "action"),
-                  (node_app, "node")):
+config_app = typer.Typer(
+    context_settings=HELP, no_args_is_help=True, help="irm's configuration file (irm.toml) and its settings.")
+for sub, name in ((config_app, "config"), (lab_app, "lab"), (incident_app, "incident"), (remediate_app, "remediate"),
+                  (action_app, "action"), (node_app, "node")):
     app.add_typer(sub, name=name)
 
 # Markup off: worm names, notes, operator names and Ansible messages are printed as the characters they

@@ -20,7 +20,7 @@ from orchestrator.core.errors import INTERNAL_ERROR, INTERRUPTED, Declined, IrmE
 
 # The command modules, in the order `irm --help` lists them (the IRM order); each registers on the app.
 COMMAND_MODULES = ("validate", "prepare", "identify", "incident", "contain", "status", "remediate", "recover", "report",
-                   "node", "lab")
+                   "node", "lab", "config")
 for _module in COMMAND_MODULES:
     importlib.import_module(f"orchestrator.cli.{_module}")
 
@@ -32,7 +32,10 @@ def main() -> None:
         repeated = repeated_option(command, sys.argv[1:])
         if repeated:
             raise UserError(repeated)
-        code = command.main(args=sys.argv[1:], prog_name="irm", standalone_mode=False)
+        from orchestrator.core import config
+
+        code = command.main(args=sys.argv[1:], prog_name="irm", standalone_mode=False,
+                            default_map=config.default_map(config.load(), command))
     except typer.Abort:  # Ctrl-C or end of input at a prompt: declined, nothing done
         code = _fail(Declined("aborted at the prompt: nothing was done"))
     except IrmError as exc:
