@@ -50,11 +50,12 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, 
     yield bindir, empty
 
 
-def _run(installed: tuple[Path, Path], *args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+def _run(installed: tuple[Path, Path], *args: str, timeout: float = 600,
+         env_extra: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     bindir, empty = installed
     env = {k: v for k, v in os.environ.items() if k not in ("IRM_HOME", "PYTHONPATH", "ANSIBLE_CONFIG")}
     env.update(PATH=f"{bindir}{os.pathsep}{env.get('PATH', '/usr/bin:/bin')}", COLUMNS="200",
-               IRM_OPERATOR="op-wheel")
+               IRM_OPERATOR="op-wheel", **(env_extra or {}))
     return subprocess.run([str(bindir / args[0]), *args[1:]], capture_output=True, text=True, cwd=empty, env=env,
                           timeout=timeout, check=False)
 
@@ -76,6 +77,11 @@ def test_the_installed_package_carries_its_content_and_no_checkout_is_on_its_pat
         assert (Path(content) / needed).is_file(), needed
     valid = _run(installed, "irm", "validate", "-i", str(LAB_INVENTORY))
     assert valid.returncode == 0 and "valid (4 areas" in valid.stdout, valid.stdout + valid.stderr
+    # a new user's first steps: a starter of their own, validated through its irm.toml
+    starter = installed[1].parent / "starter"
+    assert _run(installed, "irm", "init", str(starter)).returncode == 0
+    mine = _run(installed, "irm", "validate", env_extra={"IRM_CONFIG": str(starter / "irm.toml"), "IRM_JOURNAL": ""})
+    assert mine.returncode == 0 and "valid (1 areas" in mine.stdout, mine.stdout + mine.stderr
 
 
 def test_the_installed_package_contains_an_area_checked_by_traffic(installed: tuple[Path, Path]) -> None:
