@@ -11,7 +11,7 @@ from orchestrator import __version__
 
 # Tracebacks never show local variables: they may hold inventory secrets.
 HELP = {"help_option_names": ["-h", "--help"]}
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_show_locals=False,
+app = typer.Typer(add_completion=True, no_args_is_help=True, pretty_exceptions_show_locals=False,
                   help="irm: worm infection response orchestrator.", context_settings=HELP)
 lab_app = typer.Typer(
     context_settings=HELP, no_args_is_help=True, help="Build, inspect and tear down the namespace lab.")

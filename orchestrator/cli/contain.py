@@ -20,6 +20,8 @@ from orchestrator.cli.options import (
     JournalOpt,
     OperatorOpt,
     SourceOpt,
+    complete_area,
+    complete_host,
     existing_journal,
     load,
     source_specs,
@@ -53,7 +55,8 @@ def _diffs(report: Any) -> None:
 
 @app.command("contain")
 def contain(
-    area: Annotated[list[str] | None, typer.Option("--area", help="Area to contain, as people say it "
+    area: Annotated[list[str] | None, typer.Option("--area", autocompletion=complete_area,
+                                                   help="Area to contain, as people say it "
                                                    "(subsidiary-x); repeat for several, contained at once.")] = None,
     detected: Annotated[bool, typer.Option("--detected", help="Contain every area with detections in its "
                                            "sources since the incident was opened (with any --area).")] = False,
@@ -196,7 +199,8 @@ def _detected_areas(inv: Any, journal: Journal, incident_id: int | None, specs: 
 
 @app.command("exclude")
 def exclude(
-    host: Annotated[str, typer.Argument(help="Area host that cannot be reached or verified (off, lost, destroyed).")],
+    host: Annotated[str, typer.Argument(autocompletion=complete_host,
+                                        help="Area host that cannot be reached or verified (off, lost, destroyed).")],
     reason: Annotated[str, typer.Option("--reason", help="Why (journaled, shown in status and the report).")],
     inventory: InventoryOpt = Path(DEFAULT_INVENTORY),
     journal: JournalOpt = Path(DEFAULT_PATH),

@@ -17,6 +17,7 @@ from orchestrator.cli.options import (
     DEFAULT_INVENTORY,
     InventoryOpt,
     JsonOpt,
+    complete_host,
     load,
 )
 from orchestrator.core.errors import CheckFailed
@@ -87,7 +88,7 @@ def lab_status(inventory: InventoryOpt = Path(DEFAULT_INVENTORY), as_json: JsonO
 
 
 @lab_app.command("infect")
-def lab_infect(host: Annotated[str, typer.Argument(help="Area host to seed.")],
+def lab_infect(host: Annotated[str, typer.Argument(autocompletion=complete_host, help="Area host to seed.")],
                inventory: InventoryOpt = Path(DEFAULT_INVENTORY)) -> None:
     """Seed the lab worm on one host."""
     from orchestrator.lab import builder
@@ -97,7 +98,8 @@ def lab_infect(host: Annotated[str, typer.Argument(help="Area host to seed.")],
 
 
 @lab_app.command("fix-by-hand")
-def lab_fix_by_hand(host: Annotated[str, typer.Argument(help="Area host a technician fixes at the console.")],
+def lab_fix_by_hand(host: Annotated[str, typer.Argument(autocompletion=complete_host,
+                                                        help="Area host a technician fixes at the console.")],
                     inventory: InventoryOpt = Path(DEFAULT_INVENTORY)) -> None:
     """Play the technician at one host's console: stop the worm, remove it, install the fix."""
     from orchestrator.lab import builder
@@ -106,7 +108,7 @@ def lab_fix_by_hand(host: Annotated[str, typer.Argument(help="Area host a techni
 
 
 @lab_app.command("reboot")
-def lab_reboot(host: Annotated[str, typer.Argument(help="Lab host to reboot.")],
+def lab_reboot(host: Annotated[str, typer.Argument(autocompletion=complete_host, help="Lab host to reboot.")],
                lose_config: Annotated[bool, typer.Option("--lose-config", help="Boot without the saved irm table "
                                                          "(a device that lost its saved configuration).")] = False,
                inventory: InventoryOpt = Path(DEFAULT_INVENTORY)) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -46,6 +47,30 @@ def load(path: Path, snapshot: bool = False, from_soc: bool = False) -> Inventor
 UntrustedOpt = Annotated[bool, typer.Option(
     "--untrusted", help="The inventory comes from someone else: refuse it, before Ansible reads it, when it "
     "would run anything (an executable file, an inventory plugin, a template with lookup, query or pipe).")]
+
+
+def _inventory_for_completion(ctx: typer.Context) -> Inventory | None:
+    """The inventory the command line names so far (else IRM_INVENTORY, irm.toml, the default), loaded
+    from its snapshot when unchanged; None when it cannot be loaded (completion then offers nothing)."""
+    from orchestrator.core import config
+    from orchestrator.core.inventory.load import load_inventory
+
+    given = ctx.params.get("inventory")
+    path = given or os.environ.get("IRM_INVENTORY") or config.load().values.get("inventory") or DEFAULT_INVENTORY
+    try:
+        return load_inventory(Path(path), snapshot=True)
+    except Exception:
+        return None
+
+
+def complete_area(ctx: typer.Context, incomplete: str) -> list[str]:
+    inv = _inventory_for_completion(ctx)
+    return sorted(a for a in inv.areas if a.startswith(incomplete)) if inv else []
+
+
+def complete_host(ctx: typer.Context, incomplete: str) -> list[str]:
+    inv = _inventory_for_completion(ctx)
+    return sorted(h for h in inv.hosts if h.startswith(incomplete)) if inv else []
 
 
 def no_incident_yet(journal: Path, as_json: str | None = None) -> bool:

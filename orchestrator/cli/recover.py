@@ -19,6 +19,7 @@ from orchestrator.cli.options import (
     JournalOpt,
     OperatorOpt,
     SourceOpt,
+    complete_area,
     existing_journal,
     load,
     source_specs,
@@ -30,7 +31,8 @@ from orchestrator.core.safetext import check_text
 
 @app.command("approve")
 def approve(
-    area: Annotated[str, typer.Option("--area", help="The remediated area whose recovery is approved.")],
+    area: Annotated[str, typer.Option("--area", autocompletion=complete_area,
+                                      help="The remediated area whose recovery is approved.")],
     key: Annotated[Path, typer.Option("--key", help="The approver's SSH private key (its public key is listed "
                                       "in the inventory's irm_approvers).")],
     reason: Annotated[str, typer.Option("--reason", help="Why recovery may start.")],
@@ -60,7 +62,7 @@ def approve(
 
 @app.command("recover")
 def recover(
-    area: Annotated[str, typer.Option("--area", help="The area to reconnect.")],
+    area: Annotated[str, typer.Option("--area", autocompletion=complete_area, help="The area to reconnect.")],
     inventory: InventoryOpt = Path(DEFAULT_INVENTORY),
     journal: JournalOpt = Path(DEFAULT_PATH),
     incident_id: IncidentOpt = None,

@@ -18,6 +18,8 @@ from orchestrator.cli.options import (
     InventoryOpt,
     JournalOpt,
     OperatorOpt,
+    complete_area,
+    complete_host,
     existing_journal,
     load,
 )
@@ -39,7 +41,8 @@ def _table(title: str, states: dict[str, str], reasons: dict[str, list[str]]) ->
 @remediate_app.callback(invoke_without_command=True)
 def remediate(
     ctx: typer.Context,
-    area: Annotated[str | None, typer.Option("--area", help="The contained area to remediate.")] = None,
+    area: Annotated[str | None, typer.Option("--area", autocompletion=complete_area,
+                                             help="The contained area to remediate.")] = None,
     plan: Annotated[Path | None, typer.Option("--plan", help="The remediation plan (YAML); default: the plan "
                                               "stored by the last run for this area.")] = None,
     canary: Annotated[str | None, typer.Option("--canary", help="Canary hosts, comma-separated (default: the "
@@ -100,9 +103,11 @@ def remediate(
 
 @remediate_app.command("mark-manual")
 def mark_manual(
-    host: Annotated[str, typer.Argument(help="The host a technician remediated by hand.")],
+    host: Annotated[str, typer.Argument(autocompletion=complete_host,
+                                        help="The host a technician remediated by hand.")],
     by: Annotated[str, typer.Option("--by", help="Who did the work (journaled).")],
-    area: Annotated[str | None, typer.Option("--area", help="The host's area (default: from the inventory).")] = None,
+    area: Annotated[str | None, typer.Option("--area", autocompletion=complete_area,
+                                             help="The host's area (default: from the inventory).")] = None,
     note: Annotated[str, typer.Option("--note", help="What was done.")] = "",
     inventory: InventoryOpt = Path(DEFAULT_INVENTORY),
     journal: JournalOpt = Path(DEFAULT_PATH),

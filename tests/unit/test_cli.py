@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -96,3 +97,23 @@ def test_irm_lab_without_the_lab_extra_says_how_to_get_it() -> None:
     assert proc.returncode == 2, proc.stderr
     assert proc.stderr.strip() == ("irm: error: irm lab needs the lab's dependencies (aiosmtpd missing): pip install "
                                    "'irm-orchestrator[lab]'")
+
+
+def _complete(words: str) -> list[str]:
+    cword = len(words.split()) - (0 if words.endswith(" ") else 1)
+    env = {**os.environ, "COMP_WORDS": words, "COMP_CWORD": str(cword), "_IRM_COMPLETE": "complete_bash",
+           "PYTHONPATH": str(ROOT)}
+    proc = subprocess.run([sys.executable, "-c", "import sys; sys.argv = ['irm']\nfrom orchestrator.cli import main; "
+                           "main()"], capture_output=True, text=True, cwd=ROOT, env=env, check=False)
+    return proc.stdout.split()
+
+
+def test_shell_completion_offers_commands_options_areas_and_hosts() -> None:
+    assert {"recover", "remediate", "report"} <= set(_complete("irm re"))
+    assert "--quiet-window" in _complete("irm contain --qu")
+    assert _complete("irm contain -i inventories/lab --area sub") == ["subsidiary-x", "subsidiary-y", "subsidiary-z"]
+    assert _complete("irm lab infect x-ws2") == ["x-ws21", "x-ws22"]
+    show = subprocess.run([sys.executable, "-c", "import sys; sys.argv = ['irm', '--show-completion', 'bash']\n"
+                           "from orchestrator.cli import main; main()"], capture_output=True, text=True, cwd=ROOT,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)}, check=False)
+    assert "_IRM_COMPLETE=complete_bash" in show.stdout, show.stdout + show.stderr
