@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from orchestrator.cli.app import console, err_console, node_app
-from orchestrator.cli.options import DEFAULT_INVENTORY, InventoryOpt, load
+from orchestrator.cli.options import DEFAULT_INVENTORY, InventoryOpt, JsonOpt, load
 from orchestrator.core.errors import CheckFailed, UserError
 
 if TYPE_CHECKING:
@@ -31,6 +32,7 @@ def node_check(
     inventory: InventoryOpt = Path(DEFAULT_INVENTORY),
     clean: Annotated[bool, typer.Option("--clean", help="First remove the job directories that runs killed on "
                                         "the node left there.")] = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """Reach each node and compare its ansible-core, ansible, ansible-runner and irm's files with the
     controller's, and look for job directories left by killed runs. Exit 1 when one differs or cannot be
@@ -38,14 +40,20 @@ def node_check(
     from orchestrator.core import nodes
 
     failed = False
+    report = []  # --json: [{node, ok, problems, removed}]
     for name, node in _nodes(inventory, host):
-        if clean:
-            for gone in nodes.clean_jobs(node):
-                console.print(f"{name}: removed {gone}")
+        removed = nodes.clean_jobs(node) if clean else []
         problems = nodes.check(node)
         failed |= bool(problems)
+        report.append({"node": name, "ok": not problems, "problems": problems, "removed": removed})
+        if as_json:
+            continue
+        for gone in removed:
+            console.print(f"{name}: removed {gone}")
         for line in problems or [f"{name}: reachable; runs the controller's versions and irm's files"]:
             (err_console if problems else console).print(line)
+    if as_json:
+        print(json.dumps(report, indent=1))
     if failed:
         raise CheckFailed()
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.text import Text
@@ -14,6 +14,9 @@ from orchestrator.cli.options import DEFAULT_INVENTORY, InventoryOpt, JournalOpt
 from orchestrator.core.errors import CheckFailed
 from orchestrator.core.journal import DEFAULT_PATH
 from orchestrator.core.safefile import write_files
+
+if TYPE_CHECKING:
+    from orchestrator.core.inventory import Inventory
 
 CHECKSUMS = "irm-checksums.json"
 
@@ -68,6 +71,7 @@ def arch_map(
     out: Annotated[Path | None, typer.Option("--out", help="Write map.md and map.svg into this directory "
                                              "(default: print the Markdown).")] = None,
     untrusted: UntrustedOpt = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """The architecture from the inventory: areas, sub-areas, mobile segments, boundaries, critical flows
     and their owners, as Markdown and SVG."""
@@ -77,9 +81,27 @@ def arch_map(
     if untrusted:
         untrusted_inventory.check(inventory)
     inv = load(inventory)
+    if as_json:  # {boundaries: {edge, core, gateways}, areas: [{name, gateway, segments, critical_flows}]}
+        print(json.dumps(_map_json(inv), indent=1))
+        return
     text = f"# Architecture of {inv.source}\n\n![architecture](map.svg)\n\n" + archmap.markdown(inv)
     if out is None:
         print(archmap.markdown(inv), end="")
         return
     write_files(out, {"map.md": text, "map.svg": archmap.svg(inv)}, "map")
     console.print(f"wrote {out / 'map.md'} and {out / 'map.svg'}")
+
+
+def _map_json(inv: Inventory) -> dict[str, Any]:
+    def boundary(h: Any) -> dict[str, Any] | None:
+        return None if h is None else {"name": h.name, "address": str(h.address), "kind": h.boundary_kind}
+    return {
+        "boundaries": {"edge": boundary(inv.edge), "core": boundary(inv.core),
+                       "gateways": [boundary(g) for g in inv.gateways]},
+        "areas": [{"name": a.name, "gateway": a.gateway,
+                   "segments": [{"name": s.name, "kind": s.kind, "prefix": str(s.prefix), "hosts": list(s.hosts)}
+                                for s in a.segments],
+                   "critical_flows": [{"name": f.name, "owner": f.owner, "protocol": f.protocol, "ports": f.ports,
+                                       "validated_by": f.validated_by} for f in a.critical_flows]}
+                  for a in inv.areas.values()],
+    }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from typing import Annotated, Literal
@@ -15,6 +16,7 @@ from orchestrator.cli.options import (
     IncidentOpt,
     InventoryOpt,
     JournalOpt,
+    JsonOpt,
     OperatorOpt,
     existing_journal,
     load,
@@ -82,13 +84,17 @@ def action_add(
 
 
 @action_app.command("list")
-def action_list(journal: JournalOpt = Path(DEFAULT_PATH), incident_id: IncidentOpt = None) -> None:
-    """List the action items."""
-    if no_incident_yet(journal):
+def action_list(journal: JournalOpt = Path(DEFAULT_PATH), incident_id: IncidentOpt = None,
+                as_json: JsonOpt = False) -> None:
+    """List the action items (--json: [{id, text, owner, react, due}])."""
+    if no_incident_yet(journal, "[]" if as_json else None):
         return
     with Journal(existing_journal(journal)) as j:
         inc = j.open_incident_for(incident_id)
         actions = j.actions(inc.id)
+    if as_json:
+        print(json.dumps([{k: a[k] for k in ("id", "text", "owner", "react", "due")} for a in actions], indent=1))
+        return
     table = Table(title=f"actions of incident {inc.id}")
     for col in ("id", "action", "owner", "RE&CT", "due"):
         table.add_column(col)

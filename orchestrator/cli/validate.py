@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -12,6 +13,7 @@ from orchestrator.cli.app import app, console
 from orchestrator.cli.options import (
     DEFAULT_INVENTORY,
     InventoryOpt,
+    JsonOpt,
     UntrustedOpt,
     load,
 )
@@ -33,6 +35,7 @@ def validate(
         "--journal", envvar="IRM_JOURNAL", help="Check critical flows against this journal's open incident "
         "(default: the machine's journal, when it exists).")] = None,
     untrusted: UntrustedOpt = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """Check everything a later command would refuse: the schema, the chokepoint groups, the lab's
     address space, critical flows against the incident's vectors, the management path under every
@@ -59,6 +62,15 @@ def validate(
     except UserError as exc:
         raise UserError(*exc.problems, *problems) from None
     problems = validation.inventory_problems(inv, list(dict.fromkeys(vectors)), _lab_problems) + problems
+    if as_json:  # {inventory, valid, problems, areas, segments, managed_hosts, checked_against, plans, incident_files}
+        print(json.dumps({"inventory": str(inventory), "valid": not problems, "problems": problems,
+                          "areas": len(inv.areas), "segments": len(inv.segments),
+                          "managed_hosts": len(inv.managed_hosts), "checked_against": against,
+                          "plans": [str(f) for f in plan or []],
+                          "incident_files": [str(f) for f in incident_file or []]}, indent=1))
+        if problems:
+            raise typer.Exit(2)
+        return
     if problems:
         raise UserError(*problems)
     vectors_note = f"; critical flows checked against {', '.join(against)}" if against else ""

@@ -1,0 +1,44 @@
+"""--json on the commands that report: one document each, of a documented shape."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from tests.conftest import LAB_INVENTORY
+from tests.unit.test_bad_input_corpus import _main
+
+
+def test_validate_json_valid_and_not(tmp_path: Path) -> None:
+    code, out, err = _main(["validate", "--json", "-i", str(LAB_INVENTORY)],
+                           env={"IRM_JOURNAL": str(tmp_path / "none.db")})
+    doc = json.loads(out)
+    assert code == 0 and doc["valid"] is True and doc["problems"] == [] and doc["areas"] == 4, err
+    assert set(doc) == {"inventory", "valid", "problems", "areas", "segments", "managed_hosts", "checked_against",
+                        "plans", "incident_files"}
+    bad = tmp_path / "bad.yml"
+    bad.write_text("name: x\n")
+    code, out, _ = _main(["validate", "--json", "-i", str(LAB_INVENTORY), "--plan", str(bad)], env={"IRM_JOURNAL": ""})
+    doc = json.loads(out)
+    assert code == 2 and doc["valid"] is False and any("methods" in p for p in doc["problems"])
+
+
+def test_map_json_names_boundaries_areas_segments_and_flows() -> None:
+    code, out, err = _main(["map", "--json", "-i", str(LAB_INVENTORY)])
+    doc = json.loads(out)
+    assert code == 0, err
+    assert doc["boundaries"]["edge"]["name"] == "edge-fw" and {g["name"] for g in doc["boundaries"]["gateways"]} >= {
+        "gw-x", "gw-y"}
+    x = next(a for a in doc["areas"] if a["name"] == "subsidiary-x")
+    assert x["gateway"] == "gw-x" and {s["name"] for s in x["segments"]} >= {"office-1"}
+    assert x["critical_flows"][0]["name"] == "erp-orders"
+
+
+def test_action_list_json(tmp_path: Path) -> None:
+    journal = str(tmp_path / "j.db")
+    assert _main(["action", "list", "--json", "--journal", journal])[1].strip() == "[]"
+    assert _main(["incident", "open", "--worm", "W", "--vector", "tcp/1", "--journal", journal])[0] == 0
+    assert _main(["action", "add", "patch the gold image", "--owner", "it-ops", "--journal", journal])[0] == 0
+    code, out, err = _main(["action", "list", "--json", "--journal", journal])
+    assert code == 0 and json.loads(out) == [{"id": 1, "text": "patch the gold image", "owner": "it-ops",
+                                              "react": None, "due": None}], err
