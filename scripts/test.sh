@@ -21,12 +21,12 @@ for check in "ruff check ." "mypy" "ansible-lint -q playbooks collections"; do
   if $check; then passed=$((passed + 1)); else echo "FAILED: $check"; failed=$((failed + 1)); fi
 done
 
-echo "== pytest"
-pytest -q -p no:cacheprovider --junitxml=.irm/junit.xml "$@"
-read -r p f < <(python - <<'PY'
+count() {  # passed and failed tests of one junit file
+  python - "$1" <<'PY'
+import sys
 import xml.etree.ElementTree as ET
 try:
-    root = ET.parse(".irm/junit.xml").getroot()
+    root = ET.parse(sys.argv[1]).getroot()
 except (OSError, ET.ParseError):
     print(0, 1)
 else:
@@ -34,8 +34,31 @@ else:
     tests, fail, err, skip = (int(suite.get(k, 0)) for k in ("tests", "failures", "errors", "skipped"))
     print(tests - fail - err - skip, fail + err + (1 if tests == 0 else 0))
 PY
-)
-passed=$((passed + p)); failed=$((failed + f))
+}
+
+# The unprivileged lane first (unit and property tests: seconds to minutes); the lab lane (namespaces,
+# sshd, nftables, Ansible over SSH, traffic) and molecule run only when it passed.
+if [ "$#" -gt 0 ]; then
+  lanes=("custom")
+else
+  lanes=("unit" "lab")
+fi
+for lane in "${lanes[@]}"; do
+  case "$lane" in
+    unit) echo "== pytest: unit and property tests"; args=(tests/unit tests/property) ;;
+    lab) echo "== pytest: lab tests"; args=(tests/integration) ;;
+    *) echo "== pytest"; args=("$@") ;;
+  esac
+  pytest -q -p no:cacheprovider --junitxml=".irm/junit-$lane.xml" "${args[@]}"
+  read -r p f < <(count ".irm/junit-$lane.xml")
+  passed=$((passed + p)); failed=$((failed + f))
+  if [ "$lane" = "unit" ] && [ "$f" -gt 0 ]; then
+    echo "the unprivileged lane failed: the lab lane and molecule do not run"
+    echo "== make test finished in $(( $(date +%s) - start ))s"
+    echo "summary: ${passed} passed, ${failed} failed"
+    exit 1
+  fi
+done
 
 echo "== molecule"
 for scenario in molecule/*/molecule.yml; do
