@@ -76,6 +76,8 @@ def describe(event: dict[str, Any]) -> str:
         EventKind.INCIDENT_CLOSED: lambda: "incident closed" + (f" by force: {d.get('reason')}" if d.get("forced")
                                                                else ""),
         EventKind.CONTAINMENT_STARTED: lambda: f"containment started{' (dry run)' if d.get('dry_run') else ''}",
+        EventKind.CONTAINMENT_FAILED: lambda: f"containment {'dry run ' if d.get('dry_run') else ''}failed: "
+                                      f"{d.get('reason')}",
         EventKind.CONTAINMENT_FINISHED: lambda: "containment finished; quarantined: "
                                         + (", ".join(d.get("quarantined", [])) or "none"),
         EventKind.DETECTIONS: lambda: f"{d.get('count')} detection(s): {', '.join(d.get('hosts', []))}",

@@ -269,7 +269,7 @@ class Containment:
             return list(reports.values())
         except ContainmentFailed as exc:
             for name in self.names:
-                self._event(EventKind.CONTAINMENT_FAILED, name, reason=str(exc))
+                self._event(EventKind.CONTAINMENT_FAILED, name, reason=str(exc), dry_run=self.req.dry_run)
             raise
         except UserError as exc:
             for name in self.names:

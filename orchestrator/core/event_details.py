@@ -96,6 +96,11 @@ class Reason(Detail):
     reason: str
 
 
+class Failure(Detail):
+    reason: str
+    dry_run: bool = False  # a check-mode run that failed: it changed nothing, and says so in the report
+
+
 class LockoutReverted(Detail):
     stage: str
     hosts: list[str]
@@ -241,7 +246,7 @@ DETAILS: dict[EventKind, type[BaseModel]] = {
     EventKind.LOCK_RELEASED_BY_OPERATOR: LockReleasedByOperator,
     EventKind.CONTAINMENT_STARTED: ContainmentStarted,
     EventKind.CONTAINMENT_FINISHED: ContainmentFinished,
-    EventKind.CONTAINMENT_FAILED: Reason,
+    EventKind.CONTAINMENT_FAILED: Failure,
     EventKind.CONTAINMENT_REFUSED: Reason,
     EventKind.LOCKOUT_REVERTED: LockoutReverted,
     EventKind.SUBAREA_QUARANTINED: SubareaQuarantined,

@@ -109,6 +109,18 @@ def test_a_boundary_failure_stops_the_run_and_journals_what_is_live(tmp_path: Pa
     assert [e["kind"] for e in j.events(1)][-1] == "containment_failed"
 
 
+def test_a_failed_dry_run_is_journaled_and_reported_as_a_dry_run(tmp_path: Path) -> None:
+    from orchestrator.aftermath.report import describe
+
+    j, run = _journal(tmp_path), FakeRunner(fail={("contain_2_isolate", "gw-x"): "unreachable"})
+    with pytest.raises(ContainmentFailed):
+        _contain(j, run, dry_run=True).run()
+    failed = [e for e in j.events(1) if e["kind"] == "containment_failed"]
+    assert failed[-1]["detail"]["dry_run"] is True
+    assert describe(failed[-1]).startswith("containment dry run failed: ")
+    assert j.postures(1).get(AREA) in (None, "connected")
+
+
 def test_several_areas_are_one_play_per_stage_journaled_per_area(tmp_path: Path) -> None:
     j, run = _journal(tmp_path), FakeRunner()
     request = ContainRequest(inventory=LAB_INVENTORY, areas=[AREA, "hq"], operator="op", loop=False)
