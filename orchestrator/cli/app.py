@@ -11,14 +11,18 @@ from orchestrator import __version__
 
 # Tracebacks never show local variables: they may hold inventory secrets.
 HELP = {"help_option_names": ["-h", "--help"]}
+EXIT_CODES = ("Exit codes: 0 done; 1 declined at a prompt, a check failed or drift; 2 bad input, nothing applied; "
+              "3 the environment (journal, lab); 4 a stage failed; 5 the spread did not stop, or hosts left for manual "
+              "work; 6 hosts not reached; 70 a defect in irm.")
 app = typer.Typer(add_completion=True, no_args_is_help=True, pretty_exceptions_show_locals=False,
-                  help="irm: worm infection response orchestrator.", context_settings=HELP)
+                  help="irm: worm infection response orchestrator.", context_settings=HELP, epilog=EXIT_CODES)
 lab_app = typer.Typer(
     context_settings=HELP, no_args_is_help=True, help="Build, inspect and tear down the namespace lab.")
 incident_app = typer.Typer(
     context_settings=HELP, no_args_is_help=True, help="Record and inspect incidents (the worm, its vectors).")
 remediate_app = typer.Typer(
-    context_settings=HELP, help="Remediate a contained area with a validated plan (canaries first).")
+    context_settings=HELP, help="Remediate a contained area with a validated plan (canaries first).\n\nExample: irm "
+    "remediate --area subsidiary-x --plan plans/lab-worm.yml --canary x-ws11")
 action_app = typer.Typer(
     context_settings=HELP, no_args_is_help=True, help="Action items of the crisis report (capitalize).")
 node_app = typer.Typer(

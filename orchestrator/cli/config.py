@@ -13,8 +13,10 @@ from orchestrator.cli.options import JsonOpt
 @config_app.command("show")
 def config_show(as_json: JsonOpt = False) -> None:
     """Print each setting irm.toml can hold, its effective value and where it comes from (environment,
-    the configuration file, or irm's default); a command-line option overrides all of them. Example:
-    IRM_CONFIG=/etc/irm/irm.toml irm config show"""
+    the configuration file, or irm's default); a command-line option overrides all of them.
+
+    Example: irm config show --json
+    """
     from orchestrator.core import config
 
     cfg = config.load()

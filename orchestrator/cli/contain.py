@@ -79,7 +79,10 @@ def contain(
                                             "lost journal): no compare-and-swap. Journaled.")] = False,
 ) -> None:
     """Contain one or more areas: Internet cut, isolation, vectors and removable storage, mobile, then the
-    sub-area loop; with several areas, every first cut comes before any other work."""
+    sub-area loop; with several areas, every first cut comes before any other work.
+
+    Example: irm contain --area subsidiary-x --dry-run
+    """
     from orchestrator.cli.live import ContainLive
     from orchestrator.containment.phase import Containment, ContainRequest
     from orchestrator.containment.table import containment_stage
@@ -207,7 +210,10 @@ def exclude(
     incident_id: IncidentOpt = None,
     operator: OperatorOpt = None,
 ) -> None:
-    """Record an operator decision: this host is left out of recovery's verification (it stays blocked)."""
+    """Record an operator decision: this host is left out of recovery's verification (it stays blocked).
+
+    Example: irm exclude x-lt2 --reason 'laptop lost, reported to the police'
+    """
     inv = load(inventory)
     known = inv.hosts.get(host)
     if known is None or known.kind != "area":
@@ -227,7 +233,10 @@ def unlock(
     journal: JournalOpt = Path(DEFAULT_PATH),
     operator: OperatorOpt = None,
 ) -> None:
-    """Release a lock whose holder is gone for good (e.g. on another machine); journaled."""
+    """Release a lock whose holder is gone for good (e.g. on another machine); journaled.
+
+    Example: irm unlock subsidiary-x --reason 'the SOC machine that held it crashed'
+    """
     why = check_text(reason, "unlock: --reason", limit=2000)
     by = default_operator(operator)
     with Journal(existing_journal(journal)) as j:

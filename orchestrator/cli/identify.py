@@ -37,7 +37,10 @@ def identify(
 ) -> None:
     """Read the detection sources and show the perimeter (areas, sub-areas, hosts, first seen, patient zero),
     the business impact (critical flows, owners, downtime cost) and the exact commands to run next.
-    Exit 1 when a source cannot be read (the perimeter may be incomplete)."""
+    Exit 1 when a source cannot be read (the perimeter may be incomplete).
+
+    Example: irm identify --source suricata:/var/log/suricata/eve.json --since 2h
+    """
     from orchestrator.core.detection import LOOKBACK, watch_start
     from orchestrator.core.sources import Sources
     from orchestrator.preparation.identify import identify as run

@@ -37,7 +37,10 @@ def incident_open(
     operator: OperatorOpt = None,
     inventory: InventoryOpt = Path(DEFAULT_INVENTORY),
 ) -> None:
-    """Open an incident: record the worm and its propagation vectors, and tell the crisis cell."""
+    """Open an incident: record the worm and its propagation vectors, and tell the crisis cell.
+
+    Example: irm incident open --worm WannaCry --vector tcp/445 --reference CVE-2017-0144
+    """
     from orchestrator.core import incident
 
     if file is not None and (worm or vector or signature or reference):
@@ -61,7 +64,10 @@ def incident_open(
 
 @incident_app.command("list")
 def incident_list(journal: JournalOpt = Path(DEFAULT_PATH), as_json: JsonOpt = False) -> None:
-    """List incidents."""
+    """List incidents.
+
+    Example: irm incident list --json
+    """
     if no_incident_yet(journal, "[]" if as_json else None):
         return
     with Journal(existing_journal(journal)) as j:
@@ -88,7 +94,10 @@ def incident_close(
     operator: OperatorOpt = None,
     inventory: InventoryOpt = Path(DEFAULT_INVENTORY),
 ) -> None:
-    """Close an incident once every area it contained is recovered; its cuts then no longer count."""
+    """Close an incident once every area it contained is recovered; its cuts then no longer count.
+
+    Example: irm incident close 1
+    """
     from orchestrator.core.holds import held
 
     if force and not (reason or "").strip():

@@ -43,7 +43,10 @@ def _lab_extra() -> None:
 
 @lab_app.command("up")
 def lab_up(inventory: InventoryOpt = Path(DEFAULT_INVENTORY)) -> None:
-    """Build the lab described by the inventory: namespaces, links, nftables, sshd, services."""
+    """Build the lab described by the inventory: namespaces, links, nftables, sshd, services.
+
+    Example: irm lab up -i inventories/lab
+    """
     from orchestrator.lab import builder
 
     inv = load(inventory)
@@ -55,7 +58,10 @@ def lab_up(inventory: InventoryOpt = Path(DEFAULT_INVENTORY)) -> None:
 
 @lab_app.command("down")
 def lab_down(inventory: InventoryOpt = Path(DEFAULT_INVENTORY)) -> None:
-    """Remove every namespace, veth, process and file the lab made (also after a crashed 'up')."""
+    """Remove every namespace, veth, process and file the lab made (also after a crashed 'up').
+
+    Example: irm lab down -i inventories/lab
+    """
     from orchestrator.lab import builder
 
     report = builder.down(load(inventory))
@@ -68,7 +74,10 @@ def lab_down(inventory: InventoryOpt = Path(DEFAULT_INVENTORY)) -> None:
 
 @lab_app.command("status")
 def lab_status(inventory: InventoryOpt = Path(DEFAULT_INVENTORY), as_json: JsonOpt = False) -> None:
-    """Show the lab's topology with each host's namespace, sshd, services and infection."""
+    """Show the lab's topology with each host's namespace, sshd, services and infection.
+
+    Example: irm lab status --json
+    """
     from orchestrator.cli import views
     from orchestrator.lab import builder
 
@@ -90,7 +99,10 @@ def lab_status(inventory: InventoryOpt = Path(DEFAULT_INVENTORY), as_json: JsonO
 @lab_app.command("infect")
 def lab_infect(host: Annotated[str, typer.Argument(autocompletion=complete_host, help="Area host to seed.")],
                inventory: InventoryOpt = Path(DEFAULT_INVENTORY)) -> None:
-    """Seed the lab worm on one host."""
+    """Seed the lab worm on one host.
+
+    Example: irm lab infect x-ws11
+    """
     from orchestrator.lab import builder
 
     rec = builder.infect(load(inventory), host)
@@ -101,7 +113,10 @@ def lab_infect(host: Annotated[str, typer.Argument(autocompletion=complete_host,
 def lab_fix_by_hand(host: Annotated[str, typer.Argument(autocompletion=complete_host,
                                                         help="Area host a technician fixes at the console.")],
                     inventory: InventoryOpt = Path(DEFAULT_INVENTORY)) -> None:
-    """Play the technician at one host's console: stop the worm, remove it, install the fix."""
+    """Play the technician at one host's console: stop the worm, remove it, install the fix.
+
+    Example: irm lab fix-by-hand x-ws13
+    """
     from orchestrator.lab import builder
 
     console.print(f"{host}: {builder.fix_by_hand(load(inventory), host)}")
@@ -113,7 +128,10 @@ def lab_reboot(host: Annotated[str, typer.Argument(autocompletion=complete_host,
                                                          "(a device that lost its saved configuration).")] = False,
                inventory: InventoryOpt = Path(DEFAULT_INVENTORY)) -> None:
     """Simulate a reboot: kill the namespace's processes, flush its ruleset, load what a boot loads, restart sshd
-    and services."""
+    and services.
+
+    Example: irm lab reboot gw-x
+    """
     from orchestrator.lab import builder
 
     console.print(f"{host}: {builder.reboot(load(inventory), host, load_saved=not lose_config)}",
@@ -122,7 +140,10 @@ def lab_reboot(host: Annotated[str, typer.Argument(autocompletion=complete_host,
 
 @lab_app.command("infections")
 def lab_infections(inventory: InventoryOpt = Path(DEFAULT_INVENTORY), as_json: JsonOpt = False) -> None:
-    """List infected hosts: since when and from whom."""
+    """List infected hosts: since when and from whom.
+
+    Example: irm lab infections --json
+    """
     from orchestrator.cli import views
     from orchestrator.lab import builder
 
@@ -139,7 +160,10 @@ def lab_watch(
     until_all: Annotated[bool, typer.Option(help="Stop early once every vulnerable host is infected.")] = True,
     inventory: InventoryOpt = Path(DEFAULT_INVENTORY),
 ) -> None:
-    """Watch the spread live: who infected whom, when."""
+    """Watch the spread live: who infected whom, when.
+
+    Example: irm lab watch
+    """
     from orchestrator.cli import views
     from orchestrator.lab import builder
 
@@ -160,7 +184,10 @@ def lab_watch(
 
 @lab_app.command("matrix")
 def lab_matrix(inventory: InventoryOpt = Path(DEFAULT_INVENTORY), as_json: JsonOpt = False) -> None:
-    """Probe the baseline connectivity matrix with real TCP connections."""
+    """Probe the baseline connectivity matrix with real TCP connections.
+
+    Example: irm lab matrix --json
+    """
     from orchestrator.cli import views
     from orchestrator.lab import builder, traffic
 
@@ -179,7 +206,10 @@ def lab_matrix(inventory: InventoryOpt = Path(DEFAULT_INVENTORY), as_json: JsonO
 @lab_app.command("reach")
 def lab_reach(inventory: InventoryOpt = Path(DEFAULT_INVENTORY)) -> None:
     """Reach every managed host with Ansible over SSH from the SOC, or from the execution node that
-    manages it (playbooks/reach.yml)."""
+    manages it (playbooks/reach.yml).
+
+    Example: irm lab reach -i inventories/lab
+    """
     from orchestrator.cli.live import LiveProgress
     from orchestrator.core import routing
 

@@ -36,7 +36,10 @@ def node_check(
 ) -> None:
     """Reach each node and compare its ansible-core, ansible, ansible-runner and irm's files with the
     controller's, and look for job directories left by killed runs. Exit 1 when one differs or cannot be
-    reached."""
+    reached.
+
+    Example: irm node check z-node --clean
+    """
     from orchestrator.core import nodes
 
     failed = False
@@ -64,7 +67,10 @@ def node_install(
     inventory: InventoryOpt = Path(DEFAULT_INVENTORY),
 ) -> None:
     """Copy the controller's virtualenv and irm's files to the node over SSH (no package index, no
-    Internet), at the same paths, then check it."""
+    Internet), at the same paths, then check it.
+
+    Example: irm node install z-node
+    """
     from orchestrator.core import nodes
 
     ((_, node),) = _nodes(inventory, [host])

@@ -37,7 +37,10 @@ def prepare(
 ) -> None:
     """Prove the response is ready: the inventory, every host's management connection, each boundary's
     commit-confirmed round trip (changing nothing), the detection sources, the journal, the plans, the
-    crisis-cell directory, the notification channel and irm's own files. Exit 1 when any check fails."""
+    crisis-cell directory, the notification channel and irm's own files. Exit 1 when any check fails.
+
+    Example: irm prepare -i inventories/lab --drift
+    """
     from orchestrator.preparation import prepare as prep
 
     inv = load(inventory)
@@ -74,7 +77,10 @@ def arch_map(
     as_json: JsonOpt = False,
 ) -> None:
     """The architecture from the inventory: areas, sub-areas, mobile segments, boundaries, critical flows
-    and their owners, as Markdown and SVG."""
+    and their owners, as Markdown and SVG.
+
+    Example: irm map -i inventories/lab --out irm-map
+    """
     from orchestrator.core import archmap
     from orchestrator.core.inventory import untrusted as untrusted_inventory
 

@@ -42,7 +42,10 @@ def approve(
     operator: OperatorOpt = None,
 ) -> None:
     """Sign the management approval that recovery requires: the incident, the area, its remediation
-    state as journaled, the time and the reason, signed with the approver's SSH key (ssh-keygen -Y)."""
+    state as journaled, the time and the reason, signed with the approver's SSH key (ssh-keygen -Y).
+
+    Example: irm approve --area subsidiary-x --key ~/.ssh/id_ed25519 --reason 'remediation verified'
+    """
     from orchestrator.recovery import approval
 
     why = check_text(reason, "approve: --reason", limit=500)
@@ -81,7 +84,10 @@ def recover(
                                             "are not what this journal last recorded (another journal's, or a "
                                             "lost journal): no compare-and-swap. Journaled.")] = False,
 ) -> None:
-    """Reconnect a contained, remediated area in the IRM order, one confirmed and monitored step at a time."""
+    """Reconnect a contained, remediated area in the IRM order, one confirmed and monitored step at a time.
+
+    Example: irm recover --area subsidiary-x --soak 2m
+    """
     from orchestrator.cli.live import ContainLive
     from orchestrator.core.sources import Sources
     from orchestrator.recovery.phase import RecoverRequest, Recovery, Step, parse_duration

@@ -54,7 +54,10 @@ def remediate(
     yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
     from_soc: FromSocOpt = False,
 ) -> None:
-    """Run the plan on the canaries, verify them, then deploy to the rest of the area and verify."""
+    """Run the plan on the canaries, verify them, then deploy to the rest of the area and verify.
+
+    Example: irm remediate --area subsidiary-x --plan plans/lab-worm.yml --canary x-ws11
+    """
     if ctx.invoked_subcommand is not None:
         return
     from orchestrator.cli.live import RemediationLive
@@ -114,7 +117,10 @@ def mark_manual(
     incident_id: IncidentOpt = None,
     operator: OperatorOpt = None,
 ) -> None:
-    """Record a manual remediation, then verify the host; it counts only once verification passes."""
+    """Record a manual remediation, then verify the host; it counts only once verification passes.
+
+    Example: irm remediate mark-manual x-ws13 --by 'technician on site'
+    """
     from orchestrator.remediation.phase import RemediateRequest, Remediation
 
     by = check_text(by, "mark-manual: --by", limit=200)

@@ -49,7 +49,10 @@ def note(
     journal: JournalOpt = Path(DEFAULT_PATH),
     incident_id: IncidentOpt = None,
 ) -> None:
-    """Add a note of the crisis cell to the incident (shown in the report beside the journal's facts)."""
+    """Add a note of the crisis cell to the incident (shown in the report beside the journal's facts).
+
+    Example: irm note 'the ERP owner was reached in 10 minutes' --kind right
+    """
     text = check_text(text, "note: the text", limit=4000, multiline=True)
     by = default_operator(operator)
     with Journal(existing_journal(journal)) as j:
@@ -69,7 +72,10 @@ def action_add(
     incident_id: IncidentOpt = None,
     operator: OperatorOpt = None,
 ) -> None:
-    """Add an action item to improve the process (shown in the report)."""
+    """Add an action item to improve the process (shown in the report).
+
+    Example: irm action add 'patch the gold image' --owner it-ops --due 2026-12-31
+    """
     text = check_text(text, "action add: the text", limit=2000, multiline=True)
     owner = check_text(owner, "action add: --owner", limit=200)
     by = default_operator(operator)
@@ -86,7 +92,10 @@ def action_add(
 @action_app.command("list")
 def action_list(journal: JournalOpt = Path(DEFAULT_PATH), incident_id: IncidentOpt = None,
                 as_json: JsonOpt = False) -> None:
-    """List the action items (--json: [{id, text, owner, react, due}])."""
+    """List the action items (--json: [{id, text, owner, react, due}]).
+
+    Example: irm action list --json
+    """
     if no_incident_yet(journal, "[]" if as_json else None):
         return
     with Journal(existing_journal(journal)) as j:
@@ -111,7 +120,10 @@ def report(
     journal: JournalOpt = Path(DEFAULT_PATH),
     incident_id: IncidentOpt = None,
 ) -> None:
-    """Write the crisis report from the journal: Markdown, a self-contained HTML page, JSON."""
+    """Write the crisis report from the journal: Markdown, a self-contained HTML page, JSON.
+
+    Example: irm report --out irm-report
+    """
     from orchestrator.aftermath import report as rep
     from orchestrator.core.inventory.load import vault_values
 

@@ -33,7 +33,10 @@ def status(
                                          "compare it with the journal; exit 1 on drift, 6 if some "
                                          "could not be read.")] = False,
 ) -> None:
-    """Per-area and per-sub-area posture, each stage's state, host failures and infections."""
+    """Per-area and per-sub-area posture, each stage's state, host failures and infections.
+
+    Example: irm status --verify
+    """
     from orchestrator.core import status as st
 
     if no_incident_yet(journal, '{"incident": null}' if as_json else None):

@@ -39,7 +39,10 @@ def validate(
 ) -> None:
     """Check everything a later command would refuse: the schema, the chokepoint groups, the lab's
     address space, critical flows against the incident's vectors, the management path under every
-    containment, and the plan and incident files given (every problem, one line each)."""
+    containment, and the plan and incident files given (every problem, one line each).
+
+    Example: irm validate -i inventories/lab --plan plans/lab-worm.yml
+    """
     from orchestrator.core.inventory import untrusted as untrusted_inventory
     from orchestrator.preparation import validation
 

@@ -117,3 +117,23 @@ def test_shell_completion_offers_commands_options_areas_and_hosts() -> None:
                            "from orchestrator.cli import main; main()"], capture_output=True, text=True, cwd=ROOT,
                           env={**os.environ, "PYTHONPATH": str(ROOT)}, check=False)
     assert "_IRM_COMPLETE=complete_bash" in show.stdout, show.stdout + show.stderr
+
+
+def test_every_command_s_help_has_an_example_and_the_root_the_exit_codes() -> None:
+    import typer
+
+    from orchestrator.cli import entry  # noqa: F401  (registers every command)
+    from orchestrator.cli.app import app
+
+    missing = []
+
+    def walk(cmd: object, path: list[str]) -> None:
+        for name, sub in getattr(cmd, "commands", {}).items():
+            runs = getattr(sub, "invoke_without_command", False) or not hasattr(sub, "commands")
+            if runs and "Example: irm " not in (sub.help or ""):
+                missing.append(" ".join([*path, name]))
+            walk(sub, [*path, name])
+    root = typer.main.get_command(app)
+    walk(root, [])
+    assert not missing, missing
+    assert "Exit codes: 0 done" in (root.epilog or "")
