@@ -151,7 +151,10 @@ def test_incident_file_errors_name_file_and_key(tmp_path: Path) -> None:
 
 def test_read_only_commands_never_create_a_journal(tmp_path: Path) -> None:
     journal = tmp_path / "nothing-here.db"
-    for args in (["status"], ["incident", "list"]):
+    for args in (["status"], ["incident", "list"]):  # before the first incident: said, exit 0
+        proc = irm(*args, "--journal", str(journal))
+        assert proc.returncode == 0 and proc.stdout.startswith("no incident yet"), proc.stderr
+    for args in (["contain", "--area", "hq", "--yes"], ["note", "x"]):  # these need an incident: refused
         proc = irm(*args, "--journal", str(journal))
         assert proc.returncode == 2
         assert proc.stderr.strip() == (f"irm: error: no journal at {journal} (open an incident first, or pass "
