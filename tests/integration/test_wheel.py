@@ -5,7 +5,8 @@ containment and contains an area for real, checked by traffic.
 
 The new virtualenv gets irm from the wheel only; its third-party dependencies (ansible, ansible-runner,
 pydantic, ...) are the test virtualenv's, added by a path file, so that the test needs no download.
-ansible-playbook runs under the new virtualenv's interpreter."""
+ansible-playbook and ansible-runner (an execution node runs the controller's) run under the new virtualenv's
+interpreter."""
 
 from __future__ import annotations
 
@@ -41,7 +42,7 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, 
     purelib = Path(subprocess.run([str(bindir / "python"), "-c", "import sysconfig; print(sysconfig.get_paths()"
                                    "['purelib'])"], capture_output=True, text=True, check=True).stdout.strip())
     (purelib / "zz_test_dependencies.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
-    for script in ("ansible-playbook", "ansible-config", "ansible-inventory"):  # under the new interpreter
+    for script in ("ansible-playbook", "ansible-config", "ansible-inventory", "ansible-runner"):  # its interpreter
         body = (BIN / script).read_text().split("\n", 1)[1]
         (bindir / script).write_text(f"#!{bindir / 'python'}\n{body}")
         (bindir / script).chmod(0o755)
