@@ -101,7 +101,7 @@ area = json.load(sys.stdin)["areas"][sys.argv[1]]["remediation"]
 print(" ".join(h for h, r in area.items() if r["state"] in ("manual-needed", "failed")))' "$area"); do
     banner "the worm blocks every method on $host: a technician cleans it at the console, irm verifies"
     irm lab fix-by-hand "$host" -i "$INV"
-    irm remediate mark-manual "$host" --by "technician on site" --note "cleaned at the console" -i "$INV"
+    irm mark-manual "$host" --technician "technician on site" --note "cleaned at the console" -i "$INV"
     manual+=("$host")
   done
 }

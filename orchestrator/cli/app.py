@@ -20,17 +20,14 @@ lab_app = typer.Typer(
     context_settings=HELP, no_args_is_help=True, help="Build, inspect and tear down the namespace lab.")
 incident_app = typer.Typer(
     context_settings=HELP, no_args_is_help=True, help="Record and inspect incidents (the worm, its vectors).")
-remediate_app = typer.Typer(
-    context_settings=HELP, help="Remediate a contained area with a validated plan (canaries first).\n\nExample: irm "
-    "remediate --area subsidiary-x --plan plans/lab-worm.yml --canary x-ws11")
 action_app = typer.Typer(
     context_settings=HELP, no_args_is_help=True, help="Action items of the crisis report (capitalize).")
 node_app = typer.Typer(
     context_settings=HELP, no_args_is_help=True, help="Execution nodes: check them, install irm's runtime on them.")
 config_app = typer.Typer(
     context_settings=HELP, no_args_is_help=True, help="irm's configuration file (irm.toml) and its settings.")
-for sub, name in ((config_app, "config"), (lab_app, "lab"), (incident_app, "incident"), (remediate_app, "remediate"),
-                  (action_app, "action"), (node_app, "node")):
+for sub, name in ((config_app, "config"), (lab_app, "lab"), (incident_app, "incident"), (action_app, "action"),
+                  (node_app, "node")):
     app.add_typer(sub, name=name)
 
 # Markup off: worm names, notes, operator names and Ansible messages are printed as the characters they

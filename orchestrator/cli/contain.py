@@ -20,6 +20,7 @@ from orchestrator.cli.options import (
     JournalOpt,
     OperatorOpt,
     SourceOpt,
+    chosen_areas,
     complete_area,
     complete_host,
     existing_journal,
@@ -39,18 +40,18 @@ from orchestrator.core.journal import DEFAULT_PATH, Journal, default_operator
 from orchestrator.core.safetext import check_text
 
 
-def _diffs(report: Any) -> None:
-    for stage in report.stages:
-        for host, hr in sorted(stage.result.hosts.items()):
-            for d in hr.diffs:
-                before, after = d.get("before", ""), d.get("after", "")
-                if not isinstance(before, str) or not isinstance(after, str) or before == after:
-                    continue
-                lines = difflib.unified_diff(before.splitlines(), after.splitlines(),
-                                             f"{host}:{d.get('before_header', 'live')}",
-                                             f"{host}:{d.get('after_header', 'planned')}", lineterm="")
-                console.print(f"{stage.name} - {host}", style="bold")
-                console.print("\n".join(lines), markup=False, highlight=False)
+def show_diffs(title: str, result: Any) -> None:
+    """Every host's diff in a check-mode run: its live table against the planned one."""
+    for host, hr in sorted(result.hosts.items()):
+        for d in hr.diffs:
+            before, after = d.get("before", ""), d.get("after", "")
+            if not isinstance(before, str) or not isinstance(after, str) or before == after:
+                continue
+            lines = difflib.unified_diff(before.splitlines(), after.splitlines(),
+                                         f"{host}:{d.get('before_header', 'live')}",
+                                         f"{host}:{d.get('after_header', 'planned')}", lineterm="")
+            console.print(f"{title} - {host}", style="bold", markup=False, highlight=False)
+            console.print("\n".join(lines), markup=False, highlight=False)
 
 
 @app.command("contain")
@@ -66,6 +67,9 @@ def contain(
     operator: OperatorOpt = None,
     yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Check mode with diffs: show, change nothing.")] = False,
+    offline: Annotated[bool, typer.Option("--offline", help="With --dry-run: reach no host; print the plan and "
+                                          "every boundary's and host's rendered ruleset, access list or firewall "
+                                          "rules, stage by stage.")] = False,
     quiet_window: Annotated[str, typer.Option(help="No new detection for this long means the spread stopped, "
                                               "e.g. 30s, 2m (a bare number is seconds).")] = "30s",
     max_wait: Annotated[str, typer.Option(help="Give up waiting for the spread to stop after this long, e.g. "
@@ -91,19 +95,19 @@ def contain(
 
     if not area and not detected:
         raise UserError("irm contain: give --area AREA (repeat for several) or --detected")
+    if offline and not dry_run:
+        raise UserError("irm contain: --offline goes with --dry-run (a containment that reaches no host is a plan)")
     quiet = parse_duration(quiet_window, "--quiet-window")
     wait = parse_duration(max_wait, "--max-wait", 1.0)
     specs = source_specs(source)
     inv = load(inventory, from_soc=from_soc)
-    names = list(dict.fromkeys(area or []))
-    for name in names:
+    for name in area or []:
         inv.area(name)
     with Journal(existing_journal(journal)) as j:
-        if detected:
-            names += [n for n in _detected_areas(inv, j, incident_id, specs) if n not in names]
-            if not names:
-                console.print("no area has detections in its sources: nothing to contain")
-                return
+        names = chosen_areas(inv, j, area, detected, incident_id, specs, "contain")
+        if not names:
+            console.print("no area has detections in its sources: nothing to contain")
+            return
         req = ContainRequest(inventory=inventory, areas=names, operator=default_operator(operator),
                              incident_id=incident_id, dry_run=dry_run, confirm_timeout=confirm_timeout,
                              quiet_window=quiet, max_wait=wait, loop=not no_loop, take_over=take_over)
@@ -126,6 +130,9 @@ def contain(
                 console.print(f"  kept open ({a.name}): {flow.name} {','.join(flow.sources)} -> "
                               f"{','.join(flow.destinations)} {flow.protocol}/{','.join(map(str, flow.ports))} "
                               f"(owner {flow.owner}, validated by {flow.validated_by})")
+        if offline:
+            _offline(job)
+            return
         if not yes and not dry_run and not typer.confirm(f"Apply containment to {', '.join(names)}?", default=False):
             console.print("nothing applied")
             raise Declined()
@@ -143,7 +150,8 @@ def contain(
                  _decision(reports, names), req.operator)
     if dry_run:
         for report in reports:
-            _diffs(report)
+            for stage in report.stages:
+                show_diffs(stage.name, stage.result)
         would = {h for r in reports for h in r.changed_hosts}
         console.print(f"dry run: {len(would)} host(s) would change; nothing was applied")
         return
@@ -169,6 +177,18 @@ def contain(
         raise HostsUnreached()
 
 
+def _offline(job: Any) -> None:
+    from orchestrator.core.render import rendered
+
+    for label, summary, policies in job.offline():
+        console.print(f"{label}: {summary}", style="bold", markup=False, highlight=False)
+        for host, policy in policies.items():
+            console.print(f"--- {host}: {policy.label} (fingerprint {policy.fingerprint[:16]})", markup=False,
+                          highlight=False)
+            console.print(rendered(job.inv, host, policy), markup=False, highlight=False, end="", soft_wrap=True)
+    console.print("dry run offline: no host was reached, nothing was applied or journaled")
+
+
 def _summary(r: Any) -> str:
     return (f"{r.area}: first cut after {r.first_cut_seconds or 0:.1f}s, quarantined "
             f"{', '.join(r.quarantined) or 'no sub-area'}"
@@ -187,17 +207,6 @@ def _decision(reports: list[Any], names: list[str]) -> str:
     if any(r.spread_stopped is False for r in reports):
         return "widen the perimeter or cut further (detections keep coming)"
     return ("the remediation plan to validate, then 'irm remediate --area " + "' / '".join(names) + "'")
-
-
-def _detected_areas(inv: Any, journal: Journal, incident_id: int | None, specs: list[Any]) -> list[str]:
-    """Every area with a detection in its sources since the sub-area loop's own look-back before the
-    incident was opened, in the inventory's order."""
-    from orchestrator.core.detection import watch_start
-    from orchestrator.core.sources import Sources
-
-    incident = journal.open_incident_for(incident_id)
-    seen = {d.area for d in Sources(inv, specs=specs).detections(watch_start(incident.opened_at))}
-    return [name for name in inv.areas if name in seen]
 
 
 @app.command("exclude")

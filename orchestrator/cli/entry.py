@@ -29,6 +29,7 @@ def main() -> None:
     os.environ.setdefault("ANSIBLE_LOCALHOST_WARNING", "False")
     try:
         command = typer.main.get_command(app)
+        tidy_help(command)
         repeated = repeated_option(command, sys.argv[1:])
         if repeated:
             raise UserError(repeated)
@@ -48,6 +49,35 @@ def main() -> None:
     except Exception as exc:
         code = _unexpected(exc)
     sys.exit(code if isinstance(code, int) else 0)
+
+
+def tidy_help(command: Any) -> None:
+    """Help that reads well at any terminal width: the line breaks inside a docstring's paragraph become
+    spaces (the terminal wraps), flags show no type, arguments show their name in capitals."""
+    import inspect
+
+    stack = [command]
+    while stack:
+        cmd = stack.pop()
+        if cmd.help:
+            cmd.help = "\n\n".join(" ".join(p.split()) for p in inspect.cleandoc(cmd.help).split("\n\n"))
+        for param in cmd.params:
+            if getattr(param, "is_flag", False):
+                param.metavar = ""
+            elif param.param_type_name == "argument" and param.name:
+                param.metavar = param.name.upper()
+        cmd.get_help_option = _typeless(cmd.get_help_option)
+        stack.extend(getattr(cmd, "commands", {}).values())
+
+
+def _typeless(get_help_option: Any) -> Any:
+    def wrapped(ctx: Any) -> Any:
+        option = get_help_option(ctx)
+        if option is not None:
+            option.metavar = ""
+        return option
+
+    return wrapped
 
 
 def repeated_option(command: Any, args: list[str]) -> str | None:

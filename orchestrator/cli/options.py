@@ -99,3 +99,23 @@ def source_specs(values: list[str] | None) -> list[Any]:
     from orchestrator.core.sources import parse_source
 
     return [parse_source(v) for v in values or []]
+
+
+def chosen_areas(inv: Inventory, journal: Any, areas: list[str] | None, detected: bool, incident_id: int | None,
+                 specs: list[Any], command: str) -> list[str]:
+    """The areas a command acts on: each ``--area`` (checked against the inventory) then, with
+    ``--detected``, every other area with detections in its sources since the sub-area loop's own
+    look-back before the incident was opened, in the inventory's order."""
+    if not areas and not detected:
+        raise UserError(f"irm {command}: give --area AREA (repeat for several) or --detected")
+    names = list(dict.fromkeys(areas or []))
+    for name in names:
+        inv.area(name)
+    if detected:
+        from orchestrator.core.detection import watch_start
+        from orchestrator.core.sources import Sources
+
+        incident = journal.open_incident_for(incident_id)
+        seen = {d.area for d in Sources(inv, specs=specs).detections(watch_start(incident.opened_at))}
+        names += [n for n in inv.areas if n in seen and n not in names]
+    return names

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.text import Text
 
-from orchestrator.cli.app import app, console
+from orchestrator.cli.app import app, console, err_console
 from orchestrator.cli.notice import tell
 from orchestrator.cli.options import (
     DEFAULT_INVENTORY,
@@ -19,14 +20,19 @@ from orchestrator.cli.options import (
     JournalOpt,
     OperatorOpt,
     SourceOpt,
+    chosen_areas,
     complete_area,
     existing_journal,
     load,
     source_specs,
 )
-from orchestrator.core.errors import Declined, RecoveryHalted, RunnerError
+from orchestrator.core.errors import CheckFailed, Declined, IrmError, RecoveryHalted, RunnerError, UserError
 from orchestrator.core.journal import DEFAULT_PATH, Journal, default_operator
 from orchestrator.core.safetext import check_text
+
+if TYPE_CHECKING:
+    from orchestrator.core.inventory import Inventory
+    from orchestrator.recovery.phase import RecoverRequest, Recovery, Step
 
 
 @app.command("approve")
@@ -65,7 +71,11 @@ def approve(
 
 @app.command("recover")
 def recover(
-    area: Annotated[str, typer.Option("--area", autocompletion=complete_area, help="The area to reconnect.")],
+    area: Annotated[list[str] | None, typer.Option("--area", autocompletion=complete_area,
+                                                   help="An area to reconnect; repeat for several, reconnected "
+                                                   "area after area (each with its approval and prompts).")] = None,
+    detected: Annotated[bool, typer.Option("--detected", help="Every area with detections in its sources since "
+                                           "the incident was opened (with any --area).")] = False,
     inventory: InventoryOpt = Path(DEFAULT_INVENTORY),
     journal: JournalOpt = Path(DEFAULT_PATH),
     incident_id: IncidentOpt = None,
@@ -74,6 +84,9 @@ def recover(
     step: Annotated[bool, typer.Option("--step", help="Perform only the next step, then exit.")] = False,
     only: Annotated[str | None, typer.Option("--only", help="Perform this step only (refused unless it is the "
                                              "next one): vectors, subareas, mobile, lan, internet or 1-5.")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Check every precondition, then run each step left in "
+                                          "check mode and show the diff of every boundary's and host's table; "
+                                          "nothing is changed.")] = False,
     soak: Annotated[str, typer.Option("--soak", help="Monitoring after each step, e.g. 60s, 2m.")] = "60s",
     quiet_window: Annotated[str, typer.Option(help="No detection in the area for this long before starting.")]
     = "60s",
@@ -88,18 +101,79 @@ def recover(
 
     Example: irm recover --area subsidiary-x --soak 2m
     """
-    from orchestrator.cli.live import ContainLive
-    from orchestrator.core.sources import Sources
-    from orchestrator.recovery.phase import RecoverRequest, Recovery, Step, parse_duration
+    from orchestrator.recovery.phase import RecoverRequest, parse_duration
 
+    if not area and not detected:
+        raise UserError("irm recover: give --area AREA (repeat for several) or --detected")
     specs = source_specs(source)
     inv = load(inventory, from_soc=from_soc)
-    inv.area(area)
-    req = RecoverRequest(inventory=inventory, area=area, operator=default_operator(operator),
-                         incident_id=incident_id, soak=parse_duration(soak, "--soak"),
-                         quiet_window=parse_duration(quiet_window, "--quiet-window"),
-                         next_only=step, only=only,
-                         confirm_timeout=confirm_timeout, assume_yes=yes, take_over=take_over)
+    for name in area or []:
+        inv.area(name)
+    soak_s, quiet = parse_duration(soak, "--soak"), parse_duration(quiet_window, "--quiet-window")
+    with Journal(existing_journal(journal)) as j:
+        names = chosen_areas(inv, j, area, detected, incident_id, specs, "recover")
+        if not names:
+            console.print("no area has detections in its sources: nothing to recover")
+            return
+        for i, name in enumerate(names):
+            req = RecoverRequest(inventory=inventory, area=name, operator=default_operator(operator),
+                                 incident_id=incident_id, soak=soak_s, quiet_window=quiet, next_only=step, only=only,
+                                 confirm_timeout=confirm_timeout, assume_yes=yes, take_over=take_over)
+            try:
+                if dry_run:
+                    _preview(inv, j, req, specs)
+                else:
+                    _recover(inv, j, req, specs, yes)
+            except (IrmError, Declined):
+                if names[i + 1:]:
+                    err_console.print(f"not started: {', '.join(names[i + 1:])}", markup=False, highlight=False)
+                raise
+
+
+def _job(inv: Inventory, j: Journal, req: RecoverRequest, specs: list[Any],
+         confirm: Callable[[Step, list[str]], bool] | None = None) -> Recovery:
+    from orchestrator.core.sources import Sources
+    from orchestrator.recovery.phase import Recovery
+
+    paths = None
+    if inv.lab is not None:
+        from orchestrator.lab.traffic import LabPaths
+
+        paths = LabPaths()
+    return Recovery(req, inv, j, Sources(inv, specs=specs), confirm=confirm, paths=paths)
+
+
+def _preview(inv: Inventory, j: Journal, req: RecoverRequest, specs: list[Any]) -> None:
+    from orchestrator.cli.contain import show_diffs
+    from orchestrator.cli.live import ContainLive
+
+    job = _job(inv, j, req, specs)
+    console.print(Text.assemble((f"recovery of {job.area.name}", "bold"), f" (incident {job.incident.id})",
+                                (" DRY RUN", "yellow")))
+    with ContainLive(console, f"recovery of {job.area.name} (dry run)") as live:
+        job.ui = live
+        preview = job.preview()
+    for problem in preview.unmet:
+        err_console.print(f"  a run would refuse: {problem}", markup=False, highlight=False)
+    if not preview.unmet:
+        console.print("  every precondition holds (approval, remediation verified on the hosts, quiet window)")
+    for sp in preview.steps:
+        console.print(f"{sp.step.label}: {sp.step.title}", style="bold")
+        for line in sp.changes:
+            console.print(f"  {line}", markup=False, highlight=False)
+        if sp.outcome is not None:
+            show_diffs(sp.step.label, sp.outcome.result)
+    would = sorted({h for sp in preview.steps if sp.outcome is not None for h in sp.outcome.changed})
+    console.print(f"dry run: {len(preview.steps)} step(s), {len(would)} boundary(ies) and host(s) would change; "
+                  "nothing was applied")
+    if preview.unmet:
+        raise CheckFailed(f"recovery of {job.area.name} would be refused: {len(preview.unmet)} precondition(s) unmet")
+
+
+def _recover(inv: Inventory, j: Journal, req: RecoverRequest, specs: list[Any], yes: bool) -> None:
+    from orchestrator.cli.live import ContainLive
+
+    area = req.area
 
     def confirm(s: Step, changes: list[str]) -> bool:
         live.live.stop()
@@ -111,31 +185,25 @@ def recover(
             live.live.start()
         return ok
 
-    with Journal(existing_journal(journal)) as j:
-        paths = None
-        if inv.lab is not None:
-            from orchestrator.lab.traffic import LabPaths
-
-            paths = LabPaths()
-        job = Recovery(req, inv, j, Sources(inv, specs=specs), confirm=confirm, paths=paths)
-        left = job.remaining()
-        done = [s.name for s in job.planned_steps() if s not in left]
-        console.print(Text.assemble((f"recovery of {job.area.name}", "bold"), f" (incident {job.incident.id}): "
-                                    f"done {', '.join(done) or 'nothing yet'}; next "
-                                    f"{left[0].label if left else 'none'}"))
-        with ContainLive(console, f"recovery of {job.area.name}") as live:
-            job.ui = live
-            try:
-                report = job.run()
-            except (RecoveryHalted, RunnerError) as exc:  # an outcome the cell must hear of
-                tell(inv, j, job.incident.id, "recovery halted", [area], [str(exc)],
-                     "whether to re-contain, or to fix what it names and resume 'irm recover'", req.operator)
-                raise
-        if not report.declined:
-            tell(inv, j, job.incident.id, "recovery step(s) done" if report.remaining else "area reconnected",
-                 [area], [f"done: {', '.join(report.done) or 'nothing'}"],
-                 f"the next step ({report.remaining[0]})" if report.remaining
-                 else "close the incident and hold the lessons-learned review ('irm report')", req.operator)
+    job = _job(inv, j, req, specs, confirm)
+    left = job.remaining()
+    done = [s.name for s in job.planned_steps() if s not in left]
+    console.print(Text.assemble((f"recovery of {job.area.name}", "bold"), f" (incident {job.incident.id}): "
+                                f"done {', '.join(done) or 'nothing yet'}; next "
+                                f"{left[0].label if left else 'none'}"))
+    with ContainLive(console, f"recovery of {job.area.name}") as live:
+        job.ui = live
+        try:
+            report = job.run()
+        except (RecoveryHalted, RunnerError) as exc:  # an outcome the cell must hear of
+            tell(inv, j, job.incident.id, "recovery halted", [area], [str(exc)],
+                 "whether to re-contain, or to fix what it names and resume 'irm recover'", req.operator)
+            raise
+    if not report.declined:
+        tell(inv, j, job.incident.id, "recovery step(s) done" if report.remaining else "area reconnected",
+             [area], [f"done: {', '.join(report.done) or 'nothing'}"],
+             f"the next step ({report.remaining[0]})" if report.remaining
+             else "close the incident and hold the lessons-learned review ('irm report')", req.operator)
     if report.declined:
         console.print(f"{report.declined} declined: nothing changed; irm recover --area {area} continues from there")
         raise Declined()

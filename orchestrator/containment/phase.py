@@ -30,7 +30,7 @@ from orchestrator.core.incident import Vector
 from orchestrator.core.inventory import Area, Inventory
 from orchestrator.core.journal import Incident, Journal
 from orchestrator.core.phases import Where
-from orchestrator.core.posture import AreaState, not_as_planned
+from orchestrator.core.posture import AreaState, Policy, not_as_planned
 
 
 @dataclass
@@ -178,6 +178,27 @@ class Containment:
             specs.append(StageSpec(p.name, p.playbook, targets, summary[p.name], host_level=p.where == Where.AREA_HOSTS,
                                    number=p.number, area_targets=per_area))
         return specs
+
+    def offline(self) -> list[tuple[str, str, dict[str, Policy]]]:
+        """The plan without reaching a host: for each stage (label, summary), the policy each of its targets
+        would get, each stage from the state the ones before it leave; the sub-area loop at its worst case,
+        every sub-area quarantined. Nothing is run, journaled or locked."""
+        states = self.applier.states()
+        out = []
+        for spec in self.stages():
+            states = {**states, **{n: containment_stage(spec.name).transition(states[n], None) for n in self.names}}
+            planned = self.applier.planned(states)
+            out.append((spec.label, spec.summary, {t: planned[t] for t in spec.targets}))
+        loop = containment_stage("subarea")
+        worst = dict(states)
+        for area in self.areas:
+            for sub_area in area.sub_areas:
+                worst[area.name] = loop.transition(worst[area.name], sub_area.qualified)
+        planned = self.applier.planned(worst)
+        gateways = list(dict.fromkeys(a.gateway for a in self.areas if a.sub_areas))
+        out.append((f"{loop.number}. subarea", "at worst, every sub-area quarantined",
+                    {g: planned[g] for g in gateways}))
+        return out
 
     # -- applying ----------------------------------------------------------------------------------
 

@@ -43,6 +43,7 @@ class HostResult(BaseModel):
     skipped: int = 0
     failures: list[str] = Field(default_factory=list)
     diffs: list[dict[str, Any]] = Field(default_factory=list)
+    would: list[str] = Field(default_factory=list)  # check mode: the tasks that would change, or would run
     facts: dict[str, Any] = Field(default_factory=dict)  # irm_* values returned by irm's modules or set_fact
 
     @property
@@ -162,6 +163,10 @@ class _Collector:
                 setattr(hr, field, getattr(hr, field) + 1)
                 if kind == "runner_on_ok" and res.get("changed"):
                     hr.changed += 1
+                    if self.check:
+                        hr.would.append(str(data.get("task", "?")))
+                elif self.check and kind == "runner_on_skipped" and "check mode" in str(res.get("msg", "")):
+                    hr.would.append(f"{data.get('task', '?')} (a command: not run in check mode)")
                 if field in ("failed", "unreachable"):
                     hr.failures.append(f"{data.get('task', '?')}: {_failure_message(res)}")
                 hr.facts.update({k: v for k, v in res.items() if k.startswith("irm_")})

@@ -91,6 +91,24 @@ class Step:
 
 
 @dataclass
+class StepPreview:
+    """One step of a dry run: the rules it would remove and add, and what check mode found on each of
+    its targets (None: the step changes nothing)."""
+
+    step: Step
+    changes: list[str]
+    outcome: StageOutcome | None
+
+
+@dataclass
+class RecoveryPreview:
+    area: str
+    incident_id: int
+    unmet: list[str]  # the preconditions a real run would refuse on
+    steps: list[StepPreview] = field(default_factory=list)
+
+
+@dataclass
 class RecoveryReport:
     area: str
     incident_id: int
@@ -262,13 +280,15 @@ class Recovery:
         return StageSpec(step.name, phase.playbook, where[phase.where], step.title, extravars=extravars,
                          host_level=phase.where == Where.AREA_HOSTS, number=step.number)
 
-    def changes(self, step: Step) -> list[str]:
-        """What the step changes, per boundary or host: the rules it removes and adds."""
+    def changes(self, step: Step, states: dict[str, AreaState] | None = None) -> list[str]:
+        """What the step changes, per boundary or host: the rules it removes and adds (from ``states``,
+        every area's state before the step; default: as the journal holds them)."""
         spec = self._spec(step)
         if spec is None:
             return ["nothing to change: no sub-area was quarantined"]
-        before = self.applier.planned(self.applier.states())
-        after = self.applier.planned_with({self.area.name: self._target_state(step)})
+        now = states if states is not None else self.applier.states()
+        before = self.applier.planned(now)
+        after = self.applier.planned({**now, self.area.name: self._target_state(step)})
         lines = []
         for host in spec.targets:
             removed, added = _rule_diff(before[host], after[host])
@@ -372,6 +392,30 @@ class Recovery:
         finally:
             self.journal.release_lock(self.area.name)
             self.journal.end_run(self.applier.token)
+
+    def preview(self) -> RecoveryPreview:
+        """The dry run: every precondition a real run checks (the unmet ones are listed, not raised), then
+        each step left, in order, in check mode against the live boundaries and hosts, each from the
+        state the steps before it would leave: the rules it would remove and add and the diff of every
+        target's live table. Nothing is changed; the journal gets only the dry-run stage rows (marked so),
+        no event, no lock."""
+        known = {*STEPS, *(str(i) for i in range(1, len(STEPS) + 1)), *(s.name for s in self.planned_steps())}
+        if self.req.only is not None and self.req.only not in known:
+            raise UserError(f"--only '{self.req.only}' is no recovery step (vectors, subareas, mobile, lan, internet "
+                            "or 1-5)")
+        preview = RecoveryPreview(area=self.area.name, incident_id=self.incident.id, unmet=self.preconditions())
+        steps = self.remaining()
+        self._check_only(steps)
+        if self.req.next_only or self.req.only is not None:
+            steps = steps[:1]
+        self.applier.dry_run = True
+        self.applier.dry_states = self.applier.states()
+        for step in steps:
+            changes = self.changes(step, dict(self.applier.dry_states))
+            spec = self._spec(step)
+            outcome = self._apply(spec, self._target_state(step)) if spec is not None else None
+            preview.steps.append(StepPreview(step, changes, outcome))
+        return preview
 
     def _resume(self, row: Any) -> dict[str, Any]:
         """An interrupted step: put back the posture before it (from its row), so the step is redone from

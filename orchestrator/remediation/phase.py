@@ -48,6 +48,47 @@ class RemediationReport:
         return sorted(h for h, s in self.states.items() if s in states)
 
 
+@dataclass
+class PreviewStep:
+    """One method (or the verification) of a dry run: the hosts it would run on and what check mode saw."""
+
+    name: str
+    hosts: list[str]
+    result: runner.RunResult
+
+
+@dataclass
+class RemediationPreview:
+    """A dry run: what ``run`` would check and do, with nothing changed and nothing journaled."""
+
+    area: str
+    incident_id: int
+    canaries: list[str]
+    unreachable: list[str]
+    steps: list[PreviewStep] = field(default_factory=list)
+
+    def would_change(self) -> dict[str, list[str]]:
+        """Per host, every change check mode reported (the method, then the task)."""
+        out: dict[str, list[str]] = {}
+        for step in self.steps:
+            for host, hr in sorted(step.result.hosts.items()):
+                out.setdefault(host, []).extend(f"{step.name}: {w}" for w in hr.would)
+        return {h: w for h, w in out.items() if w}
+
+    def verification(self) -> dict[str, list[str]]:
+        """Per host, why it would not verify as it stands now (an empty list: it verifies already)."""
+        step = next((s for s in self.steps if s.name == "verify"), None)
+        if step is None:
+            return {}
+        out = {}
+        for h in step.hosts:
+            hr = step.result.hosts.get(h)
+            clean = hr is not None and hr.status in ("ok", "changed") and isinstance(hr.facts.get("irm_verification"),
+                                                                                   dict)
+            out[h] = [] if clean else _verification_reasons(hr)
+        return out
+
+
 class RemediationObserver(runner.RunObserver, Protocol):
     def step(self, name: str, hosts: list[str]) -> None: ...
 
@@ -306,10 +347,40 @@ class Remediation:
                 raise RemediationIncomplete(
                     f"{len(report.hosts_in('verified'))} host(s) verified; needing manual work: "
                     + "; ".join(f"{h} ({report.states[h]}: {' | '.join(report.reasons.get(h, []))})" for h in left)
-                    + f". After the work, irm remediate mark-manual HOST --by NAME --area {self.area.name}")
+                    + f". After the work, irm mark-manual HOST --technician NAME --area {self.area.name}")
             return report
         finally:
             self.journal.release_lock(self.area.name)
+
+    def preview(self) -> RemediationPreview:
+        """The dry run: every check ``run`` makes before it applies anything (``UserError`` naming each
+        problem), then every method of the plan in check mode on every host it could run on (canaries
+        and the rest alike), then the verification as the hosts stand now. Nothing is changed on a host,
+        nothing is written to the journal, no lock is taken."""
+        canaries = self.preflight()
+        endpoints = [e for e in checks.reach_targets(self.inv, [h.name for h in self.hosts]) if e["via"] == e["host"]]
+        _, down = self.probe_management(endpoints)
+        preview = RemediationPreview(area=self.area.name, incident_id=self.incident.id, canaries=canaries,
+                                     unreachable=sorted(down))
+        hosts = [h.name for h in self.hosts if h.name not in down]
+        for os_name in sorted({self.inv.hosts[h].os for h in hosts}):
+            needs = set(self.plan.needs(os_name))
+            for method in self.plan.methods_for(os_name):
+                targets = [h for h in hosts if self.inv.hosts[h].os == os_name]
+                if method == "manual" or not needs & METHODS[os_name][method] or not targets:
+                    continue
+                self.ui.step(f"method:{method} (check mode)", targets)
+                result = self.run_playbook(f"remediate_{method}", self.req.inventory,
+                                           extravars=self._extravars(targets), check=True, observer=self.ui)
+                preview.steps.append(PreviewStep(f"method:{method}", targets, result))
+        if hosts:
+            health = {h: health_targets(self.inv, self.inv.hosts[h]) for h in hosts}
+            self.ui.step("verify (check mode)", hosts)
+            result = self.run_playbook("remediate_verify", self.req.inventory,
+                                       extravars=self._extravars(hosts, irm_health=health), check=True,
+                                       observer=self.ui)
+            preview.steps.append(PreviewStep("verify", hosts, result))
+        return preview
 
     def mark_manual(self, host: str, by: str, note: str) -> RemediationReport:
         """Record a technician's manual remediation of ``host``, then verify it on the host."""

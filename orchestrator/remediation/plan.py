@@ -32,7 +32,7 @@ METHODS: dict[str, dict[str, frozenset[str]]] = {
         "package": frozenset({"fix"}),            # the fixed package versions (package manager)
         "antivirus": frozenset({"disinfect"}),    # signature update, then a scan that removes the worm
         "disinfect": frozenset({"disinfect"}),    # kill the processes, remove the files, disable the services
-        "manual": ALL_NEEDS,                      # a technician; recorded with irm remediate mark-manual
+        "manual": ALL_NEEDS,                      # a technician; recorded with irm mark-manual
     },
     "windows": {
         "wsus": frozenset({"fix"}),               # approve the KBs for the area's WSUS group, clients install

@@ -153,7 +153,7 @@ def test_recovery_leaves_the_running_config_as_it_was_before_the_incident(contai
     for host, r in status.items():
         if r["state"] != "verified":
             irm("lab", "fix-by-hand", host, check=True)
-            assert _irm(contained, "remediate", "mark-manual", host, "--by", "technician").returncode == 0
+            assert _irm(contained, "mark-manual", host, "--technician", "technician").returncode == 0
     assert _irm(contained, *approve_args(inv, area=AREA)).returncode == 0
     wait_for(lambda: _quiet(inv, 3), 30, "no detection in subsidiary-y for 3 s")
     out = _irm(contained, "recover", "--area", AREA, "--yes", "--soak", "1s", "--quiet-window", "2s")

@@ -102,6 +102,7 @@ def scenario(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scenario]:
         assert contain.returncode == 0, contain.stdout + contain.stderr
         assert _posture(journal, OFFICE_1) == "quarantined"
         assert _posture(journal, "subsidiary-x/office-2") == "connected"
+        _remediation_dry_run_changes_nothing(s)
         rem = _irm(s, "remediate", "--area", "subsidiary-x", "--plan", str(ROOT / "plans" / "lab-worm.yml"),
                    "--canary", "x-ws11", "--yes")
         assert rem.returncode in (0, 5), rem.stdout + rem.stderr
@@ -109,10 +110,28 @@ def scenario(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scenario]:
         for host, r in status.items():
             if r["state"] != "verified":
                 irm("lab", "fix-by-hand", host, check=True)
-                done = _irm(s, "remediate", "mark-manual", host, "--by", "technician")
+                done = _irm(s, "mark-manual", host, "--technician", "technician")
                 assert done.returncode == 0, done.stdout + done.stderr
         assert not infected(inv)
         yield s
+
+
+def _remediation_dry_run_changes_nothing(s: Scenario) -> None:
+    """`irm remediate --dry-run` on the contained, infected area: every method in check mode shows what it
+    would do on each host (the worm's process on x-ws11 would be killed), the verification as the hosts
+    stand; every host's ruleset, the infection and the journal's remediation rows stay as they were."""
+    before, sick = rulesets(s.inv), infected(s.inv)
+    assert "x-ws11" in sick
+    dry = _irm(s, "remediate", "--area", "subsidiary-x", "--plan", str(ROOT / "plans" / "lab-worm.yml"), "--dry-run")
+    assert dry.returncode == 0, dry.stdout + dry.stderr
+    out = " ".join(dry.stdout.split())
+    assert "DRY RUN" in out and "method:disinfect (check mode) on" in out
+    assert "x-ws11: Kill the worm's processes" in out and "killed" in out
+    assert "verification now, x-ws11:" in out and "verification now, x-ws21: verifies already" not in out
+    assert "host(s) of subsidiary-x would change; nothing was applied" in out
+    assert rulesets(s.inv) == before and infected(s.inv) == sick
+    status = json.loads(_irm(s, "status", "--json").stdout)["areas"]["subsidiary-x"]
+    assert not status["remediation"], status["remediation"]
 
 
 def test_recovery_is_refused_without_approval_with_self_approval_or_a_host_not_remediated(
@@ -163,6 +182,17 @@ def test_recovery_is_refused_without_approval_with_self_approval_or_a_host_not_r
 def test_the_prompts_work_through_the_real_cli(scenario: Scenario) -> None:
     s = scenario
     before = rulesets(s.inv)
+    # the dry run first: every step left, in order, in check mode against the live tables; nothing changes
+    dry = _recover(s, "--dry-run")
+    assert dry.returncode == 0, dry.stdout + dry.stderr
+    out = dry.stdout
+    assert "every precondition holds" in out
+    for label in ("step 1 (vectors)", "step 2 (subarea:subsidiary-x/office-1)", "step 3 (mobile)", "step 4 (lan)",
+                  "step 5 (internet)"):
+        assert label in out, out
+    assert "x-ws11: vectors blocked -> open" in out and "+++ edge-fw:irm (planned)" in out
+    assert "dry run: 5 step(s)" in out and "nothing was applied" in out
+    assert _rows(s.journal) == [] and rulesets(s.inv) == before
     declined = _recover(s, "--soak", "1s", input_text="n\n")
     assert declined.returncode == 1, declined.stdout + declined.stderr
     assert "step 1 (vectors): reopen the propagation traffic" in declined.stdout

@@ -164,7 +164,7 @@ def test_remediation_falls_through_lists_manual_work_and_verifies_on_the_hosts(c
     assert status["areas"]["subsidiary-x"]["remediation"]["x-ws13"]["state"] == "manual-needed"
 
     # mark-manual before the work is done: recorded, verified on the host, refused.
-    early = irm("remediate", "mark-manual", "x-ws13", "--by", "tech-a", "--journal", str(journal))
+    early = irm("mark-manual", "x-ws13", "--technician", "tech-a", "--journal", str(journal))
     assert early.returncode == 5 and "verification on the host failed" in early.stderr
     assert _states(journal)["x-ws13"] == "manual-needed"
 
@@ -172,7 +172,7 @@ def test_remediation_falls_through_lists_manual_work_and_verifies_on_the_hosts(c
     irm("lab", "fix-by-hand", "x-ws13", check=True)
     wait_for(lambda: _worm_pid(inv, "x-ws13") is None, 10, "the worm on x-ws13 to die")
 
-    done = irm("remediate", "mark-manual", "x-ws13", "--by", "tech-a", "--note", "console", "--journal", str(journal))
+    done = irm("mark-manual", "x-ws13", "--technician", "tech-a", "--note", "console", "--journal", str(journal))
     assert done.returncode == 0, done.stdout + done.stderr
     assert _states(journal) == {h: "verified" for h in area_hosts}
     assert not infected(inv)

@@ -93,7 +93,7 @@ def exercise(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Exercise]:
         for host, r in states.items():
             if r["state"] != "verified":
                 irm("lab", "fix-by-hand", host, check=True)
-                assert run("remediate", "mark-manual", host, "--by", "technician").returncode == 0
+                assert run("mark-manual", host, "--technician", "technician").returncode == 0
         assert run(*approve_args(load_inventory(LAB_INVENTORY))).returncode == 0
         rec = run("recover", "--area", "subsidiary-x", "--yes", "--soak", "1s", "--quiet-window", "3s")
         if rec.returncode == 2 and "detection(s)" in rec.stderr:  # a last detection inside the quiet window

@@ -5,7 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.conftest import ROOT, irm
+from tests.conftest import BIN, ROOT, irm
 
 
 def test_python_dash_m_orchestrator_is_the_irm_command() -> None:
@@ -57,9 +57,10 @@ def test_a_repeated_single_valued_option_is_named_and_repeatable_ones_pass() -> 
     from orchestrator.cli.entry import repeated_option
 
     command = typer.main.get_command(app)
-    assert repeated_option(command, ["remediate", "--area", "a", "--area=b"]) == (
-        "irm remediate: --area is given more than once, and it takes one value (see 'irm remediate --help')")
-    assert repeated_option(command, ["contain", "--area", "a", "--area=b"]) is None  # contain takes several
+    assert repeated_option(command, ["approve", "--area", "a", "--area=b"]) == (
+        "irm approve: --area is given more than once, and it takes one value (see 'irm approve --help')")
+    for several in ("contain", "remediate", "recover"):  # these take several areas
+        assert repeated_option(command, [several, "--area", "a", "--area=b"]) is None
     # repeatable options, flags, an option's value that looks like an option, and anything after --
     assert repeated_option(command, ["incident", "open", "--worm", "W", "--vector", "tcp/1", "--vector", "tcp/2"]) \
         is None
@@ -137,3 +138,31 @@ def test_every_command_s_help_has_an_example_and_the_root_the_exit_codes() -> No
     walk(root, [])
     assert not missing, missing
     assert "Exit codes: 0 done" in (root.epilog or "")
+
+
+def test_help_reads_well_at_any_width() -> None:
+    """No line break inside a help paragraph (the terminal wraps, at any width), no type shown on a flag:
+    every command's help printed at two widths."""
+    import typer
+
+    from orchestrator.cli.app import app
+    from orchestrator.cli.entry import tidy_help
+
+    root = typer.main.get_command(app)
+    tidy_help(root)
+    paths: list[list[str]] = []
+
+    def walk(cmd: object, path: list[str]) -> None:
+        paths.append(path)
+        help_text = getattr(cmd, "help", None) or ""
+        assert all("\n" not in p for p in help_text.split("\n\n")), (path, help_text)
+        for name, sub in getattr(cmd, "commands", {}).items():
+            walk(sub, [*path, name])
+    walk(root, [])
+    assert ["mark-manual"] in paths and ["remediate", "mark-manual"] not in paths  # remediate is one command
+    for path in (p for p in paths if p in ([], ["contain"], ["remediate"], ["lab", "build"], ["recover"])):
+        for width in ("60", "200"):
+            proc = subprocess.run([str(BIN / "irm"), *path, "-h"], capture_output=True, text=True, cwd=ROOT,
+                                  env={**os.environ, "COLUMNS": width}, check=False)
+            assert proc.returncode == 0 and "<bool>" not in proc.stdout, proc.stdout + proc.stderr
+            assert "Usage: irm" in proc.stdout

@@ -62,7 +62,7 @@ def test_a_link_or_a_fifo_given_as_the_journal_is_refused_without_touching_its_t
     ["contain", "--area", "subsidiary-x", "--yes"],
     ["remediate", "--area", "subsidiary-x", "--yes", "--plan", str(PLAN)],
     ["recover", "--area", "subsidiary-x", "--yes"],
-    ["remediate", "mark-manual", "x-ws11", "--by", "tech"],
+    ["mark-manual", "x-ws11", "--technician", "tech"],
 ], ids=["contain", "remediate", "recover", "mark-manual"])
 def test_a_refused_command_creates_no_journal(argv: list[str], tmp_path: Path) -> None:
     journal = tmp_path / "journal.db"

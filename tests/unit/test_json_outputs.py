@@ -42,3 +42,28 @@ def test_action_list_json(tmp_path: Path) -> None:
     code, out, err = _main(["action", "list", "--json", "--journal", journal])
     assert code == 0 and json.loads(out) == [{"id": 1, "text": "patch the gold image", "owner": "it-ops",
                                               "react": None, "due": None}], err
+
+
+def test_contain_dry_run_offline_prints_every_rendered_table_and_journals_nothing(tmp_path: Path) -> None:
+    """No lab here: a dry run that tried to reach a host would fail. Offline, every stage's targets get
+    their table as the device would hold it (nftables for Linux boundaries, the access list for the IOS
+    gateway), and the journal has no stage row."""
+    from contextlib import closing
+
+    from orchestrator.core.journal import Journal
+
+    journal = str(tmp_path / "j.db")
+    assert _main(["incident", "open", "--worm", "W", "--vector", "tcp/4445", "--journal", journal])[0] == 0
+    refused = _main(["contain", "--area", "subsidiary-y", "--offline", "--journal", journal])
+    assert refused[0] == 2 and "--offline goes with --dry-run" in refused[2]
+    code, out, err = _main(["contain", "--area", "subsidiary-y", "--area", "subsidiary-x", "--dry-run", "--offline",
+                            "--journal", journal])
+    assert code == 0, err
+    assert "--- edge-fw: internet cut: subsidiary-x, subsidiary-y" in out and "table inet irm {" in out
+    assert "ip access-list extended IRM-GW-Y-" in out and " deny ip 198.18.48.0 0.0.0.255 any" in out
+    for stage in ("1. internet_cut", "2. isolate", "3. vectors", "4. mobile", "5. subarea"):
+        assert f"\n{stage}:" in out, stage
+    assert "--- x-ws11:" in out and "tcp dport 4445" in out
+    assert "no host was reached, nothing was applied or journaled" in out
+    with closing(Journal.reader(Path(journal))) as j:
+        assert j.stages(1) == [] and j.postures(1) == {}

@@ -125,7 +125,7 @@ def test_canaries_must_be_in_the_area(journal_with_incident: Path) -> None:
 
 
 def test_mark_manual_needs_a_remediation_first(journal_with_incident: Path) -> None:
-    proc = irm("remediate", "mark-manual", "x-ws13", "--by", "tech", "--journal", str(journal_with_incident))
+    proc = irm("mark-manual", "x-ws13", "--technician", "tech", "--journal", str(journal_with_incident))
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert ("no remediation plan stored for area 'subsidiary-x' in incident 1: run irm remediate --area "
             "subsidiary-x --plan FILE first") in proc.stderr
