@@ -82,7 +82,10 @@ def last_cut(inv_dir: Path, work: Path, k: int, together: bool) -> float:
 
 
 def main() -> None:
-    sizes = [int(a) for a in sys.argv[1:]] or [1, 3, 6]
+    from bench.markdown import publish, take_markdown
+
+    argv, markdown = take_markdown(sys.argv[1:])
+    sizes = [int(a) for a in argv] or [1, 3, 6]
     work = Path(tempfile.mkdtemp(prefix="irm-bench-areas-"))
     inv_dir = work / "inventory"
     inv_dir.mkdir()
@@ -100,10 +103,11 @@ def main() -> None:
                        check=False)
         shutil.rmtree(work, ignore_errors=True)
     one = next((t for k, t, _ in rows if k == 1), rows[0][1])
-    print("| infected areas | last area's first cut, together | ratio to one area | one command per area |")
-    print("|---|---|---|---|")
+    lines = ["| infected areas | last area's first cut, together | ratio to one area | one command per area |",
+             "|---|---|---|---|"]
     for k, together, alone in rows:
-        print(f"| {k} | {together:.1f} s | {together / one:.2f}x | {f'{alone:.1f} s' if alone else '-'} |")
+        lines.append(f"| {k} | {together:.1f} s | {together / one:.2f}x | {f'{alone:.1f} s' if alone else '-'} |")
+    publish(markdown, "areas", lines)
 
 
 if __name__ == "__main__":

@@ -135,7 +135,10 @@ def run_floor(work: Path) -> float:
 
 
 def main() -> None:
-    sizes = [int(a) for a in sys.argv[1:]] or [10, 50, 110]
+    from bench.markdown import publish, take_markdown
+
+    argv, markdown = take_markdown(sys.argv[1:])
+    sizes = [int(a) for a in argv] or [10, 50, 110]
     rows = []
     for n in sizes:
         work = Path(tempfile.mkdtemp(prefix=f"irm-bench-{n}-"))
@@ -168,15 +171,17 @@ def main() -> None:
         print(json.dumps(row), flush=True)
         shutil.rmtree(work, ignore_errors=True)
     base = rows[0]["irm_first_cut_s"]
-    print("\n| hosts in area | irm first cut | (b) bare ssh on chokepoints | first cut / (b) | first cut / "
-          f"first cut at {rows[0]['hosts']} | (c) empty ansible-playbook | irm full containment | "
-          "(a) plain ansible-playbook | (a) / irm full | (d) bare ssh, every host | irm full / (d) |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    lines = ["| hosts in area | irm first cut | (b) bare ssh on chokepoints | first cut / (b) | first cut / "
+             f"first cut at {rows[0]['hosts']} | (c) empty ansible-playbook | irm full containment | "
+             "(a) plain ansible-playbook | (a) / irm full | (d) bare ssh, every host | irm full / (d) |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
-        print(f"| {r['hosts']} | {r['irm_first_cut_s']}s | {r['limit_chokepoints_s']}s | {r['first_cut_vs_limit']}x "
-              f"| {r['irm_first_cut_s'] / base:.2f}x | {r['ansible_playbook_floor_s']}s | {r['irm_full_s']}s "
-              f"| {r['manual_s']}s | {r['manual_vs_irm_full']}x | {r['bare_ssh_every_host_s']}s "
-              f"| {r['irm_full_vs_bare_every']}x |")
+        lines.append(f"| {r['hosts']} | {r['irm_first_cut_s']}s | {r['limit_chokepoints_s']}s "
+                     f"| {r['first_cut_vs_limit']}x | {r['irm_first_cut_s'] / base:.2f}x "
+                     f"| {r['ansible_playbook_floor_s']}s | {r['irm_full_s']}s "
+                     f"| {r['manual_s']}s | {r['manual_vs_irm_full']}x | {r['bare_ssh_every_host_s']}s "
+                     f"| {r['irm_full_vs_bare_every']}x |")
+    publish(markdown, "containment", lines)
 
 
 if __name__ == "__main__":

@@ -64,7 +64,9 @@ def variant(inv_dir: Path, work: Path, name: str, env: dict[str, str]) -> tuple[
 
 
 def main() -> None:
-    args = sys.argv[1:]
+    from bench.markdown import publish, take_markdown
+
+    args, markdown = take_markdown(sys.argv[1:])
     mitogen = None
     if "--mitogen" in args:
         mitogen = Path(args[args.index("--mitogen") + 1]).resolve()
@@ -91,10 +93,11 @@ def main() -> None:
             subprocess.run([str(BIN / "irm"), "lab", "down", "-i", str(inv_dir)], capture_output=True, env=ENV,
                            check=False)
     base = results["default"][0]
-    print(f"| {n} area hosts | full containment | vectors stage | controller CPU | full / default |")
-    print("|---|---|---|---|---|")
+    lines = [f"| {n} area hosts | full containment | vectors stage | controller CPU | full / default |",
+             "|---|---|---|---|---|"]
     for name, (total, stage, cpu) in results.items():
-        print(f"| {name} | {total:.1f} s | {stage:.1f} s | {cpu:.1f} s | {total / base:.2f}x |")
+        lines.append(f"| {name} | {total:.1f} s | {stage:.1f} s | {cpu:.1f} s | {total / base:.2f}x |")
+    publish(markdown, "host_level", lines)
 
 
 if __name__ == "__main__":

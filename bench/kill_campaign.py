@@ -116,6 +116,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("n", nargs="?", type=int, default=20)
     parser.add_argument("--seed", type=int, default=int(time.time()))
+    parser.add_argument("--markdown", type=Path, help="write the result into this Markdown file")
     args = parser.parse_args()
     rng = random.Random(args.seed)
     print(f"kill campaign: N={args.n}, seed {args.seed}")
@@ -138,7 +139,12 @@ def main() -> None:
                     same, note, why = False, f"{name} killed at {at:.1f}s", f" FAILED: {exc}"
                 converged += same
                 print(f"run {i:2d}: {note}: {'converged' if same else 'not converged'}{why}", flush=True)
-            print(f"converged: {converged} of {args.n}")
+            from bench.markdown import publish
+
+            publish(args.markdown, "kill_campaign", [
+                "| runs | converged | seed | reference: " + ", ".join(durations) + " |", "|---|---|---|---|",
+                f"| {args.n} | {converged} of {args.n} | {args.seed} | "
+                + ", ".join(f"{v:.1f} s" for v in durations.values()) + " |"])
         finally:
             irm(["lab", "down", "-i", str(INVENTORY)], check=False)
 

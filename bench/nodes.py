@@ -93,6 +93,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("sizes", nargs="*", type=int, default=[1, 3, 6])
     parser.add_argument("--hosts", type=int, default=8, help="hosts per area, its jump host included")
+    parser.add_argument("--markdown", type=Path, help="write the table into this Markdown file")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="irm-bench-nodes-"))
     rows = []
@@ -109,11 +110,15 @@ def main() -> None:
             rows.append((n, measured["alone"], measured["nodes"]))
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    print(f"| areas (x {args.hosts} hosts) | controller alone: contain | its vectors stage ends | "
-          "with a node per area: contain | its vectors stage ends | nodes / alone (contain) |")
-    print("|---|---|---|---|---|---|")
+    from bench.markdown import publish
+
+    lines = [f"| areas (x {args.hosts} hosts) | controller alone: contain | its vectors stage ends | "
+             "with a node per area: contain | its vectors stage ends | nodes / alone (contain) |",
+             "|---|---|---|---|---|---|"]
     for n, (a_wall, a_vec), (n_wall, n_vec) in rows:
-        print(f"| {n} | {a_wall:.1f} s | {a_vec:.1f} s | {n_wall:.1f} s | {n_vec:.1f} s | {n_wall / a_wall:.2f}x |")
+        lines.append(f"| {n} | {a_wall:.1f} s | {a_vec:.1f} s | {n_wall:.1f} s | {n_vec:.1f} s "
+                     f"| {n_wall / a_wall:.2f}x |")
+    publish(args.markdown, "nodes", lines)
 
 
 if __name__ == "__main__":
