@@ -40,7 +40,7 @@ def _host_label(host: Host, st: LabStatus | None, prefix: str = "", suffix: str 
 
 
 def topology_tree(inv: Inventory, st: LabStatus | None = None) -> Tree:
-    """The lab as irm sees it; the README's topology diagram is this output."""
+    """The lab as irm sees it; docs/lab.md's topology diagram is this output."""
     title = f"lab {inv.lab.name}" if inv.lab else f"inventory {inv.source}"
     if st is not None:
         title += " (up)" if st.up else " (down)"

@@ -134,7 +134,8 @@ def check_sources(inv: Inventory, now: datetime) -> list[Check]:
 def check_crisis_cell(inv: Inventory, today: date) -> Check:
     cell, why = crisis_cell.load(inv)
     if cell is None:
-        return Check("crisis cell", False, why or "no directory", "write the directory (README, 'Preparation')")
+        return Check("crisis cell", False, why or "no directory",
+                     "write the directory (docs/runbook/1-preparation.md, 'The crisis cell')")
     problems = crisis_cell.problems(inv, cell, today)
     count = len(crisis_cell.entries(cell))
     return Check("crisis cell", not problems, "; ".join(problems) if problems else

@@ -1,5 +1,5 @@
 """What a remediation plan may never name: the one list, checked by the plan validator before any host is
-touched (README, "What a plan may not name").
+touched (docs/runbook/4-remediation.md, "What a plan may not name").
 
 A plan names the worm's own processes, files, services and registry keys; irm kills, deletes, disables
 and removes exactly those. An entry that would take down the system, cut irm's management path (sshd,

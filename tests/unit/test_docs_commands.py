@@ -14,7 +14,7 @@ from orchestrator.cli.app import app
 from orchestrator.core.inventory.model import KNOWN_KEYS
 from tests.conftest import ROOT
 
-DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
 # code spans and shell blocks: where a command line is shown (other fenced blocks hold trees and output)
 _CODE = re.compile(r"```(?:sh|bash|console)\n.*?```|`[^`\n]+`", re.S)
 _LINE = re.compile(r"(?:^|[\s(/$`])irm\s+([a-z][a-z-]*(?:[ \t]+[^\s|;&`)#]+)*)", re.M)
@@ -73,3 +73,15 @@ def test_every_inventory_key_named_is_known() -> None:
     extra |= {n for f in plugins.glob("filter/*.py") for n in re.findall(r"^def (irm_\w+)", f.read_text(), re.M)}
     unknown = sorted(k for k in named if k not in KNOWN_KEYS and k not in extra and not k.startswith("irm_lab_"))
     assert not unknown, unknown
+
+
+def test_every_relative_link_in_the_docs_points_at_a_file() -> None:
+    problems = []
+    for doc in DOCS:
+        for target in re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", doc.read_text()):
+            if "://" in target or target.startswith("mailto:"):
+                continue
+            if not (doc.parent / target).exists():
+                problems.append(f"{doc.relative_to(ROOT)}: link to {target}, which does not exist")
+    assert not problems, "\n".join(problems)
+    assert (ROOT / "README.md").read_text().count("\n") < 250  # the README is a front door, not the manual

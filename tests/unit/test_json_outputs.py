@@ -67,3 +67,22 @@ def test_contain_dry_run_offline_prints_every_rendered_table_and_journals_nothin
     assert "no host was reached, nothing was applied or journaled" in out
     with closing(Journal.reader(Path(journal))) as j:
         assert j.stages(1) == [] and j.postures(1) == {}
+
+
+def test_incident_list_status_and_identify_json(tmp_path: Path) -> None:
+    journal = str(tmp_path / "j.db")
+    assert json.loads(_main(["status", "--json", "--journal", journal])[1]) == {"incident": None}
+    assert json.loads(_main(["incident", "list", "--json", "--journal", journal])[1]) == []
+    assert _main(["incident", "open", "--worm", "W", "--vector", "tcp/4445", "--journal", journal])[0] == 0
+    rows = json.loads(_main(["incident", "list", "--json", "--journal", journal])[1])
+    assert len(rows) == 1 and {"id", "status", "opened_at", "opened_by", "worm", "vectors"} <= set(rows[0])
+    assert rows[0]["worm"] == "W" and rows[0]["status"] == "open"
+    code, out, err = _main(["status", "--json", "--journal", journal, "-i", str(LAB_INVENTORY)])
+    doc = json.loads(out)
+    assert code == 0 and "subsidiary-x" in doc["areas"], err
+    log = tmp_path / "eve.json"
+    log.write_text("")
+    code, out, err = _main(["identify", "--json", "--journal", journal, "-i", str(LAB_INVENTORY), "--source",
+                            f"suricata:{log}"])
+    doc = json.loads(out)
+    assert doc["incident"] == 1 and doc["sources"][0]["readable"] is True, err

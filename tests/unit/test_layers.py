@@ -1,4 +1,4 @@
-"""The package layering the README's architecture section states: the core imports no phase, no CLI and
+"""The package layering docs/architecture.md states: the core imports no phase, no CLI and
 not the lab; a phase imports the core and earlier phases' tables, never the CLI or the lab; the lab
 imports only the core. Read from the source's imports (every one, lazy ones included), and every module
 imports on its own in a fresh interpreter."""

@@ -1,4 +1,4 @@
-"""The phase tables: one numbering, playbooks that exist, rollbacks that undo, and the README agrees."""
+"""The phase tables: one numbering, playbooks that exist, rollbacks that undo, and the runbook agrees."""
 
 from __future__ import annotations
 
@@ -12,11 +12,11 @@ from orchestrator.core.posture import AreaState
 from orchestrator.recovery.table import RECOVERY, recovery_step
 from tests.conftest import ROOT
 
-README = (ROOT / "README.md").read_text()
+RUNBOOK = "".join(p.read_text() for p in sorted((ROOT / "docs" / "runbook").glob("*.md")))
 
 
 def _table(marker: str) -> list[list[str]]:
-    block = README.split(f"<!-- {marker}:start -->")[1].split(f"<!-- {marker}:end -->")[0]
+    block = RUNBOOK.split(f"<!-- {marker}:start -->")[1].split(f"<!-- {marker}:end -->")[0]
     rows = [ln for ln in block.strip().splitlines()[2:]]
     return [[c.strip().strip("`") for c in row.strip("|").split("|")] for row in rows]
 

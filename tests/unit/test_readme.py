@@ -1,4 +1,4 @@
-"""The README's topology is what `irm lab status` prints for the shipped lab."""
+"""docs/lab.md's topology is what `irm lab status` prints for the shipped lab."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from tests.conftest import ROOT, irm
 
 
 def test_readme_topology_matches_lab_status() -> None:
-    readme = (ROOT / "README.md").read_text()
+    readme = (ROOT / "docs" / "lab.md").read_text()
     block = re.search(r"<!-- topology:start -->\n```\n(.*?)```\n<!-- topology:end -->", readme, re.S)
-    assert block, "README topology block missing"
+    assert block, "docs/lab.md: topology block missing"
     proc = irm("lab", "status", "-i", "inventories/lab")
     assert proc.returncode == 0, proc.stderr
     # a lab that happens to be up adds live flags after each host; the topology itself is the same
