@@ -16,7 +16,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 COLLECTION = ROOT / "collections" / "ansible_collections" / "irm" / "response"  # the roles and modules
-LAB_INVENTORY = ROOT / "inventories" / "lab"
+# The shipped lab, or lane B's copy of it (scripts/lab_lanes.py: its own lab name, run in a namespace of its own)
+LAB_INVENTORY = Path(os.environ.get("IRM_TEST_LAB_INVENTORY") or ROOT / "inventories" / "lab")
 MINI_INVENTORY = ROOT / "tests" / "fixtures" / "mini"
 BIN = Path(sys.executable).parent
 os.environ["PATH"] = f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"

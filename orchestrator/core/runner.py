@@ -8,6 +8,7 @@ interpreter's ``bin/`` first on PATH, so ``ansible-playbook`` is the one install
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import io
 import json
@@ -185,9 +186,26 @@ class _Collector:
         return True  # keep the event in runner's artifacts
 
 
+_CONNECTIONS: str | None = None
+
+
+def connection_dir() -> str:
+    """This irm process's own directory for Ansible's SSH control sockets and network_cli's persistent
+    connections (0700, removed when irm exits): the stages of one run reuse their connections, and no
+    other run, irm or tool ever talks through them (it may reach another host at the same address: an
+    execution node's network, another lab)."""
+    global _CONNECTIONS
+    if _CONNECTIONS is None:
+        _CONNECTIONS = tempfile.mkdtemp(prefix="irm-conn-")
+        atexit.register(shutil.rmtree, _CONNECTIONS, True)
+    return _CONNECTIONS
+
+
 def runner_env() -> dict[str, str]:
     bindir = str(Path(sys.executable).parent)
     return {
+        "ANSIBLE_SSH_CONTROL_PATH_DIR": f"{connection_dir()}/cp",
+        "ANSIBLE_PERSISTENT_CONTROL_PATH_DIR": f"{connection_dir()}/pc",
         "ANSIBLE_CONFIG": str(paths.ANSIBLE_CFG),
         "ANSIBLE_COLLECTIONS_PATH": str(paths.COLLECTIONS),
         "PATH": os.pathsep.join([bindir, os.environ.get("PATH", "/usr/bin:/bin")]),

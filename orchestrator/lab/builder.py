@@ -561,15 +561,17 @@ def _alive(pid: int) -> bool:
 
 
 def processes_mentioning(text: str) -> list[int]:
-    """PIDs whose command line names ``text`` (the lab state dir): ssh masters, stray agents."""
+    """PIDs whose command line names the path ``text`` (the lab state dir) or a path under it: ssh masters,
+    stray agents. Another lab's directory that merely starts with the same characters is not it."""
     found = []
-    needle = text.encode()
+    needle = text.rstrip("/").encode()
     spared = _ancestors()
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit() or int(entry.name) in spared:
             continue
         try:
-            if needle in (entry / "cmdline").read_bytes():
+            cmdline = (entry / "cmdline").read_bytes()
+            if needle + b"/" in cmdline or needle + b"\x00" in cmdline or cmdline.endswith(needle):
                 found.append(int(entry.name))
         except OSError:
             continue

@@ -127,6 +127,7 @@ def _slow(inv: Inventory, host: str, rate: str) -> None:
                         "burst", "1600", "latency", "400ms"], check=True)
 
 
+@pytest.mark.campaign  # bench/lab_campaign.sh; make test keeps a sample of the campaign
 def test_a_timer_that_fires_before_the_confirm_is_never_reported_as_blocked(fresh_lab: Path, tmp_path: Path) -> None:
     inv = load_inventory(fresh_lab)
     journal = incident(tmp_path)
@@ -158,6 +159,7 @@ def test_a_timer_that_fires_before_the_confirm_is_never_reported_as_blocked(fres
     assert "mobile segment subsidiary-x/vpn blocked" in irm_table(inv, "gw-x")
 
 
+@pytest.mark.campaign  # bench/lab_campaign.sh; make test keeps a sample of the campaign
 def test_a_rebooted_gateway_keeps_its_cut_and_a_lost_configuration_is_found_and_repaired(
         fresh_lab: Path, tmp_path: Path) -> None:
     inv = load_inventory(fresh_lab)
@@ -188,7 +190,7 @@ def test_a_rebooted_gateway_keeps_its_cut_and_a_lost_configuration_is_found_and_
     assert irm("status", "--verify", "--journal", str(journal)).returncode == 0
 
 
-@pytest.mark.parametrize("tamper", ["flush", "delete the isolation rules"])
+@pytest.mark.parametrize("tamper", ["flush", pytest.param("delete the isolation rules", marks=pytest.mark.campaign)])
 def test_a_tampered_gateway_chain_is_drift_and_contain_repairs_it(fresh_lab: Path, tmp_path: Path,
                                                                   tamper: str) -> None:
     """The table's comment still names the plan after `nft flush chain` or one deleted rule; the live
@@ -223,6 +225,7 @@ def test_a_tampered_gateway_chain_is_drift_and_contain_repairs_it(fresh_lab: Pat
     assert irm("status", "--verify", "--journal", str(journal)).returncode == 0
 
 
+@pytest.mark.campaign  # bench/lab_campaign.sh; make test keeps a sample of the campaign
 def test_two_operators_containing_two_areas_at_once_both_cuts_stay(fresh_lab: Path, tmp_path: Path) -> None:
     inv = load_inventory(fresh_lab)
     journal = incident(tmp_path)

@@ -124,6 +124,7 @@ def test_the_device_is_read_back_and_a_tampered_binding_is_named_then_put_back(c
     assert _irm(contained, "status", "--verify").returncode == 0
 
 
+@pytest.mark.campaign  # bench/lab_campaign.sh; make test keeps a sample of the campaign
 def test_a_second_journal_never_replaces_the_first_ones_access_list(contained: Scenario,
                                                                      tmp_path: Path) -> None:
     """Another SOC machine (its own journal, another vector) contains the same area: gw-y holds an irm list

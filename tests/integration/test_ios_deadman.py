@@ -17,7 +17,7 @@ from tests.integration.lab_tools import events, stages
 from tests.integration.test_containment_safety import incident
 from tests.integration.test_ios_area import running_config
 
-pytestmark = pytest.mark.lab
+pytestmark = [pytest.mark.lab, pytest.mark.campaign]  # bench/lab_campaign.sh
 
 CUT_SOC_Y = json.dumps({"gw-y": {"forward": [
     {"action": "drop", "src": ["198.18.0.2/32"], "dst": ["198.18.48.0/24"],

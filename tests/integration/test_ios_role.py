@@ -150,6 +150,7 @@ def test_policies_are_applied_confirmed_changed_and_removed_leaving_the_device_a
     assert load_config(state / "config.json").acls.keys() == {"OPS-MGMT"}
 
 
+@pytest.mark.campaign  # bench/lab_campaign.sh; make test keeps a sample of the campaign
 def test_a_device_that_does_not_hold_the_plan_before_the_confirm_is_never_confirmed(
         device: tuple[str, Path, Path], tmp_path: Path) -> None:
     """The read-back gates the confirm: the device loses one entry of irm's list between the write and
@@ -171,6 +172,7 @@ def test_a_device_that_does_not_hold_the_plan_before_the_confirm_is_never_confir
     assert "jump acl_IRM" not in nft(ns)
 
 
+@pytest.mark.campaign  # bench/lab_campaign.sh; make test keeps a sample of the campaign
 def test_compare_and_swap_refuses_an_access_list_the_journal_never_planned(
         device: tuple[str, Path, Path], tmp_path: Path) -> None:
     """An apply names the policies whose rendering the device may hold; a device holding irm's list for any

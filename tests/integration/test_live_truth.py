@@ -131,6 +131,7 @@ def test_a_second_incident_on_the_same_area_never_reopens_the_first_ones_vector(
     assert "incident 1 still holds subsidiary-x (isolated, vectors blocked)" in refused.stderr
 
 
+@pytest.mark.campaign  # bench/lab_campaign.sh; make test keeps a sample of the campaign
 def test_two_journals_never_overwrite_each_other_in_silence(fresh_lab: Path, tmp_path: Path) -> None:
     """A second SOC machine (its own journal) contains the area the first one holds: every apply names the
     table it expects to replace, the hosts refuse, and the first journal's cuts stay (by traffic); the

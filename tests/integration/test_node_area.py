@@ -112,6 +112,7 @@ def test_a_node_that_is_down_is_refused_and_nothing_is_applied(zone: Zone) -> No
     assert stages(zone.journal)[before:] == []  # refused before the first stage
 
 
+@pytest.mark.campaign  # bench/lab_campaign.sh; make test keeps a sample of the campaign
 def test_a_node_dying_mid_stage_fails_the_stage_cleanly_and_a_rerun_converges(zone: Zone) -> None:
     assert zone.inv.lab is not None
     ns = f"{zone.inv.lab.name}-z-node"

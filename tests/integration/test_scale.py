@@ -17,7 +17,7 @@ from orchestrator.core.posture import AreaState, policies
 from tests.conftest import built_lab, irm
 from tests.integration.lab_tools import live_fingerprint, matrix, probe
 
-pytestmark = pytest.mark.lab
+pytestmark = [pytest.mark.lab, pytest.mark.campaign]  # bench/lab_campaign.sh
 
 HOSTS = 120
 

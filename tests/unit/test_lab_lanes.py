@@ -1,0 +1,69 @@
+"""The lab lane's two halves (scripts/lab_lanes.py) and what keeps two labs apart on one machine."""
+
+from __future__ import annotations
+
+import importlib.util
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from orchestrator.core.runner import connection_dir, runner_env
+from orchestrator.lab.builder import processes_mentioning
+from tests.conftest import ROOT
+
+
+def _lanes() -> Any:
+    spec = importlib.util.spec_from_file_location("lab_lanes", ROOT / "scripts" / "lab_lanes.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_every_lab_test_file_runs_in_exactly_one_lane_and_the_pinned_ones_in_lane_a() -> None:
+    lanes = _lanes()
+    a, b = lanes.split()
+    files = sorted(p.name for p in (ROOT / "tests" / "integration").glob("test_*.py"))
+    assert sorted(a + b) == files and not set(a) & set(b)
+    assert set(a) >= lanes.LANE_A_ONLY and b
+
+
+def test_lane_b_inventory_differs_only_in_its_lab_name_and_state_dir(tmp_path: Path) -> None:
+    lanes = _lanes()
+    lanes.inventory(tmp_path / "inv", "irmlane")
+    mine = yaml.safe_load((tmp_path / "inv" / "group_vars" / "all.yml").read_text())
+    shipped = yaml.safe_load((ROOT / "inventories" / "lab" / "group_vars" / "all.yml").read_text())
+    assert mine.pop("irm_lab_name") == "irmlane" and shipped.pop("irm_lab_name") == "irmlab"
+    assert mine.pop("irm_lab_state_dir") == "/var/lib/irm-lab/irmlane"
+    shipped.pop("irm_lab_state_dir")
+    assert mine == shipped
+    assert (tmp_path / "inv" / "hosts.yml").read_text() == (ROOT / "inventories" / "lab" / "hosts.yml").read_text()
+
+
+def test_a_lab_s_processes_are_those_naming_its_directory_not_a_longer_name(tmp_path: Path) -> None:
+    """Tearing one lab down must not kill the processes of another whose directory only starts alike."""
+    mine, other = tmp_path / "irmlab", tmp_path / "irmlabb"
+    procs = [subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)", arg])
+             for arg in (str(mine), f"{mine}/ssh/key", str(other), f"{other}/ssh/key")]
+    try:
+        found = set(processes_mentioning(str(mine)))
+        assert {procs[0].pid, procs[1].pid} <= found and not {procs[2].pid, procs[3].pid} & found
+    finally:
+        for p in procs:
+            p.kill()
+            p.wait()
+
+
+def test_each_irm_process_has_its_own_connection_directory() -> None:
+    """Ansible's SSH control sockets and network_cli's persistent connections live in a directory of this
+    process only: another irm (or another lab's host at the same address) never shares a connection."""
+    env = runner_env()
+    assert env["ANSIBLE_SSH_CONTROL_PATH_DIR"] == f"{connection_dir()}/cp"
+    assert env["ANSIBLE_PERSISTENT_CONTROL_PATH_DIR"] == f"{connection_dir()}/pc"
+    assert Path(connection_dir()).stat().st_mode & 0o777 == 0o700
+    other = subprocess.run([sys.executable, "-c", "from orchestrator.core.runner import connection_dir\n"
+                            "print(connection_dir())"], capture_output=True, text=True, check=True, cwd=ROOT)
+    assert other.stdout.strip() != connection_dir() and not Path(other.stdout.strip()).exists()  # removed at exit
