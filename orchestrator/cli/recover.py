@@ -115,19 +115,22 @@ def recover(
         if not names:
             console.print("no area has detections in its sources: nothing to recover")
             return
+        refused = []
         for i, name in enumerate(names):
             req = RecoverRequest(inventory=inventory, area=name, operator=default_operator(operator),
                                  incident_id=incident_id, soak=soak_s, quiet_window=quiet, next_only=step, only=only,
                                  confirm_timeout=confirm_timeout, assume_yes=yes, take_over=take_over)
             try:
                 if dry_run:
-                    _preview(inv, j, req, specs)
+                    refused += _preview(inv, j, req, specs)
                 else:
                     _recover(inv, j, req, specs, yes)
-            except (IrmError, Declined):
+            except IrmError:
                 if names[i + 1:]:
                     err_console.print(f"not started: {', '.join(names[i + 1:])}", markup=False, highlight=False)
                 raise
+    if refused:  # every area was dry-run; a real run would refuse these
+        raise CheckFailed(f"recovery would be refused for {', '.join(refused)}: precondition(s) unmet (above)")
 
 
 def _job(inv: Inventory, j: Journal, req: RecoverRequest, specs: list[Any],
@@ -143,7 +146,8 @@ def _job(inv: Inventory, j: Journal, req: RecoverRequest, specs: list[Any],
     return Recovery(req, inv, j, Sources(inv, specs=specs), confirm=confirm, paths=paths)
 
 
-def _preview(inv: Inventory, j: Journal, req: RecoverRequest, specs: list[Any]) -> None:
+def _preview(inv: Inventory, j: Journal, req: RecoverRequest, specs: list[Any]) -> list[str]:
+    """The dry run of one area; returns [the area] when a real run would refuse it."""
     from orchestrator.cli.contain import show_diffs
     from orchestrator.cli.live import ContainLive
 
@@ -166,8 +170,7 @@ def _preview(inv: Inventory, j: Journal, req: RecoverRequest, specs: list[Any]) 
     would = sorted({h for sp in preview.steps if sp.outcome is not None for h in sp.outcome.changed})
     console.print(f"dry run: {len(preview.steps)} step(s), {len(would)} boundary(ies) and host(s) would change; "
                   "nothing was applied")
-    if preview.unmet:
-        raise CheckFailed(f"recovery of {job.area.name} would be refused: {len(preview.unmet)} precondition(s) unmet")
+    return [job.area.name] if preview.unmet else []
 
 
 def _recover(inv: Inventory, j: Journal, req: RecoverRequest, specs: list[Any], yes: bool) -> None:

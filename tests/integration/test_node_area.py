@@ -7,6 +7,7 @@ before anything is applied, and one that dies mid-stage fails that stage cleanly
 from __future__ import annotations
 
 import glob
+import json
 import os
 import subprocess
 from collections.abc import Iterator
@@ -96,6 +97,10 @@ def test_the_soc_has_no_route_into_the_area_but_its_node_manages_it(zone: Zone) 
     assert seen == {("soc-console", "z-ws11", 22): "error", ("soc-console", "z-node", 22): "open",
                     ("z-node", "z-ws11", 22): "open", ("z-node", "z-ws21", 22): "open",  # across the quarantine
                     ("z-ws11", "hq-erp", 8069): "timeout", ("z-ws11", "z-ws21", 4445): "timeout"}
+    # the node runs the controller's versions and files, as `irm node check --json` reports it
+    check = irm("node", "check", "--json", "-i", str(LAB_INVENTORY))
+    assert check.returncode == 0, check.stdout + check.stderr
+    assert json.loads(check.stdout) == [{"node": "z-node", "ok": True, "problems": [], "removed": []}]
 
 
 def test_a_node_that_is_down_is_refused_and_nothing_is_applied(zone: Zone) -> None:

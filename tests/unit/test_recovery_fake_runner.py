@@ -297,3 +297,29 @@ def test_a_step_killed_after_it_confirmed_then_declined_leaves_what_the_journal_
     assert setup.journal.postures(1)[f"{AREA}:hosts"] == "vectors_blocked"
     (row,) = [st for st in setup.journal.stages(1, AREA) if st.phase == "recovery"]
     assert row.state == "interrupted" and row.detail["restored"] is True and set(row.detail["found_live"]) >= set(hosts)
+
+
+def test_a_dry_run_checks_every_step_in_check_mode_and_changes_nothing(setup: Setup) -> None:
+    """Every step left, in order, as one check-mode play each; nothing applied on any host (the fake
+    runner's live tables unchanged), no recovery step row, no event; the unmet preconditions are listed."""
+    live = dict(setup.run.live)
+    events = len(setup.journal.events(1))
+    preview = _recovery(setup).preview()
+    assert preview.unmet == []
+    assert [sp.step.name for sp in preview.steps] == ["vectors", "subareas", "mobile", "lan", "internet"]
+    plays = [c for c in setup.run.calls if c.playbook.startswith("recover_")]
+    assert [c.playbook for c in plays] == ["recover_1_vectors", "recover_3_mobile", "recover_4_lan",
+                                           "recover_5_internet"]  # step 2 changes nothing: no sub-area
+    assert all(c.check for c in plays)
+    assert setup.run.live == live and _steps(setup.journal) == []
+    new = setup.journal.events(1)[events:]  # the dry-run stage rows' own events, marked so, nothing else
+    assert new and {e["kind"] for e in new} == {"stage_started", "stage_ended"}
+    assert all(e["detail"]["dry_run"] for e in new)
+    # each step from the state the ones before it leave: the LAN step reopens the gateway, not the edge
+    lan = next(sp for sp in preview.steps if sp.step.name == "lan")
+    assert any(line.startswith("gw-x: ") for line in lan.changes) and "vectors blocked" not in " ".join(lan.changes)
+    # a precondition unmet is listed, not raised
+    unmet = _recovery(setup, source=Detections(found=[Detection(
+        time=datetime.now(UTC), host="x-ws21", signature="Lab.Worm.IRM-A", action="detected", source_address=None,
+        segment=f"{AREA}/office-2", area=AREA)]), quiet_window=60.0).preview().unmet
+    assert any("detection(s) in 'subsidiary-x'" in u for u in unmet)
