@@ -10,7 +10,7 @@ built lab:
               before several areas could be given), for K > 1
 The time until an area's first cut runs from the start of the first command to the moment the edge's
 new ruleset took effect (journaled by the irm_nft module). Prints the time until the last area's first
-cut and its ratio to one area's; asserts nothing (the target is in the README).
+cut and its ratio to one area's; asserts nothing (the target is in docs/benchmarks.md).
 """
 
 from __future__ import annotations

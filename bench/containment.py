@@ -16,7 +16,7 @@ For each area size N (hosts in area `bench-x`, from bench/make_inventory.py):
   (d) bare   the floor of a full containment: a bare parallel `ssh HOST nft -f -` of the same rendered
              rules on every host at once (edge, gateway, every area host), no Ansible, no journal, no
              dead-man timer.
-Each baseline runs on a freshly built lab. Prints ratios; asserts nothing (see README for targets).
+Each baseline runs on a freshly built lab. Prints ratios; asserts nothing (targets in docs/benchmarks.md).
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ a real run writes). Then, in the same run, each command is timed as a new proces
                    every load did before the snapshot (the baseline)
   incident list    `irm incident list`
   python           `python -c pass`: the interpreter's own start-up, the least any command can take
-Prints medians and the ratio of status to its baseline; asserts nothing (targets in the README).
+Prints medians and the ratio of status to its baseline; asserts nothing (docs/benchmarks.md).
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """Containment's declarative table: one entry per stage, in the order they run. The containment phase,
-the playbooks' names, the README, the live view and the report read it; there is one numbering, this one.
+the playbooks' names, the runbook, the live view and the report read it; there is one numbering, this one.
 
 Pure: no I/O. A transition changes a copy of an area's state; the sub-area stage also takes the
 sub-area it acts on.

@@ -1,5 +1,5 @@
 """Recovery's declarative table: one entry per step, in IRM #1's fixed order (propagation traffic,
-sub-areas, laptops, LAN, Internet). The recovery phase, the playbooks' names, the README, the live view
+sub-areas, laptops, LAN, Internet). The recovery phase, the playbooks' names, the runbook, the live view
 and the report read it; each step names the containment play that is its rollback.
 
 Pure: no I/O. A transition changes a copy of an area's state; the sub-area step also takes the

@@ -5,7 +5,7 @@ endpoint (tests/winrm_endpoint.py) runs in a network namespace of its own, on a 
 WS-Management to pywinrm, runs nothing and records every command. These tests run irm's playbooks
 with Ansible's winrm connection against it and check, byte for byte, the PowerShell scripts and the
 parameters each task would run on which host. Whether that PowerShell works on Windows is not
-proven here (README, "What the lab proves").
+proven here (docs/proven.md).
 """
 
 from __future__ import annotations
