@@ -78,11 +78,11 @@ def validate(
         raise UserError(*problems)
     vectors_note = f"; critical flows checked against {', '.join(against)}" if against else ""
     console.print(f"{inventory}: valid ({len(inv.areas)} areas, {len(inv.segments)} segments, "
-                  f"{len(inv.managed_hosts)} managed hosts){vectors_note}")
+                  f"{len(inv.managed_hosts)} managed hosts){vectors_note}", soft_wrap=True, highlight=False)
     for f in plan or []:
-        console.print(f"{f}: valid plan")
+        console.print(f"{f}: valid plan", soft_wrap=True, highlight=False)
     for f in incident_file or []:
-        console.print(f"{f}: valid incident file")
+        console.print(f"{f}: valid incident file", soft_wrap=True, highlight=False)
 
 
 def _lab_problems(inv: Inventory) -> list[str]:

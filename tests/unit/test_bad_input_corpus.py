@@ -569,7 +569,7 @@ def _cases() -> list[Any]:
         ("mark-manual-unknown-host", "ghost", ["mark-manual", "ghost", "--technician", "t", "--journal", J]),
         ("unlock-no-reason", "--reason", ["unlock", "subsidiary-x", "--journal", J]),
         ("incident-subcommand-unknown", "No such command 'reopen'", ["incident", "reopen", "--journal", J]),
-        ("incident-close-no-id", "Missing argument 'incident'", ["incident", "close", "--journal", J]),
+        ("incident-close-no-id", "Missing argument 'INCIDENT'", ["incident", "close", "--journal", J]),
         ("incident-close-force-no-reason", "--reason", ["incident", "close", "1", "--force", "--journal", J]),
         ("report-incident-99", "no incident 99", ["report", "--incident", "99", "--out", "{root}/r99",
                                                   "--journal", J]),
