@@ -187,24 +187,39 @@ class _Collector:
 
 
 _CONNECTIONS: str | None = None
+CONTROL_ROOT = "~/.ansible/cp"  # Ansible's own place for control sockets: a short path (a socket's is bounded)
 
 
 def connection_dir() -> str:
     """This irm process's own directory for Ansible's SSH control sockets and network_cli's persistent
-    connections (0700, removed when irm exits): the stages of one run reuse their connections, and no
-    other run, irm or tool ever talks through them (it may reach another host at the same address: an
-    execution node's network, another lab)."""
+    connections (0700, under ``~/.ansible/cp``, removed when irm exits): the stages of one run reuse their
+    connections, and no other run, irm or tool ever talks through them (it may reach another host at the
+    same address: an execution node's network, another lab)."""
     global _CONNECTIONS
     if _CONNECTIONS is None:
-        _CONNECTIONS = tempfile.mkdtemp(prefix="irm-conn-")
-        atexit.register(shutil.rmtree, _CONNECTIONS, True)
+        root = Path(CONTROL_ROOT).expanduser()
+        root.mkdir(mode=0o700, parents=True, exist_ok=True)
+        _CONNECTIONS = tempfile.mkdtemp(prefix="irm-", dir=root)
+        atexit.register(_remove_connection_dirs, _CONNECTIONS)
     return _CONNECTIONS
+
+
+def node_connection_dir(node: str) -> str:
+    """Where an execution node keeps this run's SSH control sockets: in the node's own ``~/.ansible/cp``
+    (where the node shares this machine's filesystem, as in the lab, removed with ``connection_dir``)."""
+    return f"{CONTROL_ROOT}/{Path(connection_dir()).name}-{node}"
+
+
+def _remove_connection_dirs(path: str) -> None:
+    shutil.rmtree(path, ignore_errors=True)
+    for node_dir in Path(path).parent.glob(f"{Path(path).name}-*"):
+        shutil.rmtree(node_dir, ignore_errors=True)
 
 
 def runner_env() -> dict[str, str]:
     bindir = str(Path(sys.executable).parent)
     return {
-        "ANSIBLE_SSH_CONTROL_PATH_DIR": f"{connection_dir()}/cp",
+        "ANSIBLE_SSH_CONTROL_PATH_DIR": connection_dir(),
         "ANSIBLE_PERSISTENT_CONTROL_PATH_DIR": f"{connection_dir()}/pc",
         "ANSIBLE_CONFIG": str(paths.ANSIBLE_CFG),
         "ANSIBLE_COLLECTIONS_PATH": str(paths.COLLECTIONS),
@@ -376,9 +391,10 @@ def _stream(ansible_runner: Any, node: ExecutionNode, remote: str, errors: Any, 
     def transmit() -> None:
         try:
             kwargs = _run_kwargs(pb, inv, cmdline, limit, tags, forks)
-            # the node's own SSH control sockets: never a controller's master (a shared filesystem, as in the
-            # lab, would otherwise let the node's connections ride the controller's)
-            kwargs["envvars"]["ANSIBLE_SSH_CONTROL_PATH_DIR"] = f"~/.ansible/cp-node-{node.name}"
+            # the node's own SSH control sockets, this run's only: never a controller's master, nor another
+            # run's or another irm's (a shared filesystem, as in the lab, would otherwise let the node's
+            # connections ride the controller's, or another lab's node's at the same addresses)
+            kwargs["envvars"]["ANSIBLE_SSH_CONTROL_PATH_DIR"] = node_connection_dir(node.name)
             ansible_runner.run(private_data_dir=workdir, streamer="transmit", _output=ssh.stdin, **kwargs)
         except (OSError, ValueError):  # the node hung up while the job was being sent: the process side says so
             pass

@@ -10,7 +10,7 @@ from typing import Any
 
 import yaml
 
-from orchestrator.core.runner import connection_dir, runner_env
+from orchestrator.core.runner import connection_dir, node_connection_dir, runner_env
 from orchestrator.lab.builder import processes_mentioning
 from tests.conftest import ROOT
 
@@ -61,9 +61,12 @@ def test_each_irm_process_has_its_own_connection_directory() -> None:
     """Ansible's SSH control sockets and network_cli's persistent connections live in a directory of this
     process only: another irm (or another lab's host at the same address) never shares a connection."""
     env = runner_env()
-    assert env["ANSIBLE_SSH_CONTROL_PATH_DIR"] == f"{connection_dir()}/cp"
+    assert env["ANSIBLE_SSH_CONTROL_PATH_DIR"] == connection_dir()
+    assert len(connection_dir()) + 1 + 40 + 17 < 108  # ssh's temporary socket name fits a Unix socket path
     assert env["ANSIBLE_PERSISTENT_CONTROL_PATH_DIR"] == f"{connection_dir()}/pc"
     assert Path(connection_dir()).stat().st_mode & 0o777 == 0o700
+    # an execution node keeps this run's sockets in its own ~/.ansible/cp, one directory per node and run
+    assert node_connection_dir("z-node") == f"~/.ansible/cp/{Path(connection_dir()).name}-z-node"
     other = subprocess.run([sys.executable, "-c", "from orchestrator.core.runner import connection_dir\n"
                             "print(connection_dir())"], capture_output=True, text=True, check=True, cwd=ROOT)
     assert other.stdout.strip() != connection_dir() and not Path(other.stdout.strip()).exists()  # removed at exit
