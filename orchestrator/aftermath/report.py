@@ -20,7 +20,7 @@ import jinja2
 import markupsafe
 
 from orchestrator.aftermath.model import MILESTONES, ReportData
-from orchestrator.containment.table import CONTAINMENT
+from orchestrator.containment.table import CONTAINMENT, is_first_cut
 from orchestrator.core import archmap
 from orchestrator.core.events import EventKind
 from orchestrator.core.inventory import Inventory
@@ -185,7 +185,8 @@ class Report:
             contained_at = first("containment_started", evs=real)
             stages = self.journal.stages(self.incident.id, name)
             cut = next((s.detail.get("first_applied_at") or s.ended_at for s in stages
-                        if s.name == "internet_cut" and s.state == "done" and not s.check_mode), None)
+                        if s.phase == "containment" and is_first_cut(s.name) and s.state == "done"
+                        and not s.check_mode), None)
             states: dict[str, str] = {}
             remediated_at = None
             for e in mine:

@@ -89,7 +89,7 @@ def contain(
     """
     from orchestrator.cli.live import ContainLive
     from orchestrator.containment.phase import Containment, ContainRequest
-    from orchestrator.containment.table import containment_stage
+    from orchestrator.containment.table import SUBAREA_LOOP
     from orchestrator.core.sources import Sources
     from orchestrator.recovery.phase import parse_duration
 
@@ -121,10 +121,10 @@ def contain(
             console.print(f"  {a.name}: {len(a.hosts)} hosts ({', '.join(a.hosts)})")
         for s in job.stages():
             console.print(f"  {s.label}: {s.summary}")
-        loop = containment_stage("subarea")
-        console.print(f"  {loop.number}. subarea: skipped (--no-loop): no sub-area is watched or quarantined"
-                      if no_loop else f"  {loop.number}. subarea: quarantine every sub-area that shows detections, "
-                      f"until none for {quiet:.0f}s")
+        loop = SUBAREA_LOOP
+        console.print(f"  {loop.number}. {loop.name}: skipped (--no-loop): no sub-area is watched or quarantined"
+                      if no_loop else f"  {loop.number}. {loop.name}: quarantine every sub-area that shows "
+                      f"detections, until none for {quiet:.0f}s")
         for a in job.areas:
             for flow in a.critical_flows:
                 console.print(f"  kept open ({a.name}): {flow.name} {','.join(flow.sources)} -> "

@@ -29,6 +29,7 @@ from orchestrator.cli.options import (
 from orchestrator.core.errors import CheckFailed, Declined, IrmError, RecoveryHalted, RunnerError, UserError
 from orchestrator.core.journal import DEFAULT_PATH, Journal, default_operator
 from orchestrator.core.safetext import check_text
+from orchestrator.recovery.table import STEP_CHOICES
 
 if TYPE_CHECKING:
     from orchestrator.core.inventory import Inventory
@@ -83,7 +84,7 @@ def recover(
     yes: Annotated[bool, typer.Option("--yes", help="Do not ask before each step (scripted runs).")] = False,
     step: Annotated[bool, typer.Option("--step", help="Perform only the next step, then exit.")] = False,
     only: Annotated[str | None, typer.Option("--only", help="Perform this step only (refused unless it is the "
-                                             "next one): vectors, subareas, mobile, lan, internet or 1-5.")] = None,
+                                             f"next one): {STEP_CHOICES}.")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Check every precondition, then run each step left in "
                                           "check mode and show the diff of every boundary's and host's table; "
                                           "nothing is changed.")] = False,

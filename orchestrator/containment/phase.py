@@ -20,16 +20,16 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Protocol
 
-from orchestrator.containment.table import CONTAINMENT, containment_stage
+from orchestrator.containment.table import HOST_STAGE, STAGES, SUBAREA_LOOP, containment_stage
 from orchestrator.core import checks, mgmt_probe, routing, runner
-from orchestrator.core.applier import Quiet, StageApplier, StageObserver, StageOutcome, StageSpec
+from orchestrator.core.applier import ApplierSettings, Quiet, StageApplier, StageObserver, StageOutcome, StageSpec
 from orchestrator.core.detection import LOOKBACK, Detection, DetectionSource, watch_start
 from orchestrator.core.errors import ContainmentFailed, UserError
 from orchestrator.core.events import EventKind
 from orchestrator.core.incident import Vector
 from orchestrator.core.inventory import Area, Inventory
 from orchestrator.core.journal import Incident, Journal
-from orchestrator.core.phases import Where
+from orchestrator.core.phases import Brief, Where
 from orchestrator.core.posture import AreaState, Policy, not_as_planned
 
 
@@ -104,10 +104,10 @@ class Containment:
         self.vectors: list[Vector] = list(self.incident.spec.vectors)
         self.state: dict[str, AreaState] = {}
         self._reread()
-        self.applier = StageApplier(inv, journal, self.incident, req.inventory, req.operator, self._ui,
-                                    run, probe, self.phase, self.vectors, dry_run=req.dry_run,
-                                    confirm_timeout=req.confirm_timeout, lock_wait=req.lock_wait,
-                                    take_over=req.take_over)
+        self.applier = StageApplier(inv, journal, self.incident, ApplierSettings(
+            req.inventory, req.operator, self.phase, tuple(self.vectors), dry_run=req.dry_run,
+            confirm_timeout=req.confirm_timeout, lock_wait=req.lock_wait, take_over=req.take_over),
+            self._ui, run, probe)
 
     @property
     def area(self) -> Area:
@@ -155,27 +155,17 @@ class Containment:
         where = {Where.EDGE: {a.name: [edge] for a in self.areas},
                  Where.GATEWAY: {a.name: [a.gateway] for a in self.areas},
                  Where.AREA_HOSTS: hosts}
-        names = ", ".join(self.names)
-        gateways = ", ".join(dict.fromkeys(a.gateway for a in self.areas))
-        flows = sum(len(a.critical_flows) for a in self.areas)
-        mobile = ", ".join(s.qualified for a in self.areas for s in a.mobile_segments)
-        mobile_at = ", ".join(dict.fromkeys(a.gateway for a in self.areas if a.mobile_segments))
-        summary = {
-            "internet_cut": f"cut {names} from the Internet at {edge}",
-            "isolate": f"isolate {names} at {gateways}, keeping {flows} validated critical flow(s) and "
-                       "management open",
-            "vectors": f"block {', '.join(map(str, self.vectors))} and removable storage on "
-                       f"{sum(map(len, hosts.values()))} area hosts",
-            "mobile": f"block mobile segments {mobile} at {mobile_at}" if mobile_at
-                      else f"no mobile segment to block (the policy of {gateways} is applied again)",
-        }
+        brief = Brief(areas=", ".join(self.names), edge=edge,
+                      gateways=", ".join(dict.fromkeys(a.gateway for a in self.areas)),
+                      flows=sum(len(a.critical_flows) for a in self.areas), vectors=", ".join(map(str, self.vectors)),
+                      hosts=sum(map(len, hosts.values())),
+                      mobile=", ".join(s.qualified for a in self.areas for s in a.mobile_segments),
+                      mobile_at=", ".join(dict.fromkeys(a.gateway for a in self.areas if a.mobile_segments)))
         specs = []
-        for p in CONTAINMENT:
-            if p.name not in summary:
-                continue
+        for p in STAGES:
             per_area = where[p.where]
             targets = list(dict.fromkeys(t for ts in per_area.values() for t in ts))
-            specs.append(StageSpec(p.name, p.playbook, targets, summary[p.name], host_level=p.where == Where.AREA_HOSTS,
+            specs.append(StageSpec(p.name, p.playbook, targets, p.summary(brief), host_level=p.host_level,
                                    number=p.number, area_targets=per_area))
         return specs
 
@@ -189,14 +179,14 @@ class Containment:
             states = {**states, **{n: containment_stage(spec.name).transition(states[n], None) for n in self.names}}
             planned = self.applier.planned(states)
             out.append((spec.label, spec.summary, {t: planned[t] for t in spec.targets}))
-        loop = containment_stage("subarea")
+        loop = SUBAREA_LOOP
         worst = dict(states)
         for area in self.areas:
             for sub_area in area.sub_areas:
                 worst[area.name] = loop.transition(worst[area.name], sub_area.qualified)
         planned = self.applier.planned(worst)
         gateways = list(dict.fromkeys(a.gateway for a in self.areas if a.sub_areas))
-        out.append((f"{loop.number}. subarea", "at worst, every sub-area quarantined",
+        out.append((f"{loop.number}. {loop.name}", "at worst, every sub-area quarantined",
                     {g: planned[g] for g in gateways}))
         return out
 
@@ -206,7 +196,7 @@ class Containment:
         """Each area's state after ``stage``, by the phase table's transition (the sub-area stage: only
         the areas with sub-areas to quarantine)."""
         phase = containment_stage(stage)
-        if stage == "subarea":
+        if phase.per_sub_area:
             out = {}
             for name, subs in (quarantine or {}).items():
                 st = self.state[name]
@@ -271,7 +261,7 @@ class Containment:
                 outcomes = self._apply(spec, self._next_state(spec.name), tolerate_host_failures=True)
                 for name, outcome in outcomes.items():
                     reports[name].stages.append(outcome)
-                    if spec.name == "internet_cut":
+                    if containment_stage(spec.name).first_cut:
                         # the first cut: when the edge's new ruleset took effect (or the stage, if unchanged)
                         reports[name].first_cut_seconds = (
                             datetime.fromisoformat(outcome.first_applied_at) - started_at).total_seconds() \
@@ -312,14 +302,15 @@ class Containment:
             return
         rows = self.journal.host_rows(self.incident.id)
         pending = {a.name: [h for h in a.hosts if rows.get(h, {}).get("reach") == "unreachable"
-                            or h in {f for o in reports[a.name].stages if o.name == "vectors" for f in o.failed}]
+                            or h in {f for o in reports[a.name].stages if o.name == HOST_STAGE.name
+                                     for f in o.failed}]
                    for a in self.areas if self.state[a.name].vectors_blocked}
         pending = {name: hosts for name, hosts in pending.items() if hosts}
         if pending:
             every = [h for hosts in pending.values() for h in hosts]
             self.ui.message(f"retrying {len(every)} host(s) not reached or failed: {', '.join(every)}")
-            vectors = next(s for s in self.stages() if s.name == "vectors")
-            retry = StageSpec("vectors", vectors.playbook, every, f"retry: {vectors.summary}", host_level=True,
+            vectors = next(s for s in self.stages() if s.name == HOST_STAGE.name)
+            retry = StageSpec(vectors.name, vectors.playbook, every, f"retry: {vectors.summary}", host_level=True,
                               number=vectors.number, area_targets=pending)
             outcomes = self._apply(retry, {name: self.state[name] for name in pending}, tolerate_host_failures=True)
             for name, outcome in outcomes.items():
@@ -358,14 +349,14 @@ class Containment:
                    - self.state[name].quarantined for name in self.names}
             new = {name: subs for name, subs in new.items() if subs}
             if new:
-                stage = containment_stage("subarea")
+                stage = SUBAREA_LOOP
                 gateways = {name: [self.inv.area(name).gateway] for name in new}
                 spec = StageSpec(stage.name, stage.playbook, list(dict.fromkeys(g for gs in gateways.values()
                                                                                 for g in gs)),
                                  "quarantine " + ", ".join(sorted(s for subs in new.values() for s in subs)) + " at "
                                  + ", ".join(dict.fromkeys(g for gs in gateways.values() for g in gs)),
                                  number=stage.number, area_targets=gateways)
-                for name, outcome in self._apply(spec, self._next_state("subarea", new)).items():
+                for name, outcome in self._apply(spec, self._next_state(stage.name, new)).items():
                     reports[name].stages.append(outcome)
                     self._event(EventKind.SUBAREA_QUARANTINED, name, sub_areas=sorted(new[name]),
                                 dry_run=self.req.dry_run)

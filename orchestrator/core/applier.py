@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from orchestrator.core import checks, ios_readback, routing, runner
+from orchestrator.core import checks, ios_readback, mgmt_probe, routing, runner
 from orchestrator.core.errors import ContainmentFailed, RunnerError, UserError
 from orchestrator.core.events import EventKind
 from orchestrator.core.holds import held_by_others, strictest
@@ -85,26 +85,34 @@ class Quiet:
         return None
 
 
+@dataclass(frozen=True)
+class ApplierSettings:
+    """How one run applies its stages, set once by its phase from the operator's request."""
+
+    inventory: Path
+    operator: str
+    phase: str  # the journal's phase for the stage rows
+    vectors: tuple[Vector, ...]
+    dry_run: bool = False
+    confirm_timeout: int = 60
+    lock_wait: float = 600.0
+    take_over: bool = False  # no compare-and-swap: replace whatever table is live (the operator said so)
+
+
 @dataclass
 class StageApplier:
-    """Applies stages to areas of one incident. ``phase`` is the journal's phase for its rows; ``token``
-    is the run's (its timers carry it); a dry run plans against ``dry_states``."""
+    """Applies stages to areas of one incident, as ``settings`` says. ``token`` is the run's (its timers
+    carry it); a dry run plans against ``dry_states``. The runner, prober and device read-back are the
+    real ones unless a test hands in its fakes."""
 
     inv: Inventory
     journal: Journal
     incident: Incident
-    inventory: Path
-    operator: str
-    ui: StageObserver
-    run_playbook: runner.PlaybookRunner
-    probe_management: runner.ManagementProber
-    phase: str
-    vectors: list[Vector]
-    dry_run: bool = False
-    confirm_timeout: int = 60
-    lock_wait: float = 600.0
+    settings: ApplierSettings
+    ui: StageObserver = field(default_factory=lambda: Quiet())
+    run_playbook: runner.PlaybookRunner = runner.run_playbook
+    probe_management: runner.ManagementProber = mgmt_probe.probe
     token: str = "dry-run"
-    take_over: bool = False  # no compare-and-swap: replace whatever table is live (the operator said so)
     dry_states: dict[str, AreaState] = field(default_factory=dict)
     verify_device: Callable[[Host, Policy], list[str]] = ios_readback.verify
     settle_device: Callable[[Host, float], bool] = ios_readback.wait_settled
@@ -125,7 +133,8 @@ class StageApplier:
         (the strictest wins, area by area; their vectors stay blocked): one table per host for all."""
         others, vectors = held_by_others(self.inv, self.journal, self.incident.id)
         merged = strictest(others, states) if others else states
-        return policies(self.inv, [*self.vectors, *(v for v in vectors if v not in self.vectors)], merged)
+        own = list(self.settings.vectors)
+        return policies(self.inv, [*own, *(v for v in vectors if v not in own)], merged)
 
     def planned_with(self, new_states: dict[str, AreaState]) -> dict[str, Policy]:
         """Every policy with these areas in their new states and the others as they are."""
@@ -142,10 +151,11 @@ class StageApplier:
     def _shared(self, spec: StageSpec) -> Iterator[None]:
         """Edge, core and gateway policies are built from every area's postures: a change to one is made
         under the journal-wide lock, held from reading the state to writing the postures."""
-        if spec.host_level or self.dry_run:
+        if spec.host_level or self.settings.dry_run:
             yield
             return
-        with self.journal.lock(BOUNDARIES_LOCK, self.incident.id, self.operator, self.token, wait=self.lock_wait):
+        with self.journal.lock(BOUNDARIES_LOCK, self.incident.id, self.settings.operator, self.token,
+                               wait=self.settings.lock_wait):
             yield
 
     def _probe(self, spec: StageSpec) -> tuple[dict[str, list[dict[str, Any]]], set[str]]:
@@ -176,7 +186,7 @@ class StageApplier:
     def _apply_locked(self, spec: StageSpec, new_states: dict[str, AreaState],
                       tolerate_host_failures: bool) -> dict[str, StageOutcome]:
         names = list(new_states)
-        states = {**(self.states() if not self.dry_run else self.dry_states), **new_states}
+        states = {**(self.states() if not self.settings.dry_run else self.dry_states), **new_states}
         planned = self.planned(states)
         self.check_lockout(planned)
         routing.require_nodes(self.inv, spec.targets)
@@ -184,26 +194,27 @@ class StageApplier:
         targets = [t for t in spec.targets if t not in down] if spec.host_level else list(spec.targets)
         skipped = sorted(set(spec.targets) - set(targets))
         behind = sorted(down - set(spec.targets))
-        if not self.dry_run:
+        if not self.settings.dry_run:
             self._reach_rows(skipped + behind, "unreachable", spec, names[0])
             self._reach_rows(sorted({str(e["host"]) for es in reach.values() for e in es}), "reached", spec, names[0])
         if skipped or behind:
             self.ui.message(f"{spec.name}: not reached before the change: {', '.join(skipped + behind)} "
                             "(protected by the boundary only; retried at the end)")
-        if not self.dry_run:
+        if not self.settings.dry_run:
             self.journal.assert_holding()  # a lock taken from this run: no device is changed, no row started
         fingerprints = {h: planned[h].fingerprint for h in targets}
-        if not self.dry_run:  # before the stage row: what the compare-and-swap of IOS and Windows renders
+        if not self.settings.dry_run:  # before the stage row: what the compare-and-swap of IOS and Windows renders
             self.journal.remember_policies({fingerprints[h]: planned[h].model_dump(mode="json") for h in targets})
         self.ui.stage(spec.label, "running", targets, spec.summary)
         mine = {a: [t for t in spec.targets_of(a) if t in targets] for a in names}
         rows = {a: self.journal.start_stage(
-            self.incident.id, self.phase, a, spec.name, ",".join(mine[a]), self.dry_run, self.operator,
+            self.incident.id, self.settings.phase, a, spec.name, ",".join(mine[a]), self.settings.dry_run,
+            self.settings.operator,
             summary=spec.summary, planned={h: fingerprints[h] for h in mine[a]}, token=self.token,
             unreachable=[h for h in skipped + behind
                          if len(names) == 1 or h in spec.targets_of(a) or self._in_area(h, a)])
             for a in names}
-        empty = runner.RunResult(playbook=spec.playbook, status="successful", rc=0, check=self.dry_run)
+        empty = runner.RunResult(playbook=spec.playbook, status="successful", rc=0, check=self.settings.dry_run)
         result = empty
         unreachable_boundaries = [t for t in spec.targets if t in down and not spec.host_level]
         if unreachable_boundaries:
@@ -227,7 +238,7 @@ class StageApplier:
             for a, row in rows.items():  # the hosts that confirmed are journaled as what they now enforce
                 self.journal.end_stage(row, "failed", failed=[h for h in failed if h in mine[a]] or failed,
                                        reason=detail, live={h: v for h, v in live.items() if h in mine[a]},
-                                       fingerprints=None if self.dry_run else {h: enforced[h] for h in mine[a]
+                                       fingerprints=None if self.settings.dry_run else {h: enforced[h] for h in mine[a]
                                                                                if h in enforced})
             self.ui.stage(spec.label, "failed", spec.targets, detail)
             raise ContainmentFailed(f"stage {spec.name} failed on {', '.join(failed)}: {detail}")
@@ -242,8 +253,8 @@ class StageApplier:
                                failed={h: w for h, w in why.items() if h in mine[a]})
             self.journal.end_stage(
                 row, "failed" if out.failed else "done",
-                postures=new_states[a].scopes(self.inv.area(a)) if not self.dry_run else None,
-                fingerprints={h: enforced[h] for h in mine[a]} if not self.dry_run else None,
+                postures=new_states[a].scopes(self.inv.area(a)) if not self.settings.dry_run else None,
+                fingerprints={h: enforced[h] for h in mine[a]} if not self.settings.dry_run else None,
                 changed=out.changed, failed=sorted(out.failed),
                 reason="; ".join(f"{h}: {w}" for h, w in out.failed.items()) or None,
                 first_applied_at=out.first_applied_at, last_applied_at=applied[-1] if applied else None)
@@ -251,7 +262,7 @@ class StageApplier:
         changed = sorted({h for o in outcomes.values() for h in o.changed})
         self.ui.stage(spec.label, "failed" if failed else "done", targets,
                       f"{len(changed)} changed" + (f", failed on {', '.join(failed)}" if failed else ""))
-        if self.dry_run:
+        if self.settings.dry_run:
             self.dry_states.update(new_states)
         return outcomes
 
@@ -271,20 +282,20 @@ class StageApplier:
             "irm_takeover_tokens": self.journal.dead_tokens(),
             "irm_expect": self._expected(targets),
             "irm_expect_policies": self._expected_policies(targets),
-            "firewall_policy_confirm_timeout": self.confirm_timeout,
+            "firewall_policy_confirm_timeout": self.settings.confirm_timeout,
             "irm_reach": reach,
             **spec.extravars,
         }
         try:
-            result = self.run_playbook(spec.playbook, self.inventory, extravars=extravars,
-                                       check=self.dry_run, diff=self.dry_run, observer=self.ui)
+            result = self.run_playbook(spec.playbook, self.settings.inventory, extravars=extravars,
+                                       check=self.settings.dry_run, diff=self.settings.dry_run, observer=self.ui)
         except RunnerError as exc:
             for a, row in rows.items():
                 self.journal.end_stage(row, "failed", failed=mine[a], reason=str(exc))
             self.ui.stage(spec.label, "failed", targets, str(exc))
             raise ContainmentFailed(f"stage {spec.name} failed: {exc}; the previous rules stay in place "
                                     "(any armed timer restores the last confirmed ruleset)") from None
-        if not self.dry_run:
+        if not self.settings.dry_run:
             self._read_back(result, planned)
         for a, row in rows.items():
             self.journal.host_results(row, [
@@ -298,7 +309,7 @@ class StageApplier:
         recorded the host enforcing or planned for it); the host refuses to replace a table this journal
         never wrote. Not where the journal only knows the host is in an unknown state, nor when the
         operator takes over."""
-        if self.take_over:
+        if self.settings.take_over:
             return {}
         newest, known = self.journal.enforced(), self.journal.known_tables()
         return {h: sorted({"absent", *known.get(h, set())} - {"unknown"}) for h in targets
@@ -336,18 +347,18 @@ class StageApplier:
                        reach: dict[str, list[dict[str, Any]]]) -> str:
         reasons = "; ".join(f"{h}: {' | '.join(result.hosts[h].failures) if h in result.hosts else 'no result'}"
                             for h in failed)
-        if self.dry_run:
+        if self.settings.dry_run:
             return reasons
         # The dead-man timer restores the last confirmed ruleset on any host that did not confirm: wait
         # for it, then prove the management path is back with a fresh SSH connection to every host that
         # answered before the change. An IOS device's revert timer counts whole minutes: irm reads the
         # device until nothing is pending any more.
-        until = time.monotonic() + self.confirm_timeout + 2
+        until = time.monotonic() + self.settings.confirm_timeout + 2
         devices = [self.inv.hosts[h] for h in failed if h in self.inv.hosts
                    and self.inv.hosts[h].boundary_kind == "cisco_ios"]
         unsettled = []
         if devices:
-            minutes = max(1, min(120, -(-self.confirm_timeout // 60)))
+            minutes = max(1, min(120, -(-self.settings.confirm_timeout // 60)))
             self.ui.message(f"waiting up to {minutes} min for the revert timer of {', '.join(d.name for d in devices)}")
             unsettled = [d.name for d in devices if not self.settle_device(d, minutes * 60 + 30)]
             before = self.planned(self.states())  # the journal's postures: what was confirmed before this stage
@@ -362,16 +373,16 @@ class StageApplier:
                         reasons += f"; {d.name} does not hold its last confirmed policy: {'; '.join(problems)}"
         linux = [h for h in failed if h not in {d.name for d in devices}]
         if linux:
-            self.ui.message(f"waiting {self.confirm_timeout}s for the dead-man timer on {', '.join(linux)}")
+            self.ui.message(f"waiting {self.settings.confirm_timeout}s for the dead-man timer on {', '.join(linux)}")
             time.sleep(max(0.0, until - time.monotonic()))
         expected = sorted(set(failed) | {str(e["host"]) for h in failed for e in reach.get(h, [])})
         try:
-            back = self.run_playbook("reach", self.inventory, extravars={"irm_targets": ",".join(expected)})
+            back = self.run_playbook("reach", self.settings.inventory, extravars={"irm_targets": ",".join(expected)})
         except RunnerError as exc:
             return f"{reasons}; SSH could not be checked ({exc}): check {', '.join(expected)} by hand"
         answering = sorted(h for h, r in back.hosts.items() if r.status == "ok")
         for area in areas:
-            self.journal.event(self.incident.id, EventKind.LOCKOUT_REVERTED, self.operator, area,
+            self.journal.event(self.incident.id, EventKind.LOCKOUT_REVERTED, self.settings.operator, area,
                                stage=spec.name, hosts=failed, reachable_again=answering, reasons=reasons)
         still = sorted(set(expected) - set(answering))
         if unsettled:

@@ -1,6 +1,8 @@
 """The shape shared by the phases' declarative tables (``containment.table``, ``recovery.table``): one
-entry per containment stage or recovery step, with its number, name, title, playbook, where it applies,
-the posture change it makes, its rollback and its RE&CT response action. Pure: no I/O.
+entry per containment stage or recovery step, with everything about it: its number, name, title,
+playbook, where it applies, the posture change it makes, the summary the plan prints, what rides with it
+(removable storage), what its soak watches, its rollback and its RE&CT response action. Code outside the
+tables reads these fields; it never branches on a stage's name. Pure: no I/O.
 """
 
 from __future__ import annotations
@@ -32,6 +34,24 @@ Transition = Callable[[AreaState, "str | None"], AreaState]
 
 
 @dataclass(frozen=True)
+class Brief:
+    """What a stage's summary line says of the areas it acts on (``Phase.summary``)."""
+
+    areas: str  # "subsidiary-x, hq"
+    edge: str
+    gateways: str
+    flows: int  # validated critical flows kept open
+    vectors: str  # "tcp/4445, tcp/445"
+    hosts: int  # area hosts
+    mobile: str  # the mobile segments, qualified
+    mobile_at: str  # the gateways in front of them
+
+
+def _no_summary(_: Brief) -> str:
+    return ""
+
+
+@dataclass(frozen=True)
 class Phase:
     """One containment stage or recovery step."""
 
@@ -43,6 +63,15 @@ class Phase:
     react: React
     transition: Transition
     rollback: str | None = None  # recovery: the containment play that puts the step's change back
+    summary: Callable[[Brief], str] = _no_summary  # containment: the plan's line for this stage
+    first_cut: bool = False  # containment: the stage whose change is the area's first cut
+    per_sub_area: str | None = None  # acts on one sub-area at a time: its items are named "<this>:<sub-area>"
+    removable_storage: bool = False  # recovery: lifts the removable-storage block on the area hosts too
+    watches_every_area: bool = False  # recovery: its soak watches every area, not only the one reconnected
+
+    @property
+    def host_level(self) -> bool:
+        return self.where == Where.AREA_HOSTS
 
 
 

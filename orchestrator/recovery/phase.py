@@ -19,13 +19,13 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, NoReturn, Protocol
 
 from orchestrator.core import checks, mgmt_probe, routing, runner
-from orchestrator.core.applier import Quiet, StageApplier, StageObserver, StageOutcome, StageSpec
+from orchestrator.core.applier import ApplierSettings, Quiet, StageApplier, StageObserver, StageOutcome, StageSpec
 from orchestrator.core.detection import Detection, DetectionSource
 from orchestrator.core.errors import ContainmentFailed, RecoveryHalted, UserError
 from orchestrator.core.events import EventKind
@@ -35,14 +35,13 @@ from orchestrator.core.journal import Incident, Journal
 from orchestrator.core.phases import Where
 from orchestrator.core.posture import AreaState, Policy
 from orchestrator.core.yamlfile import excerpt
-from orchestrator.recovery.table import RECOVERY, recovery_step
+from orchestrator.recovery.table import RECOVERY, STEP_CHOICES, recovery_step, step_names
 from orchestrator.remediation.phase import health_targets
 
-# From the phase table (``phases.RECOVERY``): the steps in order, their titles, and the containment play
-# that puts each step's change back (the mobile step's restores the gateway's block; removable storage
-# stays allowed until the next containment of the area).
+# From the phase table (``recovery.table``): the steps' names, and the containment play that puts each
+# step's change back (the mobile step's restores the gateway's block; removable storage stays allowed
+# until the next containment of the area).
 STEPS = tuple(p.name for p in RECOVERY)
-TITLES = {p.name: p.title for p in RECOVERY}
 ROLLBACK = {p.playbook: str(p.rollback) for p in RECOVERY}
 
 
@@ -153,9 +152,9 @@ class Recovery:
         self.area = inv.area(req.area)
         self.incident: Incident = journal.open_incident_for(req.incident_id)
         self.state = AreaState.from_scopes(self.area.name, journal.postures(self.incident.id))
-        self.applier = StageApplier(inv, journal, self.incident, req.inventory, req.operator, self._ui,
-                                    run, probe, self.phase, list(self.incident.spec.vectors),
-                                    confirm_timeout=req.confirm_timeout, take_over=req.take_over)
+        self.applier = StageApplier(inv, journal, self.incident, ApplierSettings(
+            req.inventory, req.operator, self.phase, tuple(self.incident.spec.vectors),
+            confirm_timeout=req.confirm_timeout, take_over=req.take_over), self._ui, run, probe)
         self.paths: PathProber = paths or NoPaths()
         self.confirm = confirm or (lambda step, changes: True)
         self._resumed: dict[str, dict[str, Any]] = {}  # interrupted step -> when it took effect, what it saw
@@ -192,16 +191,12 @@ class Recovery:
 
     def planned_steps(self) -> list[Step]:
         started = self._started()
-        if started is not None:
-            names = list(started["steps"])
-        else:
-            quarantined = sorted(self.state.quarantined)
-            names = ["vectors", *([f"subarea:{s}" for s in quarantined] or ["subareas"]), "mobile", "lan", "internet"]
+        names = list(started["steps"]) if started is not None else step_names(sorted(self.state.quarantined))
         steps = []
         for n in names:
-            kind, _, sub_area = n.partition(":")  # "subarea:<qualified>" is one sub-area of step 2
-            kind = "subareas" if kind == "subarea" else kind
-            steps.append(Step(n, STEPS.index(kind) + 1, TITLES[kind] + (f": {sub_area}" if sub_area else "")))
+            phase = recovery_step(n)
+            sub_area = n.partition(":")[2] if phase.per_sub_area else ""  # one sub-area of its step
+            steps.append(Step(n, phase.number, phase.title + (f": {sub_area}" if sub_area else "")))
         return steps
 
     def remaining(self) -> list[Step]:
@@ -270,15 +265,15 @@ class Recovery:
         return {h for h, r in self.journal.host_rows(self.incident.id).items() if r["excluded_reason"]}
 
     def _spec(self, step: Step) -> StageSpec | None:
-        if step.name == "subareas":
-            return None  # none quarantined: nothing to change
         phase = recovery_step(step.name)
+        if phase.per_sub_area and not step.name.partition(":")[2]:
+            return None  # none quarantined: nothing to change
         hosts = [h for h in self.area.hosts if h not in self._excluded()]
         edge = self.inv.edge.name if self.inv.edge else ""
         where = {Where.EDGE: [edge], Where.GATEWAY: [self.area.gateway], Where.AREA_HOSTS: hosts}
-        extravars = hosts_by_os(self.inv, hosts, "irm_media_targets") if step.name == "mobile" else {}
+        extravars = hosts_by_os(self.inv, hosts, "irm_media_targets") if phase.removable_storage else {}
         return StageSpec(step.name, phase.playbook, where[phase.where], step.title, extravars=extravars,
-                         host_level=phase.where == Where.AREA_HOSTS, number=step.number)
+                         host_level=phase.host_level, number=step.number)
 
     def changes(self, step: Step, states: dict[str, AreaState] | None = None) -> list[str]:
         """What the step changes, per boundary or host: the rules it removes and adds (from ``states``,
@@ -294,7 +289,7 @@ class Recovery:
             removed, added = _rule_diff(before[host], after[host])
             lines.append(f"{host}: {before[host].label} -> {after[host].label}")
             lines += [f"  - {r}" for r in removed] + [f"  + {r}" for r in added]
-        if step.name == "mobile":
+        if recovery_step(step.name).removable_storage:
             lines.append(f"area hosts ({len(self.area.hosts)}): removable storage allowed again")
         others = holders(self.inv, self.journal, self.area.name, self.incident.id)
         if others:
@@ -303,7 +298,7 @@ class Recovery:
         return lines
 
     def _watched_areas(self, step: Step) -> set[str]:
-        return set(self.inv.areas) if step.name == "lan" else {self.area.name}
+        return set(self.inv.areas) if recovery_step(step.name).watches_every_area else {self.area.name}
 
     def _opened_probes(self, before: dict[str, Policy], after: dict[str, Policy]) -> list[Any]:
         return [p for p in self.paths.candidates(self.inv)
@@ -344,8 +339,7 @@ class Recovery:
         report = RecoveryReport(area=self.area.name, incident_id=self.incident.id)
         known = {*STEPS, *(str(i) for i in range(1, len(STEPS) + 1)), *(s.name for s in self.planned_steps())}
         if self.req.only is not None and self.req.only not in known:
-            raise UserError(f"--only '{self.req.only}' is no recovery step (vectors, subareas, mobile, lan, internet "
-                            "or 1-5)")
+            raise UserError(f"--only '{self.req.only}' is no recovery step ({STEP_CHOICES})")
         unmet = self.preconditions()
         if unmet:
             self.journal.event(self.incident.id, EventKind.RECOVERY_REFUSED, self.req.operator, self.area.name,
@@ -401,14 +395,13 @@ class Recovery:
         no event, no lock."""
         known = {*STEPS, *(str(i) for i in range(1, len(STEPS) + 1)), *(s.name for s in self.planned_steps())}
         if self.req.only is not None and self.req.only not in known:
-            raise UserError(f"--only '{self.req.only}' is no recovery step (vectors, subareas, mobile, lan, internet "
-                            "or 1-5)")
+            raise UserError(f"--only '{self.req.only}' is no recovery step ({STEP_CHOICES})")
         preview = RecoveryPreview(area=self.area.name, incident_id=self.incident.id, unmet=self.preconditions())
         steps = self.remaining()
         self._check_only(steps)
         if self.req.next_only or self.req.only is not None:
             steps = steps[:1]
-        self.applier.dry_run = True
+        self.applier.settings = replace(self.applier.settings, dry_run=True)
         self.applier.dry_states = self.applier.states()
         for step in steps:
             changes = self.changes(step, dict(self.applier.dry_states))
