@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from orchestrator.core import checks, ios_readback, mgmt_probe, routing, runner
+from orchestrator.core.contracts import StageVars
 from orchestrator.core.errors import ContainmentFailed, RunnerError, UserError
 from orchestrator.core.events import EventKind
 from orchestrator.core.holds import held_by_others, strictest
@@ -273,19 +274,19 @@ class StageApplier:
     def _run(self, spec: StageSpec, rows: dict[str, int], mine: dict[str, list[str]], targets: list[str],
              planned: dict[str, Policy], fingerprints: dict[str, str],
              reach: dict[str, list[dict[str, Any]]]) -> runner.RunResult:
-        extravars: dict[str, Any] = {
-            "irm_targets": ",".join(targets),
+        extravars = StageVars(
+            irm_targets=",".join(targets),
             **hosts_by_os(self.inv, targets),
-            "irm_policies": {h: planned[h].model_dump(mode="json") for h in targets},
-            "irm_fingerprints": {h: fp for h, fp in fingerprints.items() if fp != "absent"},
-            "irm_token": self.token,
-            "irm_takeover_tokens": self.journal.dead_tokens(),
-            "irm_expect": self._expected(targets),
-            "irm_expect_policies": self._expected_policies(targets),
-            "firewall_policy_confirm_timeout": self.settings.confirm_timeout,
-            "irm_reach": reach,
+            irm_policies={h: planned[h].model_dump(mode="json") for h in targets},
+            irm_fingerprints={h: fp for h, fp in fingerprints.items() if fp != "absent"},
+            irm_token=self.token,
+            irm_takeover_tokens=self.journal.dead_tokens(),
+            irm_expect=self._expected(targets),
+            irm_expect_policies=self._expected_policies(targets),
+            firewall_policy_confirm_timeout=self.settings.confirm_timeout,
+            irm_reach=reach,
             **spec.extravars,
-        }
+        ).model_dump(exclude_none=True)
         try:
             result = self.run_playbook(spec.playbook, self.settings.inventory, extravars=extravars,
                                        check=self.settings.dry_run, diff=self.settings.dry_run, observer=self.ui)

@@ -1,7 +1,8 @@
 """The shape shared by the phases' declarative tables (``containment.table``, ``recovery.table``): one
 entry per containment stage or recovery step, with everything about it: its number, name, title,
 playbook, where it applies, the posture change it makes, the summary the plan prints, what rides with it
-(removable storage), what its soak watches, its rollback and its RE&CT response action. Code outside the
+(removable storage), what its soak watches, the extra vars its play receives and the facts its hosts
+return (``core.contracts``), its rollback and its RE&CT response action. Code outside the
 tables reads these fields; it never branches on a stage's name. Pure: no I/O.
 """
 
@@ -11,6 +12,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from enum import StrEnum
 
+from pydantic import BaseModel
+
+from orchestrator.core.contracts import StageFacts, StageVars
 from orchestrator.core.posture import AreaState
 
 
@@ -68,6 +72,8 @@ class Phase:
     per_sub_area: str | None = None  # acts on one sub-area at a time: its items are named "<this>:<sub-area>"
     removable_storage: bool = False  # recovery: lifts the removable-storage block on the area hosts too
     watches_every_area: bool = False  # recovery: its soak watches every area, not only the one reconnected
+    sends: type[BaseModel] = StageVars  # the extra vars of its play (checked against the roles by a test)
+    returns: type[BaseModel] = StageFacts  # what each of its hosts returns
 
     @property
     def host_level(self) -> bool:
