@@ -21,6 +21,7 @@ from orchestrator.core.contracts import StageVars
 from orchestrator.core.errors import ContainmentFailed, RunnerError, UserError
 from orchestrator.core.events import EventKind
 from orchestrator.core.holds import held_by_others, strictest
+from orchestrator.core.hooks import HOOKS
 from orchestrator.core.incident import Vector
 from orchestrator.core.inventory import Host, Inventory, hosts_by_os
 from orchestrator.core.journal import BOUNDARIES_LOCK, Incident, Journal
@@ -135,14 +136,14 @@ class StageApplier:
         others, vectors = held_by_others(self.inv, self.journal, self.incident.id)
         merged = strictest(others, states) if others else states
         own = list(self.settings.vectors)
-        return policies(self.inv, [*own, *(v for v in vectors if v not in own)], merged)
+        return HOOKS.planned(policies(self.inv, [*own, *(v for v in vectors if v not in own)], merged))
 
     def planned_with(self, new_states: dict[str, AreaState]) -> dict[str, Policy]:
         """Every policy with these areas in their new states and the others as they are."""
         return self.planned({**self.states(), **new_states})
 
     def check_lockout(self, planned: dict[str, Policy]) -> None:
-        problems = checks.check_management(self.inv, planned)
+        problems = HOOKS.management_check(self.inv, planned)
         if problems:
             raise UserError(*problems, "nothing was applied")
 

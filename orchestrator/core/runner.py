@@ -19,6 +19,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -381,6 +382,22 @@ def _run_on_node(ansible_runner: Any, node: ExecutionNode, workdir: str, pb: Pat
     return result
 
 
+def _watched(collector: _Collector, playbook: str) -> Callable[[dict[str, Any]], bool]:
+    """The collector, with the registered node-event hooks (``core.hooks``) called on every event."""
+    from orchestrator.core.hooks import HOOKS
+
+    if not HOOKS.node_event:
+        return collector
+
+    def handler(event: dict[str, Any]) -> bool:
+        kept = collector(event)
+        for hook in HOOKS.node_event:
+            hook(playbook, event)
+        return kept
+
+    return handler
+
+
 def _stream(ansible_runner: Any, node: ExecutionNode, remote: str, errors: Any, workdir: str, pb: Path, inv: Path,
             cmdline: list[str], limit: str | None, tags: list[str] | None, forks: int | None,
             collector: _Collector) -> tuple[Any, int]:
@@ -408,7 +425,7 @@ def _stream(ansible_runner: Any, node: ExecutionNode, remote: str, errors: Any, 
     result: Any
     try:
         result = ansible_runner.run(private_data_dir=str(processed), streamer="process", _input=ssh.stdout,
-                                    event_handler=collector, quiet=True)
+                                    event_handler=_watched(collector, pb.name), quiet=True)
     except Exception as exc:  # a stream cut mid-way: whatever ansible-runner raises on a torn stream
         result = _Broken(f"the stream from {node.name} broke: {exc.__class__.__name__}: {exc}")
     finally:

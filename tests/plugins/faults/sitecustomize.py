@@ -1,5 +1,6 @@
 """Fault injection for tests, loaded only by the ``irm`` processes a test starts with this directory
-on PYTHONPATH (``tests.conftest.irm(..., faults={...})``); nothing of it ships in the product.
+on PYTHONPATH (``tests.conftest.irm(..., faults={...})``); nothing of it ships in the product. It goes
+through irm's documented seam, ``orchestrator.core.hooks``, never through irm's private names.
 
 - IRM_FAULT_EXTRA_RULES: JSON {host: {chain: [rule, ...]}} prepended to every planned policy that has
   rules in that chain, so a test can plan a ruleset that cuts management (a careless rule) and prove the
@@ -14,61 +15,53 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 from typing import Any
 
 
-def _install_node_cut(spec: str) -> None:
-    import subprocess
-
-    from orchestrator.core import runner
-
+def _node_cut(spec: str) -> Any:
     playbook, _, command = spec.partition("|")
-    original = runner._run_on_node
     done: list[bool] = []
 
-    def run_on_node(ansible_runner: Any, node: Any, workdir: str, pb: Any, *args: Any) -> Any:
-        collector = args[-1]
+    def hook(name: str, event: dict[str, Any]) -> None:
+        if name == playbook and event.get("event") == "runner_on_ok" and not done:
+            done.append(True)
+            subprocess.run(command, shell=True, check=False)
 
-        def handler(event: dict[str, Any]) -> bool:
-            kept = bool(collector(event))
-            if pb.name == playbook and event.get("event") == "runner_on_ok" and not done:
-                done.append(True)
-                subprocess.run(command, shell=True, check=False)
-            return kept
+    return hook
 
-        return original(ansible_runner, node, workdir, pb, *args[:-1], handler)  # type: ignore[call-arg]
 
-    runner._run_on_node = run_on_node  # type: ignore[assignment]
+def _extra_rules(raw: str) -> Any:
+    from orchestrator.core.posture import ChainPolicy, Rule
+
+    extra = {host: {chain: [Rule.model_validate(r) for r in rules] for chain, rules in chains.items()}
+             for host, chains in json.loads(raw).items()}
+
+    def hook(planned: dict[str, Any]) -> dict[str, Any]:
+        out = dict(planned)
+        for host, chains in extra.items():
+            if host in out:
+                update = {chain: ChainPolicy(rules=[*rules, *getattr(out[host], chain).rules],
+                                             default=getattr(out[host], chain).default)
+                          for chain, rules in chains.items() if getattr(out[host], chain).rules}
+                out[host] = out[host].model_copy(update=update)
+        return out
+
+    return hook
 
 
 def _install() -> None:
-    if os.environ.get("IRM_FAULT_NODE_CUT"):
-        _install_node_cut(os.environ["IRM_FAULT_NODE_CUT"])
-    extra_raw = os.environ.get("IRM_FAULT_EXTRA_RULES")
-    skip = os.environ.get("IRM_FAULT_SKIP_LOCKOUT_CHECK") == "1"
-    if not extra_raw and not skip:
+    if not any(os.environ.get(k) for k in ("IRM_FAULT_NODE_CUT", "IRM_FAULT_EXTRA_RULES",
+                                           "IRM_FAULT_SKIP_LOCKOUT_CHECK")):
         return
-    from orchestrator.core.applier import StageApplier
-    from orchestrator.core.posture import ChainPolicy, Rule
+    from orchestrator.core.hooks import HOOKS
 
-    if extra_raw:
-        extra = {host: {chain: [Rule.model_validate(r) for r in rules] for chain, rules in chains.items()}
-                 for host, chains in json.loads(extra_raw).items()}
-        planned = StageApplier.planned
-
-        def with_extra(self: Any, states: Any) -> Any:
-            out = dict(planned(self, states))
-            for host, chains in extra.items():
-                if host in out:
-                    update = {chain: ChainPolicy(rules=[*rules, *getattr(out[host], chain).rules],
-                                                 default=getattr(out[host], chain).default)
-                              for chain, rules in chains.items() if getattr(out[host], chain).rules}
-                    out[host] = out[host].model_copy(update=update)
-            return out
-
-        StageApplier.planned = with_extra  # type: ignore[method-assign]
-    if skip:
-        StageApplier.check_lockout = lambda self, planned: None  # type: ignore[method-assign]
+    if os.environ.get("IRM_FAULT_NODE_CUT"):
+        HOOKS.node_event.append(_node_cut(os.environ["IRM_FAULT_NODE_CUT"]))
+    if os.environ.get("IRM_FAULT_EXTRA_RULES"):
+        HOOKS.plan.append(_extra_rules(os.environ["IRM_FAULT_EXTRA_RULES"]))
+    if os.environ.get("IRM_FAULT_SKIP_LOCKOUT_CHECK") == "1":
+        HOOKS.management_check = lambda inv, planned: []
 
 
 _install()
