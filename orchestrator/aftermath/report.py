@@ -21,11 +21,11 @@ import markupsafe
 
 from orchestrator.aftermath.model import MILESTONES, ReportData
 from orchestrator.containment.table import CONTAINMENT, is_first_cut
-from orchestrator.core import archmap
 from orchestrator.core.events import EventKind
 from orchestrator.core.inventory import Inventory
 from orchestrator.core.journal import Journal
 from orchestrator.core.safetext import md, redact
+from orchestrator.preparation import archmap
 from orchestrator.recovery.table import recovery_step
 
 # RE&CT response actions (atc-project/atc-react) for what irm does.

@@ -16,7 +16,7 @@ def tell(inv: Inventory, journal: Journal, incident: int, event: str, areas: lis
     """Send on every configured channel; print what was sent and what failed (journaled either way)."""
     if inv.notify.smtp is None and inv.notify.webhook is None:
         return
-    from orchestrator.core.notify import Message, notify
+    from orchestrator.crisis.notify import Message, notify
 
     for d in notify(inv, journal, Message(incident, event, areas, done, next_decision), operator):
         if d.ok:

@@ -81,8 +81,8 @@ def arch_map(
 
     Example: irm map -i inventories/lab --out irm-map
     """
-    from orchestrator.core import archmap
     from orchestrator.core.inventory import untrusted as untrusted_inventory
+    from orchestrator.preparation import archmap
 
     if untrusted:
         untrusted_inventory.check(inventory)

@@ -6,9 +6,6 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from rich.console import Console
-from rich.table import Table
-
 from orchestrator.core import checks, ios_readback, mgmt_probe, routing
 from orchestrator.core.detection import watch_start
 from orchestrator.core.errors import RunnerError, UserError
@@ -156,85 +153,3 @@ def verify(inv: Inventory, inventory: Path, journal: Journal, incident_id: int |
              for h in sorted(live) if live[h] != planned[h].fingerprint}
     return {"incident": chosen.id, "checked": sorted(live), "drift": drift, "unreachable": unread,
             "excluded": excluded, "read_errors": errors}
-
-
-def render(console: Console, data: dict[str, Any]) -> None:
-    inc = data["incident"]
-    if inc is None:
-        raise UserError(f"no incident in journal {data['journal']}: nothing to show yet")
-    vectors = ", ".join(f"{v['protocol']}/{v['port']}" for v in inc["vectors"])
-    console.print(f"incident {inc['id']} ({inc['status']}): {inc['worm']}, vectors {vectors}, opened "
-                  f"{inc['opened_at'][:19]} by {inc['opened_by']}")
-    for other in data.get("open_incidents", []):
-        if other["id"] != inc["id"]:
-            holds = "; ".join(f"{a} {p}" for a, p in other["holds"].items()) or "nothing contained"
-            console.print(f"also open: incident {other['id']} ({other['worm']}, vectors {', '.join(other['vectors'])}):"
-                          f" {holds}", markup=False, highlight=False)
-    for host, count in sorted(data.get("skipped_log_lines", {}).items()):
-        console.print(f"{host}: {count} line(s) of its detection log skipped (not a detection irm can read)")
-    for lock in data.get("locks", []):
-        console.print(f"lock {lock['area']}: held by pid {lock['pid']} on {lock['hostname']} ({lock['operator']}, "
-                      f"since {lock['since'][:19]})", markup=False, highlight=False)
-    for name, area in data["areas"].items():
-        table = Table(title=f"area {name}: {area['posture']}"
-                      f"{', vectors blocked' if area['vectors_blocked'] else ''}"
-                      f"{', mobile blocked' if area['mobile_blocked'] else ''}")
-        for col in ("sub-area", "kind", "posture", "detections", "detected hosts"):
-            table.add_column(col)
-        for seg, s in area["segments"].items():
-            table.add_row(seg, s["kind"], s["posture"], str(s["detections"]), ", ".join(s["detected_hosts"]))
-        console.print(table)
-        for host, u in area["unreachable_hosts"].items():
-            console.print(f"  {host}: not reached since {u['since'][:19]} ({u['stage']}): protected by the boundary "
-                          "only", markup=False, highlight=False)
-        for host, f in area["host_failures"].items():
-            console.print(f"  {host}: enforces {f['enforces']}, not the planned {f['planned']}", markup=False,
-                          highlight=False)
-        for host, e in area["excluded_hosts"].items():
-            console.print(f"  {host}: excluded by {e['by']} at {e['at'][:19]}: {e['reason']}", markup=False,
-                          highlight=False)
-        if area["stages"]:
-            stages = Table(title=f"stages of {name}")
-            for col in ("stage", "state", "started", "ended", "by", "failed hosts"):
-                stages.add_column(col)
-            for s in area["stages"]:
-                failed = "; ".join(f"{f['host']}: {' | '.join(f['failures'])[:80]}" for f in s["failed_hosts"])
-                stages.add_row(f"{s['phase']}/{s['name']}{' (dry run)' if s['dry_run'] else ''}", s["state"],
-                               s["started_at"][11:19], (s["ended_at"] or "")[11:19], s["operator"], failed)
-            console.print(stages)
-        if area["remediation"]:
-            rem = Table(title=f"remediation of {name}")
-            for col in ("host", "state", "method", "updated", "by", "why"):
-                rem.add_column(col)
-            for host, r in area["remediation"].items():
-                why = r["detail"].get("reasons") or r["detail"].get("tried") or []
-                rem.add_row(host, r["state"], r["method"] or "", r["updated_at"][11:19], r["updated_by"],
-                            " | ".join(map(str, why))[:100])
-            console.print(rem)
-        if area["recovery"]:
-            rec = Table(title=f"recovery of {name}")
-            for col in ("step", "state", "started", "ended", "by", "soak / reason"):
-                rec.add_column(col)
-            for r in area["recovery"]:
-                soak = r["soak"] or {}
-                note = r["reason"] or (f"{soak.get('seconds', 0):.0f}s, {len(soak.get('detections', []))} detection(s)"
-                                       if soak else "")
-                rec.add_row(f"{r['number']}. {r['step']}", r["state"], r["started_at"][11:19],
-                            (r["ended_at"] or "")[11:19], r["operator"], note[:100])
-            console.print(rec)
-
-
-def render_verify(console: Console, result: dict[str, Any]) -> None:
-    console.print(f"verified {len(result['checked'])} live ruleset(s) against the journal (incident "
-                  f"{result['incident']})", markup=False, highlight=False)
-    for host, d in result["drift"].items():
-        console.print(f"DRIFT {host}: live {d['live']}, the journal says {d['journal']} ({d['label']})",
-                      markup=False, highlight=False)
-        for difference in d.get("differences", []):
-            console.print(f"  {host}: {difference}", markup=False, highlight=False)
-    if result["unreachable"]:
-        console.print(f"NOT VERIFIED (no answer): {', '.join(result['unreachable'])}", markup=False, highlight=False)
-    for host, why in result.get("read_errors", {}).items():
-        console.print(f"  {host}: {why}", markup=False, highlight=False)
-    if not result["drift"] and not result["unreachable"]:
-        console.print("every live ruleset is the one the journal says")

@@ -15,10 +15,11 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from orchestrator.core import crisis_cell, paths, routing
+from orchestrator.core import paths, routing
 from orchestrator.core.errors import RunnerError, UserError
 from orchestrator.core.inventory import Inventory
 from orchestrator.core.sources import Sources
+from orchestrator.crisis import crisis_cell
 from orchestrator.preparation.validation import file_problems
 
 
@@ -150,7 +151,7 @@ def check_notify(inv: Inventory) -> Check:
                      "configure irm_notify so the crisis cell hears of every phase change")
     done = []
     if smtp is not None:
-        from orchestrator.core.notify import lab_address_down
+        from orchestrator.crisis.notify import lab_address_down
 
         down = lab_address_down(inv, smtp.host)
         if down:

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import xml.dom.minidom
 
-from orchestrator.core import archmap
 from orchestrator.core.inventory.load import load_inventory
+from orchestrator.preparation import archmap
 from orchestrator.preparation.drift import compare, parse_ip_neigh
 from tests.conftest import LAB_INVENTORY
 

@@ -17,13 +17,14 @@ PHASES = ("preparation", "containment", "remediation", "recovery", "aftermath")
 # what each top-level package may import (besides itself and the stdlib/third parties)
 ALLOWED = {
     "core": set(),
-    "preparation": {"core", "remediation"},  # validate loads plan files as remediate does
+    "crisis": {"core"},  # the crisis cell's directory and the notifications sent to it
+    "preparation": {"core", "crisis", "remediation"},  # validate loads plan files as remediate does
     "containment": {"core"},
     "remediation": {"core"},
     "recovery": {"core", "remediation"},  # recovery re-verifies the remediated hosts
-    "aftermath": {"core", "containment", "recovery"},  # the report reads both phase tables
+    "aftermath": {"core", "containment", "recovery", "preparation"},  # both phase tables; the map's drawing
     "lab": {"core"},
-    "cli": {"core", *PHASES, "lab"},
+    "cli": {"core", "crisis", *PHASES, "lab"},
 }
 
 

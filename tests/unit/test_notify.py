@@ -16,13 +16,13 @@ from typing import Any
 
 import pytest
 
-from orchestrator.core import crisis_cell
 from orchestrator.core.incident import IncidentSpec
 from orchestrator.core.inventory import Inventory
 from orchestrator.core.inventory.load import load_inventory
 from orchestrator.core.inventory.model import CrisisCell, NotifySettings
 from orchestrator.core.journal import Journal
-from orchestrator.core.notify import Message, notify
+from orchestrator.crisis import crisis_cell
+from orchestrator.crisis.notify import Message, notify
 from orchestrator.lab.mailbox import serve
 from tests.conftest import LAB_INVENTORY
 

@@ -54,7 +54,7 @@ class Delivery:
 
 def notify(inv: Inventory, journal: Journal, msg: Message, operator: str) -> list[Delivery]:
     """Send ``msg`` on every configured channel; journal each outcome; never raise."""
-    from orchestrator.core import crisis_cell
+    from orchestrator.crisis import crisis_cell
 
     out: list[Delivery] = []
     settings = inv.notify

@@ -1,0 +1,2 @@
+"""The crisis cell: who is told (the directory) and how (email, webhook).
+"""
