@@ -85,3 +85,17 @@ def test_every_relative_link_in_the_docs_points_at_a_file() -> None:
                 problems.append(f"{doc.relative_to(ROOT)}: link to {target}, which does not exist")
     assert not problems, "\n".join(problems)
     assert (ROOT / "README.md").read_text().count("\n") < 250  # the README is a front door, not the manual
+
+
+def test_the_package_picture_is_the_code_s() -> None:
+    """docs/packages.svg is what scripts/package_map.py draws from the imports now."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("package_map", ROOT / "scripts" / "package_map.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert (ROOT / "docs" / "packages.svg").read_text() == module.svg(), \
+        "docs/packages.svg is stale: run python scripts/package_map.py"
+    graph = module.packages()
+    assert graph["core"][1] == set() and "core" in graph["cli"][1]
