@@ -299,6 +299,7 @@ class StageApplier:
                                     "(any armed timer restores the last confirmed ruleset)") from None
         if not self.settings.dry_run:
             self._read_back(result, planned)
+        self.journal.keep_job_events(list(rows.values()), result.events)
         for a, row in rows.items():
             self.journal.host_results(row, [
                 {"host": h.host, "status": h.status, "ok": h.ok, "changed": h.changed, "failed": h.failed,

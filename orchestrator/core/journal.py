@@ -476,6 +476,26 @@ class Journal:
                            {"stage_id": row["id"], "name": row["name"]})
         return [str(r["name"]) for r in rows]
 
+    def keep_job_events(self, stage_ids: list[int], events: list[dict[str, Any]]) -> Path | None:
+        """A stage's play's job events (already redacted: ``runner.job_event``), kept beside the journal as
+        evidence for the report and forensics, one JSON line each, in a 0600 file of a 0700 directory
+        (``<journal>-events/stage-<first row>.jsonl``); each row's detail names the file. None when
+        there is nothing to keep or it cannot be written (the journal's rows stand either way)."""
+        if not events or not stage_ids:
+            return None
+        folder = self.path.with_name(f"{self.path.stem}-events")
+        target = folder / f"stage-{min(stage_ids)}.jsonl"
+        try:
+            folder.mkdir(mode=0o700, exist_ok=True)
+            fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                f.writelines(json.dumps(e, default=str) + "\n" for e in events)
+        except OSError:
+            return None
+        for stage_id in stage_ids:
+            self.update_stage(stage_id, job_events=str(target))
+        return target
+
     def host_results(self, stage_id: int, results: list[dict[str, Any]]) -> None:
         with self._tx() as db:
             db.executemany(

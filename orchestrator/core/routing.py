@@ -151,6 +151,7 @@ def merge(playbook: str, check: bool,
     if len(errors) == len(parts):
         raise RunnerError("; ".join(str(e) for _, e in errors))
     hosts: dict[str, runner.HostResult] = {}
+    events: list[dict[str, Any]] = []
     statuses, codes = [], []
     name = Path(playbook).name
     for (node, targets), r in parts:
@@ -162,11 +163,13 @@ def merge(playbook: str, check: bool,
             continue
         name = r.playbook
         hosts.update(r.hosts)
+        events += [{**e, "node": node} if node else e for e in r.events]
         statuses.append(r.status)
         codes.append(r.rc or 0)
     status = next((s for s in statuses if s != "successful"), "successful")
     rc = max(codes, default=0)
-    return runner.RunResult(playbook=name, status=status, rc=rc or (1 if errors else 0), check=check, hosts=hosts)
+    return runner.RunResult(playbook=name, status=status, rc=rc or (1 if errors else 0), check=check, hosts=hosts,
+                            events=events)
 
 
 def node_problems(inv: Inventory, hosts: list[str]) -> list[str]:

@@ -65,6 +65,7 @@ class RunResult(BaseModel):
     rc: int | None
     check: bool
     hosts: dict[str, HostResult] = Field(default_factory=dict)
+    events: list[dict[str, Any]] = Field(default_factory=list)  # the job's events, redacted (``job_event``)
 
     @property
     def succeeded(self) -> bool:
@@ -137,6 +138,27 @@ def _failure_message(res: dict[str, Any]) -> str:
     return scrub_failure(str(msg))
 
 
+# what a job event keeps: where and what, never the task's arguments, extra vars or a module's output
+_EVENT_KEEP = ("play", "task", "host")
+
+
+def job_event(event: dict[str, Any]) -> dict[str, Any]:
+    """One ansible-runner event, redacted for the journal's evidence: its kind, order and time, the
+    play, task and host, whether it changed something, and a failure's message (scrubbed of control
+    characters, bounded; vault values are masked when the run ends). No arguments, no extra vars, no
+    module output: a policy, a plan or a secret never lands here."""
+    data = event.get("event_data", {}) or {}
+    res = data.get("res", {}) or {}
+    kept: dict[str, Any] = {"event": str(event.get("event", "")), "counter": event.get("counter"),
+                            "created": event.get("created")}
+    kept |= {k: str(data[k]) for k in _EVENT_KEEP if data.get(k)}
+    if isinstance(res, dict) and "changed" in res:
+        kept["changed"] = bool(res.get("changed"))
+    if kept["event"] in ("runner_on_failed", "runner_on_unreachable"):
+        kept["msg"] = _failure_message(res)[:500]
+    return kept
+
+
 class _Collector:
     """Turns runner events into ``HostResult``s; runs on ansible-runner's event thread."""
 
@@ -146,9 +168,13 @@ class _Collector:
         self.check = check
         self.lock = threading.Lock()
         self.play = ""
+        self.events: list[dict[str, Any]] = []
 
     def __call__(self, event: dict[str, Any]) -> bool:
         kind = event.get("event", "")
+        if kind and kind != "verbose":
+            with self.lock:
+                self.events.append(job_event(event))
         data = event.get("event_data", {}) or {}
         if kind == "playbook_on_play_start":
             self.play = str(data.get("play", ""))
@@ -277,17 +303,20 @@ def run_playbook(
             out: Any = getattr(r, "stdout", None)
             tail = (str(out.read()) if hasattr(out, "read") else "").strip().splitlines()[-3:]
             raise RunnerError(f"{pb.name} could not run ({r.status}): {' | '.join(tail) or 'no output'}")
-        _redact_failures(collector.hosts, inventory)
-        return RunResult(playbook=pb.name, status=r.status, rc=r.rc, check=check, hosts=collector.hosts)
+        _redact_failures(collector.hosts, inventory, collector.events)
+        return RunResult(playbook=pb.name, status=r.status, rc=r.rc, check=check, hosts=collector.hosts,
+                         events=collector.events)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 
 
-def _redact_failures(hosts: dict[str, HostResult], inventory: str | Path) -> None:
-    """Failure messages go to the journal: the inventory's vault values are masked in them (read only
-    when something failed)."""
+def _redact_failures(hosts: dict[str, HostResult], inventory: str | Path,
+                     events: list[dict[str, Any]] | None = None) -> None:
+    """Failure messages go to the journal and its evidence: the inventory's vault values are masked in
+    them (read only when something failed)."""
     failing = [hr for hr in hosts.values() if hr.failures]
-    if not failing:
+    told = [e for e in events or [] if "msg" in e]
+    if not failing and not told:
         return
     from orchestrator.core.inventory.load import vault_values
 
@@ -297,6 +326,8 @@ def _redact_failures(hosts: dict[str, HostResult], inventory: str | Path) -> Non
         secrets = []
     for hr in failing:
         hr.failures = redact(hr.failures, secrets)
+    for event in told:
+        event["msg"] = redact([event["msg"]], secrets)[0]
 
 
 class _UnsafeDumper(yaml.SafeDumper):
