@@ -2,9 +2,10 @@
 
     python scripts/package_map.py [OUT]      (default: docs/packages.svg)
 
-Each package of ``orchestrator/`` is a box with its lines of code, standing one floor above the highest
+Each package of ``orchestrator/`` is a box with its modules, standing one floor above the highest
 package it imports (``core`` on the ground); an arrow goes from a package to each one it imports,
-lazy imports included. ``tests/unit/test_docs_commands.py`` draws it again and fails when the committed
+lazy imports included. Only the structure is drawn (no line counts), so the picture changes exactly
+when the packages or their imports do. ``tests/unit/test_docs_commands.py`` draws it again and fails when the committed
 picture differs: it cannot go stale.
 """
 
@@ -21,14 +22,14 @@ WIDTH, BOX_W, BOX_H, FLOOR_H, MARGIN = 960, 150, 46, 90, 20
 
 
 def packages() -> dict[str, tuple[int, set[str]]]:
-    """Each top-level package: its lines of code and the other packages it imports."""
+    """Each top-level package: how many modules it has and the other packages it imports."""
     names = sorted(p.name for p in PACKAGE.iterdir() if p.is_dir() and (p / "__init__.py").exists())
     out: dict[str, tuple[int, set[str]]] = {}
     for name in names:
-        lines, deps = 0, set()
+        modules, deps = 0, set()
         for path in sorted((PACKAGE / name).rglob("*.py")):
             text = path.read_text(encoding="utf-8")
-            lines += text.count("\n")
+            modules += path.name != "__init__.py"
             for node in ast.walk(ast.parse(text)):
                 found = [node.module] if isinstance(node, ast.ImportFrom) and node.module and node.level == 0 \
                     else [a.name for a in node.names] if isinstance(node, ast.Import) else []
@@ -36,7 +37,7 @@ def packages() -> dict[str, tuple[int, set[str]]]:
                     parts = module.split(".")
                     if parts[0] == "orchestrator" and len(parts) > 1 and parts[1] in names and parts[1] != name:
                         deps.add(parts[1])
-        out[name] = (lines, deps)
+        out[name] = (modules, deps)
     return out
 
 
@@ -90,13 +91,13 @@ def svg() -> str:
                              'stroke-width="1.2" marker-end="url(#a)"/>')
     for name in sorted(graph):
         x, y = where[name]
-        lines = graph[name][0]
+        modules = graph[name][0]
         parts.append(f'<rect x="{x:.0f}" y="{y:.0f}" width="{BOX_W}" height="{BOX_H}" rx="6" fill="#e8eef8" '
                      'stroke="#335"/>')
         parts.append(f'<text x="{x + BOX_W / 2:.0f}" y="{y + 20:.0f}" text-anchor="middle" font-weight="bold">'
                      f'{escape(name)}/</text>')
         parts.append(f'<text x="{x + BOX_W / 2:.0f}" y="{y + 37:.0f}" text-anchor="middle" fill="#445">'
-                     f'{lines} lines</text>')
+                     f'{modules} modules</text>')
     parts.append("</svg>")
     return "\n".join(parts) + "\n"
 
