@@ -17,6 +17,7 @@ cleanup() {
     for pid in $(ip netns pids "$LANE_B_NS"); do kill -9 "$pid" 2>/dev/null || true; done
     ip netns del "$LANE_B_NS" || true
   fi
+  rm -rf "$LANE_B_DIR"
 }
 trap cleanup EXIT
 start=$(date +%s)
