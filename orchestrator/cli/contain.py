@@ -112,7 +112,7 @@ def contain(
                              incident_id=incident_id, dry_run=dry_run, confirm_timeout=confirm_timeout,
                              quiet_window=quiet, max_wait=wait, loop=not no_loop, take_over=take_over)
         job = Containment(req, inv, j, Sources(inv, names, specs))
-        job.preflight()
+        job.preflight(reach_nodes=not offline)
         console.print(Text.assemble(("containment plan", "bold"), " for ", ("area" if len(names) == 1 else "areas"),
                                     " ", (", ".join(names), "bold"),
                                     f" (incident {job.incident.id}: {job.incident.spec.worm})",

@@ -479,19 +479,29 @@ class Journal:
     def keep_job_events(self, stage_ids: list[int], events: list[dict[str, Any]]) -> Path | None:
         """A stage's play's job events (already redacted: ``runner.job_event``), kept beside the journal as
         evidence for the report and forensics, one JSON line each, in a 0600 file of a 0700 directory
-        (``<journal>-events/stage-<first row>.jsonl``); each row's detail names the file. None when
-        there is nothing to keep or it cannot be written (the journal's rows stand either way)."""
+        (``<journal>-events/stage-<first row>-<random>.jsonl``); each row's detail names the file. None
+        when there is nothing to keep or it cannot be written safely: a directory of that name that is a
+        link, someone else's or writable by others is not used (the journal's rows stand either way)."""
         if not events or not stage_ids:
             return None
         folder = self.path.with_name(f"{self.path.stem}-events")
-        target = folder / f"stage-{min(stage_ids)}.jsonl"
+        name = f"stage-{min(stage_ids)}-{os.urandom(4).hex()}.jsonl"
         try:
             folder.mkdir(mode=0o700, exist_ok=True)
-            fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+            dfd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+            try:
+                st = os.fstat(dfd)
+                if st.st_uid != os.geteuid() or st.st_mode & 0o022:
+                    return None
+                fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600,
+                             dir_fd=dfd)
+            finally:
+                os.close(dfd)
             with os.fdopen(fd, "w", encoding="utf-8") as f:
                 f.writelines(json.dumps(e, default=str) + "\n" for e in events)
         except OSError:
             return None
+        target = folder / name
         for stage_id in stage_ids:
             self.update_stage(stage_id, job_events=str(target))
         return target

@@ -337,9 +337,7 @@ class Recovery:
 
     def run(self) -> RecoveryReport:
         report = RecoveryReport(area=self.area.name, incident_id=self.incident.id)
-        known = {*STEPS, *(str(i) for i in range(1, len(STEPS) + 1)), *(s.name for s in self.planned_steps())}
-        if self.req.only is not None and self.req.only not in known:
-            raise UserError(f"--only '{self.req.only}' is no recovery step ({STEP_CHOICES})")
+        self._known_only()
         unmet = self.preconditions()
         if unmet:
             self.journal.event(self.incident.id, EventKind.RECOVERY_REFUSED, self.req.operator, self.area.name,
@@ -391,11 +389,9 @@ class Recovery:
         """The dry run: every precondition a real run checks (the unmet ones are listed, not raised), then
         each step left, in order, in check mode against the live boundaries and hosts, each from the
         state the steps before it would leave: the rules it would remove and add and the diff of every
-        target's live table. Nothing is changed; the journal gets only the dry-run stage rows (marked so),
-        no event, no lock."""
-        known = {*STEPS, *(str(i) for i in range(1, len(STEPS) + 1)), *(s.name for s in self.planned_steps())}
-        if self.req.only is not None and self.req.only not in known:
-            raise UserError(f"--only '{self.req.only}' is no recovery step ({STEP_CHOICES})")
+        target's live table. Nothing is changed; the journal gets only the dry-run stage rows (marked so)
+        and their own events, no lock."""
+        self._known_only()
         preview = RecoveryPreview(area=self.area.name, incident_id=self.incident.id, unmet=self.preconditions())
         steps = self.remaining()
         self._check_only(steps)
@@ -436,6 +432,12 @@ class Recovery:
         self.journal.end_stage(row.id, "interrupted", resumed_by=self.req.operator, restored=bool(restored),
                                found_live=restored)
         return {"applied_at": row.detail.get("applied_at"), "detections": row.detail.get("soak_detections", [])}
+
+    def _known_only(self) -> None:
+        """``--only`` names a step of the table (by name or number) or of this recovery's plan."""
+        known = {*STEPS, *(str(i) for i in range(1, len(STEPS) + 1)), *(s.name for s in self.planned_steps())}
+        if self.req.only is not None and self.req.only not in known:
+            raise UserError(f"--only '{self.req.only}' is no recovery step ({STEP_CHOICES})")
 
     def _check_only(self, steps: list[Step]) -> None:
         if self.req.only is None:
