@@ -14,7 +14,7 @@ def test_readme_topology_matches_lab_status() -> None:
     proc = irm("lab", "status", "-i", "inventories/lab")
     assert proc.returncode == 0, proc.stderr
     # a lab that happens to be up adds live flags after each host; the topology itself is the same
-    flags = re.compile(r" (INFECTED since \S+|no namespace|sshd down|services down)")
+    flags = re.compile(r" (INFECTED since \S+|no namespace|sshd down|device down|services down)")
     printed = "\n".join(flags.sub("", line).rstrip() for line in proc.stdout.splitlines())
     printed = printed.replace("(up)", "(down)")
     assert printed.strip() == block.group(1).strip()
