@@ -9,8 +9,8 @@ from typing import Annotated, Any
 import typer
 from rich.text import Text
 
+from orchestrator.cli import notice
 from orchestrator.cli.app import app, console, err_console
-from orchestrator.cli.notice import tell
 from orchestrator.cli.options import (
     DEFAULT_INVENTORY,
     ConfirmTimeoutOpt,
@@ -28,11 +28,9 @@ from orchestrator.cli.options import (
     source_specs,
 )
 from orchestrator.core.errors import (
-    ContainmentFailed,
     Declined,
     HostFailures,
     HostsUnreached,
-    RunnerError,
     SpreadNotStopped,
     UserError,
 )
@@ -90,7 +88,7 @@ def contain(
     from orchestrator.cli.live import ContainLive
     from orchestrator.containment.phase import Containment, ContainRequest
     from orchestrator.containment.table import SUBAREA_LOOP
-    from orchestrator.core.sources import Sources
+    from orchestrator.identification.sources import Sources
     from orchestrator.recovery.phase import parse_duration
 
     if not area and not detected:
@@ -137,17 +135,9 @@ def contain(
             console.print("nothing applied")
             raise Declined()
         with ContainLive(console, f"containment of {', '.join(names)}") as live:
-            job.ui = live
-            try:
-                reports = job.run()
-            except (ContainmentFailed, RunnerError) as exc:  # an outcome the cell must hear of
-                if not dry_run:
-                    tell(inv, j, job.incident.id, "containment FAILED", names, [str(exc)],
-                         "what to cut by hand where irm could not (see 'irm status')", req.operator)
-                raise
-        if not dry_run:
-            tell(inv, j, job.incident.id, _outcome(reports), names, [_summary(r) for r in reports],
-                 _decision(reports, names), req.operator)
+            job.events.subscribe(live)
+            job.events.subscribe(notice.shown)
+            reports = job.run()
     if dry_run:
         for report in reports:
             for stage in report.stages:
@@ -187,26 +177,6 @@ def _offline(job: Any) -> None:
                           highlight=False)
             console.print(rendered(job.inv, host, policy), markup=False, highlight=False, end="", soft_wrap=True)
     console.print("dry run offline: no host was reached, nothing was applied or journaled")
-
-
-def _summary(r: Any) -> str:
-    return (f"{r.area}: first cut after {r.first_cut_seconds or 0:.1f}s, quarantined "
-            f"{', '.join(r.quarantined) or 'no sub-area'}"
-            + (f"; NOT reached: {', '.join(r.unreachable)}" if r.unreachable else "")
-            + (f"; host rules NOT in place on {', '.join(sorted(r.host_failures))}" if r.host_failures else ""))
-
-
-def _outcome(reports: list[Any]) -> str:
-    if any(r.spread_stopped is False for r in reports):
-        return "containment done, the spread has NOT stopped"
-    return "containment done, the spread has stopped" if reports and all(r.spread_stopped for r in reports) \
-        else "containment done"
-
-
-def _decision(reports: list[Any], names: list[str]) -> str:
-    if any(r.spread_stopped is False for r in reports):
-        return "widen the perimeter or cut further (detections keep coming)"
-    return ("the remediation plan to validate, then 'irm remediate --area " + "' / '".join(names) + "'")
 
 
 @app.command("exclude")

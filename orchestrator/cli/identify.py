@@ -17,8 +17,8 @@ from orchestrator.core.errors import CheckFailed
 from orchestrator.core.journal import DEFAULT_PATH, Journal
 
 if TYPE_CHECKING:
-    from orchestrator.core.sources import SourceHealth
-    from orchestrator.preparation.identify import Identification
+    from orchestrator.identification.identify import Identification
+    from orchestrator.identification.sources import SourceHealth
 
 
 @app.command("identify")
@@ -42,8 +42,8 @@ def identify(
     Example: irm identify --source suricata:/var/log/suricata/eve.json --since 2h
     """
     from orchestrator.core.detection import LOOKBACK, watch_start
-    from orchestrator.core.sources import Sources
-    from orchestrator.preparation.identify import identify as run
+    from orchestrator.identification.identify import identify as run
+    from orchestrator.identification.sources import Sources
     from orchestrator.recovery.phase import parse_duration
 
     specs = source_specs(source)

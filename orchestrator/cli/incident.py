@@ -9,8 +9,8 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from orchestrator.cli import notice
 from orchestrator.cli.app import console, err_console, incident_app
-from orchestrator.cli.notice import tell
 from orchestrator.cli.options import (
     DEFAULT_INVENTORY,
     InventoryOpt,
@@ -41,7 +41,8 @@ def incident_open(
 
     Example: irm incident open --worm WannaCry --vector tcp/445 --reference CVE-2017-0144
     """
-    from orchestrator.core import incident
+    from orchestrator.core import incident, stream
+    from orchestrator.identification.announce import announce
 
     if file is not None and (worm or vector or signature or reference):
         raise UserError("incident open: give either --file or the --worm/--vector/... flags, not both")
@@ -57,9 +58,7 @@ def incident_open(
         except UserError as exc:  # the incident is open; only the notification cannot be sent
             err_console.print(f"crisis cell NOT told: {exc}")
             return
-        tell(inv, j, inc.id, "incident opened", [], [f"incident {inc.id} opened by {by}: {spec.worm}, vectors "
-                                                     f"{', '.join(map(str, spec.vectors))}"],
-             "the perimeter and which areas to contain ('irm identify', then 'irm contain --area AREA')", by)
+        announce(inv, j, inc.id, spec, by, stream.EventStream([notice.shown]))
 
 
 @incident_app.command("list")

@@ -211,11 +211,11 @@ def lab_reach(inventory: InventoryOpt = Path(DEFAULT_INVENTORY)) -> None:
     Example: irm lab reach -i inventories/lab
     """
     from orchestrator.cli.live import LiveProgress
-    from orchestrator.core import routing
+    from orchestrator.core import routing, stream
 
     inv = load(inventory)
     with LiveProgress(console, "lab reach") as progress:
-        result = routing.route(inv)("reach", inventory, observer=progress,
+        result = routing.route(inv)("reach", inventory, events=stream.EventStream([progress]),
                                     extravars={"irm_targets": ",".join(h.name for h in inv.managed_hosts)})
     missing = sorted({h.name for h in inv.managed_hosts} - set(result.hosts))
     bad = result.failed_hosts + missing

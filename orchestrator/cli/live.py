@@ -1,4 +1,5 @@
-"""The operator's live view of a containment: stages, hosts done/failed, infections per sub-area."""
+"""The operator's live views: each is a listener of a run's event stream (``core.stream``) that draws
+the stages, the hosts done or failed and the detections per sub-area as the events arrive."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
+from orchestrator.core import stream
 from orchestrator.core.runner import HostResult
 
 _STYLE = {"running": "yellow", "done": "green", "failed": "bold red"}
@@ -55,12 +57,13 @@ class LiveProgress(_LiveView):
         )
         return table
 
-    def on_task(self, play: str, task: str) -> None:
-        self.play, self.task = play, task
-        self.live.update(self._render())
-
-    def on_host(self, result: HostResult, event: str) -> None:
-        self.hosts[result.host] = result
+    def __call__(self, event: stream.Event) -> None:
+        if isinstance(event, stream.TaskStarted):
+            self.play, self.task = event.play, event.task
+        elif isinstance(event, stream.HostReported):
+            self.hosts[event.result.host] = event.result
+        else:
+            return
         self.live.update(self._render())
 
 
@@ -98,35 +101,34 @@ class ContainLive(_LiveView):
     def _refresh(self) -> None:
         self.live.update(self._render())
 
-    # runner.RunObserver
-    def on_task(self, play: str, task: str) -> None:
-        self.task = task
+    def __call__(self, event: stream.Event) -> None:
+        match event:
+            case stream.TaskStarted(task=task):
+                self.task = task
+            case stream.HostReported(result=result):
+                self.hosts[result.host] = result
+            case stream.StageStarted(label=label, targets=targets, summary=summary):
+                shown = ", ".join(targets) if len(targets) <= 3 else f"{len(targets)} hosts"
+                self.stages.append([label, "running", shown, summary])
+                self.hosts = {}
+            case stream.StageEnded(label=label, ok=ok, targets=targets, detail=detail):
+                state = "done" if ok else "failed"
+                for row in self.stages:
+                    if row[0] == label and row[1] == "running":
+                        row[1], row[3] = state, detail or row[3]
+                        break
+                else:
+                    shown = ", ".join(targets) if len(targets) <= 3 else f"{len(targets)} hosts"
+                    self.stages.append([label, state, shown, detail])
+            case stream.Detections(by_segment=by_segment):
+                for seg in set(self.history) | set(by_segment):
+                    self.history.setdefault(seg, []).append(by_segment.get(seg, 0))
+            case stream.Notice(text=text):
+                self.live.console.print(text)
+                return
+            case _:
+                return
         self._refresh()
-
-    def on_host(self, result: HostResult, event: str) -> None:
-        self.hosts[result.host] = result
-        self._refresh()
-
-    # containment.ContainObserver
-    def stage(self, name: str, state: str, targets: list[str], detail: str = "") -> None:
-        shown = ", ".join(targets) if len(targets) <= 3 else f"{len(targets)} hosts"
-        for row in self.stages:
-            if row[0] == name and row[1] == "running":
-                row[1], row[3] = state, detail or row[3]
-                break
-        else:
-            self.stages.append([name, state, shown, detail])
-        if state == "running":
-            self.hosts = {}
-        self._refresh()
-
-    def infections(self, by_segment: dict[str, int]) -> None:
-        for seg in set(self.history) | set(by_segment):
-            self.history.setdefault(seg, []).append(by_segment.get(seg, 0))
-        self._refresh()
-
-    def message(self, text: str) -> None:
-        self.live.console.print(text)
 
 
 class RemediationLive(_LiveView):
@@ -150,17 +152,17 @@ class RemediationLive(_LiveView):
                       "  ".join(f"{state} {n}" for state, n in sorted(counts.items())), "")
         return table
 
-    def on_task(self, play: str, task: str) -> None:
-        self.task = task
-        self.live.update(self._render())
-
-    def on_host(self, result: HostResult, event: str) -> None:
-        return None
-
-    def step(self, name: str, hosts: list[str]) -> None:
-        self.step_name = f"{name} on {len(hosts)} host(s)"
-        self.live.update(self._render())
-
-    def host_state(self, host: str, state: str, detail: str = "") -> None:
-        self.states[host] = state
+    def __call__(self, event: stream.Event) -> None:
+        match event:
+            case stream.TaskStarted(task=task):
+                self.task = task
+            case stream.StageStarted(label=label, targets=targets):
+                self.step_name = f"{label} on {len(targets)} host(s)"
+            case stream.HostStateChanged(host=host, state=state):
+                self.states[host] = state
+            case stream.Notice(text=text):
+                self.live.console.print(text)
+                return
+            case _:
+                return
         self.live.update(self._render())

@@ -96,7 +96,7 @@ def existing_journal(journal: Path) -> Path:
 
 def source_specs(values: list[str] | None) -> list[Any]:
     """The ``--source`` values as source specs (``UserError`` naming a bad one)."""
-    from orchestrator.core.sources import parse_source
+    from orchestrator.identification.sources import parse_source
 
     return [parse_source(v) for v in values or []]
 
@@ -113,7 +113,7 @@ def chosen_areas(inv: Inventory, journal: Any, areas: list[str] | None, detected
         inv.area(name)
     if detected:
         from orchestrator.core.detection import watch_start
-        from orchestrator.core.sources import Sources
+        from orchestrator.identification.sources import Sources
 
         incident = journal.open_incident_for(incident_id)
         seen = {d.area for d in Sources(inv, specs=specs).detections(watch_start(incident.opened_at))}

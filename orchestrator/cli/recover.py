@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.text import Text
 
+from orchestrator.cli import notice
 from orchestrator.cli.app import app, console, err_console
-from orchestrator.cli.notice import tell
 from orchestrator.cli.options import (
     DEFAULT_INVENTORY,
     ConfirmTimeoutOpt,
@@ -26,7 +26,7 @@ from orchestrator.cli.options import (
     load,
     source_specs,
 )
-from orchestrator.core.errors import CheckFailed, Declined, IrmError, RecoveryHalted, RunnerError, UserError
+from orchestrator.core.errors import CheckFailed, Declined, IrmError, UserError
 from orchestrator.core.journal import DEFAULT_PATH, Journal, default_operator
 from orchestrator.core.safetext import check_text
 from orchestrator.recovery.table import STEP_CHOICES
@@ -53,6 +53,7 @@ def approve(
 
     Example: irm approve --area subsidiary-x --key ~/.ssh/id_ed25519 --reason 'remediation verified'
     """
+    from orchestrator.core import stream
     from orchestrator.recovery import approval
 
     why = check_text(reason, "approve: --reason", limit=500)
@@ -61,13 +62,10 @@ def approve(
     inv.area(area)
     with Journal(existing_journal(journal)) as j:
         inc = j.open_incident_for(incident_id)
-        signed = approval.approve(inv, j, inc, area, key, why, by)
+        signed = approval.approve(inv, j, inc, area, key, why, by, stream.EventStream([notice.shown]))
         console.print(f"incident {inc.id}: recovery of {area} approved by {signed['approver']} ({signed['role']}), "
                       f"signed with {signed['fingerprint']} over remediation state {signed['remediation'][:19]}...: "
                       f"{why}", markup=False, highlight=False)
-        tell(inv, j, inc.id, "recovery approved", [area],
-             [f"recovery of {area} approved by {signed['approver']} ({signed['role']}): {why}"],
-             f"when to start reconnecting {area} ('irm recover --area {area}')", by)
 
 
 @app.command("recover")
@@ -136,7 +134,7 @@ def recover(
 
 def _job(inv: Inventory, j: Journal, req: RecoverRequest, specs: list[Any],
          confirm: Callable[[Step, list[str]], bool] | None = None) -> Recovery:
-    from orchestrator.core.sources import Sources
+    from orchestrator.identification.sources import Sources
     from orchestrator.recovery.phase import Recovery
 
     paths = None
@@ -156,7 +154,7 @@ def _preview(inv: Inventory, j: Journal, req: RecoverRequest, specs: list[Any]) 
     console.print(Text.assemble((f"recovery of {job.area.name}", "bold"), f" (incident {job.incident.id})",
                                 (" DRY RUN", "yellow")))
     with ContainLive(console, f"recovery of {job.area.name} (dry run)") as live:
-        job.ui = live
+        job.events.subscribe(live)
         preview = job.preview()
     for problem in preview.unmet:
         err_console.print(f"  a run would refuse: {problem}", markup=False, highlight=False)
@@ -196,18 +194,9 @@ def _recover(inv: Inventory, j: Journal, req: RecoverRequest, specs: list[Any], 
                                 f"done {', '.join(done) or 'nothing yet'}; next "
                                 f"{left[0].label if left else 'none'}"))
     with ContainLive(console, f"recovery of {job.area.name}") as live:
-        job.ui = live
-        try:
-            report = job.run()
-        except (RecoveryHalted, RunnerError) as exc:  # an outcome the cell must hear of
-            tell(inv, j, job.incident.id, "recovery halted", [area], [str(exc)],
-                 "whether to re-contain, or to fix what it names and resume 'irm recover'", req.operator)
-            raise
-    if not report.declined:
-        tell(inv, j, job.incident.id, "recovery step(s) done" if report.remaining else "area reconnected",
-             [area], [f"done: {', '.join(report.done) or 'nothing'}"],
-             f"the next step ({report.remaining[0]})" if report.remaining
-             else "close the incident and hold the lessons-learned review ('irm report')", req.operator)
+        job.events.subscribe(live)
+        job.events.subscribe(notice.shown)
+        report = job.run()
     if report.declined:
         console.print(f"{report.declined} declined: nothing changed; irm recover --area {area} continues from there")
         raise Declined()

@@ -9,8 +9,8 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
+from orchestrator.cli import notice
 from orchestrator.cli.app import app, console, err_console
-from orchestrator.cli.notice import tell
 from orchestrator.cli.options import (
     DEFAULT_INVENTORY,
     FromSocOpt,
@@ -26,7 +26,7 @@ from orchestrator.cli.options import (
     load,
     source_specs,
 )
-from orchestrator.core.errors import CanaryFailed, Declined, IrmError, RemediationIncomplete, RunnerError, UserError
+from orchestrator.core.errors import Declined, IrmError, UserError
 from orchestrator.core.journal import DEFAULT_PATH, Journal, default_operator
 from orchestrator.core.safetext import check_text
 
@@ -123,25 +123,19 @@ def _remediate(job: Remediation, inv: Inventory, j: Journal, yes: bool) -> None:
 
     chosen = job.preflight()
     _plan_lines(job, chosen, dry_run=False)
-    area, p, operator = job.area.name, job.plan, job.req.operator
+    area = job.area.name
     if not yes and not typer.confirm(f"Remediate {area}?", default=False):
         console.print("nothing applied")
         raise Declined()
     with RemediationLive(console, f"remediation of {area}") as live:
-        job.ui = live
+        job.events.subscribe(live)
+        job.events.subscribe(notice.shown)
         try:
             report = job.run()
-        except (CanaryFailed, RemediationIncomplete, RunnerError) as exc:  # an outcome the cell must hear of
-            tell(inv, j, job.incident.id, "remediation stopped", [area], [str(exc)],
-                 "manual remediation of the hosts it names, or a corrected plan", operator)
-            raise
         finally:
             if job.report is not None:
                 console.print(_table(f"remediation of {area}", job.report.states, job.report.reasons))
     verified = report.hosts_in("verified")
-    tell(inv, j, job.incident.id, "remediation done", [area],
-         [f"{len(verified)} host(s) remediated and verified with plan '{p.name}'"],
-         f"management approval to reconnect {area} ('irm approve --area {area}', then 'irm recover')", operator)
     console.print(f"{area}: {len(verified)} host(s) remediated and verified", style="bold green")
 
 
@@ -151,7 +145,7 @@ def _preview(job: Remediation) -> RemediationPreview:
     chosen = job.preflight()
     _plan_lines(job, chosen, dry_run=True)
     with RemediationLive(console, f"remediation of {job.area.name} (dry run)") as live:
-        job.ui = live
+        job.events.subscribe(live)
         preview = job.preview()
     if preview.unreachable:
         console.print(f"  not reachable, would be left for a re-run: {', '.join(preview.unreachable)}")

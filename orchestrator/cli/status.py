@@ -39,7 +39,7 @@ def status(
 
     Example: irm status --verify
     """
-    from orchestrator.core import status as st
+    from orchestrator.identification import status as st
 
     if no_incident_yet(journal, '{"incident": null}' if as_json else None):
         return
@@ -60,7 +60,7 @@ def status(
 
 
 def render_status(console: Console, data: dict[str, Any]) -> None:
-    """`irm status`: the data ``core.status.gather`` read, as tables."""
+    """`irm status`: the data ``identification.status.gather`` read, as tables."""
     inc = data["incident"]
     if inc is None:
         raise UserError(f"no incident in journal {data['journal']}: nothing to show yet")

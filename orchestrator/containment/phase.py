@@ -18,19 +18,20 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Protocol
 
 from orchestrator.containment.table import HOST_STAGE, STAGES, SUBAREA_LOOP, containment_stage
 from orchestrator.core import checks, mgmt_probe, routing, runner
-from orchestrator.core.applier import ApplierSettings, Quiet, StageApplier, StageObserver, StageOutcome, StageSpec
+from orchestrator.core.applier import ApplierSettings, StageApplier, StageOutcome, StageSpec
 from orchestrator.core.detection import LOOKBACK, Detection, DetectionSource, watch_start
-from orchestrator.core.errors import ContainmentFailed, UserError
+from orchestrator.core.errors import ContainmentFailed, RunnerError, UserError
 from orchestrator.core.events import EventKind
 from orchestrator.core.incident import Vector
 from orchestrator.core.inventory import Area, Inventory
 from orchestrator.core.journal import Incident, Journal
 from orchestrator.core.phases import Brief, Where
 from orchestrator.core.posture import AreaState, Policy, not_as_planned
+from orchestrator.core.stream import DecisionNeeded, Detections, EventStream
+from orchestrator.crisis import notify
 
 
 @dataclass
@@ -77,10 +78,6 @@ class ContainReport:
         return {h for s in self.stages for h in s.changed}
 
 
-class ContainObserver(StageObserver, Protocol):
-    def infections(self, by_segment: dict[str, int]) -> None: ...
-
-
 class Containment:
     """Contains one or more areas of one incident. With several, every stage is one play for all of
     them: every area's first cut at the edge comes first, then every gateway's isolation, then the
@@ -91,13 +88,13 @@ class Containment:
     phase = "containment"  # the journal's phase for this object's stages
 
     def __init__(self, req: ContainRequest, inv: Inventory, journal: Journal, source: DetectionSource,
-                 observer: ContainObserver | None = None, *, run: runner.PlaybookRunner = runner.run_playbook,
+                 events: EventStream | None = None, *, run: runner.PlaybookRunner = runner.run_playbook,
                  probe: runner.ManagementProber = mgmt_probe.probe) -> None:
         self.req = req
         self.inv = inv
         self.journal = journal
         self.source = source
-        self._ui: ContainObserver = observer or Quiet()
+        self.events = events or EventStream()  # what this run tells its listeners (core.stream)
         self.areas = [inv.area(name) for name in req.names]
         self.names = [a.name for a in self.areas]
         self.incident: Incident = journal.open_incident_for(req.incident_id)
@@ -107,21 +104,15 @@ class Containment:
         self.applier = StageApplier(inv, journal, self.incident, ApplierSettings(
             req.inventory, req.operator, self.phase, tuple(self.vectors), dry_run=req.dry_run,
             confirm_timeout=req.confirm_timeout, lock_wait=req.lock_wait, take_over=req.take_over),
-            self._ui, run, probe)
+            self.events, run, probe)
+        if not req.dry_run:
+            notify.listen(self.events, inv, journal)
 
     @property
     def area(self) -> Area:
         """The first (or only) area."""
         return self.areas[0]
 
-    @property
-    def ui(self) -> ContainObserver:
-        return self._ui
-
-    @ui.setter
-    def ui(self, observer: ContainObserver) -> None:
-        """The live view, set once it is on screen; the stage applier reports to it too."""
-        self._ui = self.applier.ui = observer
 
     def _reread(self) -> None:
         """The states again, under the area locks: another operator may have moved them since the plan
@@ -233,7 +224,23 @@ class Containment:
         return taken
 
     def run(self) -> list[ContainReport]:
-        """Contain every area; one report per area, in the order given."""
+        """Contain every area; one report per area, in the order given. The outcome, or the failure, is
+        published as the decision the crisis cell now needs (a real run only)."""
+        try:
+            reports = self._contain()
+        except (ContainmentFailed, RunnerError) as exc:
+            self._decision("containment FAILED", [str(exc)],
+                           "what to cut by hand where irm could not (see 'irm status')")
+            raise
+        self._decision(outcome(reports), [summary(r) for r in reports], next_decision(reports, self.names))
+        return reports
+
+    def _decision(self, event: str, done: list[str], decision: str) -> None:
+        if not self.req.dry_run:
+            self.events.publish(DecisionNeeded(self.incident.id, event, tuple(self.names), tuple(done), decision,
+                                               self.req.operator))
+
+    def _contain(self) -> list[ContainReport]:
         started = time.monotonic()
         started_at = datetime.now(UTC)
         reports = {n: ContainReport(area=n, incident_id=self.incident.id, dry_run=self.req.dry_run)
@@ -253,7 +260,7 @@ class Containment:
                 if not self.req.dry_run:
                     stale = self.journal.interrupt_stale(self.incident.id, name, (self.phase,), self.req.operator)
                     if stale:
-                        self.ui.message(f"a previous run was killed during {', '.join(stale)} of {name}: "
+                        self.events.say(f"a previous run was killed during {', '.join(stale)} of {name}: "
                                         "redoing it")
                 self._event(EventKind.CONTAINMENT_STARTED, name, dry_run=self.req.dry_run,
                             started_at=started_at.isoformat(), token=self.applier.token,
@@ -310,7 +317,7 @@ class Containment:
         pending = {name: hosts for name, hosts in pending.items() if hosts}
         if pending:
             every = [h for hosts in pending.values() for h in hosts]
-            self.ui.message(f"retrying {len(every)} host(s) not reached or failed: {', '.join(every)}")
+            self.events.say(f"retrying {len(every)} host(s) not reached or failed: {', '.join(every)}")
             vectors = next(s for s in self.stages() if s.name == HOST_STAGE.name)
             retry = StageSpec(vectors.name, vectors.playbook, every, f"retry: {vectors.summary}", host_level=True,
                               number=vectors.number, area_targets=pending)
@@ -335,7 +342,7 @@ class Containment:
         seen: dict[str, int] = dict.fromkeys(self.names, 0)
         while True:
             dets = self._detections(since)
-            self.ui.infections(dict(Counter(d.segment or "?" for d in dets)))
+            self.events.publish(Detections(dict(Counter(d.segment or "?" for d in dets))))
             for name in self.names:
                 mine = [d for d in dets if d.area == name]
                 reports[name].detections = len(mine)
@@ -372,7 +379,7 @@ class Containment:
                     report.spread_stopped = True
                     self._event(EventKind.SPREAD_STOPPED, name, quiet_window=self.req.quiet_window,
                                 detections=report.detections)
-                self.ui.message(f"no new detection for {self.req.quiet_window:.0f}s: the spread has stopped")
+                self.events.say(f"no new detection for {self.req.quiet_window:.0f}s: the spread has stopped")
                 return
             if time.monotonic() - loop_start >= self.req.max_wait:
                 for name, report in reports.items():
@@ -381,3 +388,24 @@ class Containment:
                                 detections=report.detections)
                 return
             time.sleep(self.req.poll)
+
+
+def summary(r: ContainReport) -> str:
+    """One line of what a containment did, for the crisis cell."""
+    return (f"{r.area}: first cut after {r.first_cut_seconds or 0:.1f}s, quarantined "
+            f"{', '.join(r.quarantined) or 'no sub-area'}"
+            + (f"; NOT reached: {', '.join(r.unreachable)}" if r.unreachable else "")
+            + (f"; host rules NOT in place on {', '.join(sorted(r.host_failures))}" if r.host_failures else ""))
+
+
+def outcome(reports: list[ContainReport]) -> str:
+    if any(r.spread_stopped is False for r in reports):
+        return "containment done, the spread has NOT stopped"
+    return "containment done, the spread has stopped" if reports and all(r.spread_stopped for r in reports) \
+        else "containment done"
+
+
+def next_decision(reports: list[ContainReport], names: list[str]) -> str:
+    if any(r.spread_stopped is False for r in reports):
+        return "widen the perimeter or cut further (detections keep coming)"
+    return ("the remediation plan to validate, then 'irm remediate --area " + "' / '".join(names) + "'")

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from orchestrator.core import checks, ios_readback, mgmt_probe, routing, runner
 from orchestrator.core.contracts import StageVars
@@ -26,6 +26,7 @@ from orchestrator.core.incident import Vector
 from orchestrator.core.inventory import Host, Inventory, hosts_by_os
 from orchestrator.core.journal import BOUNDARIES_LOCK, Incident, Journal
 from orchestrator.core.posture import AreaState, Policy, policies
+from orchestrator.core.stream import EventStream, StageEnded, StageStarted
 
 
 @dataclass
@@ -62,31 +63,6 @@ class StageOutcome:
         return sorted(h.host for h in self.result.hosts.values() if h.changed)
 
 
-class StageObserver(runner.RunObserver, Protocol):
-    def stage(self, name: str, state: str, targets: list[str], detail: str = "") -> None: ...
-
-    def message(self, text: str) -> None: ...
-
-
-class Quiet:
-    """An observer that shows nothing (library use, tests)."""
-
-    def on_task(self, play: str, task: str) -> None:
-        return None
-
-    def on_host(self, result: runner.HostResult, event: str) -> None:
-        return None
-
-    def stage(self, name: str, state: str, targets: list[str], detail: str = "") -> None:
-        return None
-
-    def infections(self, by_segment: dict[str, int]) -> None:
-        return None
-
-    def message(self, text: str) -> None:
-        return None
-
-
 @dataclass(frozen=True)
 class ApplierSettings:
     """How one run applies its stages, set once by its phase from the operator's request."""
@@ -111,7 +87,7 @@ class StageApplier:
     journal: Journal
     incident: Incident
     settings: ApplierSettings
-    ui: StageObserver = field(default_factory=lambda: Quiet())
+    events: EventStream = field(default_factory=EventStream)
     run_playbook: runner.PlaybookRunner = runner.run_playbook
     probe_management: runner.ManagementProber = mgmt_probe.probe
     token: str = "dry-run"
@@ -200,14 +176,14 @@ class StageApplier:
             self._reach_rows(skipped + behind, "unreachable", spec, names[0])
             self._reach_rows(sorted({str(e["host"]) for es in reach.values() for e in es}), "reached", spec, names[0])
         if skipped or behind:
-            self.ui.message(f"{spec.name}: not reached before the change: {', '.join(skipped + behind)} "
+            self.events.say(f"{spec.name}: not reached before the change: {', '.join(skipped + behind)} "
                             "(protected by the boundary only; retried at the end)")
         if not self.settings.dry_run:
             self.journal.assert_holding()  # a lock taken from this run: no device is changed, no row started
         fingerprints = {h: planned[h].fingerprint for h in targets}
         if not self.settings.dry_run:  # before the stage row: what the compare-and-swap of IOS and Windows renders
             self.journal.remember_policies({fingerprints[h]: planned[h].model_dump(mode="json") for h in targets})
-        self.ui.stage(spec.label, "running", targets, spec.summary)
+        self.events.publish(StageStarted(spec.label, tuple(targets), spec.summary))
         mine = {a: [t for t in spec.targets_of(a) if t in targets] for a in names}
         rows = {a: self.journal.start_stage(
             self.incident.id, self.settings.phase, a, spec.name, ",".join(mine[a]), self.settings.dry_run,
@@ -224,7 +200,7 @@ class StageApplier:
                       "applied there")
             for row in rows.values():
                 self.journal.end_stage(row, "failed", failed=unreachable_boundaries, reason=detail)
-            self.ui.stage(spec.label, "failed", spec.targets, detail)
+            self.events.publish(StageEnded(spec.label, False, tuple(spec.targets), detail))
             raise ContainmentFailed(f"stage {spec.name} failed: {detail}")
         if targets:
             result = self._run(spec, rows, mine, targets, planned, fingerprints, reach)
@@ -242,7 +218,7 @@ class StageApplier:
                                        reason=detail, live={h: v for h, v in live.items() if h in mine[a]},
                                        fingerprints=None if self.settings.dry_run else {h: enforced[h] for h in mine[a]
                                                                                if h in enforced})
-            self.ui.stage(spec.label, "failed", spec.targets, detail)
+            self.events.publish(StageEnded(spec.label, False, tuple(spec.targets), detail))
             raise ContainmentFailed(f"stage {spec.name} failed on {', '.join(failed)}: {detail}")
         why = {h: " | ".join(result.hosts[h].failures) if h in result.hosts else "no result" for h in failed}
         outcomes: dict[str, StageOutcome] = {}
@@ -262,8 +238,8 @@ class StageApplier:
                 first_applied_at=out.first_applied_at, last_applied_at=applied[-1] if applied else None)
             outcomes[a] = out
         changed = sorted({h for o in outcomes.values() for h in o.changed})
-        self.ui.stage(spec.label, "failed" if failed else "done", targets,
-                      f"{len(changed)} changed" + (f", failed on {', '.join(failed)}" if failed else ""))
+        detail = f"{len(changed)} changed" + (f", failed on {', '.join(failed)}" if failed else "")
+        self.events.publish(StageEnded(spec.label, not failed, tuple(targets), detail))
         if self.settings.dry_run:
             self.dry_states.update(new_states)
         return outcomes
@@ -290,11 +266,11 @@ class StageApplier:
         ).model_dump(exclude_none=True)
         try:
             result = self.run_playbook(spec.playbook, self.settings.inventory, extravars=extravars,
-                                       check=self.settings.dry_run, diff=self.settings.dry_run, observer=self.ui)
+                                       check=self.settings.dry_run, diff=self.settings.dry_run, events=self.events)
         except RunnerError as exc:
             for a, row in rows.items():
                 self.journal.end_stage(row, "failed", failed=mine[a], reason=str(exc))
-            self.ui.stage(spec.label, "failed", targets, str(exc))
+            self.events.publish(StageEnded(spec.label, False, tuple(targets), str(exc)))
             raise ContainmentFailed(f"stage {spec.name} failed: {exc}; the previous rules stay in place "
                                     "(any armed timer restores the last confirmed ruleset)") from None
         if not self.settings.dry_run:
@@ -344,7 +320,7 @@ class StageApplier:
                 host.failures.append("read back with netmiko: " + "; ".join(problems))
                 host.facts["irm_confirmed"] = False
                 host.facts["irm_live_fingerprint"] = "unknown"
-                self.ui.message(f"{name}: the device does not hold what irm applied: {'; '.join(problems)}")
+                self.events.say(f"{name}: the device does not hold what irm applied: {'; '.join(problems)}")
 
     def _after_failure(self, spec: StageSpec, areas: list[str], failed: list[str], result: runner.RunResult,
                        reach: dict[str, list[dict[str, Any]]]) -> str:
@@ -362,7 +338,7 @@ class StageApplier:
         unsettled = []
         if devices:
             minutes = max(1, min(120, -(-self.settings.confirm_timeout // 60)))
-            self.ui.message(f"waiting up to {minutes} min for the revert timer of {', '.join(d.name for d in devices)}")
+            self.events.say(f"waiting up to {minutes} min for the revert timer of {', '.join(d.name for d in devices)}")
             unsettled = [d.name for d in devices if not self.settle_device(d, minutes * 60 + 30)]
             before = self.planned(self.states())  # the journal's postures: what was confirmed before this stage
             for d in devices:
@@ -376,7 +352,7 @@ class StageApplier:
                         reasons += f"; {d.name} does not hold its last confirmed policy: {'; '.join(problems)}"
         linux = [h for h in failed if h not in {d.name for d in devices}]
         if linux:
-            self.ui.message(f"waiting {self.settings.confirm_timeout}s for the dead-man timer on {', '.join(linux)}")
+            self.events.say(f"waiting {self.settings.confirm_timeout}s for the dead-man timer on {', '.join(linux)}")
             time.sleep(max(0.0, until - time.monotonic()))
         expected = sorted(set(failed) | {str(e["host"]) for h in failed for e in reach.get(h, [])})
         try:

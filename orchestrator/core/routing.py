@@ -11,7 +11,6 @@ stand); when no part ran, the run raises as a local one does.
 from __future__ import annotations
 
 import subprocess
-import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -20,6 +19,7 @@ from orchestrator.core import runner
 from orchestrator.core.errors import RunnerError, UserError
 from orchestrator.core.inventory import Host, Inventory
 from orchestrator.core.nodes import execution_node
+from orchestrator.core.stream import EventStream, once_per_task
 
 # extra vars that name the play's hosts (comma-separated patterns of host names)
 TARGET_VARS = ("irm_targets", "irm_targets_linux", "irm_targets_windows", "irm_media_targets_linux",
@@ -90,25 +90,6 @@ def _part(inv: Inventory, extravars: dict[str, Any], mine: set[str], node: str |
     return out
 
 
-class _Serialized:
-    """An observer several parts report to at once: one call at a time, each task shown once (every part
-    runs the same tasks)."""
-
-    def __init__(self, observer: runner.RunObserver) -> None:
-        self._observer, self._lock = observer, threading.Lock()
-        self._tasks: set[tuple[str, str]] = set()
-
-    def on_task(self, play: str, task: str) -> None:
-        with self._lock:
-            if (play, task) not in self._tasks:
-                self._tasks.add((play, task))
-                self._observer.on_task(play, task)
-
-    def on_host(self, result: runner.HostResult, event: str) -> None:
-        with self._lock:
-            self._observer.on_host(result, event)
-
-
 def route(inv: Inventory, run: runner.PlaybookRunner = runner.run_playbook) -> runner.PlaybookRunner:
     """``run``, sending each host's part of a play to the execution node that manages it. An inventory
     without execution nodes gets ``run`` itself."""
@@ -117,18 +98,18 @@ def route(inv: Inventory, run: runner.PlaybookRunner = runner.run_playbook) -> r
 
     def routed(playbook: str | Path, inventory: str | Path, *, extravars: dict[str, Any] | None = None,
                check: bool = False, diff: bool = False, limit: str | None = None, tags: list[str] | None = None,
-               forks: int | None = None, observer: runner.RunObserver | None = None,
+               forks: int | None = None, events: EventStream | None = None,
                node: runner.ExecutionNode | None = None) -> runner.RunResult:
         ev = extravars or {}
         parts = split(inv, _targets(ev))
         if node is not None or not any(parts):  # a node chosen by the caller, or only the controller's hosts
             return run(playbook, inventory, extravars=extravars, check=check, diff=diff, limit=limit, tags=tags,
-                       forks=forks, observer=observer, **({"node": node} if node is not None else {}))
-        shared = _Serialized(observer) if observer is not None and len(parts) > 1 else observer
+                       forks=forks, events=events, **({"node": node} if node is not None else {}))
+        shared = once_per_task(events) if events is not None and len(parts) > 1 else events
 
         def one(node: str | None, hosts: list[str]) -> runner.RunResult | RunnerError:
             kwargs: dict[str, Any] = {"extravars": _part(inv, ev, set(hosts), node), "check": check, "diff": diff,
-                                      "limit": limit, "tags": tags, "forks": forks, "observer": shared}
+                                      "limit": limit, "tags": tags, "forks": forks, "events": shared}
             if node is not None:
                 kwargs["node"] = execution_node(inv.hosts[node])
             try:

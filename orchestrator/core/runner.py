@@ -1,9 +1,10 @@
 """The runner adapter: the one module that imports ``ansible_runner``.
 
 Runs a playbook against an inventory (extra vars, check/diff mode on demand, limit, tags), turns the
-runner's event stream into irm's own per-host results, and feeds an optional observer, which the CLI
-uses for a live rich display. Playbooks always run with the project's ``ansible.cfg`` and with this
-interpreter's ``bin/`` first on PATH, so ``ansible-playbook`` is the one installed beside irm.
+runner's event stream into irm's own per-host results, and publishes each task and host result to the
+run's event stream (``core.stream``) when one is given: the live views and any other listener see them.
+Playbooks always run with the project's ``ansible.cfg`` and with this interpreter's ``bin/`` first on
+PATH, so ``ansible-playbook`` is the one installed beside irm.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from orchestrator.core import paths
 from orchestrator.core.errors import RunnerError, UserError
 from orchestrator.core.safetext import redact, scrub_failure
+from orchestrator.core.stream import EventStream, HostReported, TaskStarted
 
 
 class HostResult(BaseModel):
@@ -102,19 +104,13 @@ class ExecutionNode:
                 f"{self.user}@{self.address}"]
 
 
-class RunObserver(Protocol):
-    def on_task(self, play: str, task: str) -> None: ...
-
-    def on_host(self, result: HostResult, event: str) -> None: ...
-
-
 class PlaybookRunner(Protocol):
     """What the phases need to run a play: ``run_playbook``'s signature. The phases receive one (the
     real runner by default), so tests can hand them a fake that records what would run."""
 
     def __call__(self, playbook: str | Path, inventory: str | Path, *, extravars: dict[str, Any] | None = None,
                  check: bool = False, diff: bool = False, limit: str | None = None, tags: list[str] | None = None,
-                 forks: int | None = None, observer: RunObserver | None = None,
+                 forks: int | None = None, events: EventStream | None = None,
                  node: ExecutionNode | None = None) -> RunResult: ...
 
 
@@ -162,9 +158,9 @@ def job_event(event: dict[str, Any]) -> dict[str, Any]:
 class _Collector:
     """Turns runner events into ``HostResult``s; runs on ansible-runner's event thread."""
 
-    def __init__(self, observer: RunObserver | None, check: bool = False) -> None:
+    def __init__(self, stream: EventStream | None, check: bool = False) -> None:
         self.hosts: dict[str, HostResult] = {}
-        self.observer = observer
+        self.stream = stream
         self.check = check
         self.lock = threading.Lock()
         self.play = ""
@@ -178,8 +174,8 @@ class _Collector:
         data = event.get("event_data", {}) or {}
         if kind == "playbook_on_play_start":
             self.play = str(data.get("play", ""))
-        elif kind == "playbook_on_task_start" and self.observer:
-            self.observer.on_task(self.play, str(data.get("task", "")))
+        elif kind == "playbook_on_task_start" and self.stream:
+            self.stream.publish(TaskStarted(self.play, str(data.get("task", ""))))
         field = _EVENT_FIELDS.get(kind)
         host = data.get("host")
         if field and host:
@@ -208,8 +204,8 @@ class _Collector:
                     # a network resource module in check mode: the configuration lines it would send
                     hr.diffs.append({"before": "", "after": "".join(f"{c}\n" for c in commands),
                                      "before_header": "device", "after_header": str(data.get("task", "commands"))})
-            if self.observer:
-                self.observer.on_host(hr, kind)
+            if self.stream:
+                self.stream.publish(HostReported(hr, kind))
         return True  # keep the event in runner's artifacts
 
 
@@ -268,7 +264,7 @@ def run_playbook(
     limit: str | None = None,
     tags: list[str] | None = None,
     forks: int | None = None,
-    observer: RunObserver | None = None,
+    events: EventStream | None = None,
     node: ExecutionNode | None = None,
 ) -> RunResult:
     """Run one playbook and return per-host results; raises ``RunnerError`` if it could not run at all.
@@ -285,7 +281,7 @@ def run_playbook(
         cmdline.append("--check")
     if diff or check:
         cmdline.append("--diff")
-    collector = _Collector(observer, check)
+    collector = _Collector(events, check)
     workdir = tempfile.mkdtemp(prefix="irm-run-")  # mode 0700, removed below whatever happens
     try:
         _write_extravars(Path(workdir), extravars or {})

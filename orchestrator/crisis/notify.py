@@ -2,7 +2,12 @@
 directory entry with an address for the areas concerned, and to a webhook when one is configured.
 
 A notification never blocks the response: each channel has a timeout, a failure is journaled
-(``notify_failed``) and returned for the command to show, and the command goes on.
+(``notify_failed``) and published for whoever listens (the CLI prints it), and the response goes on.
+
+The notifier is a listener of a run's event stream (``core.stream``): ``listen`` subscribes it, and the
+phases do so themselves, so a library caller of a phase tells the crisis cell exactly as the CLI does.
+Each ``DecisionNeeded`` is sent on every configured channel; each outcome comes back on the stream as a
+``NotificationSent``.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from email.utils import formatdate, make_msgid
 from orchestrator.core.events import EventKind
 from orchestrator.core.inventory import LAB_SPACE, Inventory
 from orchestrator.core.journal import Journal
+from orchestrator.core.stream import DecisionNeeded, Event, EventStream, NotificationSent
 
 
 @dataclass
@@ -79,6 +85,28 @@ def notify(inv: Inventory, journal: Journal, msg: Message, operator: str) -> lis
             journal.event(msg.incident, EventKind.NOTIFY_FAILED, operator, None, channel=d.channel,
                           subject=msg.subject, error=d.error[:500], recipients=d.recipients)
     return out
+
+
+@dataclass
+class Notifier:
+    """Sends each decision the crisis cell needs; publishes each channel's outcome on ``stream``."""
+
+    inv: Inventory
+    journal: Journal
+    stream: EventStream
+
+    def __call__(self, event: Event) -> None:
+        if not isinstance(event, DecisionNeeded):
+            return
+        msg = Message(event.incident, event.event, list(event.areas), list(event.done), event.next_decision)
+        for d in notify(self.inv, self.journal, msg, event.operator):
+            self.stream.publish(NotificationSent(d.channel, d.ok, tuple(d.recipients), event.event, d.error))
+
+
+def listen(stream: EventStream, inv: Inventory, journal: Journal) -> None:
+    """Subscribe the crisis-cell notifier to ``stream`` when the inventory configures a channel."""
+    if inv.notify.smtp is not None or inv.notify.webhook is not None:
+        stream.subscribe(Notifier(inv, journal, stream))
 
 
 def lab_address_down(inv: Inventory, host: str) -> str | None:

@@ -18,8 +18,8 @@ from typing import Any
 from orchestrator.core import paths, routing
 from orchestrator.core.errors import RunnerError, UserError
 from orchestrator.core.inventory import Inventory
-from orchestrator.core.sources import Sources
 from orchestrator.crisis import crisis_cell
+from orchestrator.identification.sources import Sources
 from orchestrator.preparation.validation import file_problems
 
 

@@ -30,6 +30,8 @@ from orchestrator.core.errors import UserError
 from orchestrator.core.inventory import Approver, Inventory
 from orchestrator.core.journal import Incident, Journal, now
 from orchestrator.core.safefile import KEY_MAX, read_bounded, read_text_bounded
+from orchestrator.core.stream import DecisionNeeded, EventStream
+from orchestrator.crisis import notify
 
 NAMESPACE = "irm-approval"  # ssh-keygen -Y namespace: a signature made for anything else never verifies here
 HEADER = "irm recovery approval v1"
@@ -213,8 +215,9 @@ def verify(text: str, signature: str, principal: str, pubkey: str) -> bool:
 
 
 def approve(inv: Inventory, journal: Journal, incident: Incident, area: str, keyfile: Path, reason: str,
-            recorded_by: str) -> dict[str, Any]:
-    """Sign and journal an approval for ``area``; refuses before the area's remediation is recorded."""
+            recorded_by: str, events: EventStream | None = None) -> dict[str, Any]:
+    """Sign and journal an approval for ``area``; refuses before the area's remediation is recorded. The
+    approval is published on ``events`` as the decision the crisis cell now needs (when to reconnect)."""
     approver = approver_for_key(inv, public_key_of(keyfile))
     state = remediation_state(journal, incident.id, area)
     if state.hosts == 0:
@@ -226,6 +229,11 @@ def approve(inv: Inventory, journal: Journal, incident: Incident, area: str, key
     signature = sign(text, keyfile)
     fp = fingerprint(approver_key(inv, approver))
     journal.approve(incident.id, area, approver.name, approver.role, reason, at, text, signature, fp, recorded_by)
+    stream = events or EventStream()
+    notify.listen(stream, inv, journal)
+    stream.publish(DecisionNeeded(incident.id, "recovery approved", (area,),
+                                  (f"recovery of {area} approved by {approver.name} ({approver.role}): {reason}",),
+                                  f"when to start reconnecting {area} ('irm recover --area {area}')", recorded_by))
     return {"approver": approver.name, "role": approver.role, "fingerprint": fp, "remediation": state.digest}
 
 

@@ -25,16 +25,18 @@ from pathlib import Path
 from typing import Any, NoReturn, Protocol
 
 from orchestrator.core import checks, mgmt_probe, routing, runner
-from orchestrator.core.applier import ApplierSettings, Quiet, StageApplier, StageObserver, StageOutcome, StageSpec
+from orchestrator.core.applier import ApplierSettings, StageApplier, StageOutcome, StageSpec
 from orchestrator.core.detection import Detection, DetectionSource
-from orchestrator.core.errors import ContainmentFailed, RecoveryHalted, UserError
+from orchestrator.core.errors import ContainmentFailed, RecoveryHalted, RunnerError, UserError
 from orchestrator.core.events import EventKind
 from orchestrator.core.holds import holders
 from orchestrator.core.inventory import Inventory, hosts_by_os
 from orchestrator.core.journal import Incident, Journal
 from orchestrator.core.phases import Where
 from orchestrator.core.posture import AreaState, Policy
+from orchestrator.core.stream import DecisionNeeded, EventStream
 from orchestrator.core.yamlfile import excerpt
+from orchestrator.crisis import notify
 from orchestrator.recovery.table import RECOVERY, STEP_CHOICES, recovery_step, step_names
 from orchestrator.remediation.phase import health_targets
 
@@ -139,7 +141,7 @@ class Recovery:
     phase = "recovery-apply"  # the rows of the playbook runs; each step has its own "recovery" row
 
     def __init__(self, req: RecoverRequest, inv: Inventory, journal: Journal, source: DetectionSource,
-                 observer: StageObserver | None = None,
+                 events: EventStream | None = None,
                  confirm: Callable[[Step, list[str]], bool] | None = None, *,
                  run: runner.PlaybookRunner = runner.run_playbook,
                  probe: runner.ManagementProber = mgmt_probe.probe,
@@ -148,25 +150,18 @@ class Recovery:
         self.inv = inv
         self.journal = journal
         self.source = source
-        self._ui: StageObserver = observer or Quiet()
+        self.events = events or EventStream()  # what this run tells its listeners (core.stream)
         self.area = inv.area(req.area)
         self.incident: Incident = journal.open_incident_for(req.incident_id)
         self.state = AreaState.from_scopes(self.area.name, journal.postures(self.incident.id))
         self.applier = StageApplier(inv, journal, self.incident, ApplierSettings(
             req.inventory, req.operator, self.phase, tuple(self.incident.spec.vectors),
-            confirm_timeout=req.confirm_timeout, take_over=req.take_over), self._ui, run, probe)
+            confirm_timeout=req.confirm_timeout, take_over=req.take_over), self.events, run, probe)
+        notify.listen(self.events, inv, journal)
         self.paths: PathProber = paths or NoPaths()
         self.confirm = confirm or (lambda step, changes: True)
         self._resumed: dict[str, dict[str, Any]] = {}  # interrupted step -> when it took effect, what it saw
 
-    @property
-    def ui(self) -> StageObserver:
-        return self._ui
-
-    @ui.setter
-    def ui(self, observer: StageObserver) -> None:
-        """The live view, set once it is on screen; the stage applier reports to it too."""
-        self._ui = self.applier.ui = observer
 
     def _reread(self) -> None:
         """The state again, under the area lock: another operator may have moved it since the plan was
@@ -247,7 +242,7 @@ class Recovery:
         extravars = {"irm_plan": plan, "irm_health": {h: health_targets(self.inv, self.inv.hosts[h]) for h in hosts},
                      **hosts_by_os(self.inv, hosts)}
         result = self.applier.run_playbook("remediate_verify", self.req.inventory, extravars=extravars,
-                                           observer=self.ui)
+                                           events=self.events)
         bad = [h for h in hosts if h not in result.hosts or result.hosts[h].status not in ("ok", "changed")]
         return [f"{h} does not verify on the host now: "
                 + (" | ".join(result.hosts[h].failures) if h in result.hosts else "no result") for h in bad]
@@ -320,7 +315,7 @@ class Recovery:
                 return result
         watched = self._watched_areas(step)
         deadline = time.monotonic() + self.req.soak
-        self.ui.message(f"{step.label}: soaking {self.req.soak:.0f}s, watching {', '.join(sorted(watched))}")
+        self.events.say(f"{step.label}: soaking {self.req.soak:.0f}s, watching {', '.join(sorted(watched))}")
         while True:
             new = [d for d in self.source.detections(applied_at) if d.area in watched and d.infection]
             if new:
@@ -336,6 +331,26 @@ class Recovery:
             time.sleep(min(self.req.poll, max(0.0, deadline - time.monotonic())))
 
     def run(self) -> RecoveryReport:
+        """The remaining steps, each confirmed, applied and soaked; the outcome, or the halt, is published
+        as the decision the crisis cell now needs."""
+        try:
+            report = self._recover()
+        except (RecoveryHalted, RunnerError) as exc:
+            self._decision("recovery halted", [str(exc)],
+                           "whether to re-contain, or to fix what it names and resume 'irm recover'")
+            raise
+        if not report.declined:
+            self._decision("recovery step(s) done" if report.remaining else "area reconnected",
+                           [f"done: {', '.join(report.done) or 'nothing'}"],
+                           f"the next step ({report.remaining[0]})" if report.remaining
+                           else "close the incident and hold the lessons-learned review ('irm report')")
+        return report
+
+    def _decision(self, event: str, done: list[str], decision: str) -> None:
+        self.events.publish(DecisionNeeded(self.incident.id, event, (self.area.name,), tuple(done), decision,
+                                           self.req.operator))
+
+    def _recover(self) -> RecoveryReport:
         report = RecoveryReport(area=self.area.name, incident_id=self.incident.id)
         self._known_only()
         unmet = self.preconditions()
@@ -359,7 +374,7 @@ class Recovery:
             self.journal.interrupt_stale(self.incident.id, self.area.name, (self.phase,), self.req.operator)
             for row in self._step_rows():
                 if row.state == "running":  # killed or interrupted: the posture before it back, then redone
-                    self.ui.message(f"resuming at {row.name}: it was interrupted (started {row.started_at[:19]})")
+                    self.events.say(f"resuming at {row.name}: it was interrupted (started {row.started_at[:19]})")
                     self._resumed[row.name] = self._resume(row)
                     report.resumed_at = row.name
                     self.journal.event(self.incident.id, EventKind.RECOVERY_RESUMED, self.req.operator, self.area.name,
@@ -427,7 +442,7 @@ class Recovery:
                                        f"not be restored: {exc}")
                 raise
             if restored:
-                self.ui.message(f"{row.name}: found its change live on {', '.join(restored)}: the posture before it "
+                self.events.say(f"{row.name}: found its change live on {', '.join(restored)}: the posture before it "
                                 "is back, as the journal says")
         self.journal.end_stage(row.id, "interrupted", resumed_by=self.req.operator, restored=bool(restored),
                                found_live=restored)
@@ -493,11 +508,11 @@ class Recovery:
                           list(resumed.get("detections", [])))
         if soak["detections"]:
             hosts = sorted({d["host"] for d in soak["detections"]})
-            self.ui.message(f"{step.label}: new infection on {', '.join(hosts)}: putting the previous posture back")
+            self.events.say(f"{step.label}: new infection on {', '.join(hosts)}: putting the previous posture back")
             self._halt_back(step, spec, previous, row, soak,
                             f"new infection during the soak of {step.label}: {', '.join(hosts)}")
         if soak.get("dead_sources"):
-            self.ui.message(f"{step.label}: {'; '.join(soak['dead_sources'])}: putting the previous posture back")
+            self.events.say(f"{step.label}: {'; '.join(soak['dead_sources'])}: putting the previous posture back")
             dead = "; ".join(soak["dead_sources"])
             self._halt_back(step, spec, previous, row, soak, f"the soak of {step.label} cannot vouch for no infection: "
                             f"{dead}")

@@ -13,14 +13,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from ipaddress import IPv4Network
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from orchestrator.core import checks, mgmt_probe, routing, runner
-from orchestrator.core.errors import CanaryFailed, RemediationIncomplete, UserError
+from orchestrator.core.errors import CanaryFailed, RemediationIncomplete, RunnerError, UserError
 from orchestrator.core.events import EventKind
 from orchestrator.core.inventory import Host, Inventory, hosts_by_os
 from orchestrator.core.journal import Incident, Journal
 from orchestrator.core.posture import AreaState, resolve_endpoint
+from orchestrator.core.stream import DecisionNeeded, EventStream, HostStateChanged, StageStarted
+from orchestrator.crisis import notify
 from orchestrator.remediation.plan import METHODS, RemediationPlan, plan_from_file, require_validated
 
 STATES = ("pending", "canary", "fixed", "disinfected", "verified", "manual-needed", "failed")
@@ -89,26 +91,6 @@ class RemediationPreview:
         return out
 
 
-class RemediationObserver(runner.RunObserver, Protocol):
-    def step(self, name: str, hosts: list[str]) -> None: ...
-
-    def host_state(self, host: str, state: str, detail: str = "") -> None: ...
-
-
-class _Quiet:
-    def on_task(self, play: str, task: str) -> None:
-        return None
-
-    def on_host(self, result: runner.HostResult, event: str) -> None:
-        return None
-
-    def step(self, name: str, hosts: list[str]) -> None:
-        return None
-
-    def host_state(self, host: str, state: str, detail: str = "") -> None:
-        return None
-
-
 def health_targets(inv: Inventory, host: Host) -> list[dict[str, Any]]:
     """What must still answer from ``host`` after remediation: its declared health checks, and every
     critical flow it is a source of, to each destination that is an inventory host."""
@@ -134,14 +116,15 @@ def _in_any(host: Host, endpoints: list[str], inv: Inventory) -> bool:
 
 class Remediation:
     def __init__(self, req: RemediateRequest, inv: Inventory, journal: Journal,
-                 observer: RemediationObserver | None = None, *, run: runner.PlaybookRunner = runner.run_playbook,
+                 events: EventStream | None = None, *, run: runner.PlaybookRunner = runner.run_playbook,
                  probe: runner.ManagementProber = mgmt_probe.probe) -> None:
         self.req = req
         self.run_playbook = routing.route(inv, run)
         self.probe_management = probe
         self.inv = inv
         self.journal = journal
-        self.ui: RemediationObserver = observer or _Quiet()
+        self.events = events or EventStream()  # what this run tells its listeners (core.stream)
+        notify.listen(self.events, inv, journal)
         self.area = inv.area(req.area)
         self.incident: Incident = journal.open_incident_for(req.incident_id)
         self.hosts = [inv.hosts[h] for h in self.area.hosts]
@@ -202,7 +185,7 @@ class Remediation:
         report.states[host] = state
         self.journal.set_remediation(self.incident.id, self.area.name, host, state, self.req.operator,
                                      method=method, **detail)
-        self.ui.host_state(host, state, "; ".join(str(v) for v in detail.values() if v))
+        self.events.publish(HostStateChanged(host, state, "; ".join(str(v) for v in detail.values() if v)))
 
     def _extravars(self, hosts: list[str], **more: Any) -> dict[str, Any]:
         return {
@@ -212,11 +195,11 @@ class Remediation:
         }
 
     def _run(self, name: str, playbook: str, hosts: list[str], **more: Any) -> runner.RunResult:
-        self.ui.step(name, hosts)
+        self.events.publish(StageStarted(name, tuple(hosts)))
         stage_id = self.journal.start_stage(self.incident.id, "remediation", self.area.name, name, ",".join(hosts),
                                             False, self.req.operator)
         result = self.run_playbook(playbook, self.req.inventory, extravars=self._extravars(hosts, **more),
-                                     observer=self.ui)
+                                     events=self.events)
         self.journal.host_results(stage_id, [
             {"host": h.host, "status": h.status, "ok": h.ok, "changed": h.changed, "failed": h.failed,
              "unreachable": h.unreachable, "failures": h.failures} for h in result.hosts.values()])
@@ -302,6 +285,25 @@ class Remediation:
         return down
 
     def run(self) -> RemediationReport:
+        """Canaries first, then the rest; the outcome, or the stop, is published as the decision the
+        crisis cell now needs."""
+        area = self.area.name
+        try:
+            report = self._remediate()
+        except (CanaryFailed, RemediationIncomplete, RunnerError) as exc:
+            self._decision("remediation stopped", [str(exc)],
+                           "manual remediation of the hosts it names, or a corrected plan")
+            raise
+        self._decision("remediation done", [f"{len(report.hosts_in('verified'))} host(s) remediated and verified "
+                                            f"with plan '{self.plan.name}'"],
+                       f"management approval to reconnect {area} ('irm approve --area {area}', then 'irm recover')")
+        return report
+
+    def _decision(self, event: str, done: list[str], decision: str) -> None:
+        self.events.publish(DecisionNeeded(self.incident.id, event, (self.area.name,), tuple(done), decision,
+                                           self.req.operator))
+
+    def _remediate(self) -> RemediationReport:
         canaries = self.preflight()
         report = self.report = RemediationReport(area=self.area.name, incident_id=self.incident.id,
                                                  canaries=canaries)
@@ -369,16 +371,16 @@ class Remediation:
                 targets = [h for h in hosts if self.inv.hosts[h].os == os_name]
                 if method == "manual" or not needs & METHODS[os_name][method] or not targets:
                     continue
-                self.ui.step(f"method:{method} (check mode)", targets)
+                self.events.publish(StageStarted(f"method:{method} (check mode)", tuple(targets)))
                 result = self.run_playbook(f"remediate_{method}", self.req.inventory,
-                                           extravars=self._extravars(targets), check=True, observer=self.ui)
+                                           extravars=self._extravars(targets), check=True, events=self.events)
                 preview.steps.append(PreviewStep(f"method:{method}", targets, result))
         if hosts:
             health = {h: health_targets(self.inv, self.inv.hosts[h]) for h in hosts}
-            self.ui.step("verify (check mode)", hosts)
+            self.events.publish(StageStarted("verify (check mode)", tuple(hosts)))
             result = self.run_playbook("remediate_verify", self.req.inventory,
                                        extravars=self._extravars(hosts, irm_health=health), check=True,
-                                       observer=self.ui)
+                                       events=self.events)
             preview.steps.append(PreviewStep("verify", hosts, result))
         return preview
 

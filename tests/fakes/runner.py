@@ -11,7 +11,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from orchestrator.core.runner import ExecutionNode, HostResult, RunObserver, RunResult
+from orchestrator.core.runner import ExecutionNode, HostResult, RunResult
+from orchestrator.core.stream import EventStream, HostReported
 
 
 @dataclass
@@ -34,7 +35,7 @@ class FakeRunner:
 
     def __call__(self, playbook: str | Path, inventory: str | Path, *, extravars: dict[str, Any] | None = None,
                  check: bool = False, diff: bool = False, limit: str | None = None, tags: list[str] | None = None,
-                 forks: int | None = None, observer: RunObserver | None = None,
+                 forks: int | None = None, events: EventStream | None = None,
                  node: ExecutionNode | None = None) -> RunResult:
         ev = dict(extravars or {})
         name = str(playbook)
@@ -57,8 +58,8 @@ class FakeRunner:
                     "irm_live_fingerprint": self.live.get(host, "absent"), "irm_confirmed": not check,
                     "irm_applied_at": datetime.now(UTC).isoformat(), **self.playbook_facts.get(name, {}),
                     **self.facts.get((name, host), {})})
-            if observer is not None:
-                observer.on_host(hosts[host], "runner_on_failed" if why else "runner_on_ok")
+            if events is not None:
+                events.publish(HostReported(hosts[host], "runner_on_failed" if why else "runner_on_ok"))
         failed = any(h.failed for h in hosts.values())
         return RunResult(playbook=name, status="failed" if failed else "successful", rc=2 if failed else 0,
                          check=check, hosts=hosts)

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.core import runner
+from orchestrator.core import runner, stream
 from orchestrator.core.errors import RunnerError
 from orchestrator.core.inventory.load import load_inventory
 from tests.conftest import irm
@@ -86,11 +86,8 @@ def test_a_node_that_dies_mid_run_ends_the_run_with_the_events_so_far(lab: Path,
                     "    - ansible.builtin.ping:\n    - ansible.builtin.command: sleep 60\n")
     seen = threading.Event()
 
-    class Watch:
-        def on_task(self, play: str, task: str) -> None:
-            pass
-
-        def on_host(self, result: runner.HostResult, event: str) -> None:
+    def watch(event: stream.Event) -> None:
+        if isinstance(event, stream.HostReported):
             seen.set()
 
     def kill_node() -> None:
@@ -101,7 +98,7 @@ def test_a_node_that_dies_mid_run_ends_the_run_with_the_events_so_far(lab: Path,
 
     killer = threading.Thread(target=kill_node)
     killer.start()
-    result = runner.run_playbook(str(play), lab, node=_node(lab), observer=Watch())
+    result = runner.run_playbook(str(play), lab, node=_node(lab), events=stream.EventStream([watch]))
     killer.join()
     assert result.status == "error" and not result.succeeded
     assert result.hosts["x-ws11"].ok == 1  # the ping's event arrived before the node died

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.core import routing, runner
+from orchestrator.core import routing, runner, stream
 from orchestrator.core.inventory.load import load_inventory
 from orchestrator.lab import traffic
 from tests.conftest import irm
@@ -23,18 +23,18 @@ class Recorder:
         self.tasks: list[str] = []
         self.events: list[tuple[str, str]] = []
 
-    def on_task(self, play: str, task: str) -> None:
-        self.tasks.append(task)
-
-    def on_host(self, result: runner.HostResult, event: str) -> None:
-        self.events.append((result.host, event))
+    def __call__(self, event: stream.Event) -> None:
+        if isinstance(event, stream.TaskStarted):
+            self.tasks.append(event.task)
+        elif isinstance(event, stream.HostReported):
+            self.events.append((event.result.host, event.event))
 
 
 def test_runner_adapter_reaches_every_host_over_ssh(lab: Path) -> None:
     inv = load_inventory(lab)
     rec = Recorder()
     # every host, each from where it is managed (subsidiary-z's from its execution node z-node)
-    result = routing.route(inv)("reach", lab, observer=rec,
+    result = routing.route(inv)("reach", lab, events=stream.EventStream([rec]),
                                 extravars={"irm_targets": ",".join(h.name for h in inv.managed_hosts)})
     assert result.succeeded, result
     assert set(result.hosts) == {h.name for h in inv.managed_hosts}

@@ -12,9 +12,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from orchestrator.core.detection import AvLogSource
 from orchestrator.core.inventory.load import load_inventory
-from orchestrator.core.sources import DefenderEventsSource, SuricataEveSource, WazuhAlertsSource
+from orchestrator.identification.sources import AvLogSource, DefenderEventsSource, SuricataEveSource, WazuhAlertsSource
 from tests.conftest import LAB_INVENTORY
 
 INV = load_inventory(LAB_INVENTORY)

@@ -106,7 +106,11 @@ def test_a_boundary_failure_stops_the_run_and_journals_what_is_live(tmp_path: Pa
     # after the timer, irm proves SSH is back on the boundary and every host behind it
     assert run.calls[-1].playbook == "reach" and {"gw-x", *AREA_HOSTS} <= set(run.calls[-1].targets)
     assert j.postures(1).get(AREA) != "isolated"
-    assert [e["kind"] for e in j.events(1)][-1] == "containment_failed"
+    events = j.events(1)
+    assert [e["kind"] for e in events][-2] == "containment_failed"
+    # a library caller tells the crisis cell as the CLI does: the phase's notifier listens to its stream
+    assert events[-1]["kind"] in ("notified", "notify_failed")
+    assert "containment FAILED" in events[-1]["detail"]["subject"]
 
 
 def test_a_failed_dry_run_is_journaled_and_reported_as_a_dry_run(tmp_path: Path) -> None:

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.core.detection import AvLogSource
 from orchestrator.core.inventory import Inventory
 from orchestrator.core.inventory.load import load_inventory
+from orchestrator.identification.sources import AvLogSource
 from tests.conftest import LAB_INVENTORY
 
 

@@ -174,9 +174,8 @@ def test_hostile_alerts_never_kill_identify_nor_reach_the_terminal_raw(tmp_path:
 def test_a_fifo_or_a_device_as_a_detection_log_is_unreadable_never_waited_on(tmp_path: Path) -> None:
     from datetime import UTC, datetime
 
-    from orchestrator.core.detection import AvLogSource
     from orchestrator.core.inventory.load import load_inventory
-    from orchestrator.core.sources import SuricataEveSource
+    from orchestrator.identification.sources import AvLogSource, SuricataEveSource
 
     inv = load_inventory(LAB_INVENTORY)
     fifo = tmp_path / "eve.json"

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from orchestrator.core.detection import Detection
 from orchestrator.core.inventory.load import load_inventory
 from orchestrator.core.inventory.model import DetectionThreshold
-from orchestrator.preparation.identify import identify, peak
+from orchestrator.identification.identify import identify, peak
 from tests.conftest import LAB_INVENTORY
 
 T0 = datetime(2026, 11, 27, 8, 0, tzinfo=UTC)
@@ -77,7 +77,7 @@ def test_below_every_threshold_nothing_is_proposed() -> None:
 def test_patient_zero_is_the_host_nobody_infected_not_the_first_alert() -> None:
     """An IDS alert on x-ws13's routed attempt comes before x-ws11's AV report; x-ws13's AV names x-ws11
     as its infector: x-ws11 is patient zero."""
-    from orchestrator.preparation.identify import patient_zero
+    from orchestrator.identification.identify import patient_zero
 
     inv = load_inventory(LAB_INVENTORY)
     first_alert = _d(0.2, "x-ws13", "IRM-LAB exploit", vector="tcp/4445")

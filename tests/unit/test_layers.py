@@ -13,15 +13,19 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[2] / "orchestrator"
-PHASES = ("preparation", "containment", "remediation", "recovery", "aftermath")
+PHASES = ("preparation", "identification", "containment", "remediation", "recovery", "aftermath")
 # what each top-level package may import (besides itself and the stdlib/third parties)
 ALLOWED = {
     "core": set(),
     "crisis": {"core"},  # the crisis cell's directory and the notifications sent to it
-    "preparation": {"core", "crisis", "remediation"},  # validate loads plan files as remediate does
-    "containment": {"core"},
-    "remediation": {"core"},
-    "recovery": {"core", "remediation"},  # recovery re-verifies the remediated hosts
+    # validate loads plan files as remediate does; prepare checks the detection sources
+    "preparation": {"core", "crisis", "identification", "remediation"},
+    # the detection sources, irm identify, irm status's reading; an opened incident is told to the cell
+    "identification": {"core", "crisis"},
+    # each phase tells the crisis cell of its outcomes (crisis.notify listens to its event stream)
+    "containment": {"core", "crisis"},
+    "remediation": {"core", "crisis"},
+    "recovery": {"core", "crisis", "remediation"},  # recovery re-verifies the remediated hosts
     "aftermath": {"core", "containment", "recovery", "preparation"},  # both phase tables; the map's drawing
     "lab": {"core"},
     "cli": {"core", "crisis", *PHASES, "lab"},

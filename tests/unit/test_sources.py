@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from orchestrator.core.inventory.load import load_inventory
-from orchestrator.core.sources import SuricataEveSource, WazuhAlertsSource
+from orchestrator.identification.sources import SuricataEveSource, WazuhAlertsSource
 from tests.conftest import LAB_INVENTORY
 
 
@@ -92,7 +92,7 @@ def _winlogbeat(ts: str, event_id: int, computer: str, severity: str = "Severe",
 
 
 def test_defender_events_from_winlogbeat_and_from_powershell(tmp_path: Path) -> None:
-    from orchestrator.core.sources import DefenderEventsSource
+    from orchestrator.identification.sources import DefenderEventsSource
 
     inv = load_inventory(LAB_INVENTORY)
     beats = tmp_path / "defender.ndjson"
@@ -132,7 +132,7 @@ def test_defender_events_from_winlogbeat_and_from_powershell(tmp_path: Path) -> 
 
 def test_sources_combine_and_filter_by_area_and_report_their_health(tmp_path: Path) -> None:
     from orchestrator.core.inventory.model import DetectionSourceSpec
-    from orchestrator.core.sources import Sources
+    from orchestrator.identification.sources import Sources
 
     inv = load_inventory(LAB_INVENTORY)
     eve, wazuh = tmp_path / "eve.json", tmp_path / "alerts.json"
@@ -160,14 +160,14 @@ def test_sources_combine_and_filter_by_area_and_report_their_health(tmp_path: Pa
 ])
 def test_a_bad_source_argument_is_named(text: str, message: str) -> None:
     from orchestrator.core.errors import UserError
-    from orchestrator.core.sources import parse_source
+    from orchestrator.identification.sources import parse_source
 
     with pytest.raises(UserError, match=message.replace("(", r"\(")):
         parse_source(text)
 
 
 def test_source_argument(tmp_path: Path) -> None:
-    from orchestrator.core.sources import parse_source
+    from orchestrator.identification.sources import parse_source
 
     (tmp_path / "eve.json").write_text("")
     assert parse_source(f"suricata:{tmp_path}/eve.json").path == f"{tmp_path}/eve.json"
@@ -222,7 +222,7 @@ def test_a_dead_silent_or_clock_ahead_feed_cannot_vouch_for_no_detection(tmp_pat
     from datetime import timedelta
 
     from orchestrator.core.inventory.model import DetectionSourceSpec
-    from orchestrator.core.sources import Sources
+    from orchestrator.identification.sources import Sources
 
     inv = load_inventory(LAB_INVENTORY)
     now = datetime.now(UTC)

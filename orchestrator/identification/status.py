@@ -37,7 +37,7 @@ def gather(inv: Inventory, journal: Journal, incident_id: int | None) -> dict[st
     data["open_incidents"] = open_incidents(inv, journal)
     data["locks"] = [{k: lock[k] for k in ("area", "pid", "hostname", "operator", "since")} for lock in journal.locks()]
     since = watch_start(chosen.opened_at)
-    from orchestrator.core.sources import Sources
+    from orchestrator.identification.sources import Sources
 
     source = Sources(inv)
     detections = source.detections(since)
