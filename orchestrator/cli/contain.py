@@ -137,7 +137,10 @@ def contain(
         with ContainLive(console, f"containment of {', '.join(names)}") as live:
             job.events.subscribe(live)
             job.events.subscribe(notice.shown)
-            reports = job.run()
+            try:
+                reports = job.run()
+            finally:
+                notice.faults(job.events)
     if dry_run:
         for report in reports:
             for stage in report.stages:

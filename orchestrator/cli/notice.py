@@ -16,3 +16,9 @@ def shown(event: stream.Event) -> None:
     else:
         err_console.print(f"crisis cell NOT told by {event.channel}: {event.error} (journaled; the response goes on)",
                           markup=False, highlight=False)
+
+
+def faults(events: stream.EventStream) -> None:
+    """The listeners the run dropped because they raised (the run went on without them)."""
+    for fault in events.faults:
+        err_console.print(f"irm: a listener of this run stopped: {fault}", markup=False, highlight=False)

@@ -196,7 +196,10 @@ def _recover(inv: Inventory, j: Journal, req: RecoverRequest, specs: list[Any], 
     with ContainLive(console, f"recovery of {job.area.name}") as live:
         job.events.subscribe(live)
         job.events.subscribe(notice.shown)
-        report = job.run()
+        try:
+            report = job.run()
+        finally:
+            notice.faults(job.events)
     if report.declined:
         console.print(f"{report.declined} declined: nothing changed; irm recover --area {area} continues from there")
         raise Declined()

@@ -133,6 +133,7 @@ def _remediate(job: Remediation, inv: Inventory, j: Journal, yes: bool) -> None:
         try:
             report = job.run()
         finally:
+            notice.faults(job.events)
             if job.report is not None:
                 console.print(_table(f"remediation of {area}", job.report.states, job.report.reasons))
     verified = report.hosts_in("verified")
