@@ -11,6 +11,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from orchestrator.core.inventory import Inventory
+from orchestrator.core.inventory.model import NotifySettings
 from orchestrator.core.runner import ExecutionNode, HostResult, RunResult
 from orchestrator.core.stream import EventStream, HostReported
 
@@ -86,3 +88,9 @@ class NoDetections:
 
     def problems(self, now: datetime) -> list[str]:
         return []
+
+
+def without_channels(inv: Inventory) -> Inventory:
+    """``inv`` with no crisis-cell channel: the fake-runner tests tell nobody (the lab's mailbox may be up
+    for another run); tests/unit/test_stream.py proves what the phases tell the cell."""
+    return inv.model_copy(update={"notify": NotifySettings()})

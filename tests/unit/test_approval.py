@@ -18,6 +18,7 @@ from orchestrator.core.inventory.load import load_inventory
 from orchestrator.core.journal import Journal
 from orchestrator.recovery import approval
 from tests.conftest import LAB_INVENTORY
+from tests.fakes.runner import without_channels
 
 AREA = "subsidiary-x"
 Setup = tuple[Inventory, Journal, Path, Path]
@@ -32,7 +33,7 @@ def keypair(tmp: Path, name: str) -> Path:
 @pytest.fixture()
 def setup(tmp_path: Path) -> tuple[Inventory, Journal, Path, Path]:
     ciso, cio = keypair(tmp_path, "ciso"), keypair(tmp_path, "cio")
-    inv = load_inventory(LAB_INVENTORY).model_copy(update={"approvers": (
+    inv = without_channels(load_inventory(LAB_INVENTORY)).model_copy(update={"approvers": (
         Approver(name="ciso", role="CISO", key=(tmp_path / "ciso.pub").read_text().strip()),
         Approver(name="cio", role="CIO", key_file=str(tmp_path / "cio.pub")))})
     j = Journal(tmp_path / "j.db")

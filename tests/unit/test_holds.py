@@ -13,7 +13,7 @@ from orchestrator.core.inventory.load import load_inventory
 from orchestrator.core.journal import Journal
 from orchestrator.core.posture import AreaState, Policy, policies
 from tests.conftest import LAB_INVENTORY
-from tests.fakes.runner import FakeProber, FakeRunner, NoDetections
+from tests.fakes.runner import FakeProber, FakeRunner, NoDetections, without_channels
 
 AREA = "subsidiary-x"
 
@@ -32,7 +32,7 @@ def test_the_strictest_state_wins_area_by_area() -> None:
 
 
 def test_a_second_incident_keeps_the_first_ones_cuts_and_recovering_one_keeps_the_other(tmp_path: Path) -> None:
-    inv = load_inventory(LAB_INVENTORY)
+    inv = without_channels(load_inventory(LAB_INVENTORY))
     j = Journal(tmp_path / "j.db")
     j.open_incident(IncidentSpec(worm="A", vectors=["tcp/4445"]), "op")
     j.open_incident(IncidentSpec(worm="B", vectors=["tcp/1139"]), "op")

@@ -24,7 +24,7 @@ from orchestrator.recovery import approval
 from orchestrator.recovery.phase import RecoverRequest, Recovery
 from orchestrator.remediation.phase import RemediateRequest, Remediation
 from tests.conftest import LAB_INVENTORY, ROOT
-from tests.fakes.runner import FakeProber, FakeRunner, NoDetections
+from tests.fakes.runner import FakeProber, FakeRunner, NoDetections, without_channels
 
 AREA = "subsidiary-x"
 PLAN = ROOT / "plans" / "lab-worm.yml"
@@ -70,7 +70,7 @@ class Setup:
 def setup(tmp_path: Path) -> Setup:
     key = tmp_path / "ciso"
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
-    inv = load_inventory(LAB_INVENTORY).model_copy(update={"approvers": (
+    inv = without_channels(load_inventory(LAB_INVENTORY)).model_copy(update={"approvers": (
         Approver(name="ciso", role="CISO", key=(tmp_path / "ciso.pub").read_text().strip()),)})
     j = Journal(tmp_path / "j.db")
     j.open_incident(IncidentSpec(worm="W", vectors=["tcp/4445"]), "op")
@@ -103,9 +103,7 @@ def test_the_five_steps_in_the_irm_order_leave_no_irm_table(setup: Setup) -> Non
     assert report.remaining == []
     assert set(setup.run.live.values()) == {"absent"}  # every host and boundary as before the incident
     events = setup.journal.events(1)
-    # the phase itself told the crisis cell (its notifier listens to its event stream), after the finish
-    assert [e["kind"] for e in events][-2] == "recovery_finished"
-    assert events[-1]["kind"] in ("notified", "notify_failed") and "area reconnected" in events[-1]["detail"]["subject"]
+    assert [e["kind"] for e in events][-1] == "recovery_finished"
     # the whole loop's timeline reads back as the event models (incident_opened holds the spec)
     unread = [e["kind"] for e in events[1:] if parse(e["kind"], e["detail"]) is None]
     assert unread == [] and len(events) > 20

@@ -14,9 +14,9 @@ from orchestrator.core.inventory.load import load_inventory
 from orchestrator.core.journal import Journal
 from orchestrator.remediation.phase import RemediateRequest, Remediation
 from tests.conftest import LAB_INVENTORY, ROOT
-from tests.fakes.runner import FakeProber, FakeRunner, NoDetections
+from tests.fakes.runner import FakeProber, FakeRunner, NoDetections, without_channels
 
-INV = load_inventory(LAB_INVENTORY)
+INV = without_channels(load_inventory(LAB_INVENTORY))
 AREA = "subsidiary-x"
 HOSTS = list(INV.area(AREA).hosts)
 PLAN = ROOT / "plans" / "lab-worm.yml"
