@@ -19,8 +19,8 @@ from orchestrator.cli.app import app, console, err_console
 from orchestrator.core.errors import INTERNAL_ERROR, INTERRUPTED, Declined, IrmError, JournalError, UserError
 
 # The command modules, in the order `irm --help` lists them (the IRM order); each registers on the app.
-COMMAND_MODULES = ("init", "validate", "prepare", "identify", "incident", "contain", "status", "remediate", "recover",
-                   "report", "node", "lab", "config")
+COMMAND_MODULES = ("init", "validate", "prepare", "identify", "incident", "contain", "watch", "status", "remediate",
+                   "recover", "report", "node", "lab", "config")
 for _module in COMMAND_MODULES:
     importlib.import_module(f"orchestrator.cli.{_module}")
 

@@ -50,6 +50,7 @@ class ContainRequest:
     lock_wait: float = 600.0  # how long a change to shared boundaries waits for another run's
     areas: list[str] = field(default_factory=list)  # several areas, contained at once
     take_over: bool = False  # --take-over: no compare-and-swap against the journal's last recorded tables
+    through: int = len(STAGES)  # the last stage number to run (an automatic policy may stop after isolation)
 
     @property
     def names(self) -> list[str]:
@@ -141,7 +142,11 @@ class Containment:
         self.applier.check_lockout(self.applier.planned_with(final))
 
     def stages(self) -> list[StageSpec]:
-        """The stages before the sub-area loop, from the phase table (``containment.table``), each one
+        """The stages this run applies before the sub-area loop: the table's, up to ``req.through``."""
+        return [s for s in self._specs() if (s.number or 0) <= self.req.through]
+
+    def _specs(self) -> list[StageSpec]:
+        """Every stage before the sub-area loop, from the phase table (``containment.table``), each one
         play for every area."""
         edge = self.inv.edge.name if self.inv.edge else ""
         hosts = {a.name: list(a.hosts) for a in self.areas}
@@ -318,7 +323,7 @@ class Containment:
         if pending:
             every = [h for hosts in pending.values() for h in hosts]
             self.events.say(f"retrying {len(every)} host(s) not reached or failed: {', '.join(every)}")
-            vectors = next(s for s in self.stages() if s.name == HOST_STAGE.name)
+            vectors = next(s for s in self._specs() if s.name == HOST_STAGE.name)
             retry = StageSpec(vectors.name, vectors.playbook, every, f"retry: {vectors.summary}", host_level=True,
                               number=vectors.number, area_targets=pending)
             outcomes = self._apply(retry, {name: self.state[name] for name in pending}, tolerate_host_failures=True)

@@ -232,7 +232,43 @@ class NotifyFailed(Detail):
     recipients: list[str] = []
 
 
+class WatchStarted(Detail):
+    policy: str  # the policy's name
+    path: str
+    sha256: str  # the digest of the signed bytes
+    signers: list[str]
+    areas: list[str]
+    through: str
+    dry_run: bool
+
+
+class WatchTriggered(Detail):
+    policy: str
+    sha256: str
+    signers: list[str]
+    areas: list[str]
+    reasons: dict[str, str]  # area -> the detections that crossed the trigger
+    through: str
+    dry_run: bool
+    opened_incident: bool
+
+
+class WatchRefused(Detail):
+    policy: str
+    areas: list[str]
+    reason: str
+
+
+class WatchPaused(Detail):
+    reason: str
+
+
 DETAILS: dict[EventKind, type[BaseModel]] = {
+    EventKind.WATCH_STARTED: WatchStarted,
+    EventKind.WATCH_TRIGGERED: WatchTriggered,
+    EventKind.WATCH_REFUSED: WatchRefused,
+    EventKind.WATCH_PAUSED: WatchPaused,
+    EventKind.WATCH_RESUMED: WatchPaused,
     EventKind.INCIDENT_CLOSED: IncidentClosed,
     EventKind.NOTIFIED: Notified,
     EventKind.NOTIFY_FAILED: NotifyFailed,

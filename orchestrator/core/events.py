@@ -52,6 +52,12 @@ class EventKind(StrEnum):
     RECOVERY_RESUMED = "recovery_resumed"
     RECOVERY_HALTED = "recovery_halted"  # a new infection during a soak: the previous posture put back
     RECOVERY_FINISHED = "recovery_finished"
+    # automatic containment (irm watch, under a signed policy)
+    WATCH_STARTED = "watch_started"  # the watcher runs the policy (its digest and who signed it)
+    WATCH_TRIGGERED = "watch_triggered"  # areas crossed the policy's trigger: contained automatically
+    WATCH_REFUSED = "watch_refused"  # areas crossed it but the policy's limits or exclusions held irm back
+    WATCH_PAUSED = "watch_paused"  # an operator stopped automatic action (the watcher keeps watching)
+    WATCH_RESUMED = "watch_resumed"
     # the crisis cell
     NOTIFIED = "notified"  # the crisis cell was told (by email, webhook)
     NOTIFY_FAILED = "notify_failed"  # a channel failed: journaled and shown, never blocking

@@ -417,6 +417,13 @@ class Journal:
         rows = self.db.execute("SELECT * FROM events WHERE incident_id=? ORDER BY time, id", (incident_id,))
         return [{**dict(r), "detail": json.loads(r["detail"])} for r in rows]
 
+    def events_of(self, kinds: tuple[EventKind, ...], since: str = "") -> list[dict[str, Any]]:
+        """Events of these kinds in any incident or none (the watcher's own), at or after ``since``."""
+        marks = ",".join("?" * len(kinds))
+        rows = self.db.execute(f"SELECT * FROM events WHERE kind IN ({marks}) AND time>=? ORDER BY time, id",
+                               (*kinds, since))
+        return [{**dict(r), "detail": json.loads(r["detail"])} for r in rows]
+
     def start_stage(self, incident_id: int, phase: str, area: str, name: str, target: str, check_mode: bool,
                     operator: str, **detail: Any) -> int:
         with self._tx() as db:

@@ -27,8 +27,10 @@ ALLOWED = {
     "remediation": {"core", "crisis"},
     "recovery": {"core", "crisis", "remediation"},  # recovery re-verifies the remediated hosts
     "aftermath": {"core", "containment", "recovery", "preparation"},  # both phase tables; the map's drawing
+    # irm watch: the signed policy, its trigger, and containment run by the watcher
+    "watch": {"core", "crisis", "identification", "containment"},
     "lab": {"core"},
-    "cli": {"core", "crisis", *PHASES, "lab"},
+    "cli": {"core", "crisis", *PHASES, "watch", "lab"},
 }
 
 

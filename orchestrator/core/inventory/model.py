@@ -30,6 +30,7 @@ GROUP_KEYS = frozenset({
     "irm_crisis_cell_size", "irm_crisis_cell_hourly_rate", "irm_remediation_cost_per_host",
     "irm_manual_remediation_cost_per_host", "irm_currency", "irm_approvers", "irm_detection_sources",
     "irm_detection_threshold", "irm_crisis_cell", "irm_crisis_cell_file", "irm_notify", "irm_execution_node",
+    "irm_auto_contain",
 })
 KNOWN_KEYS = GROUP_KEYS | {
     "irm_os", "irm_host_state_dir", "irm_av_log", "irm_uplink", "irm_lab_vulnerable", "irm_lab_services",
@@ -144,6 +145,7 @@ class Area(_Model):
     critical_flows: tuple[CriticalFlow, ...] = ()
     downtime_cost_per_hour: float | None = None
     execution_node: str | None = None  # a host of group execution_nodes that runs this area's plays
+    auto_contain: bool = True  # irm_auto_contain: never (false) keeps the area out of every automatic policy
 
     @property
     def sub_areas(self) -> tuple[Segment, ...]:

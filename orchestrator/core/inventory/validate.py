@@ -309,10 +309,14 @@ def _areas(raw: RawInventory, p: _Problems) -> tuple[dict[str, Area], dict[str, 
             p.add(where, "irm_downtime_cost_per_hour", f"{cost!r} is not a number between 0 and 1e12")
             cost = None
         node = group.vars.get("irm_execution_node")
+        auto = group.vars.get("irm_auto_contain", "allowed")
+        if auto not in ("allowed", "never"):
+            p.add(where, "irm_auto_contain", f"{str(auto)[:40]!r} is not 'allowed' or 'never'")
         areas[area] = Area(
             name=area, group=group.name, gateway=str(group.vars.get("irm_gateway", "")),
             segments=tuple(segments[area]), critical_flows=tuple(flows),
             downtime_cost_per_hour=cost, execution_node=str(node) if node else None,
+            auto_contain=auto != "never",
         )
     return areas, segment_of
 

@@ -1,0 +1,1 @@
+"""Automatic containment (irm watch): the signed containment policy, its trigger, the watcher."""

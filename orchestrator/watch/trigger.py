@@ -1,0 +1,54 @@
+"""The policy's trigger over the detections seen: pure, no I/O.
+
+An area triggers when one of its sub-areas (or, for a host irm cannot place in one, the area itself)
+has, within the policy's window ending now, at least ``min_detections`` infection detections from at
+least ``min_sources`` distinct detection sources, or one detection from a source the policy trusts on
+its own. Only the policy's areas can trigger; a detection of any other area is ignored, whatever it
+says (a forged alert names the area it likes).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from orchestrator.core.detection import Detection
+from orchestrator.watch.policy import ContainmentPolicy
+
+
+@dataclass(frozen=True)
+class Seen:
+    """A detection, the label of the source that reported it and that source's kind."""
+
+    detection: Detection
+    source: str
+    kind: str = ""
+
+    def trusted(self, names: tuple[str, ...]) -> bool:
+        """The policy trusts this source on its own: named by its label or by its kind."""
+        return self.source in names or (bool(self.kind) and self.kind in names)
+
+
+def triggered(policy: ContainmentPolicy, seen: list[Seen], now: datetime) -> dict[str, str]:
+    """area -> why it triggers (the sub-area, how many detections from which sources), for each of the
+    policy's areas that does, in the policy's order."""
+    start = now - timedelta(seconds=policy.trigger.within_seconds)
+    groups: dict[str, dict[str, list[Seen]]] = defaultdict(lambda: defaultdict(list))
+    for s in seen:
+        d = s.detection
+        if d.area in policy.areas and d.infection and start <= d.time <= now:
+            groups[d.area][d.segment or d.area].append(s)
+    out: dict[str, str] = {}
+    for area in policy.areas:
+        for segment, items in sorted(groups.get(area, {}).items()):
+            trusted = sorted({s.source for s in items if s.trusted(policy.trigger.trusted_sources)})
+            sources = sorted({s.source for s in items})
+            if trusted:
+                out[area] = f"{segment}: a detection from trusted source {', '.join(trusted)}"
+                break
+            if len(items) >= policy.trigger.min_detections and len(sources) >= policy.trigger.min_sources:
+                out[area] = (f"{segment}: {len(items)} detection(s) from {', '.join(sources)} within "
+                             f"{policy.trigger.within_seconds}s")
+                break
+    return out

@@ -1,0 +1,256 @@
+"""``irm watch``: containment at worm speed under a policy the crisis cell signed in advance.
+
+The watcher follows every detection source as it is written (inotify on the directories the sources
+live in; a read every second regardless), evaluates the policy's trigger, and for each area that crosses
+it: opens the incident from the policy's template when none is open, journals the automatic action
+under the policy's digest and signers, tells the crisis cell, and contains the areas at once with the
+same commit-confirmed, lockout-checked stages as ``irm contain``, up to the policy's last automatic
+stage. It never remediates, recovers or loosens anything.
+
+The journal is the truth across restarts: an area whose state in the open incident already holds every
+stage the policy runs is not acted on again. ``irm watch pause`` (journaled, with a reason) stops
+automatic action without stopping the watcher; the hourly limit counts the journal's automatic actions,
+so a restart does not reset it.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import os
+import select
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from orchestrator.containment.phase import Containment, ContainRequest
+from orchestrator.containment.table import STAGES
+from orchestrator.core import mgmt_probe, runner
+from orchestrator.core.errors import ContainmentFailed, IrmError, RunnerError, UserError
+from orchestrator.core.events import EventKind
+from orchestrator.core.incident import IncidentSpec
+from orchestrator.core.inventory import Inventory
+from orchestrator.core.journal import Incident, Journal
+from orchestrator.core.posture import AreaState
+from orchestrator.core.stream import DecisionNeeded, EventStream
+from orchestrator.crisis import notify
+from orchestrator.identification.sources import Sources
+from orchestrator.watch.policy import ContainmentPolicy
+from orchestrator.watch.trigger import Seen, triggered
+
+RETRY_AFTER = 30.0  # seconds before an area whose automatic containment failed is tried again
+PAUSE_KINDS = (EventKind.WATCH_PAUSED, EventKind.WATCH_RESUMED)
+
+
+def pause_reason(journal: Journal) -> str | None:
+    """Why automatic action is paused (the newest pause's reason), or None when it is not."""
+    rows = journal.events_of(PAUSE_KINDS)
+    if rows and rows[-1]["kind"] == EventKind.WATCH_PAUSED:
+        return str(rows[-1]["detail"].get("reason", ""))
+    return None
+
+
+@dataclass(frozen=True)
+class WatchSettings:
+    inventory: Path
+    operator: str
+    dry_run: bool = False
+    confirm_timeout: int = 60
+
+
+@dataclass
+class Watcher:
+    inv: Inventory
+    journal: Journal
+    policy: ContainmentPolicy
+    sha256: str
+    signers: list[str]
+    sources: Sources
+    settings: WatchSettings
+    events: EventStream = field(default_factory=EventStream)
+    run_playbook: runner.PlaybookRunner = runner.run_playbook
+    probe_management: runner.ManagementProber = mgmt_probe.probe
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+    reported: set[tuple[str, str]] = field(default_factory=set)  # (area, why) refusals already journaled
+    failed_at: dict[str, float] = field(default_factory=dict)
+    dry_acted: set[str] = field(default_factory=set)
+
+    def __post_init__(self) -> None:
+        notify.listen(self.events, self.inv, self.journal)
+
+    # -- what the sources say ------------------------------------------------------------------------
+
+    def seen(self, now: datetime) -> list[Seen]:
+        since = now - timedelta(seconds=self.policy.trigger.within_seconds)
+        return [Seen(d, spec.label, spec.kind) for spec, src in self.sources.sources for d in src.detections(since)]
+
+    # -- the journal's truth -----------------------------------------------------------------------
+
+    def incident(self) -> Incident | None:
+        open_ = [i for i in self.journal.incidents() if i.status == "open"]
+        return open_[-1] if open_ else None
+
+    def holds(self, incident: Incident | None, area: str) -> bool:
+        """The area's state in ``incident`` already holds every stage the policy runs."""
+        if incident is None:
+            return False
+        now = AreaState.from_scopes(area, self.journal.postures(incident.id))
+        target = now
+        for p in STAGES[: self.policy.through_number]:
+            target = p.transition(target, None)
+        return target == now
+
+    def contained_last_hour(self) -> list[str]:
+        since = (self.clock() - timedelta(hours=1)).isoformat()
+        return [a for e in self.journal.events_of((EventKind.WATCH_TRIGGERED,), since)
+                if not e["detail"].get("dry_run") for a in e["detail"].get("areas", [])]
+
+    # -- one evaluation --------------------------------------------------------------------------------
+
+    def step(self) -> list[str]:
+        """Read the sources, evaluate the trigger, act; returns the areas contained (or, in a dry run,
+        that would have been)."""
+        now = self.clock()
+        seen = self.seen(now)
+        hits = triggered(self.policy, seen, now)
+        incident = self.incident()
+        todo = {a: why for a, why in hits.items()
+                if not self.holds(incident, a) and a not in self.dry_acted
+                and time.monotonic() - self.failed_at.get(a, -RETRY_AFTER) >= RETRY_AFTER}
+        if not todo:
+            return []
+        paused = pause_reason(self.journal)
+        if paused is not None:
+            self._refuse(list(todo), f"automatic action is paused: {paused}")
+            return []
+        room = max(0, self.policy.limits.max_areas_per_hour - len(set(self.contained_last_hour())))
+        chosen = dict(list(todo.items())[:room])
+        over = [a for a in todo if a not in chosen]
+        if chosen:
+            self.act(chosen, incident, [s for s in seen if s.detection.area in chosen])
+        if over:  # after the action: the refusal belongs to the incident it opened
+            self._refuse(over, f"the policy's limit of {self.policy.limits.max_areas_per_hour} area(s) per hour "
+                               "is reached: contain by hand ('irm contain --area AREA') if the cell decides so")
+        return list(chosen)
+
+    def _refuse(self, areas: list[str], reason: str) -> None:
+        fresh = [a for a in areas if (a, reason) not in self.reported]
+        if not fresh:
+            return
+        self.reported |= {(a, reason) for a in fresh}
+        incident = self.incident()
+        self.journal.event(incident.id if incident else None, EventKind.WATCH_REFUSED, self.settings.operator,
+                           None, policy=self.policy.name, areas=fresh, reason=reason)
+        self.events.say(f"NOT contained automatically: {', '.join(fresh)}: {reason}")
+        if incident is not None:
+            self.events.publish(DecisionNeeded(
+                incident.id, "automatic containment held back", tuple(fresh), (reason,),
+                f"whether to contain {', '.join(fresh)} by hand", self.settings.operator))
+
+    def act(self, todo: dict[str, str], incident: Incident | None, seen: list[Seen]) -> None:
+        opened = incident is None
+        if incident is None:
+            signatures = [s for s, _ in Counter(x.detection.signature for x in seen).most_common(5)]
+            spec = IncidentSpec(worm=self.policy.incident.worm, vectors=list(self.policy.incident.vectors),
+                                signatures=signatures)
+            incident = self.journal.open_incident(spec, self.settings.operator)
+        areas = list(todo)
+        self.journal.event(incident.id, EventKind.WATCH_TRIGGERED, self.settings.operator, None,
+                           policy=self.policy.name, sha256=self.sha256, signers=self.signers, areas=areas,
+                           reasons=todo, through=self.policy.through, dry_run=self.settings.dry_run,
+                           opened_incident=opened)
+        stages = ", ".join(p.name for p in STAGES[: self.policy.through_number])
+        self.events.say(f"policy {self.policy.name}: {'would contain' if self.settings.dry_run else 'containing'} "
+                        f"{', '.join(areas)} ({stages}): " + "; ".join(f"{a}: {w}" for a, w in todo.items()))
+        if self.settings.dry_run:
+            self.dry_acted |= set(areas)
+            return
+        self.events.publish(DecisionNeeded(
+            incident.id, f"automatic containment under policy {self.policy.name}", tuple(areas),
+            tuple(f"{a}: {w}" for a, w in todo.items()),
+            "confirm the perimeter or widen it; 'irm watch pause --reason TEXT' stops automatic action",
+            self.settings.operator))
+        req = ContainRequest(inventory=self.settings.inventory, operator=self.settings.operator, areas=areas,
+                             incident_id=incident.id, loop=False, through=self.policy.through_number,
+                             confirm_timeout=self.settings.confirm_timeout)
+        try:
+            job = Containment(req, self.inv, self.journal, self.sources, self.events, run=self.run_playbook,
+                              probe=self.probe_management)
+            job.run()
+        except (ContainmentFailed, RunnerError, UserError) as exc:
+            for a in areas:
+                self.failed_at[a] = time.monotonic()
+            self.events.say(f"automatic containment of {', '.join(areas)} FAILED: {exc} (retried in "
+                            f"{RETRY_AFTER:.0f}s while the trigger holds)")
+
+    # -- the service ------------------------------------------------------------------------------------
+
+    def serve(self, stop: Callable[[], bool], wait: float = 1.0) -> None:
+        """Evaluate at every change of a source's files (and every ``wait`` seconds) until ``stop()``."""
+        with Follower(self.watched_dirs()) as follower:
+            while not stop():
+                try:
+                    self.step()
+                except (IrmError, OSError, ValueError) as exc:  # one evaluation lost, never the watcher
+                    self.events.say(f"this evaluation failed ({type(exc).__name__}: {exc}); the next one runs "
+                                    f"in {wait:.0f}s or at the next detection")
+                follower.wait(wait)
+
+    def watched_dirs(self) -> list[Path]:
+        dirs: list[Path] = []
+        for spec in self.sources.specs:
+            if spec.kind == "lab_av":
+                dirs += [Path(h.av_log).parent for h in self.inv.hosts.values() if h.kind == "area" and h.av_log]
+            elif spec.path:
+                dirs.append(Path(spec.path).parent)
+        return list(dict.fromkeys(d for d in dirs if d.is_dir()))
+
+
+_IN_MODIFY, _IN_CLOSE_WRITE, _IN_MOVED_TO, _IN_CREATE = 0x2, 0x8, 0x80, 0x100
+
+
+class Follower:
+    """Wakes up when a file in one of ``dirs`` is written, created or moved in (Linux inotify); without
+    inotify, waits the timeout (the watcher reads the sources every second regardless)."""
+
+    def __init__(self, dirs: list[Path]) -> None:
+        self.dirs = dirs
+        self.fd = -1
+
+    def __enter__(self) -> Follower:
+        try:
+            libc: Any = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+            fd = int(libc.inotify_init1(os.O_NONBLOCK | os.O_CLOEXEC))
+        except (OSError, AttributeError):
+            return self
+        if fd < 0:
+            return self
+        self.fd = fd
+        for d in self.dirs:
+            libc.inotify_add_watch(fd, os.fsencode(str(d)), _IN_MODIFY | _IN_CLOSE_WRITE | _IN_MOVED_TO | _IN_CREATE)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+
+    def wait(self, timeout: float) -> bool:
+        """True when a file changed before ``timeout`` seconds."""
+        if self.fd < 0:
+            time.sleep(timeout)
+            return False
+        ready, _, _ = select.select([self.fd], [], [], timeout)
+        if not ready:
+            return False
+        time.sleep(0.02)  # let the writer finish the line; then drain every event at once
+        try:
+            while os.read(self.fd, 65536):
+                pass
+        except BlockingIOError:
+            pass
+        return True

@@ -1,0 +1,224 @@
+"""irm watch without the lab: the signed policy (real ssh-keygen signatures), the trigger, and the watcher
+driving containment through the fake runner: what it cuts, what it refuses (limits, exclusions, pause,
+forged alerts), and that the journal, not memory, decides after a restart."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from orchestrator.core.detection import Detection
+from orchestrator.core.errors import UserError
+from orchestrator.core.inventory import Approver, Inventory
+from orchestrator.core.inventory.load import load_inventory
+from orchestrator.core.inventory.model import DetectionSourceSpec
+from orchestrator.core.journal import Journal
+from orchestrator.core.sshsig import sign as ssh_sign
+from orchestrator.watch import policy as pol
+from orchestrator.watch.trigger import Seen, triggered
+from orchestrator.watch.watcher import Watcher, WatchSettings
+from tests.conftest import LAB_INVENTORY
+from tests.fakes.runner import FakeProber, FakeRunner, without_channels
+
+NOW = datetime.now(UTC)
+POLICY: dict[str, Any] = {
+    "name": "test", "valid_from": "2026-01-01T00:00:00Z", "valid_until": "2099-01-01T00:00:00Z",
+    "approvers_required": 2, "areas": ["subsidiary-x", "subsidiary-y"], "through": "isolate",
+    "trigger": {"within_seconds": 60, "min_detections": 2, "min_sources": 1, "trusted_sources": ["suricata"]},
+    "limits": {"max_areas_per_hour": 1}, "incident": {"worm": "W", "vectors": ["tcp/4445"]},
+}
+
+
+def _key(tmp: Path, name: str) -> Path:
+    key = tmp / name
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", name, "-f", str(key)], check=True)
+    return key
+
+
+@pytest.fixture()
+def keys(tmp_path: Path) -> tuple[Inventory, Path, Path]:
+    ciso, cio = _key(tmp_path, "ciso"), _key(tmp_path, "cio")
+    inv = without_channels(load_inventory(LAB_INVENTORY)).model_copy(update={"approvers": (
+        Approver(name="ciso", role="CISO", key=(tmp_path / "ciso.pub").read_text().strip()),
+        Approver(name="cio", role="CIO", key=(tmp_path / "cio.pub").read_text().strip()))})
+    return inv, ciso, cio
+
+
+def _write(tmp: Path, **change: Any) -> Path:
+    path = tmp / "policy.yml"
+    path.write_text(yaml.safe_dump({**POLICY, **change}))
+    return path
+
+
+def test_a_policy_needs_its_approvers_and_is_void_once_changed(tmp_path: Path,
+                                                               keys: tuple[Inventory, Path, Path]) -> None:
+    inv, ciso, cio = keys
+    path = _write(tmp_path)
+    with pytest.raises(UserError, match=r"signed by no listed approver .* 2 required"):
+        pol.verified(path, inv)
+    pol.sign(path, inv, ciso)
+    with pytest.raises(UserError, match="signed by ciso over its current content; 2 required"):
+        pol.verified(path, inv)
+    pol.sign(path, inv, cio)
+    policy, signers, _ = pol.verified(path, inv)
+    assert sorted(signers) == ["cio", "ciso"] and policy.through_number == 2
+    path.write_text(path.read_text().replace("max_areas_per_hour: 1", "max_areas_per_hour: 100"))
+    with pytest.raises(UserError, match=r"signed by no listed approver .*\(the file changed since it was signed\)"):
+        pol.verified(path, inv)
+
+
+def test_an_approval_signature_is_not_a_policy_signature(tmp_path: Path, keys: tuple[Inventory, Path, Path]) -> None:
+    inv, ciso, _ = keys
+    path = _write(tmp_path, approvers_required=1)
+    text = path.read_text()
+    rows = [{"approver": "ciso", "signature": ssh_sign(text, ciso, "irm-approval")}]  # another namespace
+    pol.sig_path(path).write_text("".join(json.dumps(r) + "\n" for r in rows))
+    with pytest.raises(UserError, match="signed by no listed approver"):
+        pol.verified(path, inv)
+
+
+def test_an_expired_or_unsafe_policy_is_refused_naming_why(tmp_path: Path, keys: tuple[Inventory, Path, Path]) -> None:
+    inv = keys[0]
+    path = _write(tmp_path, valid_until="2026-06-01T00:00:00Z", areas=["subsidiary-x", "nowhere"],
+                  approvers_required=3)
+    with pytest.raises(UserError) as err:
+        pol.verified(path, inv)
+    text = str(err.value)
+    assert "expired at 2026-06-01" in text and "'nowhere' is not an area" in text
+    assert "approvers_required 3, but" in text
+    never = inv.model_copy(update={"areas": {**inv.areas, "subsidiary-x": inv.areas["subsidiary-x"].model_copy(
+        update={"auto_contain": False})}})
+    assert any("irm_auto_contain: never" in p for p in pol.problems(pol.load(_write(tmp_path))[0], never, "p"))
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    ({"through": "subarea"}, "is not a containment stage"),
+    ({"valid_from": "2026-01-01T00:00:00"}, "give a time zone"),
+    ({"valid_until": "2025-01-01T00:00:00Z"}, "valid_until must come after valid_from"),
+    ({"surprise": 1}, "surprise"),
+    ({"limits": {"max_areas_per_hour": 0}}, "greater than or equal to 1"),
+])
+def test_a_bad_policy_file_is_one_line_naming_the_key(tmp_path: Path, change: dict[str, Any], message: str) -> None:
+    with pytest.raises(UserError, match=message):
+        pol.load(_write(tmp_path, **change))
+
+
+def _det(area: str, segment: str, seconds_ago: float = 1, host: str = "x-ws11", action: str = "detected") -> Detection:
+    return Detection(time=NOW - timedelta(seconds=seconds_ago), host=host, signature="Lab.Worm", action=action,
+                     source_address=None, segment=segment, area=area)
+
+
+def test_the_trigger_counts_per_sub_area_within_the_window() -> None:
+    policy = pol.ContainmentPolicy.model_validate(POLICY)
+    office = "subsidiary-x/office"
+    one = [Seen(_det("subsidiary-x", office), "lab_av", "lab_av")]
+    assert triggered(policy, one, NOW) == {}
+    two = [*one, Seen(_det("subsidiary-x", office, 5), "lab_av", "lab_av")]
+    assert "2 detection(s) from lab_av" in triggered(policy, two, NOW)["subsidiary-x"]
+    old = [*one, Seen(_det("subsidiary-x", office, 120), "lab_av", "lab_av")]  # outside the minute
+    assert triggered(policy, old, NOW) == {}
+    split = [*one, Seen(_det("subsidiary-x", "subsidiary-x/plant"), "lab_av", "lab_av")]  # two sub-areas
+    assert triggered(policy, split, NOW) == {}
+    trusted = [Seen(_det("subsidiary-y", "subsidiary-y/office"), "suricata:/x/eve.json", "suricata")]
+    assert "trusted source" in triggered(policy, trusted, NOW)["subsidiary-y"]
+    cleaned = [Seen(_det("subsidiary-x", office, action="cleaned"), "lab_av", "lab_av")] * 5
+    assert triggered(policy, cleaned, NOW) == {}
+    elsewhere = [Seen(_det("hq", "hq/office"), "suricata", "suricata")] * 50  # an area the policy does not name
+    assert triggered(policy, elsewhere, NOW) == {}
+
+
+class _Source:
+    def __init__(self) -> None:
+        self.items: list[Detection] = []
+
+    def detections(self, since: datetime) -> list[Detection]:
+        return [d for d in self.items if d.time >= since]
+
+    def problems(self, now: datetime) -> list[str]:
+        return []
+
+
+class _Sources:
+    """``identification.sources.Sources``' shape: the specs and (spec, source) pairs."""
+
+    def __init__(self, src: _Source) -> None:
+        self.specs = (DetectionSourceSpec(kind="suricata", path="/nonexistent/eve.json"),)
+        self.sources = [(self.specs[0], src)]
+
+    def detections(self, since: datetime) -> list[Detection]:
+        return self.sources[0][1].detections(since)
+
+    def problems(self, now: datetime) -> list[str]:
+        return []
+
+
+def _watcher(tmp_path: Path, j: Journal, src: _Source, run: FakeRunner, dry_run: bool = False,
+             **policy: Any) -> Watcher:
+    inv = without_channels(load_inventory(LAB_INVENTORY))
+    chosen = pol.ContainmentPolicy.model_validate({**POLICY, **policy})
+    return Watcher(inv, j, chosen, "sha", ["ciso", "cio"], _Sources(src),  # type: ignore[arg-type]
+                   WatchSettings(LAB_INVENTORY, "watcher", dry_run, confirm_timeout=0), run_playbook=run,
+                   probe_management=FakeProber())
+
+
+def test_the_watcher_cuts_a_triggering_area_once_through_isolation(tmp_path: Path) -> None:
+    j, run, src = Journal(tmp_path / "j.db"), FakeRunner(), _Source()
+    w = _watcher(tmp_path, j, src, run)
+    assert w.step() == [] and run.calls == []
+    src.items += [_det("subsidiary-x", "subsidiary-x/office"), _det("subsidiary-x", "subsidiary-x/office", 2)]
+    assert w.step() == ["subsidiary-x"]
+    assert run.playbooks() == ["contain_1_internet_cut", "contain_2_isolate"]  # through isolate, no vectors
+    (inc,) = j.incidents()
+    assert inc.spec.worm == "W" and [str(v) for v in inc.spec.vectors] == ["tcp/4445"]
+    assert j.postures(inc.id)["subsidiary-x"] == "isolated"
+    fired = [e for e in j.events(inc.id) if e["kind"] == "watch_triggered"]
+    assert len(fired) == 1 and fired[0]["detail"]["signers"] == ["ciso", "cio"]
+    assert fired[0]["detail"]["opened_incident"]
+    assert w.step() == [] and len(run.calls) == 2  # the journal says it holds: nothing again
+    again = _watcher(tmp_path, j, src, run)  # a restarted watcher reads the same journal
+    assert again.step() == [] and len(run.calls) == 2
+
+
+def test_the_hourly_limit_holds_across_restarts_and_is_journaled(tmp_path: Path) -> None:
+    j, run, src = Journal(tmp_path / "j.db"), FakeRunner(), _Source()
+    src.items += [_det("subsidiary-x", "subsidiary-x/office", s) for s in (1, 2)]
+    src.items += [_det("subsidiary-y", "subsidiary-y/office", s, host="y-ws11") for s in (1, 2)]
+    assert _watcher(tmp_path, j, src, run).step() == ["subsidiary-x"]  # one area per hour
+    assert _watcher(tmp_path, j, src, run).step() == []
+    refused = [e for e in j.events(1) if e["kind"] == "watch_refused"]
+    assert refused and refused[0]["detail"]["areas"] == ["subsidiary-y"]
+    assert "limit of 1" in refused[0]["detail"]["reason"]
+    assert {c.targets[0] for c in run.calls} == {"edge-fw", "gw-x"}  # nothing of subsidiary-y was touched
+
+
+def test_a_pause_holds_every_action_and_a_dry_run_changes_nothing(tmp_path: Path) -> None:
+    from orchestrator.core.events import EventKind
+
+    j, run, src = Journal(tmp_path / "j.db"), FakeRunner(), _Source()
+    src.items += [_det("subsidiary-x", "subsidiary-x/office", s) for s in (1, 2)]
+    j.event(None, EventKind.WATCH_PAUSED, "op", None, reason="drill")
+    assert _watcher(tmp_path, j, src, run).step() == [] and run.calls == []
+    held = j.events_of((EventKind.WATCH_REFUSED,))
+    assert held and "paused: drill" in held[0]["detail"]["reason"]
+    j.event(None, EventKind.WATCH_RESUMED, "op", None, reason="drill over")
+    dry = _watcher(tmp_path, j, src, run, dry_run=True)
+    assert dry.step() == ["subsidiary-x"] and run.calls == [] and dry.step() == []
+    (fired,) = j.events_of((EventKind.WATCH_TRIGGERED,))
+    assert fired["detail"]["dry_run"] is True
+    assert j.postures(fired["incident_id"]) == {}
+
+
+def test_a_flood_of_forged_alerts_cuts_only_what_the_policy_allows(tmp_path: Path) -> None:
+    j, run, src = Journal(tmp_path / "j.db"), FakeRunner(), _Source()
+    for area in ("hq", "subsidiary-z", "subsidiary-x", "subsidiary-y"):  # z and hq are not in the policy
+        src.items += [_det(area, f"{area}/office", s / 10) for s in range(1, 200)]
+    w = _watcher(tmp_path, j, src, run)
+    assert w.step() == ["subsidiary-x"]  # the policy's areas only, and at most its hourly limit
+    assert {t for c in run.calls for t in c.targets} == {"edge-fw", "gw-x"}  # never the core or another gateway
+    assert [e["detail"]["areas"] for e in j.events(1) if e["kind"] == "watch_refused"] == [["subsidiary-y"]]
