@@ -16,11 +16,12 @@ import json
 import os
 import shlex
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -289,10 +290,11 @@ def run_playbook(
         if not os.environ.get("PATH", "").startswith(bindir + os.pathsep):
             os.environ["PATH"] = runner_env()["PATH"]  # ansible-runner looks ansible-playbook up here
         try:
-            if node is None:
-                r = _run(ansible_runner, workdir, pb, inv, cmdline, limit, tags, forks, collector)
-            else:
-                r = _run_on_node(ansible_runner, node, workdir, pb, inv, cmdline, limit, tags, forks, collector)
+            with _kept_signals():
+                if node is None:
+                    r = _run(ansible_runner, workdir, pb, inv, cmdline, limit, tags, forks, collector)
+                else:
+                    r = _run_on_node(ansible_runner, node, workdir, pb, inv, cmdline, limit, tags, forks, collector)
         except (OSError, ValueError, RuntimeError) as exc:  # e.g. ansible-playbook missing or not executable
             raise RunnerError(f"{pb.name} could not start{f' on {node.name}' if node else ''}: {exc}") from None
         if r.status in ("error", "timeout", "canceled") and not collector.hosts:
@@ -304,6 +306,23 @@ def run_playbook(
                          events=collector.events)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def _kept_signals() -> Iterator[None]:
+    """ansible-runner replaces the SIGTERM and SIGINT handlers of the main thread (to cancel its play) and
+    leaves them so: irm's own are put back after each play, so Ctrl-C and SIGTERM stop irm between plays
+    (a sub-area loop, a soak, irm watch) instead of setting a flag nothing reads."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    kept = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield
+    finally:
+        for sig, handler in kept.items():
+            if handler is not None:
+                signal.signal(sig, handler)
 
 
 def _redact_failures(hosts: dict[str, HostResult], inventory: str | Path,

@@ -104,7 +104,10 @@ class Notifier:
 
 
 def listen(stream: EventStream, inv: Inventory, journal: Journal) -> None:
-    """Subscribe the crisis-cell notifier to ``stream`` when the inventory configures a channel."""
+    """Subscribe the crisis-cell notifier to ``stream`` when the inventory configures a channel (once: a
+    phase run by the watcher shares the watcher's stream)."""
+    if any(isinstance(listener, Notifier) for listener in stream.listeners):
+        return
     if inv.notify.smtp is not None or inv.notify.webhook is not None:
         stream.subscribe(Notifier(inv, journal, stream))
 

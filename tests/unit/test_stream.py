@@ -126,3 +126,39 @@ def test_a_failed_containment_is_told_too_and_a_dry_run_tells_nobody(tmp_path: P
     with pytest.raises(ContainmentFailed):
         job.run()
     assert [p["event"] for p in posted] == ["containment FAILED"]
+
+
+def test_the_notifier_listens_once_per_stream(tmp_path: Path) -> None:
+    """A phase run by the watcher shares the watcher's stream: the cell is told once, not twice."""
+    from orchestrator.crisis import notify
+
+    inv = load_inventory(LAB_INVENTORY).model_copy(
+        update={"notify": NotifySettings.model_validate({"webhook": {"url": "http://127.0.0.1:9/hook"}})})
+    s = stream.EventStream()
+    with Journal(tmp_path / "j.db") as j:
+        notify.listen(s, inv, j)
+        notify.listen(s, inv, j)
+    assert sum(isinstance(listener, notify.Notifier) for listener in s.listeners) == 1
+
+
+def test_irm_s_signal_handlers_survive_a_play() -> None:
+    """ansible-runner installs its own SIGTERM and SIGINT handlers for a play and leaves them; the runner
+    adapter puts irm's back, so Ctrl-C and SIGTERM still stop irm between plays."""
+    import signal
+
+    from ansible_runner.utils import signal_handler
+
+    from orchestrator.core import runner
+
+    def ours(signum: int, frame: object) -> None:
+        return None
+
+    before = signal.signal(signal.SIGTERM, ours)
+    try:
+        with runner._kept_signals():
+            signal_handler()  # what ansible_runner.run does
+            assert signal.getsignal(signal.SIGTERM) is not ours
+        assert signal.getsignal(signal.SIGTERM) is ours
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    finally:
+        signal.signal(signal.SIGTERM, before)
