@@ -34,6 +34,9 @@ def validate(
     journal: Annotated[Path | None, typer.Option(
         "--journal", envvar="IRM_JOURNAL", help="Check critical flows against this journal's open incident "
         "(default: the machine's journal, when it exists).")] = None,
+    policy: Annotated[list[Path] | None, typer.Option(
+        "--policy", help="A containment policy (irm watch) to check too: its file, its areas against the "
+        "inventory, its signatures and validity (repeat).")] = None,
     untrusted: UntrustedOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
@@ -65,12 +68,14 @@ def validate(
     except UserError as exc:
         raise UserError(*exc.problems, *problems) from None
     problems = validation.inventory_problems(inv, list(dict.fromkeys(vectors)), _lab_problems) + problems
+    policies = {f: _policy(f, inv, problems) for f in policy or []}
     if as_json:  # {inventory, valid, problems, areas, segments, managed_hosts, checked_against, plans, incident_files}
         print(json.dumps({"inventory": str(inventory), "valid": not problems, "problems": problems,
                           "areas": len(inv.areas), "segments": len(inv.segments),
                           "managed_hosts": len(inv.managed_hosts), "checked_against": against,
                           "plans": [str(f) for f in plan or []],
-                          "incident_files": [str(f) for f in incident_file or []]}, indent=1))
+                          "incident_files": [str(f) for f in incident_file or []],
+                          "policies": [str(f) for f in policy or []]}, indent=1))
         if problems:
             raise typer.Exit(2)
         return
@@ -83,6 +88,23 @@ def validate(
         console.print(f"{f}: valid plan", soft_wrap=True, highlight=False)
     for f in incident_file or []:
         console.print(f"{f}: valid incident file", soft_wrap=True, highlight=False)
+    for f, line in policies.items():
+        console.print(f"{f}: {line}", soft_wrap=True, highlight=False, markup=False)
+
+
+def _policy(path: Path, inv: Inventory, problems: list[str]) -> str:
+    """A containment policy as irm watch will check it (its problems appended to ``problems``). Its worst
+    case, every area it names cut through its last stage, is within what the inventory check above proves
+    keeps management open (every area contained)."""
+    from orchestrator.watch import policy as pol
+
+    try:
+        chosen, signers, _ = pol.verified(path, inv)
+    except UserError as exc:
+        problems.extend(exc.problems)
+        return "not executable"
+    return (f"valid containment policy {chosen.name}, signed by {', '.join(signers)}, until "
+            f"{chosen.valid_until.isoformat()}")
 
 
 def _lab_problems(inv: Inventory) -> list[str]:

@@ -172,3 +172,50 @@ def policy_check(
     console.print(f"{file}: policy {chosen.name}, signed by {', '.join(signers)}, valid until "
                   f"{chosen.valid_until.isoformat()}; areas {', '.join(chosen.areas)} through {chosen.through}; "
                   f"sha256 {digest[:16]}", markup=False, highlight=False)
+
+
+@watch_app.command("install")
+def watch_install(
+    policy: Annotated[Path, typer.Option("--policy", help="The signed containment policy (YAML).")],
+    inventory: InventoryOpt = Path(DEFAULT_INVENTORY),
+    journal: JournalOpt = Path(DEFAULT_PATH),
+    unit_dir: Annotated[Path, typer.Option("--unit-dir", help="Where systemd reads units.")] = Path(
+        "/etc/systemd/system"),
+    name: Annotated[str, typer.Option("--name", help="The unit's name.")] = "irm-watch",
+    force: Annotated[bool, typer.Option("--force", help="Replace a unit of that name.")] = False,
+) -> None:
+    """Write a systemd unit that runs irm watch with this policy, inventory and journal (restarted on
+    failure; the journal tells a restarted watcher what it already did). The policy must verify now.
+
+    Example: irm watch install --policy /etc/irm/containment-policy.yml -i /etc/irm/inventory
+    """
+    import os
+    import shlex
+
+    from orchestrator.watch import policy as pol
+
+    if not name.replace("-", "").replace("_", "").isalnum() or len(name) > 64:
+        raise UserError(f"--name '{name[:40]}': letters, digits, '-' and '_' only")
+    chosen, signers, _ = pol.verified(policy, load(inventory))
+    irm_bin = Path(sys.executable).parent / "irm"
+    args = [str(irm_bin), "watch", "--policy", str(policy.resolve()), "--inventory", str(inventory.resolve()),
+            "--journal", str(journal.resolve())]
+    unit = (f"[Unit]\nDescription=irm watch: automatic containment under policy {chosen.name}\n"
+            "After=network-online.target\nWants=network-online.target\n\n"
+            f"[Service]\nType=simple\nExecStart={shlex.join(args)}\nRestart=on-failure\nRestartSec=2\n"
+            "KillSignal=SIGTERM\nTimeoutStopSec=120\nEnvironment=IRM_OPERATOR=irm-watch\n\n"
+            "[Install]\nWantedBy=multi-user.target\n")
+    target = unit_dir / f"{name}.service"
+    if not unit_dir.is_dir():
+        raise UserError(f"--unit-dir {unit_dir}: not a directory")
+    flags = os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | (os.O_TRUNC if force else os.O_EXCL)
+    try:
+        fd = os.open(target, flags, 0o644)
+    except FileExistsError:
+        raise UserError(f"{target} exists: give --force to replace it") from None
+    except OSError as exc:
+        raise UserError(f"{target}: cannot be written ({exc.strerror})") from None
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(unit)
+    console.print(f"{target}: irm watch under policy {chosen.name} (signed by {', '.join(signers)}); start it with "
+                  f"'systemctl daemon-reload && systemctl enable --now {name}'", markup=False, highlight=False)

@@ -263,12 +263,18 @@ class WatchPaused(Detail):
     reason: str
 
 
+class WatchSource(Detail):
+    problem: str
+    cleared: bool
+
+
 DETAILS: dict[EventKind, type[BaseModel]] = {
     EventKind.WATCH_STARTED: WatchStarted,
     EventKind.WATCH_TRIGGERED: WatchTriggered,
     EventKind.WATCH_REFUSED: WatchRefused,
     EventKind.WATCH_PAUSED: WatchPaused,
     EventKind.WATCH_RESUMED: WatchPaused,
+    EventKind.WATCH_SOURCE: WatchSource,
     EventKind.INCIDENT_CLOSED: IncidentClosed,
     EventKind.NOTIFIED: Notified,
     EventKind.NOTIFY_FAILED: NotifyFailed,

@@ -58,6 +58,7 @@ class EventKind(StrEnum):
     WATCH_REFUSED = "watch_refused"  # areas crossed it but the policy's limits or exclusions held irm back
     WATCH_PAUSED = "watch_paused"  # an operator stopped automatic action (the watcher keeps watching)
     WATCH_RESUMED = "watch_resumed"
+    WATCH_SOURCE = "watch_source"  # a detection source the watcher reads stopped vouching, or came back
     # the crisis cell
     NOTIFIED = "notified"  # the crisis cell was told (by email, webhook)
     NOTIFY_FAILED = "notify_failed"  # a channel failed: journaled and shown, never blocking

@@ -78,6 +78,7 @@ class Watcher:
     reported: set[tuple[str, str]] = field(default_factory=set)  # (area, why) refusals already journaled
     failed_at: dict[str, float] = field(default_factory=dict)
     dry_acted: set[str] = field(default_factory=set)
+    source_problems: set[str] = field(default_factory=set)  # what the sources cannot vouch for, as last said
 
     def __post_init__(self) -> None:
         notify.listen(self.events, self.inv, self.journal)
@@ -116,6 +117,7 @@ class Watcher:
         that would have been)."""
         now = self.clock()
         seen = self.seen(now)
+        self._sources_health(now)
         hits = triggered(self.policy, seen, now)
         incident = self.incident()
         todo = {a: why for a, why in hits.items()
@@ -136,6 +138,26 @@ class Watcher:
             self._refuse(over, f"the policy's limit of {self.policy.limits.max_areas_per_hour} area(s) per hour "
                                "is reached: contain by hand ('irm contain --area AREA') if the cell decides so")
         return list(chosen)
+
+    def _sources_health(self, now: datetime) -> None:
+        """A source that cannot be read, or has been silent longer than its ``max_silence``, is said once
+        (journaled, printed, told to the cell when an incident is open) and again when it comes back: the
+        watcher goes on with the others."""
+        problems = set(self.sources.problems(now))
+        incident = self.incident()
+        for problem, cleared in [(p, False) for p in sorted(problems - self.source_problems)] + \
+                [(p, True) for p in sorted(self.source_problems - problems)]:
+            self.journal.event(incident.id if incident else None, EventKind.WATCH_SOURCE, self.settings.operator,
+                               None, problem=problem, cleared=cleared)
+            text = f"detection source back: {problem}" if cleared else \
+                f"{problem}: the watcher goes on with the other sources"
+            self.events.say(text)
+            if incident is not None and not cleared:
+                self.events.publish(DecisionNeeded(
+                    incident.id, "a detection source is down", (), (text,),
+                    "whether to trust the automatic containment without it (the source's owner to fix it)",
+                    self.settings.operator))
+        self.source_problems = problems
 
     def _refuse(self, areas: list[str], reason: str) -> None:
         fresh = [a for a in areas if (a, reason) not in self.reported]

@@ -23,7 +23,7 @@ from orchestrator.core.sshsig import sign as ssh_sign
 from orchestrator.watch import policy as pol
 from orchestrator.watch.trigger import Seen, triggered
 from orchestrator.watch.watcher import Watcher, WatchSettings
-from tests.conftest import LAB_INVENTORY
+from tests.conftest import LAB_INVENTORY, ROOT, irm
 from tests.fakes.runner import FakeProber, FakeRunner, without_channels
 
 NOW = datetime.now(UTC)
@@ -136,6 +136,7 @@ def test_the_trigger_counts_per_sub_area_within_the_window() -> None:
 class _Source:
     def __init__(self) -> None:
         self.items: list[Detection] = []
+        self.down: list[str] = []
 
     def detections(self, since: datetime) -> list[Detection]:
         return [d for d in self.items if d.time >= since]
@@ -155,7 +156,7 @@ class _Sources:
         return self.sources[0][1].detections(since)
 
     def problems(self, now: datetime) -> list[str]:
-        return []
+        return list(self.sources[0][1].down)
 
 
 def _watcher(tmp_path: Path, j: Journal, src: _Source, run: FakeRunner, dry_run: bool = False,
@@ -222,3 +223,70 @@ def test_a_flood_of_forged_alerts_cuts_only_what_the_policy_allows(tmp_path: Pat
     assert w.step() == ["subsidiary-x"]  # the policy's areas only, and at most its hourly limit
     assert {t for c in run.calls for t in c.targets} == {"edge-fw", "gw-x"}  # never the core or another gateway
     assert [e["detail"]["areas"] for e in j.events(1) if e["kind"] == "watch_refused"] == [["subsidiary-y"]]
+
+
+@pytest.fixture()
+def signed_inventory(tmp_path: Path) -> tuple[Path, Path, Path, Path]:
+    """A copy of the lab's inventory whose approvers' keys are made here; the lab's policy beside it."""
+    import shutil
+
+    inv_dir = tmp_path / "inventory"
+    shutil.copytree(ROOT / "inventories" / "lab", inv_dir)
+    keys = {name: _key(tmp_path, name) for name in ("ciso", "it-director")}
+    all_vars = inv_dir / "group_vars" / "all.yml"
+    text = all_vars.read_text()
+    for name in keys:
+        pub = (tmp_path / f"{name}.pub").read_text().strip()
+        text = text.replace(f'key_file: "{{{{ irm_lab_state_dir }}}}/approvers/{name}.pub"', f'key: "{pub}"')
+    all_vars.write_text(text)
+    policy = tmp_path / "containment-policy.yml"
+    shutil.copy(inv_dir / "containment-policy.yml", policy)
+    return inv_dir, policy, keys["ciso"], keys["it-director"]
+
+
+def test_the_cli_signs_checks_validates_and_installs_a_policy(tmp_path: Path,
+                                                              signed_inventory: tuple[Path, Path, Path, Path]) -> None:
+    inv_dir, policy, ciso, director = signed_inventory
+    unsigned = irm("policy", "check", str(policy), "-i", str(inv_dir))
+    assert unsigned.returncode == 2 and "signed by no listed approver" in unsigned.stderr
+    assert "Traceback" not in unsigned.stderr
+    refused = irm("validate", "-i", str(inv_dir), "--policy", str(policy))
+    assert refused.returncode == 2 and "signed by no listed approver" in refused.stderr, refused.stderr
+    units = tmp_path / "units"
+    units.mkdir()
+    install = irm("watch", "install", "--policy", str(policy), "-i", str(inv_dir), "--unit-dir", str(units))
+    assert install.returncode == 2 and not list(units.iterdir())  # an unsigned policy installs nothing
+    for key in (ciso, director):
+        irm("policy", "sign", str(policy), "--key", str(key), "-i", str(inv_dir), check=True)
+    checked = irm("policy", "check", str(policy), "-i", str(inv_dir), check=True)
+    assert "signed by ciso, it-director" in checked.stdout
+    irm("watch", "install", "--policy", str(policy), "-i", str(inv_dir), "--unit-dir", str(units), check=True)
+    unit = (units / "irm-watch.service").read_text()
+    assert f"watch --policy {policy}" in unit and "Restart=on-failure" in unit
+    again = irm("watch", "install", "--policy", str(policy), "-i", str(inv_dir), "--unit-dir", str(units))
+    assert again.returncode == 2 and "give --force" in again.stderr
+    policy.write_text(policy.read_text().replace("max_areas_per_hour: 3", "max_areas_per_hour: 30"))
+    changed = irm("watch", "--policy", str(policy), "-i", str(inv_dir), "--journal", str(tmp_path / "j.db"),
+                  "--for", "1")
+    assert changed.returncode == 2 and "changed since it was signed" in changed.stderr
+    assert not (tmp_path / "j.db").exists()  # refused before anything is journaled
+
+
+def test_irm_watch_without_a_policy_is_one_line() -> None:
+    proc = irm("watch")
+    assert proc.returncode == 2 and "give --policy FILE" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_a_source_that_goes_silent_is_said_once_and_the_watcher_goes_on(tmp_path: Path) -> None:
+    from orchestrator.core.events import EventKind
+
+    j, run, src = Journal(tmp_path / "j.db"), FakeRunner(), _Source()
+    w = _watcher(tmp_path, j, src, run)
+    src.down = ["detection source suricata:/x silent for 300s (more than its max_silence 120s)"]
+    assert w.step() == [] and w.step() == []
+    src.items += [_det("subsidiary-x", "subsidiary-x/office", s) for s in (1, 2)]  # the others still count
+    assert w.step() == ["subsidiary-x"]
+    src.down = []
+    w.step()
+    said = [(e["detail"]["cleared"], e["detail"]["problem"][:24]) for e in j.events_of((EventKind.WATCH_SOURCE,))]
+    assert said == [(False, "detection source suricat"), (True, "detection source suricat")]
