@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # The main job on the built-in lab: a worm outbreak in subsidiary-x, handled the IRM #1 way.
 # Build the lab, prove Ansible reaches every host and the baseline traffic flows, prove the response is
-# ready (irm prepare) and draw the architecture (irm map), seed the lab worm (in subsidiary-x, and a
+# ready (irm prepare) and draw the architecture (irm map), have the crisis cell sign the containment
+# policy and start irm watch under it, seed the lab worm (in subsidiary-x, and a
 # second foothold in subsidiary-y, the area behind the emulated Cisco IOS router gw-y, and a third in
-# subsidiary-z, which irm reaches only through its execution node z-node), identify the
-# perimeter from the AV logs and the gateway sensors (irm identify) and open the incident it proposes,
+# subsidiary-z, which irm reaches only through its execution node z-node), let the watcher cut every
+# area its policy allows on its own, identify the perimeter from the AV logs and the gateway sensors
+# (irm identify) and open the incident it proposes unless the watcher opened one, stop the watcher,
 # contain the area and every other area the worm reached (one command, --detected), watch the spread
 # stop, remediate with the validated plan (canary first; a technician for the hosts where the worm
 # blocks every method), sign the management approval, recover each area
@@ -41,6 +43,20 @@ irm prepare --record --checksums "$(dirname "$JOURNAL")/irm-checksums.json" --dr
 banner "preparation: the architecture from the inventory (irm map --out irm-map)"
 irm map --out irm-map -i "$INV"
 
+banner "preparation: the crisis cell signs the containment policy irm watch executes (two approvers' SSH keys)"
+POLICY=$(dirname "$JOURNAL")/containment-policy.yml
+cp "$INV/containment-policy.yml" "$POLICY"
+irm policy sign "$POLICY" --key "$LAB_STATE/approvers/ciso" -i "$INV"
+irm policy sign "$POLICY" --key "$LAB_STATE/approvers/it-director" -i "$INV"
+irm policy check "$POLICY" -i "$INV"
+
+banner "automatic containment: irm watch --policy (in the background; its output follows the outbreak)"
+WATCH_LOG=$(dirname "$JOURNAL")/irm-watch.log
+irm watch --policy "$POLICY" --confirm-timeout 30 -i "$INV" >"$WATCH_LOG" 2>&1 &
+WATCHER=$!
+for _ in $(seq 50); do grep -q '^watching' "$WATCH_LOG" && break; sleep 0.2; done
+cat "$WATCH_LOG"
+
 banner "outbreak: the lab worm starts on x-ws11 (subsidiary-x/office-1), y-ws11 (subsidiary-y, behind gw-y, an emulated Cisco IOS router) and z-ws11 (subsidiary-z, which the SOC reaches only through its execution node z-node)"
 irm lab infect x-ws11 -i "$INV"
 seed() {  # a second foothold, unless the worm from subsidiary-x got there first
@@ -58,8 +74,25 @@ seed y-ws11
 seed z-ws11
 irm lab watch --seconds 3 --no-until-all -i "$INV"
 
+banner "automatic containment: what irm watch did on its own (its output so far)"
+for _ in $(seq 300); do  # until the watcher's cuts are done (at most a minute)
+  grep -qE 'automatic containment (done|of .* FAILED)' "$WATCH_LOG" && break
+  sleep 0.2
+done
+cat "$WATCH_LOG"
+banner "the crisis cell takes over: irm watch stops (SIGTERM, after the change it is making)"
+kill -TERM "$WATCHER"
+wait "$WATCHER" || true
+tail -n 1 "$WATCH_LOG"
+
 banner "identification: irm identify reads the AV logs and the gateway sensors' Suricata alerts"
 irm identify -i "$INV" || true  # exit 1 would only mean a source could not be read: shown above
+open_incident=$(irm incident list --json | python3 -c '
+import json, sys
+print(next((str(i["id"]) for i in json.load(sys.stdin) if i["status"] == "open"), ""))')
+if [ -n "$open_incident" ]; then
+  banner "identification: irm watch opened incident $open_incident under the policy; the cell works on in it"
+else
 banner "identification: the crisis cell records the worm with the command irm identify proposed"
 mapfile -t opener < <(irm identify --json -i "$INV" | python3 -c '
 import json, shlex, sys
@@ -71,6 +104,7 @@ if [ "${#opener[@]}" -eq 0 ]; then
 fi
 echo "${opener[*]}"
 "${opener[@]}"
+fi
 
 banner "containment: irm contain --area subsidiary-x --detected (and every other area whose detections show the worm)"
 irm contain --area subsidiary-x --detected --yes --quiet-window 8 --confirm-timeout 30 -i "$INV"

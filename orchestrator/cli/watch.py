@@ -27,8 +27,7 @@ from orchestrator.core.errors import UserError
 from orchestrator.core.journal import DEFAULT_PATH, Journal, default_operator
 from orchestrator.core.safetext import check_text
 
-watch_app = typer.Typer(context_settings={"help_option_names": ["-h", "--help"]}, invoke_without_command=True,
-                        help="Contain automatically, under a containment policy the crisis cell signed in advance.")
+watch_app = typer.Typer(context_settings={"help_option_names": ["-h", "--help"]}, invoke_without_command=True)
 policy_app = typer.Typer(context_settings={"help_option_names": ["-h", "--help"]}, no_args_is_help=True,
                          help="The containment policy irm watch executes: sign it, check it.")
 app.add_typer(watch_app, name="watch")

@@ -27,7 +27,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from orchestrator.containment.phase import Containment, ContainRequest
+from orchestrator.containment.phase import Containment, ContainRequest, summary
 from orchestrator.containment.table import STAGES
 from orchestrator.core import mgmt_probe, runner
 from orchestrator.core.errors import ContainmentFailed, IrmError, RunnerError, UserError
@@ -202,12 +202,15 @@ class Watcher:
         try:
             job = Containment(req, self.inv, self.journal, self.sources, self.events, run=self.run_playbook,
                               probe=self.probe_management)
-            job.run()
+            reports = job.run()
         except (ContainmentFailed, RunnerError, UserError) as exc:
             for a in areas:
                 self.failed_at[a] = time.monotonic()
             self.events.say(f"automatic containment of {', '.join(areas)} FAILED: {exc} (retried in "
                             f"{RETRY_AFTER:.0f}s while the trigger holds)")
+            return
+        for r in reports:
+            self.events.say(f"automatic containment done: {summary(r)}")
 
     # -- the service ------------------------------------------------------------------------------------
 

@@ -165,7 +165,7 @@ def _watcher(tmp_path: Path, j: Journal, src: _Source, run: FakeRunner, dry_run:
     chosen = pol.ContainmentPolicy.model_validate({**POLICY, **policy})
     return Watcher(inv, j, chosen, "sha", ["ciso", "cio"], _Sources(src),  # type: ignore[arg-type]
                    WatchSettings(LAB_INVENTORY, "watcher", dry_run, confirm_timeout=0), run_playbook=run,
-                   probe_management=FakeProber())
+                   probe_management=FakeProber(), clock=lambda: NOW)
 
 
 def test_the_watcher_cuts_a_triggering_area_once_through_isolation(tmp_path: Path) -> None:
