@@ -15,7 +15,7 @@ def test_validate_json_valid_and_not(tmp_path: Path) -> None:
     doc = json.loads(out)
     assert code == 0 and doc["valid"] is True and doc["problems"] == [] and doc["areas"] == 4, err
     assert set(doc) == {"inventory", "valid", "problems", "areas", "segments", "managed_hosts", "checked_against",
-                        "plans", "incident_files"}
+                        "plans", "incident_files", "policies"}
     bad = tmp_path / "bad.yml"
     bad.write_text("name: x\n")
     code, out, _ = _main(["validate", "--json", "-i", str(LAB_INVENTORY), "--plan", str(bad)], env={"IRM_JOURNAL": ""})
