@@ -191,11 +191,6 @@ class Watcher:
         if self.settings.dry_run:
             self.dry_acted |= set(areas)
             return
-        self.events.publish(DecisionNeeded(
-            incident.id, f"automatic containment under policy {self.policy.name}", tuple(areas),
-            tuple(f"{a}: {w}" for a, w in todo.items()),
-            "confirm the perimeter or widen it; 'irm watch pause --reason TEXT' stops automatic action",
-            self.settings.operator))
         req = ContainRequest(inventory=self.settings.inventory, operator=self.settings.operator, areas=areas,
                              incident_id=incident.id, loop=False, through=self.policy.through_number,
                              confirm_timeout=self.settings.confirm_timeout)
@@ -211,6 +206,13 @@ class Watcher:
             return
         for r in reports:
             self.events.say(f"automatic containment done: {summary(r)}")
+        # told after the cut, never before it: a notification is seconds of exposure (the containment's
+        # own outcome went to the cell as it ended)
+        self.events.publish(DecisionNeeded(
+            incident.id, f"automatic containment under policy {self.policy.name}", tuple(areas),
+            tuple(f"{a}: {w}" for a, w in todo.items()),
+            "confirm the perimeter or widen it ('irm contain'); 'irm watch pause --reason TEXT' stops automatic "
+            "action", self.settings.operator))
 
     # -- the service ------------------------------------------------------------------------------------
 
