@@ -26,7 +26,7 @@ setpriv --reuid=65534 --regid=65534 --clear-groups env HOME="$work/home" PYTHONP
   --rootdir="$root" -c "$root/pyproject.toml" "$root/tests/unit" "$root/tests/property" -rfs | tail -n 15
 setpriv --reuid=65534 --regid=65534 --clear-groups env HOME="$work/home" COVERAGE_FILE="$work/data/.coverage" \
   "$root/.venv/bin/python" -m coverage report \
-  --include="$root/orchestrator/containment/*,$root/orchestrator/remediation/*,$root/orchestrator/recovery/*,$root/orchestrator/aftermath/*,$root/orchestrator/preparation/*,$root/orchestrator/core/applier.py"
+  --include="$root/orchestrator/containment/*,$root/orchestrator/remediation/*,$root/orchestrator/recovery/*,$root/orchestrator/aftermath/*,$root/orchestrator/preparation/*,$root/orchestrator/identification/*,$root/orchestrator/watch/*,$root/orchestrator/core/applier.py,$root/orchestrator/core/stream.py"
 INNER
 )
 unshare -m sh -c "$inner"
