@@ -43,6 +43,7 @@ from orchestrator.watch.policy import ContainmentPolicy
 from orchestrator.watch.trigger import Seen, triggered
 
 RETRY_AFTER = 30.0  # seconds before an area whose automatic containment failed is tried again
+LOCK_WAIT = 10.0  # an operator's run holding the boundaries: retried later rather than waited on for minutes
 PAUSE_KINDS = (EventKind.WATCH_PAUSED, EventKind.WATCH_RESUMED)
 
 
@@ -125,6 +126,9 @@ class Watcher:
                 and time.monotonic() - self.failed_at.get(a, -RETRY_AFTER) >= RETRY_AFTER}
         if not todo:
             return []
+        if now >= self.policy.valid_until:  # verified at start; a long-running watcher outlives it
+            self._refuse(list(todo), f"policy {self.policy.name} expired at {self.policy.valid_until.isoformat()}")
+            return []
         paused = pause_reason(self.journal)
         if paused is not None:
             self._refuse(list(todo), f"automatic action is paused: {paused}")
@@ -193,7 +197,7 @@ class Watcher:
             return
         req = ContainRequest(inventory=self.settings.inventory, operator=self.settings.operator, areas=areas,
                              incident_id=incident.id, loop=False, through=self.policy.through_number,
-                             confirm_timeout=self.settings.confirm_timeout)
+                             confirm_timeout=self.settings.confirm_timeout, lock_wait=LOCK_WAIT)
         try:
             job = Containment(req, self.inv, self.journal, self.sources, self.events, run=self.run_playbook,
                               probe=self.probe_management)

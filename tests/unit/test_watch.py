@@ -215,6 +215,17 @@ def test_a_pause_holds_every_action_and_a_dry_run_changes_nothing(tmp_path: Path
     assert j.postures(fired["incident_id"]) == {}
 
 
+def test_a_policy_that_expires_while_watching_acts_no_more(tmp_path: Path) -> None:
+    j, run, src = Journal(tmp_path / "j.db"), FakeRunner(), _Source()
+    src.items += [_det("subsidiary-x", "subsidiary-x/office", s) for s in (1, 2)]
+    ended = (NOW - timedelta(seconds=1)).isoformat()
+    assert _watcher(tmp_path, j, src, run, valid_until=ended).step() == [] and run.calls == []
+    from orchestrator.core.events import EventKind
+
+    (held,) = j.events_of((EventKind.WATCH_REFUSED,))
+    assert "expired" in held["detail"]["reason"]
+
+
 def test_a_flood_of_forged_alerts_cuts_only_what_the_policy_allows(tmp_path: Path) -> None:
     j, run, src = Journal(tmp_path / "j.db"), FakeRunner(), _Source()
     for area in ("hq", "subsidiary-z", "subsidiary-x", "subsidiary-y"):  # z and hq are not in the policy
