@@ -74,6 +74,16 @@ def render_status(console: Console, data: dict[str, Any]) -> None:
                           f" {holds}", markup=False, highlight=False)
     for host, count in sorted(data.get("skipped_log_lines", {}).items()):
         console.print(f"{host}: {count} line(s) of its detection log skipped (not a detection irm can read)")
+    for problem in data.get("source_problems", []):
+        console.print(f"detection source: {problem}", style="red", markup=False, highlight=False)
+    watch = data.get("watch")
+    if watch:
+        acted = "; ".join(f"{a['time'][11:19]} {', '.join(a['areas'])}{' (dry run)' if a['dry_run'] else ''}"
+                          for a in watch["actions"]) or "nothing yet"
+        state = f"PAUSED ({watch['paused']})" if watch["paused"] else "acting"
+        console.print(f"irm watch: policy {watch['policy']} (signed by {', '.join(watch['signers'])}), started "
+                      f"{watch['started_at'][:19]}, {state}; automatic containment: {acted}", markup=False,
+                      highlight=False)
     for lock in data.get("locks", []):
         console.print(f"lock {lock['area']}: held by pid {lock['pid']} on {lock['hostname']} ({lock['operator']}, "
                       f"since {lock['since'][:19]})", markup=False, highlight=False)

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections import Counter
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from orchestrator.core import checks, ios_readback, mgmt_probe, routing
 from orchestrator.core.detection import watch_start
 from orchestrator.core.errors import RunnerError, UserError
+from orchestrator.core.events import EventKind
 from orchestrator.core.holds import held, held_by_others, incident_states, strictest
 from orchestrator.core.inventory import Inventory, hosts_by_os
 from orchestrator.core.journal import Incident, Journal
@@ -42,6 +44,8 @@ def gather(inv: Inventory, journal: Journal, incident_id: int | None) -> dict[st
     source = Sources(inv)
     detections = source.detections(since)
     data["skipped_log_lines"] = dict(source.skipped)  # lines of the detection logs that were not detections
+    data["source_problems"] = source.problems(datetime.now(UTC))  # sources that cannot vouch for "none"
+    data["watch"] = watch_state(journal)
     by_host = Counter(d.host for d in detections)
     for area in inv.areas.values():
         st = AreaState.from_scopes(area.name, scopes)
@@ -153,3 +157,20 @@ def verify(inv: Inventory, inventory: Path, journal: Journal, incident_id: int |
              for h in sorted(live) if live[h] != planned[h].fingerprint}
     return {"incident": chosen.id, "checked": sorted(live), "drift": drift, "unreachable": unread,
             "excluded": excluded, "read_errors": errors}
+
+
+def watch_state(journal: Journal) -> dict[str, Any] | None:
+    """What the journal says of irm watch: the newest start (policy, signers), whether automatic action is
+    paused and why, and the automatic actions so far. None when no watcher ever ran on this journal."""
+    rows = journal.events_of((EventKind.WATCH_STARTED, EventKind.WATCH_PAUSED, EventKind.WATCH_RESUMED,
+                              EventKind.WATCH_TRIGGERED))
+    started = [r for r in rows if r["kind"] == EventKind.WATCH_STARTED]
+    if not started:
+        return None
+    pauses = [r for r in rows if r["kind"] in (EventKind.WATCH_PAUSED, EventKind.WATCH_RESUMED)]
+    paused = pauses[-1]["detail"]["reason"] if pauses and pauses[-1]["kind"] == EventKind.WATCH_PAUSED else None
+    last = started[-1]
+    return {"policy": last["detail"]["policy"], "signers": last["detail"]["signers"], "started_at": last["time"],
+            "dry_run": last["detail"]["dry_run"], "paused": paused,
+            "actions": [{"time": r["time"], "areas": r["detail"]["areas"], "dry_run": r["detail"]["dry_run"]}
+                        for r in rows if r["kind"] == EventKind.WATCH_TRIGGERED]}

@@ -301,3 +301,19 @@ def test_a_source_that_goes_silent_is_said_once_and_the_watcher_goes_on(tmp_path
     w.step()
     said = [(e["detail"]["cleared"], e["detail"]["problem"][:24]) for e in j.events_of((EventKind.WATCH_SOURCE,))]
     assert said == [(False, "detection source suricat"), (True, "detection source suricat")]
+
+
+def test_irm_status_says_what_the_watcher_did_and_whether_it_is_paused(tmp_path: Path) -> None:
+    from orchestrator.core.events import EventKind
+    from orchestrator.identification.status import watch_state
+
+    j, run, src = Journal(tmp_path / "j.db"), FakeRunner(), _Source()
+    assert watch_state(j) is None
+    j.event(None, EventKind.WATCH_STARTED, "op", None, policy="test", path="p", sha256="s", signers=["ciso", "cio"],
+            areas=["subsidiary-x"], through="isolate", dry_run=False)
+    src.items += [_det("subsidiary-x", "subsidiary-x/office", s) for s in (1, 2)]
+    _watcher(tmp_path, j, src, run).step()
+    j.event(None, EventKind.WATCH_PAUSED, "op", None, reason="drill")
+    state = watch_state(j)
+    assert state is not None and state["paused"] == "drill" and state["signers"] == ["ciso", "cio"]
+    assert [a["areas"] for a in state["actions"]] == [["subsidiary-x"]]
