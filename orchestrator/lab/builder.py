@@ -209,7 +209,7 @@ def _build(inv: Inventory, plan: LabPlan, lab: Any, step: Step) -> None:
         key_type, key_body = key.with_suffix(".pub").read_text().split()[:2]
         known_hosts.append(f"{host.address} {key_type} {key_body}")
         (labdir / "sshd_config").write_text(_sshd_config(host, labdir, ssh_dir))
-        _start_sshd(ns, labdir)
+        _start_sshd(ns, labdir, node_tmp(host) if host.runs_jobs else None)
         if host.services or host.kind == "area":  # every area host has the lab's package tool and AV
             config = _agent_config(inv, plan, lab, host, targets)
             cfg_path = labdir / "agent.json"
@@ -280,8 +280,21 @@ def _start_ios(ns: str, labdir: Path, ssh_dir: Path) -> None:
     (labdir / "ios.pid").write_text(f"{proc.pid}\n")
 
 
-def _start_sshd(ns: str, labdir: Path) -> None:
-    ns_exec(ns, ["sh", "-c", _mask_shell_rc(), "sh",
+def node_tmp(host: Host) -> Path:
+    """An execution node's own /tmp (where its worker keeps job directories), as this machine sees it."""
+    return _lab_dir(host) / "tmp"
+
+
+def _start_sshd(ns: str, labdir: Path, private_tmp: Path | None = None) -> None:
+    """The host's sshd; with ``private_tmp``, every session it serves sees that directory as /tmp (an
+    execution node's job directories stay its own: lab hosts share this machine's filesystem, and two
+    labs' nodes, or a test's leftovers, would otherwise find each other's)."""
+    prologue = _mask_shell_rc()
+    if private_tmp is not None:
+        private_tmp.mkdir(mode=0o1777, exist_ok=True)
+        private_tmp.chmod(0o1777)
+        prologue = f"mount --bind {shlex.quote(str(private_tmp))} /tmp && {prologue}"
+    ns_exec(ns, ["sh", "-c", prologue, "sh",
                  "/usr/sbin/sshd", "-f", str(labdir / "sshd_config"), "-E", str(labdir / "sshd.log")])
 
 
@@ -394,7 +407,7 @@ def reboot(inv: Inventory, host_name: str, load_saved: bool = True) -> str:
             loaded = "its configuration from before the incident (nothing was saved since)"
         _start_ios(ns, labdir, Path(lab.state_dir) / "ssh")
     else:
-        _start_sshd(ns, labdir)
+        _start_sshd(ns, labdir, node_tmp(host) if host.runs_jobs else None)
     if (labdir / "agent.json").exists():
         _start_agent(ns, labdir)
     if (labdir / "sensor.json").exists():

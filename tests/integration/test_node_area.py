@@ -86,7 +86,7 @@ def test_contained_through_the_node_and_the_spread_stops(zone: Zone) -> None:
     assert done == dict.fromkeys(("internet_cut", "isolate", "vectors", "mobile", "subarea"), "done")
     # the worm kept trying at HQ after the cut; no host outside subsidiary-z caught it
     assert set(infected(zone.inv)) <= {"z-ws11", "z-ws21"}
-    assert glob.glob("/tmp/irm-job-*") == []  # every job directory the node ran is gone
+    assert _node_jobs(zone.inv) == []  # every job directory the node ran is gone
 
 
 def test_the_soc_has_no_route_into_the_area_but_its_node_manages_it(zone: Zone) -> None:
@@ -155,4 +155,18 @@ def test_remediated_and_recovered_through_the_node(zone: Zone) -> None:
     assert rec.returncode == 0, rec.stdout + rec.stderr
     closed = {k: v for k, v in matrix(inv).items() if v != "open"}
     assert closed == {}, closed
-    assert glob.glob("/tmp/irm-job-*") == []
+    assert _node_jobs(inv) == []
+
+
+def _node_jobs(inv: Inventory) -> list[str]:
+    """The job directories left in z-node's own /tmp (the lab gives an execution node's sessions a /tmp
+    of its own), after proving that /tmp is the one irm's SSH sessions to the node see."""
+    from orchestrator.core import nodes
+    from orchestrator.lab.builder import node_tmp
+
+    node = inv.hosts["z-node"]
+    marker = f"irm-test-{os.getpid()}"
+    seen = nodes._ssh(nodes.execution_node(node), f"touch /tmp/{marker} && ls /tmp", timeout=30)
+    assert marker in seen.split() and (node_tmp(node) / marker).exists()
+    (node_tmp(node) / marker).unlink()
+    return glob.glob(str(node_tmp(node) / "irm-job-*"))
