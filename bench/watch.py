@@ -15,6 +15,11 @@ slow enough for a person to matter; the shipped lab's 2/s infects every area in 
 vulnerable; hosts infected 90 s after the seed (a) with `irm watch` running, (b) with a scripted
 operator who, 60 s after the first detection, runs `irm incident open` and `irm contain --detected
 --no-loop` (the same stages and more). Prints the ratio; asserts nothing (targets: docs/benchmarks.md).
+
+drill (once): a false-positive drill. The policy's hourly limit set to one area (and signed again);
+forged gateway-sensor alerts appended to the lab's EVE log for hosts of hq (an area the policy does not
+name) and of subsidiary-x and subsidiary-y (two areas it names). Expected: hq untouched, one of the two
+areas contained, the other held back and journaled (`watch_refused`); the table says what happened.
 """
 
 from __future__ import annotations
@@ -37,6 +42,7 @@ BIN = Path(sys.executable).parent
 sys.path.insert(0, str(ROOT))
 
 from orchestrator.core.errors import UserError  # noqa: E402
+from orchestrator.core.events import EventKind  # noqa: E402
 from orchestrator.core.inventory import Inventory  # noqa: E402
 from orchestrator.core.inventory.load import load_inventory  # noqa: E402
 from orchestrator.core.journal import Journal  # noqa: E402
@@ -195,11 +201,50 @@ def compare_trial(inv_dir: Path, work: Path, n: int, automatic: bool) -> int:
             stop(proc)
 
 
+def drill(work: Path) -> list[str]:
+    """The false-positive drill: forged alerts beyond the policy and beyond its hourly limit."""
+    from orchestrator.lab.sensor import alert
+
+    lab_dir = ROOT / "inventories" / "lab"
+    irm("lab", "down", "-i", str(lab_dir), check=False)
+    irm("lab", "up", "-i", str(lab_dir))
+    inv = load_inventory(lab_dir)
+    policy = work / "drill-policy.yml"
+    text = (ROOT / "inventories" / "lab" / "containment-policy.yml").read_text()
+    policy.write_text(text.replace("max_areas_per_hour: 3", "max_areas_per_hour: 1"))
+    for approver in inv.approvers:
+        assert approver.key_file
+        irm("policy", "sign", str(policy), "--key", str(Path(approver.key_file).with_suffix("")), "-i", str(lab_dir))
+    journal = work / "drill.db"
+    proc = watcher(policy, journal, lab_dir)
+    assert inv.lab is not None
+    eve = Path(inv.lab.state_dir) / "sensors" / "eve.json"
+    forged = ["hq-ws1", "hq-erp", "x-ws11", "y-ws11"]
+    try:
+        with eve.open("a") as fh:
+            for i, host in enumerate(forged):
+                fh.write(json.dumps(alert("gw-forged", "forged0", str(inv.hosts[host].address), 40000 + i,
+                                          str(inv.hosts["soc-console"].address), 4445, 900000 + i)) + "\n")
+        wait(lambda: applied(journal, "subsidiary-x", "isolate") or applied(journal, "subsidiary-y", "isolate"), 90)
+        time.sleep(5)  # the refusal of the second area, and anything else the watcher would do
+    finally:
+        stop(proc)
+    with Journal.reader(journal) as j:
+        incidents = j.incidents()
+        postures = {a: p for inc in incidents for a, p in j.postures(inc.id).items() if ":" not in a and "/" not in a}
+        refused = [e["detail"] for e in j.events_of((EventKind.WATCH_REFUSED,))]
+    contained = sorted(a for a, p in postures.items() if p != "connected")
+    held = sorted({a for r in refused for a in r["areas"]})
+    return [f"| forged alerts for {', '.join(forged)} (hq is not in the policy; limit 1 area per hour) | "
+            f"contained: {', '.join(contained) or 'nothing'}; held back and journaled: {', '.join(held) or 'nothing'}"
+            f"; hq {'TOUCHED' if 'hq' in postures else 'untouched'} |"]
+
+
 def main() -> None:
     from bench.markdown import publish, take_markdown
 
     argv, markdown = take_markdown(sys.argv[1:])
-    opts = {"--trials": 20, "--compare": 2, "--rate": 0.2}
+    opts = {"--trials": 20, "--compare": 2, "--rate": 0.2, "--drill": 1}
     for key in list(opts):
         if key in argv:
             i = argv.index(key)
@@ -209,7 +254,10 @@ def main() -> None:
     lat: list[tuple[float, float, str]] = []
     auto: list[int] = []
     human: list[int] = []
+    drilled: list[str] = []
     try:
+        if int(opts["--drill"]):
+            drilled = drill(work)
         for n in range(int(opts["--trials"])):
             lat.append(latency_trial(lab_dir, work, n))
             print(f"  trial {n + 1}: first cut {lat[-1][0]:.1f} s, isolation {lat[-1][1]:.1f} s, {lat[-1][2]}",
@@ -238,6 +286,8 @@ def main() -> None:
                   f"| an operator acting {OPERATOR_DELAY:.0f} s after the first detection | "
                   f"{statistics.median(human):.0f} | {', '.join(map(str, human))} |",
                   f"| ratio | {ratio:.1f}x fewer with irm watch | |"]
+    if drilled:
+        lines += ["", "| false-positive drill | what irm watch did |", "|---|---|", *drilled]
     publish(markdown, "watch", lines)
 
 
