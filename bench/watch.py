@@ -3,7 +3,8 @@
     .venv/bin/python bench/watch.py [--trials N] [--compare N] [--rate R] [--markdown FILE]
     (needs root; builds the shipped lab, lab name irmlab: never while make test runs)
 
-latency (N trials, default 20; a fresh lab each): every area host outside subsidiary-x patched (the
+latency (N trials, default 20, with the watcher's default --keep-warm 20; then --cold N more, default
+10, with --keep-warm 0; a fresh lab each): every area host outside subsidiary-x patched (the
 worm stays there), the lab's policy (inventories/lab/containment-policy.yml) signed with the lab
 approvers' keys, `irm watch` running, the worm seeded on x-ws11. Measured from the first detection any
 source wrote (an AV log line, a gateway sensor's alert) to the moment subsidiary-x's first cut (the edge)
@@ -114,9 +115,10 @@ def wait(predicate: object, timeout: float) -> bool:
     return False
 
 
-def watcher(policy: Path, journal: Path, inv_dir: Path) -> subprocess.Popen[str]:
+def watcher(policy: Path, journal: Path, inv_dir: Path, warm: bool = True) -> subprocess.Popen[str]:
     proc = subprocess.Popen([str(BIN / "irm"), "watch", "--policy", str(policy), "--journal", str(journal), "-i",
-                             str(inv_dir), "--confirm-timeout", "30"], cwd=ROOT, env=ENV, text=True,
+                             str(inv_dir), "--confirm-timeout", "30", "--keep-warm", "20" if warm else "0"],
+                            cwd=ROOT, env=ENV, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     assert proc.stdout is not None
     line = proc.stdout.readline()  # "watching ..." once the journal holds watch_started
@@ -133,15 +135,17 @@ def stop(proc: subprocess.Popen[str]) -> None:
         proc.kill()
 
 
-def latency_trial(inv_dir: Path, work: Path, n: int) -> tuple[float, float, str]:
+def latency_trial(inv_dir: Path, work: Path, n: int, warm: bool = True) -> tuple[float, float, str]:
     irm("lab", "down", "-i", str(inv_dir), check=False)
     irm("lab", "up", "-i", str(inv_dir))
     inv = load_inventory(inv_dir)
     patch(inv, [h.name for h in inv.hosts.values() if h.kind == "area" and h.area != "subsidiary-x"])
     policy = signed_policy(inv, work, inv_dir)
-    journal = work / f"latency-{n}.db"
-    proc = watcher(policy, journal, inv_dir)
+    journal = work / f"latency-{n}-{warm}.db"
+    proc = watcher(policy, journal, inv_dir, warm)
     try:
+        if warm:
+            time.sleep(3)  # the watcher's first reach of the chokepoints (then every 20 s)
         irm("lab", "infect", "x-ws11", "-i", str(inv_dir))
         if not wait(lambda: applied(journal, "subsidiary-x", "isolate") is not None, 120):
             raise SystemExit(f"trial {n}: subsidiary-x was not isolated within 120 s")
@@ -244,7 +248,7 @@ def main() -> None:
     from bench.markdown import publish, take_markdown
 
     argv, markdown = take_markdown(sys.argv[1:])
-    opts = {"--trials": 20, "--compare": 2, "--rate": 0.2, "--drill": 1}
+    opts = {"--trials": 20, "--cold": 10, "--compare": 2, "--rate": 0.2, "--drill": 1}
     for key in list(opts):
         if key in argv:
             i = argv.index(key)
@@ -252,6 +256,7 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="irm-bench-watch-"))
     lab_dir = ROOT / "inventories" / "lab"
     lat: list[tuple[float, float, str]] = []
+    cold: list[tuple[float, float, str]] = []
     auto: list[int] = []
     human: list[int] = []
     drilled: list[str] = []
@@ -262,6 +267,10 @@ def main() -> None:
             lat.append(latency_trial(lab_dir, work, n))
             print(f"  trial {n + 1}: first cut {lat[-1][0]:.1f} s, isolation {lat[-1][1]:.1f} s, {lat[-1][2]}",
                   file=sys.stderr)
+        for n in range(int(opts["--cold"])):
+            cold.append(latency_trial(lab_dir, work, n, warm=False))
+            print(f"  cold trial {n + 1}: first cut {cold[-1][0]:.1f} s, isolation {cold[-1][1]:.1f} s",
+                  file=sys.stderr)
         slow = slow_inventory(work, float(opts["--rate"]))
         for n in range(int(opts["--compare"])):
             auto.append(compare_trial(slow, work, n, True))
@@ -271,13 +280,16 @@ def main() -> None:
         irm("lab", "down", "-i", str(lab_dir), check=False)
         shutil.rmtree(work, ignore_errors=True)
     lines = []
-    if lat:
-        cuts, isos = [c for c, _, _ in lat], [i for _, i, _ in lat]
-        lines += ["| from the first detection to | median | worst | trials | x-ws11 -> hq-erp after the cut |",
-                  "|---|---|---|---|---|",
-                  f"| the first cut (edge) | {statistics.median(cuts):.1f} s | {max(cuts):.1f} s | {len(cuts)} | |",
-                  f"| isolation (gw-x) | {statistics.median(isos):.1f} s | {max(isos):.1f} s | {len(isos)} | "
-                  f"{', '.join(sorted(set(t for _, _, t in lat)))} |"]
+    if lat or cold:
+        lines += ["| irm watch | from the first detection to | median | worst | trials | x-ws11 -> hq-erp after |",
+                  "|---|---|---|---|---|---|"]
+    for label, runs in (("connections kept warm (default)", lat), ("--keep-warm 0", cold)):
+        if runs:
+            cuts, isos = [c for c, _, _ in runs], [i for _, i, _ in runs]
+            lines += [f"| {label} | the first cut (edge) | {statistics.median(cuts):.1f} s | {max(cuts):.1f} s | "
+                      f"{len(cuts)} | |",
+                      f"| {label} | isolation (gw-x) | {statistics.median(isos):.1f} s | {max(isos):.1f} s | "
+                      f"{len(isos)} | {', '.join(sorted(set(t for _, _, t in runs)))} |"]
     if auto:
         ratio = statistics.median(human) / max(1, statistics.median(auto))
         lines += ["", f"| hosts infected {HORIZON:.0f} s after the seed (worm at {opts['--rate']}/s per host) | "

@@ -19,6 +19,7 @@ import ctypes
 import ctypes.util
 import os
 import select
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -61,6 +62,7 @@ class WatchSettings:
     operator: str
     dry_run: bool = False
     confirm_timeout: int = 60
+    keep_warm: float = 20.0  # seconds between two reaches of the chokepoints (0: none)
 
 
 @dataclass
@@ -80,6 +82,7 @@ class Watcher:
     failed_at: dict[str, float] = field(default_factory=dict)
     dry_acted: set[str] = field(default_factory=set)
     source_problems: set[str] = field(default_factory=set)  # what the sources cannot vouch for, as last said
+    unreached: set[str] = field(default_factory=set)  # chokepoints the last keep-warm reach did not reach
 
     def __post_init__(self) -> None:
         notify.listen(self.events, self.inv, self.journal)
@@ -220,8 +223,40 @@ class Watcher:
 
     # -- the service ------------------------------------------------------------------------------------
 
+    def chokepoints(self) -> list[str]:
+        """What the policy's cuts change: the edge, and each policy area's gateway."""
+        edge = [self.inv.edge.name] if self.inv.edge else []
+        gateways = [self.inv.area(a).gateway for a in self.policy.areas]
+        return list(dict.fromkeys(edge + gateways))
+
+    def keep_warm(self) -> None:
+        """Reach the chokepoints over their management connections: the SSH connections the first cut
+        will use stay open (Ansible's ControlPersist, in this process's own directory), and a chokepoint
+        irm could not cut is said (once, and again when it answers)."""
+        targets = self.chokepoints()
+        try:
+            result = self.run_playbook("reach", self.settings.inventory, extravars={"irm_targets": ",".join(targets)})
+            down = {h for h in targets if h not in result.hosts or result.hosts[h].status in ("failed", "unreachable")}
+        except (IrmError, OSError) as exc:
+            down = {f"{', '.join(targets)} ({type(exc).__name__}: {exc})"}
+        for host in sorted(down - self.unreached):
+            self.events.say(f"chokepoint {host} does not answer on its management path: irm watch could not cut there")
+        for host in sorted(self.unreached - down):
+            self.events.say(f"chokepoint {host} answers again")
+        self.unreached = down
+
+    def _warm_loop(self, stop: Callable[[], bool]) -> None:
+        while not stop():
+            self.keep_warm()
+            deadline = time.monotonic() + self.settings.keep_warm
+            while not stop() and time.monotonic() < deadline:
+                time.sleep(0.5)
+
     def serve(self, stop: Callable[[], bool], wait: float = 1.0) -> None:
-        """Evaluate at every change of a source's files (and every ``wait`` seconds) until ``stop()``."""
+        """Evaluate at every change of a source's files (and every ``wait`` seconds) until ``stop()``;
+        meanwhile, a thread keeps the chokepoints' connections warm."""
+        if self.settings.keep_warm > 0 and not self.settings.dry_run:
+            threading.Thread(target=self._warm_loop, args=(stop,), name="irm-watch-warm", daemon=True).start()
         with Follower(self.watched_dirs()) as follower:
             while not stop():
                 try:

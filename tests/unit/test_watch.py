@@ -317,3 +317,20 @@ def test_irm_status_says_what_the_watcher_did_and_whether_it_is_paused(tmp_path:
     state = watch_state(j)
     assert state is not None and state["paused"] == "drill" and state["signers"] == ["ciso", "cio"]
     assert [a["areas"] for a in state["actions"]] == [["subsidiary-x"]]
+
+
+def test_keeping_warm_reaches_the_chokepoints_and_says_when_one_is_down(tmp_path: Path) -> None:
+    from orchestrator.core import stream
+
+    j, src = Journal(tmp_path / "j.db"), _Source()
+    run = FakeRunner(fail={("reach", "gw-y"): "timed out"})
+    w = _watcher(tmp_path, j, src, run)
+    said: list[str] = []
+    w.events.subscribe(lambda e: said.append(e.text) if isinstance(e, stream.Notice) else None)
+    w.keep_warm()
+    w.keep_warm()
+    assert run.calls[0].playbook == "reach" and run.calls[0].targets == ["edge-fw", "gw-x", "gw-y"]
+    assert said == ["chokepoint gw-y does not answer on its management path: irm watch could not cut there"]
+    run.fail.clear()
+    w.keep_warm()
+    assert said[-1] == "chokepoint gw-y answers again"
