@@ -11,9 +11,11 @@ interpreter."""
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import sysconfig
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -27,9 +29,10 @@ pytestmark = pytest.mark.lab
 
 
 @pytest.fixture(scope="module")
-def installed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, Path]]:
-    """(the new virtualenv's bin directory, an empty working directory)."""
-    tmp = tmp_path_factory.mktemp("wheel")
+def installed() -> Iterator[tuple[Path, Path]]:
+    """(the new virtualenv's bin directory, an empty working directory). Outside /tmp: the lab's execution
+    node runs the controller's ansible-runner at the controller's path, and has a /tmp of its own."""
+    tmp = Path(tempfile.mkdtemp(prefix="irm-wheel-", dir="/var/tmp"))
     dist = tmp / "dist"
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w",
                     str(dist), str(ROOT)], check=True, capture_output=True, cwd=tmp)
@@ -48,7 +51,10 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, 
         (bindir / script).chmod(0o755)
     empty = tmp / "empty"
     empty.mkdir()
-    yield bindir, empty
+    try:
+        yield bindir, empty
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def _run(installed: tuple[Path, Path], *args: str, timeout: float = 600,
