@@ -290,7 +290,7 @@ def run_playbook(
         if not os.environ.get("PATH", "").startswith(bindir + os.pathsep):
             os.environ["PATH"] = runner_env()["PATH"]  # ansible-runner looks ansible-playbook up here
         try:
-            with _kept_signals():
+            with _play_signals():
                 if node is None:
                     r = _run(ansible_runner, workdir, pb, inv, cmdline, limit, tags, forks, collector)
                 else:
@@ -308,21 +308,42 @@ def run_playbook(
         shutil.rmtree(workdir, ignore_errors=True)
 
 
+_CANCEL = threading.Event()  # set by a signal that cancels the plays running (see _play_signals)
+
+
+def _cancel_requested() -> bool:
+    """ansible-runner's cancel callback for every play irm runs (so it installs no signal handler)."""
+    return _CANCEL.is_set()
+
+
 @contextlib.contextmanager
-def _kept_signals() -> Iterator[None]:
-    """ansible-runner replaces the SIGTERM and SIGINT handlers of the main thread (to cancel its play) and
-    leaves them so: irm's own are put back after each play, so Ctrl-C and SIGTERM stop irm between plays
-    (a sub-area loop, a soak, irm watch) instead of setting a flag nothing reads."""
+def _play_signals() -> Iterator[None]:
+    """SIGTERM and SIGINT while a play runs. A handler irm installed itself (irm watch: stop after the
+    change being made) is called and the play goes on; otherwise the play is canceled, as ansible-runner
+    would (the dead-man timers restore what it changed), and irm goes on to say the stage failed. The
+    handlers in place before the play are back after it: ansible-runner's own never replace them (irm
+    gives it a cancel callback), so Ctrl-C and SIGTERM keep working between plays."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
     kept = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
+
+    def handler(signum: int, frame: Any) -> None:
+        previous = kept.get(signal.Signals(signum))
+        if callable(previous) and previous is not signal.default_int_handler:
+            previous(signum, frame)
+        else:
+            _CANCEL.set()
+
+    _CANCEL.clear()
+    for sig in kept:
+        signal.signal(sig, handler)
     try:
         yield
     finally:
-        for sig, handler in kept.items():
-            if handler is not None:
-                signal.signal(sig, handler)
+        for sig, previous in kept.items():
+            if previous is not None:
+                signal.signal(sig, previous)
 
 
 def _redact_failures(hosts: dict[str, HostResult], inventory: str | Path,
@@ -396,6 +417,7 @@ def _run(ansible_runner: Any, workdir: str, pb: Path, inv: Path, cmdline: list[s
         event_handler=collector,
         quiet=True,
         suppress_env_files=True,
+        cancel_callback=_cancel_requested,
     )
 
 
@@ -403,7 +425,7 @@ def _run_kwargs(pb: Path, inv: Path, cmdline: list[str], limit: str | None, tags
                 forks: int | None) -> dict[str, Any]:
     return {"playbook": str(pb), "inventory": str(inv), "cmdline": " ".join(cmdline) or None, "limit": limit,
             "tags": ",".join(tags) if tags else None, "forks": forks, "envvars": runner_env(), "quiet": True,
-            "suppress_env_files": True}
+            "suppress_env_files": True, "cancel_callback": _cancel_requested}
 
 
 def _run_on_node(ansible_runner: Any, node: ExecutionNode, workdir: str, pb: Path, inv: Path, cmdline: list[str],
@@ -471,7 +493,8 @@ def _stream(ansible_runner: Any, node: ExecutionNode, remote: str, errors: Any, 
     result: Any
     try:
         result = ansible_runner.run(private_data_dir=str(processed), streamer="process", _input=ssh.stdout,
-                                    event_handler=_watched(collector, pb.name), quiet=True)
+                                    event_handler=_watched(collector, pb.name), quiet=True,
+                                    cancel_callback=_cancel_requested)
     except Exception as exc:  # a stream cut mid-way: whatever ansible-runner raises on a torn stream
         result = _Broken(f"the stream from {node.name} broke: {exc.__class__.__name__}: {exc}")
     finally:
