@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from orchestrator.containment.table import STAGES
 from orchestrator.core import sshsig
 from orchestrator.core.errors import UserError
-from orchestrator.core.incident import Vector
+from orchestrator.core.incident import IncidentSpec, Vector
 from orchestrator.core.inventory import Inventory
 from orchestrator.core.safefile import PLAN_MAX, read_bounded
 from orchestrator.core.yamlfile import excerpt, safe_load, validation_error
@@ -59,12 +59,8 @@ class IncidentTemplate(BaseModel):
     worm: str = Field(default="unidentified worm (automatic containment)", min_length=1, max_length=200)
     vectors: tuple[Vector, ...] = Field(min_length=1)
 
-    @field_validator("vectors", mode="before")
-    @classmethod
-    def _vectors(cls, value: Any) -> Any:
-        if isinstance(value, list):
-            return [Vector.parse(v) if isinstance(v, str) else v for v in value]
-        return value
+    _vectors = field_validator("vectors", mode="before")(IncidentSpec._vectors_from_text.__func__)  # type: ignore[attr-defined]
+    _worm = field_validator("worm")(IncidentSpec._plain.__func__)  # type: ignore[attr-defined]
 
 
 class ContainmentPolicy(BaseModel):

@@ -37,6 +37,7 @@ from orchestrator.core.incident import IncidentSpec
 from orchestrator.core.inventory import Inventory
 from orchestrator.core.journal import Incident, Journal
 from orchestrator.core.posture import AreaState
+from orchestrator.core.safetext import text_problem
 from orchestrator.core.stream import DecisionNeeded, EventStream
 from orchestrator.crisis import notify
 from orchestrator.identification.sources import Sources
@@ -183,7 +184,10 @@ class Watcher:
     def act(self, todo: dict[str, str], incident: Incident | None, seen: list[Seen]) -> None:
         opened = incident is None
         if incident is None:
-            signatures = [s for s, _ in Counter(x.detection.signature for x in seen).most_common(5)]
+            # an alert's signature is the attacker's text: one the incident would refuse is left out, never
+            # a reason for the cut not to happen
+            signatures = [s for s, _ in Counter(x.detection.signature for x in seen).most_common()
+                          if not text_problem(s, limit=200)][:5]
             spec = IncidentSpec(worm=self.policy.incident.worm, vectors=list(self.policy.incident.vectors),
                                 signatures=signatures)
             incident = self.journal.open_incident(spec, self.settings.operator)

@@ -334,3 +334,17 @@ def test_keeping_warm_reaches_the_chokepoints_and_says_when_one_is_down(tmp_path
     run.fail.clear()
     w.keep_warm()
     assert said[-1] == "chokepoint gw-y answers again"
+
+
+def test_a_policy_s_worm_label_is_checked_as_the_incident_it_opens(tmp_path: Path) -> None:
+    with pytest.raises(UserError, match=r"incident\.worm"):
+        pol.load(_write(tmp_path, incident={"worm": "W\x1b[2J", "vectors": ["tcp/4445"]}))
+
+
+def test_a_hostile_alert_signature_never_keeps_the_cut_from_happening(tmp_path: Path) -> None:
+    j, run, src = Journal(tmp_path / "j.db"), FakeRunner(), _Source()
+    src.items += [Detection(time=NOW - timedelta(seconds=s), host="x-ws11", signature="S" * 5000,
+                            action="detected", source_address=None, segment="subsidiary-x/office",
+                            area="subsidiary-x") for s in (1, 2)]
+    assert _watcher(tmp_path, j, src, run).step() == ["subsidiary-x"]
+    assert j.incidents()[0].spec.signatures == []  # the text the incident refuses is left out
