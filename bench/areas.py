@@ -76,7 +76,7 @@ def last_cut(inv_dir: Path, work: Path, k: int, together: bool) -> float:
     with Journal.reader(journal) as j:
         cuts = []
         for n in names:
-            row = next(s for s in j.stages(1, n) if s.name == "internet_cut" and s.state == "done")
+            row = next(s for s in j.stages.of(1, n) if s.name == "internet_cut" and s.state == "done")
             cuts.append(datetime.fromisoformat(str(row.detail["first_applied_at"])))
     return (max(cuts) - started).total_seconds()
 

@@ -57,8 +57,9 @@ def variant(inv_dir: Path, work: Path, name: str, env: dict[str, str]) -> tuple[
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     with Journal.reader(journal) as j:
-        total = next(float(e["detail"]["total_seconds"]) for e in j.events(1) if e["kind"] == "containment_finished")
-        vectors = next(s for s in j.stages(1, "bench-x") if s.name == "vectors")
+        total = next(float(e["detail"]["total_seconds"]) for e in j.timeline.of(1)
+                     if e["kind"] == "containment_finished")
+        vectors = next(s for s in j.stages.of(1, "bench-x") if s.name == "vectors")
         stage = (datetime.fromisoformat(str(vectors.ended_at)) - datetime.fromisoformat(vectors.started_at))
     return total, stage.total_seconds(), cpu
 

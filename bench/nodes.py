@@ -81,7 +81,7 @@ def contain(inv_dir: Path, work: Path, n: int, tag: str) -> tuple[float, float]:
             "--confirm-timeout", "300", "--journal", str(journal), "-i", str(inv_dir))
         wall = time.time() - started
         with Journal.reader(journal) as j:
-            ends = [datetime.fromisoformat(str(s.ended_at)).timestamp() for name in names for s in j.stages(1, name)
+            ends = [datetime.fromisoformat(str(s.ended_at)).timestamp() for name in names for s in j.stages.of(1, name)
                     if s.name == "vectors" and s.state == "done" and not s.check_mode]
         return wall, max(ends) - started
     finally:

@@ -39,7 +39,7 @@ INVENTORY = ROOT / "inventories" / "lab"
 def _journal(path: Path) -> None:
     inv = load_inventory(INVENTORY).from_soc()  # the fake runner stands in for every node too
     with Journal(path) as j:
-        j.open_incident(IncidentSpec(worm="Bench.Worm", vectors=["tcp/4445"]), "bench")
+        j.incidents.open(IncidentSpec(worm="Bench.Worm", vectors=["tcp/4445"]), "bench")
         for area in inv.areas:
             job = Containment(ContainRequest(inventory=INVENTORY, area=area, operator="bench", loop=False), inv, j,
                               NoDetections(), run=FakeRunner(), probe=FakeProber())

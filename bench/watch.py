@@ -83,8 +83,8 @@ def applied(journal: Path, area: str, stage: str) -> datetime | None:
     except UserError:  # not created yet
         return None
     try:
-        for inc in j.incidents():
-            for st in j.stages(inc.id, area):
+        for inc in j.incidents.all():
+            for st in j.stages.of(inc.id, area):
                 if st.name == stage and st.state == "done" and st.detail.get("first_applied_at"):
                     return datetime.fromisoformat(str(st.detail["first_applied_at"]))
         return None
@@ -234,9 +234,10 @@ def drill(work: Path) -> list[str]:
     finally:
         stop(proc)
     with Journal.reader(journal) as j:
-        incidents = j.incidents()
-        postures = {a: p for inc in incidents for a, p in j.postures(inc.id).items() if ":" not in a and "/" not in a}
-        refused = [e["detail"] for e in j.events_of((EventKind.WATCH_REFUSED,))]
+        incidents = j.incidents.all()
+        postures = {a: p for inc in incidents for a,
+                    p in j.stages.postures(inc.id).items() if ":" not in a and "/" not in a}
+        refused = [e["detail"] for e in j.timeline.of_kinds((EventKind.WATCH_REFUSED,))]
     contained = sorted(a for a, p in postures.items() if p != "connected")
     held = sorted({a for r in refused for a in r["areas"]})
     return [f"| forged alerts for {', '.join(forged)} (hq is not in the policy; limit 1 area per hour) | "

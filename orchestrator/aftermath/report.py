@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import html
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,7 @@ from orchestrator.aftermath.model import MILESTONES, ReportData
 from orchestrator.containment.table import CONTAINMENT, is_first_cut
 from orchestrator.core.events import EventKind
 from orchestrator.core.inventory import Inventory
-from orchestrator.core.journal import Journal
+from orchestrator.core.journal import EventRow, Journal
 from orchestrator.core.safetext import md, redact
 from orchestrator.preparation import archmap
 from orchestrator.recovery.table import recovery_step
@@ -52,7 +53,7 @@ def _hours(a: datetime, b: datetime) -> float:
     return max(0.0, (b - a).total_seconds() / 3600)
 
 
-def react_for(event: dict[str, Any]) -> tuple[str, str] | None:
+def react_for(event: EventRow) -> tuple[str, str] | None:
     """The RE&CT response action a journal event records, if it records one."""
     d = event["detail"]
     if event["kind"] != EventKind.STAGE_ENDED or d.get("state") != "done" or d.get("dry_run"):
@@ -69,9 +70,9 @@ def react_for(event: dict[str, Any]) -> tuple[str, str] | None:
     return None
 
 
-def describe(event: dict[str, Any]) -> str:
+def describe(event: EventRow) -> str:
     d, kind = event["detail"], event["kind"]
-    texts = {
+    texts: dict[str, Callable[[], str]] = {  # the kinds are strings (a StrEnum)
         EventKind.INCIDENT_OPENED: lambda: f"incident opened: {d.get('worm', '')}",
         EventKind.INCIDENT_CLOSED: lambda: "incident closed" + (f" by force: {d.get('reason')}" if d.get("forced")
                                                                else ""),
@@ -116,15 +117,15 @@ class Report:
                  now: datetime | None = None, secrets: list[str] | None = None) -> None:
         self.inv = inv
         self.journal = journal
-        incidents = journal.incidents()
-        self.incident = journal.incident(incident_id) if incident_id is not None else (
-            journal.open_incident_for(None) if any(i.status == "open" for i in incidents) else incidents[-1])
+        incidents = journal.incidents.all()
+        self.incident = journal.incidents.get(incident_id) if incident_id is not None else (
+            journal.incidents.open_for(None) if any(i.status == "open" for i in incidents) else incidents[-1])
         self.now = now or datetime.now(UTC)
         self.secrets = [s for s in (secrets or []) if s]
 
     def data(self) -> ReportData:
         inc = self.incident
-        events = self.journal.events(inc.id)
+        events = self.journal.timeline.of(inc.id)
         opened = _at(inc.opened_at)
         timeline = []
         for e in events:
@@ -139,7 +140,7 @@ class Report:
         seeded = [d for d in detections if d.get("source_address") not in addresses]
         areas = self._areas(events, opened)
         facts = self._facts(events)
-        notes = self.journal.notes(inc.id)
+        notes = self.journal.decisions.notes(inc.id)
         for n in notes:  # the crisis cell's own verdicts stand beside the journal's facts
             if n["kind"] in ("right", "wrong"):
                 facts[n["kind"]].append(f"{n['at'][:19]} {n['text']} (note by {n['by']})")
@@ -162,7 +163,7 @@ class Report:
             "notes": notes,
             "approvals": [{k: a.get(k) for k in ("area", "approved_by", "role", "reason", "approved_at",
                                                  "recorded_by", "key_fingerprint", "statement", "signature")}
-                          for a in self.journal.approvals(inc.id)],
+                          for a in self.journal.decisions.approvals(inc.id)],
             "cost": self._cost(events, areas, opened),
             "actions": self._actions(events, facts),
             "architecture_md": archmap.markdown(self.inv),
@@ -170,20 +171,20 @@ class Report:
         }
         return ReportData.model_validate(redact(json.loads(json.dumps(data, default=str)), self.secrets))
 
-    def _areas(self, events: list[dict[str, Any]], opened: datetime) -> dict[str, Any]:
+    def _areas(self, events: list[EventRow], opened: datetime) -> dict[str, Any]:
         out: dict[str, Any] = {}
         for name, area in self.inv.areas.items():
             mine = [e for e in events if e["area"] == name]
 
-            def first(kind: str, pred: Any = None, evs: list[dict[str, Any]] = mine) -> str | None:
+            def first(kind: str, pred: Any = None, evs: list[EventRow] = mine) -> str | None:
                 return next((e["time"] for e in evs if e["kind"] == kind and (pred is None or pred(e))), None)
 
-            def last(kind: str, pred: Any = None, evs: list[dict[str, Any]] = mine) -> str | None:
+            def last(kind: str, pred: Any = None, evs: list[EventRow] = mine) -> str | None:
                 return next((e["time"] for e in reversed(evs) if e["kind"] == kind and (pred is None or pred(e))), None)
 
             real = [e for e in mine if not e["detail"].get("dry_run")]
             contained_at = first("containment_started", evs=real)
-            stages = self.journal.stages(self.incident.id, name)
+            stages = self.journal.stages.of(self.incident.id, name)
             cut = next((s.detail.get("first_applied_at") or s.ended_at for s in stages
                         if s.phase == "containment" and is_first_cut(s.name) and s.state == "done"
                         and not s.check_mode), None)
@@ -215,7 +216,7 @@ class Report:
             }
         return out
 
-    def _facts(self, events: list[dict[str, Any]]) -> dict[str, list[str]]:
+    def _facts(self, events: list[EventRow]) -> dict[str, list[str]]:
         wrong, right = [], []
         manual = sorted({e["detail"]["host"] for e in events if e["kind"] == EventKind.REMEDIATION_HOST
                          and e["detail"].get("state") == "manual-needed"})
@@ -250,7 +251,7 @@ class Report:
             wrong.append(f"hosts that needed manual remediation: {', '.join(manual)}")
         return {"right": right, "wrong": wrong, "manual_hosts": manual}
 
-    def _cost(self, events: list[dict[str, Any]], areas: dict[str, Any], opened: datetime) -> dict[str, Any]:
+    def _cost(self, events: list[EventRow], areas: dict[str, Any], opened: datetime) -> dict[str, Any]:
         c = self.inv.costs
         lines, missing = [], []
         total = 0.0
@@ -307,14 +308,15 @@ class Report:
                           "amount": round(amount, 2)})
         return {"currency": c.currency, "lines": lines, "total": round(total, 2), "not_declared": missing}
 
-    def _actions(self, events: list[dict[str, Any]], facts: dict[str, list[str]]) -> list[dict[str, Any]]:
+    def _actions(self, events: list[EventRow], facts: dict[str, list[str]]) -> list[dict[str, Any]]:
         out = [{"text": a["text"], "owner": a["owner"], "react": a["react"], "due": a["due"], "source": "crisis cell",
-                "added_by": a["added_by"], "added_at": a["added_at"]} for a in self.journal.actions(self.incident.id)]
+                "added_by": a["added_by"], "added_at": a["added_at"]}
+               for a in self.journal.decisions.actions(self.incident.id)]
         if facts["manual_hosts"]:
             out.append({"text": f"Make automatic remediation work on {', '.join(facts['manual_hosts'])} (every method "
                                 "failed there; see the facts)", "owner": None, "react": "RA4301", "due": None,
                         "source": "suggested"})
-        failed_methods = sorted({e["detail"].get("method") for e in events
+        failed_methods = sorted({str(e["detail"].get("method")) for e in events
                                  if e["kind"] == EventKind.REMEDIATION_METHOD_FAILED})
         if failed_methods:
             out.append({"text": f"Find out why methods {', '.join(failed_methods)} failed on some hosts and prepare "

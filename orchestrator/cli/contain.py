@@ -203,8 +203,8 @@ def exclude(
     why = check_text(reason, "exclude: --reason", limit=2000)
     by = default_operator(operator)
     with Journal(existing_journal(journal)) as j:
-        inc = j.open_incident_for(incident_id)
-        j.exclude(inc.id, known.area, host, why, by)
+        inc = j.incidents.open_for(incident_id)
+        j.hosts.exclude(inc.id, known.area, host, why, by)
     console.print(f"{host} excluded from incident {inc.id}: {why}", markup=False, highlight=False)
 
 
@@ -222,6 +222,6 @@ def unlock(
     why = check_text(reason, "unlock: --reason", limit=2000)
     by = default_operator(operator)
     with Journal(existing_journal(journal)) as j:
-        row = j.unlock(lock, why, by)
+        row = j.locks.unlock(lock, why, by)
     console.print(f"released {lock} (was held by pid {row['pid']} on {row['hostname']}, operator {row['operator']})",
                   markup=False, highlight=False)

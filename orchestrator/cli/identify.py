@@ -55,9 +55,9 @@ def identify(
     incident = None
     if journal.exists():
         with Journal(journal) as j:
-            open_ = [i for i in j.incidents() if i.status == "open"]
+            open_ = [i for i in j.incidents.all() if i.status == "open"]
             incident = open_[-1] if open_ else None
-            postures = j.postures(incident.id) if incident else {}
+            postures = j.stages.postures(incident.id) if incident else {}
     start = datetime.now(UTC) - timedelta(seconds=parse_duration(since, "--since", 1.0, 366 * 86400.0)) if since else \
         watch_start(incident.opened_at) if incident else datetime.now(UTC) - LOOKBACK
     sources = Sources(inv, specs=specs)

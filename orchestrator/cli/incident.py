@@ -50,7 +50,7 @@ def incident_open(
         worm, vector or [], signature or [], reference or [])
     by = default_operator(operator)
     with Journal(journal) as j:
-        inc = j.open_incident(spec, by)
+        inc = j.incidents.open(spec, by)
         console.print(f"incident {inc.id} opened: {spec.worm}, vectors {', '.join(map(str, spec.vectors))} "
                       f"(journal {journal})")
         try:
@@ -70,7 +70,7 @@ def incident_list(journal: JournalOpt = Path(DEFAULT_PATH), as_json: JsonOpt = F
     if no_incident_yet(journal, "[]" if as_json else None):
         return
     with Journal(existing_journal(journal)) as j:
-        incidents = j.incidents()
+        incidents = j.incidents.all()
     if as_json:
         print(json.dumps([{"id": i.id, "status": i.status, "opened_at": i.opened_at, "opened_by": i.opened_by,
                            **i.spec.model_dump(mode="json")} for i in incidents], indent=1))
@@ -102,7 +102,7 @@ def incident_close(
     if force and not (reason or "").strip():
         raise UserError("incident close --force: give the reason with --reason TEXT (it is journaled)")
     with Journal(existing_journal(journal)) as j:
-        inc = j.incident(incident)
+        inc = j.incidents.get(incident)
         if inc.status != "open":
             raise UserError(f"incident {incident} is {inc.status} already")
         inv = load(inventory)
@@ -110,7 +110,7 @@ def incident_close(
         if holds and not force:
             raise UserError(f"incident {incident} still holds {'; '.join(f'{a} ({p})' for a, p in holds.items())}: "
                             f"recover it first (irm recover --area AREA), or close with --force --reason TEXT")
-        j.close_incident(incident, default_operator(operator), force, reason if force else None, holds)
+        j.incidents.close(incident, default_operator(operator), force, reason if force else None, holds)
     console.print(f"incident {incident} closed" + (f" by force ({reason}); what it held no longer counts: the "
                                                   "next apply on those boundaries drops its cuts unless another "
                                                   "open incident holds them" if holds else ""))

@@ -115,7 +115,7 @@ def chosen_areas(inv: Inventory, journal: Any, areas: list[str] | None, detected
         from orchestrator.core.detection import watch_start
         from orchestrator.identification.sources import Sources
 
-        incident = journal.open_incident_for(incident_id)
+        incident = journal.incidents.open_for(incident_id)
         seen = {d.area for d in Sources(inv, specs=specs).detections(watch_start(incident.opened_at))}
         names += [n for n in inv.areas if n in seen and n not in names]
     return names

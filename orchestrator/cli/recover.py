@@ -61,7 +61,7 @@ def approve(
     inv = load(inventory)
     inv.area(area)
     with Journal(existing_journal(journal)) as j:
-        inc = j.open_incident_for(incident_id)
+        inc = j.incidents.open_for(incident_id)
         signed = approval.approve(inv, j, inc, area, key, why, by, stream.EventStream([notice.shown]))
         console.print(f"incident {inc.id}: recovery of {area} approved by {signed['approver']} ({signed['role']}), "
                       f"signed with {signed['fingerprint']} over remediation state {signed['remediation'][:19]}...: "

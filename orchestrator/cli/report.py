@@ -56,8 +56,8 @@ def note(
     text = check_text(text, "note: the text", limit=4000, multiline=True)
     by = default_operator(operator)
     with Journal(existing_journal(journal)) as j:
-        inc = j.open_incident_for(incident_id)
-        j.add_note(inc.id, _redacted(text, inventory), kind, by)
+        inc = j.incidents.open_for(incident_id)
+        j.decisions.add_note(inc.id, _redacted(text, inventory), kind, by)
     console.print(f"incident {inc.id}: note by {by} recorded")
 
 
@@ -84,8 +84,8 @@ def action_add(
     if due is not None and not re.match(r"^\d{4}-\d{2}-\d{2}$", due):
         raise UserError(f"action add: --due '{due}' is not a date (YYYY-MM-DD)")
     with Journal(existing_journal(journal)) as j:
-        inc = j.open_incident_for(incident_id)
-        j.add_action(inc.id, _redacted(text, inventory), owner, react, due, by)
+        inc = j.incidents.open_for(incident_id)
+        j.decisions.add_action(inc.id, _redacted(text, inventory), owner, react, due, by)
     console.print(f"incident {inc.id}: action added for {owner}")
 
 
@@ -99,8 +99,8 @@ def action_list(journal: JournalOpt = Path(DEFAULT_PATH), incident_id: IncidentO
     if no_incident_yet(journal, "[]" if as_json else None):
         return
     with Journal(existing_journal(journal)) as j:
-        inc = j.open_incident_for(incident_id)
-        actions = j.actions(inc.id)
+        inc = j.incidents.open_for(incident_id)
+        actions = j.decisions.actions(inc.id)
     if as_json:
         print(json.dumps([{k: a[k] for k in ("id", "text", "owner", "react", "due")} for a in actions], indent=1))
         return
@@ -131,7 +131,7 @@ def report(
         return
     inv = load(inventory)
     with Journal(existing_journal(journal)) as j:
-        if not j.incidents():
+        if not j.incidents.all():
             raise UserError(f"no incident in journal {journal}: nothing to report")
         r = rep.Report(inv, j, incident_id, secrets=vault_values(inventory))
         data = r.data()

@@ -59,7 +59,7 @@ def validate(
         raise UserError(f"no journal at {journal} (validate reads it, never creates it)")
     if path.exists():
         with Journal(path) as j:
-            open_ = [i for i in j.incidents() if i.status == "open"]
+            open_ = [i for i in j.incidents.all() if i.status == "open"]
         for inc in open_:
             vectors += inc.spec.vectors
             against.append(f"incident {inc.id} of {path}")

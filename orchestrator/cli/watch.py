@@ -89,8 +89,8 @@ def watch(
                                   keep_warm))
         w.events.subscribe(_printer)
         w.events.subscribe(notice.shown)
-        j.event(None, EventKind.WATCH_STARTED, by, None, policy=chosen.name, path=str(policy), sha256=digest,
-                signers=signers, areas=list(chosen.areas), through=chosen.through, dry_run=dry_run)
+        j.timeline.add(None, EventKind.WATCH_STARTED, by, None, policy=chosen.name, path=str(policy), sha256=digest,
+                       signers=signers, areas=list(chosen.areas), through=chosen.through, dry_run=dry_run)
         console.print(f"watching {', '.join(chosen.areas)} under policy {chosen.name} (signed by "
                       f"{', '.join(signers)}; through {chosen.through}; at most {chosen.limits.max_areas_per_hour} "
                       f"area(s) per hour){' DRY RUN' if dry_run else ''}", markup=False, highlight=False)
@@ -117,7 +117,7 @@ def watch_pause(reason: ReasonOpt, journal: JournalOpt = Path(DEFAULT_PATH), ope
 
     why = check_text(reason, "watch pause: --reason", limit=500)
     with Journal(journal) as j:
-        j.event(None, EventKind.WATCH_PAUSED, default_operator(operator), None, reason=why)
+        j.timeline.add(None, EventKind.WATCH_PAUSED, default_operator(operator), None, reason=why)
     console.print(f"automatic containment paused: {why}", markup=False, highlight=False)
 
 
@@ -131,7 +131,7 @@ def watch_resume(reason: ReasonOpt, journal: JournalOpt = Path(DEFAULT_PATH), op
 
     why = check_text(reason, "watch resume: --reason", limit=500)
     with Journal(journal) as j:
-        j.event(None, EventKind.WATCH_RESUMED, default_operator(operator), None, reason=why)
+        j.timeline.add(None, EventKind.WATCH_RESUMED, default_operator(operator), None, reason=why)
     console.print(f"automatic containment resumed: {why}", markup=False, highlight=False)
 
 

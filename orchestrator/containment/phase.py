@@ -98,7 +98,7 @@ class Containment:
         self.events = events or EventStream()  # what this run tells its listeners (core.stream)
         self.areas = [inv.area(name) for name in req.names]
         self.names = [a.name for a in self.areas]
-        self.incident: Incident = journal.open_incident_for(req.incident_id)
+        self.incident: Incident = journal.incidents.open_for(req.incident_id)
         self.vectors: list[Vector] = list(self.incident.spec.vectors)
         self.state: dict[str, AreaState] = {}
         self._reread()
@@ -118,7 +118,7 @@ class Containment:
     def _reread(self) -> None:
         """The states again, under the area locks: another operator may have moved them since the plan
         was shown (the prompt sits in between)."""
-        scopes = self.journal.postures(self.incident.id)
+        scopes = self.journal.stages.postures(self.incident.id)
         self.state = {name: AreaState.from_scopes(name, scopes) for name in self.names}
 
     # -- planning ----------------------------------------------------------------------------------
@@ -213,18 +213,18 @@ class Containment:
     # -- the whole run ------------------------------------------------------------------------------
 
     def _event(self, kind: EventKind, area: str, **detail: object) -> None:
-        self.journal.event(self.incident.id, kind, self.req.operator, area, **detail)
+        self.journal.timeline.add(self.incident.id, kind, self.req.operator, area, **detail)
 
     def _lock_all(self) -> list[str]:
         """Every area's lock, or none: a lock held elsewhere releases those taken and raises."""
         taken: list[str] = []
         try:
             for name in self.names:
-                self.journal.acquire_lock(name, self.incident.id, self.req.operator, self.applier.token)
+                self.journal.locks.acquire(name, self.incident.id, self.req.operator, self.applier.token)
                 taken.append(name)
         except UserError:
             for name in taken:
-                self.journal.release_lock(name)
+                self.journal.locks.release(name)
             raise
         return taken
 
@@ -252,18 +252,19 @@ class Containment:
                    for n in self.names}
         self.applier.dry_states = self.applier.states()
         if not self.req.dry_run:
-            self.applier.token = self.journal.start_run(self.incident.id, "contain", ",".join(self.names),
-                                                        self.req.operator)
+            self.applier.token = self.journal.locks.start_run(self.incident.id, "contain", ",".join(self.names),
+                                                              self.req.operator)
         try:
             taken = self._lock_all()
         except UserError:
-            self.journal.end_run(self.applier.token) if not self.req.dry_run else None
+            self.journal.locks.end_run(self.applier.token) if not self.req.dry_run else None
             raise
         try:
             self._reread()
             for name in self.names:
                 if not self.req.dry_run:
-                    stale = self.journal.interrupt_stale(self.incident.id, name, (self.phase,), self.req.operator)
+                    stale = self.journal.stages.interrupt_stale(self.incident.id, name, (self.phase,),
+                                                                self.req.operator)
                     if stale:
                         self.events.say(f"a previous run was killed during {', '.join(stale)} of {name}: "
                                         "redoing it")
@@ -302,9 +303,9 @@ class Containment:
             raise
         finally:
             for name in taken:
-                self.journal.release_lock(name)
+                self.journal.locks.release(name)
             if not self.req.dry_run:
-                self.journal.end_run(self.applier.token)
+                self.journal.locks.end_run(self.applier.token)
 
     def _retry_unreachable(self, reports: dict[str, ContainReport]) -> None:
         """Hosts skipped by a host-level stage get their area's host policy as soon as they answer: at the
@@ -314,8 +315,8 @@ class Containment:
                 report.unreachable = sorted({h for o in report.stages for h in o.skipped})
                 report.host_failures = {h: why for o in report.stages for h, why in o.failed.items()}
             return
-        rows = self.journal.host_rows(self.incident.id)
-        pending = {a.name: [h for h in a.hosts if rows.get(h, {}).get("reach") == "unreachable"
+        rows = self.journal.hosts.rows(self.incident.id)
+        pending = {a.name: [h for h in a.hosts if (h in rows and rows[h]["reach"] == "unreachable")
                             or h in {f for o in reports[a.name].stages if o.name == HOST_STAGE.name
                                      for f in o.failed}]
                    for a in self.areas if self.state[a.name].vectors_blocked}
@@ -329,11 +330,11 @@ class Containment:
             outcomes = self._apply(retry, {name: self.state[name] for name in pending}, tolerate_host_failures=True)
             for name, outcome in outcomes.items():
                 reports[name].stages.append(outcome)
-        rows = self.journal.host_rows(self.incident.id)
+        rows = self.journal.hosts.rows(self.incident.id)
         planned = self.applier.planned(self.applier.states())
         for area in self.areas:
             report = reports[area.name]
-            report.unreachable = sorted(h for h in area.hosts if rows.get(h, {}).get("reach") == "unreachable")
+            report.unreachable = sorted(h for h in area.hosts if h in rows and rows[h]["reach"] == "unreachable")
             report.host_failures = {h: f"enforces {fp}, not the planned policy"
                                     for h, fp in not_as_planned(rows, planned, list(area.hosts)).items()}
 

@@ -24,7 +24,7 @@ from orchestrator.core.holds import held_by_others, strictest
 from orchestrator.core.hooks import HOOKS
 from orchestrator.core.incident import Vector
 from orchestrator.core.inventory import Host, Inventory, hosts_by_os
-from orchestrator.core.journal import BOUNDARIES_LOCK, Incident, Journal
+from orchestrator.core.journal import BOUNDARIES_LOCK, HostRow, Incident, Journal
 from orchestrator.core.posture import AreaState, Policy, policies
 from orchestrator.core.stream import EventStream, StageEnded, StageStarted
 
@@ -103,7 +103,7 @@ class StageApplier:
 
     def states(self) -> dict[str, AreaState]:
         """Every area's state, as the journal holds it."""
-        scopes = self.journal.postures(self.incident.id)
+        scopes = self.journal.stages.postures(self.incident.id)
         return {a: AreaState.from_scopes(a, scopes) for a in self.inv.areas}
 
     def planned(self, states: dict[str, AreaState]) -> dict[str, Policy]:
@@ -132,8 +132,8 @@ class StageApplier:
         if spec.host_level or self.settings.dry_run:
             yield
             return
-        with self.journal.lock(BOUNDARIES_LOCK, self.incident.id, self.settings.operator, self.token,
-                               wait=self.settings.lock_wait):
+        with self.journal.locks.hold(BOUNDARIES_LOCK, self.incident.id, self.settings.operator, self.token,
+                                     wait=self.settings.lock_wait):
             yield
 
     def _probe(self, spec: StageSpec) -> tuple[dict[str, list[dict[str, Any]]], set[str]]:
@@ -159,7 +159,7 @@ class StageApplier:
             known = self.inv.hosts.get(h)
             by_area.setdefault(known.area if known is not None and known.area else default, []).append(h)
         for area, group in by_area.items():
-            self.journal.set_reach(self.incident.id, area, group, reach, spec.name)
+            self.journal.hosts.set_reach(self.incident.id, area, group, reach, spec.name)
 
     def _apply_locked(self, spec: StageSpec, new_states: dict[str, AreaState],
                       tolerate_host_failures: bool) -> dict[str, StageOutcome]:
@@ -179,13 +179,13 @@ class StageApplier:
             self.events.say(f"{spec.name}: not reached before the change: {', '.join(skipped + behind)} "
                             "(protected by the boundary only; retried at the end)")
         if not self.settings.dry_run:
-            self.journal.assert_holding()  # a lock taken from this run: no device is changed, no row started
+            self.journal.locks.assert_holding()  # a lock taken from this run: no device is changed, no row started
         fingerprints = {h: planned[h].fingerprint for h in targets}
         if not self.settings.dry_run:  # before the stage row: what the compare-and-swap of IOS and Windows renders
-            self.journal.remember_policies({fingerprints[h]: planned[h].model_dump(mode="json") for h in targets})
+            self.journal.hosts.remember_policies({fingerprints[h]: planned[h].model_dump(mode="json") for h in targets})
         self.events.publish(StageStarted(spec.label, tuple(targets), spec.summary))
         mine = {a: [t for t in spec.targets_of(a) if t in targets] for a in names}
-        rows = {a: self.journal.start_stage(
+        rows = {a: self.journal.stages.start(
             self.incident.id, self.settings.phase, a, spec.name, ",".join(mine[a]), self.settings.dry_run,
             self.settings.operator,
             summary=spec.summary, planned={h: fingerprints[h] for h in mine[a]}, token=self.token,
@@ -199,7 +199,7 @@ class StageApplier:
             detail = (f"{', '.join(unreachable_boundaries)} does not answer on its management path: nothing was "
                       "applied there")
             for row in rows.values():
-                self.journal.end_stage(row, "failed", failed=unreachable_boundaries, reason=detail)
+                self.journal.stages.end(row, "failed", failed=unreachable_boundaries, reason=detail)
             self.events.publish(StageEnded(spec.label, False, tuple(spec.targets), detail))
             raise ContainmentFailed(f"stage {spec.name} failed: {detail}")
         if targets:
@@ -207,16 +207,16 @@ class StageApplier:
         missing = sorted(set(targets) - set(result.hosts))
         failed = sorted(set(result.failed_hosts) | set(missing))
         live = {h: str(r.facts.get("irm_live_fingerprint", "unknown")) for h, r in result.hosts.items()}
-        host_rows = self.journal.host_rows(self.incident.id)
+        host_rows = self.journal.hosts.rows(self.incident.id)
         # what each host enforces now: the planned table where it confirmed, else as far as irm can know
         enforced = {h: fp for h, fp in fingerprints.items() if h not in failed}
         enforced |= {h: _enforced(h, fingerprints[h], result.hosts.get(h), host_rows) for h in failed}
         if failed and not (spec.host_level and tolerate_host_failures):
             detail = self._after_failure(spec, names, failed, result, reach)
             for a, row in rows.items():  # the hosts that confirmed are journaled as what they now enforce
-                self.journal.end_stage(row, "failed", failed=[h for h in failed if h in mine[a]] or failed,
-                                       reason=detail, live={h: v for h, v in live.items() if h in mine[a]},
-                                       fingerprints=None if self.settings.dry_run else {h: enforced[h] for h in mine[a]
+                self.journal.stages.end(row, "failed", failed=[h for h in failed if h in mine[a]] or failed,
+                                        reason=detail, live={h: v for h, v in live.items() if h in mine[a]},
+                                        fingerprints=None if self.settings.dry_run else {h: enforced[h] for h in mine[a]
                                                                                if h in enforced})
             self.events.publish(StageEnded(spec.label, False, tuple(spec.targets), detail))
             raise ContainmentFailed(f"stage {spec.name} failed on {', '.join(failed)}: {detail}")
@@ -229,7 +229,7 @@ class StageApplier:
             out = StageOutcome(spec.name, mine[a], own, first_applied_at=applied[0] if applied else None,
                                skipped=[h for h in skipped if h in spec.targets_of(a)],
                                failed={h: w for h, w in why.items() if h in mine[a]})
-            self.journal.end_stage(
+            self.journal.stages.end(
                 row, "failed" if out.failed else "done",
                 postures=new_states[a].scopes(self.inv.area(a)) if not self.settings.dry_run else None,
                 fingerprints={h: enforced[h] for h in mine[a]} if not self.settings.dry_run else None,
@@ -257,7 +257,7 @@ class StageApplier:
             irm_policies={h: planned[h].model_dump(mode="json") for h in targets},
             irm_fingerprints={h: fp for h, fp in fingerprints.items() if fp != "absent"},
             irm_token=self.token,
-            irm_takeover_tokens=self.journal.dead_tokens(),
+            irm_takeover_tokens=self.journal.locks.dead_tokens(),
             irm_expect=self._expected(targets),
             irm_expect_policies=self._expected_policies(targets),
             firewall_policy_confirm_timeout=self.settings.confirm_timeout,
@@ -269,15 +269,15 @@ class StageApplier:
                                        check=self.settings.dry_run, diff=self.settings.dry_run, events=self.events)
         except RunnerError as exc:
             for a, row in rows.items():
-                self.journal.end_stage(row, "failed", failed=mine[a], reason=str(exc))
+                self.journal.stages.end(row, "failed", failed=mine[a], reason=str(exc))
             self.events.publish(StageEnded(spec.label, False, tuple(targets), str(exc)))
             raise ContainmentFailed(f"stage {spec.name} failed: {exc}; the previous rules stay in place "
                                     "(any armed timer restores the last confirmed ruleset)") from None
         if not self.settings.dry_run:
             self._read_back(result, planned)
-        self.journal.keep_job_events(list(rows.values()), result.events)
+        self.journal.stages.keep_job_events(list(rows.values()), result.events)
         for a, row in rows.items():
-            self.journal.host_results(row, [
+            self.journal.stages.record_hosts(row, [
                 {"host": h.host, "status": h.status, "ok": h.ok, "changed": h.changed, "failed": h.failed,
                  "unreachable": h.unreachable, "failures": h.failures} for h in result.hosts.values()
                 if h.host in mine[a]])
@@ -290,7 +290,7 @@ class StageApplier:
         operator takes over."""
         if self.settings.take_over:
             return {}
-        newest, known = self.journal.enforced(), self.journal.known_tables()
+        newest, known = self.journal.hosts.enforced(), self.journal.hosts.known_tables()
         return {h: sorted({"absent", *known.get(h, set())} - {"unknown"}) for h in targets
                 if newest.get(h) != "unknown"}
 
@@ -300,7 +300,7 @@ class StageApplier:
         this journal planned for it); the role compares what it reads with each and refuses the rest."""
         expected = self._expected([h for h in targets if self.inv.hosts[h].boundary_kind == "cisco_ios"
                                    or self.inv.hosts[h].os == "windows"])
-        kept = self.journal.policies({fp for fps in expected.values() for fp in fps})
+        kept = self.journal.hosts.policies({fp for fps in expected.values() for fp in fps})
         empty = Policy(host="", label="no irm rules").model_dump(mode="json")
         return {h: [empty, *(kept[fp] for fp in fps if fp in kept)] for h, fps in expected.items()}
 
@@ -361,8 +361,8 @@ class StageApplier:
             return f"{reasons}; SSH could not be checked ({exc}): check {', '.join(expected)} by hand"
         answering = sorted(h for h, r in back.hosts.items() if r.status == "ok")
         for area in areas:
-            self.journal.event(self.incident.id, EventKind.LOCKOUT_REVERTED, self.settings.operator, area,
-                               stage=spec.name, hosts=failed, reachable_again=answering, reasons=reasons)
+            self.journal.timeline.add(self.incident.id, EventKind.LOCKOUT_REVERTED, self.settings.operator, area,
+                                      stage=spec.name, hosts=failed, reachable_again=answering, reasons=reasons)
         still = sorted(set(expected) - set(answering))
         if unsettled:
             return (f"{reasons}; {', '.join(unsettled)}: not back to the last confirmed policy (a change still "
@@ -374,7 +374,7 @@ class StageApplier:
         return f"{reasons}; {tail}"
 
 
-def _enforced(host: str, planned: str, result: runner.HostResult | None, rows: dict[str, dict[str, Any]]) -> str:
+def _enforced(host: str, planned: str, result: runner.HostResult | None, rows: dict[str, HostRow]) -> str:
     """What a host a stage failed on enforces, as far as irm can know: confirmed, it keeps the planned
     table (a later task failed); applied but unconfirmed, its timer restores the last confirmed one
     (journaled before); otherwise what it reported live."""
@@ -384,5 +384,5 @@ def _enforced(host: str, planned: str, result: runner.HostResult | None, rows: d
         return planned
     live = str(result.facts.get("irm_live_fingerprint", "unknown"))
     if live == planned:
-        return str(rows.get(host, {}).get("fingerprint") or "absent")
+        return str((rows[host]["fingerprint"] if host in rows else None) or "absent")
     return live

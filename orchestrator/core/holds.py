@@ -41,7 +41,7 @@ def held(inv: Inventory, journal: Journal, incident_id: int) -> dict[str, str]:
 
 
 def incident_states(inv: Inventory, journal: Journal, incident_id: int) -> dict[str, AreaState]:
-    scopes = journal.postures(incident_id)
+    scopes = journal.stages.postures(incident_id)
     return {a: AreaState.from_scopes(a, scopes) for a in inv.areas}
 
 
@@ -51,7 +51,7 @@ def held_by_others(inv: Inventory, journal: Journal, incident_id: int | None) ->
     (only of those that hold anything)."""
     states: dict[str, AreaState] = {}
     vectors: list[Vector] = []
-    for inc in journal.incidents():
+    for inc in journal.incidents.all():
         if inc.status != "open" or inc.id == incident_id:
             continue
         theirs = incident_states(inv, journal, inc.id)
@@ -64,7 +64,7 @@ def held_by_others(inv: Inventory, journal: Journal, incident_id: int | None) ->
 def holders(inv: Inventory, journal: Journal, area: str, incident_id: int) -> list[int]:
     """The other open incidents that still hold something in ``area``."""
     out = []
-    for inc in journal.incidents():
+    for inc in journal.incidents.all():
         if inc.status == "open" and inc.id != incident_id and holds_anything(
                 {area: incident_states(inv, journal, inc.id)[area]}):
             out.append(inc.id)

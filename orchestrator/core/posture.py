@@ -18,15 +18,19 @@ Drops come before the generic "established" accept, so isolation also cuts conne
 from __future__ import annotations
 
 import difflib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Network
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from orchestrator.core.incident import Vector
 from orchestrator.core.inventory import Area, CriticalFlow, Host, Inventory
 from orchestrator.core.paths import module_util
+
+if TYPE_CHECKING:
+    from orchestrator.core.journal.rows import HostRow
 
 AreaPosture = Literal["connected", "internet_cut", "isolated"]
 AREA_ORDER: tuple[AreaPosture, ...] = ("connected", "internet_cut", "isolated")
@@ -152,12 +156,12 @@ class AreaState:
         )
 
 
-def not_as_planned(rows: dict[str, dict[str, object]], planned: dict[str, Policy],
+def not_as_planned(rows: Mapping[str, HostRow], planned: dict[str, Policy],
                    hosts: list[str]) -> dict[str, str]:
     """Hosts whose journaled fingerprint (what they last reported enforcing) is not their planned one:
     host -> what they enforce. Hosts never applied, or not reached, are not claimed either way."""
     return {h: str(rows[h]["fingerprint"]) for h in hosts
-            if h in rows and rows[h].get("fingerprint") and rows[h].get("reach") != "unreachable"
+            if h in rows and rows[h]["fingerprint"] and rows[h]["reach"] != "unreachable"
             and rows[h]["fingerprint"] != planned[h].fingerprint}
 
 

@@ -79,11 +79,12 @@ def notify(inv: Inventory, journal: Journal, msg: Message, operator: str) -> lis
         out.append(Delivery("webhook", False, [settings.webhook.url], down) if down else _webhook(inv, msg))
     for d in out:
         if d.ok:
-            journal.event(msg.incident, EventKind.NOTIFIED, operator, None, channel=d.channel, subject=msg.subject,
-                          recipients=d.recipients)
+            journal.timeline.add(msg.incident, EventKind.NOTIFIED, operator, None, channel=d.channel,
+                                 subject=msg.subject,
+                                 recipients=d.recipients)
         else:
-            journal.event(msg.incident, EventKind.NOTIFY_FAILED, operator, None, channel=d.channel,
-                          subject=msg.subject, error=d.error[:500], recipients=d.recipients)
+            journal.timeline.add(msg.incident, EventKind.NOTIFY_FAILED, operator, None, channel=d.channel,
+                                 subject=msg.subject, error=d.error[:500], recipients=d.recipients)
     return out
 
 

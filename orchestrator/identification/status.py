@@ -20,8 +20,8 @@ from orchestrator.core.posture import AreaState, not_as_planned, policies, table
 def _chosen(journal: Journal, incident_id: int | None) -> Incident | None:
     """The given incident, else the newest open one, else the newest."""
     if incident_id is not None:
-        return journal.incident(incident_id)
-    incidents = journal.incidents()
+        return journal.incidents.get(incident_id)
+    incidents = journal.incidents.all()
     open_ = [i for i in incidents if i.status == "open"]
     return open_[-1] if open_ else (incidents[-1] if incidents else None)
 
@@ -33,11 +33,12 @@ def gather(inv: Inventory, journal: Journal, incident_id: int | None) -> dict[st
         return data
     data["incident"] = {"id": chosen.id, "status": chosen.status, "opened_at": chosen.opened_at,
                         "opened_by": chosen.opened_by, **chosen.spec.model_dump(mode="json")}
-    scopes = journal.postures(chosen.id)
-    rows = journal.host_rows(chosen.id)
+    scopes = journal.stages.postures(chosen.id)
+    rows = journal.hosts.rows(chosen.id)
     planned = journaled_policies(inv, journal, chosen)
     data["open_incidents"] = open_incidents(inv, journal)
-    data["locks"] = [{k: lock[k] for k in ("area", "pid", "hostname", "operator", "since")} for lock in journal.locks()]
+    data["locks"] = [{k: lock[k] for k in ("area", "pid", "hostname", "operator",
+                                           "since")} for lock in journal.locks.held()]
     since = watch_start(chosen.opened_at)
     from orchestrator.identification.sources import Sources
 
@@ -50,9 +51,9 @@ def gather(inv: Inventory, journal: Journal, incident_id: int | None) -> dict[st
     for area in inv.areas.values():
         st = AreaState.from_scopes(area.name, scopes)
         stages = []
-        for stage in journal.stages(chosen.id, area.name):
+        for stage in journal.stages.of(chosen.id, area.name):
             failed = [{"host": r["host"], "status": r["status"], "failures": r["failures"]}
-                      for r in journal.stage_hosts(stage.id) if r["status"] in ("failed", "unreachable")]
+                      for r in journal.stages.hosts(stage.id) if r["status"] in ("failed", "unreachable")]
             stages.append({"id": stage.id, "phase": stage.phase, "name": stage.name, "state": stage.state,
                            "dry_run": stage.check_mode, "operator": stage.operator, "started_at": stage.started_at,
                            "ended_at": stage.ended_at, "failed_hosts": failed})
@@ -69,12 +70,12 @@ def gather(inv: Inventory, journal: Journal, incident_id: int | None) -> dict[st
             }
         remediation = {h: {"state": r["state"], "method": r["method"], "updated_at": r["updated_at"],
                            "updated_by": r["updated_by"], "detail": r["detail"]}
-                       for h, r in journal.remediation(chosen.id, area.name).items()}
+                       for h, r in journal.remediation.of(chosen.id, area.name).items()}
         recovery = [{"step": s.name, "number": s.detail.get("number"), "state": s.state, "operator": s.operator,
                      "started_at": s.started_at, "ended_at": s.ended_at, "soak": s.detail.get("soak"),
                      "reason": s.detail.get("reason"), "confirmed_by": s.detail.get("confirmed_by"),
                      "confirmation": s.detail.get("confirmation")}
-                    for s in journal.stages(chosen.id, area.name) if s.phase == "recovery"]
+                    for s in journal.stages.of(chosen.id, area.name) if s.phase == "recovery"]
         mine = {h: rows[h] for h in area.hosts if h in rows}
         data["areas"][area.name] = {
             "posture": st.posture, "vectors_blocked": st.vectors_blocked,
@@ -104,7 +105,7 @@ def journaled_policies(inv: Inventory, journal: Journal, incident: Incident) -> 
 def open_incidents(inv: Inventory, journal: Journal) -> list[dict[str, Any]]:
     """Every open incident and the areas it holds (status shows them all, not only the one chosen)."""
     out = []
-    for inc in journal.incidents():
+    for inc in journal.incidents.all():
         if inc.status != "open":
             continue
         out.append({"id": inc.id, "worm": inc.spec.worm, "vectors": [str(v) for v in inc.spec.vectors],
@@ -120,7 +121,7 @@ def verify(inv: Inventory, inventory: Path, journal: Journal, incident_id: int |
     if chosen is None:
         raise UserError(f"no incident in journal {journal.path}: nothing to verify")
     planned = journaled_policies(inv, journal, chosen)
-    excluded = sorted(h for h, r in journal.host_rows(chosen.id).items() if r["excluded_reason"])
+    excluded = sorted(h for h, r in journal.hosts.rows(chosen.id).items() if r["excluded_reason"])
     names = [h for h in planned if h in inv.hosts and h not in excluded]
     _, down = mgmt_probe.probe([e for e in checks.reach_targets(inv, names) if e["via"] == e["host"]])
     devices = [h for h in names if h not in down and inv.hosts[h].boundary_kind == "cisco_ios"]
@@ -162,8 +163,8 @@ def verify(inv: Inventory, inventory: Path, journal: Journal, incident_id: int |
 def watch_state(journal: Journal) -> dict[str, Any] | None:
     """What the journal says of irm watch: the newest start (policy, signers), whether automatic action is
     paused and why, and the automatic actions so far. None when no watcher ever ran on this journal."""
-    rows = journal.events_of((EventKind.WATCH_STARTED, EventKind.WATCH_PAUSED, EventKind.WATCH_RESUMED,
-                              EventKind.WATCH_TRIGGERED))
+    rows = journal.timeline.of_kinds((EventKind.WATCH_STARTED, EventKind.WATCH_PAUSED, EventKind.WATCH_RESUMED,
+                                      EventKind.WATCH_TRIGGERED))
     started = [r for r in rows if r["kind"] == EventKind.WATCH_STARTED]
     if not started:
         return None

@@ -23,7 +23,7 @@ from typing import Any
 
 from orchestrator.core.errors import UserError
 from orchestrator.core.inventory import Approver, Inventory
-from orchestrator.core.journal import Incident, Journal, now
+from orchestrator.core.journal import ApprovalRow, Incident, Journal, now
 from orchestrator.core.sshsig import (
     agent_keys,
     approver_for_key,
@@ -50,7 +50,7 @@ class RemediationState:
 def remediation_state(journal: Journal, incident_id: int, area: str) -> RemediationState:
     """A digest of the area's remediation rows (host, state, method, when): any remediation after an
     approval changes it."""
-    rows = journal.remediation(incident_id, area)
+    rows = journal.remediation.of(incident_id, area)
     canon = json.dumps([[h, r["state"], r.get("method"), r["updated_at"]] for h, r in sorted(rows.items())])
     last = max((r["updated_at"] for r in rows.values()), default=None)
     return RemediationState("sha256:" + hashlib.sha256(canon.encode()).hexdigest(), len(rows), last)
@@ -59,7 +59,7 @@ def remediation_state(journal: Journal, incident_id: int, area: str) -> Remediat
 def exclusions_state(inv: Inventory, journal: Journal, incident_id: int, area: str) -> RemediationState:
     """A digest of the hosts of the area that irm was told to leave out (host, reason, by, when): an
     exclusion recorded after an approval changes it."""
-    rows = {h: r for h, r in journal.host_rows(incident_id).items() if r.get("excluded_reason")
+    rows = {h: r for h, r in journal.hosts.rows(incident_id).items() if r.get("excluded_reason")
             and (r.get("area") == area or (h in inv.hosts and inv.hosts[h].area == area))}
     canon = json.dumps([[h, r["excluded_reason"], r["excluded_by"], r["excluded_at"]] for h, r in sorted(rows.items())])
     last = max((str(r["excluded_at"]) for r in rows.values()), default=None)
@@ -105,7 +105,8 @@ def approve(inv: Inventory, journal: Journal, incident: Incident, area: str, key
                      exclusions_state(inv, journal, incident.id, area))
     signature = sign(text, keyfile, NAMESPACE)
     fp = fingerprint(approver_key(inv, approver))
-    journal.approve(incident.id, area, approver.name, approver.role, reason, at, text, signature, fp, recorded_by)
+    journal.decisions.approve(incident.id, area, approver.name, approver.role, reason, at, text, signature, fp,
+                              recorded_by)
     stream = events or EventStream()
     notify.listen(stream, inv, journal)
     stream.publish(DecisionNeeded(incident.id, "recovery approved", (area,),
@@ -117,7 +118,7 @@ def approve(inv: Inventory, journal: Journal, incident: Incident, area: str, key
 def approval_problems(inv: Inventory, journal: Journal, incident: Incident, area: str, operator: str) -> list[str]:
     """Empty when one journaled approval for ``area`` verifies; else why none does, one line each."""
     how = f"an approver signs with 'irm approve --area {area} --key FILE --reason TEXT'"
-    rows = [a for a in journal.approvals(incident.id) if a.get("area") == area]
+    rows = [a for a in journal.decisions.approvals(incident.id) if a.get("area") == area]
     if not inv.approvers:
         return [f"no approvers listed in {inv.source} (irm_approvers: name, role, key): nobody can approve recovery"]
     if not rows:
@@ -134,15 +135,16 @@ def approval_problems(inv: Inventory, journal: Journal, incident: Incident, area
 
 
 def _rejected(inv: Inventory, journal: Journal, incident: Incident, area: str, state: RemediationState,
-              operator: str, row: dict[str, Any]) -> str | None:
-    if not row.get("signature") or not row.get("statement"):
+              operator: str, row: ApprovalRow) -> str | None:
+    statement, signature = row["statement"], row["signature"]
+    if not signature or not statement:
         return "it is not signed (recorded by an older irm with a typed name)"
     approver = next((a for a in inv.approvers if a.name == row["approved_by"]), None)
     if approver is None:
         return f"'{row['approved_by']}' is no longer a listed approver"
-    if not verify(row["statement"], row["signature"], approver.name, approver_key(inv, approver), NAMESPACE):
+    if not verify(statement, signature, approver.name, approver_key(inv, approver), NAMESPACE):
         return f"the signature does not verify with {approver.name}'s key listed now"
-    fields = parse_statement(row["statement"])
+    fields = parse_statement(statement)
     if fields.get("incident", "").split(" ")[0] != str(incident.id) or fields.get("area") != area:
         return "it was signed for another incident or area"
     same = _same_person(inv, approver, operator)

@@ -152,8 +152,8 @@ class Recovery:
         self.source = source
         self.events = events or EventStream()  # what this run tells its listeners (core.stream)
         self.area = inv.area(req.area)
-        self.incident: Incident = journal.open_incident_for(req.incident_id)
-        self.state = AreaState.from_scopes(self.area.name, journal.postures(self.incident.id))
+        self.incident: Incident = journal.incidents.open_for(req.incident_id)
+        self.state = AreaState.from_scopes(self.area.name, journal.stages.postures(self.incident.id))
         self.applier = StageApplier(inv, journal, self.incident, ApplierSettings(
             req.inventory, req.operator, self.phase, tuple(self.incident.spec.vectors),
             confirm_timeout=req.confirm_timeout, take_over=req.take_over), self.events, run, probe)
@@ -166,7 +166,7 @@ class Recovery:
     def _reread(self) -> None:
         """The state again, under the area lock: another operator may have moved it since the plan was
         shown (the prompt sits in between)."""
-        self.state = AreaState.from_scopes(self.area.name, self.journal.postures(self.incident.id))
+        self.state = AreaState.from_scopes(self.area.name, self.journal.stages.postures(self.incident.id))
 
     def _apply(self, spec: StageSpec, new_state: AreaState) -> StageOutcome:
         outcome = self.applier.apply(spec, {self.area.name: new_state})[self.area.name]
@@ -176,13 +176,13 @@ class Recovery:
     # -- where the recovery stands ------------------------------------------------------------------
 
     def _started(self) -> dict[str, Any] | None:
-        for event in reversed(self.journal.events(self.incident.id)):
+        for event in reversed(self.journal.timeline.of(self.incident.id)):
             if event["kind"] == EventKind.RECOVERY_STARTED and event["area"] == self.area.name:
                 return dict(event["detail"])
         return None
 
     def _step_rows(self) -> list[Any]:
-        return [s for s in self.journal.stages(self.incident.id, self.area.name) if s.phase == "recovery"]
+        return [s for s in self.journal.stages.of(self.incident.id, self.area.name) if s.phase == "recovery"]
 
     def planned_steps(self) -> list[Step]:
         started = self._started()
@@ -207,15 +207,16 @@ class Recovery:
         st = self.state
         if not resuming:
             finished = any(e["kind"] == EventKind.CONTAINMENT_FINISHED and e["area"] == self.area.name
-                           and not e["detail"].get("dry_run") for e in self.journal.events(self.incident.id))
+                           and not e["detail"].get("dry_run") for e in self.journal.timeline.of(self.incident.id))
             if not (finished and st.posture == "isolated" and st.vectors_blocked and st.mobile_blocked):
                 unmet.append(f"containment of '{self.area.name}' is not complete (posture {st.posture}, vectors "
                              f"{'blocked' if st.vectors_blocked else 'open'}, mobile "
                              f"{'blocked' if st.mobile_blocked else 'connected'})")
-        states = self.journal.remediation(self.incident.id, self.area.name)
+        states = self.journal.remediation.of(self.incident.id, self.area.name)
         excluded = self._excluded()
         unverified = [f"{h} ({states[h]['state'] if h in states else 'never remediated'})"
-                      for h in self.area.hosts if states.get(h, {}).get("state") != "verified" and h not in excluded]
+                      for h in self.area.hosts
+                      if (states[h]["state"] if h in states else None) != "verified" and h not in excluded]
         if unverified:
             unmet.append(f"not remediated and verified: {', '.join(unverified)}")
         else:
@@ -235,7 +236,7 @@ class Recovery:
         return approval_problems(self.inv, self.journal, self.incident, self.area.name, self.req.operator)
 
     def _fresh_verification(self) -> list[str]:
-        plan = self.journal.latest_plan(self.incident.id, self.area.name)
+        plan = self.journal.remediation.latest_plan(self.incident.id, self.area.name)
         if plan is None:
             return [f"no remediation plan stored for '{self.area.name}': nothing to verify the hosts against"]
         hosts = [h for h in self.area.hosts if h not in self._excluded()]
@@ -257,7 +258,7 @@ class Recovery:
     def _excluded(self) -> set[str]:
         """Hosts an operator excluded (``irm exclude``): never verified, never reopened; they keep their
         host-level block, and the report names them."""
-        return {h for h, r in self.journal.host_rows(self.incident.id).items() if r["excluded_reason"]}
+        return {h for h, r in self.journal.hosts.rows(self.incident.id).items() if r["excluded_reason"]}
 
     def _spec(self, step: Step) -> StageSpec | None:
         phase = recovery_step(step.name)
@@ -320,7 +321,7 @@ class Recovery:
             new = [d for d in self.source.detections(applied_at) if d.area in watched and d.infection]
             if new:
                 result["detections"] = [_detection(d) for d in new]
-                self.journal.update_stage(row, soak_detections=result["detections"])
+                self.journal.stages.update(row, soak_detections=result["detections"])
                 return result
             dead = self.source.problems(datetime.now(UTC))
             if dead:  # fail closed: silence from a dead feed proves nothing
@@ -355,38 +356,42 @@ class Recovery:
         self._known_only()
         unmet = self.preconditions()
         if unmet:
-            self.journal.event(self.incident.id, EventKind.RECOVERY_REFUSED, self.req.operator, self.area.name,
-                               unmet=unmet)
+            self.journal.timeline.add(self.incident.id, EventKind.RECOVERY_REFUSED, self.req.operator, self.area.name,
+                                      unmet=unmet)
             raise UserError(*unmet, "nothing was changed")
         steps = self.remaining()
         self._check_only(steps)
-        self.applier.token = self.journal.start_run(self.incident.id, "recover", self.area.name, self.req.operator)
+        self.applier.token = self.journal.locks.start_run(self.incident.id, "recover", self.area.name,
+                                                          self.req.operator)
         try:
-            self.journal.acquire_lock(self.area.name, self.incident.id, self.req.operator, self.applier.token)
+            self.journal.locks.acquire(self.area.name, self.incident.id, self.req.operator, self.applier.token)
         except UserError:
-            self.journal.end_run(self.applier.token)
+            self.journal.locks.end_run(self.applier.token)
             raise
         try:
             self._reread()
             if self._started() is None:
-                self.journal.event(self.incident.id, EventKind.RECOVERY_STARTED, self.req.operator, self.area.name,
-                                   steps=[s.name for s in self.planned_steps()])
-            self.journal.interrupt_stale(self.incident.id, self.area.name, (self.phase,), self.req.operator)
+                self.journal.timeline.add(self.incident.id, EventKind.RECOVERY_STARTED, self.req.operator,
+                                          self.area.name,
+                                          steps=[s.name for s in self.planned_steps()])
+            self.journal.stages.interrupt_stale(self.incident.id, self.area.name, (self.phase,), self.req.operator)
             for row in self._step_rows():
                 if row.state == "running":  # killed or interrupted: the posture before it back, then redone
                     self.events.say(f"resuming at {row.name}: it was interrupted (started {row.started_at[:19]})")
                     self._resumed[row.name] = self._resume(row)
                     report.resumed_at = row.name
-                    self.journal.event(self.incident.id, EventKind.RECOVERY_RESUMED, self.req.operator, self.area.name,
-                                       step=row.name, interrupted_at=row.started_at,
-                                       applied_at=row.detail.get("applied_at"))
+                    self.journal.timeline.add(self.incident.id, EventKind.RECOVERY_RESUMED, self.req.operator,
+                                              self.area.name,
+                                              step=row.name, interrupted_at=row.started_at,
+                                              applied_at=row.detail.get("applied_at"))
             report.done = [s.name for s in self.planned_steps() if s not in steps]
             for step in steps:
                 changes = self.changes(step)
                 if not self.confirm(step, changes):
                     report.declined = step.name
-                    self.journal.event(self.incident.id, EventKind.RECOVERY_DECLINED, self.req.operator, self.area.name,
-                                       step=step.name)
+                    self.journal.timeline.add(self.incident.id, EventKind.RECOVERY_DECLINED, self.req.operator,
+                                              self.area.name,
+                                              step=step.name)
                     break
                 self._step(step, changes)
                 report.done.append(step.name)
@@ -394,11 +399,12 @@ class Recovery:
                     break
             report.remaining = [s.name for s in self.remaining()]
             if not report.remaining:
-                self.journal.event(self.incident.id, EventKind.RECOVERY_FINISHED, self.req.operator, self.area.name)
+                self.journal.timeline.add(self.incident.id, EventKind.RECOVERY_FINISHED, self.req.operator,
+                                          self.area.name)
             return report
         finally:
-            self.journal.release_lock(self.area.name)
-            self.journal.end_run(self.applier.token)
+            self.journal.locks.release(self.area.name)
+            self.journal.locks.end_run(self.applier.token)
 
     def preview(self) -> RecoveryPreview:
         """The dry run: every precondition a real run checks (the unmet ones are listed, not raised), then
@@ -438,14 +444,14 @@ class Recovery:
             try:
                 restored = self._apply(back, previous).changed
             except UserError as exc:
-                self.journal.end_stage(row.id, "failed", reason=f"interrupted, and the posture before it could "
-                                       f"not be restored: {exc}")
+                self.journal.stages.end(row.id, "failed", reason=f"interrupted, and the posture before it could "
+                                        f"not be restored: {exc}")
                 raise
             if restored:
                 self.events.say(f"{row.name}: found its change live on {', '.join(restored)}: the posture before it "
                                 "is back, as the journal says")
-        self.journal.end_stage(row.id, "interrupted", resumed_by=self.req.operator, restored=bool(restored),
-                               found_live=restored)
+        self.journal.stages.end(row.id, "interrupted", resumed_by=self.req.operator, restored=bool(restored),
+                                found_live=restored)
         return {"applied_at": row.detail.get("applied_at"), "detections": row.detail.get("soak_detections", [])}
 
     def _known_only(self) -> None:
@@ -466,19 +472,19 @@ class Recovery:
 
     def _step(self, step: Step, changes: list[str]) -> None:
         spec = self._spec(step)
-        row = self.journal.start_stage(self.incident.id, "recovery", self.area.name, step.name,
-                                       ",".join(spec.targets if spec else []), False, self.req.operator,
-                                       number=step.number, title=step.title, changes=changes,
-                                       confirmed_by=self.req.operator,
-                                       confirmation="--yes" if self.req.assume_yes else "y at the prompt",
-                                       before={"posture": self.state.posture,
-                                               "vectors_blocked": self.state.vectors_blocked,
-                                               "mobile_blocked": self.state.mobile_blocked,
-                                               "quarantined": sorted(self.state.quarantined)})
+        row = self.journal.stages.start(self.incident.id, "recovery", self.area.name, step.name,
+                                        ",".join(spec.targets if spec else []), False, self.req.operator,
+                                        number=step.number, title=step.title, changes=changes,
+                                        confirmed_by=self.req.operator,
+                                        confirmation="--yes" if self.req.assume_yes else "y at the prompt",
+                                        before={"posture": self.state.posture,
+                                                "vectors_blocked": self.state.vectors_blocked,
+                                                "mobile_blocked": self.state.mobile_blocked,
+                                                "quarantined": sorted(self.state.quarantined)})
         previous = AreaState(posture=self.state.posture, vectors_blocked=self.state.vectors_blocked,
                              mobile_blocked=self.state.mobile_blocked, quarantined=set(self.state.quarantined))
         if spec is None:
-            self.journal.end_stage(row, "done", soak=None, note="nothing to change")
+            self.journal.stages.end(row, "done", soak=None, note="nothing to change")
             return
         before = self.applier.planned(self.applier.states())
         target = self._target_state(step)
@@ -488,14 +494,14 @@ class Recovery:
             outcome = self._apply(spec, target)
         except ContainmentFailed as exc:
             # some hosts may have confirmed the step: never leave them open while the journal says blocked
-            self.journal.end_stage(row, "failed", reason=f"{exc}; {self._roll_back_failed(step, spec, previous)}")
+            self.journal.stages.end(row, "failed", reason=f"{exc}; {self._roll_back_failed(step, spec, previous)}")
             raise
         except UserError as exc:
-            self.journal.end_stage(row, "failed", reason=str(exc))
+            self.journal.stages.end(row, "failed", reason=str(exc))
             raise
         skew = _clock_skew(outcome.first_applied_at, started, datetime.now(UTC))
         applied_at = started
-        self.journal.update_stage(row, applied_at=applied_at.isoformat())
+        self.journal.stages.update(row, applied_at=applied_at.isoformat())
         # A step redone after a kill soaks from when its change first took effect, and keeps what was seen
         resumed = self._resumed.pop(step.name, None) or {}
         since = min(applied_at, datetime.fromisoformat(resumed["applied_at"])) if resumed.get("applied_at") \
@@ -518,11 +524,11 @@ class Recovery:
                             f"{dead}")
         if soak.get("probes_closed"):
             reason = f"paths {step.label} opened do not answer: {'; '.join(soak['probes_closed'][:5])}"
-            self.journal.end_stage(row, "halted", soak=soak, reason=reason, restored=False)
-            self.journal.event(self.incident.id, EventKind.RECOVERY_HALTED, self.req.operator, self.area.name,
-                               step=step.name, reason=reason, restored=False)
+            self.journal.stages.end(row, "halted", soak=soak, reason=reason, restored=False)
+            self.journal.timeline.add(self.incident.id, EventKind.RECOVERY_HALTED, self.req.operator, self.area.name,
+                                      step=step.name, reason=reason, restored=False)
             raise RecoveryHalted(f"recovery halted at {step.label}: {reason}")
-        self.journal.end_stage(row, "done", soak=soak, changed=outcome.changed)
+        self.journal.stages.end(row, "done", soak=soak, changed=outcome.changed)
 
     def _roll_back_failed(self, step: Step, spec: StageSpec, previous: AreaState) -> str:
         """A step that failed on some of its targets is rolled back on all of them (the ones that
@@ -545,12 +551,12 @@ class Recovery:
         try:
             self._apply(back, previous)
         except UserError as exc:
-            self.journal.end_stage(row, "failed", soak=soak, reason=f"{reason}, and the previous posture could not "
-                                   f"be put back: {exc}", restored=False)
+            self.journal.stages.end(row, "failed", soak=soak, reason=f"{reason}, and the previous posture could not "
+                                    f"be put back: {exc}", restored=False)
             raise
-        self.journal.end_stage(row, "halted", soak=soak, reason=reason, restored=True)
-        self.journal.event(self.incident.id, EventKind.RECOVERY_HALTED, self.req.operator, self.area.name,
-                           step=step.name, reason=reason, detections=soak.get("detections", []), restored=True)
+        self.journal.stages.end(row, "halted", soak=soak, reason=reason, restored=True)
+        self.journal.timeline.add(self.incident.id, EventKind.RECOVERY_HALTED, self.req.operator, self.area.name,
+                                  step=step.name, reason=reason, detections=soak.get("detections", []), restored=True)
         raise RecoveryHalted(f"recovery halted at {step.label}: {reason}; the previous posture is back "
                              "and nothing further was reconnected")
 

@@ -126,7 +126,7 @@ class Remediation:
         self.events = events or EventStream()  # what this run tells its listeners (core.stream)
         notify.listen(self.events, inv, journal)
         self.area = inv.area(req.area)
-        self.incident: Incident = journal.open_incident_for(req.incident_id)
+        self.incident: Incident = journal.incidents.open_for(req.incident_id)
         self.hosts = [inv.hosts[h] for h in self.area.hosts]
         self.plan = self._plan()
         self.report: RemediationReport | None = None  # the last run's, also when it raised
@@ -136,7 +136,7 @@ class Remediation:
     def _plan(self) -> RemediationPlan:
         if self.req.plan_path is not None:
             return plan_from_file(self.req.plan_path)
-        stored = self.journal.latest_plan(self.incident.id, self.area.name)
+        stored = self.journal.remediation.latest_plan(self.incident.id, self.area.name)
         if stored is None:
             raise UserError(f"no remediation plan stored for area '{self.area.name}' in incident "
                             f"{self.incident.id}: run irm remediate --area {self.area.name} --plan FILE first")
@@ -150,7 +150,7 @@ class Remediation:
             require_validated(self.plan, where)
         except UserError as exc:
             problems.append(str(exc))
-        state = AreaState.from_scopes(self.area.name, self.journal.postures(self.incident.id))
+        state = AreaState.from_scopes(self.area.name, self.journal.stages.postures(self.incident.id))
         problems += routing.node_problems(self.inv, list(self.area.hosts))
         if not (state.posture == "isolated" and state.vectors_blocked and state.mobile_blocked):
             problems.append(f"area '{self.area.name}' is not contained (posture {state.posture}, vectors "
@@ -183,7 +183,7 @@ class Remediation:
     def _set(self, report: RemediationReport, host: str, state: str, method: str | None = None,
              **detail: Any) -> None:
         report.states[host] = state
-        self.journal.set_remediation(self.incident.id, self.area.name, host, state, self.req.operator,
+        self.journal.remediation.set(self.incident.id, self.area.name, host, state, self.req.operator,
                                      method=method, **detail)
         self.events.publish(HostStateChanged(host, state, "; ".join(str(v) for v in detail.values() if v)))
 
@@ -196,15 +196,15 @@ class Remediation:
 
     def _run(self, name: str, playbook: str, hosts: list[str], **more: Any) -> runner.RunResult:
         self.events.publish(StageStarted(name, tuple(hosts)))
-        stage_id = self.journal.start_stage(self.incident.id, "remediation", self.area.name, name, ",".join(hosts),
-                                            False, self.req.operator)
+        stage_id = self.journal.stages.start(self.incident.id, "remediation", self.area.name, name, ",".join(hosts),
+                                             False, self.req.operator)
         result = self.run_playbook(playbook, self.req.inventory, extravars=self._extravars(hosts, **more),
                                      events=self.events)
-        self.journal.host_results(stage_id, [
+        self.journal.stages.record_hosts(stage_id, [
             {"host": h.host, "status": h.status, "ok": h.ok, "changed": h.changed, "failed": h.failed,
              "unreachable": h.unreachable, "failures": h.failures} for h in result.hosts.values()])
         failed = sorted(set(hosts) - {h for h, r in result.hosts.items() if r.status in ("ok", "changed")})
-        self.journal.end_stage(stage_id, "done" if not failed else "failed", failed=failed)
+        self.journal.stages.end(stage_id, "done" if not failed else "failed", failed=failed)
         return result
 
     def deploy(self, hosts: list[str], report: RemediationReport) -> list[str]:
@@ -217,8 +217,8 @@ class Remediation:
         # once its host is disinfected: the methods that failed there get one more try.
         retry = [h for h in hosts if needs[h] and "disinfect" not in needs[h] and tried[h]]
         if retry:
-            self.journal.event(self.incident.id, EventKind.REMEDIATION_RETRY, self.req.operator, self.area.name,
-                               hosts=retry, reason="disinfected since a method failed there")
+            self.journal.timeline.add(self.incident.id, EventKind.REMEDIATION_RETRY, self.req.operator, self.area.name,
+                                      hosts=retry, reason="disinfected since a method failed there")
             self._methods(retry, needs, tried, report)
         ready = []
         for h in hosts:
@@ -250,8 +250,9 @@ class Remediation:
                     else:
                         why = "; ".join(hr.failures) if hr is not None and hr.failures else "no result"
                         tried[h].append(f"{method}: {why}")
-                        self.journal.event(self.incident.id, EventKind.REMEDIATION_METHOD_FAILED, self.req.operator,
-                                           self.area.name, host=h, method=method, reason=why)
+                        self.journal.timeline.add(self.incident.id, EventKind.REMEDIATION_METHOD_FAILED,
+                                                  self.req.operator,
+                                                  self.area.name, host=h, method=method, reason=why)
 
     def verify(self, hosts: list[str], report: RemediationReport, method: str | None = None) -> list[str]:
         """Verify on the hosts; returns the verified ones. Unverified hosts are failed, with the reasons."""
@@ -277,7 +278,7 @@ class Remediation:
         named, and left for a re-run (or an operator's 'irm exclude')."""
         endpoints = [e for e in checks.reach_targets(self.inv, [h.name for h in self.hosts]) if e["via"] == e["host"]]
         _, down = self.probe_management(endpoints)
-        self.journal.set_reach(self.incident.id, self.area.name, sorted(down), "unreachable", "remediation")
+        self.journal.hosts.set_reach(self.incident.id, self.area.name, sorted(down), "unreachable", "remediation")
         for h in sorted(down):
             report.reasons[h] = ["does not answer on its management path: re-run irm remediate once it does, or "
                                  "irm exclude HOST --reason TEXT"]
@@ -307,14 +308,16 @@ class Remediation:
         canaries = self.preflight()
         report = self.report = RemediationReport(area=self.area.name, incident_id=self.incident.id,
                                                  canaries=canaries)
-        self.journal.acquire_lock(self.area.name, self.incident.id, self.req.operator)
+        self.journal.locks.acquire(self.area.name, self.incident.id, self.req.operator)
         try:
-            self.journal.interrupt_stale(self.incident.id, self.area.name, ("remediation",), self.req.operator)
+            self.journal.stages.interrupt_stale(self.incident.id, self.area.name, ("remediation",), self.req.operator)
             if self.req.plan_path is not None:
-                self.journal.store_plan(self.incident.id, self.area.name, self.plan.name,
-                                        self.plan.model_dump(mode="json"), str(self.req.plan_path), self.req.operator)
-            self.journal.event(self.incident.id, EventKind.REMEDIATION_STARTED, self.req.operator, self.area.name,
-                               plan=self.plan.name, canaries=canaries, validated_by=self.plan.validated_by)
+                self.journal.remediation.store_plan(self.incident.id, self.area.name, self.plan.name,
+                                                    self.plan.model_dump(mode="json"), str(self.req.plan_path),
+                                                    self.req.operator)
+            self.journal.timeline.add(self.incident.id, EventKind.REMEDIATION_STARTED, self.req.operator,
+                                      self.area.name,
+                                      plan=self.plan.name, canaries=canaries, validated_by=self.plan.validated_by)
             down = self._unreachable(report)
             if down & set(canaries) and self.req.canaries is not None:
                 raise UserError(f"canary {', '.join(sorted(down & set(canaries)))} does not answer on its management "
@@ -333,18 +336,19 @@ class Remediation:
             bad = [c for c in canaries if c not in verified]
             if bad:
                 reasons = "; ".join(f"{c}: {' | '.join(report.reasons.get(c, ['not verified']))}" for c in bad)
-                self.journal.event(self.incident.id, EventKind.REMEDIATION_CANARY_FAILED, self.req.operator,
-                                   self.area.name, canaries=bad, reasons=reasons)
+                self.journal.timeline.add(self.incident.id, EventKind.REMEDIATION_CANARY_FAILED, self.req.operator,
+                                          self.area.name, canaries=bad, reasons=reasons)
                 raise CanaryFailed(f"canary {', '.join(bad)} failed, the other {len(rest)} host(s) were not touched: "
                                    f"{reasons}")
-            self.journal.event(self.incident.id, EventKind.REMEDIATION_CANARIES_VERIFIED, self.req.operator,
-                               self.area.name, canaries=canaries)
+            self.journal.timeline.add(self.incident.id, EventKind.REMEDIATION_CANARIES_VERIFIED, self.req.operator,
+                                      self.area.name, canaries=canaries)
             ready = self.deploy(rest, report)
             self.verify(ready, report)
             left = report.hosts_in("manual-needed", "failed", "unreachable")
-            self.journal.event(self.incident.id, EventKind.REMEDIATION_FINISHED, self.req.operator, self.area.name,
-                               verified=report.hosts_in("verified"), manual_needed=report.hosts_in("manual-needed"),
-                               failed=report.hosts_in("failed"))
+            self.journal.timeline.add(self.incident.id, EventKind.REMEDIATION_FINISHED, self.req.operator,
+                                      self.area.name, verified=report.hosts_in("verified"),
+                                      manual_needed=report.hosts_in("manual-needed"),
+                                      failed=report.hosts_in("failed"))
             if left:
                 raise RemediationIncomplete(
                     f"{len(report.hosts_in('verified'))} host(s) verified; needing manual work: "
@@ -352,7 +356,7 @@ class Remediation:
                     + f". After the work, irm mark-manual HOST --technician NAME --area {self.area.name}")
             return report
         finally:
-            self.journal.release_lock(self.area.name)
+            self.journal.locks.release(self.area.name)
 
     def preview(self) -> RemediationPreview:
         """The dry run: every check ``run`` makes before it applies anything (``UserError`` naming each
@@ -388,16 +392,17 @@ class Remediation:
         """Record a technician's manual remediation of ``host``, then verify it on the host."""
         if host not in self.area.hosts:
             raise UserError(f"host '{host}' is not in area '{self.area.name}' (hosts: {', '.join(self.area.hosts)})")
-        current = self.journal.remediation(self.incident.id, self.area.name).get(host)
+        current = self.journal.remediation.of(self.incident.id, self.area.name).get(host)
         if current is None:
             raise UserError(f"host '{host}' has no remediation state: run irm remediate --area {self.area.name} first")
         if current["state"] == "verified":
             raise UserError(f"host '{host}' is already verified ({current['updated_at'][:19]})")
         report = self.report = RemediationReport(area=self.area.name, incident_id=self.incident.id, canaries=[])
-        self.journal.acquire_lock(self.area.name, self.incident.id, self.req.operator)
+        self.journal.locks.acquire(self.area.name, self.incident.id, self.req.operator)
         try:
-            self.journal.event(self.incident.id, EventKind.REMEDIATION_MANUAL_DONE, self.req.operator, self.area.name,
-                               host=host, by=by, note=note, previous_state=current["state"])
+            self.journal.timeline.add(self.incident.id, EventKind.REMEDIATION_MANUAL_DONE, self.req.operator,
+                                      self.area.name,
+                                      host=host, by=by, note=note, previous_state=current["state"])
             if not self.verify([host], report, method="manual"):
                 self._set(report, host, "manual-needed", method="manual", by=by,
                           reasons=report.reasons.get(host, []))
@@ -405,7 +410,7 @@ class Remediation:
                                             f"failed: {' | '.join(report.reasons.get(host, []))}")
             return report
         finally:
-            self.journal.release_lock(self.area.name)
+            self.journal.locks.release(self.area.name)
 
 
 def _verification_reasons(hr: runner.HostResult | None) -> list[str]:

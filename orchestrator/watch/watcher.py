@@ -51,7 +51,7 @@ PAUSE_KINDS = (EventKind.WATCH_PAUSED, EventKind.WATCH_RESUMED)
 
 def pause_reason(journal: Journal) -> str | None:
     """Why automatic action is paused (the newest pause's reason), or None when it is not."""
-    rows = journal.events_of(PAUSE_KINDS)
+    rows = journal.timeline.of_kinds(PAUSE_KINDS)
     if rows and rows[-1]["kind"] == EventKind.WATCH_PAUSED:
         return str(rows[-1]["detail"].get("reason", ""))
     return None
@@ -97,14 +97,14 @@ class Watcher:
     # -- the journal's truth -----------------------------------------------------------------------
 
     def incident(self) -> Incident | None:
-        open_ = [i for i in self.journal.incidents() if i.status == "open"]
+        open_ = [i for i in self.journal.incidents.all() if i.status == "open"]
         return open_[-1] if open_ else None
 
     def holds(self, incident: Incident | None, area: str) -> bool:
         """The area's state in ``incident`` already holds every stage the policy runs."""
         if incident is None:
             return False
-        now = AreaState.from_scopes(area, self.journal.postures(incident.id))
+        now = AreaState.from_scopes(area, self.journal.stages.postures(incident.id))
         target = now
         for p in STAGES[: self.policy.through_number]:
             target = p.transition(target, None)
@@ -112,7 +112,7 @@ class Watcher:
 
     def contained_last_hour(self) -> list[str]:
         since = (self.clock() - timedelta(hours=1)).isoformat()
-        return [a for e in self.journal.events_of((EventKind.WATCH_TRIGGERED,), since)
+        return [a for e in self.journal.timeline.of_kinds((EventKind.WATCH_TRIGGERED,), since)
                 if not e["detail"].get("dry_run") for a in e["detail"].get("areas", [])]
 
     # -- one evaluation --------------------------------------------------------------------------------
@@ -155,8 +155,8 @@ class Watcher:
         incident = self.incident()
         for problem, cleared in [(p, False) for p in sorted(problems - self.source_problems)] + \
                 [(p, True) for p in sorted(self.source_problems - problems)]:
-            self.journal.event(incident.id if incident else None, EventKind.WATCH_SOURCE, self.settings.operator,
-                               None, problem=problem, cleared=cleared)
+            self.journal.timeline.add(incident.id if incident else None, EventKind.WATCH_SOURCE, self.settings.operator,
+                                      None, problem=problem, cleared=cleared)
             text = f"detection source back: {problem}" if cleared else \
                 f"{problem}: the watcher goes on with the other sources"
             self.events.say(text)
@@ -173,8 +173,8 @@ class Watcher:
             return
         self.reported |= {(a, reason) for a in fresh}
         incident = self.incident()
-        self.journal.event(incident.id if incident else None, EventKind.WATCH_REFUSED, self.settings.operator,
-                           None, policy=self.policy.name, areas=fresh, reason=reason)
+        self.journal.timeline.add(incident.id if incident else None, EventKind.WATCH_REFUSED, self.settings.operator,
+                                  None, policy=self.policy.name, areas=fresh, reason=reason)
         self.events.say(f"NOT contained automatically: {', '.join(fresh)}: {reason}")
         if incident is not None:
             self.events.publish(DecisionNeeded(
@@ -190,12 +190,12 @@ class Watcher:
                           if not text_problem(s, limit=200)][:5]
             spec = IncidentSpec(worm=self.policy.incident.worm, vectors=list(self.policy.incident.vectors),
                                 signatures=signatures)
-            incident = self.journal.open_incident(spec, self.settings.operator)
+            incident = self.journal.incidents.open(spec, self.settings.operator)
         areas = list(todo)
-        self.journal.event(incident.id, EventKind.WATCH_TRIGGERED, self.settings.operator, None,
-                           policy=self.policy.name, sha256=self.sha256, signers=self.signers, areas=areas,
-                           reasons=todo, through=self.policy.through, dry_run=self.settings.dry_run,
-                           opened_incident=opened)
+        self.journal.timeline.add(incident.id, EventKind.WATCH_TRIGGERED, self.settings.operator, None,
+                                  policy=self.policy.name, sha256=self.sha256, signers=self.signers, areas=areas,
+                                  reasons=todo, through=self.policy.through, dry_run=self.settings.dry_run,
+                                  opened_incident=opened)
         stages = ", ".join(p.name for p in STAGES[: self.policy.through_number])
         self.events.say(f"policy {self.policy.name}: {'would contain' if self.settings.dry_run else 'containing'} "
                         f"{', '.join(areas)} ({stages}): " + "; ".join(f"{a}: {w}" for a, w in todo.items()))

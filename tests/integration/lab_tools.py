@@ -17,7 +17,7 @@ from typing import Any
 
 from orchestrator.core.errors import UserError
 from orchestrator.core.inventory import Inventory
-from orchestrator.core.journal import Journal, Stage
+from orchestrator.core.journal import EventRow, Journal, Stage
 from orchestrator.lab import traffic
 from tests.conftest import module_util
 
@@ -96,15 +96,15 @@ def stages(journal: Path, phase: str | None = None) -> list[Stage]:
     except UserError:  # not created yet, or not migrated yet by the irm being started
         return []
     try:
-        return [st for inc in j.incidents() for st in j.stages(inc.id) if phase is None or st.phase == phase]
+        return [st for inc in j.incidents.all() for st in j.stages.of(inc.id) if phase is None or st.phase == phase]
     finally:
         j.close()
 
 
-def events(journal: Path, kind: str | None = None) -> list[dict[str, Any]]:
+def events(journal: Path, kind: str | None = None) -> list[EventRow]:
     """Every event of the journal (all incidents, in time order), or those of one kind."""
     with closing(Journal.reader(journal)) as j:
-        return [e for inc in j.incidents() for e in j.events(inc.id) if kind is None or e["kind"] == kind]
+        return [e for inc in j.incidents.all() for e in j.timeline.of(inc.id) if kind is None or e["kind"] == kind]
 
 
 def stage_states(journal: Path) -> dict[str, str]:

@@ -56,7 +56,7 @@ def set_links(inv: Inventory, host: str, state: str) -> None:
 
 def journaled_fingerprints(journal: Path) -> dict[str, str]:
     with closing(Journal.reader(journal)) as j:
-        return {h: str(r["fingerprint"]) for h, r in j.host_rows(1).items() if r["fingerprint"] is not None}
+        return {h: str(r["fingerprint"]) for h, r in j.hosts.rows(1).items() if r["fingerprint"] is not None}
 
 
 def contain(journal: Path, *extra: str, area: str = "subsidiary-x", inventory: Path | None = None,
@@ -243,4 +243,4 @@ def test_two_operators_containing_two_areas_at_once_both_cuts_stay(fresh_lab: Pa
     assert set(cut.values()) == {"timeout"}, cut
     assert irm("status", "--verify", "--journal", str(journal)).returncode == 0
     with closing(Journal.reader(journal)) as j:
-        assert j.locks() == []
+        assert j.locks.held() == []

@@ -170,7 +170,7 @@ def test_two_journals_never_overwrite_each_other_in_silence(fresh_lab: Path, tmp
     from orchestrator.core.journal import Journal
 
     with closing(Journal.reader(second)) as j:
-        started = [e["detail"] for e in j.events(1) if e["kind"] == "containment_started"]
+        started = [e["detail"] for e in j.timeline.of(1) if e["kind"] == "containment_started"]
     assert started[-1]["take_over"] is True
     # the first journal now sees what is live: drift, named
     assert irm("status", "--verify", "--journal", str(first)).returncode == 1

@@ -44,12 +44,12 @@ def test_two_infected_areas_are_contained_at_once_and_each_is_journaled_as_its_o
         # the validated critical flow stays open through both containments
         assert set(matrix(inv, [probe(inv, "x-ws21", "hq-erp", 8069)]).values()) == {"open"}
         with Journal.reader(journal) as j:
-            cuts = {area: next(s for s in j.stages(1, area) if s.name == "internet_cut") for area in ("subsidiary-x",
+            cuts = {area: next(s for s in j.stages.of(1, area) if s.name == "internet_cut") for area in ("subsidiary-x",
                                                                                                     "hq")}
             assert {s.state for s in cuts.values()} == {"done"}
             # one play cut both: the same change of the edge's ruleset
             assert len({s.detail["first_applied_at"] for s in cuts.values()}) == 1
-            finished = [e["area"] for e in j.events(1) if e["kind"] == "containment_finished"]
+            finished = [str(e["area"]) for e in j.timeline.of(1) if e["kind"] == "containment_finished"]
             assert sorted(finished) == ["hq", "subsidiary-x"]
         status = irm("status", "--json", "--journal", str(journal))
         areas = json.loads(status.stdout)["areas"]

@@ -84,7 +84,7 @@ def _rows(journal: Path) -> list[tuple[str, str]]:
 
 def _posture(journal: Path, scope: str) -> str | None:
     with closing(Journal.reader(journal)) as j:
-        return j.postures(1).get(scope)
+        return j.stages.postures(1).get(scope)
 
 
 @pytest.fixture(scope="module")

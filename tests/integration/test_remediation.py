@@ -64,7 +64,7 @@ def _tool(inv: Inventory, host: str, *args: str) -> subprocess.CompletedProcess[
 
 def _states(journal: Path) -> dict[str, str]:
     with closing(Journal.reader(journal)) as j:
-        return {h: r["state"] for inc in j.incidents() for h, r in j.remediation(inc.id).items()}
+        return {h: r["state"] for inc in j.incidents.all() for h, r in j.remediation.of(inc.id).items()}
 
 
 def _events(journal: Path, kind: str) -> list[dict[str, Any]]:
@@ -216,7 +216,7 @@ def test_a_hostile_plan_is_data_nothing_in_it_is_evaluated(contained: Lab) -> No
     assert "Traceback" not in proc.stderr
     assert not [c for c in [*canaries, home] if c.exists()], "a template or shell payload of the plan was evaluated"
     with closing(Journal.reader(journal)) as j:
-        stored_plan = j.latest_plan(1, "subsidiary-x")
+        stored_plan = j.remediation.latest_plan(1, "subsidiary-x")
     assert stored_plan is not None
     assert stored_plan["name"] == plan["name"] and stored_plan["validated_by"] == plan["validated_by"]
     assert stored_plan["disinfection"]["processes"] == plan["disinfection"]["processes"]

@@ -54,7 +54,7 @@ def _first_cut(journal: Path) -> datetime:
 
 def _opened(journal: Path) -> datetime:
     with closing(Journal.reader(journal)) as j:
-        return datetime.fromisoformat(j.incident(1).opened_at)
+        return datetime.fromisoformat(j.incidents.get(1).opened_at)
 
 
 def _time_of(journal: Path, kind: str) -> datetime:
@@ -142,7 +142,7 @@ def test_the_cost_is_the_formula_applied_by_hand(exercise: Exercise) -> None:
     j = exercise.journal
     opened, cut, recovered = _opened(j), _first_cut(j), _time_of(j, "recovery_finished")
     with closing(Journal.reader(j)) as journal:
-        methods = {h: r["method"] for h, r in journal.remediation(1).items()}
+        methods = {h: r["method"] for h, r in journal.remediation.of(1).items()}
     manual = sum(1 for m in methods.values() if m == "manual")
     automatic = len(methods) - manual
     # inventories/lab: subsidiary-x 5000/h; crisis cell 6 people at 120/h; 150 and 900 per host

@@ -88,4 +88,4 @@ def _started(journal: Path) -> bool:
     except UserError:  # not created yet
         return False
     with closing(j):
-        return bool(j.events_of((EventKind.WATCH_STARTED,)))
+        return bool(j.timeline.of_kinds((EventKind.WATCH_STARTED,)))

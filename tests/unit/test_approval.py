@@ -37,44 +37,44 @@ def setup(tmp_path: Path) -> tuple[Inventory, Journal, Path, Path]:
         Approver(name="ciso", role="CISO", key=(tmp_path / "ciso.pub").read_text().strip()),
         Approver(name="cio", role="CIO", key_file=str(tmp_path / "cio.pub")))})
     j = Journal(tmp_path / "j.db")
-    inc = j.open_incident(IncidentSpec(worm="W", vectors=["tcp/445"]), "op")
+    inc = j.incidents.open(IncidentSpec(worm="W", vectors=["tcp/445"]), "op")
     for host in ("x-ws11", "x-ws12"):
-        j.set_remediation(inc.id, AREA, host, "verified", "op", method="package")
+        j.remediation.set(inc.id, AREA, host, "verified", "op", method="package")
     return inv, j, ciso, cio
 
 
 def problems(inv: Inventory, j: Journal, operator: str = "op") -> list[str]:
-    return approval.approval_problems(inv, j, j.incidents()[0], AREA, operator)
+    return approval.approval_problems(inv, j, j.incidents.all()[0], AREA, operator)
 
 
 def test_a_signed_approval_verifies_and_names_its_key(setup: Setup) -> None:
     inv, j, ciso, _ = setup
     assert "no management approval" in problems(inv, j)[0]
-    signed = approval.approve(inv, j, j.incidents()[0], AREA, ciso, "verified", "op")
+    signed = approval.approve(inv, j, j.incidents.all()[0], AREA, ciso, "verified", "op")
     assert signed["approver"] == "ciso" and signed["fingerprint"].startswith("SHA256:")
     assert problems(inv, j) == []
-    (row,) = j.approvals(1)
-    assert "BEGIN SSH SIGNATURE" in row["signature"] and f"area: {AREA}" in row["statement"]
+    (row,) = j.decisions.approvals(1)
+    assert "BEGIN SSH SIGNATURE" in str(row["signature"]) and f"area: {AREA}" in str(row["statement"])
 
 
 def test_the_approver_cannot_run_the_recovery(setup: Setup) -> None:
     inv, j, ciso, cio = setup
-    approval.approve(inv, j, j.incidents()[0], AREA, ciso, "verified", "op")
+    approval.approve(inv, j, j.incidents.all()[0], AREA, ciso, "verified", "op")
     assert "ciso runs this recovery" in problems(inv, j, operator="ciso")[0]
-    approval.approve(inv, j, j.incidents()[0], AREA, cio, "verified", "op")
+    approval.approve(inv, j, j.incidents.all()[0], AREA, cio, "verified", "op")
     assert problems(inv, j, operator="ciso") == []  # the CIO's approval counts for the CISO
 
 
 def test_a_remediation_after_the_approval_voids_it(setup: Setup) -> None:
     inv, j, ciso, _ = setup
-    approval.approve(inv, j, j.incidents()[0], AREA, ciso, "verified", "op")
-    j.set_remediation(1, AREA, "x-ws12", "verified", "op", method="manual")
+    approval.approve(inv, j, j.incidents.all()[0], AREA, ciso, "verified", "op")
+    j.remediation.set(1, AREA, "x-ws12", "verified", "op", method="manual")
     assert "must postdate the last remediation" in problems(inv, j)[0]
 
 
 def test_a_tampered_statement_or_a_removed_approver_does_not_verify(setup: Setup) -> None:
     inv, j, ciso, _ = setup
-    approval.approve(inv, j, j.incidents()[0], AREA, ciso, "verified", "op")
+    approval.approve(inv, j, j.incidents.all()[0], AREA, ciso, "verified", "op")
     db = sqlite3.connect(j.path)
     db.execute("UPDATE approvals SET statement=replace(statement, 'reason: verified', 'reason: forged')")
     db.commit()
@@ -88,10 +88,10 @@ def test_a_key_that_is_not_listed_or_not_private_is_refused(setup: Setup, tmp_pa
     inv, j, _, _ = setup
     stranger = keypair(tmp_path, "stranger")
     with pytest.raises(UserError, match="is not the key of an approver listed"):
-        approval.approve(inv, j, j.incidents()[0], AREA, stranger, "trust me", "op")
+        approval.approve(inv, j, j.incidents.all()[0], AREA, stranger, "trust me", "op")
     with pytest.raises(UserError, match="a public key whose private key is not in this SSH agent"):
-        approval.approve(inv, j, j.incidents()[0], AREA, tmp_path / "ciso.pub", "x", "op")
-    assert j.approvals(1) == []
+        approval.approve(inv, j, j.incidents.all()[0], AREA, tmp_path / "ciso.pub", "x", "op")
+    assert j.decisions.approvals(1) == []
 
 
 def test_an_unsigned_legacy_approval_does_not_count(setup: Setup) -> None:
@@ -120,7 +120,7 @@ def agent(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
 
 def test_four_eyes_compares_identity_not_a_declared_name(setup: Setup, agent: Path, tmp_path: Path) -> None:
     inv, j, ciso, _ = setup
-    approval.approve(inv, j, j.incidents()[0], AREA, ciso, "verified", "op")
+    approval.approve(inv, j, j.incidents.all()[0], AREA, ciso, "verified", "op")
     # the same person whatever the case of the name typed
     assert "ciso runs this recovery" in problems(inv, j, operator="CISO ")[0]
     # another listed name with the same key is the same person
@@ -135,11 +135,11 @@ def test_four_eyes_compares_identity_not_a_declared_name(setup: Setup, agent: Pa
 
 def test_an_exclusion_after_the_signature_voids_it(setup: Setup) -> None:
     inv, j, ciso, _ = setup
-    j.exclude(1, AREA, "x-ws13", "dead disk, replaced", "op")
-    approval.approve(inv, j, j.incidents()[0], AREA, ciso, "verified", "op")
+    j.hosts.exclude(1, AREA, "x-ws13", "dead disk, replaced", "op")
+    approval.approve(inv, j, j.incidents.all()[0], AREA, ciso, "verified", "op")
     assert problems(inv, j) == []  # an exclusion before the signature is covered by it
-    assert "exclusions: sha256:" in j.approvals(1)[0]["statement"]
-    j.exclude(1, AREA, "x-ws12", "left out", "op")
+    assert "exclusions: sha256:" in str(j.decisions.approvals(1)[0]["statement"])
+    j.hosts.exclude(1, AREA, "x-ws12", "left out", "op")
     assert "a host was excluded after it was signed" in problems(inv, j)[0]
 
 
@@ -148,7 +148,7 @@ def test_keys_in_an_agent_or_behind_a_passphrase_sign_and_a_key_readable_by_othe
     inv, j, ciso, cio = setup
     # in the agent: the approver gives the public key, the agent signs
     subprocess.run(["ssh-add", "-q", str(cio)], check=True, capture_output=True)
-    signed = approval.approve(inv, j, j.incidents()[0], AREA, tmp_path / "cio.pub", "verified", "op")
+    signed = approval.approve(inv, j, j.incidents.all()[0], AREA, tmp_path / "cio.pub", "verified", "op")
     assert signed["approver"] == "cio"
     subprocess.run(["ssh-add", "-D"], check=True, capture_output=True)
     # behind a passphrase: ssh-keygen asks for it (here through SSH_ASKPASS, as a desktop would)
@@ -160,7 +160,7 @@ def test_keys_in_an_agent_or_behind_a_passphrase_sign_and_a_key_readable_by_othe
     old = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
     try:
-        assert approval.approve(inv, j, j.incidents()[0], AREA, ciso, "verified", "op")["approver"] == "ciso"
+        assert approval.approve(inv, j, j.incidents.all()[0], AREA, ciso, "verified", "op")["approver"] == "ciso"
     finally:
         for k, v in old.items():
             os.environ.pop(k) if v is None else os.environ.__setitem__(k, v)
@@ -168,5 +168,5 @@ def test_keys_in_an_agent_or_behind_a_passphrase_sign_and_a_key_readable_by_othe
     # readable by others: refused before anything is signed
     ciso.chmod(0o644)
     with pytest.raises(UserError, match=r"readable by others \(mode 0644\).*chmod 600"):
-        approval.approve(inv, j, j.incidents()[0], AREA, ciso, "again", "op")
-    assert len(j.approvals(1)) == 2
+        approval.approve(inv, j, j.incidents.all()[0], AREA, ciso, "again", "op")
+    assert len(j.decisions.approvals(1)) == 2

@@ -34,8 +34,8 @@ def test_the_strictest_state_wins_area_by_area() -> None:
 def test_a_second_incident_keeps_the_first_ones_cuts_and_recovering_one_keeps_the_other(tmp_path: Path) -> None:
     inv = without_channels(load_inventory(LAB_INVENTORY))
     j = Journal(tmp_path / "j.db")
-    j.open_incident(IncidentSpec(worm="A", vectors=["tcp/4445"]), "op")
-    j.open_incident(IncidentSpec(worm="B", vectors=["tcp/1139"]), "op")
+    j.incidents.open(IncidentSpec(worm="A", vectors=["tcp/4445"]), "op")
+    j.incidents.open(IncidentSpec(worm="B", vectors=["tcp/1139"]), "op")
     run = FakeRunner()
 
     def contain(incident: int) -> Containment:
@@ -58,7 +58,7 @@ def test_a_second_incident_keeps_the_first_ones_cuts_and_recovering_one_keeps_th
     assert reconnected["gw-x"].fingerprint == both["gw-x"].fingerprint
     assert _blocked_ports(reconnected["x-ws11"]) == {4445, 1139}
     # incident 2 closed by force: incident 1 alone again
-    j.close_incident(2, "op", True, "test", {AREA: "isolated"})
+    j.incidents.close(2, "op", True, "test", {AREA: "isolated"})
     alone = first.applier.planned(first.applier.states())
     assert _blocked_ports(alone["x-ws11"]) == {4445}
     assert alone["gw-x"].fingerprint == policies(inv, [Vector(protocol="tcp", port=4445)],

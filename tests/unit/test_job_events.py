@@ -43,30 +43,30 @@ def test_a_vault_value_in_a_failure_is_masked(monkeypatch: pytest.MonkeyPatch) -
 
 def test_the_journal_keeps_them_in_a_private_file_named_by_each_row(tmp_path: Path) -> None:
     with Journal(tmp_path / "journal.db") as j:
-        inc = j.open_incident(IncidentSpec(worm="W", vectors=["tcp/4445"]), "op")
-        rows = [j.start_stage(inc.id, "containment", area, "isolate", "gw-x", False, "op")
+        inc = j.incidents.open(IncidentSpec(worm="W", vectors=["tcp/4445"]), "op")
+        rows = [j.stages.start(inc.id, "containment", area, "isolate", "gw-x", False, "op")
                 for area in ("subsidiary-x", "hq")]
         events = [runner.job_event(_event("runner_on_ok", changed=True))]
-        kept = j.keep_job_events(rows, events)
+        kept = j.stages.keep_job_events(rows, events)
         assert kept is not None and kept.parent == tmp_path / "journal-events"
         assert kept.name.startswith(f"stage-{min(rows)}-") and kept.suffix == ".jsonl"
         assert [json.loads(line) for line in kept.read_text().splitlines()] == events
         assert stat.S_IMODE(kept.stat().st_mode) == 0o600 and stat.S_IMODE(kept.parent.stat().st_mode) == 0o700
-        assert {s.detail.get("job_events") for s in j.stages(inc.id)} == {str(kept)}
-        assert j.keep_job_events(rows, []) is None  # nothing to keep: no file
-        assert j.keep_job_events(rows, events) != kept  # a second play of the same rows: a file of its own
+        assert {s.detail.get("job_events") for s in j.stages.of(inc.id)} == {str(kept)}
+        assert j.stages.keep_job_events(rows, []) is None  # nothing to keep: no file
+        assert j.stages.keep_job_events(rows, events) != kept  # a second play of the same rows: a file of its own
 
 
 def test_a_planted_link_or_a_shared_directory_is_never_written_through(tmp_path: Path) -> None:
     victim = tmp_path / "victim"
     victim.mkdir()
     with Journal(tmp_path / "journal.db") as j:
-        inc = j.open_incident(IncidentSpec(worm="W", vectors=["tcp/4445"]), "op")
-        row = j.start_stage(inc.id, "containment", "hq", "isolate", "gw-hq", False, "op")
+        inc = j.incidents.open(IncidentSpec(worm="W", vectors=["tcp/4445"]), "op")
+        row = j.stages.start(inc.id, "containment", "hq", "isolate", "gw-hq", False, "op")
         events = [runner.job_event(_event("runner_on_ok"))]
         (tmp_path / "journal-events").symlink_to(victim)
-        assert j.keep_job_events([row], events) is None and list(victim.iterdir()) == []
+        assert j.stages.keep_job_events([row], events) is None and list(victim.iterdir()) == []
         (tmp_path / "journal-events").unlink()
         (tmp_path / "journal-events").mkdir(mode=0o777)
         (tmp_path / "journal-events").chmod(0o777)  # writable by anyone: not irm's evidence
-        assert j.keep_job_events([row], events) is None
+        assert j.stages.keep_job_events([row], events) is None

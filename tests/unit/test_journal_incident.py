@@ -22,27 +22,27 @@ from tests.conftest import irm
 def test_journal_is_wal_private_and_survives_a_killed_writer(tmp_path: Path) -> None:
     path = tmp_path / "j.db"
     code = (f"from orchestrator.core.journal import Journal\nfrom orchestrator.core.incident import IncidentSpec\n"
-            f"j = Journal({str(path)!r})\ni = j.open_incident(IncidentSpec(worm='W', vectors=['tcp/1']), 'op')\n"
-            f"j.event(i.id, 'containment_failed', 'op', reason='kept')\nimport os; os._exit(9)\n")
+            f"j = Journal({str(path)!r})\ni = j.incidents.open(IncidentSpec(worm='W', vectors=['tcp/1']), 'op')\n"
+            f"j.timeline.add(i.id, 'containment_failed', 'op', reason='kept')\nimport os; os._exit(9)\n")
     proc = subprocess.run([sys.executable, "-c", code], check=False)
     assert proc.returncode == 9  # died without closing anything
     assert oct(os.stat(path).st_mode & 0o777) == "0o600"
     with Journal(path) as j:
         assert j.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-        assert [e["kind"] for e in j.events(1)] == ["incident_opened", "containment_failed"]
+        assert [e["kind"] for e in j.timeline.of(1)] == ["incident_opened", "containment_failed"]
 
 
 def test_open_incident_for(tmp_path: Path) -> None:
     with Journal(tmp_path / "j.db") as j:
         with pytest.raises(UserError, match="no open incident in journal"):
-            j.open_incident_for(None)
-        a = j.open_incident(IncidentSpec(worm="A", vectors=["tcp/1"]), "op")
-        assert j.open_incident_for(None).id == a.id
-        j.open_incident(IncidentSpec(worm="B", vectors=["tcp/2"]), "op")
+            j.incidents.open_for(None)
+        a = j.incidents.open(IncidentSpec(worm="A", vectors=["tcp/1"]), "op")
+        assert j.incidents.open_for(None).id == a.id
+        j.incidents.open(IncidentSpec(worm="B", vectors=["tcp/2"]), "op")
         with pytest.raises(UserError, match=r"several open incidents \(1, 2\).*--incident ID"):
-            j.open_incident_for(None)
+            j.incidents.open_for(None)
         with pytest.raises(UserError, match="no incident 7"):
-            j.open_incident_for(7)
+            j.incidents.open_for(7)
 
 
 def _hold(j: Journal, area: str, pid: int, hostname: str, pid_start: str | None) -> None:
@@ -57,14 +57,14 @@ def test_lock_refuses_a_live_holder_and_takes_over_a_dead_one(tmp_path: Path) ->
             _hold(j, "x", holder.pid, os.uname().nodename, proc_start(holder.pid))
             expected = rf"area 'x' is locked by a running irm \(pid {holder.pid}, operator alice"
             with pytest.raises(UserError, match=expected):
-                j.acquire_lock("x", 1, "bob")
+                j.locks.acquire("x", 1, "bob")
         finally:
             holder.kill()
             holder.wait()
-        j.acquire_lock("x", 1, "bob")  # the holder is gone: taken over, and journaled
+        j.locks.acquire("x", 1, "bob")  # the holder is gone: taken over, and journaled
         assert j.db.execute("SELECT operator FROM locks").fetchone()[0] == "bob"
         assert j.db.execute("SELECT count(*) FROM events WHERE kind='lock_taken_over'").fetchone()[0] == 1
-        j.release_lock("x")
+        j.locks.release("x")
         assert j.db.execute("SELECT count(*) FROM locks").fetchone()[0] == 0
 
 
@@ -73,14 +73,14 @@ def test_lock_from_another_machine_or_a_reused_pid(tmp_path: Path) -> None:
         # another machine's process cannot be checked from here: never taken over silently
         _hold(j, "x", 1, "other-host", "42")
         with pytest.raises(UserError, match=r"pid 1 on other-host.*irm unlock x --reason TEXT"):
-            j.acquire_lock("x", 1, "bob")
-        j.unlock("x", "the other SOC laptop crashed", "bob")
-        j.acquire_lock("x", 1, "bob")
+            j.locks.acquire("x", 1, "bob")
+        j.locks.unlock("x", "the other SOC laptop crashed", "bob")
+        j.locks.acquire("x", 1, "bob")
         (detail,) = j.db.execute("SELECT detail FROM events WHERE kind='lock_released_by_operator'").fetchone()
         assert json.loads(detail)["reason"] == "the other SOC laptop crashed"
         # a live pid whose start time differs from the recorded one is another process (pid reused)
         _hold(j, "y", 1, os.uname().nodename, "1")  # pid 1 is alive, but did not start at tick 1
-        j.acquire_lock("y", 1, "bob")
+        j.locks.acquire("y", 1, "bob")
         assert j.db.execute("SELECT operator FROM locks WHERE area='y'").fetchone()[0] == "bob"
 
 
@@ -91,18 +91,18 @@ def test_lock_waits_for_its_holder(tmp_path: Path) -> None:
         import time
         from orchestrator.core.journal import Journal
         j = Journal({str(db)!r})
-        j.acquire_lock("*boundaries", None, "alice")
+        j.locks.acquire("*boundaries", None, "alice")
         print("held", flush=True)
         time.sleep(1.5)
-        j.release_lock("*boundaries")
+        j.locks.release("*boundaries")
         """)], stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
         with Journal(db) as j:
             with pytest.raises(UserError, match="the shared boundaries are locked by a running irm"):
-                j.acquire_lock("*boundaries", None, "bob")
-            j.acquire_lock("*boundaries", None, "bob", wait=20)  # granted once alice releases it
-            assert j.locks()[0]["operator"] == "bob"
+                j.locks.acquire("*boundaries", None, "bob")
+            j.locks.acquire("*boundaries", None, "bob", wait=20)  # granted once alice releases it
+            assert j.locks.held()[0]["operator"] == "bob"
     finally:
         holder.kill()
         holder.wait()
@@ -184,14 +184,14 @@ def test_thirty_first_uses_of_a_new_journal_at_once_lose_nothing(tmp_path: Path)
         from orchestrator.core.incident import IncidentSpec
         from orchestrator.core.journal import Journal
         with Journal({str(db)!r}) as j:
-            j.open_incident(IncidentSpec.model_validate({{"worm": "W" + sys.argv[1], "vectors": ["tcp/445"]}}), "op")
+            j.incidents.open(IncidentSpec.model_validate({{"worm": "W" + sys.argv[1], "vectors": ["tcp/445"]}}), "op")
         """)
     procs = [subprocess.Popen([sys.executable, "-c", script, str(i)], stderr=subprocess.PIPE, text=True)
              for i in range(30)]
     errors = [p.communicate(timeout=120)[1] for p in procs]
     assert [p.returncode for p in procs] == [0] * 30, [e for e in errors if e][:2]
     with Journal(db) as j:
-        assert sorted(i.spec.worm for i in j.incidents()) == sorted(f"W{i}" for i in range(30))
+        assert sorted(i.spec.worm for i in j.incidents.all()) == sorted(f"W{i}" for i in range(30))
     assert stat.S_IMODE(db.stat().st_mode) == 0o600
 
 
@@ -209,26 +209,26 @@ def test_every_event_kind_has_a_detail_model_and_a_wrong_field_is_refused(tmp_pa
 
     assert set(DETAILS) == set(EventKind) - {EventKind.INCIDENT_OPENED}
     with Journal(tmp_path / "j.db") as j:
-        i = j.open_incident(IncidentSpec(worm="W", vectors=["tcp/1"]), "op")
+        i = j.incidents.open(IncidentSpec(worm="W", vectors=["tcp/1"]), "op")
         with pytest.raises(ValueError, match="reasn"):
-            j.event(i.id, EventKind.CONTAINMENT_FAILED, "op", reasn="a typo")
+            j.timeline.add(i.id, EventKind.CONTAINMENT_FAILED, "op", reasn="a typo")
         with pytest.raises(ValueError, match="detections"):
-            j.event(i.id, EventKind.SPREAD_STOPPED, "op", quiet_window=4.0, detections="many")
-        assert [e["kind"] for e in j.events(i.id)] == ["incident_opened"]  # nothing half-written
+            j.timeline.add(i.id, EventKind.SPREAD_STOPPED, "op", quiet_window=4.0, detections="many")
+        assert [e["kind"] for e in j.timeline.of(i.id)] == ["incident_opened"]  # nothing half-written
 
 
 def test_unlock_refuses_a_live_holder_here_and_a_holder_checks_its_lock_before_changing(tmp_path: Path) -> None:
     from orchestrator.core.journal import machine_id
 
     with Journal(tmp_path / "j.db") as j:
-        j.acquire_lock("x", 1, "alice")
+        j.locks.acquire("x", 1, "alice")
         with pytest.raises(UserError, match=r"'x' is held by a live irm on this machine \(pid \d+, alice\)"):
-            j.unlock("x", "I think it is stuck", "bob")
-        j.assert_holding()  # still ours
+            j.locks.unlock("x", "I think it is stuck", "bob")
+        j.locks.assert_holding()  # still ours
         # someone removed it behind this run's back (another process's unlock of a lock it thought dead)
         j.db.execute("UPDATE locks SET pid=1, operator='bob', machine=? WHERE area='x'", (machine_id(),))
         with pytest.raises(UserError, match=r"the lock 'x' this run held is gone \(now held by pid 1 on .* \(bob\)\)"):
-            j.assert_holding()
+            j.locks.assert_holding()
 
 
 def test_a_holder_in_another_container_with_the_same_host_name_is_never_taken_over(tmp_path: Path) -> None:
@@ -237,4 +237,4 @@ def test_a_holder_in_another_container_with_the_same_host_name_is_never_taken_ov
         j.db.execute("UPDATE locks SET machine=? WHERE area='x'", (f"{os.uname().nodename}|other-boot|pid:[1]",))
         # ...but it runs on another machine (another boot or PID namespace): not checkable, not taken
         with pytest.raises(UserError, match=r"pid 999999 on .*irm unlock x --reason TEXT"):
-            j.acquire_lock("x", 1, "bob")
+            j.locks.acquire("x", 1, "bob")

@@ -67,7 +67,7 @@ def test_contain_dry_run_offline_prints_every_rendered_table_and_journals_nothin
     assert "--- x-ws11:" in out and "tcp dport 4445" in out
     assert "no host was reached, nothing was applied or journaled" in out
     with closing(Journal.reader(Path(journal))) as j:
-        assert j.stages(1) == [] and j.postures(1) == {}
+        assert j.stages.of(1) == [] and j.stages.postures(1) == {}
 
 
 def test_incident_list_status_and_identify_json(tmp_path: Path) -> None:

@@ -80,11 +80,11 @@ def test_the_cell_gets_the_mail_and_the_webhook(tmp_path: Path, inv: Inventory,
                                                               "sender": "irm@corp.example"},
                                                      "webhook": {"url": hook[0]}})})
         with Journal(tmp_path / "j.db") as j:
-            inc = j.open_incident(IncidentSpec(worm="W", vectors=["tcp/4445"]), "op")
+            inc = j.incidents.open(IncidentSpec(worm="W", vectors=["tcp/4445"]), "op")
             msg = Message(inc.id, "containment done", ["subsidiary-x"], ["subsidiary-x: first cut after 0.8s"],
                           "the remediation plan")
             sent = notify(inv, j, msg, "op")
-            events = [e for e in j.events(inc.id) if e["kind"] in ("notified", "notify_failed")]
+            events = [e for e in j.timeline.of(inc.id) if e["kind"] in ("notified", "notify_failed")]
     finally:
         box.stop()
     assert [(d.channel, d.ok) for d in sent] == [("email", True), ("webhook", True)]
@@ -109,9 +109,9 @@ def test_a_failed_channel_is_journaled_not_raised(tmp_path: Path, inv: Inventory
                                                           "timeout": 2},
                                                  "webhook": {"url": f"http://127.0.0.1:{dead}/x", "timeout": 2}})})
     with Journal(tmp_path / "j.db") as j:
-        inc = j.open_incident(IncidentSpec(worm="W", vectors=["tcp/4445"]), "op")
+        inc = j.incidents.open(IncidentSpec(worm="W", vectors=["tcp/4445"]), "op")
         sent = notify(inv, j, Message(inc.id, "incident opened", [], [], "the perimeter"), "op")
-        events = [e for e in j.events(inc.id) if e["kind"] == "notify_failed"]
+        events = [e for e in j.timeline.of(inc.id) if e["kind"] == "notify_failed"]
     assert [(d.channel, d.ok) for d in sent] == [("email", False), ("webhook", False)]
     assert "refused" in sent[0].error.lower() and str(dead) in sent[0].error
     assert [e["detail"]["channel"] for e in events] == ["email", "webhook"]

@@ -73,13 +73,13 @@ def setup(tmp_path: Path) -> Setup:
     inv = without_channels(load_inventory(LAB_INVENTORY)).model_copy(update={"approvers": (
         Approver(name="ciso", role="CISO", key=(tmp_path / "ciso.pub").read_text().strip()),)})
     j = Journal(tmp_path / "j.db")
-    j.open_incident(IncidentSpec(worm="W", vectors=["tcp/4445"]), "op")
+    j.incidents.open(IncidentSpec(worm="W", vectors=["tcp/4445"]), "op")
     run = FakeRunner(playbook_facts=VERIFIED)
     Containment(ContainRequest(inventory=LAB_INVENTORY, area=AREA, operator="op", loop=False), inv, j,
                 NoDetections(), run=run, probe=FakeProber()).run()
     Remediation(RemediateRequest(inventory=LAB_INVENTORY, area=AREA, operator="op", plan_path=PLAN), inv, j,
                 run=run, probe=FakeProber()).run()
-    approval.approve(inv, j, j.incidents()[0], AREA, key, "verified", "op")
+    approval.approve(inv, j, j.incidents.all()[0], AREA, key, "verified", "op")
     run.calls.clear()
     return Setup(inv, j, run)
 
@@ -92,7 +92,7 @@ def _recovery(s: Setup, source: Any = None, **req: Any) -> Recovery:
 
 
 def _steps(j: Journal) -> list[tuple[str, str]]:
-    return [(st.name, st.state) for st in j.stages(1, AREA) if st.phase == "recovery"]
+    return [(st.name, st.state) for st in j.stages.of(1, AREA) if st.phase == "recovery"]
 
 
 def test_the_five_steps_in_the_irm_order_leave_no_irm_table(setup: Setup) -> None:
@@ -102,7 +102,7 @@ def test_the_five_steps_in_the_irm_order_leave_no_irm_table(setup: Setup) -> Non
     assert {state for _, state in _steps(setup.journal)} == {"done"}
     assert report.remaining == []
     assert set(setup.run.live.values()) == {"absent"}  # every host and boundary as before the incident
-    events = setup.journal.events(1)
+    events = setup.journal.timeline.of(1)
     assert [e["kind"] for e in events][-1] == "recovery_finished"
     # the whole loop's timeline reads back as the event models (incident_opened holds the spec)
     unread = [e["kind"] for e in events[1:] if parse(e["kind"], e["detail"]) is None]
@@ -141,7 +141,7 @@ def test_a_new_infection_during_a_soak_halts_and_puts_the_previous_posture_back(
     with pytest.raises(RecoveryHalted, match="new infection during the soak of step 3"):
         rec.run()
     assert _steps(setup.journal) == [("vectors", "done"), ("subareas", "done"), ("mobile", "halted")]
-    assert setup.journal.postures(1)[f"{AREA}:mobile"] == "blocked"  # the previous posture, put back
+    assert setup.journal.stages.postures(1)[f"{AREA}:mobile"] == "blocked"  # the previous posture, put back
     mobile_calls = [c for c in setup.run.calls if "gw-x" in c.targets]
     assert len(mobile_calls) >= 2  # applied, then rolled back on the gateway
     # the rollback blocks removable storage again on the area hosts, as the step had lifted it
@@ -179,7 +179,7 @@ def test_the_report_of_a_whole_loop_is_typed_and_renders(setup: Setup) -> None:
     _recovery(setup).run()
     data = rep.Report(setup.inv, setup.journal, None).data()
     assert ReportData.model_validate_json(data.model_dump_json()) == data  # report.json reads back as the model
-    assert len(data.timeline) == len(setup.journal.events(1))
+    assert len(data.timeline) == len(setup.journal.timeline.of(1))
     assert data.areas[AREA].milestones["recovered"] is not None and data.facts.right
     md, page = rep.markdown(data), rep.html_page(data)
     assert f"incident {data.incident.id}" in md.lower() and "<svg" in page and AREA in page
@@ -206,7 +206,7 @@ def test_a_feed_that_dies_during_a_soak_halts_and_puts_the_previous_posture_back
     with pytest.raises(RecoveryHalted, match="cannot vouch for no infection: detection source suricata"):
         rec.run()
     assert _steps(setup.journal) == [("vectors", "halted")]
-    assert setup.journal.postures(1)[f"{AREA}:hosts"] == "vectors_blocked"  # put back
+    assert setup.journal.stages.postures(1)[f"{AREA}:hosts"] == "vectors_blocked"  # put back
     assert [c.playbook for c in setup.run.calls][-2:] == ["recover_1_vectors", "contain_3_vectors"]
 
 
@@ -241,7 +241,7 @@ def test_a_device_clock_that_disagrees_is_refused_never_trusted_for_the_soak(set
     with pytest.raises(RecoveryHalted, match=r"disagrees with this controller.s by (59[0-9]|600)s"):
         _recovery(setup, soak=1.0).run()
     assert _steps(setup.journal) == [("vectors", "halted")]
-    assert setup.journal.postures(1)[f"{AREA}:hosts"] == "vectors_blocked"
+    assert setup.journal.stages.postures(1)[f"{AREA}:hosts"] == "vectors_blocked"
 
 
 def test_a_step_that_fails_on_one_host_is_rolled_back_on_all_and_journaled_as_enforced(setup: Setup) -> None:
@@ -252,15 +252,15 @@ def test_a_step_that_fails_on_one_host_is_rolled_back_on_all_and_journaled_as_en
     blocked = dict(setup.run.live)
     with pytest.raises(UserError, match="stage vectors failed on x-ws12"):
         _recovery(setup, confirm_timeout=1).run()
-    (row,) = [st for st in setup.journal.stages(1, AREA) if st.phase == "recovery"]
+    (row,) = [st for st in setup.journal.stages.of(1, AREA) if st.phase == "recovery"]
     assert row.state == "failed" and "rolled back on every target" in row.detail["reason"]
     playbooks = [c.playbook for c in setup.run.calls]
     assert playbooks.index("contain_3_vectors") > playbooks.index("recover_1_vectors")  # the rollback
-    assert setup.journal.postures(1)[f"{AREA}:hosts"] == "vectors_blocked"
+    assert setup.journal.stages.postures(1)[f"{AREA}:hosts"] == "vectors_blocked"
     # every host enforces its blocked table again, and the journal says so
     hosts = setup.inv.area(AREA).hosts
     assert {h: setup.run.live[h] for h in hosts} == {h: blocked[h] for h in hosts}
-    rows = setup.journal.host_rows(1)
+    rows = setup.journal.hosts.rows(1)
     assert {h: rows[h]["fingerprint"] for h in hosts} == {h: blocked[h] for h in hosts}
 
 
@@ -288,14 +288,14 @@ def test_a_step_killed_after_it_confirmed_then_declined_leaves_what_the_journal_
         rec.run()
     hosts = setup.inv.area(AREA).hosts
     assert all(setup.run.live[h] != blocked[h] for h in hosts)  # the step's change is live
-    assert setup.journal.postures(1)[f"{AREA}:hosts"] == "vectors_blocked"  # the journal did not see it
+    assert setup.journal.stages.postures(1)[f"{AREA}:hosts"] == "vectors_blocked"  # the journal did not see it
     again = _recovery(setup)
     again.confirm = lambda step, changes: False
     report = again.run()
     assert report.resumed_at == "vectors" and report.declined == "vectors"
     assert {h: setup.run.live[h] for h in hosts} == {h: blocked[h] for h in hosts}
-    assert setup.journal.postures(1)[f"{AREA}:hosts"] == "vectors_blocked"
-    (row,) = [st for st in setup.journal.stages(1, AREA) if st.phase == "recovery"]
+    assert setup.journal.stages.postures(1)[f"{AREA}:hosts"] == "vectors_blocked"
+    (row,) = [st for st in setup.journal.stages.of(1, AREA) if st.phase == "recovery"]
     assert row.state == "interrupted" and row.detail["restored"] is True and set(row.detail["found_live"]) >= set(hosts)
 
 
@@ -303,7 +303,7 @@ def test_a_dry_run_checks_every_step_in_check_mode_and_changes_nothing(setup: Se
     """Every step left, in order, as one check-mode play each; nothing applied on any host (the fake
     runner's live tables unchanged), no recovery step row, no event; the unmet preconditions are listed."""
     live = dict(setup.run.live)
-    events = len(setup.journal.events(1))
+    events = len(setup.journal.timeline.of(1))
     preview = _recovery(setup).preview()
     assert preview.unmet == []
     assert [sp.step.name for sp in preview.steps] == ["vectors", "subareas", "mobile", "lan", "internet"]
@@ -312,7 +312,7 @@ def test_a_dry_run_checks_every_step_in_check_mode_and_changes_nothing(setup: Se
                                            "recover_5_internet"]  # step 2 changes nothing: no sub-area
     assert all(c.check for c in plays)
     assert setup.run.live == live and _steps(setup.journal) == []
-    new = setup.journal.events(1)[events:]  # the dry-run stage rows' own events, marked so, nothing else
+    new = setup.journal.timeline.of(1)[events:]  # the dry-run stage rows' own events, marked so, nothing else
     assert new and {e["kind"] for e in new} == {"stage_started", "stage_ended"}
     assert all(e["detail"]["dry_run"] for e in new)
     # each step from the state the ones before it leave: the LAN step reopens the gateway, not the edge

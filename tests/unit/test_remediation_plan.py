@@ -81,9 +81,9 @@ def journal_with_incident(tmp_path: Path) -> Path:
 
 def _nothing_applied(journal: Path) -> None:
     with closing(Journal.reader(journal)) as j:
-        for inc in j.incidents():
-            assert j.stages(inc.id) == [] and j.remediation(inc.id) == {}
-            assert all(j.latest_plan(inc.id, area) is None for area in ("subsidiary-x", "hq"))
+        for inc in j.incidents.all():
+            assert j.stages.of(inc.id) == [] and j.remediation.of(inc.id) == {}
+            assert all(j.remediation.latest_plan(inc.id, area) is None for area in ("subsidiary-x", "hq"))
 
 
 def _remediate(journal: Path, plan: Path, *extra: str) -> tuple[int, str]:

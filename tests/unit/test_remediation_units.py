@@ -26,7 +26,7 @@ VERIFIED = {"remediate_verify": {"irm_verification": {"infected": [], "fixed": T
 @pytest.fixture()
 def journal(tmp_path: Path) -> Journal:
     j = Journal(tmp_path / "j.db")
-    j.open_incident(IncidentSpec(worm="W", vectors=["tcp/4445"]), "op")
+    j.incidents.open(IncidentSpec(worm="W", vectors=["tcp/4445"]), "op")
     Containment(ContainRequest(inventory=LAB_INVENTORY, area=AREA, operator="op", loop=False), INV, j,
                 NoDetections(), run=FakeRunner(), probe=FakeProber()).run()
     return j
@@ -39,7 +39,7 @@ def _remediate(j: Journal, run: FakeRunner, probe: FakeProber | None = None,
 
 
 def _states(j: Journal) -> dict[str, str]:
-    return {h: r["state"] for h, r in j.remediation(1, AREA).items()}
+    return {h: r["state"] for h, r in j.remediation.of(1, AREA).items()}
 
 
 def test_canaries_first_then_the_rest_every_host_verified(journal: Journal) -> None:
@@ -52,7 +52,7 @@ def test_canaries_first_then_the_rest_every_host_verified(journal: Journal) -> N
         ("remediate_package", sorted(rest)), ("remediate_antivirus", sorted(rest)), ("remediate_verify", sorted(rest))]
     assert _states(journal) == {h: "verified" for h in HOSTS}
     assert report.hosts_in("verified") == sorted(HOSTS)
-    assert journal.latest_plan(1, AREA) is not None  # the plan is stored with the incident
+    assert journal.remediation.latest_plan(1, AREA) is not None  # the plan is stored with the incident
 
 
 def test_a_canary_that_does_not_verify_stops_everything(journal: Journal) -> None:
@@ -74,7 +74,7 @@ def test_a_failing_method_falls_through_and_is_retried_after_disinfection(journa
     # x-ws21: the package failed while the worm held the lock; retried once disinfected, it worked
     package_runs = [c.targets for c in run.calls if c.playbook == "remediate_package"]
     assert package_runs[-1] == ["x-ws21"]
-    assert [e["detail"]["hosts"] for e in journal.events(1) if e["kind"] == "remediation_retry"] == [["x-ws21"]]
+    assert [e["detail"]["hosts"] for e in journal.timeline.of(1) if e["kind"] == "remediation_retry"] == [["x-ws21"]]
     assert _states(journal) == {h: "verified" for h in HOSTS}
 
 
@@ -97,7 +97,7 @@ def test_an_unreachable_host_is_not_waited_on_and_a_default_canary_moves(journal
 
 def test_an_uncontained_area_is_refused_with_nothing_applied(tmp_path: Path) -> None:
     j = Journal(tmp_path / "j.db")
-    j.open_incident(IncidentSpec(worm="W", vectors=["tcp/4445"]), "op")
+    j.incidents.open(IncidentSpec(worm="W", vectors=["tcp/4445"]), "op")
     run = FakeRunner()
     with pytest.raises(Exception, match="is not contained"):
         _remediate(j, run).run()

@@ -88,7 +88,7 @@ def _job(tmp_path: Path, url: str, run: FakeRunner, **req: Any) -> tuple[Contain
     inv = load_inventory(LAB_INVENTORY).model_copy(
         update={"notify": NotifySettings.model_validate({"webhook": {"url": url}})})
     j = Journal(tmp_path / "j.db")
-    j.open_incident(IncidentSpec(worm="W", vectors=["tcp/4445"]), "op")
+    j.incidents.open(IncidentSpec(worm="W", vectors=["tcp/4445"]), "op")
     request = ContainRequest(inventory=LAB_INVENTORY, area=AREA, operator="op", loop=False, **req)
     return Containment(request, inv, j, NoDetections(), run=run, probe=FakeProber()), j
 
@@ -110,7 +110,7 @@ def test_a_library_caller_sees_each_stage_and_the_cell_is_told(tmp_path: Path,
     sent = [e for e in got if isinstance(e, stream.NotificationSent)]
     assert [(e.channel, e.ok) for e in sent] == [("webhook", True)]
     assert [p["event"] for p in posted] == ["containment done"]
-    assert j.events(1)[-1]["kind"] == "notified"
+    assert j.timeline.of(1)[-1]["kind"] == "notified"
 
 
 def test_a_failed_containment_is_told_too_and_a_dry_run_tells_nobody(tmp_path: Path,

@@ -175,10 +175,10 @@ def test_the_watcher_cuts_a_triggering_area_once_through_isolation(tmp_path: Pat
     src.items += [_det("subsidiary-x", "subsidiary-x/office"), _det("subsidiary-x", "subsidiary-x/office", 2)]
     assert w.step() == ["subsidiary-x"]
     assert run.playbooks() == ["contain_1_internet_cut", "contain_2_isolate"]  # through isolate, no vectors
-    (inc,) = j.incidents()
+    (inc,) = j.incidents.all()
     assert inc.spec.worm == "W" and [str(v) for v in inc.spec.vectors] == ["tcp/4445"]
-    assert j.postures(inc.id)["subsidiary-x"] == "isolated"
-    fired = [e for e in j.events(inc.id) if e["kind"] == "watch_triggered"]
+    assert j.stages.postures(inc.id)["subsidiary-x"] == "isolated"
+    fired = [e for e in j.timeline.of(inc.id) if e["kind"] == "watch_triggered"]
     assert len(fired) == 1 and fired[0]["detail"]["signers"] == ["ciso", "cio"]
     assert fired[0]["detail"]["opened_incident"]
     assert w.step() == [] and len(run.calls) == 2  # the journal says it holds: nothing again
@@ -192,7 +192,7 @@ def test_the_hourly_limit_holds_across_restarts_and_is_journaled(tmp_path: Path)
     src.items += [_det("subsidiary-y", "subsidiary-y/office", s, host="y-ws11") for s in (1, 2)]
     assert _watcher(tmp_path, j, src, run).step() == ["subsidiary-x"]  # one area per hour
     assert _watcher(tmp_path, j, src, run).step() == []
-    refused = [e for e in j.events(1) if e["kind"] == "watch_refused"]
+    refused = [e for e in j.timeline.of(1) if e["kind"] == "watch_refused"]
     assert refused and refused[0]["detail"]["areas"] == ["subsidiary-y"]
     assert "limit of 1" in refused[0]["detail"]["reason"]
     assert {c.targets[0] for c in run.calls} == {"edge-fw", "gw-x"}  # nothing of subsidiary-y was touched
@@ -203,16 +203,16 @@ def test_a_pause_holds_every_action_and_a_dry_run_changes_nothing(tmp_path: Path
 
     j, run, src = Journal(tmp_path / "j.db"), FakeRunner(), _Source()
     src.items += [_det("subsidiary-x", "subsidiary-x/office", s) for s in (1, 2)]
-    j.event(None, EventKind.WATCH_PAUSED, "op", None, reason="drill")
+    j.timeline.add(None, EventKind.WATCH_PAUSED, "op", None, reason="drill")
     assert _watcher(tmp_path, j, src, run).step() == [] and run.calls == []
-    held = j.events_of((EventKind.WATCH_REFUSED,))
+    held = j.timeline.of_kinds((EventKind.WATCH_REFUSED,))
     assert held and "paused: drill" in held[0]["detail"]["reason"]
-    j.event(None, EventKind.WATCH_RESUMED, "op", None, reason="drill over")
+    j.timeline.add(None, EventKind.WATCH_RESUMED, "op", None, reason="drill over")
     dry = _watcher(tmp_path, j, src, run, dry_run=True)
     assert dry.step() == ["subsidiary-x"] and run.calls == [] and dry.step() == []
-    (fired,) = j.events_of((EventKind.WATCH_TRIGGERED,))
+    (fired,) = j.timeline.of_kinds((EventKind.WATCH_TRIGGERED,))
     assert fired["detail"]["dry_run"] is True
-    assert j.postures(fired["incident_id"]) == {}
+    assert fired["incident_id"] is not None and j.stages.postures(fired["incident_id"]) == {}
 
 
 def test_a_policy_that_expires_while_watching_acts_no_more(tmp_path: Path) -> None:
@@ -222,7 +222,7 @@ def test_a_policy_that_expires_while_watching_acts_no_more(tmp_path: Path) -> No
     assert _watcher(tmp_path, j, src, run, valid_until=ended).step() == [] and run.calls == []
     from orchestrator.core.events import EventKind
 
-    (held,) = j.events_of((EventKind.WATCH_REFUSED,))
+    (held,) = j.timeline.of_kinds((EventKind.WATCH_REFUSED,))
     assert "expired" in held["detail"]["reason"]
 
 
@@ -233,7 +233,7 @@ def test_a_flood_of_forged_alerts_cuts_only_what_the_policy_allows(tmp_path: Pat
     w = _watcher(tmp_path, j, src, run)
     assert w.step() == ["subsidiary-x"]  # the policy's areas only, and at most its hourly limit
     assert {t for c in run.calls for t in c.targets} == {"edge-fw", "gw-x"}  # never the core or another gateway
-    assert [e["detail"]["areas"] for e in j.events(1) if e["kind"] == "watch_refused"] == [["subsidiary-y"]]
+    assert [e["detail"]["areas"] for e in j.timeline.of(1) if e["kind"] == "watch_refused"] == [["subsidiary-y"]]
 
 
 @pytest.fixture()
@@ -299,7 +299,8 @@ def test_a_source_that_goes_silent_is_said_once_and_the_watcher_goes_on(tmp_path
     assert w.step() == ["subsidiary-x"]
     src.down = []
     w.step()
-    said = [(e["detail"]["cleared"], e["detail"]["problem"][:24]) for e in j.events_of((EventKind.WATCH_SOURCE,))]
+    said = [(e["detail"]["cleared"],
+             e["detail"]["problem"][:24]) for e in j.timeline.of_kinds((EventKind.WATCH_SOURCE,))]
     assert said == [(False, "detection source suricat"), (True, "detection source suricat")]
 
 
@@ -309,11 +310,12 @@ def test_irm_status_says_what_the_watcher_did_and_whether_it_is_paused(tmp_path:
 
     j, run, src = Journal(tmp_path / "j.db"), FakeRunner(), _Source()
     assert watch_state(j) is None
-    j.event(None, EventKind.WATCH_STARTED, "op", None, policy="test", path="p", sha256="s", signers=["ciso", "cio"],
-            areas=["subsidiary-x"], through="isolate", dry_run=False)
+    j.timeline.add(None, EventKind.WATCH_STARTED, "op", None, policy="test", path="p", sha256="s", signers=["ciso",
+                                                                                                            "cio"],
+                   areas=["subsidiary-x"], through="isolate", dry_run=False)
     src.items += [_det("subsidiary-x", "subsidiary-x/office", s) for s in (1, 2)]
     _watcher(tmp_path, j, src, run).step()
-    j.event(None, EventKind.WATCH_PAUSED, "op", None, reason="drill")
+    j.timeline.add(None, EventKind.WATCH_PAUSED, "op", None, reason="drill")
     state = watch_state(j)
     assert state is not None and state["paused"] == "drill" and state["signers"] == ["ciso", "cio"]
     assert [a["areas"] for a in state["actions"]] == [["subsidiary-x"]]
@@ -347,4 +349,4 @@ def test_a_hostile_alert_signature_never_keeps_the_cut_from_happening(tmp_path: 
                             action="detected", source_address=None, segment="subsidiary-x/office",
                             area="subsidiary-x") for s in (1, 2)]
     assert _watcher(tmp_path, j, src, run).step() == ["subsidiary-x"]
-    assert j.incidents()[0].spec.signatures == []  # the text the incident refuses is left out
+    assert j.incidents.all()[0].spec.signatures == []  # the text the incident refuses is left out
