@@ -1,15 +1,18 @@
 """Benchmark: irm watch, from the first detection to the cut, and against a human-speed response.
 
-    .venv/bin/python bench/watch.py [--trials N] [--compare N] [--rate R] [--markdown FILE]
+    .venv/bin/python bench/watch.py [--trials N] [--plays N] [--cold N] [--compare N] [--rate R] [--markdown FILE]
     (needs root; builds the shipped lab, lab name irmlab: never while make test runs)
 
-latency (N trials, default 20, with the watcher's default --keep-warm 20; then --cold N more, default
-10, with --keep-warm 0; a fresh lab each): every area host outside subsidiary-x patched (the
-worm stays there), the lab's policy (inventories/lab/containment-policy.yml) signed with the lab
-approvers' keys, `irm watch` running, the worm seeded on x-ws11. Measured from the first detection any
-source wrote (an AV log line, a gateway sensor's alert) to the moment subsidiary-x's first cut (the edge)
-and its isolation (gw-x) took effect on the device (irm_nft's applied time, journaled), then checked by
-traffic: x-ws11 no longer reaches hq-erp.
+latency (a fresh lab each trial): every area host outside subsidiary-x patched (the worm stays there),
+the lab's policy (inventories/lab/containment-policy.yml) signed with the lab approvers' keys, `irm
+watch` running, the worm seeded on x-ws11. Three ways of cutting: --trials N (default 20) with the warm
+path (the default: held SSH connections, no play), --plays N (default 10) with --no-warm (every stage a
+play; Ansible's connections kept open by a reach every 20 s), --cold N (default 5) with --no-warm
+--keep-warm 0. Measured from the first detection any source wrote (an AV log line, a gateway sensor's
+alert) to the moment subsidiary-x's first cut (the edge) and its isolation (gw-x) took effect on the
+device (irm_nft's applied time, journaled), then checked by traffic: x-ws11 no longer reaches hq-erp.
+Also the first cut's stage as journaled (row started to row ended) and, after each warm trial, the
+bare-SSH floor: a new SSH connection to the edge and `nft -f -` of the table it holds (median of 5).
 
 compare (N runs each, default 2): the worm at R attempts per second per infected host (default 0.2,
 slow enough for a person to matter; the shipped lab's 2/s infects every area in about 2 s), everything
@@ -115,15 +118,22 @@ def wait(predicate: object, timeout: float) -> bool:
     return False
 
 
-def watcher(policy: Path, journal: Path, inv_dir: Path, warm: bool = True) -> subprocess.Popen[str]:
+MODES = {"warm": [], "plays": ["--no-warm"], "cold": ["--no-warm", "--keep-warm", "0"]}
+
+
+def watcher(policy: Path, journal: Path, inv_dir: Path, mode: str = "warm") -> subprocess.Popen[str]:
     proc = subprocess.Popen([str(BIN / "irm"), "watch", "--policy", str(policy), "--journal", str(journal), "-i",
-                             str(inv_dir), "--confirm-timeout", "30", "--keep-warm", "20" if warm else "0"],
+                             str(inv_dir), "--confirm-timeout", "30", *MODES[mode]],
                             cwd=ROOT, env=ENV, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     assert proc.stdout is not None
     line = proc.stdout.readline()  # "watching ..." once the journal holds watch_started
     if not line.startswith("watching"):
         raise SystemExit(f"irm watch did not start: {line}{proc.stdout.read()}")
+    while mode == "warm" and "warm path: connections held" not in line:  # prepared before any evaluation
+        line = proc.stdout.readline()
+        if not line:
+            raise SystemExit("irm watch stopped before its warm path was ready")
     return proc
 
 
@@ -135,16 +145,57 @@ def stop(proc: subprocess.Popen[str]) -> None:
         proc.kill()
 
 
-def latency_trial(inv_dir: Path, work: Path, n: int, warm: bool = True) -> tuple[float, float, str]:
+def stage_run(journal: Path, area: str, stage: str) -> tuple[float, str]:
+    """A done stage's duration as journaled (its row started to its row ended: the lockout check, the
+    change, the read-back and the journal's writes) and what ran it (warm, ansible-playbook)."""
+    with Journal.reader(journal) as j:
+        for inc in j.incidents.all():
+            for st in j.stages.of(inc.id, area):
+                if st.name == stage and st.state == "done" and st.ended_at:
+                    took = datetime.fromisoformat(st.ended_at) - datetime.fromisoformat(st.started_at)
+                    return took.total_seconds(), str(st.detail.get("via", "?"))
+    raise SystemExit(f"{journal}: no done {stage} stage for {area}")
+
+
+def bare_ssh_floor(inv: Inventory, hosts: list[str], repeat: int = 5) -> float:
+    """The floor: a new SSH connection to each host at once, ``nft -f -`` of the irm table it holds now
+    (deleted and loaded again in one nft transaction: nothing changes), no Python, no check, no confirm.
+    Median wall time of ``repeat`` rounds."""
+    assert inv.lab is not None
+    ssh_dir = Path(inv.lab.state_dir) / "ssh"
+    base = ["ssh", "-i", str(ssh_dir / "id_ed25519"), "-o", f"UserKnownHostsFile={ssh_dir / 'known_hosts'}",
+            "-o", "StrictHostKeyChecking=yes", "-o", "IdentitiesOnly=yes", "-o", "BatchMode=yes",
+            "-o", "ControlPath=none", "-l", "root"]
+    tables = {h: subprocess.run([*base, str(inv.hosts[h].address), "nft list table inet irm"], capture_output=True,
+                                text=True, check=True).stdout for h in hosts}
+    rounds = []
+    for _ in range(repeat):
+        started = time.monotonic()
+        procs = [subprocess.Popen([*base, str(inv.hosts[h].address), "nft -f -"], stdin=subprocess.PIPE, text=True)
+                 for h in hosts]
+        for h, p in zip(hosts, procs, strict=True):
+            p.communicate(f"delete table inet irm\n{tables[h]}")
+            if p.returncode != 0:
+                raise SystemExit(f"bare ssh nft -f - on {h} failed")
+        rounds.append(time.monotonic() - started)
+    return statistics.median(rounds)
+
+
+Trial = tuple[float, float, str, float, str, float | None]
+
+
+def latency_trial(inv_dir: Path, work: Path, n: int, mode: str = "warm") -> Trial:
+    """(first cut, isolation) after the first detection, x-ws11 -> hq-erp after, the first cut's stage
+    duration and what ran it, and (warm trials) the bare-SSH floor to the edge measured right after."""
     irm("lab", "down", "-i", str(inv_dir), check=False)
     irm("lab", "up", "-i", str(inv_dir))
     inv = load_inventory(inv_dir)
     patch(inv, [h.name for h in inv.hosts.values() if h.kind == "area" and h.area != "subsidiary-x"])
     policy = signed_policy(inv, work, inv_dir)
-    journal = work / f"latency-{n}-{warm}.db"
-    proc = watcher(policy, journal, inv_dir, warm)
+    journal = work / f"latency-{n}-{mode}.db"
+    proc = watcher(policy, journal, inv_dir, mode)
     try:
-        if warm:
+        if mode == "plays":
             time.sleep(3)  # the watcher's first reach of the chokepoints (then every 20 s)
         irm("lab", "infect", "x-ws11", "-i", str(inv_dir))
         if not wait(lambda: applied(journal, "subsidiary-x", "isolate") is not None, 120):
@@ -156,8 +207,10 @@ def latency_trial(inv_dir: Path, work: Path, n: int, warm: bool = True) -> tuple
     assert first and cut and isolated
     probe = subprocess.run(["ip", "netns", "exec", f"{inv.lab.name}-x-ws11", "timeout", "2", "bash", "-c",  # type: ignore[union-attr]
                             f"exec 3<>/dev/tcp/{inv.hosts['hq-erp'].address}/22"], capture_output=True, check=False)
-    return (cut - first).total_seconds(), (isolated - first).total_seconds(), \
-        "blocked" if probe.returncode != 0 else "OPEN"
+    took, via = stage_run(journal, "subsidiary-x", "internet_cut")
+    floor = bare_ssh_floor(inv, [inv.edge.name]) if mode == "warm" and inv.edge else None
+    return ((cut - first).total_seconds(), (isolated - first).total_seconds(),
+            "blocked" if probe.returncode != 0 else "OPEN", took, via, floor)
 
 
 def slow_inventory(work: Path, rate: float) -> Path:
@@ -235,8 +288,8 @@ def drill(work: Path) -> list[str]:
         stop(proc)
     with Journal.reader(journal) as j:
         incidents = j.incidents.all()
-        postures = {a: p for inc in incidents for a,
-                    p in j.stages.postures(inc.id).items() if ":" not in a and "/" not in a}
+        postures = {a: p for inc in incidents for a, p in j.stages.postures(inc.id).items()
+                    if ":" not in a and "/" not in a}
         refused = [e["detail"] for e in j.timeline.of_kinds((EventKind.WATCH_REFUSED,))]
     contained = sorted(a for a, p in postures.items() if p != "connected")
     held = sorted({a for r in refused for a in r["areas"]})
@@ -249,29 +302,26 @@ def main() -> None:
     from bench.markdown import publish, take_markdown
 
     argv, markdown = take_markdown(sys.argv[1:])
-    opts = {"--trials": 20, "--cold": 10, "--compare": 2, "--rate": 0.2, "--drill": 1}
+    opts = {"--trials": 20, "--plays": 10, "--cold": 5, "--compare": 2, "--rate": 0.2, "--drill": 1}
     for key in list(opts):
         if key in argv:
             i = argv.index(key)
             opts[key] = type(opts[key])(argv[i + 1])
     work = Path(tempfile.mkdtemp(prefix="irm-bench-watch-"))
     lab_dir = ROOT / "inventories" / "lab"
-    lat: list[tuple[float, float, str]] = []
-    cold: list[tuple[float, float, str]] = []
+    runs: dict[str, list[Trial]] = {"warm": [], "plays": [], "cold": []}
     auto: list[int] = []
     human: list[int] = []
     drilled: list[str] = []
     try:
         if int(opts["--drill"]):
             drilled = drill(work)
-        for n in range(int(opts["--trials"])):
-            lat.append(latency_trial(lab_dir, work, n))
-            print(f"  trial {n + 1}: first cut {lat[-1][0]:.1f} s, isolation {lat[-1][1]:.1f} s, {lat[-1][2]}",
-                  file=sys.stderr)
-        for n in range(int(opts["--cold"])):
-            cold.append(latency_trial(lab_dir, work, n, warm=False))
-            print(f"  cold trial {n + 1}: first cut {cold[-1][0]:.1f} s, isolation {cold[-1][1]:.1f} s",
-                  file=sys.stderr)
+        for mode, key in (("warm", "--trials"), ("plays", "--plays"), ("cold", "--cold")):
+            for n in range(int(opts[key])):
+                t = latency_trial(lab_dir, work, n, mode)
+                runs[mode].append(t)
+                print(f"  {mode} trial {n + 1}: first cut {t[0]:.2f} s, isolation {t[1]:.2f} s, {t[2]}; stage "
+                      f"{t[3]:.3f} s via {t[4]}" + (f", bare ssh floor {t[5]:.3f} s" if t[5] else ""), file=sys.stderr)
         slow = slow_inventory(work, float(opts["--rate"]))
         for n in range(int(opts["--compare"])):
             auto.append(compare_trial(slow, work, n, True))
@@ -281,16 +331,32 @@ def main() -> None:
         irm("lab", "down", "-i", str(lab_dir), check=False)
         shutil.rmtree(work, ignore_errors=True)
     lines = []
-    if lat or cold:
+    labels = {"warm": "warm path (default)", "plays": "--no-warm (plays, Ansible's connections kept warm)",
+              "cold": "--no-warm --keep-warm 0 (plays, cold)"}
+    if any(runs.values()):
         lines += ["| irm watch | from the first detection to | median | worst | trials | x-ws11 -> hq-erp after |",
                   "|---|---|---|---|---|---|"]
-    for label, runs in (("connections kept warm (default)", lat), ("--keep-warm 0", cold)):
-        if runs:
-            cuts, isos = [c for c, _, _ in runs], [i for _, i, _ in runs]
-            lines += [f"| {label} | the first cut (edge) | {statistics.median(cuts):.1f} s | {max(cuts):.1f} s | "
-                      f"{len(cuts)} | |",
-                      f"| {label} | isolation (gw-x) | {statistics.median(isos):.1f} s | {max(isos):.1f} s | "
-                      f"{len(isos)} | {', '.join(sorted(set(t for _, _, t in runs)))} |"]
+    for mode, trials in runs.items():
+        if trials:
+            cuts, isos = [t[0] for t in trials], [t[1] for t in trials]
+            lines += [f"| {labels[mode]} | the first cut (edge) | {statistics.median(cuts):.2f} s | "
+                      f"{max(cuts):.2f} s | {len(cuts)} | |",
+                      f"| {labels[mode]} | isolation (gw-x) | {statistics.median(isos):.2f} s | {max(isos):.2f} s | "
+                      f"{len(isos)} | {', '.join(sorted(set(t[2] for t in trials)))} |"]
+    if any(runs.values()):
+        lines += ["", "| the first cut's stage (edge-fw), journaled start to end | median | ran as | trials |",
+                  "|---|---|---|---|"]
+        for mode, trials in runs.items():
+            if trials:
+                lines.append(f"| {labels[mode]} | {statistics.median(t[3] for t in trials):.3f} s | "
+                             f"{', '.join(sorted(set(t[4] for t in trials)))} | {len(trials)} |")
+        floors = [t[5] for t in runs["warm"] if t[5] is not None]
+        if floors:
+            warm_stage = statistics.median(t[3] for t in runs["warm"])
+            floor = statistics.median(floors)
+            lines += [f"| bare SSH floor: a new connection, `nft -f -` of the same table, no check, no confirm | "
+                      f"{floor:.3f} s | ssh | {len(floors)} x 5 |",
+                      f"| warm path / floor | {warm_stage / floor:.1f}x | | |"]
     if auto:
         ratio = statistics.median(human) / max(1, statistics.median(auto))
         lines += ["", f"| hosts infected {HORIZON:.0f} s after the seed (worm at {opts['--rate']}/s per host) | "

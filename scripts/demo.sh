@@ -54,7 +54,8 @@ banner "automatic containment: irm watch --policy (in the background; its output
 WATCH_LOG=$(dirname "$JOURNAL")/irm-watch.log
 irm watch --policy "$POLICY" --confirm-timeout 30 -i "$INV" >"$WATCH_LOG" 2>&1 &
 WATCHER=$!
-for _ in $(seq 50); do grep -q '^watching' "$WATCH_LOG" && break; sleep 0.2; done
+# until it watches and its warm path to the edge and the gateways is ready (at most 30 s)
+for _ in $(seq 150); do grep -q 'warm path: connections held' "$WATCH_LOG" && break; sleep 0.2; done
 cat "$WATCH_LOG"
 
 banner "outbreak: the lab worm starts on x-ws11 (subsidiary-x/office-1), y-ws11 (subsidiary-y, behind gw-y, an emulated Cisco IOS router) and z-ws11 (subsidiary-z, which the SOC reaches only through its execution node z-node)"

@@ -60,9 +60,12 @@ def watch(
     duration: Annotated[float | None, typer.Option("--for", help="Stop after this many seconds (default: until "
                                                    "SIGTERM or Ctrl-C).", min=0.1)] = None,
     confirm_timeout: ConfirmTimeoutOpt = 60,
-    keep_warm: Annotated[float, typer.Option("--keep-warm", help="Seconds between two reaches of the edge and the "
-                                             "policy's gateways, keeping the first cut's connections open and "
+    keep_warm: Annotated[float, typer.Option("--keep-warm", help="Seconds between two checks of the edge's and the "
+                                             "policy's gateways' connections, reopening those that closed and "
                                              "saying when one does not answer (0: never).", min=0)] = 20.0,
+    warm: Annotated[bool, typer.Option("--warm/--no-warm", help="Cut the edge and the gateways over SSH "
+                                       "connections held open (no play started for their stages); --no-warm "
+                                       "runs every stage as a play.")] = True,
 ) -> None:
     """Follow every detection source and, when the policy's trigger fires for an area it allows, cut that
     area at once with the stages of 'irm contain' up to the policy's last automatic stage. Refuses a
@@ -86,7 +89,7 @@ def watch(
     with Journal(journal) as j:
         w = Watcher(inv, j, chosen, digest, signers, Sources(inv, list(chosen.areas), specs),
                     WatchSettings(inventory, f"{by} (irm watch, policy {chosen.name})", dry_run, confirm_timeout,
-                                  keep_warm))
+                                  keep_warm, warm))
         w.events.subscribe(_printer)
         w.events.subscribe(notice.shown)
         j.timeline.add(None, EventKind.WATCH_STARTED, by, None, policy=chosen.name, path=str(policy), sha256=digest,

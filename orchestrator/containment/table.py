@@ -46,18 +46,19 @@ def _mobile_summary(b: Brief) -> str:
 CONTAINMENT: tuple[Phase, ...] = (
     Phase(1, "internet_cut", "cut the area from the Internet", "contain_1_internet_cut", Where.EDGE,
           BLOCK_EXTERNAL, _cut_internet, summary=lambda b: f"cut {b.areas} from the Internet at {b.edge}",
-          first_cut=True),
+          first_cut=True, warm=True),
     Phase(2, "isolate", "isolate the area, keeping management and the validated critical flows",
           "contain_2_isolate", Where.GATEWAY, BLOCK_INTERNAL, _isolate,
           summary=lambda b: f"isolate {b.areas} at {b.gateways}, keeping {b.flows} validated critical flow(s) and "
-          "management open"),
+          "management open", warm=True),
     Phase(3, "vectors", "block the propagation vectors and removable storage on every area host",
           "contain_3_vectors", Where.AREA_HOSTS, BLOCK_PORT, _block_vectors,
           summary=lambda b: f"block {b.vectors} and removable storage on {b.hosts} area hosts"),
     Phase(4, "mobile", "block the mobile and VPN segments", "contain_4_mobile", Where.GATEWAY, BLOCK_INTERNAL,
-          _block_mobile, summary=_mobile_summary),
+          _block_mobile, summary=_mobile_summary, warm=True),
     Phase(5, "subarea", "quarantine every sub-area that shows detections, until the spread stops",
-          "contain_5_subarea", Where.GATEWAY, BLOCK_INTERNAL, _quarantine, per_sub_area="subarea"),
+          "contain_5_subarea", Where.GATEWAY, BLOCK_INTERNAL, _quarantine, per_sub_area="subarea",
+          warm=True),
 )
 # the stages run one after the other before the loop; the loop quarantines sub-areas one at a time
 STAGES: tuple[Phase, ...] = tuple(p for p in CONTAINMENT if not p.per_sub_area)

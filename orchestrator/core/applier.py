@@ -224,7 +224,7 @@ class StageApplier:
         outcomes: dict[str, StageOutcome] = {}
         for a, row in rows.items():
             own = runner.RunResult(playbook=result.playbook, status=result.status, rc=result.rc, check=result.check,
-                                   hosts={h: r for h, r in result.hosts.items() if h in mine[a]})
+                                   hosts={h: r for h, r in result.hosts.items() if h in mine[a]}, via=result.via)
             applied = sorted(str(r.facts["irm_applied_at"]) for r in own.hosts.values() if "irm_applied_at" in r.facts)
             out = StageOutcome(spec.name, mine[a], own, first_applied_at=applied[0] if applied else None,
                                skipped=[h for h in skipped if h in spec.targets_of(a)],
@@ -235,7 +235,8 @@ class StageApplier:
                 fingerprints={h: enforced[h] for h in mine[a]} if not self.settings.dry_run else None,
                 changed=out.changed, failed=sorted(out.failed),
                 reason="; ".join(f"{h}: {w}" for h, w in out.failed.items()) or None,
-                first_applied_at=out.first_applied_at, last_applied_at=applied[-1] if applied else None)
+                first_applied_at=out.first_applied_at, last_applied_at=applied[-1] if applied else None,
+                via=result.via)
             outcomes[a] = out
         changed = sorted({h for o in outcomes.values() for h in o.changed})
         detail = f"{len(changed)} changed" + (f", failed on {', '.join(failed)}" if failed else "")

@@ -72,6 +72,7 @@ class Phase:
     per_sub_area: str | None = None  # acts on one sub-area at a time: its items are named "<this>:<sub-area>"
     removable_storage: bool = False  # recovery: lifts the removable-storage block on the area hosts too
     watches_every_area: bool = False  # recovery: its soak watches every area, not only the one reconnected
+    warm: bool = False  # its play only applies the firewall policy to boundaries: the warm path may run it
     sends: type[BaseModel] = StageVars  # the extra vars of its play (checked against the roles by a test)
     returns: type[BaseModel] = StageFacts  # what each of its hosts returns
 

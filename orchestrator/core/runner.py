@@ -69,6 +69,7 @@ class RunResult(BaseModel):
     check: bool
     hosts: dict[str, HostResult] = Field(default_factory=dict)
     events: list[dict[str, Any]] = Field(default_factory=list)  # the job's events, redacted (``job_event``)
+    via: str = "ansible-playbook"  # or "warm": run over held SSH connections (``core.warm``)
 
     @property
     def succeeded(self) -> bool:
@@ -156,7 +157,7 @@ def job_event(event: dict[str, Any]) -> dict[str, Any]:
     return kept
 
 
-class _Collector:
+class Collector:
     """Turns runner events into ``HostResult``s; runs on ansible-runner's event thread."""
 
     def __init__(self, stream: EventStream | None, check: bool = False) -> None:
@@ -282,7 +283,7 @@ def run_playbook(
         cmdline.append("--check")
     if diff or check:
         cmdline.append("--diff")
-    collector = _Collector(events, check)
+    collector = Collector(events, check)
     workdir = tempfile.mkdtemp(prefix="irm-run-")  # mode 0700, removed below whatever happens
     try:
         _write_extravars(Path(workdir), extravars or {})
@@ -301,7 +302,7 @@ def run_playbook(
             out: Any = getattr(r, "stdout", None)
             tail = (str(out.read()) if hasattr(out, "read") else "").strip().splitlines()[-3:]
             raise RunnerError(f"{pb.name} could not run ({r.status}): {' | '.join(tail) or 'no output'}")
-        _redact_failures(collector.hosts, inventory, collector.events)
+        redact_failures(collector.hosts, inventory, collector.events)
         return RunResult(playbook=pb.name, status=r.status, rc=r.rc, check=check, hosts=collector.hosts,
                          events=collector.events)
     finally:
@@ -346,7 +347,7 @@ def _play_signals() -> Iterator[None]:
                 signal.signal(sig, previous)
 
 
-def _redact_failures(hosts: dict[str, HostResult], inventory: str | Path,
+def redact_failures(hosts: dict[str, HostResult], inventory: str | Path,
                      events: list[dict[str, Any]] | None = None) -> None:
     """Failure messages go to the journal and its evidence: the inventory's vault values are masked in
     them (read only when something failed)."""
@@ -404,7 +405,7 @@ def _write_extravars(workdir: Path, extravars: dict[str, Any]) -> None:
 
 
 def _run(ansible_runner: Any, workdir: str, pb: Path, inv: Path, cmdline: list[str], limit: str | None,
-         tags: list[str] | None, forks: int | None, collector: _Collector) -> Any:
+         tags: list[str] | None, forks: int | None, collector: Collector) -> Any:
     return ansible_runner.run(
         private_data_dir=workdir,
         playbook=str(pb),
@@ -429,7 +430,7 @@ def _run_kwargs(pb: Path, inv: Path, cmdline: list[str], limit: str | None, tags
 
 
 def _run_on_node(ansible_runner: Any, node: ExecutionNode, workdir: str, pb: Path, inv: Path, cmdline: list[str],
-                 limit: str | None, tags: list[str] | None, forks: int | None, collector: _Collector) -> Any:
+                 limit: str | None, tags: list[str] | None, forks: int | None, collector: Collector) -> Any:
     """transmit | ssh NODE worker | process. The job (the private data directory: extra vars, runner
     settings) goes on ssh's stdin; the worker's stream of events and artifacts comes back on its stdout
     and is processed here, firing the collector for every event. A node that dies or cannot be reached
@@ -450,7 +451,7 @@ def _run_on_node(ansible_runner: Any, node: ExecutionNode, workdir: str, pb: Pat
     return result
 
 
-def _watched(collector: _Collector, playbook: str) -> Callable[[dict[str, Any]], bool]:
+def _watched(collector: Collector, playbook: str) -> Callable[[dict[str, Any]], bool]:
     """The collector, with the registered node-event hooks (``core.hooks``) called on every event."""
     from orchestrator.core.hooks import HOOKS
 
@@ -468,7 +469,7 @@ def _watched(collector: _Collector, playbook: str) -> Callable[[dict[str, Any]],
 
 def _stream(ansible_runner: Any, node: ExecutionNode, remote: str, errors: Any, workdir: str, pb: Path, inv: Path,
             cmdline: list[str], limit: str | None, tags: list[str] | None, forks: int | None,
-            collector: _Collector) -> tuple[Any, int]:
+            collector: Collector) -> tuple[Any, int]:
     ssh = subprocess.Popen(node.ssh_command(remote), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                            stderr=errors, start_new_session=True)
     assert ssh.stdin is not None and ssh.stdout is not None

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator.containment.phase import Containment, ContainRequest, summary
-from orchestrator.containment.table import STAGES
+from orchestrator.containment.table import CONTAINMENT, STAGES
 from orchestrator.core import mgmt_probe, runner
 from orchestrator.core.errors import ContainmentFailed, IrmError, RunnerError, UserError
 from orchestrator.core.events import EventKind
@@ -39,6 +39,7 @@ from orchestrator.core.journal import Incident, Journal
 from orchestrator.core.posture import AreaState
 from orchestrator.core.safetext import text_problem
 from orchestrator.core.stream import DecisionNeeded, EventStream
+from orchestrator.core.warm import WarmPath
 from orchestrator.crisis import notify
 from orchestrator.identification.sources import Sources
 from orchestrator.watch.policy import ContainmentPolicy
@@ -63,7 +64,8 @@ class WatchSettings:
     operator: str
     dry_run: bool = False
     confirm_timeout: int = 60
-    keep_warm: float = 20.0  # seconds between two reaches of the chokepoints (0: none)
+    keep_warm: float = 20.0  # seconds between two checks of the chokepoints' connections (0: none)
+    warm: bool = True  # cut over held SSH connections where the stage and the host allow (core.warm)
 
 
 @dataclass
@@ -84,6 +86,7 @@ class Watcher:
     dry_acted: set[str] = field(default_factory=set)
     source_problems: set[str] = field(default_factory=set)  # what the sources cannot vouch for, as last said
     unreached: set[str] = field(default_factory=set)  # chokepoints the last keep-warm reach did not reach
+    warm_path: WarmPath | None = None  # held connections to the chokepoints (``start_warm``)
 
     def __post_init__(self) -> None:
         notify.listen(self.events, self.inv, self.journal)
@@ -206,8 +209,8 @@ class Watcher:
                              incident_id=incident.id, loop=False, through=self.policy.through_number,
                              confirm_timeout=self.settings.confirm_timeout, lock_wait=LOCK_WAIT)
         try:
-            job = Containment(req, self.inv, self.journal, self.sources, self.events, run=self.run_playbook,
-                              probe=self.probe_management)
+            job = Containment(req, self.inv, self.journal, self.sources, self.events,
+                              run=self.warm_path or self.run_playbook, probe=self.probe_management)
             reports = job.run()
         except (ContainmentFailed, RunnerError, UserError) as exc:
             for a in areas:
@@ -233,14 +236,39 @@ class Watcher:
         gateways = [self.inv.area(a).gateway for a in self.policy.areas]
         return list(dict.fromkeys(edge + gateways))
 
+    def start_warm(self) -> None:
+        """Prepare the warm path to the chokepoints: their options resolved by the role, one SSH master
+        connection held to each; the stages the tables mark ``warm`` then cut over them. A chokepoint that
+        cannot go warm is said, and its cut runs as a play."""
+        playbooks = frozenset(p.playbook for p in CONTAINMENT if p.warm)
+        self.warm_path = WarmPath(self.settings.inventory, self.chokepoints(), playbooks, self.run_playbook)
+        refused = self.warm_path.prepare()
+        if self.warm_path.ready:
+            self.events.say(f"warm path: connections held to {', '.join(self.warm_path.ready)}; their cuts start "
+                            "no play")
+        for host, why in refused.items():
+            self.events.say(f"warm path: {host} is cut by a play ({why})")
+
+    def stop_warm(self) -> None:
+        if self.warm_path is not None:
+            self.warm_path.close()
+            self.warm_path = None
+
     def keep_warm(self) -> None:
-        """Reach the chokepoints over their management connections: the SSH connections the first cut
-        will use stay open (Ansible's ControlPersist, in this process's own directory), and a chokepoint
-        irm could not cut is said (once, and again when it answers)."""
+        """Keep the chokepoints' connections open and say a chokepoint irm could not cut (once, and again
+        when it answers): the warm path's masters are checked and reopened; the others are reached by a
+        play, which keeps Ansible's own SSH connections (ControlPersist) open for their cut."""
         targets = self.chokepoints()
+        down: set[str] = set()
+        if self.warm_path is not None:
+            down |= {h for h, up in self.warm_path.refresh().items() if not up}
+            targets = [h for h in targets if h not in self.warm_path.ready]
         try:
-            result = self.run_playbook("reach", self.settings.inventory, extravars={"irm_targets": ",".join(targets)})
-            down = {h for h in targets if h not in result.hosts or result.hosts[h].status in ("failed", "unreachable")}
+            if targets:
+                result = self.run_playbook("reach", self.settings.inventory,
+                                           extravars={"irm_targets": ",".join(targets)})
+                down |= {h for h in targets
+                         if h not in result.hosts or result.hosts[h].status in ("failed", "unreachable")}
         except (IrmError, OSError) as exc:
             down = {f"{', '.join(targets)} ({type(exc).__name__}: {exc})"}
         for host in sorted(down - self.unreached):
@@ -259,16 +287,21 @@ class Watcher:
     def serve(self, stop: Callable[[], bool], wait: float = 1.0) -> None:
         """Evaluate at every change of a source's files (and every ``wait`` seconds) until ``stop()``;
         meanwhile, a thread keeps the chokepoints' connections warm."""
+        if self.settings.warm and not self.settings.dry_run:
+            self.start_warm()
         if self.settings.keep_warm > 0 and not self.settings.dry_run:
             threading.Thread(target=self._warm_loop, args=(stop,), name="irm-watch-warm", daemon=True).start()
-        with Follower(self.watched_dirs()) as follower:
-            while not stop():
-                try:
-                    self.step()
-                except (IrmError, OSError, ValueError) as exc:  # one evaluation lost, never the watcher
-                    self.events.say(f"this evaluation failed ({type(exc).__name__}: {exc}); the next one runs "
-                                    f"in {wait:.0f}s or at the next detection")
-                follower.wait(wait)
+        try:
+            with Follower(self.watched_dirs()) as follower:
+                while not stop():
+                    try:
+                        self.step()
+                    except (IrmError, OSError, ValueError) as exc:  # one evaluation lost, never the watcher
+                        self.events.say(f"this evaluation failed ({type(exc).__name__}: {exc}); the next one "
+                                        f"runs in {wait:.0f}s or at the next detection")
+                    follower.wait(wait)
+        finally:
+            self.stop_warm()
 
     def watched_dirs(self) -> list[Path]:
         dirs: list[Path] = []

@@ -79,6 +79,10 @@ def test_the_watcher_alone_cuts_the_area_the_worm_starts_in(tmp_path: Path) -> N
         print(f"first detection {first.isoformat()}, isolation applied {applied}: "
               f"{(datetime.fromisoformat(str(applied)) - first).total_seconds():.1f}s")
         assert "containing subsidiary-x" in output and "irm watch stopped" in output
+        # the cut went over the connections the watcher held (no play started for it), and they are closed
+        assert {st.name: st.detail.get("via") for st in stages(journal)} == {"internet_cut": "warm", "isolate": "warm"}
+        assert "warm path: connections held to edge-fw, gw-x" in output, output
+        assert not subprocess.run(["pgrep", "-f", "ControlPath=/tmp/irmw-"], capture_output=True).stdout
 
 
 def _started(journal: Path) -> bool:

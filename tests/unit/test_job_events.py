@@ -37,7 +37,7 @@ def test_a_vault_value_in_a_failure_is_masked(monkeypatch: pytest.MonkeyPatch) -
 
     monkeypatch.setattr(load, "vault_values", lambda inventory: ["s3cret-pass"])
     events = [runner.job_event(_event("runner_on_failed", msg="login s3cret-pass refused"))]
-    runner._redact_failures({}, "inv", events)
+    runner.redact_failures({}, "inv", events)
     assert "s3cret-pass" not in events[0]["msg"]
 
 

@@ -78,11 +78,11 @@ def test_template_syntax_in_extra_vars_is_data_never_evaluated(tmp_path: Path) -
 
 
 def test_a_network_resource_modules_commands_in_check_mode_are_shown_as_its_diff() -> None:
-    from orchestrator.core.runner import _Collector
+    from orchestrator.core.runner import Collector
 
     event = {"event": "runner_on_ok", "event_data": {"host": "gw-y", "task": "Write irm's new access list", "res": {
         "changed": True, "commands": ["ip access-list extended IRM-GW-Y-0123ABCD", "10 deny ip any any"]}}}
-    checking, applying = _Collector(None, check=True), _Collector(None)
+    checking, applying = Collector(None, check=True), Collector(None)
     checking(event)
     applying(event)
     assert checking.hosts["gw-y"].diffs == [{"before": "", "after": "ip access-list extended IRM-GW-Y-0123ABCD\n"

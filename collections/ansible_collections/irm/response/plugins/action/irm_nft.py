@@ -20,36 +20,22 @@ irm_nft module as Ansible always does (same code, same results).
 
 from __future__ import annotations
 
-import json
-import shlex
 from pathlib import Path
 from typing import Any
 
 from ansible.plugins.action import ActionBase
 from ansible_collections.irm.response.plugins.module_utils import irm_nft_host
+from ansible_collections.irm.response.plugins.module_utils import irm_nft_sequence as sequence
 from ansible_collections.irm.response.plugins.module_utils.irm_nft_render import PolicyError, render
 from ansible_collections.irm.response.plugins.module_utils.irm_reach import unanswered as tcp_unanswered
 
-_CONFIRM_ARGS = ("token", "fingerprint", "state_dir", "table", "absent", "boot_unit", "nft_path")
-
-
-# The host-side code and the line that runs it, sent on stdin (never on the command line).
+# The host-side code, sent on stdin (never on the command line).
 _HOST_SOURCE = Path(irm_nft_host.__file__).read_text(encoding="utf-8")
-_STDIN_RUNNER = "import sys; exec(compile(sys.stdin.read(), 'irm_nft_host', 'exec'))"
 
 
 def _unanswered(targets: list[dict[str, Any]], timeout: float) -> list[str]:
     """The collection's irm_reach does the connecting (one implementation), run here on the SOC."""
     return [text for _, text in tcp_unanswered(targets, timeout)]
-
-
-def _planned_fingerprint(policy: Any, absent: bool | None) -> str | None:
-    """The fingerprint the live table will have once the policy is in place (the host computes the same
-    from what nftables lists); None when the policy is not well-formed (the renderer then says where)."""
-    try:
-        return "absent" if absent else str(irm_nft_host.policy_fingerprint(policy))
-    except (AttributeError, KeyError, TypeError, ValueError):
-        return None
 
 
 class ActionModule(ActionBase):
@@ -61,41 +47,12 @@ class ActionModule(ActionBase):
         reach = args.pop("reach", None)
         timeout = float(args.pop("reach_timeout", 5))
         if "policy" in args:
-            policy = args.pop("policy")
-            if args.get("ruleset"):
-                return {"failed": True, "msg": "give policy or ruleset, not both"}
             host = str((task_vars or {}).get("inventory_hostname", ""))
-            try:
-                checked = irm_nft_host.normalize({**args, "ruleset": "", "fingerprint": ""})  # as the host will
-                planned = _planned_fingerprint(policy, checked["absent"] if "absent" in args else None)
-                args["ruleset"] = render(host, policy, table=checked["table"], fingerprint=planned or "",
-                                         empty=checked["absent"] if "absent" in args else None)
-            except irm_nft_host.Failed as exc:
-                return exc.result
-            except PolicyError as exc:
-                return {"failed": True, "msg": f"policy for {host} cannot be rendered: {exc}"}
-            if planned is None:
-                return {"failed": True, "msg": f"policy for {host} cannot be reduced to its canonical form"}
-            if args.get("fingerprint") and args["fingerprint"] != planned:
-                return {"failed": True, "msg": f"the fingerprint given for {host} ({args['fingerprint']}) is not "
-                                               f"its policy's ({planned}): nothing applied"}
-            args["fingerprint"] = planned
-        applied = self._irm_nft(args, task_vars)
-        if (reach is None or applied.get("failed") or self._task.check_mode
-                or args.get("state", "applied") != "applied" or applied.get("deadman") != "armed"):
-            return dict(applied)
-        unanswered = _unanswered(list(reach), timeout)
-        if unanswered:
-            return {**applied, "failed": True, "unanswered": unanswered,
-                    "msg": f"management path cut, left unconfirmed (the dead-man timer reverts it): "
-                           f"{', '.join(unanswered)}"}
-        confirm = {"state": "confirmed", **{k: args[k] for k in _CONFIRM_ARGS if k in args}}
-        confirmed = self._irm_nft(confirm, task_vars)
-        if confirmed.get("failed"):
-            return {**confirmed, "changed": applied.get("changed", False),
-                    "irm_applied_at": applied.get("irm_applied_at")}
-        return {**applied, "deadman": "confirmed", "irm_live_fingerprint": confirmed.get("irm_live_fingerprint"),
-                "irm_armed_token": "", "irm_confirmed": True}
+            args = sequence.with_ruleset(host, args, irm_nft_host, render, PolicyError)
+            if args.get("failed"):
+                return args
+        return sequence.apply_confirmed(args, reach, timeout, lambda a: self._irm_nft(a, task_vars), _unanswered,
+                                        check_mode=bool(self._task.check_mode))
 
     def _interpreter(self, task_vars: dict[str, Any]) -> str | None:
         """The host's Python as Ansible would run it, when already known (set, or discovered earlier)."""
@@ -122,17 +79,6 @@ class ActionModule(ActionBase):
         if interpreter is None or not self._can_run_direct():
             return dict(self._execute_module(module_name="irm.response.irm_nft", module_args=args,
                                              task_vars=task_vars))
-        request = {"params": args, "check_mode": bool(self._task.check_mode)}
-        payload = f"{_HOST_SOURCE}\nstdin_main(json.loads({json.dumps(json.dumps(request))}))\n"
-        cmd = f"{shlex.quote(interpreter)} -I -c {shlex.quote(_STDIN_RUNNER)}"
-        res = self._low_level_execute_command(cmd, sudoable=True, in_data=payload)
-        lines = (res.get("stdout") or "").strip().splitlines()
-        try:
-            result = json.loads(lines[-1]) if res.get("rc") == 0 and lines else None
-        except ValueError:
-            result = None
-        if not isinstance(result, dict):
-            detail = (res.get("stderr") or res.get("stdout") or "no output").strip().splitlines()[-3:]
-            return {"failed": True, "rc": res.get("rc"),
-                    "msg": f"irm_nft could not run with {interpreter} on the host: {' | '.join(detail)}"}
-        return result
+        payload = sequence.host_payload(_HOST_SOURCE, args, bool(self._task.check_mode))
+        res = self._low_level_execute_command(sequence.host_command(interpreter), sudoable=True, in_data=payload)
+        return sequence.host_result(res.get("rc"), res.get("stdout") or "", res.get("stderr") or "", interpreter)

@@ -1,0 +1,298 @@
+"""The warm path: a boundary's commit-confirmed nftables change without starting ``ansible-playbook``.
+
+A play costs seconds before its first task (the interpreter, the inventory, the collection, the
+templating of every option); at worm speed those seconds are hosts. ``irm watch`` prepares ahead, once:
+a play that changes nothing (``playbooks/warm.yml``, the role's ``warm`` entry point) resolves each
+boundary's options and SSH connection exactly as the role would, and irm opens one SSH master connection
+per boundary that it holds open (OpenSSH's ControlMaster, its sockets in a private directory, each master
+a process irm started and stops by PID). At the cut, ``WarmPath`` stands in for the runner: the stage's
+typed extra vars (``StageVars``) go, per host and in parallel, through the collection's one sequence
+(``irm_nft_sequence``: render on the controller, run the host code to arm the dead-man timer and apply,
+prove the management path with new connections from the SOC, confirm), the same code the ``irm_nft``
+action plugin runs inside a play. Results come back as runner events through the runner's own collector,
+so the applier journals, reads back and checks them exactly as after a play.
+
+Only what is the same either way goes warm: the stages whose play only applies the firewall policy to
+boundaries (``Phase.warm`` in the tables), on Linux hosts reached by SSH with a set Python, without check
+mode, limits or execution nodes. Anything else, and any host that was not prepared, runs as a play
+(``fallback``): never a different behaviour, only a slower one. A master that died is not needed for
+correctness (``ControlMaster=no`` makes ssh connect anew), only for speed; ``refresh`` reopens it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shlex
+import shutil
+import signal
+import subprocess
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from orchestrator.core import runner
+from orchestrator.core.contracts import StageVars
+from orchestrator.core.errors import IrmError
+from orchestrator.core.paths import module_util
+from orchestrator.core.stream import EventStream
+
+PLAY = "irm warm path"
+TASK = "irm.response.irm_nft (over a held SSH connection)"
+REACH_TIMEOUT = 5.0  # the action plugin's default (the role passes none)
+CALL_TIMEOUT = 120.0  # one host-code call: its own lock wait (60 s) and nft, with room
+OPEN_TIMEOUT = 10.0
+
+
+class WarmHost(BaseModel):
+    """What the role's ``warm`` entry point resolved for one host (its ``irm_warm`` fact)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    os: str
+    confirm: str
+    state_dir: str
+    table: str
+    deadman: bool
+    boot_unit: bool
+    nft_path: str
+    python: str
+    connection: str
+    address: str
+    port: int
+    user: str = ""
+    key: str = ""
+    ssh_args: str = ""
+    become: bool = False
+    become_method: str = "sudo"
+
+    def refusal(self) -> str | None:
+        """Why this host cannot go warm, or None."""
+        if self.os != "linux":
+            return f"firewall_policy_os is {self.os} (the warm path changes Linux hosts only)"
+        if self.confirm != "inline":
+            return f"firewall_policy_confirm is {self.confirm}, not inline"
+        if self.connection not in ("ssh", "smart"):
+            return f"ansible_connection is {self.connection}, not ssh"
+        if not self.python or self.python.startswith("auto"):
+            return "its Python is discovered by Ansible, not set (ansible_python_interpreter)"
+        if self.become and self.become_method != "sudo":
+            return f"becomes root by {self.become_method} (the warm path uses sudo -n only)"
+        return None
+
+
+class WarmPath:
+    """Held SSH connections to prepared boundaries, and a runner that uses them (``__call__`` has
+    ``runner.run_playbook``'s signature, so the phases take it as their ``run``)."""
+
+    def __init__(self, inventory: str | Path, hosts: list[str], playbooks: frozenset[str],
+                 fallback: Callable[..., runner.RunResult], ssh: str = "ssh") -> None:
+        self.inventory = str(inventory)
+        self.hosts = list(dict.fromkeys(hosts))
+        self.playbooks = playbooks
+        self.fallback = fallback
+        self.ssh = ssh  # the OpenSSH client
+        self.ready: dict[str, WarmHost] = {}
+        self.refused: dict[str, str] = {}  # host -> why it runs as a play
+        self._masters: dict[str, subprocess.Popen[bytes]] = {}
+        self._lock = threading.Lock()
+        # a short private path: a socket's path is bounded (108 bytes), %C is 40 characters
+        self.dir = Path(tempfile.mkdtemp(prefix="irmw-"))
+        self._seq = module_util("irm_nft_sequence")
+        self._host_code = module_util("irm_nft_host")
+        self._source = Path(str(self._host_code.__file__)).read_text(encoding="utf-8")
+        self._render = module_util("irm_nft_render")
+        self._reach = module_util("irm_reach")
+        self.used = 0  # stages run warm (for the watcher's narration and the bench)
+
+    # -- preparing and holding -----------------------------------------------------------------------
+
+    def prepare(self) -> dict[str, str]:
+        """Resolve every host's options by the role (one play that changes nothing), then open a master
+        connection to each eligible one. Returns host -> why it will run as a play."""
+        if not self.hosts:
+            return {}
+        try:
+            result = self.fallback("warm", self.inventory, extravars={"irm_targets": ",".join(self.hosts)})
+        except (IrmError, OSError) as exc:
+            self.refused = {h: f"its options could not be resolved ({exc})" for h in self.hosts}
+            return dict(self.refused)
+        for host in self.hosts:
+            found = result.hosts.get(host)
+            fact = found.facts.get("irm_warm") if found else None
+            if not isinstance(fact, dict):
+                self.refused[host] = "its options could not be resolved (" + (
+                    "; ".join(found.failures) if found and found.failures else "no result") + ")"
+                continue
+            try:
+                warm = WarmHost.model_validate(fact)
+            except ValidationError as exc:
+                self.refused[host] = f"its options are not usable: {exc.errors()[0]['msg']}"
+                continue
+            why = warm.refusal()
+            if why:
+                self.refused[host] = why
+            else:
+                self.ready[host] = warm
+        self.refresh()
+        return dict(self.refused)
+
+    def _ssh(self, warm: WarmHost, *args: str) -> list[str]:
+        cmd = [self.ssh, "-o", "BatchMode=yes", "-o", f"ControlPath={self.dir}/%C", "-o", "ServerAliveInterval=5",
+               "-o", "ServerAliveCountMax=2", "-p", str(warm.port)]
+        if warm.key:
+            cmd += ["-i", warm.key]
+        if warm.user:
+            cmd += ["-l", warm.user]
+        return cmd + shlex.split(warm.ssh_args) + list(args)
+
+    def _alive(self, host: str) -> bool:
+        warm = self.ready[host]
+        proc = self._masters.get(host)
+        if proc is None or proc.poll() is not None:
+            return False
+        check = subprocess.run(self._ssh(warm, "-O", "check", warm.address), stdin=subprocess.DEVNULL,
+                               capture_output=True, timeout=OPEN_TIMEOUT, check=False)
+        return check.returncode == 0
+
+    def refresh(self) -> dict[str, bool]:
+        """Every prepared host's master connection, reopened where it died: host -> open."""
+        out: dict[str, bool] = {}
+        with self._lock:
+            for host, warm in self.ready.items():
+                if self._alive(host):
+                    out[host] = True
+                    continue
+                self._stop(host)
+                proc = subprocess.Popen(self._ssh(warm, "-o", "ControlMaster=yes", "-N", warm.address),
+                                        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                        stderr=subprocess.DEVNULL, start_new_session=True)
+                self._masters[host] = proc
+                deadline = time.monotonic() + OPEN_TIMEOUT
+                while time.monotonic() < deadline and proc.poll() is None and not self._alive(host):
+                    time.sleep(0.05)
+                out[host] = self._alive(host)
+        return out
+
+    def _stop(self, host: str) -> None:
+        proc = self._masters.pop(host, None)
+        if proc is None:
+            return
+        if proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(proc.pid, signal.SIGKILL)
+                proc.wait()
+
+    def close(self) -> None:
+        """Stop every master connection (by its PID) and remove the sockets' directory."""
+        with self._lock:
+            for host in list(self._masters):
+                self._stop(host)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def __enter__(self) -> WarmPath:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- the runner --------------------------------------------------------------------------------------
+
+    def _stage_vars(self, playbook: str | Path, extravars: dict[str, Any] | None, plain: bool) -> StageVars | None:
+        """The stage's typed vars when it can go warm, else None."""
+        if not plain or Path(playbook).stem not in self.playbooks:
+            return None
+        try:
+            sv = StageVars.model_validate(extravars or {})
+        except ValidationError:
+            return None
+        targets = [t for t in sv.irm_targets.split(",") if t]
+        if (sv.irm_media_targets_linux or sv.irm_media_targets_windows or not targets
+                or sv.irm_targets_windows not in ("", "all:!all")
+                or any(t not in self.ready or t not in sv.irm_policies for t in targets)):
+            return None
+        return sv
+
+    def __call__(self, playbook: str | Path, inventory: str | Path, *, extravars: dict[str, Any] | None = None,
+                 check: bool = False, diff: bool = False, limit: str | None = None, tags: list[str] | None = None,
+                 forks: int | None = None, events: EventStream | None = None,
+                 node: runner.ExecutionNode | None = None) -> runner.RunResult:
+        plain = not (check or diff or limit or tags or node) and str(inventory) == self.inventory
+        sv = self._stage_vars(playbook, extravars, plain)
+        if sv is None:
+            return self.fallback(playbook, inventory, extravars=extravars, check=check, diff=diff, limit=limit,
+                                 tags=tags, forks=forks, events=events, node=node)
+        return self._run(str(Path(playbook).stem), sv, events)
+
+    def _run(self, name: str, sv: StageVars, events: EventStream | None) -> runner.RunResult:
+        targets = [t for t in sv.irm_targets.split(",") if t]
+        collector = runner.Collector(events)
+        counter = iter(range(1, 1 << 30))
+        lock = threading.Lock()
+
+        def emit(kind: str, data: dict[str, Any]) -> None:
+            with lock:
+                n = next(counter)
+            collector({"event": kind, "counter": n, "created": datetime.now(UTC).isoformat(),
+                       "event_data": {"play": PLAY, "task": TASK, **data}})
+
+        emit("playbook_on_play_start", {})
+        emit("playbook_on_task_start", {})
+        with ThreadPoolExecutor(max_workers=max(1, len(targets))) as pool:
+            for host, kind, res in pool.map(lambda h: self._host(h, sv), targets):
+                emit(kind, {"host": host, "res": res})
+        runner.redact_failures(collector.hosts, self.inventory, collector.events)
+        failed = any(h.failed or h.unreachable for h in collector.hosts.values())
+        self.used += 1
+        return runner.RunResult(playbook=f"{name}.yml", status="failed" if failed else "successful",
+                                rc=2 if failed else 0, check=False, hosts=collector.hosts, events=collector.events,
+                                via="warm")
+
+    def _host(self, host: str, sv: StageVars) -> tuple[str, str, dict[str, Any]]:
+        """One host's change through the collection's sequence: (host, runner event kind, its result)."""
+        warm = self.ready[host]
+        policy = sv.irm_policies[host]
+        args: dict[str, Any] = {
+            "policy": policy, "fingerprint": sv.irm_fingerprints.get(host, ""), "token": sv.irm_token,
+            "takeover_tokens": sv.irm_takeover_tokens, "expect": sv.irm_expect.get(host, []),
+            "state_dir": warm.state_dir, "table": warm.table, "confirm_timeout": sv.firewall_policy_confirm_timeout,
+            "deadman": warm.deadman, "absent": bool(self._render.is_empty(policy)), "boot_unit": warm.boot_unit,
+            "nft_path": warm.nft_path}
+        args = self._seq.with_ruleset(host, args, self._host_code, self._render.render, self._render.PolicyError)
+        if args.get("failed"):
+            return host, "runner_on_failed", args
+        lost: list[str] = []
+
+        def call(params: dict[str, Any]) -> dict[str, Any]:
+            remote = self._seq.host_command(warm.python)
+            if warm.become:
+                remote = f"sudo -n -H -- {remote}"
+            try:
+                done = subprocess.run(self._ssh(warm, "-o", "ControlMaster=no", warm.address, remote),
+                                      input=self._seq.host_payload(self._source, params, False), text=True,
+                                      capture_output=True, timeout=CALL_TIMEOUT, check=False)
+            except subprocess.TimeoutExpired:
+                return {"failed": True, "msg": f"no answer from {host} within {CALL_TIMEOUT:.0f}s"}
+            if done.returncode == 255:  # ssh's own failure: the host was not reached
+                lost.append(done.stderr.strip().splitlines()[-1] if done.stderr.strip() else "ssh failed")
+            return dict(self._seq.host_result(done.returncode, done.stdout, done.stderr, warm.python))
+
+        def unanswered(endpoints: list[dict[str, Any]], timeout: float) -> list[str]:
+            return [text for _, text in self._reach.unanswered(endpoints, timeout)]
+
+        res = self._seq.apply_confirmed(args, sv.irm_reach.get(host, []), REACH_TIMEOUT, call, unanswered)
+        if lost and res.get("failed"):
+            return host, "runner_on_unreachable", {**res, "msg": f"{host} not reached over SSH: {lost[-1]}"}
+        return host, "runner_on_failed" if res.get("failed") else "runner_on_ok", res

@@ -1,0 +1,154 @@
+"""The warm path without a lab: which stages and hosts go warm, and what a warm stage returns. The SSH
+client is a stand-in script that plays a master connection and a host (it answers the host code's two
+calls as the host would, and keeps what it was sent), so the wiring is checked end to end: the role's
+resolved options in, the collection's sequence, the runner's collector, a ``RunResult`` the applier
+reads as after a play. The lab test (tests/integration/test_watch.py) proves the cut by traffic."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from orchestrator.core import runner
+from orchestrator.core.contracts import StageVars
+from orchestrator.core.posture import ChainPolicy, Policy, Rule
+from orchestrator.core.stream import EventStream, HostReported
+from orchestrator.core.warm import WarmPath
+
+FAKE_SSH = r'''#!PYTHON
+import json, os, sys, time
+args = sys.argv[1:]
+log = os.path.join(os.path.dirname(sys.argv[0]), "calls.jsonl")
+if "-O" in args:  # control command: the master answers while its pid file exists
+    sys.exit(0 if os.path.exists(os.path.join(os.path.dirname(sys.argv[0]), "master.pid")) else 255)
+if "-N" in args:  # the master connection
+    open(os.path.join(os.path.dirname(sys.argv[0]), "master.pid"), "w").write(str(os.getpid()))
+    time.sleep(3600)
+data = sys.stdin.read()
+request = json.loads(json.loads(data.rsplit("stdin_main(json.loads(", 1)[1].rsplit("))", 1)[0]))
+params = request["params"]
+with open(log, "a") as f:
+    f.write(json.dumps({"argv": args, "params": params, "payload_bytes": len(data)}) + "\n")
+if os.environ.get("FAKE_UNREACHABLE"):
+    print("ssh: connect to host: No route to host", file=sys.stderr)
+    sys.exit(255)
+if params.get("state", "applied") == "applied":
+    print(json.dumps({"changed": True, "deadman": "armed", "irm_applied_at": "2026-12-03T08:00:00+00:00",
+                      "irm_live_fingerprint": "old", "irm_armed_token": params["token"]}))
+else:
+    print(json.dumps({"changed": True, "deadman": "confirmed", "irm_confirmed": True,
+                      "irm_live_fingerprint": params["fingerprint"]}))
+'''
+
+WARM: dict[str, Any] = {
+        "os": "linux", "confirm": "inline", "state_dir": "/var/lib/irm/firewall", "table": "irm", "deadman": True,
+        "boot_unit": True, "nft_path": "/usr/sbin/nft", "python": "/usr/bin/python3", "connection": "ssh",
+        "address": "gw.example", "port": 22, "user": "root", "key": "", "ssh_args": "-o ConnectTimeout=5",
+        "become": False, "become_method": "sudo"}
+
+
+class Resolver:
+    """Plays ``playbooks/warm.yml`` (the role's resolved options per host) and records every other play."""
+
+    def __init__(self, facts: dict[str, dict[str, Any]]) -> None:
+        self.facts = facts
+        self.plays: list[str] = []
+
+    def __call__(self, playbook: str | Path, inventory: str | Path, **kw: Any) -> runner.RunResult:
+        self.plays.append(str(playbook))
+        hosts = {h: runner.HostResult(host=h, ok=1, facts={"irm_warm": f}) for h, f in self.facts.items()}
+        return runner.RunResult(playbook=f"{playbook}.yml", status="successful", rc=0, check=bool(kw.get("check")),
+                                hosts=hosts if str(playbook) == "warm" else {})
+
+
+@pytest.fixture
+def fake_ssh(tmp_path: Path) -> Path:
+    path = tmp_path / "ssh"
+    path.write_text(FAKE_SSH.replace("PYTHON", sys.executable))
+    path.chmod(path.stat().st_mode | stat.S_IXUSR)
+    return path
+
+
+def _policy(host: str) -> dict[str, Any]:
+    rule = Rule(action="drop", dst=["198.18.16.0/24"], comment="isolate")
+    return Policy(host=host, label="isolated", forward=ChainPolicy(rules=[rule])).model_dump(mode="json")
+
+
+def _vars(hosts: list[str], **over: Any) -> dict[str, Any]:
+    return StageVars(irm_targets=",".join(hosts), irm_targets_linux=",".join(hosts), irm_targets_windows="all:!all",
+                     irm_policies={h: _policy(h) for h in hosts}, irm_fingerprints={}, irm_token="run-1",
+                     irm_takeover_tokens=[], irm_expect={h: ["absent"] for h in hosts}, irm_expect_policies={},
+                     firewall_policy_confirm_timeout=30, irm_reach={}, **over).model_dump(exclude_none=True)
+
+
+def test_only_linux_hosts_over_ssh_with_a_set_python_go_warm(tmp_path: Path, fake_ssh: Path) -> None:
+    facts = {"gw-x": WARM, "gw-y": {**WARM, "os": "ios"}, "gw-z": {**WARM, "python": "auto_silent"},
+             "gw-w": {**WARM, "become": True, "become_method": "su"}, "gw-v": {"os": "linux"}}
+    resolver = Resolver(facts)
+    with WarmPath("inv", [*facts, "gw-u"], frozenset({"contain_2_isolate"}), resolver, ssh=str(fake_ssh)) as warm:
+        refused = warm.prepare()
+        assert list(warm.ready) == ["gw-x"] and resolver.plays == ["warm"]
+        assert "firewall_policy_os is ios" in refused["gw-y"] and "discovered by Ansible" in refused["gw-z"]
+        assert "by su" in refused["gw-w"] and "not usable" in refused["gw-v"] and "no result" in refused["gw-u"]
+        pid = int((tmp_path / "master.pid").read_text())
+        assert warm.refresh() == {"gw-x": True}
+    with pytest.raises(ProcessLookupError):  # the master was stopped by its PID (and reaped)
+        os.kill(pid, 0)
+    assert not warm.dir.exists()
+
+
+def test_a_stage_that_is_not_plain_runs_as_a_play(tmp_path: Path, fake_ssh: Path) -> None:
+    resolver = Resolver({"gw-x": WARM, "gw-y": {**WARM, "os": "ios"}})
+    with WarmPath("inv", ["gw-x", "gw-y"], frozenset({"contain_2_isolate"}), resolver, ssh=str(fake_ssh)) as warm:
+        warm.prepare()
+        for playbook, kw in (("contain_2_isolate", {"check": True}), ("contain_2_isolate", {"diff": True}),
+                             ("contain_3_vectors", {}), ("contain_2_isolate", {"limit": "gw-x"})):
+            assert warm(playbook, "inv", extravars=_vars(["gw-x"]), **kw).via == "ansible-playbook"
+        assert warm("contain_2_isolate", "inv", extravars=_vars(["gw-x", "gw-y"])).via == "ansible-playbook"
+        assert warm("contain_2_isolate", "other-inv", extravars=_vars(["gw-x"])).via == "ansible-playbook"
+        media = _vars(["gw-x"], irm_media_targets_linux="x-ws1")
+        assert warm("contain_2_isolate", "inv", extravars=media).via == "ansible-playbook"
+        assert resolver.plays.count("contain_2_isolate") == 6 and resolver.plays.count("contain_3_vectors") == 1
+        assert not (tmp_path / "calls.jsonl").exists() and warm.used == 0
+
+
+def test_a_warm_stage_runs_the_sequence_and_returns_what_a_play_would(tmp_path: Path, fake_ssh: Path) -> None:
+    resolver = Resolver({"gw-x": WARM})
+    stream, seen = EventStream(), []
+    stream.subscribe(lambda e: seen.append(e) if isinstance(e, HostReported) else None)
+    with WarmPath("inv", ["gw-x"], frozenset({"contain_2_isolate"}), resolver, ssh=str(fake_ssh)) as warm:
+        warm.prepare()
+        result = warm("contain_2_isolate", "inv", extravars=_vars(["gw-x"]), events=stream)
+    assert result.via == "warm" and result.succeeded and resolver.plays == ["warm"]
+    hr = result.hosts["gw-x"]
+    planned = Policy.model_validate(_policy("gw-x")).fingerprint
+    assert hr.changed == 1 and hr.facts["irm_confirmed"] is True and hr.facts["irm_live_fingerprint"] == planned
+    apply, confirm = [json.loads(line) for line in (tmp_path / "calls.jsonl").read_text().splitlines()]
+    # the ruleset rendered on the controller, the journal's compare-and-swap and token carried to the host
+    assert "table inet irm" in apply["params"]["ruleset"] and apply["params"]["expect"] == ["absent"]
+    assert apply["params"]["fingerprint"] == planned and apply["params"]["token"] == "run-1"
+    assert apply["params"]["state_dir"] == "/var/lib/irm/firewall" and apply["params"]["absent"] is False
+    assert confirm["params"]["state"] == "confirmed" and confirm["params"]["fingerprint"] == planned
+    assert "ControlMaster=no" in apply["argv"] and apply["argv"][-2] == "gw.example"  # over the held master
+    assert apply["payload_bytes"] > 10_000  # the host code goes on stdin, never on the command line
+    assert all(len(a) < 1000 for a in apply["argv"])
+    assert [e.event for e in seen] == ["runner_on_ok"]
+    assert [e["event"] for e in result.events][-1] == "runner_on_ok" and "res" not in result.events[-1]
+
+
+def test_a_host_not_reached_is_unreachable_and_nothing_is_confirmed(tmp_path: Path, fake_ssh: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FAKE_UNREACHABLE", "1")
+    with WarmPath("inv", ["gw-x"], frozenset({"contain_2_isolate"}), Resolver({"gw-x": WARM}),
+                  ssh=str(fake_ssh)) as warm:
+        warm.prepare()
+        result = warm("contain_2_isolate", "inv", extravars=_vars(["gw-x"]))
+    hr = result.hosts["gw-x"]
+    assert hr.unreachable == 1 and not result.succeeded and "No route to host" in hr.failures[0]
+    assert "irm_confirmed" not in hr.facts
