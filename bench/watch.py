@@ -16,9 +16,12 @@ bare-SSH floor: a new SSH connection to the edge and `nft -f -` of the table it 
 
 compare (N runs each, default 2): the worm at R attempts per second per infected host (default 0.2,
 slow enough for a person to matter; the shipped lab's 2/s infects every area in about 2 s), everything
-vulnerable; hosts infected 90 s after the seed (a) with `irm watch` running, (b) with a scripted
-operator who, 60 s after the first detection, runs `irm incident open` and `irm contain --detected
---no-loop` (the same stages and more). Prints the ratio; asserts nothing (targets: docs/benchmarks.md).
+vulnerable; hosts infected 90 s after the seed (a) with `irm watch` running under the lab's policy with
+`through: vectors` (isolation alone leaves the spread inside an area to go on; the vectors stage blocks
+it on the area hosts), (b) with a scripted operator who, 60 s after the first detection, runs `irm
+incident open` and `irm contain --detected --no-loop` (every stage). Prints the ratio; asserts nothing
+(targets: docs/benchmarks.md). Written to its own section (watch_compare), so `--trials 0 --plays 0
+--cold 0 --drill 0` runs it alone.
 
 drill (once): a false-positive drill. The policy's hourly limit set to one area (and signed again);
 forged gateway-sensor alerts appended to the lab's EVE log for hosts of hq (an area the policy does not
@@ -30,6 +33,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import statistics
 import subprocess
@@ -95,9 +99,14 @@ def applied(journal: Path, area: str, stage: str) -> datetime | None:
         j.close()
 
 
-def signed_policy(inv: Inventory, work: Path, inv_dir: Path) -> Path:
+def signed_policy(inv: Inventory, work: Path, inv_dir: Path, through: str | None = None) -> Path:
+    """The lab's policy (``through`` another last stage, when given), signed by the lab's approvers."""
     policy = work / "containment-policy.yml"
-    shutil.copy(ROOT / "inventories" / "lab" / "containment-policy.yml", policy)
+    text = (ROOT / "inventories" / "lab" / "containment-policy.yml").read_text()
+    if through is not None:
+        text, n = re.subn(r"^through: \S+", f"through: {through}", text, count=1, flags=re.M)
+        assert n == 1, "the lab policy names no through"
+    policy.write_text(text)
     for approver in inv.approvers:
         assert approver.key_file
         irm("policy", "sign", str(policy), "--key", str(Path(approver.key_file).with_suffix("")), "-i", str(inv_dir))
@@ -240,7 +249,9 @@ def compare_trial(inv_dir: Path, work: Path, n: int, automatic: bool) -> int:
 
     patch(inv, list(NODE_AREA_HOSTS))  # as the test lab: the execution node's area hosts stay clean
     journal = work / f"compare-{n}-{automatic}.db"
-    proc = watcher(signed_policy(inv, work, inv_dir), journal, inv_dir) if automatic else None
+    # the watcher blocks the vectors on the area hosts too (policy through: vectors): isolation alone
+    # leaves the spread inside an area to go on, and the operator's contain runs every stage
+    proc = watcher(signed_policy(inv, work, inv_dir, "vectors"), journal, inv_dir) if automatic else None
     seeded = time.monotonic()
     try:
         irm("lab", "infect", "x-ws11", "-i", str(inv_dir))
@@ -357,17 +368,22 @@ def main() -> None:
             lines += [f"| bare SSH floor: a new connection, `nft -f -` of the same table, no check, no confirm | "
                       f"{floor:.3f} s | ssh | {len(floors)} x 5 |",
                       f"| warm path / floor | {warm_stage / floor:.1f}x | | |"]
+    compared = []
     if auto:
         ratio = statistics.median(human) / max(1, statistics.median(auto))
-        lines += ["", f"| hosts infected {HORIZON:.0f} s after the seed (worm at {opts['--rate']}/s per host) | "
+        compared += [f"| hosts infected {HORIZON:.0f} s after the seed (worm at {opts['--rate']}/s per host) | "
                   "median | runs |", "|---|---|---|",
-                  f"| irm watch running | {statistics.median(auto):.0f} | {', '.join(map(str, auto))} |",
+                  f"| irm watch running (policy through: vectors) | {statistics.median(auto):.0f} | "
+                  f"{', '.join(map(str, auto))} |",
                   f"| an operator acting {OPERATOR_DELAY:.0f} s after the first detection | "
                   f"{statistics.median(human):.0f} | {', '.join(map(str, human))} |",
                   f"| ratio | {ratio:.1f}x fewer with irm watch | |"]
     if drilled:
         lines += ["", "| false-positive drill | what irm watch did |", "|---|---|", *drilled]
-    publish(markdown, "watch", lines)
+    if lines:  # a run of the comparison alone leaves the latency section as it was, and the reverse
+        publish(markdown, "watch", lines)
+    if compared:
+        publish(markdown, "watch_compare", compared)
 
 
 if __name__ == "__main__":

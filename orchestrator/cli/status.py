@@ -150,3 +150,11 @@ def render_verify(console: Console, result: dict[str, Any]) -> None:
         console.print(f"  {host}: {why}", markup=False, highlight=False)
     if not result["drift"] and not result["unreachable"]:
         console.print("every live ruleset is the one the journal says")
+    drops = result.get("boundary_drops") or {}
+    if drops:
+        console.print("worm attempts the boundaries dropped (since each table was loaded):", markup=False,
+                      highlight=False)
+        for segment, d in drops.items():
+            where = ", ".join(f"{h} {n}" for h, n in d["at"].items() if n)
+            console.print(f"  {segment}: {d['packets']} attempt(s)" + (f" ({where})" if where else ""),
+                          markup=False, highlight=False)

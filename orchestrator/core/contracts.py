@@ -41,4 +41,5 @@ class StageFacts(BaseModel):
     irm_live_fingerprint: str | None = None  # the fingerprint of the table it enforces, read back
     irm_confirmed: bool | None = None  # its change confirmed (the dead-man timer stopped)
     irm_live_rules: Any = None  # nftables: the live table, canonical, where it differs from the plan
+    irm_counters: dict[str, int] | None = None  # nftables read: rule comment -> packets its counter saw
     irm_live_windows_rules: Any = None  # Windows: irm's rule group as the firewall lists it

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from orchestrator.core.incident import Vector
-from orchestrator.core.inventory import Area, CriticalFlow, Host, Inventory
+from orchestrator.core.inventory import Area, CriticalFlow, Host, Inventory, Segment
 from orchestrator.core.paths import module_util
 
 if TYPE_CHECKING:
@@ -254,6 +254,24 @@ def _keeps_open(flow: CriticalFlow, vectors: list[Vector]) -> bool:
     return validated and not any(flow.protocol == v.protocol and v.port in flow.ports for v in vectors)
 
 
+SENSOR = "worm attempts on "  # the comment of a vector sensor: "worm attempts on tcp/4445 from <sub-area>"
+
+
+def vector_sensors(seg: Segment, vectors: list[Vector]) -> list[Rule]:
+    """The boundary as a sensor: a rule per protocol dropping the incident's vectors from one sub-area,
+    placed right before a rule that drops all of that sub-area's traffic anyway (its quarantine, or its
+    area's isolation), so it enforces nothing more; its nftables counter (the renderer counts every drop
+    on a port) says how many attempts the worm still makes from there."""
+    out = []
+    for proto in ("tcp", "udp"):
+        ports = sorted({v.port for v in vectors if v.protocol == proto})
+        if ports:
+            label = ", ".join(f"{proto}/{p}" for p in ports)
+            out.append(Rule(action="drop", src=[seg.prefix], protocol=proto, dports=ports,
+                            comment=f"{SENSOR}{label} from {seg.qualified}"))
+    return out
+
+
 def gateway_policy(inv: Inventory, gateway: Host, states: dict[str, AreaState],
                    vectors: list[Vector] | None = None) -> Policy:
     areas = [a for a in inv.areas.values() if a.gateway == gateway.name]
@@ -276,12 +294,16 @@ def gateway_policy(inv: Inventory, gateway: Host, states: dict[str, AreaState],
             labels.append(f"mobile blocked: {area.name}")
         for seg in area.segments:
             if seg.qualified in st.quarantined:
+                rules += vector_sensors(seg, vectors or [])
                 rules.append(Rule(action="drop", src=[seg.prefix], comment=f"sub-area {seg.qualified} quarantined"))
                 rules.append(Rule(action="drop", dst=[seg.prefix], comment=f"sub-area {seg.qualified} quarantined"))
                 labels.append(f"quarantined: {seg.qualified}")
         if st.posture == "isolated":
             prefixes = area_prefixes(area)
             rules.append(Rule(action="accept", src=prefixes, dst=prefixes, comment=f"inside area {area.name}"))
+            for seg in area.segments:
+                if seg.qualified not in st.quarantined:
+                    rules += vector_sensors(seg, vectors or [])
             rules.append(Rule(action="drop", src=prefixes, comment=f"area {area.name} isolated: leaving"))
             rules.append(Rule(action="drop", dst=prefixes, comment=f"area {area.name} isolated: entering"))
             labels.insert(0, f"isolated: {area.name}")

@@ -70,3 +70,24 @@ def test_a_changing_call_waits_for_another_on_the_same_host_then_gives_up(tmp_pa
         os.close(held)
     assert result["failed"] and "another irm_nft call has held" in result["msg"]
     assert sorted(p.name for p in state.iterdir()) == ["irm_nft.lock"]
+
+
+def test_counters_enforce_nothing_and_are_read_per_comment() -> None:
+    """A counter changes no fingerprint (what a table enforces), and what it saw is read by comment."""
+    def rule(comment: str, counted: int | None) -> dict[str, Any]:
+        expr: list[dict[str, Any]] = [
+            {"match": {"op": "==", "left": {"payload": {"protocol": "tcp", "field": "dport"}}, "right": 4445}}]
+        if counted is not None:
+            expr.append({"counter": {"packets": counted, "bytes": counted * 60}})
+        return {"rule": {"family": "inet", "table": "irm", "chain": "forward", "handle": 4, "comment": comment,
+                         "expr": [*expr, {"drop": None}]}}
+
+    def doc(*rules: dict[str, Any]) -> dict[str, Any]:
+        return {"nftables": [{"metainfo": {}}, {"table": {"family": "inet", "name": "irm"}},
+                             {"chain": {"family": "inet", "table": "irm", "name": "forward", "type": "filter",
+                                        "hook": "forward", "prio": 0, "policy": "accept"}}, *rules]}
+
+    plain, counted = doc(rule("a", None)), doc(rule("a", 7), rule("a", 5), rule("b", 0))
+    fp = host.fingerprint
+    assert fp(host.canonical_live(doc(rule("a", 123)))) == fp(host.canonical_live(plain))
+    assert host.counters(counted) == {"a": 12, "b": 0} and host.counters(plain) == {}

@@ -251,3 +251,41 @@ def test_from_soc_plans_and_proves_management_from_the_soc(inv: Inventory) -> No
     soc, ws21 = ip(inv, "soc-console"), ip(inv, "z-ws21")
     assert planned["gw-z"].forward.verdict(Packet(soc, ws21, "tcp", 22))[0] == "accept"
     assert all("through" not in e for e in checks.reach_targets(direct, ["gw-z"]))
+
+
+def test_the_gateway_counts_the_worms_attempts_per_sub_area_and_enforces_nothing_more(inv: Inventory) -> None:
+    x = inv.area("subsidiary-x")
+    office = x.sub_areas[0].qualified
+    for st in ({"subsidiary-x": AreaState(posture="isolated")},
+               {"subsidiary-x": AreaState(posture="isolated", quarantined={office})}):
+        gw = policies(inv, SMB, st)["gw-x"]
+        sensors = [r for r in gw.forward.rules if r.comment.startswith(posture.SENSOR)]
+        assert {r.comment for r in sensors} == {f"{posture.SENSOR}tcp/4445 from {s.qualified}" for s in x.segments}
+        bare = gw.model_copy(update={"forward": gw.forward.model_copy(update={"rules": [
+            r for r in gw.forward.rules if not r.comment.startswith(posture.SENSOR)]})})
+        hosts = ["x-ws11", "x-ws21", "x-lt1", "hq-ws1", "hq-erp", "soc-console", "inet-web"]
+        for a in hosts:
+            for b in hosts:
+                for port in (22, 4445, 8069):
+                    pkt = Packet(ip(inv, a), ip(inv, b), "tcp", port)
+                    assert gw.forward.verdict(pkt)[0] == bare.forward.verdict(pkt)[0], (a, b, port)
+        # the worm's attempt from subsidiary-x at hq is what its sub-area's sensor counts
+        x11 = ip(inv, "x-ws11")
+        segment = next(s.qualified for s in x.segments if x11 in s.prefix)
+        assert gw.forward.verdict(Packet(x11, ip(inv, "hq-ws1"), "tcp", 4445)) == \
+            ("drop", f"{posture.SENSOR}tcp/4445 from {segment}")
+    assert not [r for r in policies(inv, [], {"subsidiary-x": AreaState(posture="isolated")})["gw-x"].forward.rules
+                if r.comment.startswith(posture.SENSOR)]  # no vector, no sensor
+
+
+def test_the_worms_attempts_are_read_from_the_planned_counters_per_sub_area(inv: Inventory) -> None:
+    from orchestrator.identification.status import boundary_drops
+
+    planned = policies(inv, SMB, {"subsidiary-x": AreaState(posture="isolated", vectors_blocked=True)})
+    office = inv.hosts["x-ws11"].segment
+    counted = {"gw-x": {f"{posture.SENSOR}tcp/4445 from {office}": 4, "area subsidiary-x isolated: leaving": 9,
+                        f"{posture.SENSOR}tcp/4445 from elsewhere/forged": 50},  # a comment irm did not plan
+               "x-ws11": {"vector tcp/4445 outbound": 30, "vector tcp/4445 inbound": 2},
+               "x-ws12": {"vector tcp/4445 outbound": 0}, "hq-ws1": {"vector tcp/4445 outbound": 7}}
+    drops = boundary_drops(inv, planned, counted)
+    assert drops == {office: {"packets": 34, "at": {"gw-x": 4, "x-ws11": 30, "x-ws12": 0}}}

@@ -363,11 +363,19 @@ def _ports_of(right):
     return pairs
 
 
+def _counted(expr):
+    """A ``counter`` statement: it counts what the rule matches and changes nothing it enforces."""
+    return isinstance(expr, dict) and list(expr) == ["counter"]
+
+
 def _canonical_rule(exprs):
-    """One live rule in canonical form; an expression irm never writes is kept as foreign."""
+    """One live rule in canonical form (counters left out: they enforce nothing); an expression irm
+    never writes is kept as foreign."""
     found = {"action": None, "src": [], "dst": [], "protocol": None, "dports": [], "sports": [],
              "ct_state": [], "tcp_flags": [], "foreign": []}
     for expr in exprs:
+        if _counted(expr):
+            continue
         try:
             _read_expr(expr, found)
         except (KeyError, TypeError, ValueError):
@@ -435,6 +443,21 @@ def canonical_live(doc):
     return {"chains": chains, "other": sorted(other)} if table else None
 
 
+def counters(doc):
+    """What the table's counters saw: rule comment -> packets (summed over rules of one comment). irm
+    counts the drops of the propagation vectors' ports; their comments name the sub-area and vector."""
+    out = {}
+    for item in (doc or {}).get("nftables", []):
+        body = item.get("rule") if isinstance(item, dict) else None
+        if not isinstance(body, dict):
+            continue
+        for expr in body.get("expr") or []:
+            if _counted(expr) and isinstance(expr["counter"], dict):
+                comment = str(body.get("comment", ""))
+                out[comment] = out.get(comment, 0) + int(expr["counter"].get("packets", 0))
+    return out
+
+
 def fingerprint(canonical):
     """``absent`` (no table) or a digest of the canonical form."""
     if canonical is None:
@@ -462,10 +485,11 @@ class Live:
 
     def __init__(self, nft, table):
         rc, out, err = _cmd([nft, "-j", "list", "table", "inet", table])
-        self.canonical, self.error = None, None
+        self.canonical, self.error, self.counters = None, None, {}
         if rc == 0:
             try:
-                self.canonical = canonical_live(json.loads(out))
+                doc = json.loads(out)
+                self.canonical, self.counters = canonical_live(doc), counters(doc)
             except ValueError:
                 self.error = "nft -j printed no JSON"
         elif "No such file or directory" not in err:
@@ -530,7 +554,7 @@ def _run(p, check_mode, facts):
 
     if p["state"] == "read":
         return dict(facts, changed=False, deadman="armed" if armed else "none", irm_live_rules=live.canonical,
-                    **({"irm_live_error": live.error} if live.error else {}))
+                    irm_counters=live.counters, **({"irm_live_error": live.error} if live.error else {}))
     if p["state"] == "confirmed":
         return _confirm(p, check_mode, pidfile, armed, facts, desired_path, confirmed_path)
     if p["state"] == "rehearsed":

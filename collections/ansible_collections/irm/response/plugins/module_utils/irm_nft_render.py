@@ -103,7 +103,10 @@ def _rule(rule: Any, where: str) -> str:
         if protocol != "tcp":
             raise PolicyError(f"{where}: tcp_ack needs protocol tcp")
         parts.append("tcp flags & ack == ack")
-    parts.append(_one_of(rule.get("action"), _ACTIONS, where + ".action"))
+    action = _one_of(rule.get("action"), _ACTIONS, where + ".action")
+    if action == "drop" and dports:  # a propagation vector's drops are counted: the boundary is a sensor
+        parts.append("counter")
+    parts.append(action)
     parts.append(f'comment "{_comment(rule.get("comment", ""))}"')
     return " ".join(parts)
 

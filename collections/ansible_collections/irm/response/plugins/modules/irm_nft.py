@@ -164,6 +164,11 @@ irm_live_rules:
   description: The live table's canonical form (chains and their rules), to name what differs from a plan.
   returned: state=read
   type: dict
+irm_counters:
+  description: What the table's counters saw, rule comment to packets (irm counts the drops of the
+    propagation vectors' ports, per sub-area at a gateway and per host on area hosts).
+  returned: state=read
+  type: dict
 irm_armed_token:
   description: The token of the timer armed on the host, if one is alive.
   returned: always
