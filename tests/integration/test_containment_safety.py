@@ -59,7 +59,7 @@ def test_dry_run_changes_nothing_and_shows_the_changes(lab: Path, tmp_path: Path
     assert "isolate - gw-x" in out and "internet_cut - edge-fw" in out and "vectors - x-ws11" in out
     assert '+        ip saddr { 198.18.32.0/24, 198.18.33.0/24, 198.18.40.0/24 } drop comment "area subsidiary-x ' \
            'cut from the Internet"' in out
-    assert "+        tcp dport 4445 drop" in out
+    assert "+        tcp dport 4445 counter drop" in out  # a vector's drops are counted
     assert stage_states(journal) == {}  # no applied stage journaled
 
 
