@@ -93,7 +93,8 @@ class WarmPath:
     ``runner.run_playbook``'s signature, so the phases take it as their ``run``)."""
 
     def __init__(self, inventory: str | Path, hosts: list[str], playbooks: frozenset[str],
-                 fallback: Callable[..., runner.RunResult], ssh: str = "ssh") -> None:
+                 fallback: Callable[..., runner.RunResult], ssh: str = "ssh",
+                 unanswered: Callable[[list[dict[str, Any]], float], list[str]] | None = None) -> None:
         self.inventory = str(inventory)
         self.hosts = list(dict.fromkeys(hosts))
         self.playbooks = playbooks
@@ -111,6 +112,9 @@ class WarmPath:
         self._render = module_util("irm_nft_render")
         self._reach = module_util("irm_reach")
         self.used = 0  # stages run warm (for the watcher's narration and the bench)
+        # the management endpoints that did not answer a new connection (the collection's irm_reach)
+        self.unanswered = unanswered or (lambda endpoints, timeout: [
+            text for _, text in self._reach.unanswered(endpoints, timeout)])
 
     # -- preparing and holding -----------------------------------------------------------------------
 
@@ -289,10 +293,7 @@ class WarmPath:
                 lost.append(done.stderr.strip().splitlines()[-1] if done.stderr.strip() else "ssh failed")
             return dict(self._seq.host_result(done.returncode, done.stdout, done.stderr, warm.python))
 
-        def unanswered(endpoints: list[dict[str, Any]], timeout: float) -> list[str]:
-            return [text for _, text in self._reach.unanswered(endpoints, timeout)]
-
-        res = self._seq.apply_confirmed(args, sv.irm_reach.get(host, []), REACH_TIMEOUT, call, unanswered)
+        res = self._seq.apply_confirmed(args, sv.irm_reach.get(host, []), REACH_TIMEOUT, call, self.unanswered)
         if lost and res.get("failed"):
             return host, "runner_on_unreachable", {**res, "msg": f"{host} not reached over SSH: {lost[-1]}"}
         return host, "runner_on_failed" if res.get("failed") else "runner_on_ok", res

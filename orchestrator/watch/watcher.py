@@ -87,6 +87,7 @@ class Watcher:
     source_problems: set[str] = field(default_factory=set)  # what the sources cannot vouch for, as last said
     unreached: set[str] = field(default_factory=set)  # chokepoints the last keep-warm reach did not reach
     warm_path: WarmPath | None = None  # held connections to the chokepoints (``start_warm``)
+    warm_factory: Callable[..., WarmPath] = WarmPath  # how the warm path is made (tests give a stand-in ssh)
 
     def __post_init__(self) -> None:
         notify.listen(self.events, self.inv, self.journal)
@@ -241,7 +242,7 @@ class Watcher:
         connection held to each; the stages the tables mark ``warm`` then cut over them. A chokepoint that
         cannot go warm is said, and its cut runs as a play."""
         playbooks = frozenset(p.playbook for p in CONTAINMENT if p.warm)
-        self.warm_path = WarmPath(self.settings.inventory, self.chokepoints(), playbooks, self.run_playbook)
+        self.warm_path = self.warm_factory(self.settings.inventory, self.chokepoints(), playbooks, self.run_playbook)
         refused = self.warm_path.prepare()
         if self.warm_path.ready:
             self.events.say(f"warm path: connections held to {', '.join(self.warm_path.ready)}; their cuts start "
