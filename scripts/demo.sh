@@ -76,9 +76,13 @@ seed z-ws11
 irm lab watch --seconds 3 --no-until-all -i "$INV"
 
 banner "automatic containment: what irm watch did on its own (its output so far)"
-for _ in $(seq 300); do  # until the watcher's cuts are done (at most a minute)
+for _ in $(seq 300); do  # until the watcher's first cut is done (at most a minute)
   grep -qE 'automatic containment (done|of .* FAILED)' "$WATCH_LOG" && break
   sleep 0.2
+done
+for _ in $(seq 20); do  # then until it has said nothing new for 3 s (the cuts the first one set off)
+  before=$(wc -c <"$WATCH_LOG"); sleep 3
+  [ "$(wc -c <"$WATCH_LOG")" = "$before" ] && break
 done
 cat "$WATCH_LOG"
 banner "the crisis cell takes over: irm watch stops (SIGTERM, after the change it is making)"

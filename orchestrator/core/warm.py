@@ -76,15 +76,15 @@ class WarmHost(BaseModel):
     def refusal(self) -> str | None:
         """Why this host cannot go warm, or None."""
         if self.os != "linux":
-            return f"firewall_policy_os is {self.os} (the warm path changes Linux hosts only)"
+            return f"firewall_policy_os is {self.os}: the warm path changes Linux hosts only"
         if self.confirm != "inline":
             return f"firewall_policy_confirm is {self.confirm}, not inline"
         if self.connection not in ("ssh", "smart"):
             return f"ansible_connection is {self.connection}, not ssh"
         if not self.python or self.python.startswith("auto"):
-            return "its Python is discovered by Ansible, not set (ansible_python_interpreter)"
+            return "its Python is discovered by Ansible, not set in ansible_python_interpreter"
         if self.become and self.become_method != "sudo":
-            return f"becomes root by {self.become_method} (the warm path uses sudo -n only)"
+            return f"becomes root by {self.become_method}: the warm path uses sudo -n only"
         return None
 
 
