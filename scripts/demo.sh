@@ -82,7 +82,7 @@ for _ in $(seq 300); do  # until the watcher's first cut is done (at most a minu
 done
 for _ in $(seq 20); do  # then until it has said nothing new for 3 s (the cuts the first one set off)
   before=$(wc -c <"$WATCH_LOG"); sleep 3
-  [ "$(wc -c <"$WATCH_LOG")" = "$before" ] && break
+  if [ "$(wc -c <"$WATCH_LOG")" = "$before" ]; then break; fi
 done
 cat "$WATCH_LOG"
 banner "the crisis cell takes over: irm watch stops (SIGTERM, after the change it is making)"

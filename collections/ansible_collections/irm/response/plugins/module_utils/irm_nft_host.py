@@ -498,7 +498,8 @@ class Live:
         self._nft, self._table = nft, table
 
     def text(self):
-        rc, out, _ = _cmd([self._nft, "list", "table", "inet", self._table])
+        """The table as nft lists it, counters without their values (-s): a diff shows rules, not traffic."""
+        rc, out, _ = _cmd([self._nft, "-s", "list", "table", "inet", self._table])
         return out if rc == 0 else ""
 
 
