@@ -5,7 +5,8 @@ templating of every option); at worm speed those seconds are hosts. ``irm watch`
 a play that changes nothing (``playbooks/warm.yml``, the role's ``warm`` entry point) resolves each
 boundary's options and SSH connection exactly as the role would, and irm opens one SSH master connection
 per boundary that it holds open (OpenSSH's ControlMaster, its sockets in a private directory, each master
-a process irm started and stops by PID). At the cut, ``WarmPath`` stands in for the runner: the stage's
+a process irm started and stops by PID, and which ends with irm even when irm is killed: ``setpriv
+--pdeathsig``). At the cut, ``WarmPath`` stands in for the runner: the stage's
 typed extra vars (``StageVars``) go, per host and in parallel, through the collection's one sequence
 (``irm_nft_sequence``: render on the controller, run the host code to arm the dead-man timer and apply,
 prove the management path with new connections from the SOC, confirm), the same code the ``irm_nft``
@@ -175,7 +176,10 @@ class WarmPath:
                     out[host] = True
                     continue
                 self._stop(host)
-                proc = subprocess.Popen(self._ssh(warm, "-o", "ControlMaster=yes", "-N", warm.address),
+                cmd = self._ssh(warm, "-o", "ControlMaster=yes", "-N", warm.address)
+                if shutil.which("setpriv"):  # the master ends with this process, even when it is killed
+                    cmd = ["setpriv", "--pdeathsig", "TERM", "--", *cmd]
+                proc = subprocess.Popen(cmd,
                                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                         stderr=subprocess.DEVNULL, start_new_session=True)
                 self._masters[host] = proc

@@ -185,3 +185,41 @@ def test_the_watcher_cuts_over_held_connections_and_starts_no_play_for_it(tmp_pa
     finally:
         w.stop_warm()
     assert w.warm_path is None
+
+
+def test_a_master_connection_ends_with_irm_even_when_irm_is_killed(tmp_path: Path, fake_ssh: Path) -> None:
+    import signal
+    import subprocess
+    import time
+
+    from tests.conftest import ROOT
+
+    script = tmp_path / "holder.py"
+    script.write_text(
+        "import sys, time\n"
+        "from tests.unit.test_warm import WARM, Resolver\n"
+        "from orchestrator.core.warm import WarmPath\n"
+        f"w = WarmPath('inv', ['gw-x'], frozenset(), Resolver({{'gw-x': WARM}}), ssh={str(fake_ssh)!r})\n"
+        "w.prepare()\n"
+        "print('ready', flush=True)\n"
+        "time.sleep(600)\n")
+    holder = subprocess.Popen([sys.executable, str(script)], cwd=ROOT, stdout=subprocess.PIPE, text=True,
+                              env={**os.environ, "PYTHONPATH": str(ROOT)})
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "ready"
+        master = int((tmp_path / "master.pid").read_text())
+        os.kill(holder.pid, signal.SIGKILL)  # no cleanup of its own runs
+        holder.wait()
+
+        def gone() -> bool:
+            try:
+                return Path(f"/proc/{master}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+            except OSError:
+                return True
+        deadline = time.monotonic() + 10
+        while not gone() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert gone(), "the master connection outlived the irm that held it"
+    finally:
+        if holder.poll() is None:
+            holder.kill()
