@@ -76,13 +76,17 @@ seed z-ws11
 irm lab watch --seconds 3 --no-until-all -i "$INV"
 
 banner "automatic containment: what irm watch did on its own (its output so far)"
-for _ in $(seq 300); do  # until the watcher's first cut is done (at most a minute)
-  grep -qE 'automatic containment (done|of .* FAILED)' "$WATCH_LOG" && break
-  sleep 0.2
-done
-for _ in $(seq 20); do  # then until it has said nothing new for 3 s (the cuts the first one set off)
-  before=$(wc -c <"$WATCH_LOG"); sleep 3
-  if [ "$(wc -c <"$WATCH_LOG")" = "$before" ]; then break; fi
+cuts() {  # the cuts the watcher started, and those that ended (done or failed)
+  echo "$(grep -c 'containing ' "$WATCH_LOG" || true) $(grep -cE 'automatic containment (done|of )' "$WATCH_LOG" || true)"
+}
+for _ in $(seq 60); do  # until every cut it started has ended and none started for 3 s (at most 3 minutes)
+  read -r started ended <<<"$(cuts)"
+  if [ "$started" -gt 0 ] && [ "$started" = "$ended" ]; then
+    sleep 3
+    if [ "$(cuts)" = "$started $ended" ]; then break; fi
+  else
+    sleep 3
+  fi
 done
 cat "$WATCH_LOG"
 banner "the crisis cell takes over: irm watch stops (SIGTERM, after the change it is making)"
