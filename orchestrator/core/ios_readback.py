@@ -23,7 +23,7 @@ from orchestrator.core.inventory import Host
 from orchestrator.core.paths import module_util
 from orchestrator.core.posture import Policy
 
-_ENTRY = re.compile(r"^\s+(\d+)\s+(.*?)(?:\s+\(\d+ matches?\))?\s*$")
+_ENTRY = re.compile(r"^\s+(\d+)\s+(.*?)(?:\s+\((\d+) match(?:es)?\))?\s*$")
 _LIST = re.compile(r"^(Standard|Extended) IP access list (\S+)\s*$")
 
 
@@ -35,6 +35,7 @@ class IosLive:
     bindings: dict[str, dict[str, str]] = field(default_factory=dict)  # interface -> {"in": name, "out": name}
     pending: bool = False  # a change waits for ``configure confirm`` (the revert timer runs)
     routed: set[str] = field(default_factory=set)  # interfaces with an address (show ip interface)
+    matches: dict[tuple[str, int], int] = field(default_factory=dict)  # (list, sequence) -> packets it matched
 
 
 def parse_access_lists(text: str) -> dict[str, list[tuple[int, str]]]:
@@ -50,6 +51,40 @@ def parse_access_lists(text: str) -> dict[str, list[tuple[int, str]]]:
         if entry and current is not None:
             current.append((int(entry.group(1)), entry.group(2)))
     return acls
+
+
+def parse_matches(text: str) -> dict[tuple[str, int], int]:
+    """(list, sequence) -> the packets the entry matched, as ``show access-lists`` prints it ("(12
+    matches)"; an entry that matched none prints no count)."""
+    out: dict[tuple[str, int], int] = {}
+    current = None
+    for line in text.splitlines():
+        head = _LIST.match(line)
+        if head:
+            current = head.group(2)
+            continue
+        entry = _ENTRY.match(line)
+        if entry and current is not None:
+            out[(current, int(entry.group(1)))] = int(entry.group(3) or 0)
+    return out
+
+
+def counters(live: IosLive, name: str, rules: list[dict[str, Any]]) -> dict[str, int]:
+    """Each commented rule of irm's policy -> the packets its entries in irm's list ``name`` matched (the
+    access list's hit counts, the IOS counterpart of the nftables counters ``status --verify`` reads). A
+    rule's entries are the renderer's; an entry an earlier rule already made is that rule's (IOS keeps the
+    first), and an entry the device does not hold counts nothing."""
+    render, normalize = _renderer(), _renderer().normalize
+    seqs = {normalize(text): seq for seq, text in live.acls.get(name, [])}
+    taken: set[str] = set()
+    out: dict[str, int] = {}
+    for i, rule in enumerate(rules):
+        texts = [t for t in render.entries(rule, f"forward.rules[{i}]") if t not in taken]
+        taken |= set(texts)
+        comment = str(rule.get("comment") or "")
+        if comment:
+            out[comment] = out.get(comment, 0) + sum(live.matches.get((name, seqs[t]), 0) for t in texts if t in seqs)
+    return out
 
 
 def parse_bindings(text: str) -> dict[str, dict[str, str]]:
@@ -128,7 +163,7 @@ def read(host: str, *, port: int = 22, username: str, key_file: str, known_hosts
         raise UserError(f"{host}: the running-config and show ip interface disagree on the bound lists: {mine} "
                         f"against {by_template_bindings}")
     return IosLive(acls=acls, bindings=bindings, pending="No Rollback Confirmed Change pending" not in pending,
-                   routed=set(by_template_bindings))
+                   routed=set(by_template_bindings), matches=parse_matches(acl_text))
 
 
 def unfiltered(live: IosLive, listed: list[str]) -> list[str]:
@@ -184,6 +219,11 @@ def read_host(host: Host, timeout: float = 30) -> IosLive:
 def verify(host: Host, policy: Policy) -> list[str]:
     """What the device holds that differs from ``policy`` (empty: exactly irm's intent), read with netmiko.
     A change still waiting for ``configure confirm`` is a difference: the device will roll it back."""
+    return verify_counted(host, policy)[0]
+
+
+def verify_counted(host: Host, policy: Policy) -> tuple[list[str], dict[str, int]]:
+    """``verify``, and from the same reading the hit counts of the policy's commented rules (``counters``)."""
     render = _renderer()
     data = policy.model_dump(mode="json")
     aces = render.render(host.name, data)
@@ -193,7 +233,8 @@ def verify(host: Host, policy: Policy) -> list[str]:
                        owned=lambda n: render.owned(n, host.name))
     if live.pending:
         problems.append("a change is pending (the revert timer runs): not confirmed")
-    return problems + unfiltered(live, list(host.ios_interfaces))
+    counted = counters(live, name, list((data.get("forward") or {}).get("rules") or [])) if aces else {}
+    return problems + unfiltered(live, list(host.ios_interfaces)), counted
 
 
 def wait_settled(host: Host, seconds: float, poll: float = 2.0) -> bool:

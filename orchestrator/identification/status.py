@@ -137,9 +137,10 @@ def verify(inv: Inventory, inventory: Path, journal: Journal, incident_id: int |
     live: dict[str, str] = {}
     differences: dict[str, list[str]] = {}
     errors: dict[str, str] = {}
+    counted: dict[str, dict[str, int]] = {}
     for name in devices:  # IOS boundaries: read with netmiko and compared entry by entry
         try:
-            problems = ios_readback.verify(inv.hosts[name], planned[name])
+            problems, counted[name] = ios_readback.verify_counted(inv.hosts[name], planned[name])
         except UserError as exc:
             errors[name] = str(exc)  # named as not verified below
             continue
@@ -160,9 +161,8 @@ def verify(inv: Inventory, inventory: Path, journal: Journal, incident_id: int |
                 differences[h] = table_differences(planned[h], r.facts["irm_live_rules"])
             if r.facts.get("irm_live_error"):
                 differences[h] = [f"nftables could not be read: {r.facts['irm_live_error']}"]
-        drops = boundary_drops(inv, planned, {h: r.facts.get("irm_counters") or {} for h, r in read.items()})
-    else:
-        drops = {}
+        counted |= {h: r.facts.get("irm_counters") or {} for h, r in read.items()}
+    drops = boundary_drops(inv, planned, counted)
     unread = sorted(set(names) - set(live))
     drift = {h: {"live": live[h], "journal": planned[h].fingerprint, "label": planned[h].label,
                  **({"differences": differences[h]} if differences.get(h) else {})}
@@ -173,11 +173,12 @@ def verify(inv: Inventory, inventory: Path, journal: Journal, incident_id: int |
 
 def boundary_drops(inv: Inventory, planned: dict[str, Policy],
                    counted: dict[str, dict[str, int]]) -> dict[str, dict[str, Any]]:
-    """sub-area -> the worm's attempts from it that irm's rules dropped, as their nftables counters saw
-    them since each table was loaded: a gateway's sensor rules (``posture.vector_sensors``) and each area
-    host's outbound vector rule (once the vectors are blocked on the hosts, a host drops its own worm's
-    attempts before they reach the gateway). Looked up by the planned rules' comments, never by a live
-    comment irm did not plan: {"packets": N, "at": {host: N}}."""
+    """sub-area -> the worm's attempts from it that irm's rules dropped, as their counters saw them since
+    each table was loaded (nftables counters; an IOS boundary: its access list's hit counts): a gateway's
+    sensor rules (``posture.vector_sensors``) and each area host's outbound vector rule (once the vectors
+    are blocked on the hosts, a host drops its own worm's attempts before they reach the gateway). Looked up
+    by the planned rules' comments, never by a live comment irm did not plan: {"packets": N, "at": {host:
+    N}}."""
     out: dict[str, dict[str, Any]] = {}
     for host, counts in counted.items():
         policy = planned.get(host)

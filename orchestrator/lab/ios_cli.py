@@ -108,13 +108,17 @@ class Config:
         body = "\n".join(lines)
         return body.replace("Current configuration : 0 bytes", f"Current configuration : {len(body)} bytes")
 
-    def access_lists(self, name: str = "") -> str:
+    def access_lists(self, name: str = "", hits: dict[tuple[str, int], int] | None = None) -> str:
+        """``show access-lists [NAME]``; ``hits``: the packets each (list, sequence) entry matched, printed
+        as IOS does ("(12 matches)", nothing for an entry that matched none)."""
         out = []
         for acl, entries in self.acls.items():
             if name and acl != name:
                 continue
             out.append(f"Extended IP access list {acl}")
-            out += [f"    {e.seq} {e.text}" for e in entries]
+            for e in entries:
+                n = (hits or {}).get((acl, e.seq), 0)
+                out.append(f"    {e.seq} {e.text}" + (f" ({n} match{'es' if n > 1 else ''})" if n else ""))
         return "\n".join(out) + ("\n" if out else "")
 
 
@@ -244,8 +248,12 @@ class Device:
                  on_change: Callable[[Config], None] | None = None, clock: Callable[[], float] = time.monotonic,
                  version: str = "15.9(3)M9", on_save: Callable[[Config], None] | None = None,
                  neighbours: Callable[[], list[tuple[str, str, str]]] | None = None,
-                 lost_entries: Callable[[], list[str]] | None = None) -> None:
+                 lost_entries: Callable[[], list[str]] | None = None,
+                 hits: Callable[[], dict[tuple[str, int], int]] | None = None) -> None:
         self.config = config
+        # ``show access-lists``' match counts: the packets each entry matched (the lab's server reads the
+        # counters of the namespace's ``inet ios`` table; ``ios_enforce.hits``)
+        self.hits = hits or (lambda: {})
         # fault injection for the lab's tests: access-list entries containing one of these texts are
         # accepted and then lost, as if another session removed them right after they were written
         self.lost_entries = lost_entries or (lambda: [])
@@ -449,7 +457,7 @@ class Session:
     def _show_acls(self, args: list[str], used: int) -> str:
         if len(args) > 1:
             raise CliError(INVALID, used + 1)
-        return self.device.config.access_lists(args[0] if args else "")
+        return self.device.config.access_lists(args[0] if args else "", self.device.hits())
 
     def _show_ip_interface(self, args: list[str], used: int) -> str:
         """``show ip interface [NAME]``: each interface's state, address and the lists bound on it."""

@@ -7,12 +7,16 @@ be routed, or for the device itself); bound ``out``, every routed packet leaving
 device's own). Entries match first to last; a permit lets the packet on to the next check, a deny drops
 it, and a list that matches nothing denies (the implicit ``deny ip any any``). A list bound but not
 defined filters nothing, as on IOS. ``established`` matches TCP segments with ACK or RST; ``log`` and
-remarks change nothing here. Pure function: the lab's server loads what it returns with ``nft -f``.
+remarks change nothing here. Every entry counts the packets it matches (``show access-lists``' "(N
+matches)", read back by ``hits``). Pure functions: the lab's server loads what ``ruleset`` returns with
+``nft -f``.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import json
+from typing import Any
 
 from orchestrator.lab.ios_cli import PORT_NAMES, Config, parse_entry
 
@@ -64,7 +68,7 @@ def rule(text: str) -> str:
         parts.append(f"{ace.protocol} dport {_ports(ace.dport)}")
     if "established" in ace.flags:
         parts.append("tcp flags & (ack | rst) != 0")
-    parts.append("return" if ace.action == "permit" else "drop")
+    parts += ["counter", "return" if ace.action == "permit" else "drop"]
     return " ".join(parts)
 
 
@@ -90,7 +94,7 @@ def ruleset(config: Config, interfaces: dict[str, str]) -> str:
         return "\n".join(lines[:2]) + "\n"
     for acl in sorted(used):
         lines.append(f"    chain acl_{acl} {{")
-        lines += [f"        {r}" for r in (rule(e.text) for e in config.acls[acl]) if r]
+        lines += [f'        {r} comment "{acl} {e.seq}"' for e in config.acls[acl] if (r := rule(e.text))]
         lines += ["        drop", "    }"]
     for hook, jumps in hooks.items():
         lines += [f"    chain {hook} {{", f"        type filter hook {hook} priority filter - 10; policy accept;"]
@@ -98,3 +102,23 @@ def ruleset(config: Config, interfaces: dict[str, str]) -> str:
         lines.append("    }")
     lines.append("}")
     return "\n".join(lines) + "\n"
+
+
+def hits(listing: str) -> dict[tuple[str, int], int]:
+    """(list, sequence) -> packets matched, from ``nft -j list table inet ios``: each entry's rule carries
+    its counter and the comment ``ruleset`` gave it. Anything else in the listing is ignored."""
+    try:
+        items: Any = json.loads(listing).get("nftables", [])
+    except (ValueError, AttributeError):
+        return {}
+    out: dict[tuple[str, int], int] = {}
+    for item in items if isinstance(items, list) else []:
+        rule_ = item.get("rule") if isinstance(item, dict) else None
+        if not isinstance(rule_, dict):
+            continue
+        acl, _, seq = str(rule_.get("comment", "")).rpartition(" ")
+        packets = [e["counter"].get("packets", 0) for e in rule_.get("expr", [])
+                   if isinstance(e, dict) and isinstance(e.get("counter"), dict)]
+        if acl and seq.isdigit() and packets:
+            out[(acl, int(seq))] = out.get((acl, int(seq)), 0) + int(packets[0])
+    return out

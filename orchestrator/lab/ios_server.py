@@ -68,6 +68,13 @@ class Enforcer:
                 print(f"ios_server: nft refused the access lists: {proc.stderr.strip()}", file=sys.stderr, flush=True)
 
 
+def kernel_hits() -> dict[tuple[str, int], int]:
+    """The packets each access-list entry matched: the counters of this namespace's ``inet ios`` table."""
+    proc = subprocess.run(["nft", "-j", "list", "table", "inet", ios_enforce.TABLE], capture_output=True, text=True,
+                          check=False)
+    return ios_enforce.hits(proc.stdout) if proc.returncode == 0 else {}
+
+
 def kernel_neighbours(interfaces: dict[str, str]) -> list[tuple[str, str, str]]:
     """The namespace's IPv4 neighbour table (``ip -j neigh``), on the device's interfaces by IOS name: what
     this router has resolved, as a real one's ARP table holds it."""
@@ -205,7 +212,8 @@ def main(argv: list[str] | None = None) -> int:
     startup = args.state / "startup.json"
     device = Device(load_config(startup if startup.exists() else args.state / "config.json"), minute=args.minute,
                     on_change=enforcer, on_save=lambda config: save_config(startup, config),
-                    neighbours=lambda: kernel_neighbours(interfaces), lost_entries=lambda: _lost_entries(args.state))
+                    neighbours=lambda: kernel_neighbours(interfaces), lost_entries=lambda: _lost_entries(args.state),
+                    hits=kernel_hits)
     enforcer(device.config)  # what the saved config says, enforced from the start
     addr, port = args.listen.rsplit(":", 1)
     server = socket.create_server((addr, int(port)), reuse_port=False)

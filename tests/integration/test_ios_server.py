@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -15,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from orchestrator.core import ios_readback
+from orchestrator.lab import ios_enforce
 from orchestrator.lab.ios_server import load_config
 from tests.conftest import ROOT, module_util
 from tests.integration.ios_device import PORT, device, nft, readback, shell, ssh
@@ -53,15 +55,27 @@ def test_netmiko_configures_reads_back_and_the_kernel_enforces(device: tuple[str
     assert proc.returncode == 0, proc.stderr[-2000:]
     out = json.loads(proc.stdout)
     assert out["prompt"] == "gw-ios>" and out["enabled"] == "gw-ios#"
-    assert [x.strip() for x in out["acls"].strip().splitlines()] == [
-        "Extended IP access list IRM-T-IN", "10 deny tcp any any eq 4445", "20 permit ip any any"]
+    lines = [x.strip() for x in out["acls"].strip().splitlines()]
+    assert lines[:2] == ["Extended IP access list IRM-T-IN", "10 deny tcp any any eq 4445"]
+    # netmiko's own session arrives on lo: the permit counts its packets, as on IOS
+    assert re.fullmatch(r"20 permit ip any any \(\d+ matches\)", lines[2]), lines
     assert "% Invalid input detected at '^' marker." in out["bad"]
     # saved whole, and enforced on the namespace's traffic at once
     assert load_config(state / "config.json").interfaces["GigabitEthernet0/1"].acl_in == "IRM-T-IN"
     rules = nft(ns)
-    assert 'iifname "lo" jump acl_IRM-T-IN' in rules and "tcp dport 4445 drop" in rules
+    assert 'iifname "lo" jump acl_IRM-T-IN' in rules
+    assert 'tcp dport 4445 counter packets 0 bytes 0 drop comment "IRM-T-IN 10"' in rules
     # a single command over OpenSSH
     assert "Cisco IOS Software" in ssh(ns, key, "show version")
+    # the worm's attempt is dropped and counted: show access-lists prints the kernel's count as IOS does
+    knock = "import socket\ntry:\n socket.create_connection(('127.0.0.1', 4445), timeout=1.5)\nexcept OSError:\n pass"
+    subprocess.run(["ip", "netns", "exec", ns, sys.executable, "-c", knock], check=True, timeout=30)
+    shown = ssh(ns, key, "show access-lists")
+    kernel = ios_enforce.hits(subprocess.run(["ip", "netns", "exec", ns, "nft", "-j", "list", "table", "inet", "ios"],
+                                             capture_output=True, text=True, check=True).stdout)
+    assert kernel[("IRM-T-IN", 10)] >= 1, kernel
+    assert ios_readback.parse_matches(shown)[("IRM-T-IN", 10)] == kernel[("IRM-T-IN", 10)], shown
+    assert ios_readback.parse_access_lists(shown)["IRM-T-IN"][0] == (10, "deny tcp any any eq 4445")
 
 
 def test_an_unconfirmed_change_is_rolled_back_by_the_device(device: tuple[str, Path, Path]) -> None:

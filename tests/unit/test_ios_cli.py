@@ -159,15 +159,15 @@ def test_a_revert_timer_needs_the_archive_and_no_pending_change() -> None:
 
 @pytest.mark.parametrize(("entry", "nft"), [
     ("permit tcp host 198.18.0.2 198.18.48.0 0.0.0.255 eq 22",
-     "meta nfproto ipv4 ip saddr 198.18.0.2 ip daddr 198.18.48.0/24 meta l4proto tcp tcp dport 22 return"),
+     "meta nfproto ipv4 ip saddr 198.18.0.2 ip daddr 198.18.48.0/24 meta l4proto tcp tcp dport 22 counter return"),
     ("permit tcp any eq 22 host 198.18.0.2 established",
-     "meta nfproto ipv4 ip daddr 198.18.0.2 meta l4proto tcp tcp sport 22 tcp flags & (ack | rst) != 0 return"),
-    ("deny tcp any any eq 445 4445", "meta nfproto ipv4 meta l4proto tcp tcp dport { 445, 4445 } drop"),
+     "meta nfproto ipv4 ip daddr 198.18.0.2 meta l4proto tcp tcp sport 22 tcp flags & (ack | rst) != 0 counter return"),
+    ("deny tcp any any eq 445 4445", "meta nfproto ipv4 meta l4proto tcp tcp dport { 445, 4445 } counter drop"),
     ("permit udp 198.18.48.0 0.0.255.0 any range 1000 2000",
-     "meta nfproto ipv4 ip saddr & 255.255.0.255 == 198.18.0.0 meta l4proto udp udp dport 1000-2000 return"),
+     "meta nfproto ipv4 ip saddr & 255.255.0.255 == 198.18.0.0 meta l4proto udp udp dport 1000-2000 counter return"),
     ("deny tcp any gt 1023 any lt www log",
-     "meta nfproto ipv4 meta l4proto tcp tcp sport > 1023 tcp dport < 80 drop"),
-    ("deny ip any any", "meta nfproto ipv4 drop"),
+     "meta nfproto ipv4 meta l4proto tcp tcp sport > 1023 tcp dport < 80 counter drop"),
+    ("deny ip any any", "meta nfproto ipv4 counter drop"),
     ("remark irm: why", ""),
 ])
 def test_each_entry_becomes_the_nft_rule_that_matches_the_same_packets(entry: str, nft: str) -> None:
@@ -185,7 +185,8 @@ def test_bound_lists_filter_their_direction_and_end_in_the_implicit_deny() -> No
     text = ios_enforce.ruleset(device.config, {LAN: "lan0", WAN: "wan0"})
     chains = {c.split("{")[0].strip(): c for c in text.split("chain ")[1:]}
     tail = [line.strip() for line in chains["acl_IRM-IN"].rstrip().splitlines()[-3:]]
-    assert tail == ["meta nfproto ipv4 return", "drop", "}"]  # the implicit deny after the last entry
+    # each entry counts what it matches, named by its list and sequence; the implicit deny after the last
+    assert tail == ['meta nfproto ipv4 counter return comment "IRM-IN 20"', "drop", "}"]
     assert 'iifname "lan0" jump acl_IRM-IN' in chains["input"]
     assert 'iifname "lan0" jump acl_IRM-IN' in chains["forward"]
     assert 'oifname "wan0" jump acl_IRM-OUT' in chains["forward"] and "IRM-OUT" not in chains["input"]
@@ -401,3 +402,48 @@ def test_show_arp_lists_the_device_and_its_neighbours_as_ios_does() -> None:
     assert f"Internet  198.18.48.11            0   5e02.66aa.70bf  ARPA   {LAN}" in text
     assert parse_show_arp(text) == ["198.18.0.21", "198.18.48.11"]  # its own addresses (age -) left out
     assert s.execute("show ip arp") == text
+
+
+def test_hit_counts_print_as_ios_and_read_back_as_the_sensor_rules_counts() -> None:
+    from orchestrator.core import ios_readback
+    from orchestrator.core.posture import SENSOR
+
+    policy = _gateway_policy()
+    aces = irm_ios_render.render("gw-x", policy)
+    name = irm_ios_render.acl_name("gw-x", aces)
+    sensors = [r for r in policy["forward"]["rules"] if r["comment"].startswith(SENSOR)]
+    assert sensors, "an isolated area's gateway carries a sensor per sub-area"
+    counted: dict[tuple[str, int], int] = {}
+    device, _ = _device()
+    device.hits = lambda: counted
+    s = device.session()
+    _run(s, "enable", "configure terminal", f"ip access-list extended {name}",
+         *[f"{10 * (i + 1)} {a}" for i, a in enumerate(aces)], "end")
+    # the kernel's counters, as the lab's server reads them: one packet on the first sensor's entry, 7 on
+    # the last entry of the second; nothing on any other
+    first = irm_ios_render.entries(sensors[0], "s0")
+    second = irm_ios_render.entries(sensors[1], "s1")
+    counted |= {(name, 10 * (aces.index(first[0]) + 1)): 1, (name, 10 * (aces.index(second[-1]) + 1)): 7}
+    shown = s.execute(f"show access-lists {name}")
+    assert f"{aces.index(first[0]) * 10 + 10} {first[0]} (1 match)" in shown  # IOS: "match", one
+    assert f"{second[-1]} (7 matches)" in shown
+    assert shown.count("match") == 2  # an entry that matched nothing prints no count
+    live = ios_readback.IosLive(acls=ios_readback.parse_access_lists(shown),
+                                matches=ios_readback.parse_matches(shown))
+    assert [t for _, t in live.acls[name]] == aces  # the counts are not part of an entry's text
+    got = ios_readback.counters(live, name, policy["forward"]["rules"])
+    assert got[sensors[0]["comment"]] == 1 and got[sensors[1]["comment"]] == 7
+    assert sum(got.values()) == 8
+    assert ios_readback.counters(live, "IRM-OTHER", policy["forward"]["rules"]) == dict.fromkeys(got, 0)
+
+
+def test_the_nft_counters_of_the_emulated_lists_are_read_per_entry() -> None:
+    listing = {"nftables": [{"metainfo": {}}, {"table": {"family": "inet", "name": "ios"}},
+                            {"rule": {"chain": "acl_L", "comment": "L 10", "expr": [
+                                {"match": {}}, {"counter": {"packets": 3, "bytes": 180}}, {"drop": None}]}},
+                            {"rule": {"chain": "acl_L", "comment": "L 20", "expr": [{"drop": None}]}},
+                            {"rule": {"chain": "input", "expr": [{"counter": {"packets": 9, "bytes": 1}}]}}]}
+    import json
+
+    assert ios_enforce.hits(json.dumps(listing)) == {("L", 10): 3}
+    assert ios_enforce.hits("not json") == {}
