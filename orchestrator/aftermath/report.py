@@ -84,6 +84,8 @@ def describe(event: EventRow) -> str:
         EventKind.DETECTIONS: lambda: f"{d.get('count')} detection(s): {', '.join(d.get('hosts', []))}",
         EventKind.SUBAREA_QUARANTINED: lambda: f"sub-area quarantined: {', '.join(d.get('sub_areas', []))}",
         EventKind.SPREAD_STOPPED: lambda: f"spread stopped (no detection for {d.get('quiet_window')}s)",
+        EventKind.BOUNDARY_DROPS: lambda: f"boundary {d.get('host')} dropped {d.get('packets')} worm attempt(s) "
+                                          f"from {d.get('segment')} ({d.get('total')} since its table was loaded)",
         EventKind.STAGE_STARTED: lambda: f"{d.get('phase')} {d.get('name')} started on {d.get('target')}",
         EventKind.STAGE_ENDED: lambda: f"{d.get('phase')} {d.get('name')} {d.get('state')}",
         EventKind.LOCKOUT_REVERTED: lambda: f"dead-man timer reverted {', '.join(d.get('hosts', []))}",

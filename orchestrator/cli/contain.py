@@ -74,6 +74,10 @@ def contain(
                                           "15m.")] = "15m",
     confirm_timeout: ConfirmTimeoutOpt = 60,
     no_loop: Annotated[bool, typer.Option("--no-loop", help="Skip the sub-area monitoring loop.")] = False,
+    boundary_sensors: Annotated[bool, typer.Option(
+        "--boundary-sensors/--no-boundary-sensors", help="In the sub-area loop, read the drop counters of the "
+        "gateways and area hosts live every few seconds: a sub-area whose worm irm's rules drop is quarantined like "
+        "a detected one.")] = True,
     source: SourceOpt = None,
     from_soc: FromSocOpt = False,
     take_over: Annotated[bool, typer.Option("--take-over", help="Replace the live irm tables even where they "
@@ -110,6 +114,13 @@ def contain(
                              incident_id=incident_id, dry_run=dry_run, confirm_timeout=confirm_timeout,
                              quiet_window=quiet, max_wait=wait, loop=not no_loop, take_over=take_over)
         job = Containment(req, inv, j, Sources(inv, names, specs))
+        if boundary_sensors and not no_loop and not dry_run:
+            from orchestrator.core import routing
+            from orchestrator.identification.boundary import BoundarySensor, counter_reader
+
+            job.sensor = BoundarySensor(inv, [h for a in job.areas for h in (a.gateway, *a.hosts)],
+                                        counter_reader(inv, inventory, routing.route(inv)),
+                                        lambda: job.applier.planned(job.applier.states()))
         job.preflight(reach_nodes=not offline)
         console.print(Text.assemble(("containment plan", "bold"), " for ", ("area" if len(names) == 1 else "areas"),
                                     " ", (", ".join(names), "bold"),
@@ -122,7 +133,8 @@ def contain(
         loop = SUBAREA_LOOP
         console.print(f"  {loop.number}. {loop.name}: skipped (--no-loop): no sub-area is watched or quarantined"
                       if no_loop else f"  {loop.number}. {loop.name}: quarantine every sub-area that shows "
-                      f"detections, until none for {quiet:.0f}s")
+                      f"detections" + (" or whose worm irm's rules drop" if boundary_sensors else "")
+                      + f", until none for {quiet:.0f}s")
         for a in job.areas:
             for flow in a.critical_flows:
                 console.print(f"  kept open ({a.name}): {flow.name} {','.join(flow.sources)} -> "

@@ -3,8 +3,13 @@
 The stages are the table's (``containment.table``): 1. Internet cut at the edge; 2. isolation at the
 area gateway (critical flows kept open); 3. the propagation vectors and removable storage blocked on
 every area host; 4. the mobile segments blocked at the gateway; 5. the sub-area loop: every sub-area
-that shows infections is quarantined, until no new detection appears for a quiet window. Each stage
-is applied by the shared ``StageApplier``.
+that shows infections is quarantined, until no new detection appears for a quiet window. The
+boundaries are a detection source of the loop too (``sensor``): a rise of a drop counter for a sub-area
+not yet quarantined (its worm trying to leave the area at the gateway, or blocked by its own host's
+vector rule) quarantines that sub-area and restarts
+the quiet window, so "the spread has stopped" means that no source detects anything new and that no
+boundary drops a new attempt from a sub-area the loop still leaves connected. Each stage is applied by
+the shared ``StageApplier``.
 
 Chokepoints come first, so the time to the first cut does not grow with the area. Before each stage
 the whole planned policy set is checked against the operator's management path; each stage applies
@@ -22,7 +27,7 @@ from pathlib import Path
 from orchestrator.containment.table import HOST_STAGE, STAGES, SUBAREA_LOOP, containment_stage
 from orchestrator.core import checks, mgmt_probe, routing, runner
 from orchestrator.core.applier import ApplierSettings, StageApplier, StageOutcome, StageSpec
-from orchestrator.core.detection import LOOKBACK, Detection, DetectionSource, watch_start
+from orchestrator.core.detection import LOOKBACK, Detection, DetectionSource, Drop, DropSensor, watch_start
 from orchestrator.core.errors import ContainmentFailed, RunnerError, UserError
 from orchestrator.core.events import EventKind
 from orchestrator.core.incident import Vector
@@ -51,6 +56,7 @@ class ContainRequest:
     areas: list[str] = field(default_factory=list)  # several areas, contained at once
     take_over: bool = False  # --take-over: no compare-and-swap against the journal's last recorded tables
     through: int = len(STAGES)  # the last stage number to run (an automatic policy may stop after isolation)
+    sensor_interval: float = 5.0  # seconds between two live readings of the boundaries' drop counters
 
     @property
     def names(self) -> list[str]:
@@ -90,8 +96,10 @@ class Containment:
 
     def __init__(self, req: ContainRequest, inv: Inventory, journal: Journal, source: DetectionSource,
                  events: EventStream | None = None, *, run: runner.PlaybookRunner = runner.run_playbook,
-                 probe: runner.ManagementProber = mgmt_probe.probe) -> None:
+                 probe: runner.ManagementProber = mgmt_probe.probe, sensor: DropSensor | None = None) -> None:
         self.req = req
+        self.sensor = sensor  # the boundaries' drop counters, read live by the sub-area loop (None: not read)
+        self._sensor_said: set[str] = set()
         self.inv = inv
         self.journal = journal
         self.source = source
@@ -341,11 +349,28 @@ class Containment:
     def _detections(self, since: datetime) -> list[Detection]:
         return [d for d in self.source.detections(since) if d.area in self.names]
 
+    def _boundary_drops(self) -> list[Drop]:
+        """Read the boundaries' drop counters now: each rise from a sub-area the loop has not quarantined
+        is journaled and told; a boundary that cannot be read is said (once), never taken for silence."""
+        assert self.sensor is not None
+        quarantined = {s for name in self.names for s in self.state[name].quarantined}
+        drops = [d for d in self.sensor.poll(skip=quarantined) if d.detection.area in self.names]
+        for d in drops:
+            self._event(EventKind.BOUNDARY_DROPS, str(d.detection.area), segment=str(d.detection.segment),
+                        host=d.detection.host, packets=d.packets, total=d.total)
+            self.events.say(f"boundary {d.detection.host} dropped {d.packets} worm attempt(s) from "
+                            f"{d.detection.segment}")
+        for problem in sorted(set(self.sensor.problems(datetime.now(UTC))) - self._sensor_said):
+            self.events.say(f"{problem}: the sub-area loop goes on with the other sources")
+        self._sensor_said = set(self.sensor.problems(datetime.now(UTC)))
+        return drops
+
     def _subarea_loop(self, reports: dict[str, ContainReport]) -> None:
         since = watch_start(self.incident.opened_at, self.req.lookback)
         sub_areas = {a.name: {s.qualified for s in a.sub_areas} for a in self.areas}
         loop_start = last_change = time.monotonic()
         seen: dict[str, int] = dict.fromkeys(self.names, 0)
+        next_read = time.monotonic() if self.sensor is not None and not self.req.dry_run else float("inf")
         while True:
             dets = self._detections(since)
             self.events.publish(Detections(dict(Counter(d.segment or "?" for d in dets))))
@@ -360,7 +385,14 @@ class Containment:
                                         "source_address": d.source_address} for d in mine[seen[name]:]])
                     seen[name] = len(mine)
                     last_change = time.monotonic()
-            new = {name: {d.segment for d in dets if d.area == name and d.segment in sub_areas[name]}
+            drops: list[Drop] = []
+            if time.monotonic() >= next_read:
+                drops = self._boundary_drops()
+                next_read = time.monotonic() + self.req.sensor_interval
+            if drops:
+                last_change = time.monotonic()
+            new = {name: {d.segment for d in [*dets, *(x.detection for x in drops)]
+                          if d.area == name and d.segment in sub_areas[name]}
                    - self.state[name].quarantined for name in self.names}
             new = {name: subs for name, subs in new.items() if subs}
             if new:
@@ -385,7 +417,9 @@ class Containment:
                     report.spread_stopped = True
                     self._event(EventKind.SPREAD_STOPPED, name, quiet_window=self.req.quiet_window,
                                 detections=report.detections)
-                self.events.say(f"no new detection for {self.req.quiet_window:.0f}s: the spread has stopped")
+                dropped = " and no boundary dropped a new attempt from a sub-area still connected" \
+                    if self.sensor is not None else ""
+                self.events.say(f"no new detection{dropped} for {self.req.quiet_window:.0f}s: the spread has stopped")
                 return
             if time.monotonic() - loop_start >= self.req.max_wait:
                 for name, report in reports.items():

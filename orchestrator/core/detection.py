@@ -6,6 +6,7 @@ in by implementing ``DetectionSource``.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -56,4 +57,26 @@ class DetectionSource(Protocol):
     def problems(self, now: datetime) -> list[str]:
         """Why the source cannot vouch for "no detection" at ``now`` (unreadable, silent, its clock ahead),
         one line each; empty when it can."""
+        ...
+
+
+@dataclass(frozen=True)
+class Drop:
+    """A rise of a boundary's drop counter for one sub-area: the detection it makes, how many attempts
+    were dropped since the last reading and how many since the boundary's table was loaded."""
+
+    detection: Detection
+    packets: int
+    total: int
+
+
+class DropSensor(Protocol):
+    """The boundaries as a detection source (``identification.boundary``): read live on each ``poll``."""
+
+    def poll(self, skip: Collection[str] = ()) -> list[Drop]:
+        """Read the counters now: a rise for each sub-area not in ``skip``."""
+        ...
+
+    def problems(self, now: datetime) -> list[str]:
+        """The boundaries the last ``poll`` could not read, one line each."""
         ...

@@ -113,6 +113,13 @@ class SubareaQuarantined(Detail):
     dry_run: bool
 
 
+class BoundaryDrops(Detail):
+    segment: str
+    host: str
+    packets: int  # dropped since the last reading
+    total: int  # since the boundary's table was loaded
+
+
 class SpreadStopped(Detail):
     quiet_window: float
     detections: int
@@ -293,6 +300,7 @@ DETAILS: dict[EventKind, type[BaseModel]] = {
     EventKind.LOCKOUT_REVERTED: LockoutReverted,
     EventKind.SUBAREA_QUARANTINED: SubareaQuarantined,
     EventKind.SPREAD_STOPPED: SpreadStopped,
+    EventKind.BOUNDARY_DROPS: BoundaryDrops,
     EventKind.SPREAD_NOT_STOPPED: SpreadNotStopped,
     EventKind.REMEDIATION_STARTED: RemediationStarted,
     EventKind.REMEDIATION_HOST: RemediationHost,

@@ -34,6 +34,7 @@ class EventKind(StrEnum):
     LOCKOUT_REVERTED = "lockout_reverted"  # a change cut management; the dead-man timer restored the ruleset
     SUBAREA_QUARANTINED = "subarea_quarantined"
     SPREAD_STOPPED = "spread_stopped"
+    BOUNDARY_DROPS = "boundary_drops"  # a boundary's drop counter rose for a sub-area: the worm's attempts
     SPREAD_NOT_STOPPED = "spread_not_stopped"
     # remediation
     REMEDIATION_STARTED = "remediation_started"

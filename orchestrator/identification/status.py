@@ -15,14 +15,13 @@ from orchestrator.core.holds import held, held_by_others, incident_states, stric
 from orchestrator.core.inventory import Inventory, hosts_by_os
 from orchestrator.core.journal import Incident, Journal
 from orchestrator.core.posture import (
-    SENSOR,
     AreaState,
-    Policy,
     not_as_planned,
     policies,
     table_differences,
     windows_differences,
 )
+from orchestrator.identification.boundary import boundary_drops
 
 
 def _chosen(journal: Journal, incident_id: int | None) -> Incident | None:
@@ -169,36 +168,6 @@ def verify(inv: Inventory, inventory: Path, journal: Journal, incident_id: int |
              for h in sorted(live) if live[h] != planned[h].fingerprint}
     return {"incident": chosen.id, "checked": sorted(live), "drift": drift, "unreachable": unread,
             "excluded": excluded, "read_errors": errors, "boundary_drops": drops}
-
-
-def boundary_drops(inv: Inventory, planned: dict[str, Policy],
-                   counted: dict[str, dict[str, int]]) -> dict[str, dict[str, Any]]:
-    """sub-area -> the worm's attempts from it that irm's rules dropped, as their counters saw them since
-    each table was loaded (nftables counters; an IOS boundary: its access list's hit counts): a gateway's
-    sensor rules (``posture.vector_sensors``) and each area host's outbound vector rule (once the vectors
-    are blocked on the hosts, a host drops its own worm's attempts before they reach the gateway). Looked up
-    by the planned rules' comments, never by a live comment irm did not plan: {"packets": N, "at": {host:
-    N}}."""
-    out: dict[str, dict[str, Any]] = {}
-    for host, counts in counted.items():
-        policy = planned.get(host)
-        if policy is None:
-            continue
-        for rule in (*policy.forward.rules, *policy.output.rules):
-            if rule.comment not in counts:
-                continue
-            segment: str | None
-            if rule.comment.startswith(SENSOR):
-                segment = rule.comment.partition(" from ")[2]
-            elif rule.comment.startswith("vector ") and rule.comment.endswith(" outbound"):
-                segment = inv.hosts[host].segment if host in inv.hosts else None
-            else:
-                continue
-            if segment:
-                row = out.setdefault(segment, {"packets": 0, "at": {}})
-                row["packets"] += int(counts[rule.comment])
-                row["at"][host] = row["at"].get(host, 0) + int(counts[rule.comment])
-    return dict(sorted(out.items()))
 
 
 def watch_state(journal: Journal) -> dict[str, Any] | None:

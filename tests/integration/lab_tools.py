@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import time
 from collections.abc import Callable
@@ -196,3 +197,22 @@ def approve_args(inv: Inventory, area: str = "subsidiary-x", name: str = "ciso",
                  reason: str = "remediation verified") -> list[str]:
     """`irm approve` arguments signing an approval with a lab approver's key."""
     return ["approve", "--area", area, "--key", str(approver_key(inv, name)), "--reason", reason]
+
+
+def stop_sshd(inv: Inventory, host: str) -> list[int]:
+    """Kill every sshd of one lab host (by the PIDs its namespace holds): irm no longer reaches it, while
+    its other processes (a worm) go on. The lab's next build starts its sshd again."""
+    assert inv.lab is not None
+    ns = f"{inv.lab.name}-{host}"
+    pids = [int(p) for p in subprocess.run(["ip", "netns", "pids", ns], capture_output=True, text=True,
+                                           check=True).stdout.split()]
+    killed = []
+    for pid in pids:
+        try:
+            comm = Path(f"/proc/{pid}/comm").read_text().strip()
+        except OSError:
+            continue
+        if comm == "sshd" or comm.startswith("sshd-"):
+            os.kill(pid, signal.SIGKILL)
+            killed.append(pid)
+    return killed

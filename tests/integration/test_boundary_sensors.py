@@ -15,7 +15,7 @@ import pytest
 
 from orchestrator.core.inventory.load import load_inventory
 from tests.conftest import LAB_INVENTORY, ROOT, built_lab, irm
-from tests.integration.lab_tools import infected, set_patched
+from tests.integration.lab_tools import events, infected, matrix, probe, set_patched, stop_sshd
 
 pytestmark = pytest.mark.lab
 
@@ -51,3 +51,41 @@ def test_the_worms_attempts_are_counted_while_it_runs_and_stop_after_remediation
         assert _drops(journal, segment) == after, "the counters moved after the worm was removed"
         shown = irm("status", "--verify", "--journal", str(journal), timeout=300).stdout
         assert f"{segment}: {after} attempt(s)" in shown, shown
+
+
+@pytest.mark.parametrize(("area", "seed", "neighbour", "unreachable"), [
+    ("subsidiary-x", "x-ws11", "x-ws21", False), ("subsidiary-y", "y-ws21", "y-ws11", True)],
+    ids=["host-rule", "ios-gateway-unreachable-host"])
+def test_the_sub_area_loop_quarantines_the_sub_area_whose_worm_irms_rules_drop(
+        tmp_path: Path, area: str, seed: str, neighbour: str, unreachable: bool) -> None:
+    """The only detection source is an IDS log that stays empty: the sub-area loop's detections are irm's
+    drop counters, read live. On x-ws11 its own vector rule drops the worm (nftables). y-ws21's sshd is
+    killed first: irm cannot block the vectors on it, and gw-y (an IOS access list, its hit counts read
+    with netmiko) drops what it sends out of the area. Either way the seeded host's sub-area is
+    quarantined (proven by traffic), its neighbour's is not, and the loop ends once no sub-area still
+    connected makes irm's rules drop anything."""
+    journal, eve = tmp_path / "journal.db", tmp_path / "eve.json"
+    eve.write_text("")
+    with built_lab(LAB_INVENTORY):
+        inv = load_inventory(LAB_INVENTORY)
+        set_patched(inv, [h.name for h in inv.hosts.values() if h.kind == "area" and h.name != seed], True)
+        irm("incident", "open", "--worm", "Lab.Worm.IRM-A", "--vector", "tcp/4445", "--journal", str(journal),
+            check=True)
+        irm("lab", "infect", seed, check=True)
+        assert matrix(inv, [probe(inv, seed, neighbour, 22)])[(seed, neighbour, 22)] == "open"
+        if unreachable:
+            assert stop_sshd(inv, seed)
+        run = irm("contain", "--area", area, "--yes", "--source", f"suricata:{eve}", "--quiet-window", "12s",
+                  "--max-wait", "4m", "--confirm-timeout", "15", "--journal", str(journal), timeout=600)
+        # an unreachable host is exit 6 (protected by the boundary only), after the loop
+        assert run.returncode == (6 if unreachable else 0), run.stdout + run.stderr
+        segment = str(inv.hosts[seed].segment)
+        drops = events(journal, "boundary_drops")
+        where = inv.area(area).gateway if unreachable else seed
+        assert drops and {(e["area"], e["detail"]["segment"], e["detail"]["host"]) for e in drops} == {
+            (area, segment, where)}, [e["detail"] for e in drops]
+        assert [e["detail"]["sub_areas"] for e in events(journal, "subarea_quarantined")] == [[segment]]
+        assert "the spread has stopped" in run.stdout
+        assert not events(journal, "detections")  # the IDS log said nothing: irm's own rules did
+        # the quarantine holds by traffic: the seeded host no longer reaches its neighbour's sub-area
+        assert matrix(inv, [probe(inv, seed, neighbour, 22)])[(seed, neighbour, 22)] != "open"

@@ -279,7 +279,7 @@ def test_the_gateway_counts_the_worms_attempts_per_sub_area_and_enforces_nothing
 
 
 def test_the_worms_attempts_are_read_from_the_planned_counters_per_sub_area(inv: Inventory) -> None:
-    from orchestrator.identification.status import boundary_drops
+    from orchestrator.identification.boundary import boundary_drops
 
     planned = policies(inv, SMB, {"subsidiary-x": AreaState(posture="isolated", vectors_blocked=True)})
     office = inv.hosts["x-ws11"].segment
