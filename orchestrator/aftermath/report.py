@@ -107,6 +107,13 @@ def describe(event: EventRow) -> str:
         EventKind.LOCK_RELEASED_BY_OPERATOR: lambda: f"lock {d.get('lock')} released by the operator: "
                                              f"{d.get('reason')}",
         EventKind.STAGE_INTERRUPTED: lambda: f"{d.get('name')} interrupted (irm was killed); redone",
+        EventKind.WATCH_TRIGGERED: lambda: f"{'would contain' if d.get('dry_run') else 'contained'} "
+                                           f"{', '.join(d.get('areas', []))} automatically (through "
+                                           f"{d.get('through')}) under policy {d.get('policy')}, signed by "
+                                           f"{', '.join(d.get('signers', []))}",
+        EventKind.WATCH_QUARANTINED: lambda: f"{'would quarantine' if d.get('dry_run') else 'quarantined'} "
+                                             + ", ".join(s for subs in d.get("sub_areas", {}).values() for s in subs)
+                                             + f" automatically under policy {d.get('policy')}",
         EventKind.NOTIFIED: lambda: f"crisis cell told by {d.get('channel')} ({len(d.get('recipients', []))} "
                                     f"recipient(s)): {d.get('subject')}",
         EventKind.NOTIFY_FAILED: lambda: f"crisis cell NOT told by {d.get('channel')}: {d.get('error')}",

@@ -66,6 +66,9 @@ def watch(
     warm: Annotated[bool, typer.Option("--warm/--no-warm", help="Cut the edge and the gateways over SSH "
                                        "connections held open (no play started for their stages); --no-warm "
                                        "runs every stage as a play.")] = True,
+    sensor_interval: Annotated[float, typer.Option("--sensor-interval", help="Seconds between two live readings of "
+                                                   "the drop counters of the boundaries irm holds, a detection "
+                                                   "source like the others (0: never).", min=0)] = 10.0,
 ) -> None:
     """Follow every detection source and, when the policy's trigger fires for an area it allows, cut that
     area at once with the stages of 'irm contain' up to the policy's last automatic stage. Refuses a
@@ -89,7 +92,9 @@ def watch(
     with Journal(journal) as j:
         w = Watcher(inv, j, chosen, digest, signers, Sources(inv, list(chosen.areas), specs),
                     WatchSettings(inventory, f"{by} (irm watch, policy {chosen.name})", dry_run, confirm_timeout,
-                                  keep_warm, warm))
+                                  keep_warm, warm, sensor_interval))
+        if sensor_interval > 0 and not dry_run:
+            w.sensor = _sensor(inv, inventory, journal, chosen)
         w.events.subscribe(_printer)
         w.events.subscribe(notice.shown)
         j.timeline.add(None, EventKind.WATCH_STARTED, by, None, policy=chosen.name, path=str(policy), sha256=digest,
@@ -108,6 +113,30 @@ def watch(
             w.serve(lambda: stopping["now"] or (end is not None and time.monotonic() >= end))
         console.print("irm watch stopped")
         sys.stdout.flush()
+
+
+def _sensor(inv: Any, inventory: Path, journal: Path, chosen: Any) -> Any:
+    """The boundaries of the policy's areas as a sensor: their gateways (and their hosts once the policy
+    blocks the vectors on them), each read against what the newest open incident's postures plan for it.
+    The sensor's thread reads the journal through a connection of its own."""
+    from contextlib import closing
+
+    from orchestrator.containment.table import STAGES
+    from orchestrator.core import routing
+    from orchestrator.identification.boundary import BoundarySensor, counter_reader
+    from orchestrator.identification.status import journaled_policies
+
+    vectors = next(p.number for p in STAGES if p.host_level)
+    areas = [inv.area(a) for a in chosen.areas]
+    hosts = [a.gateway for a in areas] + ([h for a in areas for h in a.hosts] if chosen.through_number >= vectors
+                                          else [])
+
+    def planned() -> Any:
+        with closing(Journal.reader(journal)) as j:
+            open_ = [i for i in j.incidents.all() if i.status == "open"]
+            return journaled_policies(inv, j, open_[-1]) if open_ else {}
+
+    return BoundarySensor(inv, hosts, counter_reader(inv, inventory, routing.route(inv)), planned)
 
 
 @watch_app.command("pause")

@@ -57,6 +57,8 @@ class ContainRequest:
     take_over: bool = False  # --take-over: no compare-and-swap against the journal's last recorded tables
     through: int = len(STAGES)  # the last stage number to run (an automatic policy may stop after isolation)
     sensor_interval: float = 5.0  # seconds between two live readings of the boundaries' drop counters
+    # sub-areas to quarantine once the stages are done, before any loop (irm watch, under its policy)
+    quarantine: dict[str, set[str]] = field(default_factory=dict)
 
     @property
     def names(self) -> list[str]:
@@ -289,6 +291,10 @@ class Containment:
                         reports[name].first_cut_seconds = (
                             datetime.fromisoformat(outcome.first_applied_at) - started_at).total_seconds() \
                             if outcome.first_applied_at else time.monotonic() - started
+            upfront = {name: set(subs) - self.state[name].quarantined for name, subs in self.req.quarantine.items()
+                       if name in self.names}
+            if any(upfront.values()):
+                self._quarantine({n: subs for n, subs in upfront.items() if subs}, reports)
             if self.req.loop:
                 self._subarea_loop(reports)
             self._retry_unreachable(reports)
@@ -349,6 +355,18 @@ class Containment:
     def _detections(self, since: datetime) -> list[Detection]:
         return [d for d in self.source.detections(since) if d.area in self.names]
 
+    def _quarantine(self, new: dict[str, set[str]], reports: dict[str, ContainReport]) -> None:
+        """Quarantine each area's ``new`` sub-areas at its gateway: one stage, journaled per area."""
+        stage = SUBAREA_LOOP
+        gateways = {name: [self.inv.area(name).gateway] for name in new}
+        at = list(dict.fromkeys(g for gs in gateways.values() for g in gs))
+        spec = StageSpec(stage.name, stage.playbook, at, "quarantine " + ", ".join(
+            sorted(s for subs in new.values() for s in subs)) + " at " + ", ".join(at),
+            number=stage.number, area_targets=gateways)
+        for name, outcome in self._apply(spec, self._next_state(stage.name, new)).items():
+            reports[name].stages.append(outcome)
+            self._event(EventKind.SUBAREA_QUARANTINED, name, sub_areas=sorted(new[name]), dry_run=self.req.dry_run)
+
     def _boundary_drops(self) -> list[Drop]:
         """Read the boundaries' drop counters now: each rise from a sub-area the loop has not quarantined
         is journaled and told; a boundary that cannot be read is said (once), never taken for silence."""
@@ -396,17 +414,7 @@ class Containment:
                    - self.state[name].quarantined for name in self.names}
             new = {name: subs for name, subs in new.items() if subs}
             if new:
-                stage = SUBAREA_LOOP
-                gateways = {name: [self.inv.area(name).gateway] for name in new}
-                spec = StageSpec(stage.name, stage.playbook, list(dict.fromkeys(g for gs in gateways.values()
-                                                                                for g in gs)),
-                                 "quarantine " + ", ".join(sorted(s for subs in new.values() for s in subs)) + " at "
-                                 + ", ".join(dict.fromkeys(g for gs in gateways.values() for g in gs)),
-                                 number=stage.number, area_targets=gateways)
-                for name, outcome in self._apply(spec, self._next_state(stage.name, new)).items():
-                    reports[name].stages.append(outcome)
-                    self._event(EventKind.SUBAREA_QUARANTINED, name, sub_areas=sorted(new[name]),
-                                dry_run=self.req.dry_run)
+                self._quarantine(new, reports)
                 last_change = time.monotonic()
             if self.req.dry_run:
                 for report in reports.values():

@@ -16,6 +16,7 @@ from orchestrator.core.safetext import shown
 # Detections count from this long before the incident was opened: the worm was there before anyone
 # opened the incident (the sub-area loop, --detected and status all look back the same way).
 LOOKBACK = timedelta(hours=24)
+BOUNDARY_SOURCE = "boundary"  # the label and kind of irm's own drop counters as a detection source
 
 
 def watch_start(opened_at: str, lookback: timedelta = LOOKBACK) -> datetime:

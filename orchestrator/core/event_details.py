@@ -260,6 +260,15 @@ class WatchTriggered(Detail):
     opened_incident: bool
 
 
+class WatchQuarantined(Detail):
+    policy: str
+    sha256: str
+    signers: list[str]
+    sub_areas: dict[str, list[str]]  # area -> the sub-areas quarantined
+    reasons: dict[str, str]  # sub-area -> the detections that crossed the trigger
+    dry_run: bool
+
+
 class WatchRefused(Detail):
     policy: str
     areas: list[str]
@@ -282,6 +291,7 @@ DETAILS: dict[EventKind, type[BaseModel]] = {
     EventKind.WATCH_PAUSED: WatchPaused,
     EventKind.WATCH_RESUMED: WatchPaused,
     EventKind.WATCH_SOURCE: WatchSource,
+    EventKind.WATCH_QUARANTINED: WatchQuarantined,
     EventKind.INCIDENT_CLOSED: IncidentClosed,
     EventKind.NOTIFIED: Notified,
     EventKind.NOTIFY_FAILED: NotifyFailed,

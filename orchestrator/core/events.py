@@ -56,6 +56,7 @@ class EventKind(StrEnum):
     # automatic containment (irm watch, under a signed policy)
     WATCH_STARTED = "watch_started"  # the watcher runs the policy (its digest and who signed it)
     WATCH_TRIGGERED = "watch_triggered"  # areas crossed the policy's trigger: contained automatically
+    WATCH_QUARANTINED = "watch_quarantined"  # sub-areas of an area it holds crossed the trigger: quarantined
     WATCH_REFUSED = "watch_refused"  # areas crossed it but the policy's limits or exclusions held irm back
     WATCH_PAUSED = "watch_paused"  # an operator stopped automatic action (the watcher keeps watching)
     WATCH_RESUMED = "watch_resumed"

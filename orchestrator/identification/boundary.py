@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator.core import ios_readback, runner
-from orchestrator.core.detection import Detection, Drop
+from orchestrator.core.detection import BOUNDARY_SOURCE, Detection, Drop
 from orchestrator.core.errors import RunnerError, UserError
 from orchestrator.core.inventory import Inventory, hosts_by_os
 from orchestrator.core.posture import SENSOR, Policy
@@ -99,7 +99,7 @@ class BoundarySensor:
     counts; a table irm replaced since (its planned fingerprint changed) counts again from zero, as the
     kernel does. ``planned()`` is the policy each boundary should hold (the journal's postures)."""
 
-    label = "boundary"
+    label = BOUNDARY_SOURCE
 
     def __init__(self, inv: Inventory, hosts: list[str], read: Reader, planned: Callable[[], dict[str, Policy]],
                  clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:

@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from orchestrator.containment.table import STAGES
 from orchestrator.core import sshsig
+from orchestrator.core.detection import BOUNDARY_SOURCE
 from orchestrator.core.errors import UserError
 from orchestrator.core.incident import IncidentSpec, Vector
 from orchestrator.core.inventory import Inventory
@@ -72,6 +73,9 @@ class ContainmentPolicy(BaseModel):
     approvers_required: int = Field(default=2, ge=1, le=20)
     areas: tuple[str, ...] = Field(min_length=1)  # the areas that may be contained automatically
     through: str = "isolate"  # the last stage run automatically (every stage before it runs too)
+    # the sub-area loop, automatically: in an area the policy holds, each sub-area that crosses the trigger
+    # (the boundaries' drop counters among the sources) is quarantined at its gateway
+    quarantine: bool = False
     trigger: Trigger = Trigger()
     limits: Limits = Limits()
     incident: IncidentTemplate
@@ -94,6 +98,9 @@ class ContainmentPolicy(BaseModel):
     def _period(self) -> ContainmentPolicy:
         if self.valid_until <= self.valid_from:
             raise ValueError("valid_until must come after valid_from")
+        if self.quarantine and self.through == AUTOMATIC_STAGES[0]:
+            raise ValueError(f"quarantine: a sub-area is quarantined at its area's gateway, after isolation: give "
+                             f"through: {AUTOMATIC_STAGES[1]} or later")
         return self
 
     @property
@@ -126,7 +133,8 @@ def problems(policy: ContainmentPolicy, inv: Inventory, where: str) -> list[str]
             out.append(f"{where}: areas: '{excerpt(name)}' is not an area of {inv.source}")
         elif not inv.areas[name].auto_contain:
             out.append(f"{where}: areas: '{name}' is marked irm_auto_contain: never in {inv.source}")
-    known = {s.label for s in inv.detection_sources} | {s.kind for s in inv.detection_sources}
+    # "boundary": irm's own drop counters (identification.boundary), a source wherever irm holds a boundary
+    known = {s.label for s in inv.detection_sources} | {s.kind for s in inv.detection_sources} | {BOUNDARY_SOURCE}
     for label in policy.trigger.trusted_sources:
         if known and label not in known:
             out.append(f"{where}: trigger.trusted_sources: '{excerpt(label)}' is not a detection source of "

@@ -30,25 +30,32 @@ class Seen:
         return self.source in names or (bool(self.kind) and self.kind in names)
 
 
-def triggered(policy: ContainmentPolicy, seen: list[Seen], now: datetime) -> dict[str, str]:
-    """area -> why it triggers (the sub-area, how many detections from which sources), for each of the
-    policy's areas that does, in the policy's order."""
+def triggered_segments(policy: ContainmentPolicy, seen: list[Seen], now: datetime) -> dict[tuple[str, str], str]:
+    """(area, sub-area) -> why it triggers, for every sub-area of the policy's areas that does (a
+    detection irm cannot place in a sub-area counts for the area itself: (area, area))."""
     start = now - timedelta(seconds=policy.trigger.within_seconds)
     groups: dict[str, dict[str, list[Seen]]] = defaultdict(lambda: defaultdict(list))
     for s in seen:
         d = s.detection
         if d.area in policy.areas and d.infection and start <= d.time <= now:
             groups[d.area][d.segment or d.area].append(s)
-    out: dict[str, str] = {}
+    out: dict[tuple[str, str], str] = {}
     for area in policy.areas:
         for segment, items in sorted(groups.get(area, {}).items()):
             trusted = sorted({s.source for s in items if s.trusted(policy.trigger.trusted_sources)})
             sources = sorted({s.source for s in items})
             if trusted:
-                out[area] = f"{segment}: a detection from trusted source {', '.join(trusted)}"
-                break
-            if len(items) >= policy.trigger.min_detections and len(sources) >= policy.trigger.min_sources:
-                out[area] = (f"{segment}: {len(items)} detection(s) from {', '.join(sources)} within "
-                             f"{policy.trigger.within_seconds}s")
-                break
+                out[(area, segment)] = f"{segment}: a detection from trusted source {', '.join(trusted)}"
+            elif len(items) >= policy.trigger.min_detections and len(sources) >= policy.trigger.min_sources:
+                out[(area, segment)] = (f"{segment}: {len(items)} detection(s) from {', '.join(sources)} within "
+                                        f"{policy.trigger.within_seconds}s")
+    return out
+
+
+def triggered(policy: ContainmentPolicy, seen: list[Seen], now: datetime) -> dict[str, str]:
+    """area -> why it triggers (its first sub-area that does, how many detections from which sources),
+    for each of the policy's areas that does, in the policy's order."""
+    out: dict[str, str] = {}
+    for (area, _), why in triggered_segments(policy, seen, now).items():
+        out.setdefault(area, why)
     return out

@@ -7,6 +7,11 @@ under the policy's digest and signers, tells the crisis cell, and contains the a
 same commit-confirmed, lockout-checked stages as ``irm contain``, up to the policy's last automatic
 stage. It never remediates, recovers or loosens anything.
 
+The boundaries are a source too (``sensor``, read by a thread of its own every ``sensor_interval``
+seconds): irm's drop counters on the gateways of the areas it holds, read live. With ``quarantine`` in
+the policy, each sub-area of a held area that crosses the trigger (its worm dropped by the boundary, or
+detected by the other sources) is quarantined at once: the sub-area loop at worm speed.
+
 The journal is the truth across restarts: an area whose state in the open incident already holds every
 stage the policy runs is not acted on again. ``irm watch pause`` (journaled, with a reason) stops
 automatic action without stopping the watcher; the hourly limit counts the journal's automatic actions,
@@ -18,6 +23,7 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import os
+import queue
 import select
 import threading
 import time
@@ -31,6 +37,7 @@ from typing import Any
 from orchestrator.containment.phase import Containment, ContainRequest, summary
 from orchestrator.containment.table import CONTAINMENT, STAGES
 from orchestrator.core import mgmt_probe, runner
+from orchestrator.core.detection import BOUNDARY_SOURCE, Drop, DropSensor
 from orchestrator.core.errors import ContainmentFailed, IrmError, RunnerError, UserError
 from orchestrator.core.events import EventKind
 from orchestrator.core.incident import IncidentSpec
@@ -43,7 +50,7 @@ from orchestrator.core.warm import WarmPath
 from orchestrator.crisis import notify
 from orchestrator.identification.sources import Sources
 from orchestrator.watch.policy import ContainmentPolicy
-from orchestrator.watch.trigger import Seen, triggered
+from orchestrator.watch.trigger import Seen, triggered, triggered_segments
 
 RETRY_AFTER = 30.0  # seconds before an area whose automatic containment failed is tried again
 LOCK_WAIT = 10.0  # an operator's run holding the boundaries: retried later rather than waited on for minutes
@@ -66,6 +73,7 @@ class WatchSettings:
     confirm_timeout: int = 60
     keep_warm: float = 20.0  # seconds between two checks of the chokepoints' connections (0: none)
     warm: bool = True  # cut over held SSH connections where the stage and the host allow (core.warm)
+    sensor_interval: float = 10.0  # seconds between two live readings of the boundaries' drop counters (0: none)
 
 
 @dataclass
@@ -88,6 +96,9 @@ class Watcher:
     unreached: set[str] = field(default_factory=set)  # chokepoints the last keep-warm reach did not reach
     warm_path: WarmPath | None = None  # held connections to the chokepoints (``start_warm``)
     warm_factory: Callable[..., WarmPath] = WarmPath  # how the warm path is made (tests give a stand-in ssh)
+    sensor: DropSensor | None = None  # the boundaries' drop counters (identification.boundary), read by a thread
+    drops: queue.SimpleQueue[Drop] = field(default_factory=queue.SimpleQueue)  # what the thread read, not yet told
+    boundary_seen: list[Seen] = field(default_factory=list)  # the boundaries' detections, within the window
 
     def __post_init__(self) -> None:
         notify.listen(self.events, self.inv, self.journal)
@@ -96,7 +107,26 @@ class Watcher:
 
     def seen(self, now: datetime) -> list[Seen]:
         since = now - timedelta(seconds=self.policy.trigger.within_seconds)
-        return [Seen(d, spec.label, spec.kind) for spec, src in self.sources.sources for d in src.detections(since)]
+        self._boundary_drops()
+        self.boundary_seen = [s for s in self.boundary_seen if s.detection.time >= since]
+        return [Seen(d, spec.label, spec.kind) for spec, src in self.sources.sources
+                for d in src.detections(since)] + self.boundary_seen
+
+    def _boundary_drops(self) -> None:
+        """What the sensor thread read since the last evaluation: journaled, told, and a detection like
+        the others (source ``boundary``)."""
+        incident = self.incident()
+        while True:
+            try:
+                drop = self.drops.get_nowait()
+            except queue.Empty:
+                return
+            d = drop.detection
+            self.boundary_seen.append(Seen(d, BOUNDARY_SOURCE, BOUNDARY_SOURCE))
+            self.journal.timeline.add(incident.id if incident else None, EventKind.BOUNDARY_DROPS,
+                                      self.settings.operator, d.area, segment=str(d.segment), host=d.host,
+                                      packets=drop.packets, total=drop.total)
+            self.events.say(f"boundary {d.host} dropped {drop.packets} worm attempt(s) from {d.segment}")
 
     # -- the journal's truth -----------------------------------------------------------------------
 
@@ -123,23 +153,33 @@ class Watcher:
 
     def step(self) -> list[str]:
         """Read the sources, evaluate the trigger, act; returns the areas contained (or, in a dry run,
-        that would have been)."""
+        that would have been). Then, when the policy quarantines, the sub-areas of the areas it holds."""
         now = self.clock()
         seen = self.seen(now)
         self._sources_health(now)
+        contained = self._contain_step(now, seen)
+        if self.policy.quarantine:
+            self._quarantine_step(now, seen)
+        return contained
+
+    def _gate(self, now: datetime, what: list[str]) -> bool:
+        """Whether the policy lets irm act now (valid, not paused); a refusal is journaled and told."""
+        if now >= self.policy.valid_until:  # verified at start; a long-running watcher outlives it
+            self._refuse(what, f"policy {self.policy.name} expired at {self.policy.valid_until.isoformat()}")
+            return False
+        paused = pause_reason(self.journal)
+        if paused is not None:
+            self._refuse(what, f"automatic action is paused: {paused}")
+            return False
+        return True
+
+    def _contain_step(self, now: datetime, seen: list[Seen]) -> list[str]:
         hits = triggered(self.policy, seen, now)
         incident = self.incident()
         todo = {a: why for a, why in hits.items()
                 if not self.holds(incident, a) and a not in self.dry_acted
                 and time.monotonic() - self.failed_at.get(a, -RETRY_AFTER) >= RETRY_AFTER}
-        if not todo:
-            return []
-        if now >= self.policy.valid_until:  # verified at start; a long-running watcher outlives it
-            self._refuse(list(todo), f"policy {self.policy.name} expired at {self.policy.valid_until.isoformat()}")
-            return []
-        paused = pause_reason(self.journal)
-        if paused is not None:
-            self._refuse(list(todo), f"automatic action is paused: {paused}")
+        if not todo or not self._gate(now, list(todo)):
             return []
         room = max(0, self.policy.limits.max_areas_per_hour - len(set(self.contained_last_hour())))
         chosen = dict(list(todo.items())[:room])
@@ -151,11 +191,62 @@ class Watcher:
                                "is reached: contain by hand ('irm contain --area AREA') if the cell decides so")
         return list(chosen)
 
+    def _quarantine_step(self, now: datetime, seen: list[Seen]) -> None:
+        """Quarantine every sub-area that crosses the trigger in an area the open incident already holds
+        (the areas' own trigger contained them first; a sub-area never widens the perimeter)."""
+        incident = self.incident()
+        if incident is None:
+            return
+        postures = self.journal.stages.postures(incident.id)
+        todo: dict[str, dict[str, str]] = {}
+        for (area, segment), why in triggered_segments(self.policy, seen, now).items():
+            if segment not in {s.qualified for s in self.inv.area(area).sub_areas} or not self.holds(incident, area):
+                continue
+            if segment in AreaState.from_scopes(area, postures).quarantined or segment in self.dry_acted:
+                continue
+            if time.monotonic() - self.failed_at.get(segment, -RETRY_AFTER) < RETRY_AFTER:
+                continue
+            todo.setdefault(area, {})[segment] = why
+        if todo and self._gate(now, [s for subs in todo.values() for s in subs]):
+            self.quarantine(todo, incident)
+
+    def quarantine(self, todo: dict[str, dict[str, str]], incident: Incident) -> None:
+        """Quarantine ``todo`` (area -> sub-area -> why) with the sub-area stage of 'irm contain'."""
+        subs = [s for area in todo.values() for s in area]
+        self.journal.timeline.add(incident.id, EventKind.WATCH_QUARANTINED, self.settings.operator, None,
+                                  policy=self.policy.name, sha256=self.sha256, signers=self.signers,
+                                  sub_areas={a: sorted(w) for a, w in todo.items()},
+                                  reasons={s: w for area in todo.values() for s, w in area.items()},
+                                  dry_run=self.settings.dry_run)
+        self.events.say(f"policy {self.policy.name}: {'would quarantine' if self.settings.dry_run else 'quarantining'} "
+                        + "; ".join(w for area in todo.values() for w in area.values()))
+        if self.settings.dry_run:
+            self.dry_acted |= set(subs)
+            return
+        req = ContainRequest(inventory=self.settings.inventory, operator=self.settings.operator, areas=list(todo),
+                             incident_id=incident.id, loop=False, through=0,
+                             quarantine={a: set(w) for a, w in todo.items()},
+                             confirm_timeout=self.settings.confirm_timeout, lock_wait=LOCK_WAIT)
+        try:
+            Containment(req, self.inv, self.journal, self.sources, self.events,
+                        run=self.warm_path or self.run_playbook, probe=self.probe_management).run()
+        except (ContainmentFailed, RunnerError, UserError) as exc:
+            for s in subs:
+                self.failed_at[s] = time.monotonic()
+            self.events.say(f"automatic quarantine of {', '.join(subs)} FAILED: {exc} (retried in "
+                            f"{RETRY_AFTER:.0f}s while the trigger holds)")
+            return
+        self.events.publish(DecisionNeeded(
+            incident.id, f"sub-areas quarantined under policy {self.policy.name}", tuple(todo),
+            tuple(w for area in todo.values() for w in area.values()),
+            "whether to remediate them ('irm remediate'); 'irm watch pause --reason TEXT' stops automatic action",
+            self.settings.operator))
+
     def _sources_health(self, now: datetime) -> None:
         """A source that cannot be read, or has been silent longer than its ``max_silence``, is said once
         (journaled, printed, told to the cell when an incident is open) and again when it comes back: the
         watcher goes on with the others."""
-        problems = set(self.sources.problems(now))
+        problems = set(self.sources.problems(now)) | set(self.sensor.problems(now) if self.sensor else ())
         incident = self.incident()
         for problem, cleared in [(p, False) for p in sorted(problems - self.source_problems)] + \
                 [(p, True) for p in sorted(self.source_problems - problems)]:
@@ -270,8 +361,8 @@ class Watcher:
                                            extravars={"irm_targets": ",".join(targets)})
                 down |= {h for h in targets
                          if h not in result.hosts or result.hosts[h].status in ("failed", "unreachable")}
-        except (IrmError, OSError) as exc:
-            down = {f"{', '.join(targets)} ({type(exc).__name__}: {exc})"}
+        except (IrmError, OSError) as exc:  # the warm path's own answers stand
+            down |= {f"{', '.join(targets)} ({type(exc).__name__}: {exc})"}
         for host in sorted(down - self.unreached):
             self.events.say(f"chokepoint {host} does not answer on its management path: irm watch could not cut there")
         for host in sorted(self.unreached - down):
@@ -285,6 +376,20 @@ class Watcher:
             while not stop() and time.monotonic() < deadline:
                 time.sleep(0.5)
 
+    def _sense_loop(self, stop: Callable[[], bool]) -> None:
+        """Read the boundaries' counters every ``sensor_interval`` seconds; what rose waits in ``drops``
+        for the next evaluation (the journal is written by the evaluating thread only)."""
+        assert self.sensor is not None
+        while not stop():
+            try:
+                for drop in self.sensor.poll():
+                    self.drops.put(drop)
+            except (IrmError, OSError, ValueError) as exc:  # a reading lost, never the thread
+                self.events.say(f"the boundaries' counters could not be read ({type(exc).__name__}: {exc})")
+            deadline = time.monotonic() + self.settings.sensor_interval
+            while not stop() and time.monotonic() < deadline:
+                time.sleep(0.2)
+
     def serve(self, stop: Callable[[], bool], wait: float = 1.0) -> None:
         """Evaluate at every change of a source's files (and every ``wait`` seconds) until ``stop()``;
         meanwhile, a thread keeps the chokepoints' connections warm."""
@@ -292,6 +397,8 @@ class Watcher:
             self.start_warm()
         if self.settings.keep_warm > 0 and not self.settings.dry_run:
             threading.Thread(target=self._warm_loop, args=(stop,), name="irm-watch-warm", daemon=True).start()
+        if self.sensor is not None and self.settings.sensor_interval > 0:
+            threading.Thread(target=self._sense_loop, args=(stop,), name="irm-watch-sensor", daemon=True).start()
         try:
             with Follower(self.watched_dirs()) as follower:
                 while not stop():

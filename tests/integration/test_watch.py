@@ -93,3 +93,61 @@ def _started(journal: Path) -> bool:
         return False
     with closing(j):
         return bool(j.timeline.of_kinds((EventKind.WATCH_STARTED,)))
+
+
+def test_with_quarantine_the_watcher_quarantines_the_sub_area_whose_worm_the_boundary_drops(tmp_path: Path) -> None:
+    """One IDS alert from a laptop (a mobile segment, never a sub-area to quarantine) makes the watcher cut
+    subsidiary-x; the worm runs on x-ws11 (office-1), which no source reports. gw-x's sensor for office-1
+    counts the worm's attempts to leave the area, the watcher reads it live and, under a policy that
+    quarantines and trusts the boundaries, quarantines office-1: proven by traffic from x-ws11."""
+    import json
+
+    import yaml
+
+    from tests.integration.lab_tools import matrix, probe
+
+    journal, eve = tmp_path / "journal.db", tmp_path / "eve.json"
+    eve.write_text("")
+    policy = tmp_path / "containment-policy.yml"
+    data = yaml.safe_load((ROOT / "inventories" / "lab" / "containment-policy.yml").read_text())
+    data["quarantine"] = True
+    data["trigger"]["trusted_sources"] = ["suricata", "boundary"]
+    policy.write_text(yaml.safe_dump(data))
+    with built_lab(LAB_INVENTORY):
+        inv = load_inventory(LAB_INVENTORY)
+        set_patched(inv, [h.name for h in inv.hosts.values() if h.kind == "area" and h.name != "x-ws11"], True)
+        for approver in ("ciso", "it-director"):
+            irm("policy", "sign", str(policy), "--key", str(approver_key(inv, approver)), check=True)
+        watcher = subprocess.Popen(
+            [str(BIN / "irm"), "watch", "--policy", str(policy), "--journal", str(journal), "--for", "150",
+             "--confirm-timeout", "30", "--source", f"suricata:{eve}", "--sensor-interval", "3"], cwd=ROOT,
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env={**os.environ, "COLUMNS": "200"})
+        try:
+            wait_for(lambda: _started(journal), 30, "the watcher")
+            irm("lab", "infect", "x-ws11", check=True)
+            assert matrix(inv, [probe(inv, "x-ws11", "x-ws21", 22)])[("x-ws11", "x-ws21", 22)] == "open"
+            alert = {"timestamp": datetime.now(UTC).isoformat(), "event_type": "alert",
+                     "src_ip": str(inv.hosts["x-lt1"].address), "dest_ip": str(inv.hosts["hq-erp"].address),
+                     "dest_port": 4445, "proto": "TCP",
+                     "alert": {"action": "allowed", "signature_id": 1, "signature": "lab worm", "severity": 1}}
+            with eve.open("a") as f:
+                f.write(json.dumps(alert) + "\n")
+            wait_for(lambda: events(journal, "watch_quarantined"), 90, "the automatic quarantine")
+            wait_for(lambda: any(s.name == "subarea" and s.state == "done" for s in stages(journal)), 60,
+                     "the quarantine applied")
+            reach = matrix(inv, [probe(inv, "x-ws11", "x-ws21", 22)])[("x-ws11", "x-ws21", 22)]
+        finally:
+            watcher.terminate()
+            output, _ = watcher.communicate(timeout=60)
+        assert watcher.returncode == 0, output
+        (fired,) = events(journal, "watch_triggered")
+        assert fired["detail"]["areas"] == ["subsidiary-x"] and "subsidiary-x/vpn" in fired["detail"]["reasons"][
+            "subsidiary-x"]
+        (quarantined,) = events(journal, "watch_quarantined")
+        assert quarantined["detail"]["sub_areas"] == {"subsidiary-x": ["subsidiary-x/office-1"]}, quarantined
+        assert "trusted source boundary" in quarantined["detail"]["reasons"]["subsidiary-x/office-1"]
+        drops = events(journal, "boundary_drops")
+        assert drops and {(e["detail"]["host"], e["detail"]["segment"]) for e in drops} == {
+            ("gw-x", "subsidiary-x/office-1")}, [e["detail"] for e in drops]
+        assert reach != "open", output  # the quarantine holds by traffic
+        assert "boundary gw-x dropped" in output and "quarantining" in output

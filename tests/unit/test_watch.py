@@ -350,3 +350,60 @@ def test_a_hostile_alert_signature_never_keeps_the_cut_from_happening(tmp_path: 
                             area="subsidiary-x") for s in (1, 2)]
     assert _watcher(tmp_path, j, src, run).step() == ["subsidiary-x"]
     assert j.incidents.all()[0].spec.signatures == []  # the text the incident refuses is left out
+
+
+def _drop(segment: str, packets: int = 3) -> Any:
+    from orchestrator.core.detection import Drop
+
+    d = Detection(time=NOW, host="gw-x", signature=f"irm boundary gw-x dropped {packets} attempt(s) from {segment}",
+                  action="blocked", source_address=None, segment=segment, area=segment.split("/")[0], network=True)
+    return Drop(d, packets, packets)
+
+
+def test_with_quarantine_the_watcher_runs_the_sub_area_loop_on_every_source_and_the_boundaries(tmp_path: Path) -> None:
+    from orchestrator.containment.table import SUBAREA_LOOP
+    from orchestrator.core.events import EventKind
+
+    j, run, src = Journal(tmp_path / "j.db"), FakeRunner(), _Source()
+    w = _watcher(tmp_path, j, src, run, quarantine=True,
+                 trigger={**POLICY["trigger"], "trusted_sources": ["suricata", "boundary"]})
+    one, two = "subsidiary-x/office-1", "subsidiary-x/office-2"
+    w.drops.put(_drop(two))  # the boundary of an area irm does not hold yet: a detection, no quarantine
+    src.items += [_det("subsidiary-x", one, s) for s in (1, 2)]
+    assert w.step() == ["subsidiary-x"]
+    # the area first (its own trigger), then in the same evaluation the sub-areas that crossed it: office-1
+    # by its two detections, office-2 by the boundary, a source the policy trusts
+    assert run.playbooks() == ["contain_1_internet_cut", "contain_2_isolate", SUBAREA_LOOP.playbook]
+    (inc,) = j.incidents.all()
+    (q,) = j.timeline.of_kinds((EventKind.WATCH_QUARANTINED,))
+    assert q["detail"]["sub_areas"] == {"subsidiary-x": [one, two]} and q["detail"]["signers"] == ["ciso", "cio"]
+    assert "trusted source boundary" in q["detail"]["reasons"][two]
+    (dropped,) = j.timeline.of_kinds((EventKind.BOUNDARY_DROPS,))
+    assert (dropped["area"], dropped["detail"]["segment"], dropped["detail"]["packets"]) == ("subsidiary-x", two, 3)
+    assert sorted(s for s in j.stages.postures(inc.id) if "/" in s) == [one, two]
+    assert w.step() == [] and len(run.calls) == 3  # held: nothing again
+    # a mobile segment is never a sub-area to quarantine (the mobile stage blocks it whole), and an area the
+    # policy does not name is never touched, whatever its boundary says
+    w.drops.put(_drop("subsidiary-x/vpn"))
+    w.drops.put(_drop("hq/office"))
+    assert w.step() == [] and len(run.calls) == 3
+
+
+def test_a_quarantine_waits_for_its_area_and_holds_under_a_pause(tmp_path: Path) -> None:
+    from orchestrator.core.events import EventKind
+
+    j, run, src = Journal(tmp_path / "j.db"), FakeRunner(), _Source()
+    j.timeline.add(None, EventKind.WATCH_PAUSED, "op", None, reason="drill")
+    src.items += [_det("subsidiary-x", "subsidiary-x/office-1", s) for s in (1, 2)]
+    w = _watcher(tmp_path, j, src, run, quarantine=True)
+    assert w.step() == [] and run.calls == []  # paused: neither the area nor its sub-area
+    assert not j.timeline.of_kinds((EventKind.WATCH_QUARANTINED,))
+    without = _watcher(tmp_path, j, src, run)  # no quarantine in the policy: never a sub-area
+    j.timeline.add(None, EventKind.WATCH_RESUMED, "op", None, reason="drill over")
+    assert without.step() == ["subsidiary-x"]
+    assert run.playbooks() == ["contain_1_internet_cut", "contain_2_isolate"]
+
+
+def test_quarantine_needs_isolation_first() -> None:
+    with pytest.raises(ValueError, match="quarantined at its area's gateway, after isolation"):
+        pol.ContainmentPolicy.model_validate({**POLICY, "through": "internet_cut", "quarantine": True})
