@@ -86,6 +86,8 @@ class WarmHost(BaseModel):
             return "its Python is discovered by Ansible, not set in ansible_python_interpreter"
         if self.become and self.become_method != "sudo":
             return f"becomes root by {self.become_method}: the warm path uses sudo -n only"
+        if not self.address or self.address.startswith("-") or any(c.isspace() for c in self.address):
+            return f"its address {self.address!r} is not a host name ssh can be given (it would read it as an option)"
         return None
 
 

@@ -89,13 +89,15 @@ def _vars(hosts: list[str], **over: Any) -> dict[str, Any]:
 
 def test_only_linux_hosts_over_ssh_with_a_set_python_go_warm(tmp_path: Path, fake_ssh: Path) -> None:
     facts = {"gw-x": WARM, "gw-y": {**WARM, "os": "ios"}, "gw-z": {**WARM, "python": "auto_silent"},
-             "gw-w": {**WARM, "become": True, "become_method": "su"}, "gw-v": {"os": "linux"}}
+             "gw-w": {**WARM, "become": True, "become_method": "su"}, "gw-v": {"os": "linux"},
+             "gw-t": {**WARM, "address": "-oProxyCommand=touch /tmp/x"}}
     resolver = Resolver(facts)
     with WarmPath("inv", [*facts, "gw-u"], frozenset({"contain_2_isolate"}), resolver, ssh=str(fake_ssh)) as warm:
         refused = warm.prepare()
         assert list(warm.ready) == ["gw-x"] and resolver.plays == ["warm"]
         assert "firewall_policy_os is ios" in refused["gw-y"] and "discovered by Ansible" in refused["gw-z"]
         assert "by su" in refused["gw-w"] and "not usable" in refused["gw-v"] and "no result" in refused["gw-u"]
+        assert "would read it as an option" in refused["gw-t"]  # an inventory value is never an ssh option
         pid = int((tmp_path / "master.pid").read_text())
         assert warm.refresh() == {"gw-x": True}
     with pytest.raises(ProcessLookupError):  # the master was stopped by its PID (and reaped)
