@@ -17,10 +17,11 @@ bare-SSH floor: a new SSH connection to the edge and `nft -f -` of the table it 
 compare (N runs each, default 2): the worm at R attempts per second per infected host (default 0.2,
 slow enough for a person to matter; the shipped lab's 2/s infects every area in about 2 s), everything
 vulnerable; hosts infected 90 s after the seed (a) with `irm watch` running under the lab's policy with
-`through: vectors` (isolation alone leaves the spread inside an area to go on; the vectors stage blocks
-it on the area hosts), (b) with a scripted operator who, 60 s after the first detection, runs `irm
-incident open` and `irm contain --detected --no-loop` (every stage). Prints the ratio; asserts nothing
-(targets: docs/benchmarks.md). Written to its own section (watch_compare), so `--trials 0 --plays 0
+`through: vectors` and `quarantine: true` (isolation alone leaves the spread inside an area to go on; the
+vectors stage blocks it on the area hosts, the quarantine cuts each sub-area that crosses the trigger),
+(b) with a scripted operator who, 60 s after the first detection, runs `irm incident open` and `irm
+contain --detected --no-loop` (every stage). Prints the ratio; asserts nothing (targets:
+docs/benchmarks.md). Written to its own section (watch_compare), so `--trials 0 --plays 0
 --cold 0 --drill 0` runs it alone.
 
 drill (once): a false-positive drill. The policy's hourly limit set to one area (and signed again);
@@ -99,13 +100,17 @@ def applied(journal: Path, area: str, stage: str) -> datetime | None:
         j.close()
 
 
-def signed_policy(inv: Inventory, work: Path, inv_dir: Path, through: str | None = None) -> Path:
-    """The lab's policy (``through`` another last stage, when given), signed by the lab's approvers."""
+def signed_policy(inv: Inventory, work: Path, inv_dir: Path, through: str | None = None,
+                  quarantine: bool = False) -> Path:
+    """The lab's policy (``through`` another last stage, when given; with ``quarantine``, the sub-area loop
+    too), signed by the lab's approvers."""
     policy = work / "containment-policy.yml"
     text = (ROOT / "inventories" / "lab" / "containment-policy.yml").read_text()
     if through is not None:
         text, n = re.subn(r"^through: \S+", f"through: {through}", text, count=1, flags=re.M)
         assert n == 1, "the lab policy names no through"
+    if quarantine:
+        text += "quarantine: true\n"
     policy.write_text(text)
     for approver in inv.approvers:
         assert approver.key_file
@@ -249,9 +254,11 @@ def compare_trial(inv_dir: Path, work: Path, n: int, automatic: bool) -> int:
 
     patch(inv, list(NODE_AREA_HOSTS))  # as the test lab: the execution node's area hosts stay clean
     journal = work / f"compare-{n}-{automatic}.db"
-    # the watcher blocks the vectors on the area hosts too (policy through: vectors): isolation alone
-    # leaves the spread inside an area to go on, and the operator's contain runs every stage
-    proc = watcher(signed_policy(inv, work, inv_dir, "vectors"), journal, inv_dir) if automatic else None
+    # the watcher blocks the vectors on the area hosts too (policy through: vectors) and quarantines each
+    # sub-area that crosses the trigger (quarantine: true): isolation alone leaves the spread inside an area
+    # to go on, and the operator's contain runs every stage
+    proc = watcher(signed_policy(inv, work, inv_dir, "vectors", quarantine=True), journal, inv_dir) \
+        if automatic else None
     seeded = time.monotonic()
     try:
         irm("lab", "infect", "x-ws11", "-i", str(inv_dir))
@@ -373,7 +380,7 @@ def main() -> None:
         ratio = statistics.median(human) / max(1, statistics.median(auto))
         compared += [f"| hosts infected {HORIZON:.0f} s after the seed (worm at {opts['--rate']}/s per host) | "
                   "median | runs |", "|---|---|---|",
-                  f"| irm watch running (policy through: vectors) | {statistics.median(auto):.0f} | "
+                  f"| irm watch running (policy through: vectors, quarantine) | {statistics.median(auto):.0f} | "
                   f"{', '.join(map(str, auto))} |",
                   f"| an operator acting {OPERATOR_DELAY:.0f} s after the first detection | "
                   f"{statistics.median(human):.0f} | {', '.join(map(str, human))} |",

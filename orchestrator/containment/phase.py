@@ -371,8 +371,12 @@ class Containment:
         """Read the boundaries' drop counters now: each rise from a sub-area the loop has not quarantined
         is journaled and told; a boundary that cannot be read is said (once), never taken for silence."""
         assert self.sensor is not None
-        quarantined = {s for name in self.names for s in self.state[name].quarantined}
-        drops = [d for d in self.sensor.poll(skip=quarantined) if d.detection.area in self.names]
+        # only a sub-area still connected can spread: a quarantined one's drops, and a mobile segment's (cut
+        # whole by the mobile stage, never a sub-area to quarantine), are the boundary doing its job
+        connected = {s.qualified for a in self.areas for s in a.sub_areas
+                     if s.qualified not in self.state[a.name].quarantined}
+        skip = {s.qualified for a in self.areas for s in a.segments} - connected
+        drops = [d for d in self.sensor.poll(skip=skip) if d.detection.area in self.names]
         for d in drops:
             self._event(EventKind.BOUNDARY_DROPS, str(d.detection.area), segment=str(d.detection.segment),
                         host=d.detection.host, packets=d.packets, total=d.total)

@@ -99,6 +99,9 @@ class Watcher:
     sensor: DropSensor | None = None  # the boundaries' drop counters (identification.boundary), read by a thread
     drops: queue.SimpleQueue[Drop] = field(default_factory=queue.SimpleQueue)  # what the thread read, not yet told
     boundary_seen: list[Seen] = field(default_factory=list)  # the boundaries' detections, within the window
+    # segments whose drops are the boundary doing its job (quarantined sub-areas, mobile segments): their
+    # counts are read, not reported; set by the evaluating thread from the journal, read by the sensor's
+    sensor_skip: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
         notify.listen(self.events, self.inv, self.journal)
@@ -157,10 +160,23 @@ class Watcher:
         now = self.clock()
         seen = self.seen(now)
         self._sources_health(now)
+        self.sensor_skip = self._held_segments()
         contained = self._contain_step(now, seen)
         if self.policy.quarantine:
             self._quarantine_step(now, seen)
         return contained
+
+    def _held_segments(self) -> frozenset[str]:
+        """The policy areas' segments that can no longer spread: the quarantined sub-areas of the open
+        incident, and every mobile segment (blocked whole, never quarantined)."""
+        incident = self.incident()
+        postures = self.journal.stages.postures(incident.id) if incident else {}
+        out = set()
+        for name in self.policy.areas:
+            area = self.inv.area(name)
+            out |= {s.qualified for s in area.segments} - {s.qualified for s in area.sub_areas}
+            out |= AreaState.from_scopes(name, postures).quarantined
+        return frozenset(out)
 
     def _gate(self, now: datetime, what: list[str]) -> bool:
         """Whether the policy lets irm act now (valid, not paused); a refusal is journaled and told."""
@@ -382,7 +398,7 @@ class Watcher:
         assert self.sensor is not None
         while not stop():
             try:
-                for drop in self.sensor.poll():
+                for drop in self.sensor.poll(skip=self.sensor_skip):
                     self.drops.put(drop)
             except (IrmError, OSError, ValueError) as exc:  # a reading lost, never the thread
                 self.events.say(f"the boundaries' counters could not be read ({type(exc).__name__}: {exc})")
