@@ -137,13 +137,19 @@ class Watcher:
         open_ = [i for i in self.journal.incidents.all() if i.status == "open"]
         return open_[-1] if open_ else None
 
-    def holds(self, incident: Incident | None, area: str) -> bool:
-        """The area's state in ``incident`` already holds every stage the policy runs."""
+    @property
+    def cut_through(self) -> int:
+        """The stages that cut an area off (the Internet cut, isolation), as far as the policy goes: every
+        triggering area gets them before any area gets its host-level stages."""
+        return min(self.policy.through_number, next(p.number for p in STAGES if p.name == "isolate"))
+
+    def holds(self, incident: Incident | None, area: str, through: int | None = None) -> bool:
+        """The area's state in ``incident`` already holds every stage the policy runs (or up to ``through``)."""
         if incident is None:
             return False
         now = AreaState.from_scopes(area, self.journal.stages.postures(incident.id))
         target = now
-        for p in STAGES[: self.policy.through_number]:
+        for p in STAGES[: self.policy.through_number if through is None else through]:
             target = p.transition(target, None)
         return target == now
 
@@ -162,6 +168,9 @@ class Watcher:
         self._sources_health(now)
         self.sensor_skip = self._held_segments()
         contained = self._contain_step(now, seen)
+        if contained:  # cutting off the next area comes before deepening any: evaluate again first
+            return contained
+        self._deepen_step(now)
         if self.policy.quarantine:
             self._quarantine_step(now, seen)
         return contained
@@ -193,7 +202,7 @@ class Watcher:
         hits = triggered(self.policy, seen, now)
         incident = self.incident()
         todo = {a: why for a, why in hits.items()
-                if not self.holds(incident, a) and a not in self.dry_acted
+                if not self.holds(incident, a, self.cut_through) and a not in self.dry_acted
                 and time.monotonic() - self.failed_at.get(a, -RETRY_AFTER) >= RETRY_AFTER}
         if not todo or not self._gate(now, list(todo)):
             return []
@@ -206,6 +215,22 @@ class Watcher:
             self._refuse(over, f"the policy's limit of {self.policy.limits.max_areas_per_hour} area(s) per hour "
                                "is reached: contain by hand ('irm contain --area AREA') if the cell decides so")
         return list(chosen)
+
+    def _deepen_step(self, now: datetime) -> None:
+        """The policy's stages after the cut (vectors, mobile) for the areas the open incident has cut
+        off under this policy but not yet taken through them: once no area waits for its cut."""
+        incident = self.incident()
+        if incident is None or self.cut_through == self.policy.through_number or self.settings.dry_run:
+            return
+        acted = {a for e in self.journal.timeline.of_kinds((EventKind.WATCH_TRIGGERED,)) if e["incident_id"] ==
+                 incident.id and not e["detail"].get("dry_run") for a in e["detail"].get("areas", [])}
+        todo = [a for a in self.policy.areas if a in acted and self.holds(incident, a, self.cut_through)
+                and not self.holds(incident, a)
+                and time.monotonic() - self.failed_at.get(a, -RETRY_AFTER) >= RETRY_AFTER]
+        if todo and self._gate(now, todo):
+            self.events.say(f"policy {self.policy.name}: {', '.join(todo)} cut off; now through "
+                            f"{self.policy.through}")
+            self._run(todo, incident, self.policy.through_number, {})
 
     def _quarantine_step(self, now: datetime, seen: list[Seen]) -> None:
         """Quarantine every sub-area that crosses the trigger in an area the open incident already holds
@@ -313,8 +338,12 @@ class Watcher:
         if self.settings.dry_run:
             self.dry_acted |= set(areas)
             return
+        self._run(areas, incident, self.cut_through, todo)
+
+    def _run(self, areas: list[str], incident: Incident, through: int, why: dict[str, str]) -> None:
+        """The containment stages through ``through`` on ``areas``, as 'irm contain' runs them."""
         req = ContainRequest(inventory=self.settings.inventory, operator=self.settings.operator, areas=areas,
-                             incident_id=incident.id, loop=False, through=self.policy.through_number,
+                             incident_id=incident.id, loop=False, through=through,
                              confirm_timeout=self.settings.confirm_timeout, lock_wait=LOCK_WAIT)
         try:
             job = Containment(req, self.inv, self.journal, self.sources, self.events,
@@ -332,7 +361,7 @@ class Watcher:
         # own outcome went to the cell as it ended)
         self.events.publish(DecisionNeeded(
             incident.id, f"automatic containment under policy {self.policy.name}", tuple(areas),
-            tuple(f"{a}: {w}" for a, w in todo.items()),
+            tuple(f"{a}: {w}" for a, w in why.items()) or (f"through {STAGES[through - 1].name}",),
             "confirm the perimeter or widen it ('irm contain'); 'irm watch pause --reason TEXT' stops automatic "
             "action", self.settings.operator))
 

@@ -85,8 +85,12 @@ def test_a_boundary_that_cannot_be_read_is_a_problem_never_silence() -> None:
     counters = Counters({_sensor_comment(OFFICE_1): 5}, errors={"gw-x": "not read (unreachable)"})
     sensor = BoundarySensor(INV, ["gw-x", "gw-hq", "gw-x"], counters, _planned)
     assert sensor.poll() == []  # gw-x's count was not read: no detection, and no zero either
+    # once may be a reading in the middle of irm's own change; twice running, it is said
+    assert sensor.problems(now) == []
+    assert sensor.poll() == []
     assert sensor.problems(now) == ["boundary sensor gw-x could not be read: not read (unreachable)"]
-    assert counters.asked == [["gw-x", "gw-hq"]]
+    # gw-hq's area is not contained: its plan drops nothing, there is no counter to read
+    assert counters.asked == [["gw-x"], ["gw-x"]]
 
 
 class ScriptedSensor:

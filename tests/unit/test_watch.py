@@ -27,6 +27,7 @@ from tests.conftest import LAB_INVENTORY, ROOT, irm
 from tests.fakes.runner import FakeProber, FakeRunner, without_channels
 
 NOW = datetime.now(UTC)
+INV_HOSTS = {a.name: list(a.hosts) for a in load_inventory(LAB_INVENTORY).areas.values()}
 POLICY: dict[str, Any] = {
     "name": "test", "valid_from": "2026-01-01T00:00:00Z", "valid_until": "2099-01-01T00:00:00Z",
     "approvers_required": 2, "areas": ["subsidiary-x", "subsidiary-y"], "through": "isolate",
@@ -371,8 +372,10 @@ def test_with_quarantine_the_watcher_runs_the_sub_area_loop_on_every_source_and_
     w.drops.put(_drop(two))  # the boundary of an area irm does not hold yet: a detection, no quarantine
     src.items += [_det("subsidiary-x", one, s) for s in (1, 2)]
     assert w.step() == ["subsidiary-x"]
-    # the area first (its own trigger), then in the same evaluation the sub-areas that crossed it: office-1
+    assert run.playbooks() == ["contain_1_internet_cut", "contain_2_isolate"]
+    # the area first (its own trigger), then at the next evaluation the sub-areas that crossed it: office-1
     # by its two detections, office-2 by the boundary, a source the policy trusts
+    assert w.step() == []
     assert run.playbooks() == ["contain_1_internet_cut", "contain_2_isolate", SUBAREA_LOOP.playbook]
     (inc,) = j.incidents.all()
     (q,) = j.timeline.of_kinds((EventKind.WATCH_QUARANTINED,))
@@ -407,3 +410,26 @@ def test_a_quarantine_waits_for_its_area_and_holds_under_a_pause(tmp_path: Path)
 def test_quarantine_needs_isolation_first() -> None:
     with pytest.raises(ValueError, match="quarantined at its area's gateway, after isolation"):
         pol.ContainmentPolicy.model_validate({**POLICY, "through": "internet_cut", "quarantine": True})
+
+
+def test_every_triggering_area_is_cut_off_before_any_gets_its_host_level_stages(tmp_path: Path) -> None:
+    j, run, src = Journal(tmp_path / "j.db"), FakeRunner(), _Source()
+    w = _watcher(tmp_path, j, src, run, through="vectors", limits={"max_areas_per_hour": 3},
+                 areas=["subsidiary-x", "hq"])
+    src.items += [_det("subsidiary-x", "subsidiary-x/office-1", s) for s in (1, 2)]
+    assert w.step() == ["subsidiary-x"]
+    assert run.playbooks() == ["contain_1_internet_cut", "contain_2_isolate"]  # the cut only
+    # hq starts detecting while subsidiary-x still waits for its vectors stage: hq is cut off first
+    src.items += [_det("hq", "hq/office", s, host="hq-ws1") for s in (1, 2)]
+    assert w.step() == ["hq"]
+    assert run.playbooks()[2:] == ["contain_1_internet_cut", "contain_2_isolate"]
+    assert [c.targets for c in run.calls[2:]] == [["edge-fw"], ["gw-hq"]]
+    # then, with no area waiting for its cut, both get the policy's later stages, in one run
+    assert w.step() == []
+    assert run.playbooks()[4:] == ["contain_1_internet_cut", "contain_2_isolate", "contain_3_vectors"]
+    hosts = set(run.calls[-1].targets)
+    assert hosts == {*INV_HOSTS["subsidiary-x"], *INV_HOSTS["hq"]}
+    (inc,) = j.incidents.all()
+    assert w.holds(inc, "subsidiary-x") and w.holds(inc, "hq")
+    calls = len(run.calls)
+    assert w.step() == [] and len(run.calls) == calls  # held: nothing again
