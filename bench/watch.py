@@ -1,6 +1,7 @@
 """Benchmark: irm watch, from the first detection to the cut, and against a human-speed response.
 
-    .venv/bin/python bench/watch.py [--trials N] [--plays N] [--cold N] [--compare N] [--rate R] [--markdown FILE]
+    .venv/bin/python bench/watch.py [--trials N] [--plays N] [--cold N] [--compare N] [--rate R] [--trust SOURCES]
+        [--markdown FILE]
     (needs root; builds the shipped lab, lab name irmlab: never while make test runs)
 
 latency (a fresh lab each trial): every area host outside subsidiary-x patched (the worm stays there),
@@ -21,8 +22,9 @@ vulnerable; hosts infected 90 s after the seed (a) with `irm watch` running unde
 vectors stage blocks it on the area hosts, the quarantine cuts each sub-area that crosses the trigger),
 (b) with a scripted operator who, 60 s after the first detection, runs `irm incident open` and `irm
 contain --detected --no-loop` (every stage). Prints the ratio; asserts nothing (targets:
-docs/benchmarks.md). Written to its own section (watch_compare), so `--trials 0 --plays 0
---cold 0 --drill 0` runs it alone.
+docs/benchmarks.md). Written to its own section (watch_compare), so `--trials 0 --plays 0 --cold 0
+--drill 0` runs it alone. --trust SOURCES adds sources the watcher's policy trusts on their own (e.g.
+lab_av: the first AV detection fires the trigger) and writes section watch_compare_trusted instead.
 
 drill (once): a false-positive drill. The policy's hourly limit set to one area (and signed again);
 forged gateway-sensor alerts appended to the lab's EVE log for hosts of hq (an area the policy does not
@@ -101,11 +103,15 @@ def applied(journal: Path, area: str, stage: str) -> datetime | None:
 
 
 def signed_policy(inv: Inventory, work: Path, inv_dir: Path, through: str | None = None,
-                  quarantine: bool = False) -> Path:
+                  quarantine: bool = False, trust: str = "") -> Path:
     """The lab's policy (``through`` another last stage, when given; with ``quarantine``, the sub-area loop
-    too), signed by the lab's approvers."""
+    too; ``trust``: more sources trusted on their own, comma-separated), signed by the lab's approvers."""
     policy = work / "containment-policy.yml"
     text = (ROOT / "inventories" / "lab" / "containment-policy.yml").read_text()
+    if trust:
+        text, n = re.subn(r"trusted_sources: \[([^\]]*)\]", lambda m: f"trusted_sources: [{m.group(1)}, {trust}]",
+                          text, count=1)
+        assert n == 1, "the lab policy names no trusted_sources"
     if through is not None:
         text, n = re.subn(r"^through: \S+", f"through: {through}", text, count=1, flags=re.M)
         assert n == 1, "the lab policy names no through"
@@ -246,7 +252,7 @@ def infected_count(inv_dir: Path) -> int:
     return len(json.loads(irm("lab", "infections", "--json", "-i", str(inv_dir)).stdout))
 
 
-def compare_trial(inv_dir: Path, work: Path, n: int, automatic: bool) -> int:
+def compare_trial(inv_dir: Path, work: Path, n: int, automatic: bool, trust: str = "") -> int:
     irm("lab", "down", "-i", str(inv_dir), check=False)
     irm("lab", "up", "-i", str(inv_dir))
     inv = load_inventory(inv_dir)
@@ -257,7 +263,7 @@ def compare_trial(inv_dir: Path, work: Path, n: int, automatic: bool) -> int:
     # the watcher blocks the vectors on the area hosts too (policy through: vectors) and quarantines each
     # sub-area that crosses the trigger (quarantine: true): isolation alone leaves the spread inside an area
     # to go on, and the operator's contain runs every stage
-    proc = watcher(signed_policy(inv, work, inv_dir, "vectors", quarantine=True), journal, inv_dir) \
+    proc = watcher(signed_policy(inv, work, inv_dir, "vectors", quarantine=True, trust=trust), journal, inv_dir) \
         if automatic else None
     seeded = time.monotonic()
     try:
@@ -321,6 +327,7 @@ def main() -> None:
 
     argv, markdown = take_markdown(sys.argv[1:])
     opts = {"--trials": 20, "--plays": 10, "--cold": 5, "--compare": 2, "--rate": 0.2, "--drill": 1}
+    trust = argv[argv.index("--trust") + 1] if "--trust" in argv else ""
     for key in list(opts):
         if key in argv:
             i = argv.index(key)
@@ -342,7 +349,7 @@ def main() -> None:
                       f"{t[3]:.3f} s via {t[4]}" + (f", bare ssh floor {t[5]:.3f} s" if t[5] else ""), file=sys.stderr)
         slow = slow_inventory(work, float(opts["--rate"]))
         for n in range(int(opts["--compare"])):
-            auto.append(compare_trial(slow, work, n, True))
+            auto.append(compare_trial(slow, work, n, True, trust))
             human.append(compare_trial(slow, work, n, False))
             print(f"  compare {n + 1}: irm watch {auto[-1]} infected, operator {human[-1]}", file=sys.stderr)
     finally:
@@ -380,7 +387,9 @@ def main() -> None:
         ratio = statistics.median(human) / max(1, statistics.median(auto))
         compared += [f"| hosts infected {HORIZON:.0f} s after the seed (worm at {opts['--rate']}/s per host) | "
                   "median | runs |", "|---|---|---|",
-                  f"| irm watch running (policy through: vectors, quarantine) | {statistics.median(auto):.0f} | "
+                  "| irm watch running (policy through: vectors, quarantine"
+                  + (f", trusting {trust} on its own" if trust else "")
+                  + f") | {statistics.median(auto):.0f} | "
                   f"{', '.join(map(str, auto))} |",
                   f"| an operator acting {OPERATOR_DELAY:.0f} s after the first detection | "
                   f"{statistics.median(human):.0f} | {', '.join(map(str, human))} |",
@@ -390,7 +399,7 @@ def main() -> None:
     if lines:  # a run of the comparison alone leaves the latency section as it was, and the reverse
         publish(markdown, "watch", lines)
     if compared:
-        publish(markdown, "watch_compare", compared)
+        publish(markdown, "watch_compare" + ("_trusted" if trust else ""), compared)
 
 
 if __name__ == "__main__":
