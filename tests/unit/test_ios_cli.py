@@ -232,7 +232,7 @@ def _live(device: Device) -> dict[str, Any]:
 def _steps(s: Session, plan: dict[str, Any]) -> list[str]:
     """The plan's lines as irm_ios_acl sends them: one configuration session, from what the device holds."""
     live = {n: [(e.seq, e.text) for e in es] for n, es in s.device.config.acls.items()}
-    lines = irm_ios_render.cli_lines(plan, live, _live(s.device)["live_bindings"])
+    lines: list[str] = irm_ios_render.cli_lines(plan, live, _live(s.device)["live_bindings"])
     out = _run(s, "configure terminal", *lines, "end")
     assert not [o for o in out[1:] if o.strip()], out  # the device refused nothing
     return lines
