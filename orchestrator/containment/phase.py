@@ -446,7 +446,8 @@ class Containment:
 
 def summary(r: ContainReport) -> str:
     """One line of what a containment did, for the crisis cell."""
-    return (f"{r.area}: first cut after {r.first_cut_seconds or 0:.1f}s, quarantined "
+    cut = f"first cut after {r.first_cut_seconds:.1f}s, " if r.first_cut_seconds is not None else ""
+    return (f"{r.area}: {cut}quarantined "
             f"{', '.join(r.quarantined) or 'no sub-area'}"
             + (f"; NOT reached: {', '.join(r.unreachable)}" if r.unreachable else "")
             + (f"; host rules NOT in place on {', '.join(sorted(r.host_failures))}" if r.host_failures else ""))
