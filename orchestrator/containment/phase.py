@@ -56,6 +56,7 @@ class ContainRequest:
     areas: list[str] = field(default_factory=list)  # several areas, contained at once
     take_over: bool = False  # --take-over: no compare-and-swap against the journal's last recorded tables
     through: int = len(STAGES)  # the last stage number to run (an automatic policy may stop after isolation)
+    first: int = 1  # the first stage number to run (irm watch deepens an area it has cut off: the later stages)
     sensor_interval: float = 5.0  # seconds between two live readings of the boundaries' drop counters
     # sub-areas to quarantine once the stages are done, before any loop (irm watch, under its policy)
     quarantine: dict[str, set[str]] = field(default_factory=dict)
@@ -152,8 +153,9 @@ class Containment:
         self.applier.check_lockout(self.applier.planned_with(final))
 
     def stages(self) -> list[StageSpec]:
-        """The stages this run applies before the sub-area loop: the table's, up to ``req.through``."""
-        return [s for s in self._specs() if (s.number or 0) <= self.req.through]
+        """The stages this run applies before the sub-area loop: the table's, from ``req.first`` up to
+        ``req.through``."""
+        return [s for s in self._specs() if self.req.first <= (s.number or 0) <= self.req.through]
 
     def _specs(self) -> list[StageSpec]:
         """Every stage before the sub-area loop, from the phase table (``containment.table``), each one
@@ -444,7 +446,8 @@ class Containment:
 
 def summary(r: ContainReport) -> str:
     """One line of what a containment did, for the crisis cell."""
-    return (f"{r.area}: first cut after {r.first_cut_seconds or 0:.1f}s, quarantined "
+    cut = f"first cut after {r.first_cut_seconds:.1f}s, " if r.first_cut_seconds is not None else ""
+    return (f"{r.area}: {cut}quarantined "
             f"{', '.join(r.quarantined) or 'no sub-area'}"
             + (f"; NOT reached: {', '.join(r.unreachable)}" if r.unreachable else "")
             + (f"; host rules NOT in place on {', '.join(sorted(r.host_failures))}" if r.host_failures else ""))

@@ -11,7 +11,6 @@ would otherwise compare equal. Bindings are read twice too: from ``show running-
 
 from __future__ import annotations
 
-import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,9 +21,6 @@ from orchestrator.core.errors import UserError
 from orchestrator.core.inventory import Host
 from orchestrator.core.paths import module_util
 from orchestrator.core.posture import Policy
-
-_ENTRY = re.compile(r"^\s+(\d+)\s+(.*?)(?:\s+\((\d+) match(?:es)?\))?\s*$")
-_LIST = re.compile(r"^(Standard|Extended) IP access list (\S+)\s*$")
 
 
 @dataclass
@@ -39,34 +35,15 @@ class IosLive:
 
 
 def parse_access_lists(text: str) -> dict[str, list[tuple[int, str]]]:
-    """``show access-lists`` as IOS prints it, line by line."""
-    acls: dict[str, list[tuple[int, str]]] = {}
-    current = None
-    for line in text.splitlines():
-        head = _LIST.match(line)
-        if head:
-            current = acls.setdefault(head.group(2), [])
-            continue
-        entry = _ENTRY.match(line)
-        if entry and current is not None:
-            current.append((int(entry.group(1)), entry.group(2)))
-    return acls
+    """``show access-lists`` as IOS prints it, line by line (the collection's parser, the one the apply uses)."""
+    result: dict[str, list[tuple[int, str]]] = _renderer().parse_access_lists(text)
+    return result
 
 
 def parse_matches(text: str) -> dict[tuple[str, int], int]:
-    """(list, sequence) -> the packets the entry matched, as ``show access-lists`` prints it ("(12
-    matches)"; an entry that matched none prints no count)."""
-    out: dict[tuple[str, int], int] = {}
-    current = None
-    for line in text.splitlines():
-        head = _LIST.match(line)
-        if head:
-            current = head.group(2)
-            continue
-        entry = _ENTRY.match(line)
-        if entry and current is not None:
-            out[(current, int(entry.group(1)))] = int(entry.group(3) or 0)
-    return out
+    """(list, sequence) -> the packets the entry matched ("(12 matches)"; none printed: 0)."""
+    result: dict[tuple[str, int], int] = _renderer().parse_matches(text)
+    return result
 
 
 def counters(live: IosLive, name: str, rules: list[dict[str, Any]]) -> dict[str, int]:
@@ -88,16 +65,8 @@ def counters(live: IosLive, name: str, rules: list[dict[str, Any]]) -> dict[str,
 
 
 def parse_bindings(text: str) -> dict[str, dict[str, str]]:
-    out: dict[str, dict[str, str]] = {}
-    iface = ""
-    for line in text.splitlines():
-        if line.startswith("interface "):
-            iface = line.split(None, 1)[1].strip()
-            out.setdefault(iface, {})
-        m = re.match(r"^\s+ip access-group (\S+) (in|out)\s*$", line)
-        if m and iface:
-            out[iface][m.group(2)] = m.group(1)
-    return out
+    result: dict[str, dict[str, str]] = _renderer().parse_bindings(text)
+    return result
 
 
 def structured(text: str) -> set[tuple[str, int]]:

@@ -230,7 +230,7 @@ class Watcher:
         if todo and self._gate(now, todo):
             self.events.say(f"policy {self.policy.name}: {', '.join(todo)} cut off; now through "
                             f"{self.policy.through}")
-            self._run(todo, incident, self.policy.through_number, {})
+            self._run(todo, incident, self.policy.through_number, {}, first=self.cut_through + 1)
 
     def _quarantine_step(self, now: datetime, seen: list[Seen]) -> None:
         """Quarantine every sub-area that crosses the trigger in an area the open incident already holds
@@ -340,10 +340,10 @@ class Watcher:
             return
         self._run(areas, incident, self.cut_through, todo)
 
-    def _run(self, areas: list[str], incident: Incident, through: int, why: dict[str, str]) -> None:
-        """The containment stages through ``through`` on ``areas``, as 'irm contain' runs them."""
+    def _run(self, areas: list[str], incident: Incident, through: int, why: dict[str, str], first: int = 1) -> None:
+        """The containment stages ``first`` to ``through`` on ``areas``, as 'irm contain' runs them."""
         req = ContainRequest(inventory=self.settings.inventory, operator=self.settings.operator, areas=areas,
-                             incident_id=incident.id, loop=False, through=through,
+                             incident_id=incident.id, loop=False, through=through, first=first,
                              confirm_timeout=self.settings.confirm_timeout, lock_wait=LOCK_WAIT)
         try:
             job = Containment(req, self.inv, self.journal, self.sources, self.events,

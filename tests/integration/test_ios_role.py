@@ -84,10 +84,13 @@ def _play(ns: str, key: Path, tmp: Path, policy: dict[str, Any], fingerprint: st
     return proc.returncode, tasks, proc.stdout + proc.stderr
 
 
+APPLY = "Put irm's access list and its bindings in place in one configuration session, under the revert timer"
+CONFIRM = "Read the device again under its revert timer; confirm only the exact plan, then save"
+
+
 def _commands(tasks: dict[str, dict[str, Any]]) -> list[str]:
-    """Every configuration command the resource modules sent, in order."""
-    return [c for name, t in tasks.items() if not t.get("skipped") for c in t.get("commands", [])
-            if name.startswith(("Write", "Bind", "Delete"))]
+    """Every configuration command the apply sent (one session), in order."""
+    return [] if tasks.get(APPLY, {}).get("skipped") else list(tasks.get(APPLY, {}).get("commands", []))
 
 
 def test_policies_are_applied_confirmed_changed_and_removed_leaving_the_device_as_it_was(
@@ -109,15 +112,15 @@ def test_policies_are_applied_confirmed_changed_and_removed_leaving_the_device_a
     assert "%No Rollback Confirmed Change pending" in ssh(ns, key, "show archive config rollback timer")
     assert f"jump acl_{name}" in nft(ns)
     assert tasks["Report the change confirmed"]["ansible_facts"]["irm_confirmed"] is True
-    gate = "Confirm only a device that holds exactly the plan (otherwise its revert timer restores it)"
-    assert not tasks[gate].get("skipped") and not tasks[gate].get("failed")  # read back before the confirm
+    assert not tasks[CONFIRM].get("skipped") and not tasks[CONFIRM].get("failed")  # read back, then confirmed
+    assert tasks[CONFIRM]["commands"] == ["configure confirm", "write memory"]
     reach = "Reach this host, and every host managed through it, with new connections from the SOC"
     assert not tasks[reach].get("skipped") and tasks[reach]["unanswered"] == []
 
     # the same policy again: nothing sent, nothing to confirm
     rc, tasks, out = _play(ns, key, tmp_path, ISOLATE, "irm-policy-0123abcd99")
     assert rc == 0 and _commands(tasks) == [], out[-3000:]
-    assert tasks["Confirm the pending change (configure confirm), the management path proven"].get("skipped")
+    assert tasks[CONFIRM].get("skipped")
 
     # a new policy: the new list whole, then the bindings, then irm's old list deleted
     rc, tasks, out = _play(ns, key, tmp_path, QUARANTINE, "irm-policy-89abcdef00")
@@ -136,7 +139,7 @@ def test_policies_are_applied_confirmed_changed_and_removed_leaving_the_device_a
     assert "No Rollback Confirmed Change pending" not in ssh(ns, key, "show archive config rollback timer")
     rc, tasks, out = _play(ns, key, tmp_path, ISOLATE, "irm-policy-0123abcd99")
     assert rc != 0 and _commands(tasks) == [], out[-3000:]
-    refused = tasks["Refuse to arm over someone else's pending change (irm never confirms a change it did not make)"]
+    refused = tasks[APPLY]
     assert refused.get("failed") and "a configuration change is already pending on the device" in refused["msg"]
     assert "No Rollback Confirmed Change pending" not in ssh(ns, key, "show archive config rollback timer")
     shell(ns, key, "configure revert now")  # its owner takes it back
@@ -161,9 +164,9 @@ def test_a_device_that_does_not_hold_the_plan_before_the_confirm_is_never_confir
     (state / "lose-entries").write_text("198.18.48.0 0.0.0.255 any\n")  # "area isolated: leaving"
     rc, tasks, out = _play(ns, key, tmp_path, ISOLATE, "irm-policy-0123abcd99")
     assert rc != 0, out[-3000:]
-    gate = tasks["Confirm only a device that holds exactly the plan (otherwise its revert timer restores it)"]
+    gate = tasks[CONFIRM]
     assert gate.get("failed") and "does not hold irm's plan: not confirmed" in gate["msg"], gate
-    assert "Confirm the pending change (configure confirm), the management path proven" not in tasks
+    assert "configure confirm" not in gate.get("commands", [])
     name = irm_ios_render.acl_name("gw", irm_ios_render.render("gw", ISOLATE))
     assert name in ssh(ns, key, "show running-config")  # written, minus the lost entry, and pending
     assert "No Rollback Confirmed Change pending" not in ssh(ns, key, "show archive config rollback timer")
@@ -184,8 +187,7 @@ def test_compare_and_swap_refuses_an_access_list_the_journal_never_planned(
     rc, tasks, out = _play(ns, key, tmp_path, QUARANTINE, "irm-policy-89abcdef00",
                            firewall_policy_expect_policies=[OPEN, QUARANTINE])
     assert rc != 0 and _commands(tasks) == [], out[-3000:]
-    refused = tasks["Compare and swap - refuse to replace irm rules this journal never planned for the device "
-                    "(nothing sent)"]
+    refused = tasks[APPLY]
     assert refused.get("failed") and "compare-and-swap refused" in refused["msg"], refused
     assert ssh(ns, key, "show running-config") == holding
     rc, tasks, out = _play(ns, key, tmp_path, QUARANTINE, "irm-policy-89abcdef00",

@@ -229,25 +229,13 @@ def _live(device: Device) -> dict[str, Any]:
                               for i in device.config.interfaces.values()}}
 
 
-def _steps(s: Session, plan: dict[str, Any]) -> None:
-    """The plan's steps in their order, on the device, as cisco.ios' resource modules send them."""
-    for afi in plan["acls"]:
-        for acl in afi["acls"]:
-            texts, _ = irm_ios_render.from_gathered([{"afi": "ipv4", "acls": [acl]}], [])
-            _run(s, "configure terminal", f"ip access-list extended {acl['name']}",
-                 *[f"{10 * (i + 1)} {t}" for i, t in enumerate(texts[acl["name"]])], "end")
-    for iface in plan["bindings"]:
-        _run(s, "configure terminal", f"interface {iface['name']}")
-        want = {a["direction"]: a["name"] for g in iface.get("access_groups", []) for a in g["acls"]}
-        have = s.device.config.interfaces[iface["name"]]
-        for direction, bound in (("in", have.acl_in), ("out", have.acl_out)):
-            if want.get(direction) and want[direction] != bound:
-                _run(s, f"ip access-group {want[direction]} {direction}")
-            elif bound and direction not in want:
-                _run(s, f"no ip access-group {bound} {direction}")
-        _run(s, "end")
-    for afi in plan["delete"]:
-        _run(s, "configure terminal", *[f"no ip access-list extended {a['name']}" for a in afi["acls"]], "end")
+def _steps(s: Session, plan: dict[str, Any]) -> list[str]:
+    """The plan's lines as irm_ios_acl sends them: one configuration session, from what the device holds."""
+    live = {n: [(e.seq, e.text) for e in es] for n, es in s.device.config.acls.items()}
+    lines: list[str] = irm_ios_render.cli_lines(plan, live, _live(s.device)["live_bindings"])
+    out = _run(s, "configure terminal", *lines, "end")
+    assert not [o for o in out[1:] if o.strip()], out  # the device refused nothing
+    return lines
 
 
 def test_the_plan_puts_the_list_in_place_make_before_break_and_never_touches_the_devices_own() -> None:
@@ -273,10 +261,12 @@ def test_the_plan_puts_the_list_in_place_make_before_break_and_never_touches_the
     # a new label over the same entries (the mobile stage of an area without mobile segments): nothing to do
     relabelled = {**policy, "label": "isolated; mobile blocked"}
     assert not irm_ios_render.plan("gw-x", relabelled, interfaces=[WAN, LAN], **_live(device))["changes"]
-    # a list of that name whose entries someone changed is written again
-    _run(s, "configure terminal", f"ip access-list extended {name}", "no 10", "end")
-    assert irm_ios_render.plan("gw-x", policy, interfaces=[WAN, LAN],
-                               **_live(device))["arm"] == "acls"
+    # a list of that name whose entries someone changed is repaired entry by entry, never deleted while bound
+    _run(s, "configure terminal", f"ip access-list extended {name}", "no 10", "no 20", "20 deny ip any any", "end")
+    repair = irm_ios_render.plan("gw-x", policy, interfaces=[WAN, LAN], **_live(device))
+    assert repair["arm"] == "acls"
+    assert _steps(s, repair) == [f"ip access-list extended {name}", "no 20", f"10 {aces[0]}", f"20 {aces[1]}", "exit"]
+    assert [e.text for e in device.config.acls[name]] == aces
     # a new policy: the new list first, bound, and only then the old one deleted
     policy["forward"]["rules"] = policy["forward"]["rules"][1:]
     second = irm_ios_render.plan("gw-x", policy, interfaces=[WAN, LAN],

@@ -49,22 +49,13 @@ def irm_ios_plan(policy: Any, host: str, interfaces: list[str],
 
 
 def irm_ios_known(resources: dict[str, Any], policies: list[Any], host: str, interfaces: list[str]) -> bool:
-    """Compare-and-swap: everything of irm's on the device comes from one of these policies. Either the
-    device holds exactly the rendering of one (irm's list and bindings; none of irm's at all for a policy
-    that filters nothing), or every list of irm's it holds or binds carries the name of one of theirs
-    (the name is the digest of the list's entries): drift of irm's own list (an entry edited, a binding
-    removed), which the apply repairs. A list of irm's for any other policy, another journal's or
-    another SOC machine's, is not known."""
-    if any(not irm_ios_plan(p, host, interfaces, resources)["changes"] for p in policies):
-        return True
+    """Compare-and-swap over gathered facts (``irm_ios_render.known``): everything of irm's on the device
+    comes from one of these policies."""
     live_acls, live_bindings = irm_ios_render.from_gathered(resources.get("acls"), resources.get("acl_interfaces"))
     try:
-        names = {irm_ios_render.acl_name(host, irm_ios_render.render(host, p)) for p in policies}
+        return irm_ios_render.known(host, policies, list(interfaces), live_acls, live_bindings)
     except irm_ios_render.IosPolicyError as exc:
         raise AnsibleFilterError(f"{host}: {exc}") from None
-    held = {n for n in live_acls if irm_ios_render.owned(n, host)}
-    held |= {n for groups in live_bindings.values() for n in groups.values() if irm_ios_render.owned(n, host)}
-    return bool(held) and held <= names
 
 
 class FilterModule:

@@ -258,3 +258,107 @@ def from_gathered(acls: Any, bindings: Any) -> tuple[dict[str, list[str]], dict[
             if afi.get("afi") == "ipv4":
                 groups.update({str(a["direction"]): str(a["name"]) for a in afi.get("acls") or []})
     return lists, bound
+
+
+# -- the device's own words: what ``show`` prints, and the lines one configuration session sends ----------
+
+_ENTRY = re.compile(r"^\s+(\d+)\s+(.*?)(?:\s+\((\d+) match(?:es)?\))?\s*$")
+_LIST = re.compile(r"^(Standard|Extended) IP access list (\S+)\s*$")
+_GROUP = re.compile(r"^\s+ip access-group (\S+) (in|out)\s*$")
+
+
+def parse_access_lists(text: str) -> dict[str, list[tuple[int, str]]]:
+    """``show access-lists`` as IOS prints it, line by line: each list's (sequence, entry text); a hit
+    count ("(12 matches)") is not part of the entry."""
+    acls: dict[str, list[tuple[int, str]]] = {}
+    current = None
+    for line in text.splitlines():
+        head = _LIST.match(line)
+        if head:
+            current = acls.setdefault(head.group(2), [])
+            continue
+        entry = _ENTRY.match(line)
+        if entry and current is not None:
+            current.append((int(entry.group(1)), entry.group(2)))
+    return acls
+
+
+def parse_matches(text: str) -> dict[tuple[str, int], int]:
+    """(list, sequence) -> the packets the entry matched, as ``show access-lists`` prints it (an entry
+    that matched none prints no count)."""
+    out: dict[tuple[str, int], int] = {}
+    current = None
+    for line in text.splitlines():
+        head = _LIST.match(line)
+        if head:
+            current = head.group(2)
+            continue
+        entry = _ENTRY.match(line)
+        if entry and current is not None:
+            out[(current, int(entry.group(1)))] = int(entry.group(3) or 0)
+    return out
+
+
+def parse_bindings(text: str) -> dict[str, dict[str, str]]:
+    """``show running-config | include ^interface|ip access-group``: interface -> {direction: list}."""
+    out: dict[str, dict[str, str]] = {}
+    iface = ""
+    for line in text.splitlines():
+        if line.startswith("interface "):
+            iface = line.split(None, 1)[1].strip()
+            out.setdefault(iface, {})
+        m = _GROUP.match(line)
+        if m and iface:
+            out[iface][m.group(2)] = m.group(1)
+    return out
+
+
+def texts(acls: dict[str, list[tuple[int, str]]]) -> dict[str, list[str]]:
+    """Each list's entries as ``plan`` reads them (port names as numbers)."""
+    return {name: [normalize(t) for _, t in entries] for name, entries in acls.items()}
+
+
+def known(host: str, policies: list[Any], interfaces: list[str], live_acls: dict[str, list[str]],
+          live_bindings: dict[str, dict[str, str]]) -> bool:
+    """Compare-and-swap: everything of irm's on the device comes from one of ``policies``. Either the
+    device holds exactly the rendering of one (irm's list and bindings; none of irm's at all for a policy
+    that filters nothing), or every list of irm's it holds or binds carries the name of one of theirs
+    (the name is the digest of the list's entries): drift of irm's own list (an entry edited, a binding
+    removed), which the apply repairs. A list of irm's for any other policy, another journal's or
+    another SOC machine's, is not known."""
+    if any(not plan(host, p, interfaces=interfaces, live_acls=live_acls, live_bindings=live_bindings)["changes"]
+           for p in policies):
+        return True
+    names = {acl_name(host, render(host, p)) for p in policies}
+    held = {n for n in live_acls if owned(n, host)}
+    held |= {n for groups in live_bindings.values() for n in groups.values() if owned(n, host)}
+    return bool(held) and held <= names
+
+
+def cli_lines(planned: dict[str, Any], live: dict[str, list[tuple[int, str]]],
+              live_bindings: dict[str, dict[str, str]]) -> list[str]:
+    """The configuration lines that carry out ``planned`` (``plan``'s result) in one session, make before
+    break: irm's list (a list of irm's that drifted is repaired entry by entry, never deleted while
+    bound), then each interface's binding (one ``ip access-group`` replaces the list bound in that
+    direction), then irm's previous lists deleted. Empty when nothing is to do."""
+    lines: list[str] = []
+    name = planned["name"]
+    if planned["acls"]:
+        want = {10 * (i + 1): ace for i, ace in enumerate(planned["aces"])}
+        have = {seq: normalize(text) for seq, text in live.get(name, [])}
+        lines.append(f"ip access-list extended {name}")
+        lines += [f"no {seq}" for seq, text in have.items() if want.get(seq) != text]
+        lines += [f"{seq} {ace}" for seq, ace in want.items() if have.get(seq) != ace]
+        lines.append("exit")
+    for iface in planned["bindings"]:
+        want_groups = {a["direction"]: a["name"] for g in iface.get("access_groups", []) for a in g["acls"]}
+        have_groups = live_bindings.get(iface["name"], {})
+        lines.append(f"interface {iface['name']}")
+        for direction in ("in", "out"):
+            if want_groups.get(direction) and want_groups[direction] != have_groups.get(direction):
+                lines.append(f"ip access-group {want_groups[direction]} {direction}")
+            elif have_groups.get(direction) and direction not in want_groups:
+                lines.append(f"no ip access-group {have_groups[direction]} {direction}")
+        lines.append("exit")
+    lines += [f"no ip access-list extended {a['name']}" for afi in planned["delete"] for a in afi["acls"]]
+    return lines
