@@ -128,8 +128,8 @@ def main() -> None:
     lines = [f"| irm contain --area {AREA} --no-loop (gw-y: emulated IOS) | median | / floor | runs |",
              "|---|---|---|---|"]
     for stage in ("isolate", "mobile"):
-        for label, runs_of in (("changing", [r.first for r in results]),
-                               ("unchanged (run again)", [r.again for r in results])):
+        for label, runs_of in (("first run", [r.first for r in results]),
+                               ("run again, nothing to change", [r.again for r in results])):
             times = [t[stage] for t in runs_of if stage in t]
             if times:
                 med = statistics.median(times)

@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator.containment.phase import Containment, ContainRequest, summary
-from orchestrator.containment.table import CONTAINMENT, STAGES
+from orchestrator.containment.table import CONTAINMENT, HOST_STAGE, STAGES
 from orchestrator.core import mgmt_probe, runner
 from orchestrator.core.detection import BOUNDARY_SOURCE, Drop, DropSensor
 from orchestrator.core.errors import ContainmentFailed, IrmError, RunnerError, UserError
@@ -139,9 +139,10 @@ class Watcher:
 
     @property
     def cut_through(self) -> int:
-        """The stages that cut an area off (the Internet cut, isolation), as far as the policy goes: every
-        triggering area gets them before any area gets its host-level stages."""
-        return min(self.policy.through_number, next(p.number for p in STAGES if p.name == "isolate"))
+        """The stages that cut an area off (those before the first host-level stage: the Internet cut,
+        isolation), as far as the policy goes: every triggering area gets them before any area gets its
+        host-level stages."""
+        return min(self.policy.through_number, HOST_STAGE.number - 1)
 
     def holds(self, incident: Incident | None, area: str, through: int | None = None) -> bool:
         """The area's state in ``incident`` already holds every stage the policy runs (or up to ``through``)."""
