@@ -71,7 +71,8 @@ def test_without_yes_the_operator_confirms_and_n_changes_nothing(lab: Path, tmp_
     assert proc.returncode == 1
     assert "Apply containment to subsidiary-x? [y/N]" in proc.stdout and "nothing applied" in proc.stdout
     assert "kept open (subsidiary-x): erp-orders" in proc.stdout
-    assert "5. subarea: quarantine every sub-area that shows detections, until none for 30s" in proc.stdout
+    assert ("5. subarea: quarantine every sub-area that shows detections or whose worm irm's rules drop, until none "
+            "for 30s") in proc.stdout
     assert rulesets(inv) == before
     # without the loop, the plan says so
     proc = irm("contain", "--area", "subsidiary-x", "--no-loop", "--journal", str(journal), input_text="n\n")
