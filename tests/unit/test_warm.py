@@ -190,8 +190,10 @@ def test_the_watcher_cuts_over_held_connections_and_starts_no_play_for_it(tmp_pa
 
 
 def test_a_master_connection_ends_with_irm_even_when_irm_is_killed(tmp_path: Path, fake_ssh: Path) -> None:
+    import shutil
     import signal
     import subprocess
+    import tempfile
     import time
 
     from tests.conftest import ROOT
@@ -203,12 +205,15 @@ def test_a_master_connection_ends_with_irm_even_when_irm_is_killed(tmp_path: Pat
         "from orchestrator.core.warm import WarmPath\n"
         f"w = WarmPath('inv', ['gw-x'], frozenset(), Resolver({{'gw-x': WARM}}), ssh={str(fake_ssh)!r})\n"
         "w.prepare()\n"
-        "print('ready', flush=True)\n"
+        "print('ready', w.dir, flush=True)\n"
         "time.sleep(600)\n")
+    held = ""
     holder = subprocess.Popen([sys.executable, str(script)], cwd=ROOT, stdout=subprocess.PIPE, text=True,
                               env={**os.environ, "PYTHONPATH": str(ROOT)})
     try:
-        assert holder.stdout is not None and holder.stdout.readline().strip() == "ready"
+        assert holder.stdout is not None
+        said, _, held = holder.stdout.readline().strip().partition(" ")
+        assert said == "ready"
         master = int((tmp_path / "master.pid").read_text())
         os.kill(holder.pid, signal.SIGKILL)  # no cleanup of its own runs
         holder.wait()
@@ -225,3 +230,5 @@ def test_a_master_connection_ends_with_irm_even_when_irm_is_killed(tmp_path: Pat
     finally:
         if holder.poll() is None:
             holder.kill()
+        if held.startswith(tempfile.gettempdir()):  # its private directory: a SIGKILL left it behind
+            shutil.rmtree(held, ignore_errors=True)
