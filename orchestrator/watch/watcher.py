@@ -25,6 +25,7 @@ import ctypes.util
 import os
 import queue
 import select
+import sqlite3
 import threading
 import time
 from collections import Counter
@@ -430,7 +431,9 @@ class Watcher:
             try:
                 for drop in self.sensor.poll(skip=self.sensor_skip):
                     self.drops.put(drop)
-            except (IrmError, OSError, ValueError) as exc:  # a reading lost, never the thread
+            # a reading lost, never the thread (its death would be silence); the plan is read from the
+            # journal through the thread's own connection, which a busy journal can refuse
+            except (IrmError, OSError, ValueError, sqlite3.Error) as exc:
                 self.events.say(f"the boundaries' counters could not be read ({type(exc).__name__}: {exc})")
             deadline = time.monotonic() + self.settings.sensor_interval
             while not stop() and time.monotonic() < deadline:

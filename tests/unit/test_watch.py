@@ -434,3 +434,29 @@ def test_every_triggering_area_is_cut_off_before_any_gets_its_host_level_stages(
     assert w.holds(inc, "subsidiary-x") and w.holds(inc, "hq")
     calls = len(run.calls)
     assert w.step() == [] and len(run.calls) == calls  # held: nothing again
+
+
+def test_the_sensor_thread_outlives_a_reading_that_fails(tmp_path: Path) -> None:
+    import sqlite3
+
+    j, run, src = Journal(tmp_path / "j.db"), FakeRunner(), _Source()
+    w = _watcher(tmp_path, j, src, run)
+    said: list[str] = []
+    w.events.say = said.append  # type: ignore[method-assign,assignment]
+    readings: list[Any] = [sqlite3.OperationalError("database is locked"), [_drop("subsidiary-x/office-1")]]
+
+    class Sensor:
+        def poll(self, skip: Any = ()) -> list[Any]:
+            item = readings.pop(0) if readings else []
+            if isinstance(item, Exception):
+                raise item
+            return item
+
+        def problems(self, now: datetime) -> list[str]:
+            return []
+
+    w.sensor = Sensor()
+    w.settings = WatchSettings(LAB_INVENTORY, "watcher", sensor_interval=0.01)
+    w._sense_loop(lambda: not readings and not w.drops.empty())
+    assert "could not be read (OperationalError: database is locked)" in said[0]
+    assert w.drops.get_nowait().detection.segment == "subsidiary-x/office-1"  # the next reading still came
