@@ -17,6 +17,7 @@ from orchestrator.cli.options import (
     FromSocOpt,
     IncidentOpt,
     InventoryOpt,
+    IosPlayOpt,
     JournalOpt,
     OperatorOpt,
     SourceOpt,
@@ -24,8 +25,10 @@ from orchestrator.cli.options import (
     complete_area,
     complete_host,
     existing_journal,
+    hold_sessions,
     load,
     source_specs,
+    stage_runner,
 )
 from orchestrator.core.errors import (
     Declined,
@@ -83,6 +86,7 @@ def contain(
     take_over: Annotated[bool, typer.Option("--take-over", help="Replace the live irm tables even where they "
                                             "are not what this journal last recorded (another journal's, or a "
                                             "lost journal): no compare-and-swap. Journaled.")] = False,
+    ios_play: IosPlayOpt = False,
 ) -> None:
     """Contain one or more areas: Internet cut, isolation, vectors and removable storage, mobile, then the
     sub-area loop; with several areas, every first cut comes before any other work.
@@ -105,7 +109,7 @@ def contain(
     inv = load(inventory, from_soc=from_soc)
     for name in area or []:
         inv.area(name)
-    with Journal(existing_journal(journal)) as j:
+    with Journal(existing_journal(journal)) as j, stage_runner(inv, inventory, ios_play or dry_run) as run:
         names = chosen_areas(inv, j, area, detected, incident_id, specs, "contain")
         if not names:
             console.print("no area has detections in its sources: nothing to contain")
@@ -113,7 +117,7 @@ def contain(
         req = ContainRequest(inventory=inventory, areas=names, operator=default_operator(operator),
                              incident_id=incident_id, dry_run=dry_run, confirm_timeout=confirm_timeout,
                              quiet_window=quiet, max_wait=wait, loop=not no_loop, take_over=take_over)
-        job = Containment(req, inv, j, Sources(inv, names, specs))
+        job = Containment(req, inv, j, Sources(inv, names, specs), run=run)
         if boundary_sensors and not no_loop and not dry_run:
             from orchestrator.core import routing
             from orchestrator.identification.boundary import BoundarySensor, counter_reader
@@ -122,6 +126,8 @@ def contain(
                                         counter_reader(inv, inventory, routing.route(inv)),
                                         lambda: job.applier.planned(job.applier.states()))
         job.preflight(reach_nodes=not offline)
+        if not dry_run:
+            hold_sessions(run, [*([inv.edge.name] if inv.edge else []), *(a.gateway for a in job.areas)])
         console.print(Text.assemble(("containment plan", "bold"), " for ", ("area" if len(names) == 1 else "areas"),
                                     " ", (", ".join(names), "bold"),
                                     f" (incident {job.incident.id}: {job.incident.spec.worm})",

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -11,6 +13,7 @@ import typer
 from orchestrator.core.errors import UserError
 
 if TYPE_CHECKING:
+    from orchestrator.core import runner
     from orchestrator.core.inventory import Inventory
 
 DEFAULT_INVENTORY = "inventories/lab"
@@ -32,6 +35,41 @@ SourceOpt = Annotated[list[str] | None, typer.Option(
 FromSocOpt = Annotated[bool, typer.Option(
     "--from-soc", help="Run every area's plays from the SOC, not its execution node (when a node is down and "
     "the SOC has a route to the area); management is then planned and proven from the SOC.")]
+IosPlayOpt = Annotated[bool, typer.Option(
+    "--ios-play", help="Change Cisco IOS boundaries by a play (the collection's irm_ios_acl module over "
+    "network_cli), not over irm's own netmiko session held for the run (the IOS direct path).")]
+
+
+@contextlib.contextmanager
+def stage_runner(inv: Inventory, inventory: Path, ios_play: bool = False) -> Iterator[runner.PlaybookRunner]:
+    """The runner a command's stages go through: the plays, with the IOS devices of every boundary stage
+    changed over held netmiko sessions (``core.ios_direct``) unless ``ios_play``; the sessions are closed
+    when the command ends."""
+    from orchestrator.core import runner as runner_
+    from orchestrator.core.ios_direct import IosDirect
+
+    if ios_play or not any(h.boundary_kind == "cisco_ios" for h in inv.hosts.values()):
+        yield runner_.run_playbook
+        return
+    with IosDirect(inv, inventory, boundary_playbooks(), runner_.run_playbook) as direct:
+        yield direct
+
+
+def hold_sessions(run: runner.PlaybookRunner, boundaries: list[str]) -> None:
+    """The IOS direct path logs in to these boundaries now, in the background (their stages then start
+    without a login); nothing for another runner."""
+    from orchestrator.core.ios_direct import IosDirect
+
+    if isinstance(run, IosDirect):
+        run.hold(boundaries, background=True)
+
+
+def boundary_playbooks() -> frozenset[str]:
+    """The plays of the containment stages and recovery steps that change boundaries."""
+    from orchestrator.containment.table import CONTAINMENT
+    from orchestrator.recovery.table import RECOVERY
+
+    return frozenset(p.playbook for p in (*CONTAINMENT, *RECOVERY) if not p.host_level)
 
 
 def load(path: Path, snapshot: bool = False, from_soc: bool = False) -> Inventory:

@@ -17,14 +17,17 @@ from orchestrator.cli.options import (
     FromSocOpt,
     IncidentOpt,
     InventoryOpt,
+    IosPlayOpt,
     JournalOpt,
     OperatorOpt,
     SourceOpt,
     chosen_areas,
     complete_area,
     existing_journal,
+    hold_sessions,
     load,
     source_specs,
+    stage_runner,
 )
 from orchestrator.core.errors import CheckFailed, Declined, IrmError, UserError
 from orchestrator.core.journal import DEFAULT_PATH, Journal, default_operator
@@ -33,6 +36,7 @@ from orchestrator.recovery.table import STEP_CHOICES
 
 if TYPE_CHECKING:
     from orchestrator.core.inventory import Inventory
+    from orchestrator.core.runner import PlaybookRunner
     from orchestrator.recovery.phase import RecoverRequest, Recovery, Step
 
 
@@ -95,6 +99,7 @@ def recover(
     take_over: Annotated[bool, typer.Option("--take-over", help="Replace the live irm tables even where they "
                                             "are not what this journal last recorded (another journal's, or a "
                                             "lost journal): no compare-and-swap. Journaled.")] = False,
+    ios_play: IosPlayOpt = False,
 ) -> None:
     """Reconnect a contained, remediated area in the IRM order, one confirmed and monitored step at a time.
 
@@ -123,7 +128,7 @@ def recover(
                 if dry_run:
                     refused += _preview(inv, j, req, specs)
                 else:
-                    _recover(inv, j, req, specs, yes)
+                    _recover(inv, j, req, specs, yes, ios_play)
             except IrmError:
                 if names[i + 1:]:
                     err_console.print(f"not started: {', '.join(names[i + 1:])}", markup=False, highlight=False)
@@ -133,7 +138,8 @@ def recover(
 
 
 def _job(inv: Inventory, j: Journal, req: RecoverRequest, specs: list[Any],
-         confirm: Callable[[Step, list[str]], bool] | None = None) -> Recovery:
+         confirm: Callable[[Step, list[str]], bool] | None = None,
+         run: PlaybookRunner | None = None) -> Recovery:
     from orchestrator.identification.sources import Sources
     from orchestrator.recovery.phase import Recovery
 
@@ -142,7 +148,9 @@ def _job(inv: Inventory, j: Journal, req: RecoverRequest, specs: list[Any],
         from orchestrator.lab.traffic import LabPaths
 
         paths = LabPaths()
-    return Recovery(req, inv, j, Sources(inv, specs=specs), confirm=confirm, paths=paths)
+    if run is None:
+        return Recovery(req, inv, j, Sources(inv, specs=specs), confirm=confirm, paths=paths)
+    return Recovery(req, inv, j, Sources(inv, specs=specs), confirm=confirm, paths=paths, run=run)
 
 
 def _preview(inv: Inventory, j: Journal, req: RecoverRequest, specs: list[Any]) -> list[str]:
@@ -172,28 +180,37 @@ def _preview(inv: Inventory, j: Journal, req: RecoverRequest, specs: list[Any]) 
     return [job.area.name] if preview.unmet else []
 
 
-def _recover(inv: Inventory, j: Journal, req: RecoverRequest, specs: list[Any], yes: bool) -> None:
-    from orchestrator.cli.live import ContainLive
-
+def _recover(inv: Inventory, j: Journal, req: RecoverRequest, specs: list[Any], yes: bool, ios_play: bool) -> None:
     area = req.area
 
+    live_box: list[Any] = []  # the live view, once it runs (the prompt stops it while it asks)
+
     def confirm(s: Step, changes: list[str]) -> bool:
-        live.live.stop()
+        live_box[0].live.stop()
         console.print(f"{s.label}: {s.title}", style="bold")
         for line in changes:
             console.print(f"  {line}", markup=False, highlight=False)
         ok = yes or typer.confirm(f"Perform {s.label}?", default=False)
         if ok:
-            live.live.start()
+            live_box[0].live.start()
         return ok
 
-    job = _job(inv, j, req, specs, confirm)
+    with stage_runner(inv, req.inventory, ios_play) as run:
+        job = _job(inv, j, req, specs, confirm, run)
+        hold_sessions(run, [*([inv.edge.name] if inv.edge else []), job.area.gateway])
+        _recover_with(job, area, live_box)
+
+
+def _recover_with(job: Recovery, area: str, live_box: list[Any]) -> None:
+    from orchestrator.cli.live import ContainLive
+
     left = job.remaining()
     done = [s.name for s in job.planned_steps() if s not in left]
     console.print(Text.assemble((f"recovery of {job.area.name}", "bold"), f" (incident {job.incident.id}): "
                                 f"done {', '.join(done) or 'nothing yet'}; next "
                                 f"{left[0].label if left else 'none'}"))
     with ContainLive(console, f"recovery of {job.area.name}") as live:
+        live_box.append(live)
         job.events.subscribe(live)
         job.events.subscribe(notice.shown)
         try:

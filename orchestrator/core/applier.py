@@ -307,10 +307,13 @@ class StageApplier:
 
     def _read_back(self, result: runner.RunResult, planned: dict[str, Policy]) -> None:
         """Every IOS boundary the play changed without failing is read back with netmiko, a code path
-        separate from the one that wrote; any difference from the plan fails it, naming what differs."""
+        separate from the one that wrote; any difference from the plan fails it, naming what differs. A
+        device the IOS direct path changed was read back in its session before the confirm (the same
+        reading, ``ios_readback.read_session``) and is not read again."""
         for name, host in result.hosts.items():
             known = self.inv.hosts.get(name)
-            if known is None or known.boundary_kind != "cisco_ios" or host.failed or host.unreachable:
+            if (known is None or known.boundary_kind != "cisco_ios" or host.failed or host.unreachable
+                    or name in result.read_back):
                 continue
             try:
                 problems = self.verify_device(known, planned[name])

@@ -22,6 +22,8 @@ from orchestrator.core.inventory import Host
 from orchestrator.core.paths import module_util
 from orchestrator.core.posture import Policy
 
+NO_PENDING = "No Rollback Confirmed Change pending"  # IOS, when no revert timer runs
+
 
 @dataclass
 class IosLive:
@@ -77,9 +79,12 @@ def structured(text: str) -> set[tuple[str, int]]:
     return {(str(r["name"]), int(r["sn"])) for r in rows if str(r.get("sn", "")).isdigit()}
 
 
-def _connect(host: str, port: int, username: str, key_file: str, known_hosts: str | None, timeout: float) -> Any:
+def _connect(host: str, port: int, username: str, key_file: str, known_hosts: str | None, timeout: float,
+             fast: bool = False) -> Any:
     """A netmiko session in enable mode. With ``known_hosts`` the device's host key must be in it (an
-    unknown or changed key refuses the login); without, any key is taken (the lab tests' own devices)."""
+    unknown or changed key refuses the login); without, any key is taken (the lab tests' own devices).
+    ``fast``: netmiko's ``fast_cli`` (shorter waits between reads; every command still waits for the
+    prompt), for the session that applies a stage."""
     from netmiko import ConnectHandler
     from netmiko.exceptions import NetmikoAuthenticationException, NetmikoTimeoutException
     from paramiko.ssh_exception import SSHException
@@ -90,7 +95,7 @@ def _connect(host: str, port: int, username: str, key_file: str, known_hosts: st
     try:
         conn = ConnectHandler(device_type="cisco_ios", host=host, port=port, username=username,
                               key_file=str(Path(key_file).expanduser()), use_keys=True, allow_agent=False,
-                              conn_timeout=timeout, fast_cli=False, **keys)
+                              conn_timeout=timeout, fast_cli=fast, **keys)
     except (NetmikoAuthenticationException, NetmikoTimeoutException, SSHException, OSError) as exc:
         raise UserError(f"{host}:{port}: netmiko could not log in: {exc.__class__.__name__}: "
                         f"{str(exc).splitlines()[0] if str(exc) else ''}") from None
@@ -113,12 +118,24 @@ def read(host: str, *, port: int = 22, username: str, key_file: str, known_hosts
     """Log in with netmiko, enable, and read the access lists and their bindings."""
     conn = _connect(host, port, username, key_file, known_hosts, timeout)
     try:
-        acl_text = str(conn.send_command("show access-lists"))
-        run_text = str(conn.send_command("show running-config | include ^interface|ip access-group"))
-        interfaces_text = str(conn.send_command("show ip interface"))
-        pending = str(conn.send_command("show archive config rollback timer"))
+        return read_session(conn, host)
     finally:
         conn.disconnect()
+
+
+def exec_command(conn: Any, command: str) -> str:
+    """One exec-mode command's output over an open session, read up to the prompt netmiko found at login
+    (not looked for again before each command: that costs a round trip of its own)."""
+    return str(conn.send_command(command, auto_find_prompt=False))
+
+
+def read_session(conn: Any, host: str) -> IosLive:
+    """The access lists, their bindings and whether a change is pending, read over an open session (four
+    commands), each reading checked against the second one (TextFSM templates); UserError when they
+    disagree."""
+    acl_text, run_text, interfaces_text, pending = (
+        exec_command(conn, c) for c in ("show access-lists", "show running-config | include ^interface|ip access-group",
+                                        "show ip interface", "show archive config rollback timer"))
     acls = parse_access_lists(acl_text)
     by_line = {(name, seq) for name, entries in acls.items() for seq, _ in entries}
     by_template = structured(acl_text)
@@ -131,7 +148,7 @@ def read(host: str, *, port: int = 22, username: str, key_file: str, known_hosts
     if mine != {i: b for i, b in by_template_bindings.items() if b}:
         raise UserError(f"{host}: the running-config and show ip interface disagree on the bound lists: {mine} "
                         f"against {by_template_bindings}")
-    return IosLive(acls=acls, bindings=bindings, pending="No Rollback Confirmed Change pending" not in pending,
+    return IosLive(acls=acls, bindings=bindings, pending=NO_PENDING not in pending,
                    routed=set(by_template_bindings), matches=parse_matches(acl_text))
 
 
@@ -193,17 +210,27 @@ def verify(host: Host, policy: Policy) -> list[str]:
 
 def verify_counted(host: Host, policy: Policy) -> tuple[list[str], dict[str, int]]:
     """``verify``, and from the same reading the hit counts of the policy's commented rules (``counters``)."""
-    render = _renderer()
     data = policy.model_dump(mode="json")
-    aces = render.render(host.name, data)
-    name = render.acl_name(host.name, aces) if aces else ""
     live = read_host(host)
-    problems = compare(live, name=name, aces=aces, interfaces=list(host.ios_interfaces),
-                       owned=lambda n: render.owned(n, host.name))
+    problems = differences(host, data, live)
     if live.pending:
         problems.append("a change is pending (the revert timer runs): not confirmed")
-    counted = counters(live, name, list((data.get("forward") or {}).get("rules") or [])) if aces else {}
-    return problems + unfiltered(live, list(host.ios_interfaces)), counted
+    render = _renderer()
+    aces = render.render(host.name, data)
+    counted = counters(live, render.acl_name(host.name, aces), list((data.get("forward") or {}).get("rules") or [])
+                       ) if aces else {}
+    return problems, counted
+
+
+def differences(host: Host, policy: dict[str, Any], live: IosLive) -> list[str]:
+    """What ``live`` holds that differs from the policy (a dumped ``Policy``), one line each, routed
+    interfaces irm does not filter included; whether a change is pending is the caller's to judge."""
+    render = _renderer()
+    aces = render.render(host.name, policy)
+    name = render.acl_name(host.name, aces) if aces else ""
+    problems = compare(live, name=name, aces=aces, interfaces=list(host.ios_interfaces),
+                       owned=lambda n: render.owned(n, host.name))
+    return problems + unfiltered(live, list(host.ios_interfaces))
 
 
 def wait_settled(host: Host, seconds: float, poll: float = 2.0) -> bool:
@@ -231,7 +258,7 @@ def rehearse(host: Host, timeout: float = 30) -> None:
                     host.login.known_hosts, timeout)
     try:
         def pending() -> bool:
-            return "No Rollback Confirmed Change pending" not in str(
+            return NO_PENDING not in str(
                 conn.send_command("show archive config rollback timer"))
 
         if pending():

@@ -133,7 +133,7 @@ def merge(playbook: str, check: bool,
         raise RunnerError("; ".join(str(e) for _, e in errors))
     hosts: dict[str, runner.HostResult] = {}
     events: list[dict[str, Any]] = []
-    statuses, codes = [], []
+    statuses, codes, vias, read_back = [], [], [], set()
     name = Path(playbook).name
     for (node, targets), r in parts:
         if isinstance(r, RunnerError):
@@ -147,10 +147,13 @@ def merge(playbook: str, check: bool,
         events += [{**e, "node": node} if node else e for e in r.events]
         statuses.append(r.status)
         codes.append(r.rc or 0)
+        vias.append(r.via)
+        read_back |= set(r.read_back)
     status = next((s for s in statuses if s != "successful"), "successful")
     rc = max(codes, default=0)
     return runner.RunResult(playbook=name, status=status, rc=rc or (1 if errors else 0), check=check, hosts=hosts,
-                            events=events)
+                            events=events, via="+".join(dict.fromkeys(vias)) or "ansible-playbook",
+                            read_back=sorted(read_back))
 
 
 def node_problems(inv: Inventory, hosts: list[str]) -> list[str]:

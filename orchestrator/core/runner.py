@@ -69,7 +69,10 @@ class RunResult(BaseModel):
     check: bool
     hosts: dict[str, HostResult] = Field(default_factory=dict)
     events: list[dict[str, Any]] = Field(default_factory=list)  # the job's events, redacted (``job_event``)
-    via: str = "ansible-playbook"  # or "warm": run over held SSH connections (``core.warm``)
+    via: str = "ansible-playbook"  # or "warm": run over held SSH connections (``core.warm``), "ios-direct"
+    # the IOS devices the runner itself read back and compared with the plan in the applying session
+    # (``core.ios_direct``): the applier does not read them again
+    read_back: list[str] = Field(default_factory=list)
 
     @property
     def succeeded(self) -> bool:

@@ -43,6 +43,7 @@ from orchestrator.core.errors import ContainmentFailed, IrmError, RunnerError, U
 from orchestrator.core.events import EventKind
 from orchestrator.core.incident import IncidentSpec
 from orchestrator.core.inventory import Inventory
+from orchestrator.core.ios_direct import IosDirect
 from orchestrator.core.journal import Incident, Journal
 from orchestrator.core.posture import AreaState
 from orchestrator.core.safetext import text_problem
@@ -97,6 +98,8 @@ class Watcher:
     unreached: set[str] = field(default_factory=set)  # chokepoints the last keep-warm reach did not reach
     warm_path: WarmPath | None = None  # held connections to the chokepoints (``start_warm``)
     warm_factory: Callable[..., WarmPath] = WarmPath  # how the warm path is made (tests give a stand-in ssh)
+    ios_direct: IosDirect | None = None  # held netmiko sessions to the IOS chokepoints (``start_warm``)
+    ios_factory: Callable[..., IosDirect] = IosDirect
     sensor: DropSensor | None = None  # the boundaries' drop counters (identification.boundary), read by a thread
     drops: queue.SimpleQueue[Drop] = field(default_factory=queue.SimpleQueue)  # what the thread read, not yet told
     boundary_seen: list[Seen] = field(default_factory=list)  # the boundaries' detections, within the window
@@ -272,7 +275,7 @@ class Watcher:
                              confirm_timeout=self.settings.confirm_timeout, lock_wait=LOCK_WAIT)
         try:
             Containment(req, self.inv, self.journal, self.sources, self.events,
-                        run=self.warm_path or self.run_playbook, probe=self.probe_management).run()
+                        run=self._stage_runner(), probe=self.probe_management).run()
         except (ContainmentFailed, RunnerError, UserError) as exc:
             for s in subs:
                 self.failed_at[s] = time.monotonic()
@@ -349,7 +352,7 @@ class Watcher:
                              confirm_timeout=self.settings.confirm_timeout, lock_wait=LOCK_WAIT)
         try:
             job = Containment(req, self.inv, self.journal, self.sources, self.events,
-                              run=self.warm_path or self.run_playbook, probe=self.probe_management)
+                              run=self._stage_runner(), probe=self.probe_management)
             reports = job.run()
         except (ContainmentFailed, RunnerError, UserError) as exc:
             for a in areas:
@@ -380,15 +383,32 @@ class Watcher:
         connection held to each; the stages the tables mark ``warm`` then cut over them. A chokepoint that
         cannot go warm is said, and its cut runs as a play."""
         playbooks = frozenset(p.playbook for p in CONTAINMENT if p.warm)
-        self.warm_path = self.warm_factory(self.settings.inventory, self.chokepoints(), playbooks, self.run_playbook)
+        devices = [h for h in self.chokepoints() if self.inv.hosts[h].boundary_kind == "cisco_ios"]
+        self.warm_path = self.warm_factory(self.settings.inventory, [h for h in self.chokepoints() if h not in devices],
+                                           playbooks, self.run_playbook)
         refused = self.warm_path.prepare()
+        if devices:  # IOS chokepoints: irm's own netmiko session, held (core.ios_direct)
+            self.ios_direct = self.ios_factory(self.inv, self.settings.inventory, playbooks, self.warm_path)
+            closed = self.ios_direct.hold(devices)
+            opened = [d for d in devices if d not in closed]
+            if opened:
+                self.events.say(f"IOS direct path: sessions held to {', '.join(opened)}; their cuts start no play")
+            for host, why in closed.items():
+                self.events.say(f"IOS direct path: no session to {host} yet ({why}); its cut logs in anew")
         if self.warm_path.ready:
             self.events.say(f"warm path: connections held to {', '.join(self.warm_path.ready)}; their cuts start "
                             "no play")
         for host, why in refused.items():
             self.events.say(f"warm path: {host} is cut by a play ({why})")
 
+    def _stage_runner(self) -> runner.PlaybookRunner:
+        """What the stages run through: the IOS direct path, the warm path, the plays, as prepared."""
+        return self.ios_direct or self.warm_path or self.run_playbook
+
     def stop_warm(self) -> None:
+        if self.ios_direct is not None:
+            self.ios_direct.close()
+            self.ios_direct = None
         if self.warm_path is not None:
             self.warm_path.close()
             self.warm_path = None
@@ -402,6 +422,9 @@ class Watcher:
         if self.warm_path is not None:
             down |= {h for h, up in self.warm_path.refresh().items() if not up}
             targets = [h for h in targets if h not in self.warm_path.ready]
+        if self.ios_direct is not None:
+            down |= set(self.ios_direct.refresh())
+            targets = [h for h in targets if h not in self.ios_direct.held]
         try:
             if targets:
                 result = self.run_playbook("reach", self.settings.inventory,

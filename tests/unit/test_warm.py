@@ -159,21 +159,27 @@ def test_a_host_not_reached_is_unreachable_and_nothing_is_confirmed(tmp_path: Pa
 def test_the_watcher_cuts_over_held_connections_and_starts_no_play_for_it(tmp_path: Path, fake_ssh: Path) -> None:
     from functools import partial
 
+    from orchestrator.core.ios_direct import IosDirect
     from orchestrator.core.journal import Journal
     from orchestrator.core.stream import Notice
     from tests.fakes.runner import FakeRunner
+    from tests.unit.test_ios_direct import Lab
     from tests.unit.test_watch import _det, _Source, _watcher
 
     j, src = Journal(tmp_path / "j.db"), _Source()
     run = FakeRunner(playbook_facts={"warm": {"irm_warm": WARM}})  # the role's resolved options, per host
     w = _watcher(tmp_path, j, src, run)
     w.warm_factory = partial(WarmPath, ssh=str(fake_ssh), unanswered=lambda endpoints, timeout: [])
+    device = Lab()  # gw-y, the IOS chokepoint, is held over irm's own session (core.ios_direct)
+    w.ios_factory = partial(IosDirect, connect=device.connect, unanswered=lambda endpoints, timeout: [])
     said: list[str] = []
     w.events.subscribe(lambda e: said.append(e.text) if isinstance(e, Notice) else None)
     w.start_warm()
     try:
-        assert w.warm_path is not None and sorted(w.warm_path.ready) == sorted(w.chokepoints())
+        assert w.warm_path is not None and sorted(w.warm_path.ready) == sorted(set(w.chokepoints()) - {"gw-y"})
+        assert w.ios_direct is not None and w.ios_direct.held == ["gw-y"] and len(device.logins) == 1
         assert run.playbooks() == ["warm"] and any("warm path: connections held to" in s for s in said)
+        assert any("IOS direct path: sessions held to gw-y" in s for s in said)
         src.items += [_det("subsidiary-x", "subsidiary-x/office"), _det("subsidiary-x", "subsidiary-x/office", 2)]
         assert w.step() == ["subsidiary-x"]
         assert run.playbooks() == ["warm"]  # the cut started no play
@@ -182,11 +188,11 @@ def test_the_watcher_cuts_over_held_connections_and_starts_no_play_for_it(tmp_pa
         assert j.stages.postures(inc.id)["subsidiary-x"] == "isolated"
         calls = [json.loads(line) for line in (tmp_path / "calls.jsonl").read_text().splitlines()]
         assert [c["params"].get("state", "applied") for c in calls] == ["applied", "confirmed"] * 2
-        w.keep_warm()  # every chokepoint is warm: its master is checked, no reach play
-        assert run.playbooks() == ["warm"]
+        w.keep_warm()  # every chokepoint is warm: its master or session is checked, no reach play
+        assert run.playbooks() == ["warm"] and len(device.logins) == 1
     finally:
         w.stop_warm()
-    assert w.warm_path is None
+    assert w.warm_path is None and w.ios_direct is None and device.logins[0].closed
 
 
 def test_a_master_connection_ends_with_irm_even_when_irm_is_killed(tmp_path: Path, fake_ssh: Path) -> None:
