@@ -17,7 +17,7 @@ from orchestrator.core.errors import RunnerError
 from orchestrator.core.inventory import Host, hosts_by_os
 from orchestrator.core.inventory.load import load_inventory
 from orchestrator.core.ios_direct import IosDirect
-from orchestrator.core.posture import AreaState, Policy, policies
+from orchestrator.core.posture import AreaPosture, AreaState, Policy, policies
 from orchestrator.core.stream import EventStream, HostReported
 from orchestrator.lab.ios_cli import Config, Device, Interface
 from tests.conftest import LAB_INVENTORY
@@ -117,7 +117,7 @@ class Plays:
                                     "irm_confirmed": True, "irm_live_fingerprint": "fp-" + t}) for t in targets})
 
 
-def planned(posture: str = "isolated", quarantined: frozenset[str] = frozenset()) -> dict[str, Policy]:
+def planned(posture: AreaPosture = "isolated", quarantined: frozenset[str] = frozenset()) -> dict[str, Policy]:
     states = {AREA: AreaState(posture=posture, quarantined=set(quarantined)),
               "subsidiary-x": AreaState(posture=posture)}
     return policies(INV, [], states)
@@ -221,18 +221,13 @@ def test_entries_the_device_loses_after_taking_them_are_never_confirmed() -> Non
     assert "read back before the confirm, the device does not hold irm's plan" in failure and live(lab).pending
 
 
-def test_a_refused_line_fails_the_stage_unconfirmed() -> None:
-    lab = Lab()
-    plan = planned()
-    bad = {**plan, GW: plan[GW].model_copy()}
+def test_a_refused_line_fails_the_stage_unconfirmed(monkeypatch: pytest.MonkeyPatch) -> None:
+    lab, plan = Lab(), planned()
     with direct(lab) as run:
-        render = run._render
-        real = render.cli_lines
-        try:
-            render.cli_lines = lambda *a: [*real(*a), "ip access-list extended IRM-BOGUS", "10 permit bogus"]
-            result = run("contain_2_isolate", LAB_INVENTORY, extravars=stage_vars([GW], bad))
-        finally:
-            render.cli_lines = real
+        real = run._render.cli_lines
+        monkeypatch.setattr(run._render, "cli_lines", lambda *a: [*real(*a), "ip access-list extended IRM-BOGUS",
+                                                                  "10 permit bogus"])
+        result = run("contain_2_isolate", LAB_INVENTORY, extravars=stage_vars([GW], plan))
     assert "the device refused the configuration" in result.hosts[GW].failures[0]
     assert live(lab).pending and lab.logins[0].closed
 
