@@ -5,8 +5,10 @@
 
 For each run (default 3), on a freshly built lab: `irm contain --area subsidiary-y --yes --no-loop`
 (the Internet cut at the edge, isolation and the mobile stage at gw-y, the vectors on its 3 hosts), then
-the same command again (nothing to change). Each stage's time is the journal's (its row started to
-ended, the confirm included); the total is the command's wall time. The floor, measured in the same
+the same command again (nothing to change); then the same two commands with `--ios-play` on a lab built
+again (gw-y changed by the collection's irm_ios_acl module in a play, the path before the IOS direct
+one). Each stage's time is the journal's (its row started to ended, the confirm included); the total is
+the command's wall time. The floor, measured in the same
 run: one netmiko session to gw-y (log in, enable, `configure terminal`, the isolate stage's access list
 under a throwaway name, `end`, the list deleted, log out): what one device round of the same size costs
 with nothing checked. Prints the medians and their ratios to the floor; asserts nothing (targets in
@@ -89,24 +91,35 @@ def floor() -> float:
 
 
 @dataclass
-class Run:
+class Path_:
     first: dict[str, float]  # stage -> seconds, the first containment
     total: float
     again: dict[str, float]  # stage -> seconds, the same command again (nothing to change)
     total_again: float
+
+
+@dataclass
+class Run:
+    direct: Path_  # irm's default: the IOS direct path (core.ios_direct)
+    play: Path_  # --ios-play: the irm_ios_acl module in a play over network_cli
     floor: float
 
 
-def run(work: Path, n: int) -> Run:
+def contain_twice(work: Path, n: int, *extra: str) -> Path_:
     irm("lab", "down", "-i", str(LAB), check=False)
     irm("lab", "up", "-i", str(LAB))
-    journal = work / f"ios-{n}.db"
+    journal = work / f"ios-{n}{'-'.join(extra)}.db"
     irm("incident", "open", "--worm", "bench", "--vector", "tcp/4445", "--journal", str(journal), "-i", str(LAB))
-    total = irm("contain", "--area", AREA, "--yes", "--no-loop", "--journal", str(journal), "-i", str(LAB))
+    args = ("contain", "--area", AREA, "--yes", "--no-loop", "--journal", str(journal), "-i", str(LAB), *extra)
+    total = irm(*args)
     first = stage_times(journal, 0)
     mark = last_stage(journal)
-    again = irm("contain", "--area", AREA, "--yes", "--no-loop", "--journal", str(journal), "-i", str(LAB))
-    return Run(first, total, stage_times(journal, mark), again, floor())
+    again = irm(*args)
+    return Path_(first, total, stage_times(journal, mark), again)
+
+
+def run(work: Path, n: int) -> Run:
+    return Run(contain_twice(work, n), contain_twice(work, n, "--ios-play"), floor())
 
 
 def main() -> None:
@@ -120,24 +133,32 @@ def main() -> None:
         for n in range(runs):
             r = run(work, n)
             results.append(r)
-            print(f"  run {n + 1}: contain {r.total:.1f} s ({', '.join(f'{k} {v:.1f}' for k, v in r.first.items())}); "
-                  f"again {r.total_again:.1f} s; netmiko floor {r.floor:.2f} s", file=sys.stderr)
+            for label, p in (("direct", r.direct), ("--ios-play", r.play)):
+                print(f"  run {n + 1} {label}: contain {p.total:.1f} s "
+                      f"({', '.join(f'{k} {v:.1f}' for k, v in p.first.items())}); again {p.total_again:.1f} s "
+                      f"({', '.join(f'{k} {v:.1f}' for k, v in p.again.items())})", file=sys.stderr)
+            print(f"  run {n + 1}: netmiko floor {r.floor:.2f} s", file=sys.stderr)
     finally:
         irm("lab", "down", "-i", str(LAB), check=False)
     fl = statistics.median(r.floor for r in results)
-    lines = [f"| irm contain --area {AREA} --no-loop (gw-y: emulated IOS) | median | / floor | runs |",
-             "|---|---|---|---|"]
+    lines = [f"| irm contain --area {AREA} --no-loop (gw-y: emulated IOS) | IOS direct path (default) | / floor "
+             "| --ios-play (a play) | / floor | direct faster by | runs |", "|---|---|---|---|---|---|---|"]
+
+    def med(paths: list[Path_], pick: str, stage: str) -> float | None:
+        times = [getattr(p, pick)[stage] for p in paths if stage in getattr(p, pick)]
+        return statistics.median(times) if times else None
+
     for stage in ("isolate", "mobile"):
-        for label, runs_of in (("first run", [r.first for r in results]),
-                               ("run again, nothing to change", [r.again for r in results])):
-            times = [t[stage] for t in runs_of if stage in t]
-            if times:
-                med = statistics.median(times)
-                lines.append(f"| {stage} stage at gw-y, {label} | {med:.1f} s | {med / fl:.1f}x | {len(times)} |")
-    for label, whole in (("whole command, first run", [r.total for r in results]),
-                         ("whole command, run again", [r.total_again for r in results])):
-        lines.append(f"| {label} | {statistics.median(whole):.1f} s | | {len(results)} |")
-    lines.append(f"| floor: one netmiko session writing a list of the isolate stage's size | {fl:.2f} s | 1.0x | "
+        for label, pick in (("first run", "first"), ("run again, nothing to change", "again")):
+            dm, pm = med([r.direct for r in results], pick, stage), med([r.play for r in results], pick, stage)
+            if dm is not None and pm is not None:
+                lines.append(f"| {stage} stage at gw-y, {label} | {dm:.2f} s | {dm / fl:.1f}x | {pm:.1f} s | "
+                             f"{pm / fl:.1f}x | {pm / dm:.1f}x | {len(results)} |")
+    for label, pick in (("whole command, first run", "total"), ("whole command, run again", "total_again")):
+        dt = statistics.median(getattr(r.direct, pick) for r in results)
+        pt = statistics.median(getattr(r.play, pick) for r in results)
+        lines.append(f"| {label} | {dt:.1f} s | | {pt:.1f} s | | {pt / dt:.1f}x | {len(results)} |")
+    lines.append(f"| floor: one netmiko session writing a list of the isolate stage's size | {fl:.2f} s | 1.0x | | | | "
                  f"{len(results)} |")
     publish(markdown, "ios", lines)
 
