@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import subprocess
 from collections.abc import Iterator
+from contextlib import closing
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,6 +20,7 @@ import pytest
 
 from orchestrator.core.inventory import Inventory
 from orchestrator.core.inventory.load import load_inventory
+from orchestrator.core.journal import Journal
 from orchestrator.lab import traffic
 from tests.conftest import BIN, LAB_INVENTORY, ROOT, built_lab, irm
 from tests.integration.lab_tools import (
@@ -198,6 +200,26 @@ def test_status_shows_postures_and_stages(contained: Scenario) -> None:
     assert segs["subsidiary-x/office-1"]["detections"] >= 3
     assert [s["state"] for s in x["stages"]] == ["done"] * 5
     assert data["areas"]["hq"]["posture"] == "connected"
+
+
+def test_removable_storage_is_blocked_on_every_area_host_in_the_call_that_applied_its_table(
+        contained: Scenario) -> None:
+    import json
+
+    inv, area = contained.inv, contained.inv.area("subsidiary-x")
+    for name in area.hosts:  # the lab's modprobe directory is the host's state directory
+        rule = Path(inv.hosts[name].state_dir) / "irm-usb-storage.conf"
+        assert "install usb-storage /bin/false" in rule.read_text().splitlines(), name
+    for name in HQ:  # never outside the contained area
+        assert not (Path(inv.hosts[name].state_dir) / "irm-usb-storage.conf").exists(), name
+    with closing(Journal.reader(contained.journal)) as j:
+        (vectors,) = [st for st in j.stages.of(1, "subsidiary-x") if st.name == "vectors"]
+    events = [json.loads(line) for line in Path(vectors.detail["job_events"]).read_text().splitlines()]
+    results = [(e["host"], e.get("task")) for e in events
+               if e["event"] in ("runner_on_ok", "runner_on_failed") and e.get("host")]
+    # one task per host: the table, its confirm and removable storage in one irm_nft task
+    assert sorted(h for h, _ in results) == sorted(area.hosts), results
+    assert {t for _, t in results} == {"Apply the whole irm table for the policy, commit-confirmed"}, results
 
 
 def test_rerun_changes_nothing(contained: Scenario) -> None:

@@ -31,9 +31,10 @@ def test_defaults_and_conversions_match_ansibles_own_validator() -> None:
     ({"confirm_timeout": 2.5}, "argument 'confirm_timeout' is of type float and cannot be read as int"),
     ({"deadman": "maybe"}, "argument 'deadman' is of type str and cannot be read as bool"),
     ({"policy": ["not", "a", "mapping"]}, "argument 'policy' is of type list and cannot be read as dict"),
-    ({"state": "flushed"}, "value of state must be one of: applied, confirmed, read, rehearsed, got: flushed"),
+    ({"state": "flushed"}, "value of state must be one of: applied, confirmed, read, rehearsed, media, got: flushed"),
     ({"flush": True}, "Unsupported parameters for (irm_nft) module: flush"),
-    ({"state_dir": None}, "missing required arguments: state_dir"),
+    ({"state_dir": None}, "state is applied but all of the following are missing: state_dir"),
+    ({"state": "media"}, "state is media but all of the following are missing: media"),
     ({"fingerprint": None}, "state is applied but all of the following are missing: fingerprint"),
 ])
 def test_what_the_module_refuses_is_refused_by_name(change: dict[str, Any], message: str) -> None:
@@ -91,3 +92,54 @@ def test_counters_enforce_nothing_and_are_read_per_comment() -> None:
     fp = host.fingerprint
     assert fp(host.canonical_live(doc(rule("a", 123)))) == fp(host.canonical_live(plain))
     assert host.counters(counted) == {"a": 12, "b": 0} and host.counters(plain) == {}
+
+
+def test_removable_storage_is_blocked_once_lifted_once_and_check_mode_touches_nothing(tmp_path: Any) -> None:
+    folder = tmp_path / "modprobe.d"
+    rule = folder / host.MEDIA_FILE
+    spec = {"state": "present", "dir": str(folder), "unload": False}
+    assert host.run({"state": "media", "media": spec}, check_mode=True) == {"changed": True, "irm_media": "blocked"}
+    assert not folder.exists()
+    assert host.run({"state": "media", "media": spec}) == {"changed": True, "irm_media": "blocked"}
+    assert rule.read_text() == host.MEDIA_RULE and (rule.stat().st_mode & 0o777) == 0o644
+    assert "install usb-storage /bin/false" in host.MEDIA_RULE.splitlines()
+    assert host.run({"state": "media", "media": spec}) == {"changed": False, "irm_media": "unchanged"}
+    rule.write_text("install usb-storage /bin/true\n")  # tampered: written whole again
+    assert host.run({"state": "media", "media": spec})["changed"] and rule.read_text() == host.MEDIA_RULE
+    lift = {**spec, "state": "absent"}
+    assert host.run({"state": "media", "media": lift}) == {"changed": True, "irm_media": "lifted"}
+    assert not rule.exists()
+    assert host.run({"state": "media", "media": lift}) == {"changed": False, "irm_media": "unchanged"}
+
+
+@pytest.mark.parametrize(("media", "message"), [
+    ({"state": "gone", "dir": "/etc/modprobe.d"}, "state must be present or absent"),
+    ({"state": "present", "dir": "relative"}, "dir an absolute path"),
+    ({"state": "present", "folder": "/x"}, "media takes state, dir and unload"),
+    ({"state": "present", "dir": "/x", "unload": "maybe"}, "media.unload"),
+])
+def test_a_bad_media_argument_is_refused_by_name(media: dict[str, Any], message: str) -> None:
+    result = host.run({"state": "media", "media": media})
+    assert result["failed"] and message in result["msg"]
+
+
+def test_removable_storage_that_cannot_be_changed_fails_the_host_only_once_its_table_is_confirmed() -> None:
+    sequence = module_util("irm_nft_sequence")
+    calls: list[dict[str, Any]] = []
+
+    def call(args: dict[str, Any]) -> dict[str, Any]:
+        calls.append(args)
+        if args.get("state", "applied") == "applied":
+            return {"changed": True, "deadman": "armed", "irm_media_error": "usb_storage is in use and stays loaded"}
+        return {"changed": True, "deadman": "confirmed", "irm_confirmed": True, "irm_live_fingerprint": "fp"}
+
+    result = sequence.apply_confirmed({"token": "t", "fingerprint": "fp"}, [], 5, call, lambda r, t: [])
+    assert [c.get("state", "applied") for c in calls] == ["applied", "confirmed"]  # the table is confirmed
+    assert result["failed"] and result["irm_confirmed"] is True
+    assert result["msg"].startswith("removable storage: usb_storage is in use")
+    assert "policy is in place" in result["msg"]
+    # the table already in place (nothing armed): the same failure, nothing to confirm
+    unchanged = sequence.apply_confirmed({}, [], 5, lambda a: {"changed": False, "deadman": "none",
+                                                               "irm_confirmed": True, "irm_media_error": "x"},
+                                         lambda r, t: [])
+    assert unchanged["failed"] and unchanged["irm_confirmed"] is True

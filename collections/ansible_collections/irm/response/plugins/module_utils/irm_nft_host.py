@@ -23,13 +23,13 @@ import sys
 import time
 
 SPEC = {
-    "state": {"type": "str", "choices": ["applied", "confirmed", "read", "rehearsed"], "default": "applied"},
+    "state": {"type": "str", "choices": ["applied", "confirmed", "read", "rehearsed", "media"], "default": "applied"},
     "ruleset": {"type": "str"},
     "fingerprint": {"type": "str"},
     "token": {"type": "str", "default": "manual"},
     "takeover_tokens": {"type": "list", "elements": "str", "default": []},
     "expect": {"type": "list", "elements": "str", "default": []},
-    "state_dir": {"type": "path", "required": True},
+    "state_dir": {"type": "path"},
     "table": {"type": "str", "default": "irm"},
     "confirm_timeout": {"type": "int", "default": 60},
     "deadman": {"type": "bool", "default": True},
@@ -39,8 +39,16 @@ SPEC = {
     "reach_timeout": {"type": "float", "default": 5},
     "boot_unit": {"type": "bool", "default": False},
     "nft_path": {"type": "path", "default": "/usr/sbin/nft"},
+    # removable storage, changed in the same call (applied) or alone (state=media): state, dir, unload
+    "media": {"type": "dict"},
 }
-REQUIRED_IF = [("state", "applied", ("ruleset", "fingerprint")), ("state", "confirmed", ("fingerprint",))]
+REQUIRED_IF = [("state", "applied", ("ruleset", "fingerprint", "state_dir")),
+               ("state", "confirmed", ("fingerprint", "state_dir")), ("state", "read", ("state_dir",)),
+               ("state", "rehearsed", ("state_dir",)), ("state", "media", ("media",))]
+# irm's modprobe rule: the whole file, replaced whole or removed
+MEDIA_FILE = "irm-usb-storage.conf"
+MEDIA_RULE = ("# irm containment: removable storage cannot carry the worm\n"
+              "install usb-storage /bin/false\nblacklist usb-storage\n")
 UNIT = "/etc/systemd/system/irm-firewall.service"
 _TRUE = ("yes", "on", "1", "true", "y", "t")
 _FALSE = ("no", "off", "0", "false", "n", "f", "")
@@ -138,13 +146,13 @@ def _read(path):
         return None
 
 
-def _write(path, text):
+def _write(path, text, mode=0o640):
     tmp = f"{path}.tmp"
     with open(tmp, "w", encoding="utf-8") as fh:
         fh.write(text)
         fh.flush()
         os.fsync(fh.fileno())
-    os.chmod(tmp, 0o640)
+    os.chmod(tmp, mode)
     os.replace(tmp, path)
 
 
@@ -507,14 +515,63 @@ LOCK_WAIT = 60.0  # seconds a call waits for another irm_nft call on the same ho
 
 
 def run(params, check_mode=False):
-    """One irm_nft call on this host: the result dict (``failed: True`` and ``msg`` when it failed)."""
+    """One irm_nft call on this host: the result dict (``failed: True`` and ``msg`` when it failed).
+    With ``media``, an apply also changes removable storage, after the table (a host whose table
+    failed is left as it was): what it could not do is ``irm_media_error``, which fails the task only
+    once the table is confirmed (a modprobe that refuses never leaves the vectors open)."""
     facts = {}
     try:
         p = normalize(params)
+        if p["state"] == "media":
+            changed, what = media(p["media"], check_mode)
+            return {"changed": changed, "irm_media": what}
         with _exclusive(p, check_mode):
-            return _run(p, check_mode, facts)
+            result = _run(p, check_mode, facts)
     except Failed as exc:
         return dict(facts, **exc.result)
+    if p["media"] and p["state"] == "applied":
+        try:
+            changed, what = media(p["media"], check_mode)
+            result = dict(result, changed=bool(result.get("changed")) or changed, irm_media=what)
+        except Failed as exc:
+            result = dict(result, irm_media_error=str(exc))
+    return result
+
+
+def media(spec, check_mode=False):
+    """irm's modprobe rule for usb-storage (``present``: written, and the module unloaded when ``unload``;
+    ``absent``: removed): (changed, what was done). Failed when it cannot."""
+    if not isinstance(spec, dict) or set(spec) - {"state", "dir", "unload"}:
+        raise Failed(f"media takes state, dir and unload, got: {sorted(spec) if isinstance(spec, dict) else spec}")
+    state, folder = spec.get("state", "present"), spec.get("dir") or "/etc/modprobe.d"
+    unload = _coerce("media.unload", spec.get("unload", True), {"type": "bool"})
+    if state not in ("present", "absent") or not isinstance(folder, str) or not folder.startswith("/"):
+        raise Failed(f"media: state must be present or absent and dir an absolute path, got: {state}, {folder}")
+    path = os.path.join(folder, MEDIA_FILE)
+    if state == "absent":
+        if not os.path.lexists(path):
+            return False, "unchanged"
+        if not check_mode:
+            try:
+                os.unlink(path)
+            except OSError as exc:
+                raise Failed(f"{path} could not be removed: {exc}") from None
+        return True, "lifted"
+    changed = _read(path) != MEDIA_RULE
+    if changed and not check_mode:
+        try:
+            os.makedirs(folder, exist_ok=True)
+            _write(path, MEDIA_RULE, 0o644)
+        except OSError as exc:
+            raise Failed(f"{path} could not be written: {exc}") from None
+    what = "blocked" if changed else "unchanged"
+    loaded = any(line.startswith("usb_storage ") for line in (_read("/proc/modules") or "").splitlines())
+    if unload and loaded and not check_mode:
+        rc, _, err = _cmd([_bin("modprobe"), "-r", "usb_storage"])
+        if rc != 0:
+            raise Failed(f"usb_storage is in use and stays loaded ({err.strip() or rc})")
+        changed, what = True, f"{what}, usb_storage unloaded"
+    return changed, what
 
 
 @contextlib.contextmanager

@@ -87,7 +87,7 @@ def apply_confirmed(args: dict[str, Any], reach: list[dict[str, Any]] | None, ti
     applied = call(args)
     if (reach is None or applied.get("failed") or check_mode
             or args.get("state", "applied") != "applied" or applied.get("deadman") != "armed"):
-        return dict(applied)
+        return _media_failed(dict(applied))
     silent = unanswered(list(reach), timeout)
     if silent:
         return {**applied, "failed": True, "unanswered": silent,
@@ -95,5 +95,14 @@ def apply_confirmed(args: dict[str, Any], reach: list[dict[str, Any]] | None, ti
     confirmed = call({"state": "confirmed", **{k: args[k] for k in CONFIRM_ARGS if k in args}})
     if confirmed.get("failed"):
         return {**confirmed, "changed": applied.get("changed", False), "irm_applied_at": applied.get("irm_applied_at")}
-    return {**applied, "deadman": "confirmed", "irm_live_fingerprint": confirmed.get("irm_live_fingerprint"),
-            "irm_armed_token": "", "irm_confirmed": True}
+    return _media_failed({**applied, "deadman": "confirmed", "irm_armed_token": "", "irm_confirmed": True,
+                          "irm_live_fingerprint": confirmed.get("irm_live_fingerprint")})
+
+
+def _media_failed(result: dict[str, Any]) -> dict[str, Any]:
+    """The host's removable storage could not be changed with its table: the task fails, naming it, once
+    the table stands (confirmed, or in place already)."""
+    if result.get("irm_media_error") and not result.get("failed"):
+        return {**result, "failed": True, "msg": f"removable storage: {result['irm_media_error']} (the firewall "
+                                                 "policy is in place)"}
+    return result

@@ -32,13 +32,15 @@ description:
     restore the last confirmed ruleset, checks it is alive, stops it as a confirmation does and checks
     that nothing is left armed and the live table did not change. Refused while a timer is armed or
     while the live table is not the confirmed one.
+  - With O(media), an apply also writes or removes irm's modprobe rule for usb-storage (and unloads the
+    module), after the table and in the same call; O(state=media) does only that.
   - In check mode, validates the ruleset with C(nft -c) and reports the diff.
 options:
   state:
     description: V(applied) applies O(ruleset); V(confirmed) confirms O(token); V(read) reads;
-      V(rehearsed) runs the no-change commit-confirmed round trip.
+      V(rehearsed) runs the no-change commit-confirmed round trip; V(media) changes O(media) only.
     type: str
-    choices: [applied, confirmed, read, rehearsed]
+    choices: [applied, confirmed, read, rehearsed, media]
     default: applied
   ruleset:
     description: The whole nftables file for the table (create, delete, rebuild).
@@ -75,9 +77,16 @@ options:
     elements: str
     default: []
   state_dir:
-    description: Directory for desired, confirmed, revert and timer files.
+    description: Directory for desired, confirmed, revert and timer files (required unless O(state=media)).
     type: path
-    required: true
+  media:
+    description:
+      - Removable storage on a Linux host, C(state) (V(present) writes irm's modprobe rule that blocks
+        usb-storage, V(absent) removes it), C(dir) (the rule's directory, default C(/etc/modprobe.d)) and
+        C(unload) (unload usb-storage now when loaded, default true). With O(state=applied) it is done
+        after the table, in the same call; what it could not do fails the task once the table is
+        confirmed (RV(irm_media_error)), never leaving the table unconfirmed for it.
+    type: dict
   table:
     description: The nftables table (family inet) irm owns.
     type: str
@@ -177,6 +186,14 @@ irm_confirmed:
   description: The planned ruleset is live and confirmed (nothing left for a timer to undo).
   returned: when true
   type: bool
+irm_media:
+  description: What was done to removable storage (blocked, lifted, unchanged; "usb_storage unloaded").
+  returned: with O(media)
+  type: str
+irm_media_error:
+  description: Why removable storage could not be changed (the task fails once the table stands).
+  returned: with O(media), when it failed
+  type: str
 irm_rehearsed:
   description: The no-change round trip armed a timer, stopped it and left nothing armed.
   returned: state=rehearsed, when it succeeded
