@@ -87,6 +87,10 @@ def contain(
                                             "are not what this journal last recorded (another journal's, or a "
                                             "lost journal): no compare-and-swap. Journaled.")] = False,
     ios_play: IosPlayOpt = False,
+    warm: Annotated[bool, typer.Option("--warm/--no-warm", help="Change the Linux boundaries and area hosts over "
+                                       "SSH without starting a play once their options are resolved (one play, "
+                                       "run in the background while the first stages cut); --no-warm: every "
+                                       "stage is a play.")] = True,
 ) -> None:
     """Contain one or more areas: Internet cut, isolation, vectors and removable storage, mobile, then the
     sub-area loop; with several areas, every first cut comes before any other work.
@@ -109,7 +113,8 @@ def contain(
     inv = load(inventory, from_soc=from_soc)
     for name in area or []:
         inv.area(name)
-    with Journal(existing_journal(journal)) as j, stage_runner(inv, inventory, ios_play or dry_run) as run:
+    with Journal(existing_journal(journal)) as j, \
+            stage_runner(inv, inventory, ios_play or dry_run, warm=warm and not dry_run) as run:
         names = chosen_areas(inv, j, area, detected, incident_id, specs, "contain")
         if not names:
             console.print("no area has detections in its sources: nothing to contain")
@@ -127,7 +132,8 @@ def contain(
                                         lambda: job.applier.planned(job.applier.states()))
         job.preflight(reach_nodes=not offline)
         if not dry_run:
-            hold_sessions(run, [*([inv.edge.name] if inv.edge else []), *(a.gateway for a in job.areas)])
+            hold_sessions(run, inv, [*([inv.edge.name] if inv.edge else []), *(a.gateway for a in job.areas)],
+                          [h for a in job.areas for h in a.hosts])
         console.print(Text.assemble(("containment plan", "bold"), " for ", ("area" if len(names) == 1 else "areas"),
                                     " ", (", ".join(names), "bold"),
                                     f" (incident {job.incident.id}: {job.incident.spec.worm})",

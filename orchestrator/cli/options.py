@@ -41,27 +41,46 @@ IosPlayOpt = Annotated[bool, typer.Option(
 
 
 @contextlib.contextmanager
-def stage_runner(inv: Inventory, inventory: Path, ios_play: bool = False) -> Iterator[runner.PlaybookRunner]:
+def stage_runner(inv: Inventory, inventory: Path, ios_play: bool = False,
+                 warm: bool = False) -> Iterator[runner.PlaybookRunner]:
     """The runner a command's stages go through: the plays, with the IOS devices of every boundary stage
-    changed over held netmiko sessions (``core.ios_direct``) unless ``ios_play``; the sessions are closed
-    when the command ends."""
+    changed over held netmiko sessions (``core.ios_direct``) unless ``ios_play``; with ``warm``, the
+    Linux boundaries and area hosts ``hold_sessions`` names changed over SSH without a play once
+    prepared (``core.warm``). Sessions and connections are closed when the command ends."""
+    from orchestrator.containment.table import CONTAINMENT
     from orchestrator.core import runner as runner_
     from orchestrator.core.ios_direct import IosDirect
+    from orchestrator.core.warm import WarmPath
 
-    if ios_play or not any(h.boundary_kind == "cisco_ios" for h in inv.hosts.values()):
-        yield runner_.run_playbook
-        return
-    with IosDirect(inv, inventory, boundary_playbooks(), runner_.run_playbook) as direct:
-        yield direct
+    with contextlib.ExitStack() as stack:
+        run: runner.PlaybookRunner = runner_.run_playbook
+        if warm:
+            run = stack.enter_context(WarmPath(
+                inventory, [], frozenset(p.playbook for p in CONTAINMENT), run, held=[],
+                media={p.playbook: "present" for p in CONTAINMENT if p.removable_storage}))
+        if not ios_play and any(h.boundary_kind == "cisco_ios" for h in inv.hosts.values()):
+            run = stack.enter_context(IosDirect(inv, inventory, boundary_playbooks(), run))
+        yield run
 
 
-def hold_sessions(run: runner.PlaybookRunner, boundaries: list[str]) -> None:
-    """The IOS direct path logs in to these boundaries now, in the background (their stages then start
-    without a login); nothing for another runner."""
+def hold_sessions(run: runner.PlaybookRunner, inv: Inventory, boundaries: list[str],
+                  hosts: list[str] | None = None) -> None:
+    """Get ahead of the stages, in the background: the IOS direct path logs in to the IOS boundaries; once
+    the first stage has run, the warm path resolves the Linux boundaries' and ``hosts``' options and opens
+    a master connection to each boundary (the host-level stage waits for it; a boundary stage meanwhile
+    runs as its play). Nothing for another runner."""
+    from orchestrator.containment.table import CONTAINMENT
     from orchestrator.core.ios_direct import IosDirect
+    from orchestrator.core.warm import WarmPath
 
     if isinstance(run, IosDirect):
         run.hold(boundaries, background=True)
+        run = run.fallback
+    if isinstance(run, WarmPath):
+        linux = [h for h in dict.fromkeys([*boundaries, *(hosts or [])])
+                 if inv.hosts[h].boundary_kind != "cisco_ios" and inv.hosts[h].os == "linux"]
+        run.start(linux, held=[b for b in boundaries if b in linux],
+                  wait_for=frozenset(p.playbook for p in CONTAINMENT if p.host_level), defer=True)
 
 
 def boundary_playbooks() -> frozenset[str]:

@@ -197,7 +197,7 @@ def _recover(inv: Inventory, j: Journal, req: RecoverRequest, specs: list[Any], 
 
     with stage_runner(inv, req.inventory, ios_play) as run:
         job = _job(inv, j, req, specs, confirm, run)
-        hold_sessions(run, [*([inv.edge.name] if inv.edge else []), job.area.gateway])
+        hold_sessions(run, inv, [*([inv.edge.name] if inv.edge else []), job.area.gateway])
         _recover_with(job, area, live_box)
 
 

@@ -70,7 +70,9 @@ class Phase:
     summary: Callable[[Brief], str] = _no_summary  # containment: the plan's line for this stage
     first_cut: bool = False  # containment: the stage whose change is the area's first cut
     per_sub_area: str | None = None  # acts on one sub-area at a time: its items are named "<this>:<sub-area>"
-    removable_storage: bool = False  # recovery: lifts the removable-storage block on the area hosts too
+    # changes removable storage on the area hosts too: containment's host stage blocks it in the same call
+    # as each host's table, recovery's mobile step lifts it (its own play on the area hosts)
+    removable_storage: bool = False
     watches_every_area: bool = False  # recovery: its soak watches every area, not only the one reconnected
     warm: bool = False  # its play only applies the firewall policy to boundaries: the warm path may run it
     sends: type[BaseModel] = StageVars  # the extra vars of its play (checked against the roles by a test)

@@ -73,6 +73,8 @@ class WarmHost(BaseModel):
     ssh_args: str = ""
     become: bool = False
     become_method: str = "sudo"
+    media_dir: str = "/etc/modprobe.d"  # removable storage: irm's modprobe rule's directory
+    media_unload: bool = True  # and whether usb-storage is unloaded when blocked
 
     def refusal(self) -> str | None:
         """Why this host cannot go warm, or None."""
@@ -97,9 +99,17 @@ class WarmPath:
 
     def __init__(self, inventory: str | Path, hosts: list[str], playbooks: frozenset[str],
                  fallback: Callable[..., runner.RunResult], ssh: str = "ssh",
-                 unanswered: Callable[[list[dict[str, Any]], float], list[str]] | None = None) -> None:
+                 unanswered: Callable[[list[dict[str, Any]], float], list[str]] | None = None,
+                 held: list[str] | None = None, media: dict[str, str] | None = None) -> None:
         self.inventory = str(inventory)
         self.hosts = list(dict.fromkeys(hosts))
+        # the hosts whose master connection irm opens ahead and keeps (default: every one); the others
+        # share one connection per stage's calls (ControlPersist, the same private directory)
+        self.held = set(self.hosts if held is None else held)
+        self.media = dict(media or {})  # playbook -> removable storage's state its hosts get in the same call
+        self._persisted: set[str] = set()  # hosts whose ssh left a ControlPersist master (closed by close())
+        self._preparing: threading.Thread | None = None
+        self.wait_for: frozenset[str] = frozenset()  # playbooks that wait for a preparation under way
         self.playbooks = playbooks
         self.fallback = fallback
         self.ssh = ssh  # the OpenSSH client
@@ -170,10 +180,14 @@ class WarmPath:
         return check.returncode == 0
 
     def refresh(self) -> dict[str, bool]:
-        """Every prepared host's master connection, reopened where it died: host -> open."""
+        """Every prepared host's master connection (the held ones), reopened where it died, all at once:
+        host -> open."""
         out: dict[str, bool] = {}
         with self._lock:
+            todo = []
             for host, warm in self.ready.items():
+                if host not in self.held:
+                    continue
                 if self._alive(host):
                     out[host] = True
                     continue
@@ -181,15 +195,42 @@ class WarmPath:
                 cmd = self._ssh(warm, "-o", "ControlMaster=yes", "-N", warm.address)
                 if shutil.which("setpriv"):  # the master ends with this process, even when it is killed
                     cmd = ["setpriv", "--pdeathsig", "TERM", "--", *cmd]
-                proc = subprocess.Popen(cmd,
-                                        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                        stderr=subprocess.DEVNULL, start_new_session=True)
-                self._masters[host] = proc
-                deadline = time.monotonic() + OPEN_TIMEOUT
-                while time.monotonic() < deadline and proc.poll() is None and not self._alive(host):
-                    time.sleep(0.05)
-                out[host] = self._alive(host)
+                self._masters[host] = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                                       stderr=subprocess.DEVNULL, start_new_session=True)
+                todo.append(host)
+            deadline = time.monotonic() + OPEN_TIMEOUT
+            while todo and time.monotonic() < deadline:
+                for host in [h for h in todo if self._masters[h].poll() is not None or self._alive(h)]:
+                    todo.remove(host)
+                    out[host] = self._alive(host)
+                time.sleep(0.05)
+            out |= {h: self._alive(h) for h in todo}
         return out
+
+    def start(self, hosts: list[str], held: list[str], wait_for: frozenset[str], defer: bool = False) -> None:
+        """Prepare these hosts in the background (``prepare``), holding masters to ``held``: stages of the
+        plays in ``wait_for`` wait for it, any other stage runs as its play meanwhile. ``defer``: once the
+        first stage has run (its play then has the machine to itself: the first cut is not slowed)."""
+        self.hosts = list(dict.fromkeys(hosts))
+        self.held = set(held)
+        self.wait_for = wait_for
+        self._preparing = threading.Thread(target=self.prepare, name="irm-warm-prepare", daemon=True)
+        if not defer:
+            self._preparing.start()
+
+    def _start_deferred(self) -> None:
+        if self._preparing is not None and self._preparing.ident is None:
+            self._preparing.start()
+
+    def _prepared(self, playbook: str) -> bool:
+        """Whether preparation is over (waited for, for the plays in ``wait_for``)."""
+        if self._preparing is None or (self._preparing.ident is not None and not self._preparing.is_alive()):
+            return True
+        if playbook in self.wait_for:
+            self._start_deferred()
+            self._preparing.join()
+            return True
+        return False
 
     def _stop(self, host: str) -> None:
         proc = self._masters.pop(host, None)
@@ -206,11 +247,30 @@ class WarmPath:
                 proc.wait()
 
     def close(self) -> None:
-        """Stop every master connection (by its PID) and remove the sockets' directory."""
+        """Stop every master connection (the held ones by their PID, the ControlPersist ones by ``ssh -O
+        exit``) and remove the sockets' directory."""
+        if self._preparing is not None and self._preparing.ident is not None:
+            self._preparing.join()
         with self._lock:
             for host in list(self._masters):
                 self._stop(host)
+            persisted = [self.ready[h] for h in self._persisted if h in self.ready]
+            if persisted:
+                with ThreadPoolExecutor(max_workers=min(32, len(persisted))) as pool:
+                    list(pool.map(lambda w: subprocess.run(self._ssh(w, "-O", "exit", w.address),
+                                                           stdin=subprocess.DEVNULL, capture_output=True,
+                                                           timeout=OPEN_TIMEOUT, check=False), persisted))
+            self._persisted.clear()
         shutil.rmtree(self.dir, ignore_errors=True)
+
+    def _sharing(self, host: str) -> list[str]:
+        """How one call connects: through the held master, or (a host not held) opening a master the
+        next call of this run shares (ControlPersist, closed by ``close``)."""
+        if host in self.held:
+            return ["-o", "ControlMaster=no"]
+        with self._lock:
+            self._persisted.add(host)
+        return ["-o", "ControlMaster=auto", "-o", "ControlPersist=30"]
 
     def __enter__(self) -> WarmPath:
         return self
@@ -240,10 +300,13 @@ class WarmPath:
                  forks: int | None = None, events: EventStream | None = None,
                  node: runner.ExecutionNode | None = None) -> runner.RunResult:
         plain = not (check or diff or limit or tags or node) and str(inventory) == self.inventory
-        sv = self._stage_vars(playbook, extravars, plain)
+        sv = self._stage_vars(playbook, extravars, plain and self._prepared(Path(playbook).stem))
         if sv is None:
-            return self.fallback(playbook, inventory, extravars=extravars, check=check, diff=diff, limit=limit,
-                                 tags=tags, forks=forks, events=events, node=node)
+            try:
+                return self.fallback(playbook, inventory, extravars=extravars, check=check, diff=diff, limit=limit,
+                                     tags=tags, forks=forks, events=events, node=node)
+            finally:
+                self._start_deferred()
         return self._run(str(Path(playbook).stem), sv, events)
 
     def _run(self, name: str, sv: StageVars, events: EventStream | None) -> runner.RunResult:
@@ -261,7 +324,7 @@ class WarmPath:
         emit("playbook_on_play_start", {})
         emit("playbook_on_task_start", {})
         with ThreadPoolExecutor(max_workers=max(1, len(targets))) as pool:
-            for host, kind, res in pool.map(lambda h: self._host(h, sv), targets):
+            for host, kind, res in pool.map(lambda h: self._host(h, sv, self.media.get(name)), targets):
                 emit(kind, {"host": host, "res": res})
         runner.redact_failures(collector.hosts, self.inventory, collector.events)
         failed = any(h.failed or h.unreachable for h in collector.hosts.values())
@@ -270,8 +333,9 @@ class WarmPath:
                                 rc=2 if failed else 0, check=False, hosts=collector.hosts, events=collector.events,
                                 via="warm")
 
-    def _host(self, host: str, sv: StageVars) -> tuple[str, str, dict[str, Any]]:
-        """One host's change through the collection's sequence: (host, runner event kind, its result)."""
+    def _host(self, host: str, sv: StageVars, media: str | None = None) -> tuple[str, str, dict[str, Any]]:
+        """One host's change through the collection's sequence: (host, runner event kind, its result);
+        ``media``: removable storage's state, changed in the same call."""
         warm = self.ready[host]
         policy = sv.irm_policies[host]
         args: dict[str, Any] = {
@@ -280,6 +344,8 @@ class WarmPath:
             "state_dir": warm.state_dir, "table": warm.table, "confirm_timeout": sv.firewall_policy_confirm_timeout,
             "deadman": warm.deadman, "absent": bool(self._render.is_empty(policy)), "boot_unit": warm.boot_unit,
             "nft_path": warm.nft_path}
+        if media:
+            args["media"] = {"state": media, "dir": warm.media_dir, "unload": warm.media_unload}
         args = self._seq.with_ruleset(host, args, self._host_code, self._render.render, self._render.PolicyError)
         if args.get("failed"):
             return host, "runner_on_failed", args
@@ -290,7 +356,7 @@ class WarmPath:
             if warm.become:
                 remote = f"sudo -n -H -- {remote}"
             try:
-                done = subprocess.run(self._ssh(warm, "-o", "ControlMaster=no", warm.address, remote),
+                done = subprocess.run(self._ssh(warm, *self._sharing(host), warm.address, remote),
                                       input=self._seq.host_payload(self._source, params, False), text=True,
                                       capture_output=True, timeout=CALL_TIMEOUT, check=False)
             except subprocess.TimeoutExpired:

@@ -25,7 +25,9 @@ FAKE_SSH = r'''#!PYTHON
 import json, os, sys, time
 args = sys.argv[1:]
 log = os.path.join(os.path.dirname(sys.argv[0]), "calls.jsonl")
-if "-O" in args:  # control command: the master answers while its pid file exists
+if "-O" in args:  # control command (logged): the master answers while its pid file exists
+    with open(os.path.join(os.path.dirname(sys.argv[0]), "control.log"), "a") as f:
+        f.write(args[args.index("-O") + 1] + " " + args[-1] + "\n")
     sys.exit(0 if os.path.exists(os.path.join(os.path.dirname(sys.argv[0]), "master.pid")) else 255)
 if "-N" in args:  # the master connection
     open(os.path.join(os.path.dirname(sys.argv[0]), "master.pid"), "w").write(str(os.getpid()))
@@ -154,6 +156,48 @@ def test_a_host_not_reached_is_unreachable_and_nothing_is_confirmed(tmp_path: Pa
     hr = result.hosts["gw-x"]
     assert hr.unreachable == 1 and not result.succeeded and "No route to host" in hr.failures[0]
     assert "irm_confirmed" not in hr.facts
+
+
+def test_area_hosts_share_one_connection_per_run_and_block_removable_storage_in_the_same_call(
+        tmp_path: Path, fake_ssh: Path) -> None:
+    host = {**WARM, "address": "x-ws1.example", "media_dir": "/srv/x-ws1", "media_unload": False}
+    resolver = Resolver({"x-ws1": host, "gw-x": WARM})
+    with WarmPath("inv", ["x-ws1", "gw-x"], frozenset({"contain_3_vectors"}), resolver, ssh=str(fake_ssh),
+                  held=["gw-x"], media={"contain_3_vectors": "present"}) as warm:
+        warm.prepare()
+        assert not (tmp_path / "control.log").read_text().count("x-ws1.example")  # no master held for it
+        result = warm("contain_3_vectors", "inv", extravars=_vars(["x-ws1"]))
+        assert result.via == "warm" and result.succeeded
+    apply, confirm = [json.loads(line) for line in (tmp_path / "calls.jsonl").read_text().splitlines()]
+    assert apply["params"]["media"] == {"state": "present", "dir": "/srv/x-ws1", "unload": False}
+    assert "media" not in confirm["params"]  # the confirm changes the table's timer only
+    for call in (apply, confirm):  # the first call opens the run's connection, the second shares it
+        assert "ControlMaster=auto" in call["argv"] and "ControlPersist=30" in call["argv"]
+    assert "exit x-ws1.example" in (tmp_path / "control.log").read_text().splitlines()  # closed with the run
+
+
+def test_while_preparing_a_boundary_stage_runs_as_its_play_and_the_host_stage_waits(
+        tmp_path: Path, fake_ssh: Path) -> None:
+    import threading
+
+    gate = threading.Event()
+
+    class Slow(Resolver):
+        def __call__(self, playbook: str | Path, inventory: str | Path, **kw: Any) -> runner.RunResult:
+            if str(playbook) == "warm":
+                assert gate.wait(10)
+            return super().__call__(playbook, inventory, **kw)
+
+    resolver = Slow({"gw-x": WARM, "x-ws1": {**WARM, "address": "x-ws1.example"}})
+    with WarmPath("inv", [], frozenset({"contain_2_isolate", "contain_3_vectors"}), resolver, ssh=str(fake_ssh),
+                  held=[]) as warm:
+        warm.start(["gw-x", "x-ws1"], held=["gw-x"], wait_for=frozenset({"contain_3_vectors"}))
+        assert warm("contain_2_isolate", "inv", extravars=_vars(["gw-x"])).via == "ansible-playbook"
+        threading.Timer(0.3, gate.set).start()
+        assert warm("contain_3_vectors", "inv", extravars=_vars(["x-ws1"])).via == "warm"
+        assert sorted(warm.ready) == ["gw-x", "x-ws1"] and warm.refresh() == {"gw-x": True}
+        assert warm("contain_2_isolate", "inv", extravars=_vars(["gw-x"])).via == "warm"
+    assert resolver.plays == ["contain_2_isolate", "warm"]
 
 
 def test_the_watcher_cuts_over_held_connections_and_starts_no_play_for_it(tmp_path: Path, fake_ssh: Path) -> None:
