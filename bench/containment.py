@@ -5,7 +5,8 @@
 For each area size N (hosts in area `bench-x`, from bench/make_inventory.py):
   irm        `irm contain --area bench-x --yes --no-loop`, timed from the journal: first cut = when the
              edge's new ruleset took effect (returned by the irm_nft module), full containment = the
-             containment_finished event, both from the moment containment started.
+             containment_finished event, both from the moment containment started. Then, on a lab built
+             again, the same with `--no-warm` (every stage a play, irm's path before the warm path).
   (a) manual the same rendered rulesets (read back from irm's run) applied by a plain ansible-playbook
              with Ansible's default settings (forks 5, no pipelining, facts gathered): copy, then nft -f,
              host by host, as an operator would by hand.
@@ -56,11 +57,11 @@ def fresh_lab(inv_dir: Path) -> float:
     return time.monotonic() - started
 
 
-def run_irm(inv_dir: Path, work: Path) -> tuple[float, float]:
-    journal = work / "journal.db"
+def run_irm(inv_dir: Path, work: Path, *extra: str) -> tuple[float, float]:
+    journal = work / f"journal{'-'.join(extra)}.db"
     irm("incident", "open", "--worm", "Bench.Worm", "--vector", "tcp/4445", "--journal", str(journal))
     irm("contain", "--area", "bench-x", "--yes", "--no-loop", "--confirm-timeout", "300", "--journal",
-        str(journal), "-i", str(inv_dir))
+        str(journal), "-i", str(inv_dir), *extra)
     db = sqlite3.connect(journal)
     (start,) = db.execute("SELECT detail FROM events WHERE kind='containment_started'").fetchone()
     (detail,) = db.execute("SELECT detail FROM stages WHERE name='internet_cut'").fetchone()
@@ -153,6 +154,8 @@ def main() -> None:
             first_cut, full = run_irm(inv_dir, work)
             hosts = keep_rendered(inv_dir, rules)
             fresh_lab(inv_dir)
+            _, full_plays = run_irm(inv_dir, work, "--no-warm")
+            fresh_lab(inv_dir)
             limit = run_limit(inv_dir, rules)
             fresh_lab(inv_dir)
             every = run_limit(inv_dir, rules, hosts)
@@ -163,7 +166,8 @@ def main() -> None:
             subprocess.run([str(BIN / "irm"), "lab", "down", "-i", str(inv_dir)], capture_output=True, env=ENV,
                            check=False)
         row = {"hosts": n, "lab_up_s": round(lab_up, 2), "irm_first_cut_s": round(first_cut, 2),
-               "irm_full_s": round(full, 2), "limit_chokepoints_s": round(limit, 2),
+               "irm_full_s": round(full, 2), "irm_plays_full_s": round(full_plays, 2),
+               "limit_chokepoints_s": round(limit, 2),
                "bare_ssh_every_host_s": round(every, 2), "irm_full_vs_bare_every": round(full / every, 2),
                "ansible_playbook_floor_s": round(floor, 2), "manual_s": round(manual, 2),
                "first_cut_vs_limit": round(first_cut / limit, 2), "manual_vs_irm_full": round(manual / full, 2)}
@@ -173,14 +177,16 @@ def main() -> None:
     base = rows[0]["irm_first_cut_s"]
     lines = ["| hosts in area | irm first cut | (b) bare ssh on chokepoints | first cut / (b) | first cut / "
              f"first cut at {rows[0]['hosts']} | (c) empty ansible-playbook | irm full containment | "
-             "(a) plain ansible-playbook | (a) / irm full | (d) bare ssh, every host | irm full / (d) |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
+             "(a) plain ansible-playbook | (a) / irm full | (d) bare ssh, every host | irm full / (d) | "
+             "irm --no-warm (every stage a play) | --no-warm / irm full |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         lines.append(f"| {r['hosts']} | {r['irm_first_cut_s']}s | {r['limit_chokepoints_s']}s "
                      f"| {r['first_cut_vs_limit']}x | {r['irm_first_cut_s'] / base:.2f}x "
                      f"| {r['ansible_playbook_floor_s']}s | {r['irm_full_s']}s "
                      f"| {r['manual_s']}s | {r['manual_vs_irm_full']}x | {r['bare_ssh_every_host_s']}s "
-                     f"| {r['irm_full_vs_bare_every']}x |")
+                     f"| {r['irm_full_vs_bare_every']}x | {r['irm_plays_full_s']}s "
+                     f"| {r['irm_plays_full_s'] / r['irm_full_s']:.2f}x |")
     publish(markdown, "containment", lines)
 
 

@@ -8,11 +8,13 @@ For each run (default 3), on a freshly built lab: `irm contain --area subsidiary
 the same command again (nothing to change); then the same two commands with `--ios-play` on a lab built
 again (gw-y changed by the collection's irm_ios_acl module in a play, the path before the IOS direct
 one). Each stage's time is the journal's (its row started to ended, the confirm included); the total is
-the command's wall time. The floor, measured in the same
-run: one netmiko session to gw-y (log in, enable, `configure terminal`, the isolate stage's access list
-under a throwaway name, `end`, the list deleted, log out): what one device round of the same size costs
-with nothing checked. Prints the medians and their ratios to the floor; asserts nothing (targets in
-docs/benchmarks.md).
+the command's wall time. The floor, measured in the same run: one netmiko session to gw-y (log in,
+enable, `configure terminal revert timer 1`, the isolate stage's access list under a throwaway name,
+`end`, `configure confirm`): what one device round of the same size costs with nothing read or
+checked. Then, on a lab built again each time, one `irm contain` of all four lab areas (gw-y's among
+three Linux gateways) with irm's defaults and with `--ios-play --no-warm` (every stage a play, as
+before the IOS direct and warm paths). Prints the medians and their ratios; asserts nothing (targets
+in docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from orchestrator.core.journal import Journal  # noqa: E402
 ENV = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}", "COLUMNS": "200"}
 LAB = ROOT / "inventories" / "lab"
 AREA = "subsidiary-y"
+AREAS = ("hq", "subsidiary-x", "subsidiary-y", "subsidiary-z")  # every lab area: gw-y's among Linux gateways
 
 
 def irm(*args: str, check: bool = True) -> float:
@@ -66,8 +69,10 @@ def last_stage(journal: Path) -> int:
 
 
 def floor() -> float:
-    """One netmiko session sending a list of the isolate stage's size to gw-y, then deleting it."""
-    from orchestrator.core import ios_readback
+    """One netmiko session writing a list of the isolate stage's size to gw-y under a revert timer, then
+    confirming it (the login, `configure terminal revert timer`, the lines, `configure confirm`): the
+    device round of a changing stage with nothing read or checked. The list is then deleted."""
+    from orchestrator.core import ios_direct, ios_readback
     from orchestrator.core.paths import module_util
     from orchestrator.core.posture import AreaState, policies
 
@@ -76,13 +81,12 @@ def floor() -> float:
     render = module_util("irm_ios_render")
     policy = policies(inv, [], {AREA: AreaState(posture="isolated")})["gw-y"].model_dump(mode="json")
     aces = render.render("gw-y", policy)
-    assert host.login is not None
     start = time.monotonic()
-    conn = ios_readback._connect(str(host.address), host.login.port, host.login.user, host.login.key_file,
-                                 host.login.known_hosts, 30)
+    conn = ios_direct._login(host)
     try:
-        conn.send_config_set(["ip access-list extended BENCH-FLOOR",
-                              *[f"{10 * (i + 1)} {a}" for i, a in enumerate(aces)], "exit"])
+        ios_direct.configure(conn, "gw-y", ["ip access-list extended BENCH-FLOOR",
+                                            *[f"{10 * (i + 1)} {a}" for i, a in enumerate(aces)], "exit"], 1)
+        ios_readback.exec_command(conn, "configure confirm")
         elapsed = time.monotonic() - start
         conn.send_config_set(["no ip access-list extended BENCH-FLOOR"])
     finally:
@@ -99,10 +103,18 @@ class Path_:
 
 
 @dataclass
+class Areas:
+    total: float  # the whole command's wall time
+    stages: dict[str, float]  # stage -> seconds (the longest of its areas' rows: one play or run for all)
+
+
+@dataclass
 class Run:
     direct: Path_  # irm's default: the IOS direct path (core.ios_direct)
     play: Path_  # --ios-play: the irm_ios_acl module in a play over network_cli
     floor: float
+    areas_fast: Areas  # the four areas, irm's defaults (IOS direct path, warm path)
+    areas_plays: Areas  # the four areas, --ios-play --no-warm (every stage a play)
 
 
 def contain_twice(work: Path, n: int, *extra: str) -> Path_:
@@ -118,8 +130,28 @@ def contain_twice(work: Path, n: int, *extra: str) -> Path_:
     return Path_(first, total, stage_times(journal, mark), again)
 
 
+def four_areas(work: Path, n: int, *extra: str) -> Areas:
+    """One `irm contain` of every lab area on a fresh lab: the whole command and each stage."""
+    from datetime import datetime
+
+    irm("lab", "down", "-i", str(LAB), check=False)
+    irm("lab", "up", "-i", str(LAB))
+    journal = work / f"areas-{n}{'-'.join(extra)}.db"
+    irm("incident", "open", "--worm", "bench", "--vector", "tcp/4445", "--journal", str(journal), "-i", str(LAB))
+    total = irm("contain", *(a for name in AREAS for a in ("--area", name)), "--yes", "--no-loop", "--journal",
+                str(journal), "-i", str(LAB), *extra)
+    stages: dict[str, float] = {}
+    with closing(Journal.reader(journal)) as j:
+        for st in j.stages.of(1):
+            if st.ended_at and not st.check_mode:
+                took = (datetime.fromisoformat(st.ended_at) - datetime.fromisoformat(st.started_at)).total_seconds()
+                stages[st.name] = max(stages.get(st.name, 0.0), took)
+    return Areas(total, stages)
+
+
 def run(work: Path, n: int) -> Run:
-    return Run(contain_twice(work, n), contain_twice(work, n, "--ios-play"), floor())
+    return Run(contain_twice(work, n), contain_twice(work, n, "--ios-play"), floor(),
+               four_areas(work, n), four_areas(work, n, "--ios-play", "--no-warm"))
 
 
 def main() -> None:
@@ -137,7 +169,9 @@ def main() -> None:
                 print(f"  run {n + 1} {label}: contain {p.total:.1f} s "
                       f"({', '.join(f'{k} {v:.1f}' for k, v in p.first.items())}); again {p.total_again:.1f} s "
                       f"({', '.join(f'{k} {v:.1f}' for k, v in p.again.items())})", file=sys.stderr)
-            print(f"  run {n + 1}: netmiko floor {r.floor:.2f} s", file=sys.stderr)
+            print(f"  run {n + 1}: netmiko floor {r.floor:.2f} s; four areas {r.areas_fast.total:.1f} s "
+                  f"({r.areas_fast.stages}), every stage a play {r.areas_plays.total:.1f} s ({r.areas_plays.stages})",
+                  file=sys.stderr)
     finally:
         irm("lab", "down", "-i", str(LAB), check=False)
     fl = statistics.median(r.floor for r in results)
@@ -158,9 +192,22 @@ def main() -> None:
         dt = statistics.median(getattr(r.direct, pick) for r in results)
         pt = statistics.median(getattr(r.play, pick) for r in results)
         lines.append(f"| {label} | {dt:.1f} s | | {pt:.1f} s | | {pt / dt:.1f}x | {len(results)} |")
-    lines.append(f"| floor: one netmiko session writing a list of the isolate stage's size | {fl:.2f} s | 1.0x | | | | "
-                 f"{len(results)} |")
+    lines.append(f"| floor: one netmiko login writing a list of the isolate stage's size, confirmed | {fl:.2f} s "
+                 f"| 1.0x | | | | {len(results)} |")
     publish(markdown, "ios", lines)
+    areas = [f"| irm contain --area {' --area '.join(AREAS)} --no-loop | irm's defaults (IOS direct path, warm path) "
+             "| --ios-play --no-warm (every stage a play) | faster by | runs |", "|---|---|---|---|---|"]
+    for stage in ("internet_cut", "isolate", "vectors", "mobile"):
+        fast = [r.areas_fast.stages[stage] for r in results if stage in r.areas_fast.stages]
+        slow = [r.areas_plays.stages[stage] for r in results if stage in r.areas_plays.stages]
+        if fast and slow:
+            fm, sm = statistics.median(fast), statistics.median(slow)
+            areas.append(f"| {stage} stage, every area at once | {fm:.1f} s | {sm:.1f} s | {sm / fm:.1f}x | "
+                         f"{len(fast)} |")
+    ft = statistics.median(r.areas_fast.total for r in results)
+    st = statistics.median(r.areas_plays.total for r in results)
+    areas.append(f"| whole command | {ft:.1f} s | {st:.1f} s | {st / ft:.1f}x | {len(results)} |")
+    publish(markdown, "ios_areas", areas)
 
 
 if __name__ == "__main__":

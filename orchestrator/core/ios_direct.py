@@ -78,6 +78,7 @@ class IosDirect:
         self._lock = threading.Lock()
         self.used = 0  # stages whose IOS devices went direct
         self.held: list[str] = []  # devices whose sessions are opened ahead of their stages (``hold``)
+        self._logins: threading.Thread | None = None
 
     def eligible(self, name: str) -> bool:
         host = self.inv.hosts.get(name)
@@ -104,7 +105,8 @@ class IosDirect:
         wanted = [n for n in dict.fromkeys(names) if self.eligible(n)]
         self.held = list(dict.fromkeys([*self.held, *wanted]))
         if background:
-            threading.Thread(target=self.refresh, args=(wanted,), name="irm-ios-login", daemon=True).start()
+            self._logins = threading.Thread(target=self.refresh, args=(wanted,), name="irm-ios-login", daemon=True)
+            self._logins.start()
             return {}
         return self.refresh(wanted)
 
@@ -133,7 +135,9 @@ class IosDirect:
                 conn.disconnect()
 
     def close(self) -> None:
-        """Log out of every held session."""
+        """Log out of every held session (once the logins made in the background are over)."""
+        if self._logins is not None:
+            self._logins.join()
         with self._lock:
             for name in list(self._sessions):
                 self._drop(name)

@@ -282,3 +282,16 @@ def test_a_master_connection_ends_with_irm_even_when_irm_is_killed(tmp_path: Pat
             holder.kill()
         if held.startswith(tempfile.gettempdir()):  # its private directory: a SIGKILL left it behind
             shutil.rmtree(held, ignore_errors=True)
+
+
+def test_the_sockets_directory_stays_short_whatever_tmpdir_is(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                fake_ssh: Path) -> None:
+    import tempfile
+
+    deep = tmp_path / ("d" * 60) / ("e" * 60)
+    deep.mkdir(parents=True)
+    monkeypatch.setenv("TMPDIR", str(deep))
+    monkeypatch.setattr(tempfile, "tempdir", None)  # read TMPDIR again
+    with WarmPath("inv", [], frozenset(), Resolver({}), ssh=str(fake_ssh)) as warm:
+        assert len(f"{warm.dir}/{'c' * 40}") < 108  # a Unix socket's path (ssh's %C is 40 characters)
+        assert not str(warm.dir).startswith(str(deep)) and (warm.dir.stat().st_mode & 0o077) == 0

@@ -10,7 +10,7 @@ short_description: Put irm's access list on a Cisco IOS boundary in one configur
 description:
   - Runs over the play's C(network_cli) connection (cisco.ios cliconf), each step one command on the same
     session, instead of gathering facts and running three resource modules that each gather again.
-  - C(state=applied) reads whether a change is pending (refused: irm never arms over someone else's),
+  - C(state=applied) reads whether a change is pending (then refused, as irm never arms over someone else's),
     the access lists (C(show access-lists)) and bindings (C(show running-config | include
     ^interface|ip access-group)); refuses, naming nothing on the device, a device holding an irm list
     none of O(expect_policies) would put there (compare-and-swap); plans make before break with the
