@@ -128,7 +128,8 @@ def recover(
                 if dry_run:
                     refused += _preview(inv, j, req, specs)
                 else:
-                    _recover(inv, j, req, specs, yes, ios_play)
+                    with stage_runner(inv, req.inventory, ios_play) as run:
+                        _recover(inv, j, req, specs, yes, run)
             except IrmError:
                 if names[i + 1:]:
                     err_console.print(f"not started: {', '.join(names[i + 1:])}", markup=False, highlight=False)
@@ -148,9 +149,10 @@ def _job(inv: Inventory, j: Journal, req: RecoverRequest, specs: list[Any],
         from orchestrator.lab.traffic import LabPaths
 
         paths = LabPaths()
-    if run is None:
-        return Recovery(req, inv, j, Sources(inv, specs=specs), confirm=confirm, paths=paths)
-    return Recovery(req, inv, j, Sources(inv, specs=specs), confirm=confirm, paths=paths, run=run)
+    from orchestrator.core import runner
+
+    return Recovery(req, inv, j, Sources(inv, specs=specs), confirm=confirm, paths=paths,
+                    run=run or runner.run_playbook)
 
 
 def _preview(inv: Inventory, j: Journal, req: RecoverRequest, specs: list[Any]) -> list[str]:
@@ -180,37 +182,30 @@ def _preview(inv: Inventory, j: Journal, req: RecoverRequest, specs: list[Any]) 
     return [job.area.name] if preview.unmet else []
 
 
-def _recover(inv: Inventory, j: Journal, req: RecoverRequest, specs: list[Any], yes: bool, ios_play: bool) -> None:
+def _recover(inv: Inventory, j: Journal, req: RecoverRequest, specs: list[Any], yes: bool,
+             run: PlaybookRunner) -> None:
+    from orchestrator.cli.live import ContainLive
+
     area = req.area
 
-    live_box: list[Any] = []  # the live view, once it runs (the prompt stops it while it asks)
-
     def confirm(s: Step, changes: list[str]) -> bool:
-        live_box[0].live.stop()
+        live.live.stop()
         console.print(f"{s.label}: {s.title}", style="bold")
         for line in changes:
             console.print(f"  {line}", markup=False, highlight=False)
         ok = yes or typer.confirm(f"Perform {s.label}?", default=False)
         if ok:
-            live_box[0].live.start()
+            live.live.start()
         return ok
 
-    with stage_runner(inv, req.inventory, ios_play) as run:
-        job = _job(inv, j, req, specs, confirm, run)
-        hold_sessions(run, inv, [*([inv.edge.name] if inv.edge else []), job.area.gateway])
-        _recover_with(job, area, live_box)
-
-
-def _recover_with(job: Recovery, area: str, live_box: list[Any]) -> None:
-    from orchestrator.cli.live import ContainLive
-
+    job = _job(inv, j, req, specs, confirm, run)
+    hold_sessions(run, inv, [*([inv.edge.name] if inv.edge else []), job.area.gateway])
     left = job.remaining()
     done = [s.name for s in job.planned_steps() if s not in left]
     console.print(Text.assemble((f"recovery of {job.area.name}", "bold"), f" (incident {job.incident.id}): "
                                 f"done {', '.join(done) or 'nothing yet'}; next "
                                 f"{left[0].label if left else 'none'}"))
     with ContainLive(console, f"recovery of {job.area.name}") as live:
-        live_box.append(live)
         job.events.subscribe(live)
         job.events.subscribe(notice.shown)
         try:

@@ -113,9 +113,7 @@ class IosDirect:
     def refresh(self, names: list[str] | None = None) -> dict[str, str]:
         """The held sessions checked, and opened again where they died: device -> why it is not open."""
         def one(name: str) -> tuple[str, str]:
-            with self._lock:
-                lock = self._locks.setdefault(name, threading.Lock())
-            with lock:
+            with self._lock_of(name):
                 try:
                     self._session(self.inv.hosts[name])
                 except UserError as exc:
@@ -127,6 +125,11 @@ class IosDirect:
             return {}
         with ThreadPoolExecutor(max_workers=len(todo)) as pool:
             return {n: why for n, why in pool.map(one, todo) if why}
+
+    def _lock_of(self, name: str) -> threading.Lock:
+        """One device's lock: its session serves one stage or one check at a time."""
+        with self._lock:
+            return self._locks.setdefault(name, threading.Lock())
 
     def _drop(self, name: str) -> None:
         conn = self._sessions.pop(name, None)
@@ -185,37 +188,23 @@ class IosDirect:
             return routing.merge(str(playbook), False, [((None, rest), part.result()), ((None, direct), mine)])
 
     def _run(self, name: str, hosts: list[str], sv: StageVars, events: EventStream | None) -> runner.RunResult:
-        collector = runner.Collector(events)
-        counter = iter(range(1, 1 << 30))
-        lock = threading.Lock()
+        read_back: list[str] = []  # the devices this run read back and compared with the plan
 
-        def emit(kind: str, data: dict[str, Any]) -> None:
-            with lock:
-                n = next(counter)
-            collector({"event": kind, "counter": n, "created": datetime.now(UTC).isoformat(),
-                       "event_data": {"play": PLAY, "task": TASK, **data}})
+        def one(host: str) -> tuple[str, dict[str, Any]]:
+            _, kind, res = self._host(host, sv)
+            if res.pop("read_back", False):
+                read_back.append(host)
+            return kind, res
 
-        emit("playbook_on_play_start", {})
-        emit("playbook_on_task_start", {})
-        read_back: list[str] = []
-        with ThreadPoolExecutor(max_workers=len(hosts)) as pool:
-            for host, kind, res in pool.map(lambda h: self._host(h, sv), hosts):
-                if res.pop("read_back", False):
-                    read_back.append(host)
-                emit(kind, {"host": host, "res": res})
-        runner.redact_failures(collector.hosts, self.inventory, collector.events)
-        failed = any(h.failed or h.unreachable for h in collector.hosts.values())
+        result = runner.per_host(name, PLAY, TASK, hosts, one, self.inventory, events, VIA)
+        result.read_back = sorted(read_back)
         self.used += 1
-        return runner.RunResult(playbook=f"{name}.yml", status="failed" if failed else "successful",
-                                rc=2 if failed else 0, check=False, hosts=collector.hosts, events=collector.events,
-                                via=VIA, read_back=sorted(read_back))
+        return result
 
     def _host(self, name: str, sv: StageVars) -> tuple[str, str, dict[str, Any]]:
         """One device's change: (host, runner event kind, its result)."""
         host = self.inv.hosts[name]
-        with self._lock:
-            lock = self._locks.setdefault(name, threading.Lock())
-        with lock:
+        with self._lock_of(name):
             try:
                 conn = self._session(host)
             except UserError as exc:

@@ -22,7 +22,9 @@ import sys
 import tempfile
 import threading
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -348,6 +350,33 @@ def _play_signals() -> Iterator[None]:
         for sig, previous in kept.items():
             if previous is not None:
                 signal.signal(sig, previous)
+
+
+def per_host(name: str, play: str, task: str, hosts: list[str],
+             one: Callable[[str], tuple[str, dict[str, Any]]], inventory: str | Path, events: EventStream | None,
+             via: str) -> RunResult:
+    """A stage run without ``ansible-playbook`` (the warm path, the IOS direct path): ``one(host)`` for
+    every host at once, each returning (the runner event a play would have sent, its result); the results
+    go through the runner's own collector as a play's events, failures redacted as after a play."""
+    collector = Collector(events)
+    counter = iter(range(1, 1 << 30))
+    lock = threading.Lock()
+
+    def emit(kind: str, data: dict[str, Any]) -> None:
+        with lock:
+            n = next(counter)
+        collector({"event": kind, "counter": n, "created": datetime.now(UTC).isoformat(),
+                   "event_data": {"play": play, "task": task, **data}})
+
+    emit("playbook_on_play_start", {})
+    emit("playbook_on_task_start", {})
+    with ThreadPoolExecutor(max_workers=max(1, len(hosts))) as pool:
+        for host, (kind, res) in zip(hosts, pool.map(one, hosts), strict=True):
+            emit(kind, {"host": host, "res": res})
+    redact_failures(collector.hosts, inventory, collector.events)
+    failed = any(h.failed or h.unreachable for h in collector.hosts.values())
+    return RunResult(playbook=f"{name}.yml", status="failed" if failed else "successful", rc=2 if failed else 0,
+                     check=False, hosts=collector.hosts, events=collector.events, via=via)
 
 
 def redact_failures(hosts: dict[str, HostResult], inventory: str | Path,

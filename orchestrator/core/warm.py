@@ -33,7 +33,6 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -313,28 +312,11 @@ class WarmPath:
         return self._run(str(Path(playbook).stem), sv, events)
 
     def _run(self, name: str, sv: StageVars, events: EventStream | None) -> runner.RunResult:
-        targets = [t for t in sv.irm_targets.split(",") if t]
-        collector = runner.Collector(events)
-        counter = iter(range(1, 1 << 30))
-        lock = threading.Lock()
-
-        def emit(kind: str, data: dict[str, Any]) -> None:
-            with lock:
-                n = next(counter)
-            collector({"event": kind, "counter": n, "created": datetime.now(UTC).isoformat(),
-                       "event_data": {"play": PLAY, "task": TASK, **data}})
-
-        emit("playbook_on_play_start", {})
-        emit("playbook_on_task_start", {})
-        with ThreadPoolExecutor(max_workers=max(1, len(targets))) as pool:
-            for host, kind, res in pool.map(lambda h: self._host(h, sv, self.media.get(name)), targets):
-                emit(kind, {"host": host, "res": res})
-        runner.redact_failures(collector.hosts, self.inventory, collector.events)
-        failed = any(h.failed or h.unreachable for h in collector.hosts.values())
+        media = self.media.get(name)
+        result = runner.per_host(name, PLAY, TASK, [t for t in sv.irm_targets.split(",") if t],
+                                 lambda h: self._host(h, sv, media)[1:], self.inventory, events, "warm")
         self.used += 1
-        return runner.RunResult(playbook=f"{name}.yml", status="failed" if failed else "successful",
-                                rc=2 if failed else 0, check=False, hosts=collector.hosts, events=collector.events,
-                                via="warm")
+        return result
 
     def _host(self, host: str, sv: StageVars, media: str | None = None) -> tuple[str, str, dict[str, Any]]:
         """One host's change through the collection's sequence: (host, runner event kind, its result);

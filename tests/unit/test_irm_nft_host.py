@@ -143,3 +143,22 @@ def test_removable_storage_that_cannot_be_changed_fails_the_host_only_once_its_t
                                                                "irm_confirmed": True, "irm_media_error": "x"},
                                          lambda r, t: [])
     assert unchanged["failed"] and unchanged["irm_confirmed"] is True
+
+
+def test_the_rule_is_written_beside_a_planted_link_or_fifo_never_through_it(tmp_path: Any) -> None:
+    import os
+
+    folder = tmp_path / "modprobe.d"
+    folder.mkdir()
+    victim = tmp_path / "victim"
+    victim.write_text("keep\n")
+    rule = folder / host.MEDIA_FILE
+    (folder / f"{host.MEDIA_FILE}.tmp").symlink_to(victim)  # the temporary name: a link to another file
+    os.mkfifo(rule)  # the rule's own name: a FIFO (reading it would block the call forever)
+    spec = {"state": "present", "dir": str(folder), "unload": False}
+    assert host.run({"state": "media", "media": spec}) == {"changed": True, "irm_media": "blocked"}
+    assert victim.read_text() == "keep\n" and rule.is_file() and rule.read_text() == host.MEDIA_RULE
+    os.link(victim, folder / f"{host.MEDIA_FILE}.tmp")  # a hard link to another file at the temporary name
+    rule.write_text("tampered\n")
+    assert host.run({"state": "media", "media": spec})["changed"] and rule.read_text() == host.MEDIA_RULE
+    assert victim.read_text() == "keep\n"

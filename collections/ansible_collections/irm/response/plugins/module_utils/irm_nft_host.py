@@ -18,6 +18,7 @@ import json
 import os
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import time
@@ -146,9 +147,25 @@ def _read(path):
         return None
 
 
+def _read_regular(path):
+    """A regular file's text; None for anything else there (missing, a link, a FIFO, a device: never
+    opened, so a FIFO planted in its place cannot hang the call)."""
+    try:
+        if not stat.S_ISREG(os.lstat(path).st_mode):
+            return None
+    except OSError:
+        return None
+    return _read(path)
+
+
 def _write(path, text, mode=0o640):
+    """``text`` into ``path`` whole: a new temporary file beside it (whatever was at its name removed,
+    never written through), renamed over it (a link or FIFO at ``path`` is replaced, never followed)."""
     tmp = f"{path}.tmp"
-    with open(tmp, "w", encoding="utf-8") as fh:
+    with contextlib.suppress(FileNotFoundError):  # a leftover (or a link, or a hard link to another file)
+        os.unlink(tmp)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, mode)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
         fh.write(text)
         fh.flush()
         os.fsync(fh.fileno())
@@ -557,7 +574,7 @@ def media(spec, check_mode=False):
             except OSError as exc:
                 raise Failed(f"{path} could not be removed: {exc}") from None
         return True, "lifted"
-    changed = _read(path) != MEDIA_RULE
+    changed = _read_regular(path) != MEDIA_RULE
     if changed and not check_mode:
         try:
             os.makedirs(folder, exist_ok=True)
