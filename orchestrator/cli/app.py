@@ -26,8 +26,10 @@ node_app = typer.Typer(
     context_settings=HELP, no_args_is_help=True, help="Execution nodes: check them, install irm's runtime on them.")
 config_app = typer.Typer(
     context_settings=HELP, no_args_is_help=True, help="irm's configuration file (irm.toml) and its settings.")
+export_app = typer.Typer(
+    context_settings=HELP, no_args_is_help=True, help="The response in a standard form for other tools (CACAO v2).")
 for sub, name in ((config_app, "config"), (lab_app, "lab"), (incident_app, "incident"), (action_app, "action"),
-                  (node_app, "node")):
+                  (node_app, "node"), (export_app, "export")):
     app.add_typer(sub, name=name)
 
 # Markup off: worm names, notes, operator names and Ansible messages are printed as the characters they
