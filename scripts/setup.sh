@@ -16,6 +16,7 @@ command -v ssh-keygen >/dev/null 2>&1 || need_apt+=(openssh-client)
 command -v sysctl >/dev/null 2>&1 || need_apt+=(procps)
 [ -x /usr/bin/python3 ] || need_apt+=(python3)
 [ -x /usr/bin/chromium ] || need_apt+=(chromium)  # the crisis report's HTML is rendered headless in tests
+[ -x /usr/bin/chromedriver ] || need_apt+=(chromium-driver)  # the live board is driven in headless Chromium
 if ! "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
   echo "setup: $PYTHON is missing or older than 3.11; installing Debian's python3" >&2
   need_apt+=(python3 python3-venv)

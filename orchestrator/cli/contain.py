@@ -9,6 +9,7 @@ from typing import Annotated, Any
 import typer
 from rich.text import Text
 
+from orchestrator.board.feed import attached as board_feed
 from orchestrator.cli import notice
 from orchestrator.cli.app import app, console, err_console
 from orchestrator.cli.options import (
@@ -158,7 +159,8 @@ def contain(
         if not yes and not dry_run and not typer.confirm(f"Apply containment to {', '.join(names)}?", default=False):
             console.print("nothing applied")
             raise Declined()
-        with ContainLive(console, f"containment of {', '.join(names)}") as live:
+        with ContainLive(console, f"containment of {', '.join(names)}") as live, \
+                board_feed(job.events, j.path, f"irm contain --area {' --area '.join(names)}"):
             job.events.subscribe(live)
             job.events.subscribe(notice.shown)
             try:

@@ -20,7 +20,7 @@ from orchestrator.core.errors import INTERNAL_ERROR, INTERRUPTED, Declined, IrmE
 
 # The command modules, in the order `irm --help` lists them (the IRM order); each registers on the app.
 COMMAND_MODULES = ("init", "validate", "prepare", "identify", "incident", "contain", "watch", "status", "remediate",
-                   "recover", "report", "export", "node", "lab", "config")
+                   "recover", "report", "export", "serve", "node", "lab", "config")
 for _module in COMMAND_MODULES:
     importlib.import_module(f"orchestrator.cli.{_module}")
 

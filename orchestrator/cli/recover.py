@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.text import Text
 
+from orchestrator.board.feed import attached as board_feed
 from orchestrator.cli import notice
 from orchestrator.cli.app import app, console, err_console
 from orchestrator.cli.options import (
@@ -205,7 +206,8 @@ def _recover(inv: Inventory, j: Journal, req: RecoverRequest, specs: list[Any], 
     console.print(Text.assemble((f"recovery of {job.area.name}", "bold"), f" (incident {job.incident.id}): "
                                 f"done {', '.join(done) or 'nothing yet'}; next "
                                 f"{left[0].label if left else 'none'}"))
-    with ContainLive(console, f"recovery of {job.area.name}") as live:
+    with ContainLive(console, f"recovery of {job.area.name}") as live, \
+            board_feed(job.events, j.path, f"irm recover --area {job.area.name}"):
         job.events.subscribe(live)
         job.events.subscribe(notice.shown)
         try:

@@ -9,6 +9,7 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
+from orchestrator.board.feed import attached as board_feed
 from orchestrator.cli import notice
 from orchestrator.cli.app import app, console, err_console
 from orchestrator.cli.options import (
@@ -127,7 +128,8 @@ def _remediate(job: Remediation, inv: Inventory, j: Journal, yes: bool) -> None:
     if not yes and not typer.confirm(f"Remediate {area}?", default=False):
         console.print("nothing applied")
         raise Declined()
-    with RemediationLive(console, f"remediation of {area}") as live:
+    with RemediationLive(console, f"remediation of {area}") as live, \
+            board_feed(job.events, j.path, f"irm remediate --area {area}"):
         job.events.subscribe(live)
         job.events.subscribe(notice.shown)
         try:

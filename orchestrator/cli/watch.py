@@ -109,7 +109,9 @@ def watch(
 
         signal.signal(signal.SIGTERM, stop_on)
         end = time.monotonic() + duration if duration is not None else None
-        with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C is how a foreground watcher is stopped
+        from orchestrator.board.feed import attached as board_feed
+
+        with contextlib.suppress(KeyboardInterrupt), board_feed(w.events, j.path, f"irm watch --policy {policy}"):
             w.serve(lambda: stopping["now"] or (end is not None and time.monotonic() >= end))
         console.print("irm watch stopped")
         sys.stdout.flush()

@@ -54,9 +54,11 @@ def markdown(inv: Inventory) -> str:
     return "\n".join(lines) + "\n"
 
 
-def svg(inv: Inventory) -> str:
+def svg(inv: Inventory, scopes: bool = False) -> str:
     """Top to bottom: the Internet, the edge, the core with the SOC beside it, then one column per area:
-    its gateway and its segments (mobile segments drawn dashed); critical flows listed under the areas."""
+    its gateway and its segments (mobile segments drawn dashed); critical flows listed under the areas.
+    ``scopes``: each area's and segment's box carries ``data-scope`` (the area, or AREA/SEGMENT), so the
+    live board can colour it by its posture."""
     col, box_w, gap = 230, 200, 30
     areas = list(inv.areas.values())
     width = max(len(areas) * col + 20, 900)
@@ -65,10 +67,11 @@ def svg(inv: Inventory) -> str:
     parts: list[str] = []
 
     def box(x: float, y: float, w: float, h: float, title: str, sub: str = "", dashed: bool = False,
-            fill: str = "#eef1f4") -> None:
+            fill: str = "#eef1f4", scope: str | None = None) -> None:
         dash = ' stroke-dasharray="5,3"' if dashed else ""
+        mark = f' data-scope="{escape(scope, quote=True)}"' if scopes and scope else ""
         parts.append(f'<rect x="{x:.0f}" y="{y:.0f}" width="{w:.0f}" height="{h:.0f}" rx="4" fill="{fill}" '
-                     f'stroke="#1b1f24"{dash}/>')
+                     f'stroke="#1b1f24"{dash}{mark}/>')
         parts.append(f'<text x="{x + w / 2:.0f}" y="{y + 16:.0f}" font-size="12" text-anchor="middle" '
                      f'font-weight="bold">{escape(title)}</text>')
         if sub:
@@ -97,7 +100,7 @@ def svg(inv: Inventory) -> str:
         gw = inv.hosts.get(area.gateway)
         line(mid, 168, x + box_w / 2, 200)
         box(x, 200, box_w, 52, area.name, f"gateway {gw.name} ({_kind(gw, short=True)})" if gw else "no gateway",
-            fill="#fde2e1")
+            fill="#fde2e1", scope=area.name)
         cost = f"downtime {area.downtime_cost_per_hour:,.0f} {inv.costs.currency}/h" \
             if area.downtime_cost_per_hour is not None else "downtime cost not declared"
         parts.append(f'<text x="{x + box_w / 2:.0f}" y="{245:.0f}" font-size="9" text-anchor="middle">'
@@ -109,7 +112,7 @@ def svg(inv: Inventory) -> str:
             top = y + 26
             line(spine, y + 26, spine + 12, y + 26)
             box(spine + 12, y, box_w - 20, 52, seg.name, f"{seg.prefix}, {len(seg.hosts)} host(s)",
-                dashed=seg.kind == "mobile")
+                dashed=seg.kind == "mobile", scope=seg.qualified)
             parts.append(f'<text x="{spine + 12 + (box_w - 20) / 2:.0f}" y="{y + 45:.0f}" font-size="9" '
                          f'text-anchor="middle">{escape(", ".join(seg.hosts)[:40])}</text>')
             y += 74

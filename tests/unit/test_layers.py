@@ -30,7 +30,9 @@ ALLOWED = {
     # irm watch: the signed policy, its trigger, and containment run by the watcher
     "watch": {"core", "crisis", "identification", "containment"},
     "lab": {"core"},
-    "cli": {"core", "crisis", *PHASES, "watch", "lab"},
+    # the live board: the journal, irm status's reading, the report and the map's drawing
+    "board": {"core", "identification", "aftermath", "preparation"},
+    "cli": {"core", "crisis", *PHASES, "watch", "lab", "board"},
 }
 
 
