@@ -82,8 +82,8 @@ def snapshot(inv: Inventory, journal: Path, tail: Tail, incident_id: int | None 
         data["decisions"] += _decisions(name, area, name in approved)
     for v in runs.values():
         data["decisions"] += [{"kind": "notice", "area": "", "text": n["text"]} for n in v.notices[-3:]]
-    data["timeline"] = [{"time": e["time"], "kind": e["kind"], "area": e["area"] or "", "operator": e["operator"] or "",
-                         "text": describe(e)} for e in events[-TIMELINE:]]
+    data["timeline"] = [{"id": e["id"], "time": e["time"], "kind": e["kind"], "area": e["area"] or "",
+                         "operator": e["operator"] or "", "text": describe(e)} for e in events[-TIMELINE:]]
     data["notifications"] = [{"time": e["time"], "ok": e["kind"] == EventKind.NOTIFIED,
                               "channel": e["detail"].get("channel", ""), "subject": e["detail"].get("subject", ""),
                               "recipients": len(e["detail"].get("recipients", [])),
@@ -131,5 +131,5 @@ def _detections(inv: Inventory, events: list[Any], status: dict[str, Any], runs:
                 if n and sample.get("t"):
                     series[seg][_bucket(sample["t"])] = max(series[seg][_bucket(sample["t"])], int(n))
     now = {scope: seg["detections"] for area in status["areas"].values() for scope, seg in area["segments"].items()}
-    return {"series": {seg: sorted(points.items()) for seg, points in sorted(series.items())}, "now": now,
-            "bucket_seconds": BUCKET}
+    return {"series": {seg: [[at, n] for at, n in sorted(points.items())] for seg, points in sorted(series.items())},
+            "now": now, "bucket_seconds": BUCKET}

@@ -130,6 +130,7 @@ function drawTimeline(s) {
   for (const e of (s.timeline || []).slice().reverse()) {
     const tr = row([time(e.time), e.area, e.text, e.operator]);
     tr.setAttribute("data-kind", e.kind);
+    tr.setAttribute("data-id", String(e.id));
     body.appendChild(tr);
   }
   document.getElementById("report").hidden = !s.report;
