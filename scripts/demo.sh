@@ -11,8 +11,9 @@
 # stop, remediate with the validated plan (canary first; a technician for the hosts where the worm
 # blocks every method), sign the management approval, recover each area
 # in the IRM order (one soaked step at a time), check the baseline traffic is back, write the crisis
-# report (irm-report/), show where everything stood and what the crisis cell was told, and tear the
-# lab down.
+# report (irm-report/), show where everything stood and what the crisis cell was told, keep a screenshot
+# of the crisis cell's live board (irm serve runs from the start: open it to follow) and the response as
+# a validated CACAO v2.0 playbook, and tear the lab down.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PWD/.venv/bin:$PATH"
@@ -24,12 +25,21 @@ JOURNAL=$(mktemp -d)/irm-journal.db
 export IRM_JOURNAL=$JOURNAL IRM_OPERATOR=${IRM_OPERATOR:-demo-operator}
 banner() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
+BOARD=""
 irm lab down -i "$INV" >/dev/null 2>&1 || true
-trap 'banner "tearing the lab down"; irm lab down -i "$INV"; rm -rf "$(dirname "$JOURNAL")"' EXIT
+trap 'banner "tearing the lab down"; [ -z "$BOARD" ] || kill "$BOARD" 2>/dev/null || true; irm lab down -i "$INV";
+      rm -rf "$(dirname "$JOURNAL")"' EXIT
 
 banner "building the lab from $INV"
 irm lab up -i "$INV"
 irm lab status -i "$INV"
+
+BOARD_PORT=${IRM_BOARD_PORT:-$(python -m tests.browser port)}
+banner "the crisis cell's live board: irm serve (read-only; open http://127.0.0.1:$BOARD_PORT/ to follow the response)"
+irm serve --port "$BOARD_PORT" -i "$INV" >"$(dirname "$JOURNAL")/irm-serve.log" 2>&1 &
+BOARD=$!
+for _ in $(seq 100); do grep -q 'irm board at' "$(dirname "$JOURNAL")/irm-serve.log" && break; sleep 0.2; done
+cat "$(dirname "$JOURNAL")/irm-serve.log"
 
 banner "preparation: Ansible reaches every managed host over SSH from the SOC"
 irm lab reach -i "$INV"
@@ -203,3 +213,7 @@ for path in mails:
     print(f"{mail['Date']}  to {len(mail.get_all('X-Envelope-To') or [])}: {subject}")
 print(f"{len(mails)} message(s)")
 PY
+
+banner "the live board as it stands now (headless Chromium), and the response as a CACAO v2.0 playbook"
+python -m tests.browser shot --url "http://127.0.0.1:$BOARD_PORT" --out irm-report/board.png
+irm export cacao --as-run -i "$INV" --out irm-report/incident.cacao.json

@@ -87,9 +87,9 @@ def wait_until(driver: Any, script: str, timeout: float = 20.0) -> Any:
         time.sleep(0.05)
 
 
-def shot(journal: Path, inventory: Path, out: Path) -> str:
-    """A screenshot of the board on this journal once it drew a snapshot; returns the incident line."""
-    with board(journal, inventory) as url, chromium() as driver:
+def shot(url: str, out: Path) -> str:
+    """A screenshot of the board at ``url`` once it drew a snapshot; returns the incident line."""
+    with chromium() as driver:
         driver.get(url + "/")
         wait_until(driver, "return document.body.getAttribute('data-generated')")
         height = driver.execute_script("return document.documentElement.scrollHeight")
@@ -103,12 +103,15 @@ def shot(journal: Path, inventory: Path, out: Path) -> str:
 def main() -> None:
     ap = argparse.ArgumentParser(prog="python -m tests.browser")
     sub = ap.add_subparsers(dest="what", required=True)
-    s = sub.add_parser("shot", help="a screenshot of the live board")
-    s.add_argument("--journal", type=Path, required=True)
-    s.add_argument("-i", "--inventory", type=Path, default=ROOT / "inventories" / "lab")
+    s = sub.add_parser("shot", help="a screenshot of the live board irm serve shows at --url")
+    s.add_argument("--url", required=True)
     s.add_argument("--out", type=Path, required=True)
+    p = sub.add_parser("port", help="print a free loopback port")
     args = ap.parse_args()
-    line = shot(args.journal, args.inventory, args.out)
+    if args.what == "port":
+        print(free_port())
+        return
+    line = shot(args.url.rstrip("/"), args.out)
     print(f"board screenshot in {args.out}: {line}")
 
 
