@@ -599,6 +599,19 @@ def _cases() -> list[Any]:
         ("identify-since-inf", "--since 'inf'", ["identify", "--since", "inf", "--journal", J]),
         ("status-incident-huge", "--incident", ["status", "--incident", "99999999999999999999", "--journal", J]),
         ("report-incident-zero", "--incident", ["report", "--incident", "0", "--out", "{root}/r0", "--journal", J]),
+        # the CACAO export and the live board
+        ("export-cacao-unknown-area", "unknown area 'subsidiary-q'", ["export", "cacao", "--area", "subsidiary-q",
+                                                                     "--out", "{root}/c.json"]),
+        ("export-cacao-incident-99", "no incident 99", ["export", "cacao", "--as-run", "--incident", "99", "--out",
+                                                        "{root}/c.json", "--journal", J]),
+        ("export-cacao-out-dir", "is a directory", ["export", "cacao", "--out", "{root}"]),
+        ("export-cacao-out-unwritable", "cannot write into /proc", ["export", "cacao", "--out", "/proc/c.json"]),
+        ("serve-listen-any", "needs TLS", ["serve", "--listen", "0.0.0.0", "--journal", J]),
+        ("serve-listen-name", "not an IP address", ["serve", "--listen", "board.example", "--journal", J]),
+        ("serve-port-0", "--port", ["serve", "--port", "0", "--journal", J]),
+        ("serve-key-alone", "go together", ["serve", "--tls-key", "/dev/null", "--journal", J]),
+        ("serve-token-device", "--token-file /dev/zero is not a regular file", ["serve", "--token-file", "/dev/zero",
+                                                                                 "--journal", J]),
     ):
         add(f"cli-{case_id}", _bad(2, culprit, *argv))
 
