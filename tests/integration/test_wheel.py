@@ -89,6 +89,14 @@ def test_the_installed_package_carries_its_content_and_no_checkout_is_on_its_pat
     assert _run(installed, "irm", "init", str(starter)).returncode == 0
     mine = _run(installed, "irm", "validate", env_extra={"IRM_CONFIG": str(starter / "irm.toml"), "IRM_JOURNAL": ""})
     assert mine.returncode == 0 and "valid (1 areas" in mine.stdout, mine.stdout + mine.stderr
+    # the CACAO schemas and the board's page ship as package data: the export validates against them
+    cacao = _run(installed, "irm", "export", "cacao", "-i", str(starter / "inventory"), "--out", "plan.json",
+                 env_extra={"IRM_JOURNAL": ""})
+    assert cacao.returncode == 0 and "valid against the OASIS CACAO v2 schemas" in cacao.stdout, cacao.stderr
+    board = _run(installed, "python", "-c", "from orchestrator.board import web; "
+                 "print(all((web.HERE / p).is_file() for p in ('static/board.js', 'static/board.css', "
+                 "'templates/board.html.j2')))")
+    assert board.stdout.strip() == "True", board.stdout + board.stderr
 
 
 def test_the_installed_package_contains_an_area_checked_by_traffic(installed: tuple[Path, Path]) -> None:
