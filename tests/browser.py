@@ -106,7 +106,7 @@ def main() -> None:
     s = sub.add_parser("shot", help="a screenshot of the live board irm serve shows at --url")
     s.add_argument("--url", required=True)
     s.add_argument("--out", type=Path, required=True)
-    p = sub.add_parser("port", help="print a free loopback port")
+    sub.add_parser("port", help="print a free loopback port")
     args = ap.parse_args()
     if args.what == "port":
         print(free_port())

@@ -69,13 +69,20 @@ def encode(event: stream.Event) -> dict[str, Any] | None:
 
 
 class Feed:
-    """The feed of one run (a listener of its event stream); ``close`` removes it."""
+    """The feed of one run (a listener of its event stream). Nothing is written until the run publishes
+    its first event (a command refused before it acts leaves nothing behind); ``close`` removes the feed,
+    and the folder when no other run's feed is in it."""
 
     def __init__(self, journal: Path, command: str) -> None:
         self.dir = folder(journal)
+        self.command = command
         self.path: Path | None = None
         self.size = 0
         self.fd = -1
+        self.failed = False  # the feed could not be written (or grew past LIMIT): the run goes on without it
+
+    def _open(self) -> None:
+        self.failed = True  # unless it opens below
         try:
             self.dir.mkdir(mode=0o700, exist_ok=True)
             dfd = os.open(self.dir, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
@@ -89,14 +96,19 @@ class Feed:
                                   | os.O_CLOEXEC, 0o600, dir_fd=dfd)
             finally:
                 os.close(dfd)
-            self.path = self.dir / name
-            self._write({"kind": "run", "command": command, "pid": os.getpid(), "start": proc_start(os.getpid())})
         except OSError:
-            self.close()
+            return
+        self.failed = False
+        self.path = self.dir / name
+        self._write({"kind": "run", "command": self.command, "pid": os.getpid(), "start": proc_start(os.getpid())})
 
     def _write(self, line: dict[str, Any]) -> None:
         if self.fd < 0:
-            return
+            if self.failed:
+                return
+            self._open()
+            if self.fd < 0:
+                return
         data = (json.dumps({"t": _now(), **line}, default=str) + "\n").encode()
         if self.size + len(data) > LIMIT:
             self._stop()
@@ -108,9 +120,11 @@ class Feed:
             self._stop()
 
     def _stop(self) -> None:
-        with contextlib.suppress(OSError):
-            os.close(self.fd)
+        if self.fd >= 0:
+            with contextlib.suppress(OSError):
+                os.close(self.fd)
         self.fd = -1
+        self.failed = True
 
     def __call__(self, event: stream.Event) -> None:
         line = encode(event)
@@ -122,6 +136,8 @@ class Feed:
         if self.path is not None:
             with contextlib.suppress(OSError):
                 self.path.unlink()
+            with contextlib.suppress(OSError):
+                self.dir.rmdir()  # only when empty: another run's feed keeps it
             self.path = None
 
     def __enter__(self) -> Feed:

@@ -14,6 +14,7 @@ import contextlib
 import io
 import json
 import os
+import re
 import shlex
 import shutil
 import signal
@@ -227,11 +228,35 @@ def connection_dir() -> str:
     same address: an execution node's network, another lab)."""
     global _CONNECTIONS
     if _CONNECTIONS is None:
-        root = Path(CONTROL_ROOT).expanduser()
-        root.mkdir(mode=0o700, parents=True, exist_ok=True)
-        _CONNECTIONS = tempfile.mkdtemp(prefix="irm-", dir=root)
+        _CONNECTIONS = private_dir("irm-")
         atexit.register(_remove_connection_dirs, _CONNECTIONS)
     return _CONNECTIONS
+
+
+_PRIVATE = re.compile(r"^irmw?-(\d+)-")
+
+
+def private_dir(prefix: str) -> str:
+    """A new 0700 directory for this process's control sockets under ``CONTROL_ROOT``, named
+    ``<prefix><pid>-<random>``, after removing those of irm processes that are gone (a killed run never
+    removes its own: its sockets are dead, the directory only clutters)."""
+    root = Path(CONTROL_ROOT).expanduser()
+    root.mkdir(mode=0o700, parents=True, exist_ok=True)
+    for entry in root.iterdir():
+        found = _PRIVATE.match(entry.name)
+        if found and not _running(int(found.group(1))) and entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry, ignore_errors=True)
+    return tempfile.mkdtemp(prefix=f"{prefix}{os.getpid()}-", dir=root)
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def node_connection_dir(node: str) -> str:

@@ -28,7 +28,6 @@ import shlex
 import shutil
 import signal
 import subprocess
-import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -118,9 +117,7 @@ class WarmPath:
         self._lock = threading.Lock()
         # a short private path whatever TMPDIR is: a socket's path is bounded (108 bytes), %C is 40
         # characters (Ansible's own place for its control sockets, 0700)
-        root = Path(runner.CONTROL_ROOT).expanduser()
-        root.mkdir(mode=0o700, parents=True, exist_ok=True)
-        self.dir = Path(tempfile.mkdtemp(prefix="irmw-", dir=root))
+        self.dir = Path(runner.private_dir("irmw-"))
         self._seq = module_util("irm_nft_sequence")
         self._host_code = module_util("irm_nft_host")
         self._source = Path(str(self._host_code.__file__)).read_text(encoding="utf-8")

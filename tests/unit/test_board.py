@@ -54,10 +54,11 @@ def test_a_feed_says_names_and_states_only_and_goes_with_its_run(tmp_path: Path)
     events = stream.EventStream()
     journal = tmp_path / "j.db"
     with fd.attached(events, journal, "irm contain --area subsidiary-x") as feed:
+        assert feed.path is None and not fd.folder(journal).exists()  # nothing until the run says something
+        events.publish(stream.StageStarted("3. vectors", ("x-ws11", "x-ws12"), "block tcp/4445"))
         assert feed.path is not None
         assert stat.S_IMODE(os.stat(feed.path).st_mode) == 0o600
         assert stat.S_IMODE(os.stat(fd.folder(journal)).st_mode) == 0o700
-        events.publish(stream.StageStarted("3. vectors", ("x-ws11", "x-ws12"), "block tcp/4445"))
         secret = HostResult(host="x-ws11", changed=1, facts={"irm_secret": "hunter2"}, failures=["token=abc"])
         events.publish(stream.HostReported(secret, "runner_on_ok"))
         tail = fd.Tail(journal)
@@ -74,7 +75,7 @@ def test_a_feed_says_names_and_states_only_and_goes_with_its_run(tmp_path: Path)
         (view,) = tail.read().values()
         assert view.stage == "" and view.ended[-1]["label"] == "3. vectors"
         path = feed.path
-    assert not path.exists()  # the run ended: its feed is gone
+    assert not path.exists() and not fd.folder(journal).exists()  # the run ended: its feed is gone
     assert fd.Tail(journal).read() == {}
 
 
@@ -84,7 +85,9 @@ def test_a_killed_runs_feed_is_ignored_then_swept(tmp_path: Path) -> None:
     dead = folder / "run-999999999-0123abcd.jsonl"  # no such pid
     dead.write_text(json.dumps({"kind": "run", "command": "irm contain", "pid": 999999999}) + "\n")
     assert fd.Tail(tmp_path / "j.db").read() == {}
-    with fd.attached(stream.EventStream(), tmp_path / "j.db", "irm recover"):
+    events = stream.EventStream()
+    with fd.attached(events, tmp_path / "j.db", "irm recover"):
+        events.publish(stream.Notice("resuming"))
         assert not dead.exists()
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -10,7 +11,7 @@ from typing import Any
 
 import yaml
 
-from orchestrator.core.runner import connection_dir, node_connection_dir, runner_env
+from orchestrator.core.runner import CONTROL_ROOT, connection_dir, node_connection_dir, private_dir, runner_env
 from orchestrator.lab.builder import processes_mentioning
 from tests.conftest import ROOT
 
@@ -70,3 +71,25 @@ def test_each_irm_process_has_its_own_connection_directory() -> None:
     other = subprocess.run([sys.executable, "-c", "from orchestrator.core.runner import connection_dir\n"
                             "print(connection_dir())"], capture_output=True, text=True, check=True, cwd=ROOT)
     assert other.stdout.strip() != connection_dir() and not Path(other.stdout.strip()).exists()  # removed at exit
+
+
+def test_a_killed_runs_socket_directories_are_swept_and_a_live_ones_kept() -> None:
+    root = Path(CONTROL_ROOT).expanduser()
+    root.mkdir(mode=0o700, parents=True, exist_ok=True)
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True,
+                          check=True).stdout.strip()  # a pid that was and is no more
+    stale = [root / f"irm-{dead}-abcdefgh", root / f"irm-{dead}-abcdefgh-z-node", root / f"irmw-{dead}-ijklmnop"]
+    live = root / f"irmw-{os.getpid()}-qrstuvwx"
+    other = root / "someone-else"
+    for d in [*stale, live, other]:
+        d.mkdir(exist_ok=True)
+    try:
+        made = Path(private_dir("irmw-"))
+        assert made.name.startswith(f"irmw-{os.getpid()}-") and made.stat().st_mode & 0o777 == 0o700
+        assert not any(d.exists() for d in stale)
+        assert live.exists() and other.exists()
+        made.rmdir()
+    finally:
+        for d in [*stale, live, other]:
+            if d.exists():
+                d.rmdir()
