@@ -1,6 +1,6 @@
-"""Benchmark: resolving the warm path's options for N hosts by a play (what `irm contain` does today)
-against resolving the same options in irm's own process through ansible-core's API (a design not built
-into irm yet: docs/benchmarks.md, "Containment against the floor").
+"""Benchmark: resolving the warm path's options for N hosts by the role's play (what `irm contain` did
+before, and does when the other way fails) against resolving them without a play (`core.warm_resolve`:
+ansible-core's API in a process of irm's own, what `irm contain` does now).
 
     .venv/bin/python bench/warm_resolve.py [N...]     (default 110 250; no root, no lab; about a minute)
 
@@ -8,8 +8,9 @@ For each N, a lab inventory with an area of N hosts (bench/make_inventory.py) an
 the gateways and the edge:
   play        `playbooks/warm.yml` through irm's runner adapter (ansible-playbook under ansible-runner):
               the role's `warm` entry point, a set_fact per host (no host is contacted)
-  in-process  the same playbook loaded with ansible-core's Playbook, VariableManager and Templar in this
-              process: the set_fact's expression templated with each host's variables for that task
+  in-process  `core.warm_resolve.resolve`: the same playbook loaded with ansible-core's Playbook,
+              VariableManager and Templar in a Python process of irm's own (its start-up included), the
+              set_fact's expression templated with each host's variables for that task
 Both must give the same options for every host (compared as irm's `WarmHost` models), or the bench
 stops. Prints seconds and the ratio; asserts nothing about time.
 """
@@ -30,7 +31,7 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("ANSIBLE_CONFIG", str(ROOT / "ansible.cfg"))
 
 from bench.make_inventory import inventory  # noqa: E402
-from orchestrator.core import paths, runner  # noqa: E402
+from orchestrator.core import runner, warm_resolve  # noqa: E402
 from orchestrator.core.warm import WarmHost  # noqa: E402
 
 
@@ -51,28 +52,7 @@ def by_play(source: Path, hosts: list[str]) -> dict[str, WarmHost]:
 
 
 def in_process(source: Path, hosts: list[str]) -> dict[str, WarmHost]:
-    from ansible.inventory.manager import InventoryManager
-    from ansible.parsing.dataloader import DataLoader
-    from ansible.playbook import Playbook
-    from ansible.plugins.loader import init_plugin_loader
-    from ansible.template import Templar
-    from ansible.vars.manager import VariableManager
-
-    init_plugin_loader([str(paths.COLLECTIONS)])
-    loader = DataLoader()
-    inv = InventoryManager(loader=loader, sources=[str(source)])
-    vm = VariableManager(loader=loader, inventory=inv)
-    play = Playbook.load(str(paths.PLAYBOOKS / "warm.yml"), variable_manager=vm, loader=loader).get_plays()[0]
-
-    def flat(items: list[Any]) -> list[Any]:
-        return [t for item in items for t in (flat(item.block) if hasattr(item, "block") else [item])]
-    task = next(t for t in flat(play.compile()) if str(t.action).endswith("set_fact"))
-    out = {}
-    for name in hosts:
-        variables = vm.get_vars(play=play, host=inv.get_host(name), task=task, include_hostvars=False)
-        out[name] = WarmHost.model_validate(Templar(loader=loader, variables=variables).template(
-            task.args["irm_warm"]))
-    return out
+    return {h: WarmHost.model_validate(v) for h, v in warm_resolve.resolve(str(source), hosts).items()}
 
 
 def main() -> None:
@@ -80,7 +60,7 @@ def main() -> None:
 
     argv, markdown = take_markdown(sys.argv[1:])
     sizes = [int(a) for a in argv] or [110, 250]
-    lines = ["| hosts in area | hosts resolved | play (today) | in-process | play / in-process | same options |",
+    lines = ["| hosts in area | hosts resolved | play | without a play (irm contain) | play / without | same options |",
              "|---|---|---|---|---|---|"]
     for n in sizes:
         with tempfile.TemporaryDirectory() as tmp:

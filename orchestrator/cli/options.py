@@ -49,6 +49,7 @@ def stage_runner(inv: Inventory, inventory: Path, ios_play: bool = False,
     prepared (``core.warm``). Sessions and connections are closed when the command ends."""
     from orchestrator.containment.table import CONTAINMENT
     from orchestrator.core import runner as runner_
+    from orchestrator.core import warm_resolve
     from orchestrator.core.ios_direct import IosDirect
     from orchestrator.core.warm import WarmPath
 
@@ -57,7 +58,8 @@ def stage_runner(inv: Inventory, inventory: Path, ios_play: bool = False,
         if warm:
             run = stack.enter_context(WarmPath(
                 inventory, [], frozenset(p.playbook for p in CONTAINMENT), run, held=[],
-                media={p.playbook: "present" for p in CONTAINMENT if p.removable_storage}))
+                media={p.playbook: "present" for p in CONTAINMENT if p.removable_storage},
+                resolve=warm_resolve.resolve))
         if not ios_play and any(h.boundary_kind == "cisco_ios" for h in inv.hosts.values()):
             run = stack.enter_context(IosDirect(inv, inventory, boundary_playbooks(), run))
         yield run

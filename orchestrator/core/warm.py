@@ -98,13 +98,18 @@ class WarmPath:
     def __init__(self, inventory: str | Path, hosts: list[str], playbooks: frozenset[str],
                  fallback: Callable[..., runner.RunResult], ssh: str = "ssh",
                  unanswered: Callable[[list[dict[str, Any]], float], list[str]] | None = None,
-                 held: list[str] | None = None, media: dict[str, str] | None = None) -> None:
+                 held: list[str] | None = None, media: dict[str, str] | None = None,
+                 resolve: Callable[[str, list[str]], dict[str, dict[str, Any]]] | None = None) -> None:
         self.inventory = str(inventory)
         self.hosts = list(dict.fromkeys(hosts))
         # the hosts whose master connection irm opens ahead and keeps (default: every one); the others
         # share one connection per stage's calls (ControlPersist, the same private directory)
         self.held = set(self.hosts if held is None else held)
         self.media = dict(media or {})  # playbook -> removable storage's state its hosts get in the same call
+        # how the hosts' options are resolved: by the role's warm play (the fallback runner), or first by
+        # ``resolve`` (core.warm_resolve: the same values without a play), the play when it fails
+        self.resolve = resolve
+        self.resolved_by = ""
         self._persisted: set[str] = set()  # hosts whose ssh left a ControlPersist master (closed by close())
         self._preparing: threading.Thread | None = None
         self.wait_for: frozenset[str] = frozenset()  # playbooks that wait for a preparation under way
@@ -131,21 +136,35 @@ class WarmPath:
     # -- preparing and holding -----------------------------------------------------------------------
 
     def prepare(self) -> dict[str, str]:
-        """Resolve every host's options by the role (one play that changes nothing), then open a master
-        connection to each eligible one. Returns host -> why it will run as a play."""
+        """Resolve every host's options as the role does (``resolve`` when given, else or when it fails one
+        play that changes nothing), then open a master connection to each eligible one. Returns host ->
+        why it will run as a play."""
         if not self.hosts:
             return {}
-        try:
-            result = self.fallback("warm", self.inventory, extravars={"irm_targets": ",".join(self.hosts)})
-        except (IrmError, OSError) as exc:
-            self.refused = {h: f"its options could not be resolved ({exc})" for h in self.hosts}
-            return dict(self.refused)
+        facts: dict[str, Any] = {}
+        if self.resolve is not None:  # without a play (core.warm_resolve); the play is the fallback
+            try:
+                facts = self.resolve(self.inventory, self.hosts)
+                self.resolved_by = "in-process"
+            except IrmError:
+                facts = {}
+        if not facts:
+            try:
+                result = self.fallback("warm", self.inventory, extravars={"irm_targets": ",".join(self.hosts)})
+            except (IrmError, OSError) as exc:
+                self.refused = {h: f"its options could not be resolved ({exc})" for h in self.hosts}
+                return dict(self.refused)
+            self.resolved_by = "play"
+            for host in self.hosts:
+                found = result.hosts.get(host)
+                fact = found.facts.get("irm_warm") if found else None
+                facts[host] = fact if isinstance(fact, dict) else {"error": "; ".join(found.failures)
+                                                                   if found and found.failures else "no result"}
         for host in self.hosts:
-            found = result.hosts.get(host)
-            fact = found.facts.get("irm_warm") if found else None
-            if not isinstance(fact, dict):
+            fact = facts.get(host)
+            if not isinstance(fact, dict) or "error" in fact:
                 self.refused[host] = "its options could not be resolved (" + (
-                    "; ".join(found.failures) if found and found.failures else "no result") + ")"
+                    str(fact["error"]) if isinstance(fact, dict) else "no result") + ")"
                 continue
             try:
                 warm = WarmHost.model_validate(fact)

@@ -17,9 +17,10 @@ import pytest
 
 from orchestrator.core import runner
 from orchestrator.core.contracts import StageVars
+from orchestrator.core.errors import IrmError
 from orchestrator.core.posture import ChainPolicy, Policy, Rule
 from orchestrator.core.stream import EventStream, HostReported
-from orchestrator.core.warm import WarmPath
+from orchestrator.core.warm import WarmHost, WarmPath
 
 FAKE_SSH = r'''#!PYTHON
 import json, os, sys, time
@@ -295,3 +296,34 @@ def test_the_sockets_directory_stays_short_whatever_tmpdir_is(tmp_path: Path, mo
     with WarmPath("inv", [], frozenset(), Resolver({}), ssh=str(fake_ssh)) as warm:
         assert len(f"{warm.dir}/{'c' * 40}") < 108  # a Unix socket's path (ssh's %C is 40 characters)
         assert not str(warm.dir).startswith(str(deep)) and (warm.dir.stat().st_mode & 0o077) == 0
+
+
+def test_the_options_resolved_without_a_play_are_the_plays() -> None:
+    """core.warm_resolve gives, host for host, what the role's warm play sets (the lab inventory: nftables
+    boundaries, area hosts, a laptop, the IOS gateway, a host behind an execution node)."""
+    from orchestrator.core import warm_resolve
+    from tests.conftest import LAB_INVENTORY
+
+    hosts = ["edge-fw", "gw-x", "x-ws11", "x-lt1", "gw-y", "hq-ws1", "z-ws11"]
+    resolved = warm_resolve.resolve(str(LAB_INVENTORY), [*hosts, "nowhere"])
+    played = runner.run_playbook("warm", LAB_INVENTORY, extravars={"irm_targets": ",".join(hosts)})
+    for host in hosts:
+        assert WarmHost.model_validate(resolved[host]) == WarmHost.model_validate(
+            played.hosts[host].facts["irm_warm"]), host
+    assert "not in the inventory" in resolved["nowhere"]["error"]
+    with pytest.raises(IrmError, match="could not be resolved in-process"):
+        warm_resolve.resolve(str(LAB_INVENTORY / "missing"), hosts)
+
+
+def test_prepare_resolves_without_a_play_and_falls_back_to_it(tmp_path: Path, fake_ssh: Path) -> None:
+    def broken(inventory: str, hosts: list[str]) -> dict[str, dict[str, Any]]:
+        raise IrmError("the options could not be resolved in-process (exit 1: boom)")
+
+    for resolve, plays, by in ((lambda inv, hosts: {"gw-x": WARM, "gw-u": {"error": "undefined variable"}}, [],
+                                "in-process"), (broken, ["warm"], "play")):
+        resolver = Resolver({"gw-x": WARM})
+        with WarmPath("inv", ["gw-x", "gw-u"], frozenset({"contain_2_isolate"}), resolver, ssh=str(fake_ssh),
+                      resolve=resolve) as warm:
+            refused = warm.prepare()
+            assert list(warm.ready) == ["gw-x"] and resolver.plays == plays and warm.resolved_by == by
+            assert "could not be resolved" in refused["gw-u"]

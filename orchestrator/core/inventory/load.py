@@ -91,7 +91,7 @@ def _load_raw(source: str | Path) -> RawInventory:
 
     C.INVENTORY_ANY_UNPARSED_IS_FAILED = True
     loader = DataLoader()
-    _vault_secrets(loader)
+    vault_secrets(loader)
     chatter = io.StringIO()  # ansible warns once per inventory plugin tried; irm reports one line
     try:
         with contextlib.redirect_stderr(chatter):
@@ -152,7 +152,7 @@ def _load_raw(source: str | Path) -> RawInventory:
     return RawInventory(source=str(source), groups=groups, hosts=hosts)
 
 
-def _vault_secrets(loader: Any) -> None:
+def vault_secrets(loader: Any) -> None:
     """The vault password files Ansible is configured with (ANSIBLE_VAULT_PASSWORD_FILE, vault ids,
     ansible.cfg), loaded as ansible-playbook loads them, so vault-encrypted irm_* values decrypt here
     exactly as they do in the plays. Never prompts."""
