@@ -3,7 +3,8 @@
 A play costs seconds before its first task (the interpreter, the inventory, the collection, the
 templating of every option); at worm speed those seconds are hosts. ``irm watch`` prepares ahead, once:
 a play that changes nothing (``playbooks/warm.yml``, the role's ``warm`` entry point) resolves each
-boundary's options and SSH connection exactly as the role would, and irm opens one SSH master connection
+boundary's options and SSH connection exactly as the role would (``irm contain`` resolves the same values
+without a play: ``resolve``, ``core.warm_resolve``), and irm opens one SSH master connection
 per boundary that it holds open (OpenSSH's ControlMaster, its sockets in a private directory, each master
 a process irm started and stops by PID, and which ends with irm even when irm is killed: ``setpriv
 --pdeathsig``). At the cut, ``WarmPath`` stands in for the runner: the stage's
