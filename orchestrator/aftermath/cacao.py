@@ -238,7 +238,8 @@ def plan(inv: Inventory, areas: list[str], incident: int | None = None) -> dict[
 def as_run(inv: Inventory, journal: Journal, incident_id: int, areas: list[str] | None = None) -> dict[str, Any]:
     """What the journal says was done for the incident (every area it touched, or ``areas``)."""
     inc = journal.incidents.get(incident_id)
-    b = _Builder(scope=f"as-run/{incident_id}")
+    # the incident's number and the moment it was opened: two journals' incident 1 are two playbooks
+    b = _Builder(scope=f"as-run/{incident_id}/{inc.opened_at}")
     agent = b.irm_agent()
     stages = [s for s in journal.stages.of(incident_id) if not s.check_mode]
     touched = list(dict.fromkeys(s.area for s in stages))

@@ -129,6 +129,7 @@ def test_the_semantic_checks_fail_what_the_schemas_let_through(inv: Inventory) -
 
 
 def _contained(tmp_path: Path, inv: Inventory) -> Journal:
+    tmp_path.mkdir(exist_ok=True)
     j = Journal(tmp_path / "j.db")
     j.incidents.open(IncidentSpec(worm="lab-worm", vectors=["tcp/4445"]), "op")
     Containment(ContainRequest(inventory=LAB_INVENTORY, area="subsidiary-x", operator="op", loop=False),
@@ -152,6 +153,9 @@ def test_as_run_is_what_the_journal_holds(tmp_path: Path, inv: Inventory) -> Non
     manual = [s for s in steps if s["commands"][0]["type"] == "manual"]
     assert len(manual) == 1 and doc["agent_definitions"][manual[0]["agent"]]["name"] == "alice"
     assert "lab-worm" in doc["labels"]
+    assert cacao.as_run(inv, j, 1)["id"] == doc["id"]  # the same incident: the same playbook, a new version
+    other = _contained(tmp_path / "other", inv)  # another journal's incident 1: another playbook
+    assert cacao.as_run(inv, other, 1)["id"] != doc["id"]
     with pytest.raises(UserError, match="holds no stage"):
         cacao.as_run(inv, j, 1, ["hq"])
 
