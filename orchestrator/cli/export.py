@@ -49,9 +49,7 @@ def cacao(
             raise UserError(f"export cacao: --incident {incident_id} given but there is no journal at {journal}")
         doc = cc.plan(inv, areas or list(inv.areas), incident_id)
     text = cc.checked(doc)
-    if out.is_dir():
-        raise UserError(f"export cacao: --out {out} is a directory; give a file name")
-    write_files(out.parent if str(out.parent) else Path("."), {out.name: text}, "export cacao")
+    write_files(out.parent, {out.name: text}, "export cacao")  # a directory at --out is refused there
     steps = sum(1 for s in doc["workflow"].values() if s["type"] == "action")
     console.print(f"CACAO v2.0 playbook {doc['id']} in {out}: {steps} action steps, "
                   f"{len(doc['target_definitions'])} targets; valid against the OASIS CACAO v2 schemas", soft_wrap=True)
