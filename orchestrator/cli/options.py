@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -56,10 +57,11 @@ def stage_runner(inv: Inventory, inventory: Path, ios_play: bool = False,
     with contextlib.ExitStack() as stack:
         run: runner.PlaybookRunner = runner_.run_playbook
         if warm:
+            addresses = {h.name: str(h.address) for h in inv.hosts.values()}  # the inventory as this run loaded it
             run = stack.enter_context(WarmPath(
                 inventory, [], frozenset(p.playbook for p in CONTAINMENT), run, held=[],
                 media={p.playbook: "present" for p in CONTAINMENT if p.removable_storage},
-                resolve=warm_resolve.resolve))
+                resolve=functools.partial(warm_resolve.resolve, addresses=addresses)))
         if not ios_play and any(h.boundary_kind == "cisco_ios" for h in inv.hosts.values()):
             run = stack.enter_context(IosDirect(inv, inventory, boundary_playbooks(), run))
         yield run
@@ -70,8 +72,11 @@ def hold_sessions(run: runner.PlaybookRunner, inv: Inventory, boundaries: list[s
     """Get ahead of the stages, in the background: the IOS direct path logs in to the IOS boundaries; once
     the first stage has run, the warm path resolves the Linux boundaries' and ``hosts``' options and opens
     a master connection to each boundary (the host-level stage waits for it; a boundary stage meanwhile
-    runs as its play). Nothing for another runner."""
+    runs as its play). When every one of those hosts' options was resolved ahead and kept
+    (``warm_resolve.cached``: ``irm prepare`` does it), they are taken at once and the first stage goes
+    warm too. Nothing for another runner."""
     from orchestrator.containment.table import CONTAINMENT
+    from orchestrator.core import warm_resolve
     from orchestrator.core.ios_direct import IosDirect
     from orchestrator.core.warm import WarmPath
 
@@ -81,8 +86,9 @@ def hold_sessions(run: runner.PlaybookRunner, inv: Inventory, boundaries: list[s
     if isinstance(run, WarmPath):
         linux = [h for h in dict.fromkeys([*boundaries, *(hosts or [])])
                  if inv.hosts[h].boundary_kind != "cisco_ios" and inv.hosts[h].os == "linux"]
+        kept = warm_resolve.cached(run.inventory, linux, {h: str(inv.hosts[h].address) for h in linux})
         run.start(linux, held=[b for b in boundaries if b in linux],
-                  wait_for=frozenset(p.playbook for p in CONTAINMENT if p.host_level), defer=True)
+                  wait_for=frozenset(p.playbook for p in CONTAINMENT if p.host_level), defer=True, resolved=kept)
 
 
 def boundary_playbooks() -> frozenset[str]:

@@ -24,11 +24,14 @@ correctness (``ControlMaster=no`` makes ssh connect anew), only for speed; ``ref
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
+import selectors
 import shlex
 import shutil
 import signal
 import subprocess
+import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -112,6 +115,8 @@ class WarmPath:
         self.resolve = resolve
         self.resolved_by = ""
         self._persisted: set[str] = set()  # hosts whose ssh left a ControlPersist master (closed by close())
+        self._persisted_lock = threading.Lock()  # not the masters' lock: a call never waits for a master opening
+        self._accepted = False  # the hosts' options are taken (ready / refused)
         self._preparing: threading.Thread | None = None
         self.wait_for: frozenset[str] = frozenset()  # playbooks that wait for a preparation under way
         self.playbooks = playbooks
@@ -161,6 +166,13 @@ class WarmPath:
                 fact = found.facts.get("irm_warm") if found else None
                 facts[host] = fact if isinstance(fact, dict) else {"error": "; ".join(found.failures)
                                                                    if found and found.failures else "no result"}
+        self.accept(facts)
+        self.refresh()
+        return dict(self.refused)
+
+    def accept(self, facts: dict[str, Any]) -> None:
+        """Take each host's resolved options (``WarmHost``): the eligible ones are ready to go warm, the
+        others are refused with why."""
         for host in self.hosts:
             fact = facts.get(host)
             if not isinstance(fact, dict) or "error" in fact:
@@ -177,17 +189,22 @@ class WarmPath:
                 self.refused[host] = why
             else:
                 self.ready[host] = warm
-        self.refresh()
-        return dict(self.refused)
+        self._accepted = True
 
     def _ssh(self, warm: WarmHost, *args: str) -> list[str]:
-        cmd = [self.ssh, "-o", "BatchMode=yes", "-o", f"ControlPath={self.dir}/%C", "-o", "ServerAliveInterval=5",
-               "-o", "ServerAliveCountMax=2", "-p", str(warm.port)]
+        cmd = [self.ssh, "-o", "BatchMode=yes", "-o", f"ControlPath={self._socket(warm)}",
+               "-o", "ServerAliveInterval=5", "-o", "ServerAliveCountMax=2", "-p", str(warm.port)]
         if warm.key:
             cmd += ["-i", warm.key]
         if warm.user:
             cmd += ["-l", warm.user]
         return cmd + shlex.split(warm.ssh_args) + list(args)
+
+    def _socket(self, warm: WarmHost) -> Path:
+        """The host's control socket: named by irm (as ssh's %C would be, a digest of where it connects), so
+        that a master's readiness is its socket's existence, seen without starting a process."""
+        where = f"{warm.address}\0{warm.port}\0{warm.user}\0{warm.key}\0{warm.ssh_args}".encode()
+        return self.dir / hashlib.sha1(where, usedforsecurity=False).hexdigest()[:20]
 
     def _alive(self, host: str) -> bool:
         warm = self.ready[host]
@@ -198,14 +215,14 @@ class WarmPath:
                                capture_output=True, timeout=OPEN_TIMEOUT, check=False)
         return check.returncode == 0
 
-    def refresh(self) -> dict[str, bool]:
-        """Every prepared host's master connection (the held ones), reopened where it died, all at once:
-        host -> open."""
+    def refresh(self, only: set[str] | None = None) -> dict[str, bool]:
+        """Every prepared host's master connection (the held ones; ``only``: of these hosts), reopened where
+        it died, all at once: host -> open."""
         out: dict[str, bool] = {}
         with self._lock:
             todo = []
             for host, warm in self.ready.items():
-                if host not in self.held:
+                if host not in self.held or (only is not None and host not in only):
                     continue
                 if self._alive(host):
                     out[host] = True
@@ -219,20 +236,31 @@ class WarmPath:
                 todo.append(host)
             deadline = time.monotonic() + OPEN_TIMEOUT
             while todo and time.monotonic() < deadline:
-                for host in [h for h in todo if self._masters[h].poll() is not None or self._alive(h)]:
+                for host in [h for h in todo if self._masters[h].poll() is not None
+                             or self._socket(self.ready[h]).exists()]:
                     todo.remove(host)
-                    out[host] = self._alive(host)
+                    out[host] = self._masters[host].poll() is None
                 time.sleep(0.05)
             out |= {h: self._alive(h) for h in todo}
         return out
 
-    def start(self, hosts: list[str], held: list[str], wait_for: frozenset[str], defer: bool = False) -> None:
+    def start(self, hosts: list[str], held: list[str], wait_for: frozenset[str], defer: bool = False,
+              resolved: dict[str, dict[str, Any]] | None = None) -> None:
         """Prepare these hosts in the background (``prepare``), holding masters to ``held``: stages of the
         plays in ``wait_for`` wait for it, any other stage runs as its play meanwhile. ``defer``: once the
-        first stage has run (its play then has the machine to itself: the first cut is not slowed)."""
+        first stage has run (its play then has the machine to itself: the first cut is not slowed).
+        ``resolved``: the hosts' options, resolved ahead (``warm_resolve.cached``): taken now, so every
+        stage goes warm from the first; only the masters are opened in the background (a call made
+        before its master is up connects on its own)."""
         self.hosts = list(dict.fromkeys(hosts))
         self.held = set(held)
         self.wait_for = wait_for
+        if resolved is not None:
+            self.resolved_by = "kept"
+            self.accept(resolved)
+            self._preparing = threading.Thread(target=self.refresh, name="irm-warm-hold", daemon=True)
+            self._preparing.start()
+            return
         self._preparing = threading.Thread(target=self.prepare, name="irm-warm-prepare", daemon=True)
         if not defer:
             self._preparing.start()
@@ -242,14 +270,15 @@ class WarmPath:
             self._preparing.start()
 
     def _prepared(self, playbook: str) -> bool:
-        """Whether preparation is over (waited for, for the plays in ``wait_for``)."""
+        """Whether preparation is over (waited for, for the plays in ``wait_for``), or the options were
+        taken already (the masters may still be opening)."""
         if self._preparing is None or (self._preparing.ident is not None and not self._preparing.is_alive()):
             return True
         if playbook in self.wait_for:
             self._start_deferred()
             self._preparing.join()
             return True
-        return False
+        return self._accepted
 
     def _stop(self, host: str) -> None:
         proc = self._masters.pop(host, None)
@@ -273,13 +302,14 @@ class WarmPath:
         with self._lock:
             for host in list(self._masters):
                 self._stop(host)
-            persisted = [self.ready[h] for h in self._persisted if h in self.ready]
+            with self._persisted_lock:
+                persisted = [self.ready[h] for h in self._persisted if h in self.ready]
+                self._persisted.clear()
             if persisted:
                 with ThreadPoolExecutor(max_workers=min(32, len(persisted))) as pool:
                     list(pool.map(lambda w: subprocess.run(self._ssh(w, "-O", "exit", w.address),
                                                            stdin=subprocess.DEVNULL, capture_output=True,
                                                            timeout=OPEN_TIMEOUT, check=False), persisted))
-            self._persisted.clear()
         shutil.rmtree(self.dir, ignore_errors=True)
 
     def _sharing(self, host: str) -> list[str]:
@@ -287,7 +317,7 @@ class WarmPath:
         next call of this run shares (ControlPersist, closed by ``close``)."""
         if host in self.held:
             return ["-o", "ControlMaster=no"]
-        with self._lock:
+        with self._persisted_lock:
             self._persisted.add(host)
         return ["-o", "ControlMaster=auto", "-o", "ControlPersist=30"]
 
@@ -326,18 +356,25 @@ class WarmPath:
                                      tags=tags, forks=forks, events=events, node=node)
             finally:
                 self._start_deferred()
-        return self._run(str(Path(playbook).stem), sv, events)
+        try:
+            return self._run(str(Path(playbook).stem), sv, events)
+        finally:
+            self._start_deferred()
 
     def _run(self, name: str, sv: StageVars, events: EventStream | None) -> runner.RunResult:
         media = self.media.get(name)
-        result = runner.per_host(name, PLAY, TASK, [t for t in sv.irm_targets.split(",") if t],
-                                 lambda h: self._host(h, sv, media)[1:], self.inventory, events, "warm")
+        targets = [t for t in sv.irm_targets.split(",") if t]
+        # every host's remote process started in one loop, before any is waited for: once their work keeps
+        # the machine busy, a thread starting the next ones would wait its turn on the CPU with them
+        begun = {h: self._begin(h, sv, media) for h in targets}
+        result = runner.per_host(name, PLAY, TASK, targets, lambda h: self._host(h, sv, begun[h])[1:],
+                                 self.inventory, events, "warm")
         self.used += 1
         return result
 
-    def _host(self, host: str, sv: StageVars, media: str | None = None) -> tuple[str, str, dict[str, Any]]:
-        """One host's change through the collection's sequence: (host, runner event kind, its result);
-        ``media``: removable storage's state, changed in the same call."""
+    def _begin(self, host: str, sv: StageVars, media: str | None) -> tuple[dict[str, Any], Session | None]:
+        """One host's apply rendered (``media``: removable storage's state, changed in the same call) and its
+        session started: (the apply's arguments, its session), or (the failure, None)."""
         warm = self.ready[host]
         policy = sv.irm_policies[host]
         args: dict[str, Any] = {
@@ -350,24 +387,146 @@ class WarmPath:
             args["media"] = {"state": media, "dir": warm.media_dir, "unload": warm.media_unload}
         args = self._seq.with_ruleset(host, args, self._host_code, self._render.render, self._render.PolicyError)
         if args.get("failed"):
+            return args, None
+        remote = self._seq.session_command(warm.python)
+        if warm.become:
+            remote = f"sudo -n -H -- {remote}"
+        # one remote process per host and stage: the apply, then (the management path proven) the confirm
+        # on its stdin; it waits for the confirm as long as the dead-man timer would
+        session = Session(self._ssh(warm, *self._sharing(host), warm.address, remote), self._seq, self._source,
+                          warm.python, host, wait=float(sv.firewall_policy_confirm_timeout) + 5)
+        with contextlib.suppress(OSError):  # not started: the first call says why
+            session.begin(args)
+        return args, session
+
+    def _host(self, host: str, sv: StageVars, begun: tuple[dict[str, Any], Session | None]
+              ) -> tuple[str, str, dict[str, Any]]:
+        """One host's change through the collection's sequence, its session begun (``_begin``): (host, runner
+        event kind, its result)."""
+        args, session = begun
+        if session is None:
             return host, "runner_on_failed", args
-        lost: list[str] = []
-
-        def call(params: dict[str, Any]) -> dict[str, Any]:
-            remote = self._seq.host_command(warm.python)
-            if warm.become:
-                remote = f"sudo -n -H -- {remote}"
-            try:
-                done = subprocess.run(self._ssh(warm, *self._sharing(host), warm.address, remote),
-                                      input=self._seq.host_payload(self._source, params, False), text=True,
-                                      capture_output=True, timeout=CALL_TIMEOUT, check=False)
-            except subprocess.TimeoutExpired:
-                return {"failed": True, "msg": f"no answer from {host} within {CALL_TIMEOUT:.0f}s"}
-            if done.returncode == 255:  # ssh's own failure: the host was not reached
-                lost.append(done.stderr.strip().splitlines()[-1] if done.stderr.strip() else "ssh failed")
-            return dict(self._seq.host_result(done.returncode, done.stdout, done.stderr, warm.python))
-
-        res = self._seq.apply_confirmed(args, sv.irm_reach.get(host, []), REACH_TIMEOUT, call, self.unanswered)
-        if lost and res.get("failed"):
-            return host, "runner_on_unreachable", {**res, "msg": f"{host} not reached over SSH: {lost[-1]}"}
+        try:
+            res = self._seq.apply_confirmed(args, sv.irm_reach.get(host, []), REACH_TIMEOUT, session, self.unanswered)
+        finally:
+            session.close()
+        if session.lost and res.get("failed"):
+            return host, "runner_on_unreachable", {**res, "msg": f"{host} not reached over SSH: {session.lost}"}
         return host, "runner_on_failed" if res.get("failed") else "runner_on_ok", res
+
+
+class Session:
+    """One host's session over SSH: a single remote process runs the host code's first call
+    (``irm_nft_sequence.session_payload``) and then each later request sent on its stdin, one JSON line
+    each way (``irm_nft_host.stdin_session``). Called as the sequence's ``call``: the first call starts it,
+    the next ones ride it. Closing its stdin ends it; a process that ends or falls silent fails the call,
+    naming what the host or ssh said."""
+
+    def __init__(self, command: list[str], seq: Any, source: str, python: str, host: str, wait: float) -> None:
+        self.command, self.seq, self.source, self.python, self.host, self.wait = (
+            command, seq, source, python, host, wait)
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.lost = ""  # ssh's own failure (exit 255): the host was not reached
+        self._out = b""
+        self._err: Any = None
+        self._timed_out = False
+        self._first: tuple[dict[str, Any], bytes] | None = None  # the first call's params, its bytes not yet written
+
+    def begin(self, params: dict[str, Any]) -> None:
+        """Start the remote process with its first call, without waiting for it: the caller starts every
+        host's session in one loop, before the machine is busy with their work. Raises OSError when the
+        ssh client cannot be started."""
+        self._err = tempfile.TemporaryFile()  # noqa: SIM115 (read and closed in _ended)
+        self.proc = subprocess.Popen(self.command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._err)
+        self._first = (params, self.seq.session_payload(self.source, params, self.wait))
+        assert self.proc.stdin is not None
+        os.set_blocking(self.proc.stdin.fileno(), False)
+        with contextlib.suppress(BlockingIOError, BrokenPipeError):  # what the pipe takes now; the rest in _exchange
+            self._first = (params, self._first[1][os.write(self.proc.stdin.fileno(), self._first[1]):])
+
+    def __call__(self, params: dict[str, Any]) -> dict[str, Any]:
+        if self.proc is None:
+            try:
+                self.begin(params)
+            except OSError as exc:
+                return {"failed": True, "msg": f"the ssh client could not be started for {self.host}: {exc}"}
+        if self._first is not None and self._first[0] is params:  # the call ``begin`` started
+            data = self._first[1]
+        elif self.proc is None or self.proc.poll() is not None:
+            return self._ended()
+        else:
+            data = self.seq.session_request(params)
+        self._first = None
+        line = self._exchange(data, time.monotonic() + CALL_TIMEOUT)
+        if line is None:
+            return self._ended()
+        return dict(self.seq.host_result(0, line.decode("utf-8", "replace"), "", self.python))
+
+    def _exchange(self, data: bytes, deadline: float) -> bytes | None:
+        """Write ``data`` and read one line back: None when the process closed its output first; a
+        process silent until ``deadline`` is killed."""
+        assert self.proc is not None and self.proc.stdin is not None and self.proc.stdout is not None
+        stdin, stdout = self.proc.stdin.fileno(), self.proc.stdout.fileno()
+        os.set_blocking(stdin, False)
+        with selectors.DefaultSelector() as sel:
+            sel.register(stdout, selectors.EVENT_READ)
+            if data:
+                sel.register(stdin, selectors.EVENT_WRITE)
+            while b"\n" not in self._out:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    self._kill()
+                    self._timed_out = True
+                    return None
+                for key, _ in sel.select(left):
+                    if key.fd == stdin:
+                        try:
+                            data = data[os.write(stdin, data):]
+                        except BrokenPipeError:
+                            data = b""
+                        if not data:
+                            sel.unregister(stdin)
+                    else:
+                        chunk = os.read(stdout, 65536)
+                        if not chunk:
+                            return None
+                        self._out += chunk
+        line, self._out = self._out.split(b"\n", 1)
+        return line
+
+    def _ended(self) -> dict[str, Any]:
+        """The result of a session whose process ended (or was killed) before answering."""
+        assert self.proc is not None
+        if self._timed_out:
+            return {"failed": True, "msg": f"no answer from {self.host} within {CALL_TIMEOUT:.0f}s"}
+        try:
+            rc = self.proc.wait(timeout=OPEN_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            self._kill()
+            rc = self.proc.returncode
+        self._err.seek(0)
+        err = self._err.read().decode("utf-8", "replace")
+        if rc == 255:
+            self.lost = err.strip().splitlines()[-1] if err.strip() else "ssh failed"
+        return dict(self.seq.host_result(rc, self._out.decode("utf-8", "replace"), err, self.python))
+
+    def _kill(self) -> None:
+        assert self.proc is not None
+        with contextlib.suppress(ProcessLookupError):
+            self.proc.kill()
+        self.proc.wait()
+
+    def close(self) -> None:
+        """End the session: its stdin closed (the host code returns), its process waited for."""
+        if self.proc is None:
+            return
+        if self.proc.stdin is not None:
+            with contextlib.suppress(OSError):
+                self.proc.stdin.close()
+        try:
+            self.proc.wait(timeout=OPEN_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            self._kill()
+        for pipe in (self.proc.stdout, self._err):
+            if pipe is not None:
+                pipe.close()

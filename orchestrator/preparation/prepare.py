@@ -168,6 +168,49 @@ def check_notify(inv: Inventory) -> Check:
     return Check("notification", True, "; ".join(done))
 
 
+def check_warm(inv: Inventory, inventory: str | Path) -> Check:
+    """The warm path's options of every Linux host, resolved now and kept (``core.warm_resolve``): a
+    containment whose hosts' options are all kept starts its first stage without a play."""
+    from pydantic import ValidationError
+
+    from orchestrator.core import warm_resolve
+    from orchestrator.core.errors import IrmError
+    from orchestrator.core.warm import WarmHost
+
+    name = "warm path"
+    linux = [h.name for h in inv.managed_hosts if h.os == "linux" and h.boundary_kind != "cisco_ios"]
+    if not linux:
+        return Check(name, True, "no Linux host: nothing to resolve")
+    if warm_resolve.cached(str(inventory), linux, {h: str(inv.hosts[h].address) for h in linux}) is not None:
+        return Check(name, True, f"the options of {len(linux)} Linux hosts are resolved and kept: the first "
+                                 "stage goes warm")
+    try:
+        found = warm_resolve.resolve(str(inventory), linux)
+    except IrmError as exc:
+        return Check(name, False, str(exc), "the stages run as plays (slower); see the message above")
+    failed = sorted(h for h in linux if not isinstance(found.get(h), dict) or "error" in found[h])
+    if failed:
+        return Check(name, False, f"no options resolved for {', '.join(failed[:5])}"
+                                  + (f" and {len(failed) - 5} more" if len(failed) > 5 else "") + ": "
+                                  + str(found.get(failed[0], {}).get("error", "no result")),
+                     "these hosts' stages run as plays")
+    refused: dict[str, str] = {}
+    for h in linux:
+        try:
+            why = WarmHost.model_validate(found[h]).refusal()
+        except ValidationError as exc:
+            why = f"its options are not usable: {exc.errors()[0]['msg']}"
+        if why:
+            refused[h] = why
+    kept = warm_resolve.cached(str(inventory), linux, {h: str(inv.hosts[h].address) for h in linux}) is not None
+    detail = (f"the options of {len(linux)} Linux hosts resolved" + (" and kept: the first stage goes warm"
+              if kept else ", not kept (a dynamic or vaulted inventory, or a template that calls something): "
+              "the first stage runs as a play"))
+    if refused:
+        detail += f"; {len(refused)} run as plays ({next(iter(refused))}: {next(iter(refused.values()))})"
+    return Check(name, True, detail)
+
+
 def check_hosts(inv: Inventory, inventory: str | Path) -> list[Check]:
     """Every managed host answers on its management connection; every boundary rehearses the
     commit-confirmed round trip (Linux: the irm_nft module; IOS: irm's own SSH client)."""
@@ -230,6 +273,7 @@ def prepare(inv: Inventory, inventory: str | Path, journal: Path, plans: list[Pa
     checks += check_hosts(inv, inventory)
     checks += check_nodes(inv)
     checks += check_sources(inv, now)
+    checks += [check_warm(inv, inventory)]
     checks += [check_journal(journal), check_plans(plans), check_crisis_cell(inv, now.date()), check_notify(inv),
                check_install(checksum_file)]
     return checks

@@ -39,8 +39,10 @@ def test_a_ready_lab_passes_and_each_fault_fails_its_own_check(lab: Path, tmp_pa
     code, checks = _prepare(tmp_path, "--record", "--drift", "--plan", "plans/lab-worm.yml")
     assert code == 0, {n: c["detail"] for n, c in checks.items() if not c["ok"]}
     assert {"management", "round trip gw-x", "round trip gw-y", "round trip edge-fw", "drift subsidiary-x",
-            "drift subsidiary-y", "crisis cell", "notification", "installation"} <= set(checks)
+            "drift subsidiary-y", "crisis cell", "notification", "installation", "warm path"} <= set(checks)
     assert rulesets(inv) == before  # the round trips changed nothing
+    # every Linux host's warm-path options resolved and kept: the next containment's first stage goes warm
+    assert "resolved and kept" in checks["warm path"]["detail"], checks["warm path"]
 
     # the faults, all at once: each is named by its own check
     ns = f"{inv.lab.name}-"

@@ -30,23 +30,36 @@ if "-O" in args:  # control command (logged): the master answers while its pid f
     with open(os.path.join(os.path.dirname(sys.argv[0]), "control.log"), "a") as f:
         f.write(args[args.index("-O") + 1] + " " + args[-1] + "\n")
     sys.exit(0 if os.path.exists(os.path.join(os.path.dirname(sys.argv[0]), "master.pid")) else 255)
-if "-N" in args:  # the master connection
+if "-N" in args:  # the master connection: its pid kept, its control socket made once it is up
     open(os.path.join(os.path.dirname(sys.argv[0]), "master.pid"), "w").write(str(os.getpid()))
+    open(next(a.split("=", 1)[1] for a in args if a.startswith("ControlPath=")), "w").close()
+    with open(os.path.join(os.path.dirname(sys.argv[0]), "control.log"), "a") as f:
+        f.write("master " + args[-1] + "\n")
     time.sleep(3600)
-data = sys.stdin.read()
-request = json.loads(json.loads(data.rsplit("stdin_main(json.loads(", 1)[1].rsplit("))", 1)[0]))
-params = request["params"]
-with open(log, "a") as f:
-    f.write(json.dumps({"argv": args, "params": params, "payload_bytes": len(data)}) + "\n")
-if os.environ.get("FAKE_UNREACHABLE"):
-    print("ssh: connect to host: No route to host", file=sys.stderr)
-    sys.exit(255)
-if params.get("state", "applied") == "applied":
-    print(json.dumps({"changed": True, "deadman": "armed", "irm_applied_at": "2026-12-03T08:00:00+00:00",
-                      "irm_live_fingerprint": "old", "irm_armed_token": params["token"]}))
-else:
-    print(json.dumps({"changed": True, "deadman": "confirmed", "irm_confirmed": True,
-                      "irm_live_fingerprint": params["fingerprint"]}))
+# a session (irm_nft_sequence.session_payload): the payload's length, the host code and its first call;
+# then one request per line, answered until stdin closes
+stdin = sys.stdin.buffer
+size = int(stdin.readline())
+data = stdin.read(size).decode()
+request = json.loads(json.loads(data.rsplit("stdin_session(json.loads(", 1)[1].rsplit("))", 1)[0]))
+first = True
+while request is not None:
+    params = request["params"]
+    with open(log, "a") as f:
+        f.write(json.dumps({"argv": args, "params": params, "payload_bytes": len(data) if first else 0,
+                            "wait": request.get("wait"), "session": os.getpid()}) + "\n")
+    if os.environ.get("FAKE_UNREACHABLE"):
+        print("ssh: connect to host: No route to host", file=sys.stderr)
+        sys.exit(255)
+    if params.get("state", "applied") == "applied":
+        print(json.dumps({"changed": True, "deadman": "armed", "irm_applied_at": "2026-12-03T08:00:00+00:00",
+                          "irm_live_fingerprint": "old", "irm_armed_token": params["token"]}), flush=True)
+    else:
+        print(json.dumps({"changed": True, "deadman": "confirmed", "irm_confirmed": True,
+                          "irm_live_fingerprint": params["fingerprint"]}), flush=True)
+    first = False
+    line = stdin.readline()
+    request = json.loads(line) if line.strip() else None
 '''
 
 WARM: dict[str, Any] = {
@@ -142,6 +155,10 @@ def test_a_warm_stage_runs_the_sequence_and_returns_what_a_play_would(tmp_path: 
     assert confirm["params"]["state"] == "confirmed" and confirm["params"]["fingerprint"] == planned
     assert "ControlMaster=no" in apply["argv"] and apply["argv"][-2] == "gw.example"  # over the held master
     assert apply["payload_bytes"] > 10_000  # the host code goes on stdin, never on the command line
+    # one remote process per host: the confirm rides the apply's session, which waits for it as long as
+    # the dead-man timer would
+    assert confirm["session"] == apply["session"] and confirm["payload_bytes"] == 0
+    assert apply["wait"] == 30 + 5
     assert all(len(a) < 1000 for a in apply["argv"])
     assert [e.event for e in seen] == ["runner_on_ok"]
     assert [e["event"] for e in result.events][-1] == "runner_on_ok" and "res" not in result.events[-1]
@@ -172,8 +189,8 @@ def test_area_hosts_share_one_connection_per_run_and_block_removable_storage_in_
     apply, confirm = [json.loads(line) for line in (tmp_path / "calls.jsonl").read_text().splitlines()]
     assert apply["params"]["media"] == {"state": "present", "dir": "/srv/x-ws1", "unload": False}
     assert "media" not in confirm["params"]  # the confirm changes the table's timer only
-    for call in (apply, confirm):  # the first call opens the run's connection, the second shares it
-        assert "ControlMaster=auto" in call["argv"] and "ControlPersist=30" in call["argv"]
+    assert confirm["session"] == apply["session"]  # one remote process, one connection the run keeps
+    assert "ControlMaster=auto" in apply["argv"] and "ControlPersist=30" in apply["argv"]
     assert "exit x-ws1.example" in (tmp_path / "control.log").read_text().splitlines()  # closed with the run
 
 
@@ -327,3 +344,100 @@ def test_prepare_resolves_without_a_play_and_falls_back_to_it(tmp_path: Path, fa
             refused = warm.prepare()
             assert list(warm.ready) == ["gw-x"] and resolver.plays == plays and warm.resolved_by == by
             assert "could not be resolved" in refused["gw-u"]
+
+
+def _session(command: list[str], wait: float = 5.0) -> Any:
+    from orchestrator.core.paths import module_util
+    from orchestrator.core.warm import Session
+
+    code = module_util("irm_nft_host")
+    return Session(command, module_util("irm_nft_sequence"), Path(str(code.__file__)).read_text(encoding="utf-8"),
+                   sys.executable, "x-ws1", wait)
+
+
+def test_a_session_runs_the_real_host_code_once_for_every_request_until_its_stdin_closes(tmp_path: Path) -> None:
+    from orchestrator.core.paths import module_util
+
+    seq = module_util("irm_nft_sequence")
+    session = _session([sys.executable, "-I", "-c", seq.SESSION_RUNNER])
+    media = {"dir": str(tmp_path), "unload": False}
+    first = session({"state": "media", "media": {"state": "present", **media}})
+    pid = session.proc.pid
+    assert first == {"changed": True, "irm_media": "blocked"} and (tmp_path / "irm-usb-storage.conf").exists()
+    again = session({"state": "media", "media": {"state": "absent", **media}})
+    assert again == {"changed": True, "irm_media": "lifted"} and session.proc.pid == pid  # the same process
+    assert session.proc.poll() is None  # it waits for the next request
+    session.close()
+    assert session.proc.returncode == 0 and not (tmp_path / "irm-usb-storage.conf").exists()
+    refused = _session([sys.executable, "-I", "-c", seq.SESSION_RUNNER])
+    bad = refused({"state": "applied"})  # the host code's own refusal comes back as the call's failure
+    refused.close()
+    assert bad["failed"] is True and "ruleset" in bad["msg"]
+
+
+def test_a_session_left_silent_ends_on_the_host_after_its_wait(tmp_path: Path) -> None:
+    from orchestrator.core.paths import module_util
+
+    seq = module_util("irm_nft_sequence")
+    session = _session([sys.executable, "-I", "-c", seq.SESSION_RUNNER], wait=0.5)
+    session({"state": "media", "media": {"state": "present", "dir": str(tmp_path), "unload": False}})
+    assert session.proc.wait(timeout=10) == 0  # no confirm came: the host code returned by itself
+    after = session({"state": "media", "media": {"state": "absent", "dir": str(tmp_path)}})
+    session.close()
+    assert after["failed"] is True and (tmp_path / "irm-usb-storage.conf").exists()  # nothing ran after it
+
+
+def test_a_session_whose_ssh_fails_or_falls_silent_fails_the_call_naming_why(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import orchestrator.core.warm as warm_module
+
+    lost = _session(["sh", "-c", "echo 'ssh: connect to host x-ws1: Connection refused' >&2; exit 255"])
+    failed = lost({"state": "media", "media": {"state": "present", "dir": str(tmp_path)}})
+    lost.close()
+    assert failed["failed"] is True and lost.lost == "ssh: connect to host x-ws1: Connection refused"
+    assert "Connection refused" in failed["msg"]
+    monkeypatch.setattr(warm_module, "CALL_TIMEOUT", 0.5)
+    silent = _session(["sleep", "30"])
+    failed = silent({"state": "media", "media": {"state": "present", "dir": str(tmp_path)}})
+    silent.close()
+    assert failed["failed"] is True and failed["msg"].startswith("no answer from x-ws1 within")
+    assert silent.proc.returncode is not None and silent.lost == ""  # killed, not taken for unreachable
+
+
+def test_resolved_options_are_kept_for_an_unchanged_static_inventory_and_only_for_its_addresses(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """What ``irm prepare`` resolves ahead is given back to a run only while nothing it came from changed,
+    and only for the addresses the run's own inventory gives; never kept for an inventory whose values
+    may change with nothing on disk changing."""
+    import shutil
+
+    from orchestrator.core import warm_resolve
+    from tests.conftest import LAB_INVENTORY
+
+    monkeypatch.setenv("IRM_CACHE_DIR", str(tmp_path / "cache"))
+    inv = tmp_path / "inv"
+    shutil.copytree(LAB_INVENTORY, inv)
+    hosts = ["edge-fw", "x-ws11"]
+    assert warm_resolve.cached(str(inv), hosts, {}) is None
+    resolved = warm_resolve.resolve(str(inv), hosts)
+    addresses = {h: str(resolved[h]["address"]) for h in hosts}
+    assert warm_resolve.cached(str(inv), hosts, addresses) == resolved
+    assert warm_resolve.resolve(str(inv), hosts, addresses) == resolved  # no process: the kept values
+    assert warm_resolve.cached(str(inv), hosts, {**addresses, "x-ws11": "198.18.99.99"}) is None
+    assert warm_resolve.cached(str(inv), [*hosts, "gw-x"], addresses) is None  # not resolved yet
+    files = sorted(p for p in inv.rglob("*.yml") if p.is_file())
+    files[0].write_text(files[0].read_text() + "\n# changed\n")
+    assert warm_resolve.cached(str(inv), hosts, addresses) is None
+    warm_resolve.resolve(str(inv), hosts)
+    assert warm_resolve.cached(str(inv), hosts, addresses) == resolved
+    files[0].write_text(files[0].read_text() + "\nirm_probe_home: \"{{ lookup('env', 'HOME') }}\"\n")
+    warm_resolve.resolve(str(inv), hosts)
+    assert warm_resolve.cached(str(inv), hosts, addresses) is None
+
+
+def test_options_taken_ahead_send_the_first_stage_warm_with_no_play(tmp_path: Path, fake_ssh: Path) -> None:
+    resolver = Resolver({})
+    with WarmPath("inv", [], frozenset({"contain_1_internet"}), resolver, ssh=str(fake_ssh)) as warm:
+        warm.start(["gw-x"], held=["gw-x"], wait_for=frozenset(), defer=True, resolved={"gw-x": WARM})
+        result = warm("contain_1_internet", "inv", extravars=_vars(["gw-x"]))
+    assert result.via == "warm" and result.succeeded and resolver.plays == [] and warm.resolved_by == "kept"

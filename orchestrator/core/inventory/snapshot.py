@@ -70,7 +70,7 @@ def key(source: Path) -> str | None:
     return hashlib.sha256(json.dumps(parts).encode()).hexdigest()
 
 
-def _static_content(source: Path) -> bool:
+def static_content(source: Path) -> bool:
     """No vault value and no inventory plugin configuration in any of the files."""
     for f in _files(source.resolve()) or []:
         try:
@@ -83,43 +83,30 @@ def _static_content(source: Path) -> bool:
     return True
 
 
-def _path(source: Path, k: str) -> Path:
-    """One snapshot file per inventory: its source's hash, then the key."""
-    return cache_dir() / f"inventory-{_source_id(source)}-{k[:32]}.json"
+def _path(kind: str, source: Path, k: str) -> Path:
+    """One file per inventory and kind: its source's hash, then the key."""
+    return cache_dir() / f"{kind}-{source_id(source)}-{k[:32]}.json"
 
 
-def _source_id(source: Path) -> str:
+def source_id(source: Path) -> str:
     return hashlib.sha256(str(source.resolve()).encode()).hexdigest()[:16]
 
 
-def read(source: Path, k: str | None) -> RawInventory | None:
-    """The snapshot of ``source`` stored under ``k`` (``key``, taken before loading: loading through
-    Ansible sets variables of its own), if there is one; None otherwise."""
-    if k is None:
-        return None
+def load(kind: str, source: Path, k: str) -> Any:
+    """What ``store`` kept for ``source`` under ``k``, or None (none, unreadable or damaged)."""
     try:
-        data = json.loads(_path(source, k).read_text(encoding="utf-8"))
-        return RawInventory(
-            source=data["source"],
-            groups={n: RawGroup(**g) for n, g in data["groups"].items()},
-            hosts={n: RawHost(**{**h, "own_keys": set(h["own_keys"])}) for n, h in data["hosts"].items()},
-        )
-    except (OSError, ValueError, KeyError, TypeError):
+        return json.loads(_path(kind, source, k).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
         return None
 
 
-def write(source: Path, k: str | None, raw: RawInventory) -> None:
-    """Store the snapshot under ``k`` (never for a dynamic or vaulted inventory); a failure only costs
-    speed."""
-    if k is None or not _static_content(source):
-        return
-    data = asdict(raw)
-    for h in data["hosts"].values():
-        h["own_keys"] = sorted(h["own_keys"])
-    final = _path(source, k)
+def store(kind: str, source: Path, k: str, data: Any) -> None:
+    """Keep ``data`` for ``source`` under ``k`` (0600, replaced atomically, the older ones of its kind
+    removed); a failure only costs speed."""
+    final = _path(kind, source, k)
     try:
         final.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        for old in final.parent.glob(f"inventory-{_source_id(source)}-*.json"):  # the older snapshots
+        for old in final.parent.glob(f"{kind}-{source_id(source)}-*.json"):  # the older snapshots
             if old != final:
                 old.unlink(missing_ok=True)
         tmp = final.with_name(f".{final.name}.{os.getpid()}.tmp")
@@ -129,3 +116,30 @@ def write(source: Path, k: str | None, raw: RawInventory) -> None:
         os.replace(tmp, final)
     except OSError:
         return
+
+
+def read(source: Path, k: str | None) -> RawInventory | None:
+    """The snapshot of ``source`` stored under ``k`` (``key``, taken before loading: loading through
+    Ansible sets variables of its own), if there is one; None otherwise."""
+    data = load("inventory", source, k) if k is not None else None
+    if data is None:
+        return None
+    try:
+        return RawInventory(
+            source=data["source"],
+            groups={n: RawGroup(**g) for n, g in data["groups"].items()},
+            hosts={n: RawHost(**{**h, "own_keys": set(h["own_keys"])}) for n, h in data["hosts"].items()},
+        )
+    except (KeyError, TypeError, AttributeError):
+        return None
+
+
+def write(source: Path, k: str | None, raw: RawInventory) -> None:
+    """Store the snapshot under ``k`` (never for a dynamic or vaulted inventory); a failure only costs
+    speed."""
+    if k is None or not static_content(source):
+        return
+    data = asdict(raw)
+    for h in data["hosts"].values():
+        h["own_keys"] = sorted(h["own_keys"])
+    store("inventory", source, k, data)

@@ -4,7 +4,10 @@ or read it. Python standard library only, so the same code runs two ways:
 - inside the irm_nft module (AnsiballZ, AnsibleModule), the plain Ansible path;
 - sent whole on the connection's stdin by the irm_nft action plugin and run by the host's interpreter,
   one ``python3 -I -c`` per call: no AnsiballZ payload and no ``module_utils.basic`` import, which cost
-  about ten times this code's own run on every host of a stage.
+  about ten times this code's own run on every host of a stage;
+- sent the same way by irm's warm path as a session (``stdin_session``): one process per host and stage
+  runs the apply, then waits on its stdin for the controller's next request (the confirm, once the
+  controller has proven the management path), so one remote start carries both calls.
 
 ``run(params, check_mode)`` returns the result as a dict; a failure is ``failed: True`` with ``msg``.
 """
@@ -16,6 +19,7 @@ import hashlib
 import ipaddress
 import json
 import os
+import select
 import shutil
 import signal
 import stat
@@ -785,3 +789,36 @@ def stdin_main(request):
     """Entry point when the action plugin runs this file on the host: one JSON line on stdout."""
     result = run(request["params"], bool(request.get("check_mode")))
     print(json.dumps(result))
+
+
+def _next_request(pending, wait):
+    """The next request line on fd 0 (the session's stdin), or None when it closes or stays silent for
+    ``wait`` seconds. ``pending``: the bytes read past the last line, kept between calls."""
+    deadline = time.monotonic() + wait
+    while b"\n" not in pending[0]:
+        left = deadline - time.monotonic()
+        if left <= 0 or not select.select([0], [], [], left)[0]:
+            return None
+        chunk = os.read(0, 65536)
+        if not chunk:
+            return None
+        pending[0] += chunk
+    line, pending[0] = pending[0].split(b"\n", 1)
+    return json.loads(line) if line.strip() else None
+
+
+def stdin_session(request):
+    """Entry point of the warm path's session: this call, then each request the controller sends on stdin,
+    one JSON line each, every result one line on stdout, until stdin closes, an empty line, or ``wait``
+    seconds of silence (then the dead-man timer has reverted an apply nobody confirmed). The process
+    holds no lock while it waits: a confirm takes it again, as a call of its own would."""
+    wait = float(request.get("wait") or 0)
+    pending = [b""]
+    while request is not None:
+        result = run(request["params"], bool(request.get("check_mode")))
+        sys.stdout.write(json.dumps(result) + "\n")
+        sys.stdout.flush()
+        try:
+            request = _next_request(pending, wait) if wait > 0 else None
+        except ValueError:
+            return

@@ -20,6 +20,21 @@ from typing import Any
 CONFIRM_ARGS = ("token", "fingerprint", "state_dir", "table", "absent", "boot_unit", "nft_path")
 # The line that runs the host code sent on stdin (never on the command line: it is tens of KiB).
 STDIN_RUNNER = "import sys; exec(compile(sys.stdin.read(), 'irm_nft_host', 'exec'))"
+# A session's runner reads exactly the payload (its length first, on a line of its own) from fd 0, unbuffered:
+# what follows on stdin is the session's later requests, read by the host code itself (``stdin_session``).
+SESSION_RUNNER = (
+    "import os, sys\n"
+    "head = b''\n"
+    "while not head.endswith(b'\\n'):\n"
+    "    c = os.read(0, 1)\n"
+    "    if not c: sys.exit(3)\n"
+    "    head += c\n"
+    "size, body = int(head), b''\n"
+    "while len(body) < size:\n"
+    "    c = os.read(0, size - len(body))\n"
+    "    if not c: sys.exit(3)\n"
+    "    body += c\n"
+    "exec(compile(body.decode('utf-8'), 'irm_nft_host', 'exec'))\n")
 
 
 def host_command(interpreter: str) -> str:
@@ -31,6 +46,24 @@ def host_payload(source: str, params: dict[str, Any], check_mode: bool) -> str:
     """What goes on the remote command's stdin: the host code, then its one call."""
     request = {"params": params, "check_mode": check_mode}
     return f"{source}\nstdin_main(json.loads({json.dumps(json.dumps(request))}))\n"
+
+
+def session_command(interpreter: str) -> str:
+    """The remote command of a session: the host code, then its requests, over one process's stdin."""
+    return f"{shlex.quote(interpreter)} -I -c {shlex.quote(SESSION_RUNNER)}"
+
+
+def session_payload(source: str, params: dict[str, Any], wait: float) -> bytes:
+    """A session's first bytes on stdin: the payload's length, the host code and its first call, which
+    then waits up to ``wait`` seconds for each further request (``session_request``)."""
+    request = {"params": params, "check_mode": False, "wait": wait}
+    body = f"{source}\nstdin_session(json.loads({json.dumps(json.dumps(request))}))\n".encode()
+    return f"{len(body)}\n".encode() + body
+
+
+def session_request(params: dict[str, Any]) -> bytes:
+    """A session's next request: one JSON line."""
+    return (json.dumps({"params": params, "check_mode": False}) + "\n").encode()
 
 
 def host_result(rc: int | None, stdout: str, stderr: str, interpreter: str) -> dict[str, Any]:
