@@ -42,7 +42,7 @@ def test_a_ready_lab_passes_and_each_fault_fails_its_own_check(lab: Path, tmp_pa
             "drift subsidiary-y", "crisis cell", "notification", "installation", "warm path"} <= set(checks)
     assert rulesets(inv) == before  # the round trips changed nothing
     # every Linux host's warm-path options resolved and kept: the next containment's first stage goes warm
-    assert "resolved and kept" in checks["warm path"]["detail"], checks["warm path"]
+    assert "resolved and kept" in str(checks["warm path"]["detail"]), checks["warm path"]
 
     # the faults, all at once: each is named by its own check
     ns = f"{inv.lab.name}-"
