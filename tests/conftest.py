@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import importlib.util
 import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
@@ -22,6 +24,11 @@ MINI_INVENTORY = ROOT / "tests" / "fixtures" / "mini"
 BIN = Path(sys.executable).parent
 os.environ["PATH"] = f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"
 os.environ.setdefault("ANSIBLE_CONFIG", str(ROOT / "ansible.cfg"))
+# irm's cache (inventory snapshots, the warm path's kept options) of this test process only: what one
+# developer's earlier runs kept never decides how a test's stages run, and nothing is left behind
+if "IRM_CACHE_DIR" not in os.environ:
+    os.environ["IRM_CACHE_DIR"] = tempfile.mkdtemp(prefix="irm-test-cache-")
+    atexit.register(shutil.rmtree, os.environ["IRM_CACHE_DIR"], True)
 
 
 FAULTS = ROOT / "tests" / "plugins" / "faults"

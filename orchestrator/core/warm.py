@@ -125,6 +125,7 @@ class WarmPath:
         self.ready: dict[str, WarmHost] = {}
         self.refused: dict[str, str] = {}  # host -> why it runs as a play
         self._masters: dict[str, subprocess.Popen[bytes]] = {}
+        self._spawner = ThreadPoolExecutor(max_workers=1, thread_name_prefix="irm-warm-masters")
         self._lock = threading.Lock()
         # a short private path whatever TMPDIR is: a socket's path is bounded (108 bytes), %C is 40
         # characters (Ansible's own place for its control sockets, 0700)
@@ -231,8 +232,11 @@ class WarmPath:
                 cmd = self._ssh(warm, "-o", "ControlMaster=yes", "-N", warm.address)
                 if shutil.which("setpriv"):  # the master ends with this process, even when it is killed
                     cmd = ["setpriv", "--pdeathsig", "TERM", "--", *cmd]
-                self._masters[host] = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                                       stderr=subprocess.DEVNULL, start_new_session=True)
+                # started by the path's own spawning thread, which lives until close(): the parent-death
+                # signal follows the thread that forked, and a preparing thread ends as soon as it is done
+                self._masters[host] = self._spawner.submit(
+                    subprocess.Popen, cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL, start_new_session=True).result()
                 todo.append(host)
             deadline = time.monotonic() + OPEN_TIMEOUT
             while todo and time.monotonic() < deadline:
@@ -310,6 +314,7 @@ class WarmPath:
                     list(pool.map(lambda w: subprocess.run(self._ssh(w, "-O", "exit", w.address),
                                                            stdin=subprocess.DEVNULL, capture_output=True,
                                                            timeout=OPEN_TIMEOUT, check=False), persisted))
+        self._spawner.shutdown(wait=True)
         shutil.rmtree(self.dir, ignore_errors=True)
 
     def _sharing(self, host: str) -> list[str]:
@@ -371,6 +376,23 @@ class WarmPath:
                                  self.inventory, events, "warm")
         self.used += 1
         return result
+
+    def read(self, hosts: list[str]) -> dict[str, dict[str, Any]]:
+        """Each prepared host's irm table as nftables lists it now (the host code's ``state: read``), every
+        host at once over the run's connections (a first call opens the one later calls share): host ->
+        the host code's result."""
+        def one(host: str) -> dict[str, Any]:
+            warm = self.ready[host]
+            session = Session(self._ssh(warm, *self._sharing(host), warm.address,
+                                        self._seq.session_command(warm.python)),
+                              self._seq, self._source, warm.python, host, wait=0)
+            try:
+                return session({"state": "read", "state_dir": warm.state_dir, "table": warm.table,
+                                "nft_path": warm.nft_path})
+            finally:
+                session.close()
+        with ThreadPoolExecutor(max_workers=max(1, len(hosts))) as pool:
+            return dict(zip(hosts, pool.map(one, hosts), strict=True))
 
     def _begin(self, host: str, sv: StageVars, media: str | None) -> tuple[dict[str, Any], Session | None]:
         """One host's apply rendered (``media``: removable storage's state, changed in the same call) and its

@@ -441,3 +441,22 @@ def test_options_taken_ahead_send_the_first_stage_warm_with_no_play(tmp_path: Pa
         warm.start(["gw-x"], held=["gw-x"], wait_for=frozenset(), defer=True, resolved={"gw-x": WARM})
         result = warm("contain_1_internet", "inv", extravars=_vars(["gw-x"]))
     assert result.via == "warm" and result.succeeded and resolver.plays == [] and warm.resolved_by == "kept"
+
+
+def test_a_master_opened_by_a_preparing_thread_outlives_that_thread(tmp_path: Path, fake_ssh: Path) -> None:
+    """The parent-death signal that ends a master with irm follows the thread that forked it: masters
+    opened while preparing in the background must not end with the preparing thread."""
+    import shutil
+    import time
+
+    if not shutil.which("setpriv"):
+        pytest.skip("setpriv (util-linux) is not installed: masters are not tied to irm's life here")
+    with WarmPath("inv", [], frozenset({"contain_2_isolate"}), Resolver({}), ssh=str(fake_ssh)) as warm:
+        warm.start(["gw-x"], held=["gw-x"], wait_for=frozenset(), resolved={"gw-x": WARM})
+        assert warm._preparing is not None
+        warm._preparing.join(timeout=15)
+        assert not warm._preparing.is_alive() and warm._masters["gw-x"].poll() is None
+        time.sleep(0.5)  # a parent-death signal would have landed by now
+        assert warm._masters["gw-x"].poll() is None, "the master ended with the thread that opened it"
+        master = warm._masters["gw-x"]
+    assert master.poll() is not None  # closed with the path

@@ -225,7 +225,8 @@ def _stop_timer(pidfile):
     return armed[1] if armed else None
 
 
-# The dead-man timer itself, run by the host's Python: it writes its pidfile (pid, start time, token),
+# The dead-man timer itself, run by the host's Python (a transient unit's new interpreter under systemd, else
+# a forked copy of the one that armed it, in a session of its own): it writes its pidfile (pid, start time, token),
 # sleeps, then takes the state directory's lock, the one apply and confirm hold from reading the timer to
 # writing: a confirm that holds it stops the timer before it can revert, and a revert that holds it lands
 # whole before a confirm reads anything. nft is run by its absolute path.
@@ -289,7 +290,11 @@ def _arm(state_dir, revert, seconds, token, nft="nft"):
                 for fd in (0, 1, 2):
                     os.dup2(null, fd)
                 os.closerange(3, 65536)
-                os.execv(command[0], command)
+                # the same code a transient unit runs, in this forked copy of the interpreter: no second
+                # Python to start on every host of a stage
+                sys.argv = ["irm-deadman", *command[4:]]
+                exec(compile(TIMER, "irm-deadman", "exec"), {"__name__": "__irm_deadman__"})
+                os._exit(0)
             finally:
                 os._exit(127)
         os.waitpid(pid, os.WNOHANG)
