@@ -58,13 +58,15 @@ def test_the_board_follows_a_containment_as_it_runs(lab: Path, tmp_path: Path) -
                 proc.kill()
                 proc.wait()
         assert proc.returncode == 0, out
+        with Journal.reader(journal) as j:  # every stage event the run journaled, to see on the page
+            wanted = {str(e["id"]) for e in j.timeline.of(1) if e["kind"] in ("stage_started", "stage_ended")}
         end = time.monotonic() + 5
         while time.monotonic() < end:  # the last events, after the command ended
             view = json.loads(driver.execute_script(PROBE))
             at = datetime.now(UTC)
             for i in view["ids"]:
                 seen.setdefault(i, at)
-            if view["area"] == "posture-isolated" and len(view["ids"]) >= len(seen):
+            if view["area"] == "posture-isolated" and wanted <= set(seen):
                 break
             time.sleep(0.05)
         assert view["area"] == "posture-isolated"
