@@ -371,7 +371,15 @@ class WarmPath:
         targets = [t for t in sv.irm_targets.split(",") if t]
         # every host's remote process started in one loop, before any is waited for: once their work keeps
         # the machine busy, a thread starting the next ones would wait its turn on the CPU with them
-        begun = {h: self._begin(h, sv, media) for h in targets}
+        begun: dict[str, tuple[dict[str, Any], Session | None]] = {}
+        try:
+            for h in targets:
+                begun[h] = self._begin(h, sv, media)
+        except BaseException:  # none left running unawaited (an apply nobody confirms reverts by its timer)
+            for _, session in begun.values():
+                if session is not None:
+                    session.close()
+            raise
         result = runner.per_host(name, PLAY, TASK, targets, lambda h: self._host(h, sv, begun[h])[1:],
                                  self.inventory, events, "warm")
         self.used += 1
