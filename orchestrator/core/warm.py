@@ -216,14 +216,14 @@ class WarmPath:
                                capture_output=True, timeout=OPEN_TIMEOUT, check=False)
         return check.returncode == 0
 
-    def refresh(self, only: set[str] | None = None) -> dict[str, bool]:
-        """Every prepared host's master connection (the held ones; ``only``: of these hosts), reopened where
-        it died, all at once: host -> open."""
+    def refresh(self) -> dict[str, bool]:
+        """Every prepared host's master connection (the held ones), reopened where it died, all at once:
+        host -> open."""
         out: dict[str, bool] = {}
         with self._lock:
             todo = []
             for host, warm in self.ready.items():
-                if host not in self.held or (only is not None and host not in only):
+                if host not in self.held:
                     continue
                 if self._alive(host):
                     out[host] = True

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -107,3 +108,42 @@ def test_a_damaged_snapshot_is_ignored(inventory: Path) -> None:
 @pytest.fixture(autouse=True)
 def _cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("IRM_CACHE_DIR", str(tmp_path / "own-cache"))
+
+
+def test_only_irms_own_files_in_its_own_directory_are_read_or_written(tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """What the cache keeps decides where irm connects and what it runs there (the warm path's options): a
+    link, a FIFO, a file others may write or a directory that is not irm's own is never read or written."""
+    cache, source = tmp_path / "cache", tmp_path / "inv"
+    monkeypatch.setenv("IRM_CACHE_DIR", str(cache))
+    snapshot.store("warm", source, "k" * 64, {"gw-x": {"address": "198.18.1.1"}})
+    assert stat.S_IMODE(cache.stat().st_mode) == 0o700
+    kept = next(cache.glob("warm-*.json"))
+    assert stat.S_IMODE(kept.stat().st_mode) == 0o600
+    assert snapshot.load("warm", source, "k" * 64) == {"gw-x": {"address": "198.18.1.1"}}
+
+    planted = tmp_path / "planted.json"  # someone's own options, linked in place of irm's
+    planted.write_text(json.dumps({"gw-x": {"address": "198.18.1.1", "ssh_args": "-o ProxyCommand=evil"}}))
+    kept.unlink()
+    kept.symlink_to(planted)
+    assert snapshot.load("warm", source, "k" * 64) is None
+    kept.unlink()
+    os.mkfifo(kept)  # never waited on
+    assert snapshot.load("warm", source, "k" * 64) is None
+    kept.unlink()
+    kept.write_text(json.dumps({"gw-x": {}}))
+    kept.chmod(0o666)  # others may write it
+    assert snapshot.load("warm", source, "k" * 64) is None
+    kept.chmod(0o600)
+    assert snapshot.load("warm", source, "k" * 64) == {"gw-x": {}}
+    cache.chmod(0o777)  # a directory others may write: nothing read from it, nothing written to it
+    assert snapshot.load("warm", source, "k" * 64) is None
+    snapshot.store("warm", source, "j" * 64, {"x": 1})
+    assert not list(cache.glob("warm-*-jjjj*.json"))
+    cache.chmod(0o700)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir(mode=0o700)
+    monkeypatch.setenv("IRM_CACHE_DIR", str(tmp_path / "linked"))
+    (tmp_path / "linked").symlink_to(elsewhere)  # the directory itself a link
+    snapshot.store("warm", source, "k" * 64, {"x": 1})
+    assert not list(elsewhere.iterdir()) and snapshot.load("warm", source, "k" * 64) is None

@@ -9,16 +9,21 @@ inventories are snapshotted: YAML, INI or JSON files, none executable, no invent
 configuration, no template that calls anything (a lookup, ``now()``: their value may change with
 nothing on disk changing), and no vault value (a decrypted secret is never written to disk). Snapshots
 are 0600 files in a 0700 directory (``$IRM_CACHE_DIR``, else ``$XDG_CACHE_HOME/irm``, else
-``~/.cache/irm``); an unreadable or damaged one is ignored.
+``~/.cache/irm``); an unreadable or damaged one is ignored, and so is anything irm did not write itself
+(a link, a FIFO, a device, a file of another user or one others may write, or the whole directory when it
+is a link or others may write it). The same store keeps the warm path's resolved options
+(``core.warm_resolve``), which decide where irm connects and what it runs there.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import re
 import stat
+import uuid
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -92,30 +97,67 @@ def source_id(source: Path) -> str:
     return hashlib.sha256(str(source.resolve()).encode()).hexdigest()[:16]
 
 
-def load(kind: str, source: Path, k: str) -> Any:
-    """What ``store`` kept for ``source`` under ``k``, or None (none, unreadable or damaged)."""
+MAX_BYTES = 64 * 1024 * 1024  # far above what a snapshot of the largest inventory holds
+
+
+def _private_dir(create: bool) -> Path | None:
+    """The cache directory when it is irm's own: a real directory (no link), owned by this user and
+    writable by no one else; None otherwise (nothing is then read from it or written to it)."""
+    folder = cache_dir()
     try:
-        return json.loads(_path(kind, source, k).read_text(encoding="utf-8"))
+        if create:
+            folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        st = os.lstat(folder)
+    except OSError:
+        return None
+    if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.geteuid() or st.st_mode & 0o022:
+        return None
+    return folder
+
+
+def load(kind: str, source: Path, k: str) -> Any:
+    """What ``store`` kept for ``source`` under ``k``, or None: none, unreadable or damaged, or not a file
+    irm wrote itself (a link, a FIFO, a device, someone else's file or one others may write, in a directory
+    that is not irm's own). What is kept here decides where irm connects and what it runs there."""
+    if _private_dir(create=False) is None:
+        return None
+    try:
+        fd = os.open(_path(kind, source, k), os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        st = os.fstat(fd)
+        if (not stat.S_ISREG(st.st_mode) or st.st_uid != os.geteuid() or st.st_mode & 0o022
+                or st.st_size > MAX_BYTES):
+            return None
+        with os.fdopen(fd, "rb", closefd=False) as f:
+            return json.loads(f.read(MAX_BYTES + 1).decode("utf-8"))
     except (OSError, ValueError):
         return None
+    finally:
+        os.close(fd)
 
 
 def store(kind: str, source: Path, k: str, data: Any) -> None:
-    """Keep ``data`` for ``source`` under ``k`` (0600, replaced atomically, the older ones of its kind
-    removed); a failure only costs speed."""
+    """Keep ``data`` for ``source`` under ``k`` (0600 in irm's own directory, written under a new private
+    name that follows no link and renamed over its name, the older ones of its kind removed); a failure
+    only costs speed."""
+    folder = _private_dir(create=True)
+    if folder is None:
+        return
     final = _path(kind, source, k)
+    tmp = final.with_name(f".{final.name}.{os.getpid()}.{uuid.uuid4().hex}.tmp")
     try:
-        final.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        for old in final.parent.glob(f"{kind}-{source_id(source)}-*.json"):  # the older snapshots
+        for old in folder.glob(f"{kind}-{source_id(source)}-*.json"):  # the older snapshots (a link: itself)
             if old != final:
                 old.unlink(missing_ok=True)
-        tmp = final.with_name(f".{final.name}.{os.getpid()}.tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             json.dump(data, f)
         os.replace(tmp, final)
     except OSError:
-        return
+        with contextlib.suppress(OSError):
+            tmp.unlink()
 
 
 def read(source: Path, k: str | None) -> RawInventory | None:
